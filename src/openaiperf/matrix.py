@@ -1,0 +1,97 @@
+"""The suite definition: which cases exist.
+
+``benchmarks/matrix.yaml`` lists suites; each expands to the cross product of its
+tasks × scenarios × engines × models. A case's id reads
+``<task>-<scenario>-<engine>-<model>`` (e.g. ``summarization.xsum-offline-hf-smollm2-135m``)
+so that ``-k llama3``, ``-k offline`` or ``-k hf`` select what users expect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from pydantic import Field
+
+from openaiperf.errors import UnknownNameError
+from openaiperf.specs import Spec, load_yaml_spec
+
+
+class SuiteSpec(Spec):
+    name: str = ""
+    tasks: list[str] = Field(min_length=1)
+    scenarios: list[str] = Field(min_length=1)
+    engines: list[str] = Field(min_length=1)
+    models: list[str] = Field(min_length=1)
+    #: engine name -> options passed to that engine
+    engine_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: scenario name -> options for that scenario
+    scenario_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class MatrixSpec(Spec):
+    suites: list[SuiteSpec] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Case:
+    task: str
+    scenario: str
+    engine: str
+    model: str
+    engine_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    scenario_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.task}-{self.scenario}-{self.engine}-{self.model}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task": self.task, "scenario": self.scenario, "engine": self.engine, "model": self.model,
+            "engine_options": self.engine_options, "scenario_options": self.scenario_options,
+        }
+
+
+def load_matrix(path: Path) -> MatrixSpec:
+    return load_yaml_spec(MatrixSpec, path)
+
+
+def expand(matrix: MatrixSpec) -> list[Case]:
+    """Every case of every suite, in order, without duplicates."""
+    cases: dict[str, Case] = {}
+    for suite in matrix.suites:
+        for task in suite.tasks:
+            for scenario in suite.scenarios:
+                for engine in suite.engines:
+                    for model in suite.models:
+                        case = Case(task, scenario, engine, model,
+                                    engine_options=suite.engine_options.get(engine, {}),
+                                    scenario_options=suite.scenario_options.get(scenario, {}))
+                        cases.setdefault(case.id, case)
+    return list(cases.values())
+
+
+def check_names(cases: Sequence[Case], known: dict[str, Sequence[str]], source: str) -> None:
+    """Every task/scenario/engine/model a case names must be known."""
+    for case in cases:
+        for kind in ("task", "scenario", "engine", "model"):
+            value = getattr(case, kind)
+            if value not in known[kind]:
+                raise UnknownNameError(kind, value, list(known[kind]), source=source)
+
+
+def parse_list(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def narrow(cases: Sequence[Case], **wanted: list[str] | None) -> tuple[list[Case], list[Case]]:
+    """Split cases into (kept, dropped) by the --task/--scenario/--engine/--model lists."""
+    kept, dropped = [], []
+    for case in cases:
+        ok = all(values is None or getattr(case, kind) in values for kind, values in wanted.items())
+        (kept if ok else dropped).append(case)
+    return kept, dropped

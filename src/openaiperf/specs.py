@@ -1,0 +1,69 @@
+"""Validated specs loaded from YAML.
+
+Every spec (task, scenario, engine, model, hardware profile) is a pydantic model
+that validates itself when built; :func:`load_yaml_spec` turns pydantic's errors
+into a :class:`~openaiperf.errors.ConfigError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from openaiperf.errors import ConfigError
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
+
+
+class Spec(BaseModel):
+    """Base of every spec: unknown fields are errors (a typo must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file, naming the file (and line) when it is malformed."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file does not exist", source=str(path)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"malformed YAML{where}: {getattr(exc, 'problem', exc)}", source=str(path)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> tuple[str, str]:
+    """Return (field path, message) for the first error of a pydantic ValidationError."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown field (check its spelling)"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    return field, message
+
+
+def build_spec(model: type[SpecT], data: Any, *, source: str) -> SpecT:
+    """Validate ``data`` as ``model``; errors name ``source`` and the field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping, got {type(data).__name__}", source=source)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        field, message = describe_validation_error(exc)
+        n = exc.error_count()
+        more = f" (and {n - 1} more error{'s' if n > 2 else ''})" if n > 1 else ""
+        raise ConfigError(message + more, source=source, field=field) from None
+
+
+def load_yaml_spec(model: type[SpecT], path: str | Path) -> SpecT:
+    """Read ``path`` and validate it as ``model``."""
+    return build_spec(model, read_yaml(path), source=str(path))

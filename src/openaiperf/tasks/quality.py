@@ -1,0 +1,59 @@
+"""Quality targets, MLPerf style: a score must reach ``min_ratio`` of the stored
+reference for the model (ROUGE ≥ 99%), and two-sided metrics (tokens per
+sample) must stay within ``tolerance`` of it. A reference applies only to the
+sample set it was measured on (its fingerprint); on another subset the scores
+are reported but not gated."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Sequence
+
+from openaiperf.tasks import QualityResult, TaskSpec
+
+
+def sample_fingerprint(sample_ids: Sequence[str], max_new_tokens: int) -> str:
+    text = "\n".join(sorted(sample_ids)) + f"\nmax_new_tokens={max_new_tokens}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def apply_targets(spec: TaskSpec, model_name: str, fingerprint: str, result: QualityResult) -> None:
+    """Fill ``result.checks`` from the task's quality targets."""
+    reference: dict[str, Any] = spec.references.get(model_name, {})
+    same_samples = reference.get("samples") == fingerprint
+    result.details["reference_fingerprint"] = reference.get("samples")
+    result.details["sample_fingerprint"] = fingerprint
+    for target in spec.metrics.quality:
+        score = result.scores.get(target.name)
+        if score is None:
+            result.checks[target.name] = (False, f"{target.name}: no score was computed")
+            continue
+        lower_better = bool(target.lower_is_better)
+        if target.target == "reference":
+            if target.name not in reference:
+                result.details.setdefault("not_gated", []).append(f"{target.name}: no stored reference for {model_name}")
+                continue
+            if not same_samples:
+                result.details.setdefault("not_gated", []).append(
+                    f"{target.name}: the reference was measured on another sample set"
+                )
+                continue
+            ref = float(reference[target.name])
+            ratio = score / ref if ref else float("inf")
+            if target.tolerance is not None:
+                ok = abs(ratio - 1.0) <= target.tolerance
+                rule = f"within ±{target.tolerance:.0%} of reference"
+            elif lower_better:
+                ok = ratio <= 1.0 / target.min_ratio
+                rule = f"≤ reference / {target.min_ratio:g}"
+            else:
+                ok = ratio >= target.min_ratio
+                rule = f"≥ {target.min_ratio:.0%} of reference"
+            result.checks[target.name] = (
+                ok,
+                f"{target.name} = {score:.4f}, reference {ref:.4f}, ratio {ratio:.3f} ({rule})",
+            )
+        else:
+            bound = float(target.target)
+            ok = score <= bound if lower_better else score >= bound
+            result.checks[target.name] = (ok, f"{target.name} = {score:.4f}, target {'≤' if lower_better else '≥'} {bound:g}")

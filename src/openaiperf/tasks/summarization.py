@@ -1,0 +1,93 @@
+"""Summarization (seed 001's XSum harness): one-sentence summaries judged by
+ROUGE-1/2/L/Lsum (``rouge-score``, stemmed F1) with seeded bootstrap
+confidence intervals, plus mean output tokens per sample."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from openaiperf.metrics.stats import bootstrap_ci
+from openaiperf.records import Record, Request
+from openaiperf.tasks import QualityResult, Sample, TaskSpec, select_subset
+from openaiperf.tasks.datasets import load_rows
+from openaiperf.tasks.quality import apply_targets, sample_fingerprint
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+DEFAULT_USER_PROMPT = "Summarize the following article in one sentence.\n\n{document}"
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def split_sentences(text: str) -> str:
+    """rougeLsum treats newlines as sentence boundaries."""
+    return "\n".join(s for s in _SENTENCE_END.split(text.strip()) if s)
+
+
+class SummarizationTask:
+    kind: ClassVar[str] = "summarization"
+    fields: ClassVar[tuple[str, ...]] = ("id", "document", "summary")
+
+    def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
+                 bootstrap_seed: int = 0) -> None:
+        self.spec = spec
+        self.dataset_source = dataset_source
+        self.base_dir = base_dir
+        self.bootstrap_seed = bootstrap_seed
+        self.source = None
+
+    def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
+        rows, self.source = load_rows(
+            self.spec.datasets["eval"], self.fields, source_override=self.dataset_source, base_dir=self.base_dir
+        )
+        samples = [Sample(id=str(row["id"]), fields=row) for row in rows]
+        return select_subset(samples, max_samples, seed, source=self.source)
+
+    def build_requests(self, samples: Sequence[Sample], model: Any) -> list[Request]:
+        prompt = self.spec.prompt
+        user_template = prompt.user if prompt else DEFAULT_USER_PROMPT
+        system = prompt.system if prompt else None
+        profile = self.spec.input_profile
+        requests = []
+        for i, sample in enumerate(samples):
+            user = user_template.format(**sample.fields)
+            common = dict(id=f"{sample.id}#{i}", sample_id=sample.id, max_tokens=profile.max_new_tokens,
+                          temperature=profile.temperature, top_p=profile.top_p)
+            if getattr(model, "chat", True):
+                messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+                requests.append(Request(messages=messages, **common))
+            else:
+                requests.append(Request(prompt=f"{system + chr(10) if system else ''}{user}\nSummary:", **common))
+        return requests
+
+    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
+        from rouge_score import rouge_scorer
+
+        scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+        by_id = {s.id: s for s in samples}
+        per_sample: dict[str, list[float]] = {t: [] for t in ROUGE_TYPES}
+        tokens: list[float] = []
+        scored = [r for r in records if r.ok and r.sample_id in by_id]
+        for record in scored:
+            reference = str(by_id[record.sample_id].fields["summary"])
+            scores = scorer.score(split_sentences(reference), split_sentences(record.text))
+            for t in ROUGE_TYPES:
+                per_sample[t].append(scores[t].fmeasure)
+            tokens.append(float(record.output_tokens or 0))
+        result = QualityResult()
+        for t in ROUGE_TYPES:
+            if per_sample[t]:
+                result.scores[t] = float(np.mean(per_sample[t]))
+                ci = bootstrap_ci(per_sample[t], seed=self.bootstrap_seed)
+                if ci:
+                    result.intervals[t] = ci
+        if tokens:
+            result.scores["tokens_per_sample"] = float(np.mean(tokens))
+        result.details["scored_samples"] = len(scored)
+        result.details["dataset_source"] = self.source
+        result.details["license"] = self.spec.datasets["eval"].license
+        fingerprint = sample_fingerprint([r.sample_id for r in scored], self.spec.input_profile.max_new_tokens)
+        apply_targets(self.spec, model.name, fingerprint, result)
+        return result
