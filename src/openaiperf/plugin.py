@@ -185,7 +185,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         cases = build_cases(session, path)
     except OpenAIPerfError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        pytest.fail(str(exc), pytrace=False)
     params = []
     for case in cases:
         marks = [pytest.mark.openaiperf]
