@@ -6,7 +6,8 @@ import pytest
 
 from openaiperf.errors import ConfigError, UnknownNameError
 from openaiperf.models import get_model, load_registry, resolve_weights
-from openaiperf.models.embedded import MANIFEST, _sha256, checkpoint_is_valid, locate_packaged_file
+from openaiperf.checksums import sha256_file
+from openaiperf.models.embedded import MANIFEST, checkpoint_is_valid, locate_packaged_file
 
 
 def test_registry_has_the_required_models():
@@ -50,7 +51,7 @@ def test_missing_package_names_the_install_command():
 
 def test_corrupt_checkpoint_is_detected(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"weights")
-    manifest = {"files": {"model.safetensors": _sha256(tmp_path / "model.safetensors")}}
+    manifest = {"files": {"model.safetensors": sha256_file(tmp_path / "model.safetensors")}}
     (tmp_path / MANIFEST).write_text(json.dumps(manifest))
     assert checkpoint_is_valid(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"truncated")

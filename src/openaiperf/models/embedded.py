@@ -10,7 +10,6 @@ converting at once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError
 
 MANIFEST = "openaiperf-manifest.json"
@@ -50,14 +50,6 @@ def locate_packaged_file(source: str) -> Path:
     raise ConfigError(f"{rel!r} not found in the installed package {dist_name!r}", source="model source", field=source)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def checkpoint_is_valid(directory: Path) -> bool:
     """True if the manifest exists and every file it lists has its checksum."""
     manifest = directory / MANIFEST
@@ -65,7 +57,7 @@ def checkpoint_is_valid(directory: Path) -> bool:
         files = json.loads(manifest.read_text())["files"]
     except (OSError, ValueError, KeyError):
         return False
-    return all((directory / name).is_file() and _sha256(directory / name) == digest for name, digest in files.items())
+    return all((directory / name).is_file() and sha256_file(directory / name) == digest for name, digest in files.items())
 
 
 def convert_gguf(gguf: Path, target: Path) -> None:
@@ -93,7 +85,7 @@ def provision_embedded(spec) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=directory.parent))
         try:
             convert_gguf(gguf, staging)
-            files = {p.name: _sha256(p) for p in sorted(staging.iterdir()) if p.is_file()}
+            files = {p.name: sha256_file(p) for p in sorted(staging.iterdir()) if p.is_file()}
             (staging / MANIFEST).write_text(json.dumps({"source": str(gguf), "files": files}, indent=2))
             shutil.rmtree(directory, ignore_errors=True)
             staging.rename(directory)

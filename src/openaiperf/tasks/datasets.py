@@ -5,12 +5,12 @@ rows must carry the columns the task needs (named in the error if not)."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
+from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError
 from openaiperf.tasks import DatasetSpec
 
@@ -24,14 +24,6 @@ def resolve_path(source: str, base_dir: Path | None = None) -> Path:
     if not path.is_absolute() and base_dir is not None and not path.exists():
         path = base_dir / path
     return path
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_file(path: Path, fmt: str) -> list[dict[str, Any]]:
@@ -81,7 +73,7 @@ def load_rows(
         if not path.is_file():
             raise ConfigError("dataset file does not exist", source=str(path))
         if spec.sha256 and not source_override:
-            actual = sha256_of(path)
+            actual = sha256_file(path)
             if actual != spec.sha256:
                 raise ConfigError(
                     f"checksum mismatch: expected sha256 {spec.sha256}, the file has {actual}", source=str(path)
