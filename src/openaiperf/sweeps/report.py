@@ -52,8 +52,10 @@ def plot_curve(path: Path, title: str, points: Sequence[dict[str, Any]]) -> Path
     usable = [p for p in points if p.get("requests_per_s") is not None and p.get("e2e_p90") is not None]
     if not usable:
         return None
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:  # the 'report' extra is not installed: the CSV still has the curve
+        return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
