@@ -155,8 +155,9 @@ def test_combine_summaries_of_rounds():
                         "gpu_warnings": ["a", "b"]}
 
 
-def test_case_monitor_writes_timeline_with_rounds(tmp_path):
-    monitor = CaseMonitor("case-a", tmp_path, interval_s=0.01, metrics=("cpu",))
+@pytest.mark.parametrize("in_process", [False, True], ids=["worker-process", "thread"])
+def test_case_monitor_writes_timeline_with_rounds(tmp_path, in_process):
+    monitor = CaseMonitor("case-a", tmp_path, interval_s=0.01, metrics=("cpu",), in_process=in_process)
     for index in range(2):
         monitor.start_round(index)
         sum(i * i for i in range(200_000))
@@ -164,6 +165,7 @@ def test_case_monitor_writes_timeline_with_rounds(tmp_path):
     summary = monitor.finish()
     assert summary["timeline_file"] == "monitor/case-a.csv"
     assert summary["rounds"] == 2 and summary["peak_process_rss_bytes"] > 0
+    assert summary["sampled_in"] == ("thread" if in_process else "process")
     rows = list(csv.DictReader((tmp_path / "monitor" / "case-a.csv").open()))
     assert {r["round"] for r in rows} == {"0", "1"}
     assert {"t", "cpu_percent", "process_rss_bytes", "system_memory_used_bytes"} <= set(rows[0])
@@ -195,3 +197,19 @@ def test_parse_interval(text, seconds):
 def test_parse_interval_rejects(text):
     with pytest.raises(ConfigError, match="--interval"):
         parse_interval(text)
+
+
+def test_worker_process_reads_the_parent_and_quits(tmp_path):
+    import psutil
+
+    from openaiperf.monitor.worker import MonitorProcess
+
+    worker = MonitorProcess(0.01, ["cpu"])
+    worker.start()
+    time.sleep(0.1)
+    rows, summary = worker.stop()
+    assert len(rows) >= 2 and summary["samples"] == len(rows)
+    # the parent's RSS, not the worker's own (a python with psutil only is far smaller than this test process)
+    assert summary["peak_process_rss_bytes"] >= psutil.Process().memory_info().rss * 0.5
+    worker.close()
+    assert worker.proc.returncode == 0

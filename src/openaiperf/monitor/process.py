@@ -3,6 +3,7 @@ including its children (engine workers, servers), and system memory in use."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import psutil
@@ -21,12 +22,14 @@ class ProcessSampler:
         self.process = psutil.Process(pid)
         self._children: list[psutil.Process] = []
         self._count = 0
+        self._own_pid = os.getpid()
         psutil.cpu_percent(None)  # prime: the first call has no interval to measure over
 
     def _rss(self) -> int:
         if self._count % CHILDREN_REFRESH_SAMPLES == 0:
             try:
-                self._children = self.process.children(recursive=True)
+                # not the sampler's own process (the monitor worker is a child of the measured one)
+                self._children = [c for c in self.process.children(recursive=True) if c.pid != self._own_pid]
             except psutil.Error:
                 self._children = []
         self._count += 1
