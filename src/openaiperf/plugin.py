@@ -162,6 +162,14 @@ def pytest_configure(config: pytest.Config) -> None:
         session.load()
     except OpenAIPerfError as exc:
         raise pytest.UsageError(str(exc)) from None
+    from openaiperf.monitor.util import parse_interval
+    from openaiperf.sweeps import sweep_axes
+
+    try:  # bad sweep/preset/interval: stop before collection, naming the option
+        sweep_axes(config.getoption("sweep"), config.getoption("preset"))
+        parse_interval(config.getoption("monitor_interval"), source="--monitor-interval")
+    except OpenAIPerfError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if config.getoption("profile") in ("nsys", "ncu") and not hasattr(config, "workerinput"):
         from openaiperf.profiling.nsight import ProfilerToolMissing, wrap_session
 
