@@ -2,8 +2,8 @@
 without the monitor, alternating (so drifts in machine load hit both equally),
 several repeats; prints output-token throughput of each and their ratio.
 
-Also prints the direct cost: the mean time of one monitor reading divided by
-the interval (the fraction of one core the sampling thread takes).
+Also prints the direct cost: the CPU time of the monitor's worker process
+over the measured rounds (the fraction of one core sampling takes).
 
     python benchmarks/scripts/monitor_overhead.py --repeats 4 --samples 4 --max-new-tokens 32
 
@@ -28,7 +28,6 @@ from openaiperf.hardware import load_profile  # noqa: E402
 from openaiperf.hardware.probe import probe_system  # noqa: E402
 from openaiperf.matrix import Case  # noqa: E402
 from openaiperf.models import get_model, resolve_weights  # noqa: E402
-from openaiperf.monitor import Monitor, create_samplers  # noqa: E402
 from openaiperf.records import measured  # noqa: E402
 from openaiperf.runner import CaseRunner, RunSettings  # noqa: E402
 from openaiperf.sweeps import apply_task_options  # noqa: E402
@@ -40,14 +39,15 @@ def throughput(run) -> float:
     return sum(r.output_tokens or 0 for r in records) / (run.end - run.start)
 
 
-def reading_cost(interval_s: float, metrics: tuple[str, ...], reads: int = 200) -> float:
-    """Mean seconds of one monitor reading (all samplers) / interval."""
-    samplers, _ = create_samplers(metrics)
-    monitor = Monitor(samplers, interval_s=interval_s)
-    start = time.perf_counter()
-    for _ in range(reads):
-        monitor._read()
-    return (time.perf_counter() - start) / reads / interval_s
+def worker_cpu_seconds(runner: CaseRunner) -> float:
+    """CPU time (user + system) the case's monitor worker process has used so far."""
+    import psutil
+
+    worker = runner.monitor._worker
+    if worker is None:
+        return 0.0
+    times = psutil.Process(worker.proc.pid).cpu_times()
+    return times.user + times.system
 
 
 def main() -> int:
@@ -70,18 +70,27 @@ def main() -> int:
                                                dtype=dtype, options={"batch_size": 16}))
     engine.prepare()
     case = Case(spec.name, "offline", "hf", model.name)
-    metrics = ("cpu", "gpu") if hardware.device != "cpu" else ("cpu",)
     rates: dict[bool, list[float]] = {True: [], False: []}
+    worker_cpu = worker_wall = 0.0
     with tempfile.TemporaryDirectory() as tmp:
+        # warm the engine up once, unmeasured, so the first pair starts from the same state
+        CaseRunner(case, task=task, engine=engine, model=model, hardware=hardware, system=system, dtype=dtype,
+                   run_dir=Path(tmp), settings=RunSettings(max_samples=args.samples, warmup_samples=args.samples,
+                                                           monitor=False)).prepare()
         for repeat in range(args.repeats):
             # alternate which goes first, so a trend in machine load does not favour one side
             for monitored in ((True, False) if repeat % 2 == 0 else (False, True)):
-                settings = RunSettings(max_samples=args.samples, warmup_samples=2 if repeat == 0 else 0,
-                                       monitor=monitored, monitor_interval_s=args.interval)
+                settings = RunSettings(max_samples=args.samples, warmup_samples=0, monitor=monitored,
+                                       monitor_interval_s=args.interval)
                 runner = CaseRunner(case, task=task, engine=engine, model=model, hardware=hardware, system=system,
                                     dtype=dtype, run_dir=Path(tmp), settings=settings)
                 runner.prepare()
-                rate = throughput(runner.measure_round(repeat))
+                cpu_before = worker_cpu_seconds(runner)
+                run = runner.measure_round(repeat)
+                if monitored:
+                    worker_cpu += worker_cpu_seconds(runner) - cpu_before
+                    worker_wall += run.end - run.start
+                rate = throughput(run)
                 runner.monitor.finish()
                 rates[monitored].append(rate)
                 print(f"repeat {repeat}: monitor {'on ' if monitored else 'off'} {rate:8.2f} output tokens/s",
@@ -90,13 +99,13 @@ def main() -> int:
     on, off = statistics.mean(rates[True]), statistics.mean(rates[False])
     pairs = [a / b for a, b in zip(rates[True], rates[False])]
     spread = statistics.stdev(pairs) if len(pairs) > 1 else 0.0
-    cost = reading_cost(args.interval, metrics)
     print(f"\nmonitor on : {on:.2f} output tokens/s (mean of {len(rates[True])})")
     print(f"monitor off: {off:.2f} output tokens/s (mean of {len(rates[False])})")
     print(f"throughput ratio (on/off): {on / off:.4f}  -> cost {1 - on / off:+.2%}; "
           f"paired ratios median {statistics.median(pairs):.4f}, stdev {spread:.4f}")
-    print(f"direct cost: one reading takes {cost * args.interval * 1e3:.3f} ms every {args.interval * 1e3:.0f} ms "
-          f"= {cost:.3%} of one core")
+    if worker_wall:
+        print(f"direct cost: the monitor worker used {worker_cpu:.3f} s CPU over {worker_wall:.1f} s of measured "
+              f"rounds = {worker_cpu / worker_wall:.3%} of one core (interval {args.interval * 1e3:.0f} ms)")
     return 0
 
 

@@ -274,4 +274,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
     for path in write_sweep_reports(session.results, session.ensure_run_dir()):
         terminalreporter.write_line(f"sweep report: {os.path.relpath(path)}")
+    from openaiperf.profiling import render_top_ops
+
+    if top_ops := render_top_ops(session.results):
+        terminalreporter.write_line(top_ops)
     terminalreporter.write_line(f"reports: {os.path.relpath(session.run_dir)}")

@@ -53,3 +53,18 @@ def create_case_profiler(mode: str | None, case_id: str, run_dir: Path) -> CaseP
 
     raise ConfigError(f"unknown profile mode {mode!r}; expected one of {', '.join(PROFILE_MODES)}",
                       source="--profile")
+
+
+def render_top_ops(results: list[dict[str, Any]], limit: int = 5) -> str:
+    """The top ops/kernels of each profiled case, for the terminal summary."""
+    lines = []
+    for result in results:
+        profile = result.get("profile") or {}
+        ops = profile.get("top_ops") or []
+        if not ops:
+            continue
+        key = profile.get("sorted_by", "self_cpu_ms")
+        lines.append(f"top ops of {result['id']} (by {key}; trace: {profile.get('trace_file')}):")
+        for op in ops[:limit]:
+            lines.append(f"  {op[key]:10.2f} ms  {op['calls']:6d} calls  {op['name']}")
+    return "\n".join(lines)
