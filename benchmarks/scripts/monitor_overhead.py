@@ -28,6 +28,7 @@ from openaiperf.hardware import load_profile  # noqa: E402
 from openaiperf.hardware.probe import probe_system  # noqa: E402
 from openaiperf.matrix import Case  # noqa: E402
 from openaiperf.models import get_model, resolve_weights  # noqa: E402
+from openaiperf.monitor.case import CaseMonitor  # noqa: E402
 from openaiperf.records import measured  # noqa: E402
 from openaiperf.runner import CaseRunner, RunSettings  # noqa: E402
 from openaiperf.sweeps import apply_task_options  # noqa: E402
@@ -57,6 +58,8 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--interval", type=float, default=0.1, help="monitor interval, s (default 0.1)")
+    parser.add_argument("--thread", action="store_true",
+                        help="sample on a thread of this process instead of the worker process (to compare)")
     args = parser.parse_args()
 
     hardware = load_profile(args.hw)
@@ -84,6 +87,10 @@ def main() -> int:
                                        monitor_interval_s=args.interval)
                 runner = CaseRunner(case, task=task, engine=engine, model=model, hardware=hardware, system=system,
                                     dtype=dtype, run_dir=Path(tmp), settings=settings)
+                if monitored and args.thread:
+                    runner.monitor.close()
+                    runner.monitor = CaseMonitor(case.id, Path(tmp), interval_s=args.interval, metrics=("cpu",),
+                                                 in_process=True)
                 runner.prepare()
                 cpu_before = worker_cpu_seconds(runner)
                 run = runner.measure_round(repeat)
@@ -99,7 +106,8 @@ def main() -> int:
     on, off = statistics.mean(rates[True]), statistics.mean(rates[False])
     pairs = [a / b for a, b in zip(rates[True], rates[False])]
     spread = statistics.stdev(pairs) if len(pairs) > 1 else 0.0
-    print(f"\nmonitor on : {on:.2f} output tokens/s (mean of {len(rates[True])})")
+    print(f"\nsampling in: {'a thread of this process' if args.thread else 'the monitor worker process'}")
+    print(f"monitor on : {on:.2f} output tokens/s (mean of {len(rates[True])})")
     print(f"monitor off: {off:.2f} output tokens/s (mean of {len(rates[False])})")
     print(f"throughput ratio (on/off): {on / off:.4f}  -> cost {1 - on / off:+.2%}; "
           f"paired ratios median {statistics.median(pairs):.4f}, stdev {spread:.4f}")
