@@ -94,7 +94,7 @@ def main() -> int:
                 runner.prepare()
                 cpu_before = worker_cpu_seconds(runner)
                 run = runner.measure_round(repeat)
-                if monitored:
+                if monitored and not args.thread:
                     worker_cpu += worker_cpu_seconds(runner) - cpu_before
                     worker_wall += run.end - run.start
                 rate = throughput(run)

@@ -1,12 +1,12 @@
 """The monitor in its own process.
 
-Sampling on a thread of the benchmarked process costs more than its CPU time:
-each psutil/NVML call that releases the GIL hands it to the engine's thread and
-back, and on a busy machine every hand-back waits for the OS scheduler (a GIL
-convoy). Measured on the 2-core dev box with the hf engine: ~20% lower
-throughput with a 100 ms thread sampler. So cases sample from a child process:
-it reads the parent by pid (psutil) and the devices (NVML/amdsmi), and shares
-no interpreter with the engine.
+Sampling on a thread of the benchmarked process costs more than its CPU time
+shows: each psutil/NVML call that releases the GIL hands it to the engine's
+thread and back, and on a busy machine every hand-back can wait for the OS
+scheduler. So cases sample from a child process: it reads the parent by pid
+(psutil) and the devices (NVML/amdsmi), shares no interpreter with the engine,
+and its whole cost is its own CPU time (which
+``benchmarks/scripts/monitor_overhead.py`` measures).
 
 Protocol (one JSON object per line): the parent writes ``{"cmd": "start"}``,
 ``{"cmd": "stop"}`` or ``{"cmd": "quit"}`` to stdin; the worker answers
