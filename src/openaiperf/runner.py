@@ -185,6 +185,7 @@ class CaseRunner:
 
     def fail(self, exc: BaseException) -> CaseResult:
         """The engine or scenario raised: keep what was measured, note the reason."""
+        self.monitor.close()  # the sampler process, when the case ended before finish()
         self.result.status = "error"
         self.result.error = f"{type(exc).__name__}: {exc}"
         self.result.notes.append("".join(traceback.format_exception_only(type(exc), exc)).strip())

@@ -99,6 +99,7 @@ class CaseMonitor:
         return summary
 
     def close(self) -> None:
+        """Stops the worker (idempotent: finish() and fail() may both call it)."""
         if self._worker is not None:
             self._worker.close()
         for sampler in self._samplers or ():
