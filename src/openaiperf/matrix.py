@@ -42,15 +42,25 @@ class Case:
     model: str
     engine_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     scenario_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: task input-profile overrides (max_new_tokens, temperature...), set by sweeps
+    task_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: the swept parameter values of this case ("batch_size=2,max_tokens=50"), part of its id
+    variant: str = ""
+
+    @property
+    def base_id(self) -> str:
+        return f"{self.task}-{self.scenario}-{self.engine}-{self.model}"
 
     @property
     def id(self) -> str:
-        return f"{self.task}-{self.scenario}-{self.engine}-{self.model}"
+        return f"{self.base_id}[{self.variant}]" if self.variant else self.base_id
 
     def to_json(self) -> dict[str, Any]:
         return {
             "task": self.task, "scenario": self.scenario, "engine": self.engine, "model": self.model,
             "engine_options": self.engine_options, "scenario_options": self.scenario_options,
+            **({"task_options": self.task_options, "variant": self.variant, "base_id": self.base_id}
+               if self.variant else {}),
         }
 
 

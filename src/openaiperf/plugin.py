@@ -58,10 +58,24 @@ def add_run_options(group: Any) -> None:
                     help="where run folders are written (default: reports)")
 
 
+def add_measurement_options(group: Any) -> None:
+    """Monitoring, profiling, sweeps and presets (issue 6)."""
+    group.addoption("--monitor-interval", default="100ms", metavar="DURATION",
+                    help="resource monitor sampling interval, e.g. 100ms or 1s (default 100ms)")
+    group.addoption("--no-monitor", action="store_true", help="do not sample CPU/GPU/memory during cases")
+    group.addoption("--profile", default=None, choices=("torch", "nsys", "ncu"),
+                    help="torch: PyTorch profiler trace + top-ops table per case; nsys/ncu: re-run under Nsight")
+    group.addoption("--sweep", default=None, metavar="K:V1,V2;K2:...",
+                    help='expand each case over parameters, e.g. "batch_size:1,2,4;max_tokens:50,100"')
+    group.addoption("--preset", default=None, metavar="NAME",
+                    help="a sweep preset from openaiperf/sweeps/presets.yaml: quick, comprehensive, scaling, qps-curve")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("openaiperf", "OpenAIPerf LLM benchmarks")
     add_selection_options(group)
     add_run_options(group)
+    add_measurement_options(group)
 
 
 # -- session state ------------------------------------------------------------------------
@@ -120,7 +134,8 @@ class BenchSession:
 
     def run_config(self) -> dict[str, Any]:
         keys = ("hw", "matrix", "task", "scenario", "engine", "model", "max_samples", "repeats",
-                "subset_seed", "warmup_samples", "dtype", "dataset_source", "max_error_rate")
+                "subset_seed", "warmup_samples", "dtype", "dataset_source", "max_error_rate",
+                "monitor_interval", "no_monitor", "profile", "sweep", "preset")
         return {"hardware_profile": self.hardware.model_dump() if self.hardware else None,
                 "options": {k: self.option(k) for k in keys},
                 "pytest_args": list(self.config.invocation_params.args)}
@@ -157,6 +172,22 @@ def pytest_configure(config: pytest.Config) -> None:
         # `pytest tests` on a machine --hw auto cannot place must still run the
         # project's own tests: the error waits for the first benchmark case.
         session.load_error = str(exc)
+    from openaiperf.monitor.util import parse_interval
+    from openaiperf.sweeps import sweep_axes
+
+    try:  # bad sweep/preset/interval: stop before collection, naming the option
+        sweep_axes(config.getoption("sweep"), config.getoption("preset"))
+        parse_interval(config.getoption("monitor_interval"), source="--monitor-interval")
+    except OpenAIPerfError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if config.getoption("profile") in ("nsys", "ncu") and not hasattr(config, "workerinput"):
+        from openaiperf.profiling.nsight import ProfilerToolMissing, wrap_session
+
+        try:
+            wrap_session(config.getoption("profile"), list(config.invocation_params.args),
+                         Path(config.rootpath) / config.getoption("report_dir"))
+        except ProfilerToolMissing as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 # -- collection ---------------------------------------------------------------------------
@@ -182,7 +213,9 @@ def build_cases(session: BenchSession, path: Path) -> list[Case]:
     known = {"task": list(session.tasks), "scenario": known_scenarios(),
              "engine": known_engines(), "model": list(session.models)}
     check_names(cases, known, source=str(path))
-    return cases
+    from openaiperf.sweeps import expand_cases, sweep_axes
+
+    return expand_cases(cases, sweep_axes(session.option("sweep"), session.option("preset")))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -249,4 +282,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     width = max(terminalreporter._tw.fullwidth, 240)
     terminalreporter.write_sep("=", "OpenAIPerf")
     terminalreporter.write(render_table(session.results, title=f"hardware: {session.hardware.name}", width=width))
+    from openaiperf.sweeps.report import write_sweep_reports
+
+    for path in write_sweep_reports(session.results, session.ensure_run_dir()):
+        terminalreporter.write_line(f"sweep report: {os.path.relpath(path)}")
+    from openaiperf.profiling import render_top_ops
+
+    if top_ops := render_top_ops(session.results):
+        terminalreporter.write_line(top_ops)
     terminalreporter.write_line(f"reports: {os.path.relpath(session.run_dir)}")

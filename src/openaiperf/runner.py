@@ -15,10 +15,10 @@ from typing import Any, Sequence
 from openaiperf.engines import engine_unavailable_reason
 from openaiperf.matrix import Case
 from openaiperf.metrics import Metric, MetricSet
-from openaiperf.metrics.efficiency import mfu
+from openaiperf.metrics.efficiency import energy_metrics, load_kv_geometry, mbu, mfu
 from openaiperf.metrics.latency import latency_metrics
 from openaiperf.metrics.throughput import throughput_metrics
-from openaiperf.monitor import Monitor
+from openaiperf.monitor.case import CaseMonitor
 from openaiperf.records import Record, RecordWriter, measured
 from openaiperf.scenarios import ScenarioConfig, ScenarioRun, create_scenario
 from openaiperf.tasks import QualityResult, Sample
@@ -58,6 +58,7 @@ class CaseResult:
     error: str | None = None
     records_file: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
@@ -89,6 +90,7 @@ class CaseResult:
             "failures": self.failures,
             "error": self.error,
             "records_file": self.records_file,
+            "profile": self.profile,
         }
 
 
@@ -100,6 +102,8 @@ class RunSettings:
     warmup_samples: int | None = None
     max_error_rate: float = 0.0
     monitor_interval_s: float = 0.1
+    monitor: bool = True
+    profile: str | None = None  # torch | nsys | ncu (nsys/ncu wrap the whole run)
 
 
 class CaseRunner:
@@ -124,6 +128,13 @@ class CaseRunner:
         self.requests: list = []
         self.runs: list[ScenarioRun] = []
         self.resources: list[dict[str, Any]] = []
+        self.run_dir = run_dir
+        gpu = getattr(hardware, "device", "cpu") != "cpu"
+        self.monitor = CaseMonitor(case.id, run_dir, enabled=settings.monitor, interval_s=settings.monitor_interval_s,
+                                   metrics=("cpu", "gpu") if gpu else ("cpu",))
+        from openaiperf.profiling import create_case_profiler
+
+        self.profiler = create_case_profiler(settings.profile, case.id, run_dir)
         options = dict(case.scenario_options)
         self.scenario = create_scenario(case.scenario, ScenarioConfig(
             min_duration_s=float(options.pop("min_duration_s", 0.0)),
@@ -161,19 +172,20 @@ class CaseRunner:
     def measure_round(self, round_index: int) -> ScenarioRun:
         """One measured pass of the scenario over every request; records go to the
         JSONL file as they complete."""
-        monitor = Monitor(interval_s=self.settings.monitor_interval_s)
         t0 = time.perf_counter()
         with RecordWriter(self.records_path, t0) as writer:
-            monitor.start()
+            self.monitor.start_round(round_index)
             try:
-                run = self.scenario.run(self.engine, self.requests, writer.write, round_index)
+                with self.profiler.round(round_index):
+                    run = self.scenario.run(self.engine, self.requests, writer.write, round_index)
             finally:
-                self.resources.append(monitor.stop())
+                self.resources.append(self.monitor.stop_round())
         self.runs.append(run)
         return run
 
     def fail(self, exc: BaseException) -> CaseResult:
         """The engine or scenario raised: keep what was measured, note the reason."""
+        self.monitor.close()  # the sampler process, when the case ended before finish()
         self.result.status = "error"
         self.result.error = f"{type(exc).__name__}: {exc}"
         self.result.notes.append("".join(traceback.format_exception_only(type(exc), exc)).strip())
@@ -191,6 +203,10 @@ class CaseRunner:
         result.resources = self.summarize_resources()
         result.metrics["peak_memory"] = Metric(result.resources.get("peak_process_rss_bytes", 0) / 2**20 or None,
                                                "MiB", "lower")
+        result.metrics |= energy_metrics(result.resources, result.metrics["output_tokens"].value or 0,
+                                         sum(run.end - run.start for run in self.runs) or None)
+        result.profile = self.profiler.finish()
+        result.notes.extend(self.profiler.notes)
         if self.runs:
             first = measured(self.runs[0].records)
             result.quality = self.task.evaluate(self.samples, first, self.model)
@@ -214,6 +230,7 @@ class CaseRunner:
         seconds = sum(run.end - run.start for run in runs) or None
         peak = self.hardware.peak_flops(self.dtype, self.system)
         metrics["mfu"] = mfu(self.model.parameters, tokens, seconds, peak)
+        metrics |= self.compute_mbu(records)
         if len(runs) > 1:
             ok_records = [r for r in records if r.ok]
             out = sum(r.output_tokens or 0 for r in ok_records)
@@ -223,14 +240,17 @@ class CaseRunner:
         return metrics
 
     def summarize_resources(self) -> dict[str, Any]:
-        if not self.resources:
-            return {}
-        summary: dict[str, Any] = {}
-        for key in self.resources[0]:
-            values = [r[key] for r in self.resources if isinstance(r.get(key), (int, float))]
-            if values:
-                summary[key] = max(values) if key.startswith("peak") else sum(values) / len(values)
-        return summary
+        """The monitor's summary over all rounds; writes the timeline CSV."""
+        return self.monitor.finish()
+
+    def compute_mbu(self, records: Sequence[Record]) -> MetricSet:
+        from openaiperf.models import DTYPE_BYTES
+
+        dtype_bytes = DTYPE_BYTES.get(self.dtype, 2)
+        context = getattr(self.engine, "context", None)
+        kv = load_kv_geometry(getattr(context, "weights", None))
+        return mbu(records, self.model.parameters * dtype_bytes, kv, dtype_bytes,
+                   self.hardware.bandwidth_bytes_per_s(self.system))
 
     def apply_gates(self, result: CaseResult) -> None:
         error_rate = result.metrics["error_rate"].value or 0.0

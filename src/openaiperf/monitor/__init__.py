@@ -1,17 +1,24 @@
 """Resource monitoring around a measured phase.
 
 A :class:`Monitor` runs samplers on a background thread at a fixed interval and
-summarises them. Samplers implement :class:`Sampler`; the process sampler
-(psutil) always runs, device samplers join when their library is present.
+summarises them. Samplers implement :class:`Sampler`, one module each:
+:mod:`.process` (psutil: CPU, RSS, system memory; always runs), :mod:`.nvml`
+(NVIDIA, nvidia-ml-py) and :mod:`.rocm` (AMD/Hygon, amdsmi or rocm-smi), which
+join when their library and a device are there. A sampler that cannot start, or
+that raises while sampling, is dropped with one warning: monitoring never fails
+a case.
 """
 
 from __future__ import annotations
 
+import csv
+import logging
 import threading
 import time
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Iterable, Protocol, Sequence
 
-import psutil
+log = logging.getLogger("openaiperf.monitor")
 
 
 class Sampler(Protocol):
@@ -21,59 +28,72 @@ class Sampler(Protocol):
         """One reading: column name -> value."""
 
     def summarize(self, rows: list[dict[str, float]]) -> dict[str, Any]:
-        """Summary of the readings (peaks, means, energy)."""
+        """Summary of the readings (peaks, means, energy); rows carry ``t`` (s)."""
+
+    def close(self) -> None:
+        """Release the library (NVML shutdown...)."""
 
 
-class ProcessSampler:
-    """This process (and its children): RSS; the machine: CPU utilisation, memory used."""
+from openaiperf.monitor.process import ProcessSampler  # noqa: E402  (re-exported)
+from openaiperf.monitor.util import SamplerUnavailable  # noqa: E402
 
-    name = "process"
+__all__ = ["METRIC_GROUPS", "Monitor", "ProcessSampler", "Sampler", "SamplerUnavailable", "combine_summaries",
+           "create_samplers", "write_timeline"]
 
-    def __init__(self) -> None:
-        self.process = psutil.Process()
-        psutil.cpu_percent(None)  # prime: the first call has no interval to measure over
+#: ``--metrics`` names -> what they start
+METRIC_GROUPS = ("cpu", "gpu")
 
-    def _rss(self) -> int:
-        total = self.process.memory_info().rss
-        for child in self.process.children(recursive=True):
+
+def create_samplers(metrics: Iterable[str] = METRIC_GROUPS, warn: bool = True) -> tuple[list[Any], list[str]]:
+    """The samplers for ``metrics`` ("cpu", "gpu") that can run here, and why the others cannot."""
+    wanted = set(metrics)
+    unknown = wanted - set(METRIC_GROUPS)
+    if unknown:
+        from openaiperf.errors import ConfigError
+
+        raise ConfigError(f"unknown metric group(s) {sorted(unknown)}; known: {', '.join(METRIC_GROUPS)}",
+                          source="--metrics")
+    samplers: list[Any] = []
+    missing: list[str] = []
+    if "cpu" in wanted:
+        samplers.append(ProcessSampler())
+    if "gpu" in wanted:
+        from openaiperf.monitor.nvml import NvmlSampler
+        from openaiperf.monitor.rocm import create_rocm_sampler
+
+        reasons = []
+        for factory in (NvmlSampler, create_rocm_sampler):
             try:
-                total += child.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def sample(self) -> dict[str, float]:
-        memory = psutil.virtual_memory()
-        return {
-            "process_rss_bytes": float(self._rss()),
-            "cpu_percent": psutil.cpu_percent(None),
-            "system_memory_used_bytes": float(memory.total - memory.available),
-        }
-
-    def summarize(self, rows: list[dict[str, float]]) -> dict[str, Any]:
-        if not rows:
-            return {}
-        return {
-            "peak_process_rss_bytes": max(r["process_rss_bytes"] for r in rows),
-            "mean_cpu_percent": sum(r["cpu_percent"] for r in rows) / len(rows),
-            "peak_system_memory_used_bytes": max(r["system_memory_used_bytes"] for r in rows),
-        }
+                samplers.append(factory())
+            except SamplerUnavailable as exc:
+                reasons.append(str(exc))
+        if len(samplers) == ("cpu" in wanted):
+            missing.append("no GPU monitor: " + "; ".join(reasons))
+    return samplers, missing
 
 
 class Monitor:
     """Samples every ``interval_s`` between :meth:`start` and :meth:`stop`."""
 
-    def __init__(self, samplers: list[Sampler] | None = None, interval_s: float = 0.1) -> None:
-        self.samplers = samplers if samplers is not None else [ProcessSampler()]
+    def __init__(self, samplers: Sequence[Any] | None = None, interval_s: float = 0.1) -> None:
+        self.samplers = list(samplers) if samplers is not None else [ProcessSampler()]
         self.interval_s = interval_s
         self.rows: list[dict[str, float]] = []
+        self.warnings: list[str] = []
+        self.t0 = time.perf_counter()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _read(self) -> None:
-        row: dict[str, float] = {"t": time.perf_counter()}
-        for sampler in self.samplers:
-            row.update(sampler.sample())
+        row: dict[str, float] = {"t": time.perf_counter() - self.t0}
+        for sampler in list(self.samplers):
+            try:
+                row.update(sampler.sample())
+            except Exception as exc:  # a sampler's failure must not end the measurement
+                message = f"monitor: {sampler.name} sampler failed ({type(exc).__name__}: {exc}); dropped"
+                self.warnings.append(message)
+                log.warning(message)
+                self.samplers.remove(sampler)
         self.rows.append(row)
 
     def _loop(self) -> None:
@@ -81,6 +101,7 @@ class Monitor:
             self._read()
 
     def start(self) -> Monitor:
+        self.t0 = time.perf_counter()
         self._read()
         self._thread = threading.Thread(target=self._loop, name="openaiperf-monitor", daemon=True)
         self._thread.start()
@@ -91,13 +112,59 @@ class Monitor:
         if self._thread is not None:
             self._thread.join()
         self._read()
-        summary: dict[str, Any] = {"samples": len(self.rows), "interval_s": self.interval_s}
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        summary: dict[str, Any] = {"samples": len(self.rows), "interval_s": self.interval_s,
+                                   "duration_s": self.rows[-1]["t"] - self.rows[0]["t"] if self.rows else 0.0}
         for sampler in self.samplers:
             summary.update(sampler.summarize(self.rows))
+        if self.warnings:
+            summary["monitor_warnings"] = list(self.warnings)
         return summary
+
+    def close(self) -> None:
+        for sampler in self.samplers:
+            close = getattr(sampler, "close", None)
+            if close is not None:
+                close()
 
     def __enter__(self) -> Monitor:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.summary = self.stop()
+        self.summary_ = self.stop()
+
+
+def combine_summaries(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One summary for several measured rounds: peaks -> max, energy and samples -> sum,
+    other numbers -> mean; lists (warnings) are joined, strings keep the first."""
+    combined: dict[str, Any] = {}
+    keys = dict.fromkeys(k for s in summaries for k in s)
+    for key in keys:
+        values = [s[key] for s in summaries if key in s]
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if numbers and len(numbers) == len(values):
+            if "peak" in key or key.endswith("throttle_reasons_seen"):
+                combined[key] = max(numbers)
+            elif key.endswith("energy_j") or key in ("samples", "duration_s"):
+                combined[key] = sum(numbers)
+            else:
+                combined[key] = sum(numbers) / len(numbers)
+        elif all(isinstance(v, list) for v in values):
+            combined[key] = list(dict.fromkeys(item for v in values for item in v))
+        else:
+            combined[key] = values[0]
+    return combined
+
+
+def write_timeline(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
+    """The readings as CSV: one row per sample, the union of columns (blank where a
+    sampler had nothing, e.g. after a GPU disappeared)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

@@ -1,0 +1,109 @@
+"""The monitor of one benchmark case: one sampler process (:mod:`.worker`) for all
+its measured rounds, started with the case (before warmup, so its start-up is
+never measured), one timeline file (``monitor/<case-id>.csv`` in the run folder, a ``round`` column
+telling the rounds apart) and one summary for the case result."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+from openaiperf.monitor import Monitor, combine_summaries, create_samplers, write_timeline
+from openaiperf.monitor.worker import MonitorProcess
+
+log = logging.getLogger("openaiperf.monitor")
+
+
+class CaseMonitor:
+    def __init__(self, case_id: str, run_dir: Path, *, enabled: bool = True, interval_s: float = 0.1,
+                 metrics: Sequence[str] = ("cpu", "gpu"), in_process: bool = False) -> None:
+        self.case_id = case_id
+        self.run_dir = run_dir
+        self.enabled = enabled
+        self.interval_s = interval_s
+        self.metrics = tuple(metrics)
+        self.missing: list[str] = []
+        self.warnings: list[str] = []
+        self.rows: list[dict[str, Any]] = []
+        self.summaries: list[dict[str, Any]] = []
+        self._round = 0
+        self._samplers: list[Any] | None = None  # in-process mode
+        self._thread_monitor: Monitor | None = None
+        self._worker: MonitorProcess | None = None
+        self._running = False
+        if enabled and not in_process:
+            try:
+                self._worker = MonitorProcess(interval_s, self.metrics)
+                self.missing = self._worker.missing
+            except Exception as exc:  # never fail a case over monitoring: fall back to a thread
+                self._warn(f"monitor process did not start ({exc}); sampling on a thread instead")
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning(message)
+
+    def start_round(self, round_index: int) -> None:
+        if not self.enabled:
+            return
+        self._round = round_index
+        self._running = True
+        if self._worker is not None:
+            try:
+                self._worker.start()
+                return
+            except Exception as exc:
+                self._warn(f"monitor process failed ({exc}); sampling on a thread instead")
+                self._worker = None
+        if self._samplers is None:
+            self._samplers, self.missing = create_samplers(self.metrics)
+        self._thread_monitor = Monitor(self._samplers, interval_s=self.interval_s).start()
+
+    def stop_round(self) -> dict[str, Any]:
+        if not self._running:
+            return {}
+        self._running = False
+        rows: list[dict[str, Any]] = []
+        summary: dict[str, Any] = {}
+        if self._thread_monitor is not None:
+            monitor, self._thread_monitor = self._thread_monitor, None
+            summary = monitor.stop()
+            self._samplers = monitor.samplers  # samplers that failed are not asked again
+            rows = monitor.rows
+        elif self._worker is not None:
+            try:
+                rows, summary = self._worker.stop()
+            except Exception as exc:
+                self._warn(f"monitor process failed ({exc}); this round has no readings")
+                self._worker = None
+        self.rows += [{"round": self._round, **row} for row in rows]
+        if summary:
+            self.summaries.append(summary)
+        return summary
+
+    def finish(self) -> dict[str, Any]:
+        """The case's summary (rounds combined), with the timeline written out."""
+        if not self.enabled:
+            return {"monitor": "off (--no-monitor)"}
+        summary = combine_summaries(self.summaries)
+        summary["rounds"] = len(self.summaries)
+        if self.missing:
+            summary["monitor_notes"] = list(self.missing)
+        if self.warnings:
+            summary["monitor_warnings"] = list(dict.fromkeys([*summary.get("monitor_warnings", []), *self.warnings]))
+        summary["sampled_in"] = "thread" if self._worker is None else "process"
+        if self.rows:
+            path = write_timeline(self.run_dir / "monitor" / f"{self.case_id}.csv", self.rows)
+            summary["timeline_file"] = str(path.relative_to(self.run_dir))
+        self.close()
+        return summary
+
+    def close(self) -> None:
+        """Stops the worker (idempotent: finish() and fail() may both call it)."""
+        if self._worker is not None:
+            self._worker.close()
+        for sampler in self._samplers or ():
+            close = getattr(sampler, "close", None)
+            if close is not None:
+                close()
+        self._samplers = []

@@ -1,0 +1,129 @@
+"""The monitor in its own process.
+
+Sampling on a thread of the benchmarked process costs more than its CPU time
+shows: each psutil/NVML call that releases the GIL hands it to the engine's
+thread and back, and on a busy machine every hand-back can wait for the OS
+scheduler. So cases sample from a child process: it reads the parent by pid
+(psutil) and the devices (NVML/amdsmi), shares no interpreter with the engine,
+and its whole cost is its own CPU time (which
+``benchmarks/scripts/monitor_overhead.py`` measures).
+
+Protocol (one JSON object per line): the parent writes ``{"cmd": "start"}``,
+``{"cmd": "stop"}`` or ``{"cmd": "quit"}`` to stdin; the worker answers
+``{"ready": true, "missing": [...]}`` once at start-up and
+``{"rows": [...], "summary": {...}}`` after each stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def serve(pid: int, interval_s: float, metrics: Sequence[str]) -> None:
+    from openaiperf.monitor import Monitor, create_samplers
+    from openaiperf.monitor.process import ProcessSampler
+
+    samplers, missing = create_samplers(metrics)
+    samplers = [ProcessSampler(pid) if s.name == "process" else s for s in samplers]
+    print(json.dumps({"ready": True, "missing": missing}), flush=True)
+    monitor: Monitor | None = None
+    for line in sys.stdin:
+        command = json.loads(line).get("cmd")
+        if command == "start":
+            monitor = Monitor(samplers, interval_s=interval_s).start()
+        elif command == "stop" and monitor is not None:
+            summary = monitor.stop()
+            samplers = monitor.samplers
+            print(json.dumps({"rows": monitor.rows, "summary": summary}), flush=True)
+            monitor = None
+        elif command == "quit":
+            break
+    for sampler in samplers:
+        close = getattr(sampler, "close", None)
+        if close is not None:
+            close()
+
+
+class MonitorProcess:
+    """The parent's handle on a worker: start/stop rounds, get rows and summaries back."""
+
+    def __init__(self, interval_s: float, metrics: Sequence[str], timeout_s: float = 60.0) -> None:
+        self.timeout_s = timeout_s
+        import openaiperf
+
+        env = dict(os.environ)
+        # the child must import this very openaiperf (a worktree, a script's sys.path), not another install
+        package_root = str(Path(openaiperf.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "openaiperf.monitor.worker", "--pid", str(_pid()), "--interval", str(interval_s),
+             "--metrics", ",".join(metrics)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env,
+        )
+        hello = self._read()
+        self.missing: list[str] = hello.get("missing", [])
+
+    def _read(self) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+
+        def read() -> None:
+            line = self.proc.stdout.readline() if self.proc.stdout else ""
+            if line:
+                result.update(json.loads(line))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(self.timeout_s)
+        if not result:
+            raise RuntimeError(f"monitor worker did not answer (exit code {self.proc.poll()})")
+        return result
+
+    def _send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"cmd": command}) + "\n")
+        self.proc.stdin.flush()
+
+    def start(self) -> float:
+        """Starts a round; returns the parent's perf_counter at the request (to align rows)."""
+        self._send("start")
+        return time.perf_counter()
+
+    def stop(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        self._send("stop")
+        answer = self._read()
+        return answer.get("rows", []), answer.get("summary", {})
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self._send("quit")
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m openaiperf.monitor.worker")
+    parser.add_argument("--pid", type=int, required=True)
+    parser.add_argument("--interval", type=float, required=True)
+    parser.add_argument("--metrics", default="cpu")
+    args = parser.parse_args(argv)
+    serve(args.pid, args.interval, [m for m in args.metrics.split(",") if m])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

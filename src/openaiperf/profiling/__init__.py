@@ -1,0 +1,70 @@
+"""Profiling a case (seed 004).
+
+``--profile torch`` runs each case's first measured round under the PyTorch
+profiler (:mod:`.torch_profiler`): a Chrome trace JSON and a top-ops/kernels table
+per case. ``--profile nsys`` / ``--profile ncu`` re-run the whole pytest session
+under Nsight Systems / Nsight Compute (:mod:`.nsight`), with an NVTX range per
+case round so that the report can be cut by case.
+
+A case profiler implements :class:`CaseProfiler`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, ContextManager, Protocol
+
+PROFILE_MODES = ("torch", "nsys", "ncu")
+
+
+class CaseProfiler(Protocol):
+    notes: list[str]
+
+    def round(self, round_index: int) -> ContextManager[None]:
+        """Wraps one measured round."""
+
+    def finish(self) -> dict[str, Any]:
+        """What goes into the case result's ``profile`` (files, top-ops table)."""
+
+
+class NoProfiler:
+    notes: list[str] = []
+
+    def round(self, round_index: int) -> ContextManager[None]:
+        return contextlib.nullcontext()
+
+    def finish(self) -> dict[str, Any]:
+        return {}
+
+
+def create_case_profiler(mode: str | None, case_id: str, run_dir: Path) -> CaseProfiler:
+    if not mode:
+        return NoProfiler()
+    if mode == "torch":
+        from openaiperf.profiling.torch_profiler import TorchCaseProfiler
+
+        return TorchCaseProfiler(case_id, run_dir)
+    if mode in ("nsys", "ncu"):
+        from openaiperf.profiling.nsight import NvtxCaseProfiler
+
+        return NvtxCaseProfiler(mode, case_id)
+    from openaiperf.errors import ConfigError
+
+    raise ConfigError(f"unknown profile mode {mode!r}; expected one of {', '.join(PROFILE_MODES)}",
+                      source="--profile")
+
+
+def render_top_ops(results: list[dict[str, Any]], limit: int = 5) -> str:
+    """The top ops/kernels of each profiled case, for the terminal summary."""
+    lines = []
+    for result in results:
+        profile = result.get("profile") or {}
+        ops = profile.get("top_ops") or []
+        if not ops:
+            continue
+        key = profile.get("sorted_by", "self_cpu_ms")
+        lines.append(f"top ops of {result['id']} (by {key}; trace: {profile.get('trace_file')}):")
+        for op in ops[:limit]:
+            lines.append(f"  {op[key]:10.2f} ms  {op['calls']:6d} calls  {op['name']}")
+    return "\n".join(lines)

@@ -1,0 +1,177 @@
+"""Parameter sweeps and presets (seeds 002 and 004).
+
+``--sweep "batch_size:1,2,4;max_tokens:50,100"`` expands each selected case into
+the cross product of the values, with the values in its id:
+``summarization.xsum-offline-hf-smollm2-135m[batch_size=2,max_tokens=50]``.
+``--preset NAME`` takes the axes from ``presets.yaml``.
+
+Where a key goes:
+
+- ``task.K`` / ``scenario.K`` / ``engine.K``: explicitly there;
+- input-profile keys (``max_tokens`` = ``max_new_tokens``, ``temperature``,
+  ``top_p``, ``max_length``): the task's input profile;
+- scenario keys (:data:`SCENARIO_KEYS`, e.g. ``qps_target``): the scenario
+  options, only for the scenarios that take them (a QPS sweep leaves offline
+  cases alone);
+- anything else: the engine options (the engine rejects what it does not know).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from openaiperf.errors import ConfigError
+
+PRESETS_FILE = Path(__file__).with_name("presets.yaml")
+
+TASK_KEYS = {"max_tokens": "max_new_tokens", "max_new_tokens": "max_new_tokens", "temperature": "temperature",
+             "top_p": "top_p", "max_length": "max_length"}
+#: scenario option -> scenarios that take it (None: every scenario)
+SCENARIO_KEYS: dict[str, tuple[str, ...] | None] = {
+    "qps_target": ("server",),
+    "min_duration_s": None,
+    "min_queries": None,
+}
+TARGETS = ("task", "scenario", "engine")
+
+
+@dataclass(frozen=True)
+class Axis:
+    key: str  # as the user wrote it (used in ids)
+    target: str  # task | scenario | engine
+    option: str  # the option name in the target
+    values: tuple[Any, ...]
+
+    def applies_to(self, case: Any) -> bool:
+        if self.target != "scenario":
+            return True
+        scenarios = SCENARIO_KEYS.get(self.option)
+        return scenarios is None or case.scenario in scenarios
+
+
+def _value(text: str) -> Any:
+    """``"2"`` -> 2, ``"0.7"`` -> 0.7, ``"true"`` -> True, otherwise the string."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, (int, float, bool, str)) else text
+
+
+def make_axis(key: str, values: Sequence[Any], source: str) -> Axis:
+    key = key.strip()
+    if not key:
+        raise ConfigError("empty parameter name", source=source)
+    if not values:
+        raise ConfigError(f"parameter {key!r} has no values", source=source)
+    target, _, option = key.partition(".")
+    if option:
+        if target not in TARGETS:
+            raise ConfigError(f"{key!r}: prefix {target!r} is not one of {', '.join(TARGETS)}", source=source)
+        if target == "task":
+            if option not in TASK_KEYS:
+                raise ConfigError(f"{key!r}: the task input profile has no {option!r}; known: "
+                                  f"{', '.join(sorted(TASK_KEYS))}", source=source)
+            option = TASK_KEYS[option]
+    elif key in TASK_KEYS:
+        target, option = "task", TASK_KEYS[key]
+    elif key in SCENARIO_KEYS:
+        target, option = "scenario", key
+    else:
+        target, option = "engine", key
+    return Axis(key, target, option, tuple(values))
+
+
+def parse_sweep(text: str, source: str = "--sweep") -> list[Axis]:
+    """``"batch_size:1,2,4;max_tokens:50,100"`` -> axes (a clear error naming the part at fault)."""
+    axes: list[Axis] = []
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        key, colon, values = part.partition(":")
+        if not colon:
+            raise ConfigError(f"{part!r} is not KEY:V1,V2,... (e.g. batch_size:1,2,4)", source=source)
+        items = [v.strip() for v in values.split(",") if v.strip()]
+        axes.append(make_axis(key, [_value(v) for v in items], source))
+    keys = [a.key for a in axes]
+    duplicated = {k for k in keys if keys.count(k) > 1}
+    if duplicated:
+        raise ConfigError(f"parameter(s) {sorted(duplicated)} given twice", source=source)
+    return axes
+
+
+def load_presets(path: Path = PRESETS_FILE) -> dict[str, dict[str, Any]]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping of preset name -> {description, sweep}", source=str(path))
+    return data
+
+
+def preset_axes(name: str, path: Path = PRESETS_FILE) -> list[Axis]:
+    presets = load_presets(path)
+    if name not in presets:
+        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(presets)}", source="--preset")
+    sweep = presets[name].get("sweep") if isinstance(presets[name], dict) else None
+    if not isinstance(sweep, dict) or not sweep:
+        raise ConfigError("expected a non-empty 'sweep' mapping of key -> list of values",
+                          source=f"{path} [{name}]", field="sweep")
+    axes = []
+    for key, values in sweep.items():
+        if not isinstance(values, list):
+            raise ConfigError(f"expected a list of values, got {values!r}", source=f"{path} [{name}]",
+                              field=f"sweep.{key}")
+        axes.append(make_axis(str(key), values, f"{path} [{name}]"))
+    return axes
+
+
+def sweep_axes(sweep: str | None, preset: str | None) -> list[Axis]:
+    """The preset's axes, then --sweep's (a --sweep key replaces the preset's axis of that key)."""
+    axes = preset_axes(preset) if preset else []
+    extra = parse_sweep(sweep) if sweep else []
+    replaced = {a.key for a in extra}
+    return [a for a in axes if a.key not in replaced] + extra
+
+
+def _format(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def expand_case(case: Any, axes: Sequence[Axis]) -> list[Any]:
+    """``case`` once per combination of the axes that apply to it."""
+    variants: list[Any] = [case]
+    for axis in (a for a in axes if a.applies_to(case)):
+        expanded = []
+        for base in variants:
+            for value in axis.values:
+                label = f"{axis.key}={_format(value)}"
+                options = {"engine": dict(base.engine_options), "scenario": dict(base.scenario_options),
+                           "task": dict(base.task_options)}
+                options[axis.target][axis.option] = value
+                expanded.append(replace(base, engine_options=options["engine"],
+                                        scenario_options=options["scenario"], task_options=options["task"],
+                                        variant=f"{base.variant},{label}" if base.variant else label))
+        variants = expanded
+    return variants
+
+
+def expand_cases(cases: Sequence[Any], axes: Sequence[Axis]) -> list[Any]:
+    if not axes:
+        return list(cases)
+    return [variant for case in cases for variant in expand_case(case, axes)]
+
+
+def apply_task_options(spec: Any, options: dict[str, Any]) -> Any:
+    """A copy of a TaskSpec with its input profile overridden (validated: a bad value
+    names the field)."""
+    if not options:
+        return spec
+    from openaiperf.specs import build_spec
+    from openaiperf.tasks import InputProfileSpec
+
+    profile = build_spec(InputProfileSpec, {**spec.input_profile.model_dump(), **options},
+                         source=f"sweep of task {spec.name}")
+    return spec.model_copy(update={"input_profile": profile})

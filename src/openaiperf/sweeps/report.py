@@ -1,0 +1,89 @@
+"""Sweep reports: one table (CSV) per swept case, and for a ``qps_target`` sweep
+of the server scenario the throughput-vs-latency curve (CSV + PNG)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Sequence
+
+CURVE_COLUMNS = ("requests_per_s", "output_tokens_per_s", "ttft_p50", "ttft_p90", "tpot_p90", "e2e_p50", "e2e_p90")
+TABLE_COLUMNS = ("output_tokens_per_s", "requests_per_s", "ttft_p90", "tpot_p50", "e2e_p90", "mfu", "mbu",
+                 "energy_per_output_token", "peak_memory")
+
+
+def _metric(result: dict[str, Any], name: str) -> Any:
+    return (result.get("metrics", {}).get(name) or {}).get("value")
+
+
+def group_sweeps(results: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """base case id -> its swept variants' results, in run order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for result in results:
+        if result.get("variant"):
+            groups.setdefault(result["base_id"], []).append(result)
+    return groups
+
+
+def qps_curve(variants: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """(offered qps -> achieved throughput and latency) points, sorted by offered qps."""
+    points = []
+    for result in variants:
+        qps = (result.get("scenario_options") or {}).get("qps_target")
+        if qps is None:
+            continue
+        point = {"variant": result["variant"], "qps_target": qps, "status": result.get("status"),
+                 "valid": result.get("valid")}
+        point.update({name: _metric(result, name) for name in CURVE_COLUMNS})
+        points.append(point)
+    return sorted(points, key=lambda p: (p["variant"].replace(f"qps_target={p['qps_target']}", ""), p["qps_target"]))
+
+
+def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def plot_curve(path: Path, title: str, points: Sequence[dict[str, Any]]) -> Path | None:
+    usable = [p for p in points if p.get("requests_per_s") is not None and p.get("e2e_p90") is not None]
+    if not usable:
+        return None
+    try:
+        import matplotlib
+    except ImportError:  # the 'report' extra is not installed: the CSV still has the curve
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([p["requests_per_s"] for p in usable], [p["e2e_p90"] for p in usable], marker="o")
+    for p in usable:
+        ax.annotate(f"{p['qps_target']:g} qps", (p["requests_per_s"], p["e2e_p90"]), fontsize=7)
+    ax.set_xlabel("achieved throughput (requests/s)")
+    ax.set_ylabel("E2E latency p90 (ms)")
+    ax.set_title(title, fontsize=8)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_sweep_reports(results: Sequence[dict[str, Any]], run_dir: Path) -> list[Path]:
+    """Write ``sweeps/<base-id>.csv`` per swept case and ``sweeps/<base-id>.qps_curve.{csv,png}``."""
+    written: list[Path] = []
+    for base, variants in group_sweeps(results).items():
+        rows = [{"variant": r["variant"], "status": r.get("status"),
+                 **{name: _metric(r, name) for name in TABLE_COLUMNS}} for r in variants]
+        written.append(_write_csv(run_dir / "sweeps" / f"{base}.csv", rows))
+        points = qps_curve(variants)
+        if points:
+            written.append(_write_csv(run_dir / "sweeps" / f"{base}.qps_curve.csv", points))
+            png = plot_curve(run_dir / "sweeps" / f"{base}.qps_curve.png", f"{base}: throughput vs latency", points)
+            if png is not None:
+                written.append(png)
+    return written

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+
+from openaiperf.cli import main
+from openaiperf.doctor import check_tool, hardware_checks, task_checks
+
+
+def test_cpu_only_system_marks_gpu_profiles_unusable_with_a_fix():
+    system = {"hardware": {"accelerators": []}}
+    checks = {c.name: c for c in hardware_checks(system)}
+    assert checks["--hw auto"].ok and "'cpu'" in checks["--hw auto"].detail
+    assert checks["cpu"].ok is True
+    assert checks["h100"].ok is False and "no GPU found" in checks["h100"].detail
+    assert "--hw cpu" in checks["h100"].fix
+
+
+def test_h100_machine_marks_h100_usable():
+    system = {"hardware": {"accelerators": [{"name": "NVIDIA H100 80GB HBM3", "count": 8}]}}
+    checks = {c.name: c for c in hardware_checks(system)}
+    assert checks["h100"].ok is True and checks["--hw auto"].detail.startswith("picks 'h100'")
+    assert checks["a100"].ok is False and "H100" in checks["a100"].detail
+
+
+def test_missing_tool_is_reported_with_a_fix(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    check = check_tool("nsys", "NVIDIA Nsight Systems", "install Nsight Systems")
+    assert check.ok is None and "not on PATH" in check.detail and check.fix
+
+
+def test_task_check_loads_the_dataset_and_rejects_unknown_names():
+    (ok,) = task_checks("summarization.xsum", try_load=True)
+    assert ok.ok and "loads (2 samples read)" in ok.detail
+    (bad,) = task_checks("nope")
+    assert bad.ok is False and "summarization.xsum" in bad.detail
+
+
+def test_ob_check_task_json(capsys):
+    assert main(["check", "--task", "nope", "--json"]) == 1
+    (check,) = json.loads(capsys.readouterr().out)
+    assert check["name"] == "nope" and check["ok"] is False
+
+
+def test_ob_monitor_live_writes_csv(tmp_path, capsys):
+    out = tmp_path / "m.csv"
+    assert main(["monitor", "--live", "--metrics", "cpu", "--interval", "100ms", "--duration", "0.35",
+                 "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "CPU %" in text and "summary:" in text
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("t,") and len(lines) >= 3
