@@ -13,6 +13,8 @@ from openaiperf.errors import OpenAIPerfError
 
 COMMANDS = (
     "openaiperf.hardware.commands",
+    "openaiperf.tasks.commands",
+    "openaiperf.engines.commands",
 )
 
 

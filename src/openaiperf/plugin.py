@@ -176,7 +176,21 @@ def build_cases(session: BenchSession, path: Path) -> list[Case]:
     known = {"task": list(session.tasks), "scenario": known_scenarios(),
              "engine": known_engines(), "model": list(session.models)}
     check_names(cases, known, source=str(path))
+    check_engine_classes({c.engine for c in cases})
     return cases
+
+
+def check_engine_classes(names: set[str]) -> None:
+    """Refuse, at collection, an engine class that lacks a protocol method (naming
+    the class); an engine whose import fails is left to its skip reason."""
+    from openaiperf.engines import check_engine_class, engine_class
+
+    for name in sorted(names):
+        try:
+            cls = engine_class(name)
+        except ImportError:
+            continue
+        check_engine_class(cls, name)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
