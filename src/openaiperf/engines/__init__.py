@@ -169,8 +169,14 @@ def check_engine_class(cls: type, name: str) -> None:
     """Refuse a class that lacks a method of the protocol, naming it."""
     missing = [m for m in REQUIRED_METHODS if not callable(getattr(cls, m, None))]
     if missing:
+        import inspect
+
+        try:
+            where = f" (in {inspect.getfile(cls)})"
+        except (TypeError, OSError):
+            where = ""
         raise ConfigError(
-            f"engine class {cls.__module__}.{cls.__qualname__} lacks {', '.join(missing)} "
+            f"engine class {cls.__qualname__}{where} lacks {', '.join(missing)} "
             f"(the engine protocol needs {', '.join(REQUIRED_METHODS)})",
             source=f"engine {name}",
         )

@@ -41,9 +41,10 @@ def resolve_path(source: str, base_dir: Path | None = None) -> Path:
         package, _, rel = source.removeprefix("package:").partition("/")
         return Path(str(resources.files(package).joinpath(rel)))
     path = Path(source).expanduser()
-    if not path.is_absolute() and base_dir is not None and not path.exists():
+    # A relative path is relative to the task file's folder first, then the working directory.
+    if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
         path = base_dir / path
-    return path
+    return path.resolve()
 
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
