@@ -173,7 +173,7 @@ def test_ob_backend_register_and_list(tmp_path, user_home, capsys):
     assert "mine" in capsys.readouterr().out
     assert main(["backend", "register", f"{module}:NoStream", "--name", "broken"]) == 2
     err = capsys.readouterr().err
-    assert "NoStream lacks stream" in err and "broken" not in known_engines()
+    assert f"engine class NoStream (in {module}) lacks stream" in err and "broken" not in known_engines()
     assert main(["backend", "register", f"{module}:Missing", "--name", "x"]) == 2
     assert "has no class 'Missing'" in capsys.readouterr().err
     assert main(["backend", "register", f"{tmp_path / 'nope.py'}:A", "--name", "x"]) == 2
