@@ -15,6 +15,8 @@ COMMANDS = (
     "openaiperf.hardware.commands",
     "openaiperf.doctor",
     "openaiperf.monitor.commands",
+    "openaiperf.tasks.commands",
+    "openaiperf.engines.commands",
 )
 
 

@@ -112,9 +112,12 @@ class BenchSession:
         self.models = load_registry([Path(p) for p in self.option("model_file")])
         from openaiperf.tasks import load_task_spec
 
+        from openaiperf.tasks import user_task_files
+
         task_files = [Path(p) for p in self.option("task_file")]
         self.tasks = load_task_specs(task_files)
-        self.file_tasks = [load_task_spec(p).name for p in task_files]
+        # Registered (`ob task register`) and --task-file tasks join the matrix.
+        self.file_tasks = [load_task_spec(p).name for p in [*user_task_files().values(), *task_files]]
 
     def ensure_run_dir(self) -> Path:
         if self.run_dir is None:
@@ -208,14 +211,29 @@ def build_cases(session: BenchSession, path: Path) -> list[Case]:
     cases = expand(matrix)
     # A --task-file task joins the matrix with the first suite's scenarios, engines and models.
     file_tasks = [name for name in session.file_tasks if name not in {c.task for c in cases}]
-    if file_tasks:
-        cases += expand(MatrixSpec(suites=[matrix.suites[0].model_copy(update={"tasks": file_tasks})]))
+    for name in file_tasks:  # with the task's own scenarios
+        update = {"tasks": [name], "scenarios": list(session.tasks[name].scenarios)}
+        cases += expand(MatrixSpec(suites=[matrix.suites[0].model_copy(update=update)]))
     known = {"task": list(session.tasks), "scenario": known_scenarios(),
              "engine": known_engines(), "model": list(session.models)}
     check_names(cases, known, source=str(path))
+    check_engine_classes({c.engine for c in cases})
     from openaiperf.sweeps import expand_cases, sweep_axes
 
     return expand_cases(cases, sweep_axes(session.option("sweep"), session.option("preset")))
+
+
+def check_engine_classes(names: set[str]) -> None:
+    """Refuse, at collection, an engine class that lacks a protocol method (naming
+    the class); an engine whose import fails is left to its skip reason."""
+    from openaiperf.engines import check_engine_class, engine_class
+
+    for name in sorted(names):
+        try:
+            cls = engine_class(name)
+        except ImportError:
+            continue
+        check_engine_class(cls, name)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -270,6 +288,23 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     keyed = [(order.get(((c := _case_of(item)) and (c.engine, c.model)) or None, -1), n, item)
              for n, item in enumerate(items)]
     items[:] = [item for _, _, item in sorted(keyed, key=lambda t: (t[0], t[1]))]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Dataset checks before any model loads, for the tasks of the selected cases:
+    files exist and match their sha256, and hold at least --max-samples rows."""
+    from openaiperf.tasks.datasets import preflight
+
+    bench_session = get_session(session.config)
+    names = sorted({case.task for item in session.items if (case := _case_of(item)) is not None})
+    try:
+        for name in names:
+            spec = bench_session.tasks[name]
+            preflight(spec, max_samples=bench_session.option("max_samples"),
+                      source_override=bench_session.option("dataset_source"),
+                      base_dir=spec.source_dir or Path(session.config.rootpath))
+    except OpenAIPerfError as exc:
+        raise pytest.UsageError(f"task {name}: {exc}") from None
 
 
 # -- reporting ----------------------------------------------------------------------------

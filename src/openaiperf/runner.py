@@ -147,6 +147,10 @@ class CaseRunner:
         """Load the samples, build the requests, and warm the engine up (not measured)."""
         self.samples = self.task.load_samples(self.settings.max_samples, self.settings.subset_seed)
         self.requests = self.task.build_requests(self.samples, self.model)
+        # A task whose requests are not generation (perplexity scoring) serves them through its own adapter.
+        adapt_engine = getattr(self.task, "adapt_engine", None)
+        if callable(adapt_engine):
+            self.engine = adapt_engine(self.engine)
         warmup = self.settings.warmup_samples
         if warmup is None:
             warmup = self.task.spec.warmup.samples
@@ -211,9 +215,15 @@ class CaseRunner:
             first = measured(self.runs[0].records)
             result.quality = self.task.evaluate(self.samples, first, self.model)
             for name, value in result.quality.scores.items():
-                unit = next((q.unit for q in self.task.spec.metrics.quality if q.name == name), "")
+                target = next((q for q in self.task.spec.metrics.quality if q.name == name), None)
+                unit = target.unit if target else ""
+                better = "lower" if target is not None and target.lower_is_better else "higher"
                 ci = result.quality.intervals.get(name)
-                result.metrics[name] = Metric(value, unit, "higher", *(ci or (None, None)))
+                result.metrics[name] = Metric(value, unit, better, *(ci or (None, None)))
+        # Task-specific throughput (e.g. scored tokens/s of a scoring workload).
+        case_metrics = getattr(self.task, "case_metrics", None)
+        if callable(case_metrics):
+            result.metrics.update(case_metrics(records, self.runs))
         for run in self.runs:
             for name, ok in run.constraints.items():
                 result.validity[name] = result.validity.get(name, True) and ok

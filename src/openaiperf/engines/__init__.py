@@ -8,6 +8,14 @@ register through the ``openaiperf.engines`` entry-point group.
 
 Adding an engine: write one module with a class implementing :class:`Engine`
 and add one line to :data:`BUILTIN_ENGINES` (or an entry point).
+
+The protocol is public: third-party engines implement it and are found through
+the ``openaiperf.engines`` entry-point group, or registered from a module or a
+local file with ``ob backend register module:Class --name NAME`` (see
+``docs/new-engine.md``). A class is constructed with an :class:`EngineContext`.
+Optional methods: ``unavailable_reason()`` (a static method: why the engine
+cannot run here, shown as the skip reason) and ``score(windows)`` (per-token
+log-probabilities of token windows, used by the perplexity task).
 """
 
 from __future__ import annotations
@@ -89,18 +97,68 @@ def _entry_points() -> dict[str, metadata.EntryPoint]:
     return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def user_engines() -> dict[str, str]:
+    """Engines registered with ``ob backend register``: name -> ``module:Class`` or ``/path/file.py:Class``."""
+    from openaiperf.specs import read_yaml
+    from openaiperf.userdir import user_engines_file
+
+    path = user_engines_file()
+    if not path.is_file():
+        return {}
+    data = read_yaml(path) or {}
+    engines = data.get("engines") if isinstance(data, dict) else None
+    if not isinstance(engines, dict):
+        raise ConfigError("expected a mapping 'engines: {name: module:Class}'", source=str(path), field="engines")
+    return {str(k): str(v) for k, v in engines.items()}
+
+
+def load_target(target: str, *, source: str) -> type:
+    """Import ``module:Class`` or ``/path/to/file.py:Class``; errors name ``source``."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    module_name, _, attr = target.rpartition(":")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            if not path.is_file():
+                raise ConfigError("engine file does not exist", source=f"{source}: {path}")
+            unique = f"openaiperf_user_engine_{path.stem}_{abs(hash(str(path)))}"
+            module = sys.modules.get(unique)
+            if module is None:
+                spec = importlib.util.spec_from_file_location(unique, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[unique] = module
+                spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {module_name!r}: {exc}", source=source) from None
+    cls = getattr(module, attr, None)
+    if cls is None:
+        raise ConfigError(f"{module_name!r} has no class {attr!r}", source=source)
+    return cls
+
+
 def known_engines() -> list[str]:
-    return sorted({*BUILTIN_ENGINES, *_entry_points()})
+    return sorted({*BUILTIN_ENGINES, *_entry_points(), *user_engines()})
 
 
 def engine_class(name: str) -> type:
-    """Import and return the engine class registered as ``name``."""
+    """Import and return the engine class registered as ``name`` (built-in, entry
+    point, or ``ob backend register``)."""
     if name in BUILTIN_ENGINES:
         module_name, _, attr = BUILTIN_ENGINES[name].partition(":")
         return getattr(importlib.import_module(module_name), attr)
     entry_points = _entry_points()
     if name in entry_points:
         return entry_points[name].load()
+    registered = user_engines()
+    if name in registered:
+        from openaiperf.userdir import user_engines_file
+
+        return load_target(registered[name], source=f"{user_engines_file()}: engines.{name}")
     raise UnknownNameError("engine", name, known_engines(), source="--engine")
 
 
@@ -111,8 +169,14 @@ def check_engine_class(cls: type, name: str) -> None:
     """Refuse a class that lacks a method of the protocol, naming it."""
     missing = [m for m in REQUIRED_METHODS if not callable(getattr(cls, m, None))]
     if missing:
+        import inspect
+
+        try:
+            where = f" (in {inspect.getfile(cls)})"
+        except (TypeError, OSError):
+            where = ""
         raise ConfigError(
-            f"engine class {cls.__module__}.{cls.__qualname__} lacks {', '.join(missing)} "
+            f"engine class {cls.__qualname__}{where} lacks {', '.join(missing)} "
             f"(the engine protocol needs {', '.join(REQUIRED_METHODS)})",
             source=f"engine {name}",
         )

@@ -203,3 +203,27 @@ class HFEngine:
             raise EngineError("hf engine used before prepare()")
         # One at a time: requests queue on the lock in front of the engine.
         await asyncio.to_thread(self._stream_blocking, request, record, None)
+
+    # -- scoring (optional engine method; the perplexity task uses it) -------------------
+    def score(self, windows: Sequence[Sequence[int]]) -> list[list[float]]:
+        """Log-probability of every token of each window given the tokens before it
+        (``len(window) - 1`` values; the first token has no context). One forward
+        pass per call, windows right-padded (causal attention: padding after a token
+        does not change its logits)."""
+        import torch
+
+        if self.model is None:
+            raise EngineError("hf engine used before prepare()")
+        length = max(len(w) for w in windows)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.full((len(windows), length), pad, dtype=torch.long)
+        mask = torch.zeros((len(windows), length), dtype=torch.long)
+        for row, window in enumerate(windows):
+            ids[row, : len(window)] = torch.tensor(list(window), dtype=torch.long)
+            mask[row, : len(window)] = 1
+        with self._lock, torch.inference_mode():
+            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits[:, :-1]
+            # log p(token) = logit(token) - logsumexp(logits): no full log-softmax tensor.
+            actual = logits.gather(-1, ids[:, 1:].to(self.device).unsqueeze(-1)).squeeze(-1).float()
+            picked = (actual - torch.logsumexp(logits.float(), dim=-1)).cpu()
+        return [picked[row, : len(window) - 1].tolist() for row, window in enumerate(windows)]

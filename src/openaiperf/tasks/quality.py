@@ -40,7 +40,11 @@ def apply_targets(spec: TaskSpec, model_name: str, fingerprint: str, result: Qua
                 continue
             ref = float(reference[target.name])
             ratio = score / ref if ref else float("inf")
-            if target.tolerance is not None:
+            if target.tolerance is not None and lower_better:
+                # One-sided (perplexity): at most reference × (1 + tolerance).
+                ok = ratio <= 1.0 + target.tolerance
+                rule = f"≤ reference × {1.0 + target.tolerance:g}"
+            elif target.tolerance is not None:
                 ok = abs(ratio - 1.0) <= target.tolerance
                 rule = f"within ±{target.tolerance:.0%} of reference"
             elif lower_better:

@@ -13,7 +13,7 @@ import numpy as np
 from openaiperf.metrics.stats import bootstrap_ci
 from openaiperf.records import Record, Request
 from openaiperf.tasks import QualityResult, Sample, TaskSpec, select_subset
-from openaiperf.tasks.datasets import load_rows
+from openaiperf.tasks.datasets import dataset_details, load_rows
 from openaiperf.tasks.quality import apply_targets, sample_fingerprint
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -86,8 +86,7 @@ class SummarizationTask:
         if tokens:
             result.scores["tokens_per_sample"] = float(np.mean(tokens))
         result.details["scored_samples"] = len(scored)
-        result.details["dataset_source"] = self.source
-        result.details["license"] = self.spec.datasets["eval"].license
+        result.details.update(dataset_details(self.spec.datasets["eval"], self.source))
         fingerprint = sample_fingerprint([r.sample_id for r in scored], self.spec.input_profile.max_new_tokens)
         apply_targets(self.spec, model.name, fingerprint, result)
         return result

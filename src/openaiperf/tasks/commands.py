@@ -1,0 +1,77 @@
+"""``ob task validate|register|list``: task definitions as data (seed 000).
+
+``register`` copies a validated YAML into the user registry folder
+(``$OPENAIPERF_HOME/tasks`` or ``~/.config/openaiperf/tasks``), which the pytest
+plugin reads: a registered task joins the benchmark matrix. A relative dataset
+path in a registered task is rewritten to an absolute one so it still resolves.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from openaiperf.errors import ConfigError
+from openaiperf.tasks import builtin_task_files, load_task_spec, user_task_files
+from openaiperf.tasks.datasets import resolve_path
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("task", help="validate, register and list task definitions",
+                                   description="Task definitions (YAML, seed 000's schema).")
+    commands = parser.add_subparsers(dest="task_command", metavar="ACTION", required=True)
+    validate = commands.add_parser("validate", help="check a task YAML (errors name the field)")
+    validate.add_argument("file", type=Path)
+    validate.set_defaults(func=run_validate)
+    add = commands.add_parser("register", help="validate a task YAML and add it to the user registry")
+    add.add_argument("file", type=Path)
+    add.add_argument("--force", action="store_true", help="replace a registered task of the same name")
+    add.set_defaults(func=run_register)
+    listing = commands.add_parser("list", help="list built-in and registered tasks")
+    listing.add_argument("--custom", action="store_true", help="only registered tasks")
+    listing.set_defaults(func=run_list)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    spec = load_task_spec(args.file)
+    print(f"{args.file}: ok: task {spec.name} {spec.version} (kind {spec.kind}, scenarios {', '.join(spec.scenarios)})")
+    return 0
+
+
+def run_register(args: argparse.Namespace) -> int:
+    from openaiperf.userdir import user_tasks_dir
+
+    spec = load_task_spec(args.file)
+    if spec.name in {load_task_spec(p).name for p in builtin_task_files().values()}:
+        raise ConfigError(f"a built-in task is named {spec.name!r}; choose another name", source=str(args.file),
+                          field="name")
+    target = user_tasks_dir() / f"{spec.name}.yaml"
+    if target.exists() and not args.force:
+        raise ConfigError(f"task {spec.name!r} is already registered ({target}); use --force to replace it",
+                          source=str(args.file))
+    data = yaml.safe_load(Path(args.file).read_text(encoding="utf-8"))
+    for dataset in (data.get("datasets") or {}).values():
+        source = str(dataset.get("source", ""))
+        if source and ":" not in source.split("/")[0]:
+            dataset["source"] = str(resolve_path(source, Path(args.file).resolve().parent).resolve())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    load_task_spec(target)
+    print(f"registered task {spec.name} -> {target}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    rows = [] if args.custom else [("builtin", p) for p in builtin_task_files().values()]
+    rows += [("custom", p) for p in user_task_files().values()]
+    for origin, path in rows:
+        spec = load_task_spec(path)
+        print(f"{spec.name:<28} {spec.version:<8} {spec.kind:<14} {origin:<8} {path}")
+    if not rows:
+        print("(no registered tasks)" if args.custom else "(no tasks)")
+    return 0
