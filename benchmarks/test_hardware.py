@@ -15,6 +15,9 @@ import pytest
 
 from openaiperf.hardware.calibration import calibrate, describe
 
+# A suite item: deselected when --task/--engine/--scenario/--model/--matrix narrow the run.
+pytestmark = pytest.mark.openaiperf
+
 
 def test_calibration(bench_session, capsys):
     hardware = bench_session.hardware

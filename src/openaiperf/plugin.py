@@ -272,14 +272,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         for value in values or ():
             if known is not None and value not in known:
                 raise pytest.UsageError(f"--{kind}: unknown {kind} {value!r}; known: {', '.join(sorted(known))}")
-    if any(wanted.values()):
+    if any(wanted.values()) or config.getoption("matrix"):
         cases = {id(item): case for item in items if (case := _case_of(item)) is not None}
         kept_cases, _ = narrow(list(cases.values()), **wanted)
         kept_ids = {c.id for c in kept_cases}
         selected, deselected = [], []
         for item in items:
             case = cases.get(id(item))
-            (selected if case is None or case.id in kept_ids else deselected).append(item)
+            if case is None:
+                # Suite items that are not matrix cases (the calibration) run only with the whole suite.
+                keep = item.get_closest_marker("openaiperf") is None
+            else:
+                keep = case.id in kept_ids
+            (selected if keep else deselected).append(item)
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = selected

@@ -18,7 +18,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def test_sweep_expands_cases_with_readable_ids(pytester):
-    result = run(pytester, "--collect-only", "-q", "-k", "offline and smollm2",
+    result = run(pytester, "--collect-only", "-q", "-k", "summarization and offline and smollm2",
                  "--sweep", "batch_size:1,2;max_tokens:50,100")
     result.stdout.fnmatch_lines([
         "*summarization.xsum-offline-hf-smollm2-135m[[]batch_size=1,max_tokens=50[]]*",
@@ -28,7 +28,7 @@ def test_sweep_expands_cases_with_readable_ids(pytester):
 
 
 def test_preset_quick(pytester):
-    result = run(pytester, "--collect-only", "-q", "-k", "single_stream and smollm2", "--preset", "quick")
+    result = run(pytester, "--collect-only", "-q", "-k", "summarization and single_stream and smollm2", "--preset", "quick")
     assert result.stdout.str().count("single_stream-hf-smollm2-135m[") == 4
 
 
