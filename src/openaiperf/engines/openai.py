@@ -50,6 +50,18 @@ SERVER_KEYS = ("max_model_len", "enforce_eager", "gpu_memory_utilization", "tens
                "kv_cache_dtype")
 
 
+def server_argv(value: Any) -> list[str]:
+    """``server_args``: a list of argv items or one shell-quoted string."""
+    import shlex
+
+    if isinstance(value, str):
+        return shlex.split(value)
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    raise ConfigError(f"expected a list or a string of vLLM server flags, got {value!r}", source="engine options",
+                      field="server_args")
+
+
 class RequestFailed(Exception):
     """One request failed; the message becomes the record's error."""
 
@@ -105,7 +117,7 @@ class OpenAIEngine:
         args["dtype"] = self.options["dtype"] or self.context.dtype
         self.model_name = self.options["served_model"] or self.context.model.name
         self.server = ManagedServer(self.context.weights, self.model_name, log_dir=self.context.log_dir, args=args,
-                                    extra_argv=self.options["server_args"],
+                                    extra_argv=server_argv(self.options["server_args"]),
                                     start_timeout_s=float(self.options["start_timeout_s"]))
         self.server.start()
         self.base_url = self.server.base_url
