@@ -57,8 +57,8 @@ def finish_run(result: DispatchResult, config: ScenarioConfig, settings: dict[st
     warmup = len(result.records) - len(measured)
     run.notes.append(f"{warmup} warmup request(s) sent first and not measured")
     if not getattr(engine, "concurrent", True):
-        run.notes.append(f"{getattr(engine, 'name', 'the engine')} is not concurrent: online requests were sent on "
-                         "schedule and queued in front of it; the queueing counts in their latency")
+        # The runner notes that the engine queues requests; say here that the queueing is measured.
+        run.settings["queued_in_front_of_engine"] = True
     return run
 
 
