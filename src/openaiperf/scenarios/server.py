@@ -133,6 +133,11 @@ class ServerScenario:
         trials = ", ".join(f"{q:.3g}:{'VALID' if ok else 'INVALID'}" for q, ok in history)
         run.notes.append(f"find-peak: peak {peak:.3g} QPS" if peak is not None else "find-peak: no VALID rate found")
         run.notes.append(f"find-peak trials (QPS:result): {trials}")
+        if self.config.min_duration_s <= 0:
+            # Without a minimum duration a trial is a short burst, and a burst of a few
+            # queries stays VALID at rates the system cannot sustain.
+            run.notes.append("find-peak without --min-duration: each trial is a short burst, so the peak "
+                             "overstates the sustainable rate; set --min-duration and --min-queries")
         return run
 
     def metrics(self, records: Sequence[Record], runs: Sequence[ScenarioRun]) -> MetricSet:
