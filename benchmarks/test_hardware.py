@@ -16,7 +16,7 @@ import pytest
 from openaiperf.hardware.calibration import calibrate, describe
 
 # A suite item: deselected when --task/--engine/--scenario/--model/--matrix narrow the run.
-pytestmark = pytest.mark.openaiperf
+pytestmark = pytest.mark.ob_case
 
 
 def test_calibration(bench_session, capsys):

@@ -71,11 +71,38 @@ def add_measurement_options(group: Any) -> None:
                     help="a sweep preset from openaiperf/sweeps/presets.yaml: quick, comprehensive, scaling, qps-curve")
 
 
+def add_serving_options(group: Any) -> None:
+    """Engines that serve over HTTP or in-process, and the online scenarios' load."""
+    group.addoption("--endpoint", default=None, metavar="URL",
+                    help="openai engine: a running OpenAI-compatible server (default: start a managed vLLM server)")
+    group.addoption("--api-key-env", default=None, metavar="NAME",
+                    help="openai engine: environment variable holding the API key (default OPENAI_API_KEY; "
+                         "the key is never written to reports or logs)")
+    group.addoption("--engine-option", action="append", default=[], metavar="[ENGINE:]KEY=VALUE",
+                    help="engine option, e.g. vllm:max_model_len=1024 or dtype=float16 (all engines); repeatable")
+    group.addoption("--stream-count", type=int, default=None, metavar="N",
+                    help="multi_stream: closed-loop concurrent streams")
+    group.addoption("--qps-target", type=float, default=None, metavar="QPS",
+                    help="server/interactive: Poisson arrival rate, requests/s (start rate with --find-peak)")
+    group.addoption("--burstiness", type=float, default=None, metavar="B",
+                    help="server/interactive: gamma shape of the arrival gaps (1 = Poisson, <1 burstier)")
+    group.addoption("--arrival-seed", type=int, default=None, metavar="SEED", help="seed of the arrival schedule")
+    group.addoption("--latency-sla", default=None, metavar="TTFT_MS,TPOT_MS",
+                    help="server/interactive: p99 TTFT and p99 TPOT bounds (default: task sla; interactive 450,40)")
+    group.addoption("--find-peak", action="store_true", default=False,
+                    help="server/interactive: search the highest QPS that stays VALID (MLPerf FindPeakPerformance)")
+    group.addoption("--min-duration", type=float, default=None, metavar="S",
+                    help="minimum measured duration for a VALID result, s")
+    group.addoption("--min-queries", type=int, default=None, metavar="N",
+                    help="minimum measured query count for a VALID result")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("openaiperf", "OpenAIPerf LLM benchmarks")
     add_selection_options(group)
     add_run_options(group)
     add_measurement_options(group)
+    add_serving_options(group)
 
 
 # -- session state ------------------------------------------------------------------------
@@ -164,7 +191,8 @@ def _explicit_bench_run(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "openaiperf: an OpenAIPerf benchmark case")
+    # Not named "openaiperf": -k matches marker names, and -k openai would then select every case.
+    config.addinivalue_line("markers", "ob_case: an OpenAIPerf benchmark case")
     session = BenchSession(config)
     config.stash[SESSION_KEY] = session
     try:
@@ -218,8 +246,10 @@ def build_cases(session: BenchSession, path: Path) -> list[Case]:
              "engine": known_engines(), "model": list(session.models)}
     check_names(cases, known, source=str(path))
     check_engine_classes({c.engine for c in cases})
+    from openaiperf.case_options import apply_cli_options
     from openaiperf.sweeps import expand_cases, sweep_axes
 
+    cases = apply_cli_options(cases, session.option)
     return expand_cases(cases, sweep_axes(session.option("sweep"), session.option("preset")))
 
 
@@ -251,7 +281,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         pytest.fail(str(exc), pytrace=False)
     params = []
     for case in cases:
-        marks = [pytest.mark.openaiperf]
+        marks = [pytest.mark.ob_case]
         reason = case_skip_reason(case, session.models[case.model], session.hardware, session.system)
         if reason:
             marks.append(pytest.mark.skip(reason=reason))
@@ -281,7 +311,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             case = cases.get(id(item))
             if case is None:
                 # Suite items that are not matrix cases (the calibration) run only with the whole suite.
-                keep = item.get_closest_marker("openaiperf") is None
+                keep = item.get_closest_marker("ob_case") is None
             else:
                 keep = case.id in kept_ids
             (selected if keep else deselected).append(item)

@@ -136,6 +136,8 @@ class CaseRunner:
 
         self.profiler = create_case_profiler(settings.profile, case.id, run_dir)
         options = dict(case.scenario_options)
+        # Online scenarios fall back to the task's SLA defaults.
+        options.setdefault("task_sla", dict(getattr(getattr(task, "spec", None), "sla", None) or {}))
         self.scenario = create_scenario(case.scenario, ScenarioConfig(
             min_duration_s=float(options.pop("min_duration_s", 0.0)),
             min_queries=int(options.pop("min_queries", 1)),
@@ -228,6 +230,14 @@ class CaseRunner:
             for name, ok in run.constraints.items():
                 result.validity[name] = result.validity.get(name, True) and ok
             result.notes.extend(n for n in run.notes if n not in result.notes)
+            result.settings.setdefault("scenario", {}).update(run.settings)
+        from openaiperf.metrics.tokens import token_count_mismatch
+
+        mismatch = token_count_mismatch(records)
+        if mismatch is not None:
+            result.metrics |= mismatch.metrics
+            if mismatch.note:
+                result.notes.append(mismatch.note)
         if not getattr(self.engine, "concurrent", True) and self.case.scenario not in ("offline", "single_stream"):
             result.notes.append(f"{self.case.engine} serves one request at a time: requests queue in front of it")
         self.apply_gates(result)
@@ -241,6 +251,9 @@ class CaseRunner:
         peak = self.hardware.peak_flops(self.dtype, self.system)
         metrics["mfu"] = mfu(self.model.parameters, tokens, seconds, peak)
         metrics |= self.compute_mbu(records)
+        scenario_metrics = getattr(self.scenario, "metrics", None)
+        if callable(scenario_metrics):  # e.g. goodput, peak QPS
+            metrics |= scenario_metrics(records, runs)
         if len(runs) > 1:
             ok_records = [r for r in records if r.ok]
             out = sum(r.output_tokens or 0 for r in ok_records)

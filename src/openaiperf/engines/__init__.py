@@ -30,6 +30,8 @@ from openaiperf.records import Record, RecordSink, Request
 
 BUILTIN_ENGINES: dict[str, str] = {
     "hf": "openaiperf.engines.hf:HFEngine",
+    "vllm": "openaiperf.engines.vllm:VLLMEngine",
+    "openai": "openaiperf.engines.openai:OpenAIEngine",
 }
 
 ENTRY_POINT_GROUP = "openaiperf.engines"

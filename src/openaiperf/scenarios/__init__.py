@@ -18,6 +18,9 @@ from openaiperf.records import Record, RecordSink, Request
 BUILTIN_SCENARIOS: dict[str, str] = {
     "offline": "openaiperf.scenarios.offline:OfflineScenario",
     "single_stream": "openaiperf.scenarios.single_stream:SingleStreamScenario",
+    "multi_stream": "openaiperf.scenarios.multi_stream:MultiStreamScenario",
+    "server": "openaiperf.scenarios.server:ServerScenario",
+    "interactive": "openaiperf.scenarios.interactive:InteractiveScenario",
 }
 
 

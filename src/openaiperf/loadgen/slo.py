@@ -1,0 +1,100 @@
+"""Latency SLAs, goodput and the validity of an online run (MLPerf Server rules).
+
+An SLA is a pair of p99 bounds: TTFT and TPOT, in ms. A run is VALID when the
+p99 TTFT and p99 TPOT of its measured, successful requests are within the
+bounds (and the scenario's minimum duration and query count are met, see
+:func:`openaiperf.scenarios.check_minimums`). Goodput counts the requests that
+met every SLO (TTFT and TPOT each within its bound) per second of the window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from openaiperf.errors import ConfigError
+from openaiperf.metrics import Metric, MetricSet
+from openaiperf.metrics.latency import MS, tpot_s, ttft_s
+from openaiperf.metrics.stats import percentile
+from openaiperf.metrics.throughput import window_s
+from openaiperf.records import Record
+
+
+@dataclass(frozen=True)
+class SLA:
+    ttft_ms: float
+    tpot_ms: float
+
+    def to_json(self) -> dict[str, float]:
+        return {"ttft_p99_ms": self.ttft_ms, "tpot_p99_ms": self.tpot_ms}
+
+
+#: MLPerf Inference llama2-70b Server, and its Interactive variant
+SERVER_SLA = SLA(2000.0, 200.0)
+INTERACTIVE_SLA = SLA(450.0, 40.0)
+
+
+def parse_sla(value: Any, *, source: str = "--latency-sla") -> SLA:
+    """``"ttft_ms,tpot_ms"`` (or a two-item list, or a mapping with
+    ``ttft_p99_ms``/``tpot_p99_ms``) -> :class:`SLA`."""
+    if isinstance(value, SLA):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return SLA(float(value["ttft_p99_ms"]), float(value["tpot_p99_ms"]))
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(f"expected ttft_p99_ms and tpot_p99_ms numbers, got {dict(value)!r}",
+                              source=source) from None
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        ttft, tpot = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ConfigError(f"expected 'TTFT_MS,TPOT_MS' (two numbers, e.g. 2000,200), got {value!r}",
+                          source=source) from None
+    if ttft <= 0 or tpot <= 0:
+        raise ConfigError(f"bounds must be > 0 ms, got {value!r}", source=source)
+    return SLA(ttft, tpot)
+
+
+def resolve_sla(options: Mapping[str, Any], default: SLA) -> tuple[SLA, str]:
+    """The SLA of a run and where it came from: the ``latency_sla`` option, else
+    the task's ``sla`` defaults (``task_sla``), else the scenario's default."""
+    if options.get("latency_sla") is not None:
+        return parse_sla(options["latency_sla"]), "--latency-sla"
+    task_sla = options.get("task_sla") or {}
+    if default is SERVER_SLA and {"ttft_p99_ms", "tpot_p99_ms"} <= set(task_sla):
+        return parse_sla(task_sla, source="task sla"), "task sla"
+    return default, "scenario default"
+
+
+def meets_slo(record: Record, sla: SLA) -> bool:
+    """One request met every SLO: it succeeded, its TTFT is within the bound, and
+    so is its TPOT (a one-token answer has no TPOT and meets that SLO)."""
+    if not record.ok:
+        return False
+    ttft = ttft_s(record)
+    if ttft is None or ttft * MS > sla.ttft_ms:
+        return False
+    tpot = tpot_s(record)
+    return tpot is None or tpot * MS <= sla.tpot_ms
+
+
+def sla_constraints(records: Sequence[Record], sla: SLA) -> dict[str, bool]:
+    """p99 TTFT and p99 TPOT of the successful requests within the bounds."""
+    ok = [r for r in records if r.ok]
+    ttfts = [v * MS for r in ok if (v := ttft_s(r)) is not None]
+    tpots = [v * MS for r in ok if (v := tpot_s(r)) is not None]
+    ttft_p99, tpot_p99 = percentile(ttfts, 99), percentile(tpots, 99)
+    return {
+        "ttft_p99_sla": ttft_p99 is not None and ttft_p99 <= sla.ttft_ms,
+        "tpot_p99_sla": tpot_p99 is None or tpot_p99 <= sla.tpot_ms,
+    }
+
+
+def goodput_metrics(records: Sequence[Record], sla: SLA) -> MetricSet:
+    good = sum(meets_slo(r, sla) for r in records)
+    duration = window_s(records)
+    return {
+        "goodput": Metric(good / duration if duration else None, "requests/s", "higher"),
+        "slo_attainment": Metric(good / len(records) if records else None, "fraction", "higher"),
+    }

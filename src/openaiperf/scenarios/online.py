@@ -1,0 +1,66 @@
+"""What the online scenarios (multi_stream, server, interactive) share: option
+parsing, warmup requests, validity, and the notes a report needs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any, Mapping, Sequence
+
+from openaiperf.errors import ConfigError
+from openaiperf.loadgen.dispatcher import DispatchResult
+from openaiperf.records import Record, Request
+from openaiperf.scenarios import ScenarioConfig, ScenarioRun, new_records
+
+
+def number_option(options: Mapping[str, Any], name: str, default: float, *, minimum: float | None = None,
+                  integer: bool = False) -> Any:
+    value = options.get(name, default)
+    flag = "--" + name.replace("_", "-")
+    try:
+        number = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"expected {'an integer' if integer else 'a number'}, got {value!r}", source=flag) from None
+    if integer and float(value) != number:
+        raise ConfigError(f"expected an integer, got {value!r}", source=flag)
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"must be >= {minimum:g}, got {value!r}", source=flag)
+    return number
+
+
+def with_warmup(requests: Sequence[Request], warmup: int, min_queries: int = 1) -> list[Request]:
+    """``warmup`` extra requests (the case's requests again, with new ids) in front
+    of the measured ones; the measured ones are repeated until there are
+    ``min_queries`` of them."""
+    measured = list(requests)
+    if requests:
+        cycle = 1
+        while len(measured) < min_queries:
+            measured += [replace(r, id=f"{r.id}~{cycle}") for r in requests[: min_queries - len(measured)]]
+            cycle += 1
+    head = [replace(requests[i % len(requests)], id=f"warmup-{i}:{requests[i % len(requests)].id}")
+            for i in range(warmup)] if requests else []
+    return head + measured
+
+
+def default_warmup(concurrency: float) -> int:
+    """MLPerf: warmup at least the concurrency, so measurement starts in steady state."""
+    return max(1, math.ceil(concurrency))
+
+
+def finish_run(result: DispatchResult, config: ScenarioConfig, settings: dict[str, Any],
+               engine: Any) -> ScenarioRun:
+    run = ScenarioRun(records=result.records, start=result.start, end=result.end, settings=settings)
+    measured = [r for r in result.records if not r.warmup]
+    run.constraints["min_queries"] = len(measured) >= config.min_queries
+    run.constraints["min_duration"] = (run.end - run.start) >= config.min_duration_s
+    warmup = len(result.records) - len(measured)
+    run.notes.append(f"{warmup} warmup request(s) sent first and not measured")
+    if not getattr(engine, "concurrent", True):
+        # The runner notes that the engine queues requests; say here that the queueing is measured.
+        run.settings["queued_in_front_of_engine"] = True
+    return run
+
+
+def fresh_records(requests: Sequence[Request], round_index: int) -> list[Record]:
+    return new_records(requests, round_index)
