@@ -1,0 +1,67 @@
+"""Shared set-up of the plugin tests: a pytester project that has the suite's
+fixtures, a matrix of one cheap case, and the deterministic fake engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# Import matplotlib (and scipy) once, here: pytester's in-process runs drop the modules
+# first imported inside them, and a half-reloaded matplotlib breaks.
+import openaiperf.report.figures  # noqa: F401,E402
+import scipy.stats  # noqa: F401,E402
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+PROJECT_CONFTEST = f"""
+import sys
+sys.path[:0] = [{str(REPO)!r}, {str(HERE)!r}]
+from openaiperf.engines import BUILTIN_ENGINES
+BUILTIN_ENGINES["fake"] = "fake_engine:FakeEngine"
+pytest_plugins = ["fixtures.hardware", "fixtures.model", "fixtures.dataset", "fixtures.engine",
+                  "fixtures.monitor", "fixtures.case"]
+"""
+
+MATRIX = """
+suites:
+  - name: fake
+    tasks: [summarization.xsum]
+    scenarios: [offline, single_stream]
+    engines: [fake]
+    models: [fake-tiny]
+"""
+
+MODELS = """
+fake-tiny:
+  source: test/fake-tiny
+  parameters: 1000000
+  dtype: float32
+  chat: false
+"""
+
+TEST_FILE = """
+def test_llm(bench_case, case_runner, benchmark):
+    result = case_runner.run(benchmark)
+    assert result.status == "passed", "\\n".join(result.failures)
+"""
+
+
+@pytest.fixture
+def bench_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    pytester.makeconftest(PROJECT_CONFTEST)
+    (pytester.path / "benchmarks").mkdir()
+    (pytester.path / "benchmarks" / "matrix.yaml").write_text(MATRIX)
+    (pytester.path / "benchmarks" / "test_llm.py").write_text(TEST_FILE)
+    (pytester.path / "models.yaml").write_text(MODELS)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.delenv("FAKE_SLOWDOWN", raising=False)
+    return pytester
+
+
+def bench_args(*extra: str) -> list[str]:
+    return ["benchmarks", "--hw", "cpu", "--model-file", "models.yaml", "--max-samples", "8",
+            "--warmup-samples", "0", "-p", "no:cacheprovider", *extra]
