@@ -13,6 +13,9 @@ from openaiperf.errors import OpenAIPerfError
 
 COMMANDS = (
     "openaiperf.hardware.commands",
+    "openaiperf.baselines.commands",
+    "openaiperf.report.commands",
+    "openaiperf.run_command",
 )
 
 
