@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 REPO = Path(__file__).resolve().parents[2]
 
 CONFTEST = f"""
@@ -53,7 +55,9 @@ def test_save_compare_and_catch_an_injected_slowdown(pytester: pytest.Pytester, 
     (pytester.path / "benchmarks" / "matrix.yaml").write_text(MATRIX)
     (pytester.path / "benchmarks" / "test_llm.py").write_text(TEST_FILE)
     monkeypatch.delenv("OPENAIPERF_SLOWDOWN", raising=False)
-    args = ["benchmarks", "--hw", "cpu", "--task-file", "task.yaml", "--max-samples", "4", "--repeats", "3",
+    # One torch thread: on a machine shared with other jobs, spinning thread pools make runs slow and erratic.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    args = ["benchmarks", "--hw", "cpu", "--task-file", "task.yaml", "--max-samples", "4", "--repeats", "3", "--warmup-samples", "1",
             "-p", "no:cacheprovider"]
 
     pytester.runpytest_subprocess(*args, "--baseline-save", timeout=400).assert_outcomes(passed=1)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import bench_args
+from benchproject import bench_args
+
+pytest_plugins = ["pytester"]
 
 
 def run_dirs(root: Path) -> list[Path]:

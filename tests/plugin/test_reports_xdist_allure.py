@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import bench_args
+from benchproject import bench_args
 from openaiperf.cli import main as ob
+
+pytest_plugins = ["pytester"]
 
 
 def only_run(root: Path) -> Path:
@@ -73,13 +75,13 @@ def test_allure_results_carry_parameters_attachments_steps(bench_project: pytest
 
 
 def test_pytest_benchmark_compare_still_works(bench_project: pytest.Pytester) -> None:
-    first = bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3", "--benchmark-autosave"))
+    first = bench_project.runpytest_subprocess(*bench_args("-k", "offline", "--repeats", "3", "--benchmark-autosave"))
     first.assert_outcomes(passed=1)
     saved = list((bench_project.path / ".benchmarks").rglob("0001_*.json"))
     assert saved
     data = json.loads(saved[0].read_text())
     assert data["benchmarks"][0]["extra_info"]["openaiperf_case"] == "summarization.xsum-offline-fake-fake-tiny"
-    second = bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3", "--benchmark-compare=0001",
+    second = bench_project.runpytest_subprocess(*bench_args("-k", "offline", "--repeats", "3", "--benchmark-compare=0001",
                                                  "--benchmark-compare-fail=mean:1000%"))
     second.assert_outcomes(passed=1)
     second.stdout.fnmatch_lines(["*test_llm*offline*(NOW)*", "*test_llm*offline*(0001_*"])
@@ -87,7 +89,7 @@ def test_pytest_benchmark_compare_still_works(bench_project: pytest.Pytester) ->
     for name in ("min", "max", "mean", "median"):
         data["benchmarks"][0]["stats"][name] = 1e-9
     saved[0].write_text(json.dumps(data))
-    strict = bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3", "--benchmark-compare=0001",
+    strict = bench_project.runpytest_subprocess(*bench_args("-k", "offline", "--repeats", "3", "--benchmark-compare=0001",
                                                  "--benchmark-compare-fail=mean:5%"))
     assert strict.ret != 0
     assert "Performance has regressed" in "\n".join(strict.outlines + strict.errlines)
