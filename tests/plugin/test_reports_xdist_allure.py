@@ -147,3 +147,23 @@ def test_ob_run_runs_pytest(bench_project: pytest.Pytester, monkeypatch) -> None
                "--model-file", "models.yaml", "-p", "no:cacheprovider", "-q"])
     assert code == 0
     assert json.loads((only_run(bench_project.path) / "results.json").read_text())["cases"][0]["scenario"] == "offline"
+
+
+def test_auto_workers_follow_the_visible_gpus(monkeypatch) -> None:
+    from openaiperf.report.plugin import gpu_count, pytest_xdist_auto_num_workers
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert gpu_count() == 2 and pytest_xdist_auto_num_workers(None) == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert pytest_xdist_auto_num_workers(None) is None  # no GPU: xdist's own rule (CPU count)
+
+
+def test_step_summary_is_written_when_github_sets_it(bench_project: pytest.Pytester, monkeypatch, tmp_path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    bench_project.runpytest(*bench_args("-k", "offline", "--no-html-report")).assert_outcomes(passed=1)
+    text = summary.read_text()
+    assert text.startswith("earlier step\n") and "## OpenAIPerf — cpu" in text
+    assert "`summarization.xsum-offline-fake-fake-tiny` | passed" in text
+    assert not (only_run(bench_project.path) / "report.html").exists()
