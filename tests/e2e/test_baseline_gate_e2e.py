@@ -70,5 +70,5 @@ def test_save_compare_and_catch_an_injected_slowdown(pytester: pytest.Pytester, 
     monkeypatch.setenv("OPENAIPERF_SLOWDOWN", "0.5")
     slow = pytester.runpytest_subprocess(*args, "--baseline-compare", timeout=400)
     slow.assert_outcomes(failed=1)
-    slow.stdout.fnmatch_lines(["*performance regression: tpot_p* regression: baseline * ms, current * ms, ratio 1.*"
-                               "95% CI [[]*bootstrap over 3/3 rounds), tolerance +10%*"])
+    slow.stdout.fnmatch_lines(["*performance regression: tpot_p* regression: baseline * ms, current * ms, ratio *"
+                               "(95% CI [[]*bootstrap over 3/3 rounds), tolerance +10%*"])
