@@ -3,10 +3,11 @@ run and save a baseline, run again and compare (no failure), then inject a
 slowdown (every token takes 1.5x as long, :class:`SlowedHFEngine` registered as
 ``hf`` so the case id stays the same) and compare: the gate fails and says why.
 
-The injected slowdown here is 50%, well above the run-to-run noise of a shared
-2-core machine, so the test is about the flow and the message; the gate's
-false-alarm and detection rates at 15% are measured by
-``benchmarks/scripts/gate_false_alarm.py``."""
+Sequential runs on a shared 2-core machine drift by 25-30% between runs (other
+jobs come and go), more than the default 10% tolerances are sized for: this test
+widens every tolerance to 40% and injects a 100% slowdown, so it is about the
+flow and the message. The gate's false-alarm and detection rates at the default
+tolerances and a 15% slowdown are measured by ``benchmarks/scripts/gate_false_alarm.py``."""
 
 from __future__ import annotations
 
@@ -65,10 +66,13 @@ def test_save_compare_and_catch_an_injected_slowdown(pytester: pytest.Pytester, 
                         .read_text())
     assert len(stored["rounds"]) == 3 and len(stored["requests"]["tpot"]) == 12
 
-    pytester.runpytest_subprocess(*args, "--baseline-compare", timeout=400).assert_outcomes(passed=1)
+    from openaiperf.baselines.gate import DEFAULT_TOLERANCES
 
-    monkeypatch.setenv("OPENAIPERF_SLOWDOWN", "0.5")
-    slow = pytester.runpytest_subprocess(*args, "--baseline-compare", timeout=400)
+    wide = [f"--tolerance={metric}=0.4" for metric in DEFAULT_TOLERANCES]
+    pytester.runpytest_subprocess(*args, "--baseline-compare", *wide, timeout=400).assert_outcomes(passed=1)
+
+    monkeypatch.setenv("OPENAIPERF_SLOWDOWN", "1.0")
+    slow = pytester.runpytest_subprocess(*args, "--baseline-compare", *wide, timeout=400)
     slow.assert_outcomes(failed=1)
     slow.stdout.fnmatch_lines(["*performance regression: tpot_p* regression: baseline * ms, current * ms, ratio *"
-                               "(95% CI [[]*bootstrap over 3/3 rounds), tolerance +10%*"])
+                               "(95% CI [[]*bootstrap over 3/3 rounds), tolerance +40%*"])
