@@ -17,6 +17,9 @@ COMMANDS = (
     "openaiperf.monitor.commands",
     "openaiperf.tasks.commands",
     "openaiperf.engines.commands",
+    "openaiperf.baselines.commands",
+    "openaiperf.report.commands",
+    "openaiperf.run_command",
 )
 
 

@@ -97,12 +97,33 @@ def add_serving_options(group: Any) -> None:
                     help="minimum measured query count for a VALID result")
 
 
+def add_baseline_options(group: Any) -> None:
+    group.addoption("--baseline-save", nargs="?", const="", default=None, metavar="DIR",
+                    help="store each passing case as the baseline in DIR/<hw>/<case>.json (default DIR: baselines)")
+    group.addoption("--baseline-compare", nargs="?", const="", default=None, metavar="PATH",
+                    help="compare each case with its baseline under PATH (default: baselines); a case fails on a "
+                         "significant change beyond tolerance")
+    group.addoption("--baseline-required", action="store_true", default=False,
+                    help="a case without a baseline fails (implies --baseline-compare)")
+    group.addoption("--baseline-force", action="store_true", default=False,
+                    help="compare with a baseline of another hardware profile")
+    group.addoption("--tolerance", action="append", default=[], metavar="METRIC=FRACTION",
+                    help="relative tolerance of a metric, e.g. ttft_p90=0.05 (repeatable)")
+
+
+def add_report_options(group: Any) -> None:
+    group.addoption("--no-html-report", action="store_true", default=False,
+                    help="do not write report.html into the run folder at the end of the session")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("openaiperf", "OpenAIPerf LLM benchmarks")
     add_selection_options(group)
     add_run_options(group)
     add_measurement_options(group)
     add_serving_options(group)
+    add_baseline_options(group)
+    add_report_options(group)
 
 
 # -- session state ------------------------------------------------------------------------
@@ -119,6 +140,8 @@ class BenchSession:
     results: list[dict[str, Any]] = field(default_factory=list)
     file_tasks: list[str] = field(default_factory=list)
     load_error: str | None = None
+    #: results file in the run folder (an xdist worker writes its own partial file)
+    results_name: str = "results.json"
 
     def option(self, name: str) -> Any:
         return self.config.getoption(name)
@@ -178,7 +201,7 @@ class BenchSession:
         from openaiperf.report.results import results_document, write_results
 
         run_dir = self.ensure_run_dir()
-        write_results(run_dir / "results.json", results_document(self.system, self.run_config(), self.results))
+        write_results(run_dir / self.results_name, results_document(self.system, self.run_config(), self.results))
 
 
 def get_session(config: pytest.Config) -> BenchSession:
@@ -193,6 +216,8 @@ def _explicit_bench_run(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     # Not named "openaiperf": -k matches marker names, and -k openai would then select every case.
     config.addinivalue_line("markers", "ob_case: an OpenAIPerf benchmark case")
+    # Reports, Allure, xdist merging and GPU pinning live in their own plugin module.
+    config.pluginmanager.import_plugin("openaiperf.report.plugin")
     session = BenchSession(config)
     config.stash[SESSION_KEY] = session
     try:

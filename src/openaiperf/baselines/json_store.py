@@ -1,0 +1,107 @@
+"""Baselines as one JSON file per case: ``<root>/<hw-profile>/<case-id>.json``.
+
+Indented, keys sorted, so that a baseline update reads well in a diff.
+``root`` may also be a single profile's folder (``baselines/h100``): then its
+files are used whatever profile the run has, and the hardware check decides.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any
+
+from openaiperf import __version__
+from openaiperf.baselines import BASELINE_SCHEMA, BASELINE_SCHEMA_VERSION, Baseline, BaselineError
+
+REQUIRED_FIELDS = ("case_id", "hardware", "metrics")
+
+
+def baseline_to_json(baseline: Baseline) -> dict[str, Any]:
+    return {
+        "schema": BASELINE_SCHEMA,
+        "schema_version": BASELINE_SCHEMA_VERSION,
+        "case_id": baseline.case_id,
+        "hardware": baseline.hardware,
+        "created": baseline.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "openaiperf_version": baseline.openaiperf_version or __version__,
+        "case": baseline.case,
+        "settings": baseline.settings,
+        "metrics": baseline.metrics,
+        "rounds": baseline.rounds,
+        "requests": baseline.requests,
+    }
+
+
+def baseline_from_json(document: Any, path: Path) -> Baseline:
+    """Validate a parsed baseline file; every complaint names the file and the field."""
+    if not isinstance(document, dict):
+        raise BaselineError(f"expected a JSON object, got {type(document).__name__}", path)
+    if document.get("schema") != BASELINE_SCHEMA:
+        raise BaselineError(f"field 'schema' is {document.get('schema')!r}, expected {BASELINE_SCHEMA!r}", path)
+    version = document.get("schema_version")
+    if version != BASELINE_SCHEMA_VERSION:
+        raise BaselineError(f"field 'schema_version' is {version!r}; this version of openaiperf reads "
+                            f"{BASELINE_SCHEMA_VERSION} (re-save the baseline with --baseline-save)", path)
+    for name in REQUIRED_FIELDS:
+        if name not in document:
+            raise BaselineError(f"missing field {name!r}", path)
+    metrics = document["metrics"]
+    if not isinstance(metrics, dict) or not all(isinstance(m, dict) and "value" in m for m in metrics.values()):
+        raise BaselineError("field 'metrics' must map metric names to objects with a 'value'", path)
+    rounds = document.get("rounds", [])
+    if not isinstance(rounds, list) or not all(isinstance(r, dict) for r in rounds):
+        raise BaselineError("field 'rounds' must be a list of objects (metric -> value per round)", path)
+    requests = document.get("requests", {})
+    if not isinstance(requests, dict) or not all(isinstance(v, list) for v in requests.values()):
+        raise BaselineError("field 'requests' must map a latency name to a list of ms values", path)
+    return Baseline(
+        case_id=str(document["case_id"]), hardware=str(document["hardware"]), metrics=metrics, rounds=rounds,
+        requests={k: [float(x) for x in v] for k, v in requests.items()}, case=document.get("case", {}),
+        settings=document.get("settings", {}), created=document.get("created", ""),
+        openaiperf_version=document.get("openaiperf_version", ""), source=str(path),
+    )
+
+
+def read_baseline(path: Path) -> Baseline:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise BaselineError(f"not valid JSON ({exc})", path) from None
+    except OSError as exc:
+        raise BaselineError(f"cannot be read ({exc.strerror or exc})", path) from None
+    return baseline_from_json(document, path)
+
+
+class JsonBaselineStore:
+    """The :class:`~openaiperf.baselines.BaselineStore` of ``baselines/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path_for(self, hardware: str, case_id: str) -> Path:
+        return self.root / hardware / f"{case_id}.json"
+
+    def find(self, hardware: str, case_id: str) -> Path | None:
+        for path in (self.path_for(hardware, case_id), self.root / f"{case_id}.json"):
+            if path.exists():
+                return path
+        return None
+
+    def load(self, hardware: str, case_id: str) -> Baseline | None:
+        path = self.find(hardware, case_id)
+        return read_baseline(path) if path else None
+
+    def save(self, baseline: Baseline) -> Path:
+        path = self.path_for(baseline.hardware, baseline.case_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(baseline_to_json(baseline), indent=2, sort_keys=True, ensure_ascii=False)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    def list(self, hardware: str) -> list[str]:
+        folder = self.root / hardware
+        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []

@@ -1,0 +1,134 @@
+"""Allure results through allure-pytest (active with ``--alluredir``).
+
+Per case: parameters and labels (task, scenario, engine, model, hw), the metrics
+JSON, a per-request CSV and the latency plots as attachments; steps provision /
+warmup / measure / gate are opened by the case fixture with :func:`step`. Per
+run: ``environment.properties`` from the system probe and ``categories.json``.
+Without allure-pytest installed or without ``--alluredir`` everything here is a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+CATEGORIES = [
+    {"name": "performance regression", "matchedStatuses": ["failed"],
+     "messageRegex": "(?s).*performance regression.*"},
+    {"name": "quality regression", "matchedStatuses": ["failed"], "messageRegex": "(?s).*quality:.*"},
+    {"name": "SLA miss", "matchedStatuses": ["failed"], "messageRegex": "(?s).*(SLA|sla|INVALID).*"},
+    {"name": "engine error", "matchedStatuses": ["broken", "failed"],
+     "messageRegex": "(?s).*(EngineError|engine failed to start|engine .* failed).*"},
+]
+CSV_FIELDS = ("request_id", "sample_id", "round", "scheduled", "sent", "first_token", "done", "input_tokens",
+              "output_tokens", "ttft_ms", "tpot_ms", "e2e_ms", "error")
+
+
+def _allure() -> Any:
+    try:
+        import allure
+    except ImportError:
+        return None
+    return allure
+
+
+def enabled(config: Any) -> bool:
+    return _allure() is not None and bool(getattr(config.option, "allure_report_dir", None))
+
+
+@contextlib.contextmanager
+def step(title: str) -> Iterator[None]:
+    """An Allure step (a no-op when allure-pytest is not installed or not reporting)."""
+    allure = _allure()
+    if allure is None:
+        yield
+        return
+    with allure.step(title):
+        yield
+
+
+def records_csv(path: Path) -> str:
+    """The case's JSONL records as CSV with the derived latencies (ms)."""
+    from openaiperf.metrics.latency import MS, e2e_s, tpot_s, ttft_s
+    from openaiperf.records import read_records
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for record in read_records(path):
+        if record.warmup:
+            continue
+        row = {k: getattr(record, k) for k in CSV_FIELDS if hasattr(record, k)}
+        for name, fn in (("ttft_ms", ttft_s), ("tpot_ms", tpot_s), ("e2e_ms", e2e_s)):
+            value = fn(record) if record.ok else None
+            row[name] = None if value is None else round(value * MS, 3)
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def attach_case(case: dict[str, Any], session: Any) -> None:
+    """Label the running test and attach the case's metrics, records and plots."""
+    if not enabled(session.config):
+        return
+    allure = _allure()
+    values = {"task": case.get("task"), "scenario": case.get("scenario"), "engine": case.get("engine"),
+              "model": case.get("model"), "hw": case.get("hardware")}
+    for name, value in values.items():
+        allure.dynamic.parameter(name, str(value))
+        allure.dynamic.label(name, str(value))
+    allure.dynamic.label("parentSuite", str(values["task"]))
+    allure.dynamic.label("suite", str(values["scenario"]))
+    allure.dynamic.label("subSuite", f"{values['engine']} {values['model']}")
+    allure.dynamic.tag(str(values["hw"]))
+    metrics = {"metrics": case.get("metrics"), "rounds": case.get("rounds"), "quality": case.get("quality"),
+               "validity": case.get("validity"), "baseline": case.get("baseline")}
+    allure.attach(json.dumps(metrics, indent=2, default=str), name="metrics.json",
+                  attachment_type=allure.attachment_type.JSON)
+    run_dir = session.ensure_run_dir()
+    records = run_dir / case["records_file"] if case.get("records_file") else None
+    if records is None or not records.exists():
+        return
+    allure.attach(records_csv(records), name="requests.csv", attachment_type=allure.attachment_type.CSV)
+    from openaiperf.baselines.compare import per_request_latencies
+    from openaiperf.records import read_records
+    from openaiperf.report import figures
+
+    latencies = {case["id"]: per_request_latencies(read_records(records))}
+    for name, figure in (("latency CDF", figures.latency_cdf(latencies)),
+                         ("TTFT and TPOT histograms", figures.ttft_tpot_histograms(latencies))):
+        if figure is not None:
+            allure.attach(figures.png_bytes(figure), name=f"{name}.png", attachment_type=allure.attachment_type.PNG)
+
+
+def environment_properties(system: dict[str, Any], hardware: str) -> str:
+    """Allure's environment.properties (key=value lines) from the system probe."""
+    hw, sw = system.get("hardware", {}), system.get("software", {})
+    cpu = hw.get("cpu", {})
+    accelerators = hw.get("accelerators") or []
+    entries = {
+        "hardware.profile": hardware,
+        "cpu.model": cpu.get("model"),
+        "cpu.cores": cpu.get("cores"),
+        "memory.total_gb": (hw.get("memory") or {}).get("total_gb"),
+        "accelerators": ", ".join(f"{a.get('count', 1)}x {a.get('model') or a.get('name')}" for a in accelerators)
+        or "none",
+        "os": sw.get("os"),
+        "python": sw.get("python"),
+        "driver": sw.get("driver"),
+        "compute_backend": json.dumps(sw.get("compute_backend")),
+    }
+    for name, version in (sw.get("packages") or {}).items():
+        if version:
+            entries[f"package.{name}"] = version
+    lines = [f"{k}={str(v).replace(chr(10), ' ')}" for k, v in entries.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def write_run_files(alluredir: Path, system: dict[str, Any], hardware: str) -> None:
+    alluredir.mkdir(parents=True, exist_ok=True)
+    (alluredir / "environment.properties").write_text(environment_properties(system, hardware), encoding="utf-8")
+    (alluredir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")

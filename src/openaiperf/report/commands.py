@@ -1,0 +1,84 @@
+"""``ob report`` and ``ob pack``.
+
+    ob report RUN_DIR                      # report.html + pr-comment.md (+ $GITHUB_STEP_SUMMARY)
+    ob pack [--run RUN_DIR] [--include-logs] [--include-configs] --output result.tgz
+"""
+
+from __future__ import annotations
+
+import argparse
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from openaiperf.errors import ConfigError
+
+CONFIG_FILES = ("benchmarks/matrix.yaml", "pytest.ini", "pyproject.toml")
+
+
+def latest_run(reports: Path) -> Path:
+    runs = sorted(p for p in reports.glob("*") if (p / "results.json").exists())
+    if not runs:
+        raise ConfigError("no run folder with a results.json", source=str(reports))
+    return runs[-1]
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from openaiperf.report.html import write_html_report
+    from openaiperf.report.markdown import write_markdown
+    from openaiperf.report.results import read_results
+
+    run_dir = Path(args.run_dir)
+    html = write_html_report(run_dir, Path(args.output) if args.output else None)
+    for path in [html, *write_markdown(run_dir, read_results(run_dir / "results.json"))]:
+        print(f"wrote {path}")
+    return 0
+
+
+def pack_members(run_dir: Path, include_logs: bool, include_configs: bool) -> list[tuple[Path, str]]:
+    """(file, name in the archive): the run's results, records and reports; logs and
+    the configs that defined the run on request."""
+    members = []
+    for path in sorted(run_dir.rglob("*")):
+        relative = path.relative_to(run_dir)
+        if path.is_file() and (include_logs or relative.parts[0] != "logs"):
+            members.append((path, f"{run_dir.name}/{relative}"))
+    if include_configs:
+        import json
+
+        document = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+        profile = ((document.get("config") or {}).get("hardware_profile") or {}).get("name")
+        candidates = [*CONFIG_FILES, f"hardware_profiles/{profile}.yaml"] if profile else list(CONFIG_FILES)
+        for name in candidates:
+            if Path(name).is_file():
+                members.append((Path(name), f"{run_dir.name}/configs/{name}"))
+    return members
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run) if args.run else latest_run(Path(args.reports))
+    if not (run_dir / "results.json").exists():
+        raise ConfigError("not a run folder: results.json is missing", source=str(run_dir))
+    mode = "w:gz" if args.compress == "gzip" else "w"
+    members = pack_members(run_dir, args.include_logs, args.include_configs)
+    with tarfile.open(args.output, mode) as archive:
+        for path, name in members:
+            archive.add(path, arcname=name)
+    print(f"packed {len(members)} file(s) of {run_dir} into {args.output}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    report = subparsers.add_parser("report", help="write the HTML and Markdown reports of a run folder")
+    report.add_argument("run_dir", metavar="RUN_DIR")
+    report.add_argument("--output", default=None, help="HTML file (default: RUN_DIR/report.html)")
+    report.set_defaults(func=cmd_report)
+    pack = subparsers.add_parser("pack", help="archive a run's results (seed 000's ob pack)")
+    pack.add_argument("--run", default=None, metavar="RUN_DIR", help="run folder (default: the latest in --reports)")
+    pack.add_argument("--reports", default="reports", metavar="DIR")
+    pack.add_argument("--include-logs", action="store_true", help="add the engine/server logs")
+    pack.add_argument("--include-configs", action="store_true",
+                      help="add the matrix, pytest.ini, pyproject.toml and the hardware profile")
+    pack.add_argument("--compress", choices=("gzip", "none"), default="gzip")
+    pack.add_argument("--output", required=True, metavar="FILE")
+    pack.set_defaults(func=cmd_pack)

@@ -1,0 +1,157 @@
+"""The reporting half of the pytest plugin (imported by :mod:`openaiperf.plugin`).
+
+- end of session: ``report.html``, ``pr-comment.md`` (and ``$GITHUB_STEP_SUMMARY``),
+  Allure's ``environment.properties`` and ``categories.json``;
+- pytest-xdist: the controller makes the run folder and hands it to the workers;
+  each worker writes its own ``results.<worker>.json`` and the controller merges
+  them into one ``results.json`` as workers finish; each worker is pinned to one
+  GPU (``CUDA_VISIBLE_DEVICES`` from its id) and ``-n auto`` means one worker per GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RUN_DIR_KEY = "openaiperf_run_dir"
+
+
+# -- GPUs ---------------------------------------------------------------------------------
+def gpu_count() -> int:
+    """Visible NVIDIA GPUs (nvml, else torch if already imported), 0 without any."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            return int(pynvml.nvmlDeviceGetCount())
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:
+        pass
+    import sys
+
+    torch = sys.modules.get("torch")
+    try:
+        return int(torch.cuda.device_count()) if torch is not None else 0
+    except Exception:
+        return 0
+
+
+def worker_gpu(worker_id: str, visible: str | None, count: int) -> str | None:
+    """The CUDA_VISIBLE_DEVICES of worker ``gwN``: the N-th visible GPU (round robin)."""
+    if count <= 0 or not worker_id.startswith("gw") or not worker_id[2:].isdigit():
+        return None
+    devices = [d.strip() for d in visible.split(",")] if visible else [str(i) for i in range(count)]
+    return devices[int(worker_id[2:]) % len(devices)]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    count = gpu_count()
+    return count or None  # None: xdist's own rule (CPU count)
+
+
+# -- xdist: one run folder, one results.json ---------------------------------------------
+def _session(config: pytest.Config) -> Any:
+    from openaiperf.plugin import SESSION_KEY
+
+    return config.stash.get(SESSION_KEY, None)
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    session = _session(node.config)
+    if session is not None:
+        node.workerinput[RUN_DIR_KEY] = str(session.ensure_run_dir())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from openaiperf.baselines.gate import parse_tolerances
+    from openaiperf.errors import OpenAIPerfError
+
+    try:
+        parse_tolerances(config.getoption("tolerance") or [])
+    except OpenAIPerfError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if not is_worker(config):
+        return
+    worker_id = config.workerinput.get("workerid", "gw0")
+    gpu = worker_gpu(worker_id, os.environ.get("CUDA_VISIBLE_DEVICES"), gpu_count())
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    bench = _session(config)
+    if bench is not None and RUN_DIR_KEY in config.workerinput:
+        bench.run_dir = Path(config.workerinput[RUN_DIR_KEY])
+        bench.results_name = f"results.{worker_id}.json"
+
+
+def merge_worker_results(bench: Any, worker_id: str) -> int:
+    """Add a worker's partial results to the controller's; returns how many."""
+    if bench.run_dir is None:
+        return 0
+    partial = bench.run_dir / f"results.{worker_id}.json"
+    if not partial.exists():
+        return 0
+    cases = json.loads(partial.read_text(encoding="utf-8")).get("cases", [])
+    known = {c["id"] for c in bench.results}
+    new = [c for c in cases if c["id"] not in known]
+    bench.results.extend(new)
+    bench.write_results()
+    return len(new)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    bench = _session(node.config)
+    worker_id = getattr(node, "workerinput", {}).get("workerid") or getattr(node.gateway, "id", "")
+    if bench is not None and worker_id:
+        merge_worker_results(bench, worker_id)
+
+
+# -- end of session -----------------------------------------------------------------------
+REPORTS_KEY = pytest.StashKey[list]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    bench = _session(config)
+    if bench is None or is_worker(config):
+        return
+    from openaiperf.report import allure
+
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if allure.enabled(config) and alluredir:
+        allure.write_run_files(Path(alluredir), bench.system, bench.hardware.name if bench.hardware else "?")
+    if not bench.results or bench.run_dir is None:
+        return
+    written: list[Path] = []
+    from openaiperf.report.markdown import write_markdown
+    from openaiperf.report.results import read_results
+
+    written += write_markdown(bench.run_dir, read_results(bench.run_dir / "results.json"))
+    if not config.getoption("no_html_report"):
+        from openaiperf.report.html import write_html_report
+
+        written.append(write_html_report(bench.run_dir))
+    config.stash[REPORTS_KEY] = written
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    for path in config.stash.get(REPORTS_KEY, []):
+        terminalreporter.write_line(f"report: {os.path.relpath(path)}")

@@ -1,0 +1,19 @@
+"""Fixtures of the plugin tests (the project itself is in ``benchproject.py``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchproject import MATRIX, MODELS, PROJECT_CONFTEST, TEST_FILE
+
+
+@pytest.fixture
+def bench_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    pytester.makeconftest(PROJECT_CONFTEST)
+    (pytester.path / "benchmarks").mkdir()
+    (pytester.path / "benchmarks" / "matrix.yaml").write_text(MATRIX)
+    (pytester.path / "benchmarks" / "test_llm.py").write_text(TEST_FILE)
+    (pytester.path / "models.yaml").write_text(MODELS)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.delenv("FAKE_SLOWDOWN", raising=False)
+    return pytester

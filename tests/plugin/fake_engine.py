@@ -1,0 +1,60 @@
+"""A deterministic test engine for plugin tests (not a real model: it exists so
+pytester runs of the plugin take milliseconds). Token times are synthetic:
+TTFT and TPOT with a small seeded jitter, scaled by ``1 + $FAKE_SLOWDOWN``; the
+jitter's seed comes from ``$FAKE_SEED`` so two "runs" differ like real noise."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+TTFT_S = 0.020
+TPOT_S = 0.005
+TOKENS = 12
+JITTER = 0.02
+
+
+class FakeEngine:
+    name: ClassVar[str] = "fake"
+    concurrent: ClassVar[bool] = True
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.calls = 0
+
+    def prepare(self) -> None:
+        pass
+
+    def teardown(self) -> None:
+        pass
+
+    def info(self) -> dict[str, Any]:
+        return {"engine": self.name, "deterministic": True}
+
+    def _fill(self, index: int, record: Any) -> None:
+        slowdown = 1.0 + float(os.environ.get("FAKE_SLOWDOWN", "0"))
+        rng = np.random.default_rng([int(os.environ.get("FAKE_SEED", "0")), self.calls, index])
+        # Sent when scheduled: every time is synthetic, none depends on how busy the machine is.
+        sent = record.scheduled or time.perf_counter()
+        record.sent = sent
+        record.input_tokens = 30
+        t = sent + TTFT_S * slowdown * (1 + JITTER * rng.standard_normal())
+        for _ in range(TOKENS):
+            record.mark_token(t)
+            t += TPOT_S * slowdown * (1 + JITTER * rng.standard_normal())
+        record.done = record.token_times[-1]
+        record.output_tokens = TOKENS
+        record.text = "the cat sat on the mat"
+
+    def run(self, requests: Sequence[Any], records: Sequence[Any], on_done: Any) -> None:
+        self.calls += 1
+        for index, record in enumerate(records):
+            self._fill(index, record)
+            on_done(record)
+
+    async def stream(self, request: Any, record: Any) -> None:
+        self.calls += 1
+        self._fill(0, record)
