@@ -75,4 +75,4 @@ def test_save_compare_and_catch_an_injected_slowdown(pytester: pytest.Pytester, 
     slow = pytester.runpytest_subprocess(*args, "--baseline-compare", *wide, timeout=400)
     slow.assert_outcomes(failed=1)
     slow.stdout.fnmatch_lines(["*performance regression: tpot_p* regression: baseline * ms, current * ms, ratio *"
-                               "(95% CI [[]*bootstrap over 3/3 rounds), tolerance +40%*"])
+                               "(95% CI [[]*Welch t on log values over 3/3 rounds), tolerance +40%*"])

@@ -34,7 +34,7 @@ def test_save_then_compare_passes_and_slowdown_fails(bench_project: pytest.Pytes
     slow = bench_project.runpytest(*bench_args("--repeats", "3", "--baseline-compare"))
     slow.assert_outcomes(failed=2)
     slow.stdout.fnmatch_lines(["*performance regression: tpot_p50 regression: baseline * ms, current * ms, "
-                               "ratio 1.1*95% CI*bootstrap over 3/3 rounds), tolerance +10%*"])
+                               "ratio 1.1*95% CI*Welch t on log values over 3/3 rounds), tolerance +10%*"])
     document = json.loads((run_dirs(bench_project.path)[-1] / "results.json").read_text())
     case = document["cases"][0]
     assert case["status"] == "failed"

@@ -2,7 +2,7 @@
 
 A baseline is one case's result on one hardware profile, kept as reviewable JSON
 (``baselines/<hw-profile>/<case-id>.json``): the metrics with units and
-directions, the per-round values (for a bootstrap over repeats) and the
+directions, the per-round values (for a significance test over repeats) and the
 per-request latencies (for a rank test). Storage backends implement
 :class:`BaselineStore`; :mod:`json_store` is the one the suite uses.
 :mod:`compare` decides what changed and whether it is significant, :mod:`gate`

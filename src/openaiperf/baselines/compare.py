@@ -2,10 +2,13 @@
 
 Each metric is compared as ``ratio = current / baseline`` with a 95% interval:
 
-- with at least three rounds on both sides (``--repeats``): a bootstrap interval
-  of the ratio of the round means (rounds resampled independently on each side);
-  the change is significant when the interval excludes 1, and the reported
-  values are the round means (so ratio and interval agree);
+- with at least three rounds on both sides (``--repeats``): Welch's t-test on the
+  logarithms of the round values, whose interval, exponentiated, is the interval
+  of the ratio of the geometric round means; the change is significant when that
+  interval excludes 1. (A bootstrap over three rounds under-covers badly and
+  cried wolf in A/A runs; the t interval is honest about how little three rounds
+  say.) The reported values are the round geometric means, so ratio and
+  interval agree;
 - otherwise, for a latency (TTFT, TPOT, E2E) with per-request values on both
   sides: a Mann-Whitney U test over the requests (significant when p < alpha),
   with a bootstrap interval of the ratio of the statistic (percentile or mean);
@@ -118,6 +121,23 @@ def _bootstrap_ratio(current: np.ndarray, baseline: np.ndarray, statistic) -> tu
     return float(low), float(high)
 
 
+def _welch_log_ratio(current: np.ndarray, baseline: np.ndarray) -> tuple[float, float, float]:
+    """(low, high, p) of the ratio of geometric means, by Welch's t on log values."""
+    from scipy.stats import t as student_t
+
+    log_c, log_b = np.log(current), np.log(baseline)
+    diff = float(log_c.mean() - log_b.mean())
+    var_c, var_b = log_c.var(ddof=1) / log_c.size, log_b.var(ddof=1) / log_b.size
+    se = float(np.sqrt(var_c + var_b))
+    if se == 0.0:
+        ratio = float(np.exp(diff))
+        return ratio, ratio, (1.0 if diff == 0 else 0.0)
+    df = (var_c + var_b) ** 2 / (var_c**2 / (log_c.size - 1) + var_b**2 / (log_b.size - 1))
+    half = float(student_t.ppf(0.5 + CONFIDENCE / 2, df)) * se
+    p_value = float(2 * student_t.sf(abs(diff) / se, df))
+    return float(np.exp(diff - half)), float(np.exp(diff + half)), p_value
+
+
 def _request_statistic(metric: str):
     """The statistic a latency metric is (``tpot_p90`` -> 90th percentile), as f(x, axis)."""
     suffix = metric.rsplit("_", 1)[-1]
@@ -143,14 +163,15 @@ def compare_metric(metric: str, baseline: Baseline, current: Baseline, tolerance
     family = metric.split("_", 1)[0]
     base_req = np.asarray(baseline.requests.get(family, []), dtype=float)
     cur_req = np.asarray(current.requests.get(family, []), dtype=float)
-    if base_rounds.size >= MIN_ROUNDS and cur_rounds.size >= MIN_ROUNDS and base_rounds.mean() != 0:
-        comparison.baseline, comparison.current = float(base_rounds.mean()), float(cur_rounds.mean())
+    if (base_rounds.size >= MIN_ROUNDS and cur_rounds.size >= MIN_ROUNDS
+            and np.all(base_rounds > 0) and np.all(cur_rounds > 0)):
+        low, high, p_value = _welch_log_ratio(cur_rounds, base_rounds)
+        comparison.baseline = float(np.exp(np.log(base_rounds).mean()))
+        comparison.current = float(np.exp(np.log(cur_rounds).mean()))
         comparison.ratio = comparison.current / comparison.baseline
-        interval = _bootstrap_ratio(cur_rounds, base_rounds, lambda x, axis=-1: np.mean(x, axis=axis))
-        comparison.method = f"bootstrap over {cur_rounds.size}/{base_rounds.size} rounds"
-        if interval:
-            comparison.ci_low, comparison.ci_high = interval
-            comparison.significant = interval[0] > 1.0 or interval[1] < 1.0
+        comparison.ci_low, comparison.ci_high, comparison.p_value = low, high, p_value
+        comparison.method = f"Welch t on log values over {cur_rounds.size}/{base_rounds.size} rounds"
+        comparison.significant = low > 1.0 or high < 1.0
     elif family in REQUEST_LATENCIES and base_req.size >= 3 and cur_req.size >= 3:
         from scipy.stats import mannwhitneyu
 
