@@ -28,6 +28,8 @@ class SuiteSpec(Spec):
     engine_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: scenario name -> options for that scenario
     scenario_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: samples per case unless --max-samples says otherwise (keeps slow CPU suites short)
+    max_samples: int | None = Field(default=None, gt=0)
 
 
 class MatrixSpec(Spec):
@@ -44,6 +46,8 @@ class Case:
     scenario_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     #: task input-profile overrides (max_new_tokens, temperature...), set by sweeps
     task_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: the suite's default sample count (--max-samples overrides it)
+    max_samples: int | None = field(default=None, hash=False, compare=False)
     #: the swept parameter values of this case ("batch_size=2,max_tokens=50"), part of its id
     variant: str = ""
 
@@ -78,7 +82,8 @@ def expand(matrix: MatrixSpec) -> list[Case]:
                     for model in suite.models:
                         case = Case(task, scenario, engine, model,
                                     engine_options=suite.engine_options.get(engine, {}),
-                                    scenario_options=suite.scenario_options.get(scenario, {}))
+                                    scenario_options=suite.scenario_options.get(scenario, {}),
+                                    max_samples=suite.max_samples)
                         cases.setdefault(case.id, case)
     return list(cases.values())
 

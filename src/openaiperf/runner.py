@@ -147,7 +147,8 @@ class CaseRunner:
     # -- phases -----------------------------------------------------------------------
     def prepare(self) -> None:
         """Load the samples, build the requests, and warm the engine up (not measured)."""
-        self.samples = self.task.load_samples(self.settings.max_samples, self.settings.subset_seed)
+        max_samples = self.settings.max_samples if self.settings.max_samples is not None else self.case.max_samples
+        self.samples = self.task.load_samples(max_samples, self.settings.subset_seed)
         self.requests = self.task.build_requests(self.samples, self.model)
         # A task whose requests are not generation (perplexity scoring) serves them through its own adapter.
         adapt_engine = getattr(self.task, "adapt_engine", None)

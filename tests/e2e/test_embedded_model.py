@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "-k", "smollm2", "--max-samples", "3",
+        [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--task", "summarization.xsum", "--engine", "hf",
+         "--scenario", "offline,single_stream", "--model", "smollm2-135m,llama3-70b", "--max-samples", "3",
          "--report-dir", str(out), "-p", "no:cacheprovider", "-rs"],
         cwd=REPO, capture_output=True, text=True, timeout=900,
     )
@@ -31,7 +32,8 @@ def run(tmp_path_factory):
 def test_cases_pass_and_print_the_table(run):
     proc, _ = run
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "2 passed" in proc.stdout and "6 skipped" in proc.stdout
+    assert "2 passed, 2 skipped" in proc.stdout
+    assert "llama3-70b has 70.6B parameters; the 'cpu' hardware profile runs models up to 3B" in proc.stdout
     for text in ("summarization.xsum-offline-hf-smollm2-135m", "summarization.xsum-single_stream-hf-smollm2-135m",
                  "TTFT p50 (ms)", "out tok/s", "ROUGE-1"):
         assert text in proc.stdout

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import ctypes
 import os
 import signal
 import socket
@@ -105,7 +106,8 @@ class ManagedServer:
         self._log_file.write(("$ " + " ".join(self.command) + "\n").encode())
         self._log_file.flush()
         self.process = subprocess.Popen(self.command, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=self.environment(), start_new_session=True)
+                                        stdin=subprocess.DEVNULL, env=self.environment(), start_new_session=True,
+                                        preexec_fn=_die_with_parent)
         atexit.register(self.stop)
         try:
             self.wait_healthy()
@@ -161,3 +163,13 @@ class ManagedServer:
             self._log_file.close()
             self._log_file = None
         atexit.unregister(self.stop)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM the server when the pytest
+    process dies, even by a signal that skips atexit (a killed CI job)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
