@@ -56,3 +56,12 @@ def test_malformed_and_mistyped_matrix_files(tmp_path):
     typo.write_text(MATRIX.replace("models:", "modles:"))
     with pytest.raises(ConfigError, match=r"typo.yaml: suites.0.models: required field is missing"):
         load_matrix(typo)
+
+
+def test_suite_max_samples_reaches_its_cases(tmp_path):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(MATRIX + "    max_samples: 5\n")
+    assert {c.max_samples for c in expand(load_matrix(path))} == {5}
+    path.write_text(MATRIX + "    max_samples: 0\n")
+    with pytest.raises(ConfigError, match=r"suites.0.max_samples"):
+        load_matrix(path)
