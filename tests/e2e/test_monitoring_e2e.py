@@ -21,7 +21,8 @@ def test_monitor_profile_and_sweep_on_smollm2(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks/test_llm.py", "--hw", "cpu", "--max-samples", "2",
-         "--warmup-samples", "1", "-k", "offline and smollm2", "--sweep", "max_tokens:8", "--profile", "torch",
+         "--warmup-samples", "1", "--task", "summarization.xsum", "--engine", "hf", "--scenario", "offline",
+         "--model", "smollm2-135m", "--sweep", "max_tokens:8", "--profile", "torch",
          "--monitor-interval", "50ms", "--report-dir", str(tmp_path), "-p", "no:cacheprovider"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
