@@ -15,7 +15,6 @@ Poisson rates, and prints the highest rate at which
 from __future__ import annotations
 
 import argparse
-import asyncio
 from types import SimpleNamespace
 
 import numpy as np

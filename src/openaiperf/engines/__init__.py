@@ -95,6 +95,15 @@ class Engine(Protocol):
         """Versions, device, dtype and options, for the report."""
 
 
+def merge_options(engine: str, defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """An engine's options: its defaults updated by the case's; an unknown key is an error naming it."""
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise ConfigError(f"unknown {engine} engine option(s) {sorted(unknown)}; known: {sorted(defaults)}",
+                          source="engine options")
+    return {**defaults, **given}
+
+
 def _entry_points() -> dict[str, metadata.EntryPoint]:
     return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 

@@ -16,8 +16,8 @@ import threading
 import time
 from typing import Any, ClassVar, Sequence
 
-from openaiperf.engines import EngineContext
-from openaiperf.errors import ConfigError, EngineError
+from openaiperf.engines import EngineContext, merge_options
+from openaiperf.errors import EngineError
 from openaiperf.records import Record, RecordSink, Request
 
 DEFAULT_OPTIONS: dict[str, Any] = {"batch_size": 16, "attn_implementation": "sdpa"}
@@ -54,13 +54,7 @@ class HFEngine:
 
     def __init__(self, context: EngineContext) -> None:
         self.context = context
-        self.options = {**DEFAULT_OPTIONS, **context.options}
-        unknown = set(self.options) - set(DEFAULT_OPTIONS)
-        if unknown:
-            raise ConfigError(
-                f"unknown hf engine option(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}",
-                source="engine options",
-            )
+        self.options = merge_options("hf", DEFAULT_OPTIONS, context.options)
         self.model = None
         self.tokenizer = None
         self.device = context.hardware.device

@@ -27,7 +27,7 @@ import os
 import time
 from typing import Any, ClassVar, Sequence
 
-from openaiperf.engines import EngineContext
+from openaiperf.engines import EngineContext, merge_options
 from openaiperf.engines.sse import MalformedSSE, chunk_content, chunk_delta, parse_sse_line
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.records import Record, RecordSink, Request
@@ -72,11 +72,7 @@ class OpenAIEngine:
 
     def __init__(self, context: EngineContext) -> None:
         self.context = context
-        self.options = {**DEFAULT_OPTIONS, **context.options}
-        unknown = set(self.options) - set(DEFAULT_OPTIONS)
-        if unknown:
-            raise ConfigError(f"unknown openai engine option(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}",
-                              source="engine options")
+        self.options = merge_options("openai", DEFAULT_OPTIONS, context.options)
         if self.options["api"] not in ("auto", "chat", "completions"):
             raise ConfigError(f"api must be auto, chat or completions, got {self.options['api']!r}",
                               source="engine options", field="api")

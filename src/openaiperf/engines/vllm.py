@@ -30,7 +30,7 @@ import threading
 import time
 from typing import Any, ClassVar, Sequence
 
-from openaiperf.engines import EngineContext
+from openaiperf.engines import EngineContext, merge_options
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.records import Record, RecordSink, Request
 
@@ -56,11 +56,7 @@ class VLLMEngine:
 
     def __init__(self, context: EngineContext) -> None:
         self.context = context
-        self.options = {**DEFAULT_OPTIONS, **context.options}
-        unknown = set(self.options) - set(DEFAULT_OPTIONS)
-        if unknown:
-            raise ConfigError(f"unknown vllm engine option(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}",
-                              source="engine options")
+        self.options = merge_options("vllm", DEFAULT_OPTIONS, context.options)
         if self.options["offline_api"] not in ("async", "llm"):
             raise ConfigError(f"offline_api must be async or llm, got {self.options['offline_api']!r}",
                               source="engine options", field="offline_api")

@@ -56,18 +56,23 @@ def _best_rate(step: Callable[[], None], work: float, sync: Callable[[], None], 
     return best
 
 
+def _gemm_rate(plan: CalibrationPlan, dtype: Any, device: Any, sync: Any) -> float:
+    import torch
+
+    n = plan.gemm_n
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    out = torch.empty(n, n, device=device, dtype=dtype)
+    return _best_rate(lambda: torch.matmul(a, b, out=out), 2.0 * n**3, sync, plan.budget_s)
+
+
 def measure(plan: CalibrationPlan) -> dict[str, float]:
     import torch
 
     dtype = getattr(torch, plan.dtype)
     device = torch.device(plan.device)
     sync = torch.cuda.synchronize if plan.device == "cuda" else (lambda: None)
-    n = plan.gemm_n
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    out = torch.empty(n, n, device=device, dtype=dtype)
-    flops = _best_rate(lambda: torch.matmul(a, b, out=out), 2.0 * n**3, sync, plan.budget_s)
-    del a, b, out
+    flops = _gemm_rate(plan, dtype, device, sync)  # its matrices are freed before the copy buffers exist
     src = torch.empty(plan.copy_bytes // 4, device=device, dtype=torch.float32).fill_(1.0)
     dst = torch.empty_like(src)
     copy = _best_rate(lambda: dst.copy_(src), 2.0 * plan.copy_bytes, sync, plan.budget_s)
