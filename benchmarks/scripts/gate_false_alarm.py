@@ -15,7 +15,7 @@ of a shared machine drifts over all three alike, as on a dedicated runner;
 ``--sequential`` measures each case's rounds back to back instead (what a
 baseline stored earlier sees), which on a busy machine exposes drift between runs.
 The gate is :func:`openaiperf.baselines.compare.compare_case` with the default
-tolerances (10%) and its significance test (bootstrap over the rounds). The
+tolerances (10%) and its significance test (Welch t over the rounds' log values). The
 prompts are short synthetic ones (``--tokens`` new tokens each) to keep it cheap.
 
     python benchmarks/scripts/gate_false_alarm.py --comparisons 20
@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--comparisons", type=int, default=20, help="A/A and A/B comparisons each (default 20)")
     parser.add_argument("--samples", type=int, default=4, help="requests per round (one batch)")
     parser.add_argument("--tokens", type=int, default=16, help="new tokens per request")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds per case (the bootstrap resamples them)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds per case (the significance test is over them)")
     parser.add_argument("--slowdown", type=float, default=0.15, help="injected fraction of every token's time")
     parser.add_argument("--sequential", action="store_true", help="measure each case's rounds back to back")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is steadier on a shared machine)")

@@ -151,7 +151,9 @@ class HFEngine:
         clock = StepClock(on_step)
         sent = time.perf_counter()
         for record, mask in zip(records, encoded["attention_mask"]):
-            record.sent = sent
+            # A request queued inside the engine was sent when it was handed over, not when its batch began.
+            if record.sent is None:
+                record.sent = sent
             record.input_tokens = int(mask.sum())
         with torch.inference_mode():
             output = self.model.generate(**encoded, streamer=clock, **kwargs)
@@ -179,6 +181,9 @@ class HFEngine:
         batch_size = int(self.options["batch_size"])
         lengths = {r.id: self.count_tokens(self.render(r)) for r in requests}
         order = sorted(range(len(requests)), key=lambda i: (requests[i].max_tokens, lengths[requests[i].id]))
+        handed_over = time.perf_counter()
+        for record in records:
+            record.sent = handed_over
         with self._lock:
             for start in range(0, len(order), batch_size):
                 index = order[start : start + batch_size]

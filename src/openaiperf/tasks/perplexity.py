@@ -112,11 +112,12 @@ class ScoringEngine:
         self.scorer = scorer_of(engine)
 
     def run(self, requests: Sequence[ScoringRequest], records: Sequence[Record], on_done: RecordSink) -> None:
+        # Every window is handed to the engine now; batches queue inside it.
+        sent = time.perf_counter()
+        for record in records:
+            record.sent = sent
         for start in range(0, len(requests), self.batch_size):
             batch = list(zip(requests[start:start + self.batch_size], records[start:start + self.batch_size]))
-            sent = time.perf_counter()
-            for request, record in batch:
-                record.sent = sent
             try:
                 scored = self.scorer([request.token_ids for request, _ in batch])
             except Exception as exc:  # keep the case's other windows
