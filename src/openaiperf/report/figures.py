@@ -27,6 +27,18 @@ def data_uri(figure: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(figure)).decode("ascii")
 
 
+def legend_outside(axes: Any) -> None:
+    """The legend right of the plot: with many cases an inner legend hides the lines."""
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
+def log_scale_if_wide(axes: Any, values: Sequence[float]) -> None:
+    """Latencies of offline and streaming cases differ by orders of magnitude: a log axis keeps both readable."""
+    positive = [v for v in values if v > 0]
+    if positive and max(positive) / min(positive) > 100:
+        axes.set_xscale("log")
+
+
 def latency_cdf(latencies: dict[str, dict[str, list[float]]], metric: str = "e2e") -> Figure | None:
     """CDF of one per-request latency (ms), one line per case."""
     series = {case: np.sort(values[metric]) for case, values in latencies.items() if values.get(metric)}
@@ -39,7 +51,8 @@ def latency_cdf(latencies: dict[str, dict[str, list[float]]], metric: str = "e2e
     axes.set_ylabel("fraction of requests")
     axes.set_title(f"{metric.upper()} latency CDF")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc="lower right")
+    log_scale_if_wide(axes, [float(v) for values in series.values() for v in values])
+    legend_outside(axes)
     return figure
 
 
@@ -56,7 +69,7 @@ def ttft_tpot_histograms(latencies: dict[str, dict[str, list[float]]]) -> Figure
         axes.set_ylabel("requests")
         axes.set_title(f"{metric.upper()} distribution")
         axes.grid(alpha=0.3)
-    left.legend(fontsize=7)
+    legend_outside(right)
     return figure
 
 
@@ -91,5 +104,5 @@ def throughput_vs_latency(cases: Sequence[dict[str, Any]], latency: str = "ttft_
     axes.set_ylabel(f"{latency} (ms)")
     axes.set_title("Throughput vs latency (server scenario)")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7)
+    legend_outside(axes)
     return figure
