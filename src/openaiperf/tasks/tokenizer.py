@@ -22,10 +22,4 @@ def tokenizer_for(model: Any, task_name: str) -> Any:
         raise ConfigError("this task tokenizes its dataset and needs the case's model", source=f"task {task_name}")
     from openaiperf.models import resolve_weights
 
-    # resolve_weights verifies the embedded checkpoint's checksums (269 MB): once per process.
-    if model.name not in _WEIGHTS:
-        _WEIGHTS[model.name] = resolve_weights(model)
-    return _load(_WEIGHTS[model.name])
-
-
-_WEIGHTS: dict[str, str] = {}
+    return _load(resolve_weights(model))
