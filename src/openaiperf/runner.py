@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -127,7 +128,6 @@ class CaseRunner:
         self.samples: list[Sample] = []
         self.requests: list = []
         self.runs: list[ScenarioRun] = []
-        self.resources: list[dict[str, Any]] = []
         self.run_dir = run_dir
         gpu = getattr(hardware, "device", "cpu") != "cpu"
         self.monitor = CaseMonitor(case.id, run_dir, enabled=settings.monitor, interval_s=settings.monitor_interval_s,
@@ -186,7 +186,7 @@ class CaseRunner:
                 with self.profiler.round(round_index):
                     run = self.scenario.run(self.engine, self.requests, writer.write, round_index)
             finally:
-                self.resources.append(self.monitor.stop_round())
+                self.monitor.stop_round()
         self.runs.append(run)
         return run
 
@@ -203,10 +203,10 @@ class CaseRunner:
         result = self.result
         records = [r for run in self.runs for r in measured(run.records)]
         result.metrics = self.compute_metrics(records, self.runs)
-        result.rounds = [
-            {name: m.value for name, m in self.compute_metrics(measured(run.records), [run]).items()}
-            for run in self.runs
-        ]
+        # One round: its metrics are the case's; several: each round on its own (for the gate's test).
+        per_round = [result.metrics] if len(self.runs) == 1 else [
+            self.compute_metrics(measured(run.records), [run]) for run in self.runs]
+        result.rounds = [{name: m.value for name, m in metrics.items()} for metrics in per_round]
         result.resources = self.summarize_resources()
         result.metrics["peak_memory"] = Metric(result.resources.get("peak_process_rss_bytes", 0) / 2**20 or None,
                                                "MiB", "lower")
@@ -255,25 +255,22 @@ class CaseRunner:
         scenario_metrics = getattr(self.scenario, "metrics", None)
         if callable(scenario_metrics):  # e.g. goodput, peak QPS
             metrics |= scenario_metrics(records, runs)
-        if len(runs) > 1:
-            ok_records = [r for r in records if r.ok]
-            out = sum(r.output_tokens or 0 for r in ok_records)
-            metrics["output_tokens_per_s"] = Metric(out / seconds if seconds else None, "tokens/s", "higher")
-            metrics["requests_per_s"] = Metric(len(ok_records) / seconds if seconds else None, "requests/s", "higher")
-            metrics["duration"] = Metric(seconds, "s", "none")
         return metrics
 
     def summarize_resources(self) -> dict[str, Any]:
         """The monitor's summary over all rounds; writes the timeline CSV."""
         return self.monitor.finish()
 
+    @cached_property
+    def kv_geometry(self) -> Any:
+        """The model's KV-cache shape from its config.json: read once per case, not once per round."""
+        return load_kv_geometry(getattr(getattr(self.engine, "context", None), "weights", None))
+
     def compute_mbu(self, records: Sequence[Record]) -> MetricSet:
         from openaiperf.models import DTYPE_BYTES
 
         dtype_bytes = DTYPE_BYTES.get(self.dtype, 2)
-        context = getattr(self.engine, "context", None)
-        kv = load_kv_geometry(getattr(context, "weights", None))
-        return mbu(records, self.model.parameters * dtype_bytes, kv, dtype_bytes,
+        return mbu(records, self.model.parameters * dtype_bytes, self.kv_geometry, dtype_bytes,
                    self.hardware.bandwidth_bytes_per_s(self.system))
 
     def apply_gates(self, result: CaseResult) -> None:

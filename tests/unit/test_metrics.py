@@ -71,3 +71,13 @@ def test_percentile_and_bootstrap():
     assert low < sum(values) / len(values) < high
     assert bootstrap_ci(values, seed=7) == (low, high)  # seeded: reproducible
     assert bootstrap_ci([1.0]) is None
+
+
+def test_rounds_are_separate_windows():
+    # round 0: 0 -> 1 s, round 1: 10 -> 12 s; the 9 s pause between them is not measured time
+    a = make_record(0.0, [0.5, 1.0])
+    b = make_record(10.0, [11.0, 12.0])
+    b.round = 1
+    m = throughput_metrics([a, b])
+    assert m["duration"].value == pytest.approx(3.0)
+    assert m["output_tokens_per_s"].value == pytest.approx(4 / 3.0)

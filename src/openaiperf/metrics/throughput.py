@@ -1,4 +1,6 @@
-"""Throughput over a measured window: from the first scheduled send to the last completion."""
+"""Throughput over the measured windows: each round's window runs from its first
+scheduled send to its last completion; rounds are separate windows, so their
+durations add up (the pauses between rounds are not measured time)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,17 @@ from openaiperf.records import Record
 
 
 def window_s(records: Sequence[Record]) -> float | None:
-    done = [r.done for r in records if r.done is not None]
-    if not records or not done:
-        return None
-    return max(done) - min(r.scheduled for r in records)
+    """Sum over rounds of (last completion - first scheduled send)."""
+    rounds: dict[int, list[Record]] = {}
+    for record in records:
+        rounds.setdefault(record.round, []).append(record)
+    total, any_done = 0.0, False
+    for members in rounds.values():
+        done = [r.done for r in members if r.done is not None]
+        if done:
+            any_done = True
+            total += max(done) - min(r.scheduled for r in members)
+    return total if any_done else None
 
 
 def throughput_metrics(records: Sequence[Record]) -> MetricSet:
