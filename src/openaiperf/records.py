@@ -53,7 +53,7 @@ class Record:
     done: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
-    # Token count by the client's tokenizer, when it differs from the engine's.
+    # Output token count by the client's tokenizer (the openai engine), to compare with the engine's usage.
     client_output_tokens: int | None = None
     text: str = ""
     error: str | None = None
