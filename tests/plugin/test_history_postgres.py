@@ -93,3 +93,10 @@ def test_grafana_dashboard_queries_on_postgresql(postgres: pgserver.PostgresServ
     assert [r[1] for r in results["panel Runs"]] == ["run-2", "run-1"]
     assert results["variable hardware"] == [("cpu",)] and results["variable case"] == [(CASE,)]
     assert results["variable engine"] == [("hf",)] and results["variable model"] == [("smollm2-135m",)]
+
+
+def test_the_skip_reason_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pgserver.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(pgserver.shutil, "which", lambda name: None)
+    reason = pgserver.missing_reason()
+    assert reason is not None and "initdb" in reason and "Debian's postgresql package" in reason

@@ -36,7 +36,7 @@ SPARKLINES_PER_ROW = 4
 
 def _label(point: Point) -> str:
     commit = (point.git_commit or "")[:7] + ("*" if point.git_dirty else "")
-    return f"{point.created:%m-%d %H:%M}\n{commit or point.run_name[-12:]}"
+    return f"{point.created:%m-%d %H:%M}\n{commit or 'no commit'}"
 
 
 def _scale(values: Sequence[float], unit: str | None) -> tuple[list[float], str | None]:
@@ -80,10 +80,10 @@ def metric_over_runs(series: dict[str, list[Point]], case_id: str, metric: str) 
             previous = point.engine_version or previous
     axes.set_xticks(range(len(runs)))
     axes.set_xticklabels([_label(point) for _, point in runs], fontsize=7)
-    if len(runs) > 14:  # keep at most ~14 labels readable
+    if len(runs) > 14:  # at most ~14 labels, evenly spaced back from the newest run
         step = -(-len(runs) // 14)
         for i, label in enumerate(axes.get_xticklabels()):
-            label.set_visible(i % step == 0 or i == len(runs) - 1)
+            label.set_visible((len(runs) - 1 - i) % step == 0)
     _, shown_unit = _scale([], unit)
     axes.set_ylabel(f"{metric} ({shown_unit})" if shown_unit else metric)
     axes.set_xlabel("run (time, commit; * = uncommitted changes)")
@@ -92,8 +92,9 @@ def metric_over_runs(series: dict[str, list[Point]], case_id: str, metric: str) 
     handles = [Line2D([], [], linestyle="", marker=VERDICT_STYLE[v][0], markersize=8, markerfacecolor=VERDICT_STYLE[v][1],
                       markeredgecolor=VERDICT_STYLE[v][1], label=f"baseline: {VERDICT_STYLE[v][2]}")
                for v in VERDICT_STYLE if v in used_verdicts]
-    handles.append(Line2D([], [], linestyle="", marker="o", markersize=8, markerfacecolor="white",
-                          markeredgecolor="#111827", label="failed or INVALID"))
+    if any(not p.usable for points in series.values() for p in points if p.value is not None):
+        handles.append(Line2D([], [], linestyle="", marker="o", markersize=8, markerfacecolor="white",
+                              markeredgecolor="#111827", label="failed or INVALID"))
     if len(series) > 1:
         handles += [Line2D([], [], color=LINE_COLOURS[i % len(LINE_COLOURS)], label=name)
                     for i, name in enumerate(series)]
