@@ -1,1 +1,26 @@
+"""Shared by every test of the project.
+
+Each test gets its own results-history store in a temporary folder
+(``$OPENAIPERF_HISTORY``), so no test, nor any pytest run or ``ob`` command a test
+starts (pytester, subprocess), ever writes into the real user data directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# Import the history store's libraries once, here: pytester's in-process runs drop the
+# modules first imported inside them, and would re-import SQLAlchemy at every run's end.
+import openaiperf.history.store  # noqa: F401
+
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def temp_history_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's history store (a SQLite file that does not exist until a run is recorded)."""
+    path = tmp_path_factory.mktemp("history") / "history.sqlite"
+    monkeypatch.setenv("OPENAIPERF_HISTORY", f"sqlite:///{path}")
+    return path

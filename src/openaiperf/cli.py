@@ -19,6 +19,7 @@ COMMANDS = (
     "openaiperf.engines.commands",
     "openaiperf.baselines.commands",
     "openaiperf.report.commands",
+    "openaiperf.history.commands",
     "openaiperf.run_command",
 )
 

@@ -114,6 +114,12 @@ def add_baseline_options(group: Any) -> None:
 def add_report_options(group: Any) -> None:
     group.addoption("--no-html-report", action="store_true", default=False,
                     help="do not write report.html into the run folder at the end of the session")
+    group.addoption("--history", default=None, metavar="URL",
+                    help="results history store the run is written to: sqlite:///PATH, postgresql://USER@HOST/DB "
+                         "or a file path (default: $OPENAIPERF_HISTORY, else history.sqlite under the user data "
+                         "directory)")
+    group.addoption("--no-history", action="store_true", default=False,
+                    help="do not write the run into the results history (nor show trends in the reports)")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

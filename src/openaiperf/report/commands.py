@@ -1,6 +1,6 @@
 """``ob report`` and ``ob pack``.
 
-    ob report RUN_DIR                      # report.html + pr-comment.md (+ $GITHUB_STEP_SUMMARY)
+    ob report RUN_DIR [--history URL]      # report.html + pr-comment.md (+ $GITHUB_STEP_SUMMARY)
     ob pack [--run RUN_DIR] [--include-logs] [--include-configs] --output result.tgz
 """
 
@@ -24,13 +24,16 @@ def latest_run(reports: Path) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from openaiperf.history.session import read_trends
     from openaiperf.report.html import write_html_report
     from openaiperf.report.markdown import write_markdown
     from openaiperf.report.results import read_results
 
     run_dir = Path(args.run_dir)
-    html = write_html_report(run_dir, Path(args.output) if args.output else None)
-    for path in [html, *write_markdown(run_dir, read_results(run_dir / "results.json"))]:
+    document = read_results(run_dir / "results.json")
+    trends = read_trends(run_dir, document, history=args.history, disabled=args.no_history)
+    html = write_html_report(run_dir, Path(args.output) if args.output else None, trends=trends)
+    for path in [html, *write_markdown(run_dir, document, trends=trends)]:
         print(f"wrote {path}")
     return 0
 
@@ -72,6 +75,9 @@ def register(subparsers: Any) -> None:
     report = subparsers.add_parser("report", help="write the HTML and Markdown reports of a run folder")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("--output", default=None, help="HTML file (default: RUN_DIR/report.html)")
+    report.add_argument("--history", default=None, metavar="URL",
+                        help="results history to read the cases' trends from (default: as for the run)")
+    report.add_argument("--no-history", action="store_true", help="leave the history section out")
     report.set_defaults(func=cmd_report)
     pack = subparsers.add_parser("pack", help="archive a run's results (seed 000's ob pack)")
     pack.add_argument("--run", default=None, metavar="RUN_DIR", help="run folder (default: the latest in --reports)")

@@ -44,7 +44,35 @@ def table_rows(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def render_html(run_dir: Path) -> str:
+def history_section(trends: Any) -> dict[str, Any] | None:
+    """The history section: per case, its headline metrics against its last runs (table
+    and sparklines). None when the history was not read (the section is left out)."""
+    if trends is None:
+        return None
+    from openaiperf.history.plot import sparklines
+    from openaiperf.history.trends import MIN_RUNS_FOR_RANGE, format_range, format_value
+    from openaiperf.report import figures
+
+    cases = []
+    for case_id, case in trends.cases.items():
+        if not case.runs:
+            continue
+        rows = [{"metric": m.metric, "current": format_value(m.current, m.unit),
+                 "median": format_value(m.median, m.unit), "n": len(m.values),
+                 "range": format_range(m.low, m.high, m.unit),
+                 "change": f"{100 * m.change:+.1f}%" if m.change is not None else "-",
+                 "position": m.position(),
+                 # a range of one or two runs says little: colour only values outside a real range
+                 "outcome": m.outcome if m.outcome and len(m.values) >= MIN_RUNS_FOR_RANGE else ""}
+                for m in case.metrics]
+        figure = sparklines(case)
+        cases.append({"id": case_id, "runs": case.runs, "rows": rows,
+                      "src": figures.data_uri(figure) if figure is not None else None})
+    return {"store": trends.store, "limit": trends.limit, "error": trends.error, "cases": cases}
+
+
+def render_html(run_dir: Path, trends: Any = None) -> str:
+    """``trends``: the cases' recent history (:class:`openaiperf.history.trends.HistoryTrends`), if read."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     from openaiperf.report import figures
@@ -69,10 +97,11 @@ def render_html(run_dir: Path) -> str:
         run_id=run_dir.name, document=document, hardware=hardware, columns=[c[0] for c in COLUMNS],
         rows=table_rows(cases), plots=plots, comparisons=comparisons,
         notes=[(c["id"], n) for c in cases for n in c.get("notes", []) + c.get("failures", [])],
+        history=history_section(trends),
     )
 
 
-def write_html_report(run_dir: Path, output: Path | None = None) -> Path:
+def write_html_report(run_dir: Path, output: Path | None = None, trends: Any = None) -> Path:
     output = output or run_dir / "report.html"
-    output.write_text(render_html(run_dir), encoding="utf-8")
+    output.write_text(render_html(run_dir, trends), encoding="utf-8")
     return output

@@ -1,5 +1,6 @@
 """Markdown for GitHub: the job's step summary (``$GITHUB_STEP_SUMMARY``) and a
-PR-comment file, with the delta table versus the baseline, regressions first."""
+PR-comment file, with the delta table versus the baseline, regressions first, and
+how each case's values sit against its recent history (when the history store was read)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def delta_rows(cases: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], di
     return sorted(rows, key=lambda cm: (ORDER.get(cm[1]["verdict"], 9), -abs(cm[1]["ratio"] - 1)))
 
 
-def markdown_summary(document: dict[str, Any], title: str = "OpenAIPerf") -> str:
+def markdown_summary(document: dict[str, Any], title: str = "OpenAIPerf", trends: Any = None) -> str:
+    """``trends``: the cases' recent history (:class:`openaiperf.history.trends.HistoryTrends`), if read."""
     cases = document.get("cases", [])
     hardware = ((document.get("config") or {}).get("hardware_profile") or {}).get("name", "?")
     rows = delta_rows(cases)
@@ -47,15 +49,19 @@ def markdown_summary(document: dict[str, Any], title: str = "OpenAIPerf") -> str
     for case in sorted(cases, key=lambda c: c.get("status") == "passed"):
         cells = " | ".join(_cell(case, metric, fmt) for _, metric, fmt in COLUMNS)
         lines.append(f"| `{case['id']}` | {case.get('status')} | {cells} |")
+    if trends is not None:
+        from openaiperf.history.trends import markdown_lines
+
+        lines += ["", *markdown_lines(trends)]
     notes = [(c["id"], f) for c in cases for f in c.get("failures", [])]
     if notes:
         lines += ["", "### Failures", ""] + [f"- `{cid}`: {text}" for cid, text in notes]
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(run_dir: Path, document: dict[str, Any]) -> list[Path]:
+def write_markdown(run_dir: Path, document: dict[str, Any], trends: Any = None) -> list[Path]:
     """Writes ``pr-comment.md`` in the run folder, and appends to ``$GITHUB_STEP_SUMMARY`` when set."""
-    text = markdown_summary(document)
+    text = markdown_summary(document, trends=trends)
     written = [run_dir / "pr-comment.md"]
     written[0].write_text(text, encoding="utf-8")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -83,6 +83,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     try:
         parse_tolerances(config.getoption("tolerance") or [])
+        if config.getoption("history"):
+            from openaiperf.history.location import normalize_url
+
+            normalize_url(config.getoption("history"))
     except OpenAIPerfError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -126,6 +130,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 # -- end of session -----------------------------------------------------------------------
 REPORTS_KEY = pytest.StashKey[list]()
+HISTORY_KEY = pytest.StashKey[Any]()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -141,17 +146,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not bench.results or bench.run_dir is None:
         return
     written: list[Path] = []
+    from openaiperf.history import record_session_run
     from openaiperf.report.markdown import write_markdown
     from openaiperf.report.results import read_results
 
-    written += write_markdown(bench.run_dir, read_results(bench.run_dir / "results.json"))
+    # The run goes into the results history first (never fails the run); the reports show its cases' trends.
+    history = record_session_run(bench.run_dir, Path(config.rootpath), history=config.getoption("history"),
+                                 disabled=config.getoption("no_history"))
+    config.stash[HISTORY_KEY] = history
+    written += write_markdown(bench.run_dir, read_results(bench.run_dir / "results.json"), trends=history.trends)
     if not config.getoption("no_html_report"):
         from openaiperf.report.html import write_html_report
 
-        written.append(write_html_report(bench.run_dir))
+        written.append(write_html_report(bench.run_dir, trends=history.trends))
     config.stash[REPORTS_KEY] = written
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     for path in config.stash.get(REPORTS_KEY, []):
         terminalreporter.write_line(f"report: {os.path.relpath(path)}")
+    history = config.stash.get(HISTORY_KEY, None)
+    if history is not None and (line := history.summary_line()):
+        terminalreporter.write_line(line, yellow=bool(history.error))
