@@ -141,6 +141,7 @@ class CaseRunner:
         self.scenario = create_scenario(case.scenario, ScenarioConfig(
             min_duration_s=float(options.pop("min_duration_s", 0.0)),
             min_queries=int(options.pop("min_queries", 1)),
+            max_error_rate=float(options.pop("max_error_rate", settings.max_error_rate)),
             options=options,
         ))
 
