@@ -107,3 +107,15 @@ def test_a_failed_perplexity_window_counts_as_the_uniform_guess(specs):
     assert result.scores["perplexity"] == pytest.approx(math.exp(expected_nll))
     assert "not_gated" not in result.details and result.checks["perplexity"][0] is False
     assert result.details["failed_windows"] == ["w1"] and result.details["scored_windows"] == 2
+
+
+def test_a_failed_synthetic_request_did_not_generate_its_tokens(specs):
+    from openaiperf.tasks.synthetic import SyntheticTask
+
+    task = SyntheticTask(specs["synthetic.random"])
+    samples = [Sample(id=f"p{i}", fields={"output_tokens": 2, "input_tokens": 10, "prompt": "x"}) for i in range(3)]
+    records = [answered(s, "a b") for s in samples]  # make_record: 2 tokens each
+    assert task.evaluate(samples, records, MODEL).checks["exact_output_tokens"][0]
+    records[2] = failed(samples[2])
+    ok, why = task.evaluate(samples, records, MODEL).checks["exact_output_tokens"]
+    assert not ok and "p2#0" in why
