@@ -186,12 +186,18 @@ class BenchSession:
         return self.hardware.default_dtype if self.hardware.device == "cpu" else model.dtype
 
     def run_config(self) -> dict[str, Any]:
+        """The run's options as given (secrets masked: results.py redacts the whole
+        document again when it writes it)."""
+        from openaiperf.redact import redact, redact_argv
+
         keys = ("hw", "matrix", "task", "scenario", "engine", "model", "max_samples", "repeats",
                 "subset_seed", "warmup_samples", "dtype", "dataset_source", "max_error_rate",
-                "monitor_interval", "no_monitor", "profile", "sweep", "preset")
+                "monitor_interval", "no_monitor", "profile", "sweep", "preset",
+                "endpoint", "api_key_env", "engine_option", "stream_count", "qps_target", "burstiness",
+                "arrival_seed", "latency_sla", "find_peak", "min_duration", "min_queries")
         return {"hardware_profile": self.hardware.model_dump() if self.hardware else None,
-                "options": {k: self.option(k) for k in keys},
-                "pytest_args": list(self.config.invocation_params.args)}
+                "options": redact({k: self.option(k) for k in keys}),
+                "pytest_args": redact_argv(self.config.invocation_params.args)}
 
     def add_result(self, result: dict[str, Any]) -> None:
         self.results.append(result)
