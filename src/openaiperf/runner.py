@@ -277,7 +277,10 @@ class CaseRunner:
     def apply_gates(self, result: CaseResult) -> None:
         error_rate = result.metrics["error_rate"].value or 0.0
         if error_rate > self.settings.max_error_rate:
-            errors = [r.error for run in self.runs for r in run.records if r.error]
+            from openaiperf.redact import redact_text
+
+            # the message reaches the terminal and JUnit too: an error may quote an endpoint with credentials
+            errors = [redact_text(r.error) for run in self.runs for r in run.records if r.error]
             result.failures.append(
                 f"error rate {error_rate:.1%} exceeds {self.settings.max_error_rate:.1%} "
                 f"({len(errors)} failed requests; first: {errors[0] if errors else '?'})"
