@@ -20,7 +20,7 @@ from openaiperf.metrics.efficiency import energy_metrics, load_kv_geometry, mbu,
 from openaiperf.metrics.latency import latency_metrics
 from openaiperf.metrics.throughput import throughput_metrics
 from openaiperf.monitor.case import CaseMonitor
-from openaiperf.records import Record, RecordWriter, measured
+from openaiperf.records import Record, RecordWriter, measured, read_records
 from openaiperf.scenarios import ScenarioConfig, ScenarioRun, create_scenario
 from openaiperf.tasks import QualityResult, Sample
 
@@ -47,7 +47,7 @@ def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict | None)
 class CaseResult:
     case: Case
     hardware: str
-    status: str = "passed"  # passed | failed | error | skipped
+    status: str = "passed"  # passed | failed | error | interrupted | skipped
     metrics: MetricSet = field(default_factory=dict)
     rounds: list[dict[str, Any]] = field(default_factory=list)
     quality: QualityResult | None = None
@@ -93,6 +93,21 @@ class CaseResult:
             "records_file": self.records_file,
             "profile": self.profile,
         }
+
+
+def rounds_of(records: Sequence[Record]) -> list[ScenarioRun]:
+    """Measured windows rebuilt from records alone (one per round: first scheduled
+    send to last completion), for a case whose scenario did not return its runs."""
+    by_round: dict[int, list[Record]] = {}
+    for record in records:
+        by_round.setdefault(record.round, []).append(record)
+    runs = []
+    for index in sorted(by_round):
+        members = by_round[index]
+        done = [r.done for r in members if r.done is not None]
+        start = min(r.scheduled for r in members)
+        runs.append(ScenarioRun(records=members, start=start, end=max(done, default=start)))
+    return runs
 
 
 @dataclass
@@ -198,6 +213,24 @@ class CaseRunner:
         self.result.error = f"{type(exc).__name__}: {exc}"
         self.result.notes.append("".join(traceback.format_exception_only(type(exc), exc)).strip())
         return self.result
+
+    def interrupt(self, phase: str) -> CaseResult:
+        """Ctrl-C inside the case: the result says so, and holds the metrics of the
+        requests that completed before it (read back from the records file, which
+        keeps every one of them). Quality is not judged on a partial sample set."""
+        self.monitor.close()
+        result = self.result
+        result.status = "interrupted"
+        result.error = f"KeyboardInterrupt: interrupted during {phase}"
+        records = measured(read_records(self.records_path)) if self.records_path.exists() else []
+        if records:
+            runs = rounds_of(records)
+            result.metrics = self.compute_metrics(records, runs)
+            result.rounds = [{name: m.value for name, m in self.compute_metrics(run.records, [run]).items()}
+                             for run in runs]
+        result.notes.append(f"interrupted (Ctrl-C) during {phase}: the metrics cover the {len(records)} measured "
+                            f"request(s) completed before it, kept in {result.records_file}; quality not judged")
+        return result
 
     def finish(self) -> CaseResult:
         """Metrics over all measured rounds, quality of the first, and the gates."""
