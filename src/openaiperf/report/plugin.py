@@ -128,8 +128,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
     """pytest-benchmark writes each case's parameters (the matrix case, with its engine
-    options), the machine and the commit as they are: mask secrets in them. Its
-    ``extra_info`` holds only our metrics."""
+    options), the machine and the commit as they are: a case is written as its id, and
+    secrets are masked in the rest. Its ``extra_info`` holds only our metrics."""
     from openaiperf.redact import redact
 
     for key in ("machine_info", "commit_info"):
@@ -138,7 +138,8 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
     for bench in output_json.get("benchmarks", []):
         params = bench.get("params")
         if isinstance(params, dict):
-            bench["params"] = {name: redact(value.to_json() | {"id": value.id} if hasattr(value, "to_json")
+            # a matrix case is named by its id (its options are in results.json, redacted there)
+            bench["params"] = {name: redact(value.id if hasattr(value, "to_json") and hasattr(value, "id")
                                             else value) for name, value in params.items()}
         for key in ("param", "name", "fullname", "options"):
             if key in bench:
