@@ -10,6 +10,7 @@ Fixtures live in the repository's ``fixtures/`` package, loaded by the root
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,7 +241,7 @@ def check_option_values(config: pytest.Config) -> None:
             continue
         flag = "--" + dest.replace("_", "-")
         too_low = value < low if inclusive else value <= low
-        if too_low or (high is not None and value > high) or value != value:  # value != value: nan
+        if too_low or (high is not None and value > high) or math.isnan(value):
             accepted = f"a number in [{low:g}, {high:g}]" if high is not None else (
                 f"{'an integer' if isinstance(value, int) else 'a number'} {'>=' if inclusive else '>'} {low:g}")
             raise pytest.UsageError(f"{flag}: expected {accepted}, got {value!r}")

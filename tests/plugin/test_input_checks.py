@@ -4,7 +4,6 @@ instead of deselecting every case or running with a nonsensical value."""
 from __future__ import annotations
 
 import pytest
-
 from benchproject import bench_args
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from benchproject import bench_args
 
 # A deterministic test engine (tests/plugin/fake_engine.py) that raises KeyboardInterrupt,

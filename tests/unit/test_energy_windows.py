@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_pynvml import FakeNvml
 
 from openaiperf.hardware import load_profile
 from openaiperf.matrix import Case
@@ -21,8 +22,6 @@ from openaiperf.monitor.util import window_energy_j
 from openaiperf.runner import CaseRunner, RunSettings
 from openaiperf.tasks import create_task, load_task_specs
 from tests.fakes import ScriptedEngine
-
-from fake_pynvml import FakeNvml
 
 REPO_PROFILES = Path(__file__).resolve().parents[2] / "hardware_profiles"
 

@@ -141,10 +141,10 @@ def _cpu_counts() -> tuple[int, int]:
 MAX_BOOST_BY_CPU_MODEL: dict[tuple[str, int, int], tuple[float, str]] = {
     ("AuthenticAMD", 25, 1): (4.1, "AMD Zen 3 EPYC 7003 'Milan' line (EPYC 72F3: 4.1 GHz boost)"),
     ("AuthenticAMD", 25, 17): (4.4, "AMD Zen 4 EPYC 9004 'Genoa' line (EPYC 9174F: 4.4 GHz boost)"),
-    ("AuthenticAMD", 23, 49): (4.5, "AMD Zen 2 EPYC 7002 'Rome' / Threadripper 3000 line "
-                                    "(Threadripper 3970X: 4.5 GHz boost)"),
-    ("GenuineIntel", 6, 85): (4.8, "Intel Skylake/Cascade Lake SP, W and X line (Core i9-10980XE: 4.8 GHz "
-                                   "Turbo Boost Max 3.0)"),
+    ("AuthenticAMD", 23, 49): (4.5, ("AMD Zen 2 EPYC 7002 'Rome' / Threadripper 3000 line "
+                                     "(Threadripper 3970X: 4.5 GHz boost)")),
+    ("GenuineIntel", 6, 85): (4.8, ("Intel Skylake/Cascade Lake SP, W and X line (Core i9-10980XE: 4.8 GHz "
+                                    "Turbo Boost Max 3.0)")),
     ("GenuineIntel", 6, 106): (4.0, "Intel Ice Lake SP/W line (Xeon W-3375: 4.0 GHz max turbo)"),
     ("GenuineIntel", 6, 143): (4.8, "Intel Sapphire Rapids SP/W line (Xeon w9-3495X: 4.8 GHz max turbo)"),
 }

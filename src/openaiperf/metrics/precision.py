@@ -23,9 +23,10 @@ checkpoint is quantized, to:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from openaiperf.hardware import canonical_dtype
 
