@@ -243,6 +243,10 @@ class CaseRunner:
             self.compute_metrics(measured(run.records), [run]) for run in self.runs]
         result.rounds = [{name: m.value for name, m in metrics.items()} for metrics in per_round]
         result.settings["efficiency"] = self.efficiency_basis
+        result.notes.extend(f"efficiency: {note}" for note in self.precision.notes)
+        if "NOT an upper bound" in (self.efficiency_basis["peak_source"] or ""):
+            result.notes.append("efficiency: the CPU peak comes from the current clock, not the maximum boost "
+                                "clock (not stated here): MFU may exceed 100%")
         result.resources = self.summarize_resources()
         result.metrics["peak_memory"] = Metric(result.resources.get("peak_process_rss_bytes", 0) / 2**20 or None,
                                                "MiB", "lower")
