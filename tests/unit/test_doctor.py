@@ -67,7 +67,7 @@ def test_check_of_a_task_that_needs_the_model_checks_its_files_without_the_model
 
 
 def test_the_openai_engine_is_checked_by_the_client_it_uses(monkeypatch):
-    import openaiperf.doctor as doctor
+    from openaiperf import doctor
 
     monkeypatch.setattr(doctor, "check_torch", lambda: doctor.Check("software", "torch", True, "skipped here"))
     names = [c.name for c in software_checks()]
