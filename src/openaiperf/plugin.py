@@ -10,6 +10,7 @@ Fixtures live in the repository's ``fixtures/`` package, loaded by the root
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,12 +193,18 @@ class BenchSession:
         return self.hardware.default_dtype if self.hardware.device == "cpu" else model.dtype
 
     def run_config(self) -> dict[str, Any]:
+        """The run's options as given (secrets masked: results.py redacts the whole
+        document again when it writes it)."""
+        from openaiperf.redact import redact, redact_argv
+
         keys = ("hw", "matrix", "task", "scenario", "engine", "model", "max_samples", "repeats",
                 "subset_seed", "warmup_samples", "dtype", "dataset_source", "max_error_rate",
-                "monitor_interval", "no_monitor", "profile", "sweep", "preset")
+                "monitor_interval", "no_monitor", "profile", "sweep", "preset",
+                "endpoint", "api_key_env", "engine_option", "stream_count", "qps_target", "burstiness",
+                "arrival_seed", "latency_sla", "find_peak", "min_duration", "min_queries")
         return {"hardware_profile": self.hardware.model_dump() if self.hardware else None,
-                "options": {k: self.option(k) for k in keys},
-                "pytest_args": list(self.config.invocation_params.args)}
+                "options": redact({k: self.option(k) for k in keys}),
+                "pytest_args": redact_argv(self.config.invocation_params.args)}
 
     def add_result(self, result: dict[str, Any]) -> None:
         self.results.append(result)
@@ -214,6 +221,73 @@ def get_session(config: pytest.Config) -> BenchSession:
     return config.stash[SESSION_KEY]
 
 
+#: numeric options -> (lowest accepted, whether the bound itself is accepted, highest accepted or None)
+NUMBER_BOUNDS: dict[str, tuple[float, bool, float | None]] = {
+    "max_samples": (1, True, None),
+    "repeats": (1, True, None),
+    "warmup_samples": (0, True, None),
+    "stream_count": (1, True, None),
+    "qps_target": (0, False, None),
+    "burstiness": (0, False, None),
+    "max_error_rate": (0, True, 1),
+    "min_duration": (0, True, None),
+    "min_queries": (1, True, None),
+    "subset_seed": (0, True, None),
+    "arrival_seed": (0, True, None),
+}
+#: what --dtype accepts: the model registry's dtypes
+MODEL_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def check_option_values(config: pytest.Config) -> None:
+    """Refuse, at start-up, a number outside its range, naming the option and the range."""
+    for dest, (low, inclusive, high) in NUMBER_BOUNDS.items():
+        value = config.getoption(dest)
+        if value is None:
+            continue
+        flag = "--" + dest.replace("_", "-")
+        too_low = value < low if inclusive else value <= low
+        if too_low or (high is not None and value > high) or math.isnan(value):
+            accepted = f"a number in [{low:g}, {high:g}]" if high is not None else (
+                f"{'an integer' if isinstance(value, int) else 'a number'} {'>=' if inclusive else '>'} {low:g}")
+            raise pytest.UsageError(f"{flag}: expected {accepted}, got {value!r}")
+    dtype = config.getoption("dtype")
+    if dtype is not None and dtype not in MODEL_DTYPES:
+        raise pytest.UsageError(f"--dtype: unknown dtype {dtype!r}; known: {', '.join(MODEL_DTYPES)}")
+    from openaiperf.case_options import parse_engine_option
+    from openaiperf.loadgen.slo import parse_sla
+
+    try:
+        if config.getoption("latency_sla") is not None:
+            parse_sla(config.getoption("latency_sla"))
+        for text in config.getoption("engine_option") or ():
+            parse_engine_option(text)
+    except OpenAIPerfError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def check_selection(config: pytest.Config, session: BenchSession) -> None:
+    """Refuse, at start-up, a --task/--scenario/--engine/--model name nobody knows,
+    listing the accepted ones (otherwise it would deselect every case in silence)."""
+    from openaiperf.engines import known_engines
+    from openaiperf.scenarios import known_scenarios
+
+    known: dict[str, Any] = {"scenario": known_scenarios(), "engine": known_engines()}
+    if session.load_error is None:  # the registries loaded
+        known |= {"task": list(session.tasks), "model": list(session.models)}
+    for kind, names in known.items():
+        for value in parse_list(config.getoption(kind)) or ():
+            if value not in names:
+                raise pytest.UsageError(f"--{kind}: unknown {kind} {value!r}; known: {', '.join(sorted(names))}")
+    from openaiperf.case_options import parse_engine_option
+
+    for text in config.getoption("engine_option") or ():
+        engine = parse_engine_option(text)[0]
+        if engine is not None and engine not in known["engine"]:
+            raise pytest.UsageError(f"--engine-option {text!r}: unknown engine {engine!r}; "
+                                    f"known: {', '.join(sorted(known['engine']))}")
+
+
 def _explicit_bench_run(config: pytest.Config) -> bool:
     """True when the command line names the benchmarks (so start-up errors are fatal)."""
     return any(str(arg).split("::")[0].rstrip("/").endswith("benchmarks") for arg in config.args)
@@ -226,6 +300,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.import_plugin("openaiperf.report.plugin")
     session = BenchSession(config)
     config.stash[SESSION_KEY] = session
+    check_option_values(config)
     try:
         session.load()
     except OpenAIPerfError as exc:
@@ -234,6 +309,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # `pytest tests` on a machine --hw auto cannot place must still run the
         # project's own tests: the error waits for the first benchmark case.
         session.load_error = str(exc)
+    check_selection(config, session)
     from openaiperf.monitor.util import parse_interval
     from openaiperf.sweeps import sweep_axes
 
@@ -327,12 +403,6 @@ def _case_of(item: pytest.Item) -> Case | None:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = {kind: parse_list(config.getoption(kind)) for kind in ("task", "scenario", "engine", "model")}
-    bench_session = get_session(config)
-    for kind, values in wanted.items():
-        known = {"task": bench_session.tasks, "model": bench_session.models}.get(kind)
-        for value in values or ():
-            if known is not None and value not in known:
-                raise pytest.UsageError(f"--{kind}: unknown {kind} {value!r}; known: {', '.join(sorted(known))}")
     if any(wanted.values()) or config.getoption("matrix"):
         cases = {id(item): case for item in items if (case := _case_of(item)) is not None}
         kept_cases, _ = narrow(list(cases.values()), **wanted)

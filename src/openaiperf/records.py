@@ -103,7 +103,13 @@ class RecordWriter:
         self._file = path.open("a", encoding="utf-8")
 
     def write(self, record: Record) -> None:
-        line = json.dumps(record.to_json(self.t0), ensure_ascii=False)
+        data = record.to_json(self.t0)
+        if data["error"]:
+            # an engine's error may quote its endpoint (with URL credentials) or a request header
+            from openaiperf.redact import redact_text
+
+            data["error"] = redact_text(data["error"])
+        line = json.dumps(data, ensure_ascii=False)
         with self._lock:
             self._file.write(line + "\n")
             self._file.flush()

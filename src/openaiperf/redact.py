@@ -32,11 +32,15 @@ _QUERY_SECRET = re.compile(r"(?P<key>[?&][^=&\s]*(?:api[-_]?key|token|secret|pas
 _BEARER = re.compile(r"(?P<scheme>\b(?:Bearer|Basic|Token)\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})", re.IGNORECASE)
 _KEY_SHAPES = re.compile(r"\b(?:sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|"
                          r"xox[abpr]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16})\b")
-#: ``--flag=value`` / ``key=value`` / ``key: value`` inside free text (the key is checked by name)
+#: ``--flag=value`` / ``key=value`` / ``key: value`` inside free text (the key is checked by name). Nested
+#: assignments are each checked: a value ends at ``=``, and one that is itself ``name=...`` or
+#: ``engine:name=...`` is not taken as a value (``--engine-option=server_args=--api-key=X``, ``fake:api_key=X``)
 _INLINE_ASSIGNMENT = re.compile(r"(?P<key>(?<![A-Za-z0-9_.-])(?:--)?[A-Za-z][A-Za-z0-9_.-]*\s*[=:]\s*)"
-                                r"(?P<value>[^\s,;'\"}]+)")
-#: ``--flag VALUE`` (flag and value as separate words) inside free text
-_INLINE_FLAG = re.compile(r"(?P<key>(?<!\S)--[A-Za-z][A-Za-z0-9_-]*\s+)(?P<value>(?!-)[^\s]+)")
+                                r"(?P<value>(?!(?:--)?[A-Za-z][A-Za-z0-9_.-]*\s*=|[A-Za-z][A-Za-z0-9_.-]*:[A-Za-z][A-Za-z0-9_.-]*=)"
+                                r"[^\s,;'\"}=]+)")
+#: ``--flag VALUE`` (flag and value as separate words) inside free text, also right after ``=``, a quote
+#: or a bracket (``server_args=--api-key X``, ``'--api-key X'``)
+_INLINE_FLAG = re.compile(r"(?P<key>(?<![\w-])--[A-Za-z][A-Za-z0-9_-]*\s+)(?P<value>(?!-)[^\s'\",;})\]]+)")
 
 
 def is_secret_name(name: str) -> bool:

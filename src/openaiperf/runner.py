@@ -18,9 +18,10 @@ from openaiperf.matrix import Case
 from openaiperf.metrics import Metric, MetricSet
 from openaiperf.metrics.efficiency import energy_metrics, load_kv_geometry, mbu, mfu
 from openaiperf.metrics.latency import latency_metrics
+from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
 from openaiperf.metrics.throughput import throughput_metrics
 from openaiperf.monitor.case import CaseMonitor
-from openaiperf.records import Record, RecordWriter, measured
+from openaiperf.records import Record, RecordWriter, measured, read_records
 from openaiperf.scenarios import ScenarioConfig, ScenarioRun, create_scenario
 from openaiperf.tasks import QualityResult, Sample
 
@@ -47,7 +48,7 @@ def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict | None)
 class CaseResult:
     case: Case
     hardware: str
-    status: str = "passed"  # passed | failed | error | skipped
+    status: str = "passed"  # passed | failed | error | interrupted | skipped
     metrics: MetricSet = field(default_factory=dict)
     rounds: list[dict[str, Any]] = field(default_factory=list)
     quality: QualityResult | None = None
@@ -93,6 +94,21 @@ class CaseResult:
             "records_file": self.records_file,
             "profile": self.profile,
         }
+
+
+def rounds_of(records: Sequence[Record]) -> list[ScenarioRun]:
+    """Measured windows rebuilt from records alone (one per round: first scheduled
+    send to last completion), for a case whose scenario did not return its runs."""
+    by_round: dict[int, list[Record]] = {}
+    for record in records:
+        by_round.setdefault(record.round, []).append(record)
+    runs = []
+    for index in sorted(by_round):
+        members = by_round[index]
+        done = [r.done for r in members if r.done is not None]
+        start = min(r.scheduled for r in members)
+        runs.append(ScenarioRun(records=members, start=start, end=max(done, default=start)))
+    return runs
 
 
 @dataclass
@@ -141,6 +157,7 @@ class CaseRunner:
         self.scenario = create_scenario(case.scenario, ScenarioConfig(
             min_duration_s=float(options.pop("min_duration_s", 0.0)),
             min_queries=int(options.pop("min_queries", 1)),
+            max_error_rate=float(options.pop("max_error_rate", settings.max_error_rate)),
             options=options,
         ))
 
@@ -198,6 +215,24 @@ class CaseRunner:
         self.result.notes.append("".join(traceback.format_exception_only(type(exc), exc)).strip())
         return self.result
 
+    def interrupt(self, phase: str) -> CaseResult:
+        """Ctrl-C inside the case: the result says so, and holds the metrics of the
+        requests that completed before it (read back from the records file, which
+        keeps every one of them). Quality is not judged on a partial sample set."""
+        self.monitor.close()
+        result = self.result
+        result.status = "interrupted"
+        result.error = f"KeyboardInterrupt: interrupted during {phase}"
+        records = measured(read_records(self.records_path)) if self.records_path.exists() else []
+        if records:
+            runs = rounds_of(records)
+            result.metrics = self.compute_metrics(records, runs)
+            result.rounds = [{name: m.value for name, m in self.compute_metrics(run.records, [run]).items()}
+                             for run in runs]
+        result.notes.append(f"interrupted (Ctrl-C) during {phase}: the metrics cover the {len(records)} measured "
+                            f"request(s) completed before it, kept in {result.records_file}; quality not judged")
+        return result
+
     def finish(self) -> CaseResult:
         """Metrics over all measured rounds, quality of the first, and the gates."""
         result = self.result
@@ -207,6 +242,11 @@ class CaseRunner:
         per_round = [result.metrics] if len(self.runs) == 1 else [
             self.compute_metrics(measured(run.records), [run]) for run in self.runs]
         result.rounds = [{name: m.value for name, m in metrics.items()} for metrics in per_round]
+        result.settings["efficiency"] = self.efficiency_basis
+        result.notes.extend(f"efficiency: {note}" for note in self.precision.notes)
+        if "NOT an upper bound" in (self.efficiency_basis["peak_source"] or ""):
+            result.notes.append("efficiency: the CPU peak comes from the current clock, not the maximum boost "
+                                "clock (not stated here): MFU may exceed 100%")
         result.resources = self.summarize_resources()
         result.metrics["peak_memory"] = Metric(result.resources.get("peak_process_rss_bytes", 0) / 2**20 or None,
                                                "MiB", "lower")
@@ -249,7 +289,7 @@ class CaseRunner:
         tokens = int((metrics["input_tokens"].value or 0) + (metrics["output_tokens"].value or 0))
         # Rounds are separate windows: add their durations rather than span them.
         seconds = sum(run.end - run.start for run in runs) or None
-        peak = self.hardware.peak_flops(self.dtype, self.system)
+        peak = self.efficiency_basis["peak_flops"]
         metrics["mfu"] = mfu(self.model.parameters, tokens, seconds, peak)
         metrics |= self.compute_mbu(records)
         scenario_metrics = getattr(self.scenario, "metrics", None)
@@ -258,25 +298,61 @@ class CaseRunner:
         return metrics
 
     def summarize_resources(self) -> dict[str, Any]:
-        """The monitor's summary over all rounds; writes the timeline CSV."""
-        return self.monitor.finish()
+        """The monitor's summary over all rounds (writes the timeline CSV), with the
+        energy of the reported windows only: a monitored round also covers warmup
+        requests and find-peak trials, which the tokens energy is divided by do not."""
+        resources = self.monitor.finish()
+        whole = {key: resources.pop(key) for key in list(resources)
+                 if key == "energy_j" or (key.startswith("gpu") and key.endswith(("_energy_j", "_energy_source")))}
+        if "energy_j" in whole:
+            resources["monitored_energy_j"] = whole["energy_j"]
+        windows = [(run.start, run.end) for run in self.runs]
+        if windows and whole:
+            resources |= self.monitor.window_energy(windows)
+            resources["energy_scope"] = (f"the {len(windows)} reported window(s), first scheduled send to last "
+                                         "completion (warmup requests and find-peak trials excluded)")
+        return resources
 
     @cached_property
     def kv_geometry(self) -> Any:
         """The model's KV-cache shape from its config.json: read once per case, not once per round."""
         return load_kv_geometry(getattr(getattr(self.engine, "context", None), "weights", None))
 
-    def compute_mbu(self, records: Sequence[Record]) -> MetricSet:
-        from openaiperf.models import DTYPE_BYTES
+    @cached_property
+    def precision(self) -> Precision:
+        """What the engine computes and stores in, on how many devices (engine options and
+        the checkpoint's quantization_config over the case's dtype)."""
+        weights = getattr(getattr(self.engine, "context", None), "weights", None)
+        return effective_precision(self.dtype, self.case.engine_options, load_quantization_config(weights))
 
-        dtype_bytes = DTYPE_BYTES.get(self.dtype, 2)
-        return mbu(records, self.model.parameters * dtype_bytes, self.kv_geometry, dtype_bytes,
-                   self.hardware.bandwidth_bytes_per_s(self.system))
+    @cached_property
+    def efficiency_basis(self) -> dict[str, Any]:
+        """The peak FLOP/s and bandwidth MFU and MBU divide by, and where they come from
+        (recorded in the result's settings)."""
+        precision = self.precision
+        per_device, source = self.hardware.peak(precision.compute_dtype, self.system)
+        bandwidth = self.hardware.bandwidth_bytes_per_s(self.system)
+        return {
+            **precision.to_json(),
+            "peak_flops_per_device": per_device,
+            "peak_flops": per_device * precision.devices if per_device else None,
+            "peak_source": source,
+            "bandwidth_bytes_per_s_per_device": bandwidth,
+            "bandwidth_bytes_per_s": bandwidth * precision.devices if bandwidth else None,
+        }
+
+    def compute_mbu(self, records: Sequence[Record]) -> MetricSet:
+        precision, basis = self.precision, self.efficiency_basis
+        return mbu(records, self.model.parameters * precision.weight_bytes_per_parameter, self.kv_geometry,
+                   precision.kv_bytes_per_value, basis["bandwidth_bytes_per_s"])
 
     def apply_gates(self, result: CaseResult) -> None:
         error_rate = result.metrics["error_rate"].value or 0.0
         if error_rate > self.settings.max_error_rate:
-            errors = [r.error for run in self.runs for r in run.records if r.error]
+            from openaiperf.redact import redact_text
+
+            # the message reaches the terminal and JUnit too: an error may quote an endpoint with credentials
+            errors = [redact_text(r.error) for run in self.runs for r in run.records if r.error]
             result.failures.append(
                 f"error rate {error_rate:.1%} exceeds {self.settings.max_error_rate:.1%} "
                 f"({len(errors)} failed requests; first: {errors[0] if errors else '?'})"

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from openaiperf.cli import main
-from openaiperf.doctor import check_tool, hardware_checks, task_checks
+from openaiperf.doctor import check_tool, hardware_checks, software_checks, task_checks
 
 
 def test_cpu_only_system_marks_gpu_profiles_unusable_with_a_fix():
@@ -49,3 +51,24 @@ def test_ob_monitor_live_writes_csv(tmp_path, capsys):
     assert "CPU %" in text and "summary:" in text
     lines = out.read_text().splitlines()
     assert lines[0].startswith("t,") and len(lines) >= 3
+
+
+def test_every_builtin_task_is_checked_including_dataset_free_ones():
+    checks = {c.name: c for c in task_checks()}  # used to raise KeyError: 'eval' on synthetic.random
+    assert set(checks) >= {"summarization.xsum", "synthetic.random", "perplexity.corpus", "chat.sharegpt"}
+    assert checks["synthetic.random"].ok and "no dataset" in checks["synthetic.random"].detail
+
+
+@pytest.mark.parametrize("name", ["synthetic.random", "perplexity.corpus"])
+def test_check_of_a_task_that_needs_the_model_checks_its_files_without_the_model(name):
+    (check,) = task_checks(name, try_load=True)
+    assert check.ok, check.detail
+    assert "tokenizer" in check.detail
+
+
+def test_the_openai_engine_is_checked_by_the_client_it_uses(monkeypatch):
+    from openaiperf import doctor
+
+    monkeypatch.setattr(doctor, "check_torch", lambda: doctor.Check("software", "torch", True, "skipped here"))
+    names = [c.name for c in software_checks()]
+    assert "aiohttp (openai engine)" in names and not any("httpx" in n for n in names)

@@ -176,8 +176,14 @@ def test_cpu_peak_estimate_by_isa() -> None:
     # AVX2 + FMA via full flags (--detailed): 8 x 3.0 x 32 = 0.768 TFLOP/s
     avx2 = fake_system(isa="avx2", flags=["sse4_2", "avx", "avx2", "fma"])
     assert cpu.peak_flops("fp32", avx2) == pytest.approx(0.768e12)
-    # Nothing known: 8 FLOP/cycle
-    assert cpu.peak_flops("fp32", fake_system()) == pytest.approx(8 * 3.0e9 * 8)
+    # AVX without FMA: 8-lane add + 8-lane multiply = 16; SSE 8
+    assert cpu.peak_flops("fp32", fake_system(isa_extensions=["avx", "sse4_2"])) == pytest.approx(8 * 3.0e9 * 16)
+    assert cpu.peak_flops("fp32", fake_system(isa_extensions=["sse4_2"])) == pytest.approx(8 * 3.0e9 * 8)
+    # ARM: NEON up to four 128-bit FMA pipes (32), SVE up to two 512-bit ones (64)
+    assert cpu.peak_flops("fp32", fake_system(isa_extensions=["asimd"])) == pytest.approx(8 * 3.0e9 * 32)
+    assert cpu.peak_flops("fp32", fake_system(isa_extensions=["asimd", "sve"])) == pytest.approx(8 * 3.0e9 * 64)
+    # Nothing known about the ISA: no estimate rather than a guess that may be exceeded
+    assert cpu.peak_flops("fp32", fake_system()) is None
 
 
 def test_cpu_peak_unknown_without_probe_data() -> None:
@@ -300,3 +306,61 @@ def test_profile_is_frozen() -> None:
     with pytest.raises(Exception):
         profile.tdp_w = 1  # type: ignore[misc]
     assert isinstance(profile, HardwareProfile)
+
+
+def cpuinfo(vendor: str = "AuthenticAMD", family: int = 25, model: int = 1, mhz: float = 2445.4) -> list[dict]:
+    return [{"vendor_id": vendor, "cpu family": str(family), "model": str(model), "cpu MHz": str(mhz)}] * 2
+
+
+def test_cpu_clock_is_the_maximum_boost_from_sysfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from openaiperf.hardware import probe
+
+    for index, khz in enumerate((3_500_000, 3_700_000)):
+        folder = tmp_path / f"cpu{index}" / "cpufreq"
+        folder.mkdir(parents=True)
+        (folder / "cpuinfo_max_freq").write_text(f"{khz}\n")
+    monkeypatch.setattr(probe, "_lscpu_max_mhz", lambda: 9999.0)  # sysfs comes first
+    ghz, source, is_max = probe._cpu_frequency(cpuinfo(), tmp_path)
+    assert ghz == 3.7 and is_max and "cpuinfo_max_freq" in source
+
+
+def test_cpu_clock_falls_back_to_lscpu_then_the_line_then_the_current_clock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from openaiperf.hardware import probe
+
+    monkeypatch.setattr(probe, "_lscpu_max_mhz", lambda: 3900.0)
+    assert probe._cpu_frequency(cpuinfo(), tmp_path)[:3:2] == (3.9, True)
+    monkeypatch.setattr(probe, "_lscpu_max_mhz", lambda: None)
+    # a VM on a Zen 3 EPYC that hides its clock ("cpu MHz" is the 2.445 GHz TSC rate): the Milan line's 4.1 GHz
+    ghz, source, is_max = probe._cpu_frequency(cpuinfo(), tmp_path)
+    assert (ghz, is_max) == (4.1, True) and "Milan" in source
+    import psutil
+
+    monkeypatch.setattr(psutil, "cpu_freq", lambda: None)  # an unknown line: only /proc/cpuinfo's current clock
+    ghz, source, is_max = probe._cpu_frequency(cpuinfo("GenuineIntel", 6, 999), tmp_path)
+    assert (ghz, is_max) == (2.445, False) and "NOT an upper bound" in source
+
+
+def test_the_cpu_peak_says_where_it_comes_from() -> None:
+    cpu = load_profile("cpu", [REPO_PROFILES])
+    system = fake_system(isa_extensions=["avx2", "fma"], frequency_source="sysfs cpuinfo_max_freq")
+    peak, source = cpu.peak("float32", system)
+    assert peak == pytest.approx(8 * 3.0e9 * 32)
+    assert source.startswith("estimated: 8 physical core(s) x 3 GHz (sysfs cpuinfo_max_freq) x 32 FLOP/cycle")
+    assert load_profile("h100", [REPO_PROFILES]).peak("bf16")[1] == "hardware profile 'h100': datasheet peak_tflops.bf16"
+
+
+def test_calibration_gemm_stays_below_the_estimated_cpu_peak() -> None:
+    """The peak is a true upper bound: the calibration GEMM on this machine reaches less than 100% of it."""
+    from openaiperf.hardware.calibration import CalibrationPlan, calibrate
+
+    pytest.importorskip("torch")
+    cpu = load_profile("cpu", [REPO_PROFILES])
+    result = calibrate(cpu, probe_system(), CalibrationPlan("cpu", "float32", gemm_n=512, copy_bytes=16 * 2**20,
+                                                            budget_s=0.5))
+    if result["gemm_fraction"] is None:
+        pytest.skip(f"no CPU peak estimate here: {result['profile_peak_source']}")
+    if not probe_system()["hardware"]["cpu"]["frequency_is_max"]:
+        pytest.skip("this machine states no maximum clock and its CPU line is not in the table")
+    assert 0 < result["gemm_fraction"] < 1.0, result
+    assert result["profile_peak_source"].startswith("estimated:")

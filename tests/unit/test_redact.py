@@ -35,3 +35,26 @@ def test_nested_structures_mask_secret_keys_but_keep_token_counts():
 def test_secret_names():
     assert all(map(is_secret_name, ["api_key", "--api-key", "hf_token", "password", "AWS_SECRET_ACCESS_KEY"]))
     assert not any(map(is_secret_name, ["max_tokens", "output_tokens", "token_count_mismatch", "api", "keys"]))
+
+
+def test_nested_assignments_and_flags_inside_values_are_masked():
+    argv = ["--engine-option", "openai:server_args=--api-key S1 --port 8001", "--engine-option=fake:api_key=S2",
+            "--engine-option=x:extra_args=--hf-token=S3"]
+    masked = " ".join(redact_argv(argv))
+    assert not any(secret in masked for secret in ("S1", "S2", "S3")), masked
+    assert "--port 8001" in masked and "openai:server_args=--api-key" in masked
+    assert redact_text("Case(engine_options={'server_args': '--api-key S4'})") == \
+        f"Case(engine_options={{'server_args': '--api-key {MASK}'}})"
+
+
+def test_record_errors_are_redacted_on_disk(tmp_path):
+    import json
+
+    from openaiperf.records import Record, RecordWriter
+
+    record = Record(request_id="r", sample_id="s")
+    record.fail("unreachable: http://alice:hunter2@host:8000 (connection refused)", when=1.0)
+    with RecordWriter(tmp_path / "r.jsonl", 0.0) as writer:
+        writer.write(record)
+    line = json.loads((tmp_path / "r.jsonl").read_text())
+    assert line["error"] == f"unreachable: http://{MASK}@host:8000 (connection refused)"

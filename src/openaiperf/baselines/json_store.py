@@ -14,6 +14,7 @@ from typing import Any
 
 from openaiperf import __version__
 from openaiperf.baselines import BASELINE_SCHEMA, BASELINE_SCHEMA_VERSION, Baseline, BaselineError
+from openaiperf.redact import redact
 
 REQUIRED_FIELDS = ("case_id", "hardware", "metrics")
 
@@ -26,8 +27,9 @@ def baseline_to_json(baseline: Baseline) -> dict[str, Any]:
         "hardware": baseline.hardware,
         "created": baseline.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "openaiperf_version": baseline.openaiperf_version or __version__,
-        "case": baseline.case,
-        "settings": baseline.settings,
+        # the case's engine options and settings may echo server flags or endpoints: no secret is stored
+        "case": redact(baseline.case),
+        "settings": redact(baseline.settings),
         "metrics": baseline.metrics,
         "rounds": baseline.rounds,
         "requests": baseline.requests,

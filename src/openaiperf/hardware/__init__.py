@@ -107,14 +107,21 @@ class HardwareProfile(Spec):
         Accepts profile keys and torch names ("bfloat16", "torch.float16"). With
         ``estimate_peak`` a missing figure is estimated from ``system`` (the probe).
         """
+        return self.peak(dtype, system)[0]
+
+    def peak(self, dtype: str, system: dict[str, Any] | None = None) -> tuple[float | None, str]:
+        """(dense peak FLOP/s for ``dtype`` or None, where the figure comes from)."""
         key = canonical_dtype(dtype)
         if key is None:
-            return None
+            return None, f"dtype {dtype!r} has no peak key (known: {', '.join(DTYPES)})"
         if key in self.peak_tflops:
-            return self.peak_tflops[key] * 1e12
+            return self.peak_tflops[key] * 1e12, f"hardware profile {self.name!r}: datasheet peak_tflops.{key}"
         if self.estimate_peak and system is not None:
-            return _estimate_cpu_peak(key, system)
-        return None
+            estimate = _estimate_cpu_peak(key, system)
+            if estimate is not None:
+                return estimate
+            return None, f"no {key} peak: the probe gives no clock or no known vector ISA for it"
+        return None, f"hardware profile {self.name!r} states no {key} peak"
 
     def memory_bytes(self, system: dict[str, Any] | None = None) -> float | None:
         """Device memory in bytes: the profile's figure, else (cpu) total RAM from the probe."""
@@ -144,31 +151,57 @@ def _get(data: Any, *keys: str) -> Any:
     return data
 
 
-def estimate_cpu_flops_per_cycle(dtype: str, features: set[str]) -> int | None:
-    """FLOPs per cycle per core for ``dtype`` given the CPU's ISA feature flags.
+#: ISA -> (fp32 FLOPs per cycle per core, why): the most any part with that ISA does, so the estimate
+#: is an upper bound (a part with fewer or narrower FMA units, or lower all-core clocks, does less)
+_FP32_PER_CYCLE: tuple[tuple[str, int, str], ...] = (
+    ("avx512f", 64, "AVX-512: 16 fp32 lanes x 2 (FMA) x 2 FMA units"),
+    ("avx2+fma", 32, "AVX2+FMA: 8 fp32 lanes x 2 (FMA) x 2 FMA units"),
+    ("avx", 16, "AVX without FMA: an 8-lane add and an 8-lane multiply per cycle"),
+    ("sse4_2", 8, "SSE: a 4-lane add and a 4-lane multiply per cycle"),
+    ("sve", 64, "SVE: up to 512-bit vectors x 2 (FMA) x 2 pipes (A64FX)"),
+    ("asimd", 32, "NEON: 4 fp32 lanes x 2 (FMA) x up to 4 pipes (Neoverse V2, Apple M)"),
+)
 
-    fp32: AVX-512 64 (16 lanes x 2 for FMA x 2 FMA units), AVX2+FMA 32, else 8.
-    bf16: AMX-BF16 1024 (Intel's per-core tile rate), AVX512_BF16 128 (dot product
-    of bf16 pairs doubles the fp32 rate), else as fp32. fp16 likewise with AMX-FP16
-    / AVX512_FP16. Other dtypes: None (not estimated).
-    """
-    key = canonical_dtype(dtype)
-    if "avx512f" in features:
-        fp32 = 64
-    elif "avx2" in features and "fma" in features:
-        fp32 = 32
-    else:
-        fp32 = 8
-    if key == "fp32":
-        return fp32
-    if key == "bf16":
-        return 1024 if "amx_bf16" in features else 128 if "avx512_bf16" in features else fp32
-    if key == "fp16":
-        return 1024 if "amx_fp16" in features else 128 if "avx512_fp16" in features else fp32
+
+def _fp32_per_cycle(features: set[str]) -> tuple[int, str] | None:
+    for isa, flops, why in _FP32_PER_CYCLE:
+        needed = isa.split("+")
+        if all(flag in features for flag in needed):
+            return flops, why
     return None
 
 
-def _estimate_cpu_peak(key: str, system: dict[str, Any]) -> float | None:
+def estimate_cpu_flops_per_cycle(dtype: str, features: set[str]) -> int | None:
+    """FLOPs per cycle per core for ``dtype`` given the CPU's ISA feature flags: the
+    most any part with those flags does (an upper bound, see :data:`_FP32_PER_CYCLE`).
+
+    fp32: AVX-512 64, AVX2+FMA 32, AVX 16, SSE 8; SVE 64, NEON 32. bf16: AMX-BF16 1024
+    (Intel's per-core tile rate), AVX512_BF16 128 (a dot product of bf16 pairs doubles
+    the fp32 rate), else as fp32. fp16 likewise with AMX-FP16 / AVX512_FP16. Other
+    dtypes, or no known ISA: None (not estimated).
+    """
+    found = _flops_per_cycle(dtype, features)
+    return found[0] if found else None
+
+
+def _flops_per_cycle(dtype: str, features: set[str]) -> tuple[int, str] | None:
+    key = canonical_dtype(dtype)
+    fp32 = _fp32_per_cycle(features)
+    if fp32 is None or key not in ("fp32", "bf16", "fp16"):
+        return None
+    if key == "bf16" and "amx_bf16" in features:
+        return 1024, "AMX-BF16 tile multiply: 1024 bf16 FLOP/cycle"
+    if key == "bf16" and "avx512_bf16" in features:
+        return 128, "AVX512_BF16 dot products: twice the fp32 rate"
+    if key == "fp16" and "amx_fp16" in features:
+        return 1024, "AMX-FP16 tile multiply: 1024 fp16 FLOP/cycle"
+    if key == "fp16" and "avx512_fp16" in features:
+        return 128, "AVX512_FP16: 32 fp16 lanes x 2 (FMA) x 2 FMA units"
+    return fp32[0], fp32[1] + ("" if key == "fp32" else f" ({key} computed at the fp32 rate)")
+
+
+def _estimate_cpu_peak(key: str, system: dict[str, Any]) -> tuple[float, str] | None:
+    """(peak FLOP/s, how it was estimated) from the probe, or None."""
     cpu = _get(system, "hardware", "cpu") or {}
     cores, ghz = cpu.get("cores"), cpu.get("frequency_ghz")
     if not cores or not ghz:
@@ -176,10 +209,13 @@ def _estimate_cpu_peak(key: str, system: dict[str, Any]) -> float | None:
     # The probe always carries the short list of relevant extensions; full flags
     # only with --detailed. Either is enough.
     features = {f.lower() for f in (cpu.get("isa_extensions") or []) + (cpu.get("flags") or [])}
-    per_cycle = estimate_cpu_flops_per_cycle(key, features)
+    per_cycle = _flops_per_cycle(key, features)
     if per_cycle is None:
         return None
-    return float(cores) * float(ghz) * 1e9 * per_cycle
+    clock = cpu.get("frequency_source") or "probed clock"
+    source = (f"estimated: {cores} physical core(s) x {float(ghz):g} GHz ({clock}) x {per_cycle[0]} "
+              f"FLOP/cycle ({per_cycle[1]})")
+    return float(cores) * float(ghz) * 1e9 * per_cycle[0], source
 
 
 # --- finding and loading profile files ---------------------------------------------

@@ -83,12 +83,13 @@ def calibrate(profile: Any, system: dict[str, Any] | None, plan: CalibrationPlan
     """Measured numbers, the profile's, and their ratio (None where the profile has no figure)."""
     plan = plan or CalibrationPlan.for_profile(profile)
     measured = measure(plan)
-    peak = profile.peak_flops(plan.dtype, system)
+    peak, peak_source = profile.peak(plan.dtype, system)
     bandwidth = profile.bandwidth_bytes_per_s(system)
     return {
         "device": plan.device, "dtype": plan.dtype, "gemm_n": plan.gemm_n, "copy_bytes": plan.copy_bytes,
         "gemm_tflops": measured["gemm_tflops"],
         "profile_tflops": peak / 1e12 if peak else None,
+        "profile_peak_source": peak_source,
         "gemm_fraction": measured["gemm_tflops"] * 1e12 / peak if peak else None,
         "copy_gbs": measured["copy_gbs"],
         "profile_bandwidth_gbs": bandwidth / 1e9 if bandwidth else None,
@@ -100,10 +101,12 @@ def describe(calibration: dict[str, Any], profile_name: str) -> str:
     def fraction(value: float | None, reference: float | None, unit: str) -> str:
         if value is None:
             return f"(the {profile_name!r} profile states no {unit} figure)"
-        return f"= {value:.1%} of the profile's {reference:,.1f} {unit}"
+        return f"= {value:.1%} of the profile's {reference:,.4g} {unit}"
 
+    source = calibration.get("profile_peak_source")
     return (f"calibration on {calibration['device']} ({calibration['dtype']}):\n"
             f"  GEMM {calibration['gemm_n']}^3: {calibration['gemm_tflops']:.3f} TFLOP/s "
             f"{fraction(calibration['gemm_fraction'], calibration['profile_tflops'], 'TFLOP/s')}\n"
+            + (f"  peak: {source}\n" if source else "") +
             f"  copy {calibration['copy_bytes'] / 2**20:.0f} MiB: {calibration['copy_gbs']:.1f} GB/s "
             f"{fraction(calibration['copy_fraction'], calibration['profile_bandwidth_gbs'], 'GB/s')}")

@@ -98,11 +98,14 @@ def _probe_cpu(detailed: bool) -> dict[str, Any]:
     # x86 says "flags", ARM "Features".
     flags = set((first.get("flags") or first.get("Features") or "").split())
     threads, cores = _cpu_counts()
+    frequency, frequency_source, frequency_is_max = _cpu_frequency(blocks)
     cpu: dict[str, Any] = {
         "model": model,
         "cores": cores,
         "threads": threads,
-        "frequency_ghz": _cpu_frequency_ghz(blocks),
+        "frequency_ghz": frequency,
+        "frequency_source": frequency_source,
+        "frequency_is_max": frequency_is_max,
         "arch": platform.machine() or None,
         "isa": _cpu_isa(flags),
         "isa_extensions": sorted(f for f in _ISA_FLAGS if f in flags),
@@ -129,8 +132,57 @@ def _cpu_counts() -> tuple[int, int]:
     return threads, cores or threads
 
 
-def _cpu_frequency_ghz(blocks: list[dict[str, str]]) -> float | None:
-    """Nominal maximum clock: psutil's max, else its current, else cpuinfo's "cpu MHz"."""
+#: (vendor_id, cpu family, model) -> (highest maximum boost clock of any part of that line in GHz, the
+#: line and the part with that clock). For machines that hide their own maximum clock (cloud VMs have no
+#: cpufreq): the line's highest boost is still an upper bound for the part inside, as a peak must be.
+#: AMD: family 19h model 01h is Zen 3 "Milan" (EPYC 7003), 11h Zen 4 "Genoa" (EPYC 9004); family 17h model
+#: 31h Zen 2 "Rome" (EPYC 7002) and "Castle Peak" (Threadripper 3000). Intel family 6: model 85 (55h)
+#: Skylake/Cascade Lake SP/W/X, 106 (6Ah) Ice Lake SP/W, 143 (8Fh) Sapphire Rapids SP/W.
+MAX_BOOST_BY_CPU_MODEL: dict[tuple[str, int, int], tuple[float, str]] = {
+    ("AuthenticAMD", 25, 1): (4.1, "AMD Zen 3 EPYC 7003 'Milan' line (EPYC 72F3: 4.1 GHz boost)"),
+    ("AuthenticAMD", 25, 17): (4.4, "AMD Zen 4 EPYC 9004 'Genoa' line (EPYC 9174F: 4.4 GHz boost)"),
+    ("AuthenticAMD", 23, 49): (4.5, ("AMD Zen 2 EPYC 7002 'Rome' / Threadripper 3000 line "
+                                     "(Threadripper 3970X: 4.5 GHz boost)")),
+    ("GenuineIntel", 6, 85): (4.8, ("Intel Skylake/Cascade Lake SP, W and X line (Core i9-10980XE: 4.8 GHz "
+                                    "Turbo Boost Max 3.0)")),
+    ("GenuineIntel", 6, 106): (4.0, "Intel Ice Lake SP/W line (Xeon W-3375: 4.0 GHz max turbo)"),
+    ("GenuineIntel", 6, 143): (4.8, "Intel Sapphire Rapids SP/W line (Xeon w9-3495X: 4.8 GHz max turbo)"),
+}
+
+
+SYSFS_CPU = Path("/sys/devices/system/cpu")
+
+
+def _sysfs_max_mhz(root: Path = SYSFS_CPU) -> float | None:
+    """The highest ``cpuinfo_max_freq`` (kHz) of any CPU: the part's maximum (boost) clock."""
+    values = []
+    for path in root.glob("cpu[0-9]*/cpufreq/cpuinfo_max_freq"):
+        try:
+            values.append(int(path.read_text().strip()) / 1000)
+        except (OSError, ValueError):
+            continue
+    return max(values) if values else None
+
+
+def _lscpu_max_mhz() -> float | None:
+    if shutil.which("lscpu") is None:
+        return None
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=_SMI_TIMEOUT_S, check=False,
+                             env={**os.environ, "LC_ALL": "C"}).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "CPU max MHz":
+            try:
+                return float(value.strip()) or None
+            except ValueError:
+                return None
+    return None
+
+
+def _current_mhz(blocks: list[dict[str, str]]) -> float | None:
     mhz = 0.0
     try:
         import psutil
@@ -148,7 +200,38 @@ def _cpu_frequency_ghz(blocks: list[dict[str, str]]) -> float | None:
             except ValueError:
                 continue
         mhz = max(values, default=0.0)
-    return round(mhz / 1000, 3) if mhz else None
+    return mhz or None
+
+
+def _cpu_model_key(blocks: list[dict[str, str]]) -> tuple[str, int, int] | None:
+    first = blocks[0] if blocks else {}
+    try:
+        return first.get("vendor_id", ""), int(first.get("cpu family", "")), int(first.get("model", ""))
+    except ValueError:
+        return None
+
+
+def _cpu_frequency(blocks: list[dict[str, str]], sysfs: Path = SYSFS_CPU) -> tuple[float | None, str, bool]:
+    """The CPU's maximum clock in GHz, where it came from, and whether it is a true upper
+    bound (what a peak FLOP/s estimate needs): sysfs ``cpuinfo_max_freq``, else lscpu's
+    "CPU max MHz", else the highest boost of the CPU's line (by vendor, family and model),
+    else the current clock, which is not one (the part may boost above it)."""
+    mhz = _sysfs_max_mhz(sysfs)
+    if mhz:
+        return round(mhz / 1000, 3), "sysfs cpuinfo_max_freq (the maximum boost clock)", True
+    mhz = _lscpu_max_mhz()
+    if mhz:
+        return round(mhz / 1000, 3), "lscpu 'CPU max MHz' (the maximum boost clock)", True
+    key = _cpu_model_key(blocks)
+    if key in MAX_BOOST_BY_CPU_MODEL:
+        ghz, line = MAX_BOOST_BY_CPU_MODEL[key]
+        return ghz, (f"highest boost clock of the {line}; this machine does not state its own maximum "
+                     f"(cpu family {key[1]}, model {key[2]})"), True
+    mhz = _current_mhz(blocks)
+    if mhz:
+        return round(mhz / 1000, 3), ("current clock (/proc/cpuinfo 'cpu MHz'): NOT an upper bound, the part may "
+                                      "boost above it, so MFU may exceed 100%"), False
+    return None, "unknown: no clock found", False
 
 
 def _probe_memory() -> dict[str, Any]:

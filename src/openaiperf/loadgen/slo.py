@@ -1,14 +1,19 @@
 """Latency SLAs, goodput and the validity of an online run (MLPerf Server rules).
 
 An SLA is a pair of p99 bounds: TTFT and TPOT, in ms. A run is VALID when the
-p99 TTFT and p99 TPOT of its measured, successful requests are within the
-bounds (and the scenario's minimum duration and query count are met, see
-:func:`openaiperf.scenarios.check_minimums`). Goodput counts the requests that
+p99 TTFT and p99 TPOT of its measured requests are within the bounds, its
+failed-request fraction is within the allowed error rate, and the scenario's
+minimum duration and query count are met (see
+:func:`openaiperf.scenarios.check_minimums`). A failed request missed its SLOs:
+it enters the p99s as an infinite TTFT and TPOT, so a server that rejects
+overload (HTTP 429/503) fails its SLA once more than 1% of the requests fail,
+instead of looking fast on the few it served. Goodput counts the requests that
 met every SLO (TTFT and TPOT each within its bound) per second of the window.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -18,6 +23,8 @@ from openaiperf.metrics.latency import MS, tpot_s, ttft_s
 from openaiperf.metrics.stats import percentile
 from openaiperf.metrics.throughput import window_s
 from openaiperf.records import Record
+
+MISS = float("inf")
 
 
 @dataclass(frozen=True)
@@ -79,12 +86,35 @@ def meets_slo(record: Record, sla: SLA) -> bool:
     return tpot is None or tpot * MS <= sla.tpot_ms
 
 
-def sla_constraints(records: Sequence[Record], sla: SLA) -> dict[str, bool]:
-    """p99 TTFT and p99 TPOT of the successful requests within the bounds."""
+def percentile_with_misses(values: Sequence[float], misses: int, q: float) -> float | None:
+    """numpy's linear-interpolation percentile of ``values`` plus ``misses`` infinite
+    values: infinite as soon as the interpolation touches a miss (numpy itself
+    would give nan for ``x + (inf - x) * 0``); None for no values at all."""
+    count = len(values) + misses
+    if count == 0:
+        return None
+    ordered = sorted(values)
+    position = q / 100 * (count - 1)
+    if math.ceil(position) >= len(ordered):
+        return MISS
+    return percentile(ordered, 100 * position / (len(ordered) - 1)) if len(ordered) > 1 else ordered[0]
+
+
+def sla_percentiles(records: Sequence[Record]) -> dict[str, float | None]:
+    """p99 TTFT and TPOT (ms) of the measured requests, a failed request counting as
+    an infinite TTFT and TPOT (it missed both SLOs); a one-token answer has no TPOT."""
+    failed = sum(not r.ok for r in records)
     ok = [r for r in records if r.ok]
     ttfts = [v * MS for r in ok if (v := ttft_s(r)) is not None]
     tpots = [v * MS for r in ok if (v := tpot_s(r)) is not None]
-    ttft_p99, tpot_p99 = percentile(ttfts, 99), percentile(tpots, 99)
+    return {"ttft_p99_ms": percentile_with_misses(ttfts, failed, 99),
+            "tpot_p99_ms": percentile_with_misses(tpots, failed, 99) if tpots or failed else None}
+
+
+def sla_constraints(records: Sequence[Record], sla: SLA) -> dict[str, bool]:
+    """p99 TTFT and p99 TPOT of the measured requests (failures as misses) within the bounds."""
+    p99 = sla_percentiles(records)
+    ttft_p99, tpot_p99 = p99["ttft_p99_ms"], p99["tpot_p99_ms"]
     return {
         "ttft_p99_sla": ttft_p99 is not None and ttft_p99 <= sla.ttft_ms,
         "tpot_p99_sla": tpot_p99 is None or tpot_p99 <= sla.tpot_ms,

@@ -2,10 +2,12 @@
 
 MFU, model FLOPs utilisation (seed 001's definition):
 
-MFU = 2 × parameters × processed tokens / time / peak FLOP/s for the dtype.
+MFU = 2 × parameters × processed tokens / time / peak FLOP/s.
 ``2 × parameters`` is the FLOPs of one forward pass per token (a multiply and an
 add per weight); processed tokens are prompt plus generated tokens, since the
-prompt's tokens go through the same weights during prefill.
+prompt's tokens go through the same weights during prefill. The peak is that of
+every device the engine spans, in the dtype it computes in, and MBU's bytes are
+the stored precision's (:mod:`openaiperf.metrics.precision` works both out).
 """
 
 from __future__ import annotations

@@ -1,7 +1,13 @@
 """The monitor of one benchmark case: one sampler process (:mod:`.worker`) for all
 its measured rounds, started with the case (before warmup, so its start-up is
 never measured), one timeline file (``monitor/<case-id>.csv`` in the run folder, a ``round`` column
-telling the rounds apart) and one summary for the case result."""
+telling the rounds apart) and one summary for the case result.
+
+A monitored round covers more than what is reported: an online scenario's warmup
+requests, every find-peak trial. :meth:`CaseMonitor.window_energy` therefore
+integrates the readings over the reported windows only (each the measured
+requests' first scheduled send to last completion), so energy per token and mean
+power cover exactly the time and the tokens they are divided by."""
 
 from __future__ import annotations
 
@@ -28,6 +34,8 @@ class CaseMonitor:
         self.rows: list[dict[str, Any]] = []
         self.summaries: list[dict[str, Any]] = []
         self._round = 0
+        #: round -> its start on time.perf_counter (the rows' ``t`` counts from there)
+        self.round_t0: dict[int, float] = {}
         self._samplers: list[Any] | None = None  # in-process mode
         self._thread_monitor: Monitor | None = None
         self._worker: MonitorProcess | None = None
@@ -70,9 +78,12 @@ class CaseMonitor:
             summary = monitor.stop()
             self._samplers = monitor.samplers  # samplers that failed are not asked again
             rows = monitor.rows
+            self.round_t0[self._round] = monitor.t0
         elif self._worker is not None:
             try:
                 rows, summary = self._worker.stop()
+                if getattr(self._worker, "last_t0", None) is not None:
+                    self.round_t0[self._round] = self._worker.last_t0
             except Exception as exc:
                 self._warn(f"monitor process failed ({exc}); this round has no readings")
                 self._worker = None
@@ -97,6 +108,20 @@ class CaseMonitor:
             summary["timeline_file"] = str(path.relative_to(self.run_dir))
         self.close()
         return summary
+
+    def window_energy(self, windows: Sequence[tuple[float, float]]) -> dict[str, Any]:
+        """Energy over ``windows`` (start, end on time.perf_counter) only, per GPU and in
+        total: ``gpu<i>_energy_j``, ``energy_j``, ``energy_window_s``; empty without
+        energy readings."""
+        from openaiperf.monitor.util import window_energy_j
+
+        timelines: dict[int, list[dict[str, Any]]] = {}
+        for row in self.rows:
+            round_index = row.get("round", 0)
+            if round_index in self.round_t0:
+                timelines.setdefault(round_index, []).append(
+                    {**row, "t": self.round_t0[round_index] + float(row["t"])})
+        return window_energy_j(list(timelines.values()), windows)
 
     def close(self) -> None:
         """Stops the worker (idempotent: finish() and fail() may both call it)."""

@@ -17,6 +17,67 @@ def integrate_power_j(points: Sequence[tuple[float, float]]) -> float:
     return energy
 
 
+def _gpu_indices(rows: Sequence[dict[str, Any]]) -> list[int]:
+    indices = set()
+    for row in rows:
+        for key in row:
+            head, _, field = key.partition("_")
+            if head.startswith("gpu") and head[3:].isdigit() and field in ("energy_mj", "power_w"):
+                indices.add(int(head[3:]))
+    return sorted(indices)
+
+
+def _clipped_power(points: Sequence[tuple[float, float]], start: float, end: float) -> list[tuple[float, float]]:
+    """The (t, W) readings within [start, end], with the power at both ends interpolated."""
+    import numpy as np
+
+    times = [t for t, _ in points]
+    watts = [w for _, w in points]
+    start, end = max(start, times[0]), min(end, times[-1])
+    if end <= start:
+        return []
+    inside = [(t, w) for t, w in points if start < t < end]
+    return [(start, float(np.interp(start, times, watts))), *inside, (end, float(np.interp(end, times, watts)))]
+
+
+def window_energy_j(timelines: Sequence[Sequence[dict[str, Any]]],
+                    windows: Sequence[tuple[float, float]]) -> dict[str, Any]:
+    """Energy (J) within ``windows`` from monitor timelines (rows with ``t`` on the same
+    clock as the windows; one timeline per monitored round): per GPU the energy
+    counter's growth between the window's ends, interpolated between readings, else
+    the power readings integrated over the window (trapezoids, ends interpolated).
+    Keys: ``gpu<i>_energy_j`` and ``gpu<i>_energy_source`` per GPU, ``energy_j`` (all
+    GPUs), ``energy_window_s``; empty without energy or power readings."""
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    total, known = 0.0, False
+    for index in sorted({i for rows in timelines for i in _gpu_indices(rows)}):
+        energy, source = 0.0, None
+        for rows in timelines:
+            counter = [(r["t"], r[f"gpu{index}_energy_mj"]) for r in rows if f"gpu{index}_energy_mj" in r]
+            power = [(r["t"], r[f"gpu{index}_power_w"]) for r in rows if f"gpu{index}_power_w" in r]
+            for start, end in windows:
+                if len(counter) >= 2 and counter[0][0] <= start and end <= counter[-1][0]:
+                    times, values = [t for t, _ in counter], [v for _, v in counter]
+                    energy += (float(np.interp(end, times, values)) - float(np.interp(start, times, values))) / 1000
+                    source = "energy_counter"
+                elif len(power) >= 2:
+                    clipped = _clipped_power(power, start, end)
+                    if clipped:
+                        energy += integrate_power_j(clipped)
+                        source = source or "power_integration"
+        if source is not None:
+            out[f"gpu{index}_energy_j"] = energy
+            out[f"gpu{index}_energy_source"] = source
+            total += energy
+            known = True
+    if known:
+        out["energy_j"] = total
+        out["energy_window_s"] = sum(end - start for start, end in windows)
+    return out
+
+
 def summarize_gpu_columns(rows: list[dict[str, float]], indices: Sequence[int], warnings: list[str]) -> dict[str, Any]:
     """Peaks, means and energy of ``gpu<i>_*`` columns (the same summary keys as NVML's)."""
     summary: dict[str, Any] = {}

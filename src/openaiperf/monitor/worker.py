@@ -11,7 +11,9 @@ and its whole cost is its own CPU time (which
 Protocol (one JSON object per line): the parent writes ``{"cmd": "start"}``,
 ``{"cmd": "stop"}`` or ``{"cmd": "quit"}`` to stdin; the worker answers
 ``{"ready": true, "missing": [...]}`` once at start-up and
-``{"rows": [...], "summary": {...}}`` after each stop.
+``{"rows": [...], "summary": {...}, "t0": ...}`` after each stop (``t0``: the
+round's start on ``time.perf_counter``, which on Linux, macOS and Windows is a
+system-wide monotonic clock, so the parent can align the rows with its own times).
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ def serve(pid: int, interval_s: float, metrics: Sequence[str]) -> None:
         elif command == "stop" and monitor is not None:
             summary = monitor.stop()
             samplers = monitor.samplers
-            print(json.dumps({"rows": monitor.rows, "summary": summary}), flush=True)
+            # t0: the round's start on this process's perf_counter (CLOCK_MONOTONIC, shared with the
+            # parent), so the parent can place every row on its own clock
+            print(json.dumps({"rows": monitor.rows, "summary": summary, "t0": monitor.t0}), flush=True)
             monitor = None
         elif command == "quit":
             break
@@ -97,8 +101,11 @@ class MonitorProcess:
         return time.perf_counter()
 
     def stop(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Ends a round: its rows (``t`` from the round's start) and summary; the round's
+        start on the shared monotonic clock is left in :attr:`last_t0`."""
         self._send("stop")
         answer = self._read()
+        self.last_t0: float | None = answer.get("t0")
         return answer.get("rows", []), answer.get("summary", {})
 
     def close(self) -> None:

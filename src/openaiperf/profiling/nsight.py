@@ -61,7 +61,9 @@ def wrap_session(tool: str, argv: Sequence[str], report_dir: Path) -> None:
     report_dir.mkdir(parents=True, exist_ok=True)
     output = report_dir / f"{tool}-session"
     command = wrap_command(tool, executable, output, argv)
-    print(f"openaiperf: re-running under {tool}: {' '.join(command)}", file=sys.stderr, flush=True)
+    from openaiperf.redact import redact_argv
+
+    print(f"openaiperf: re-running under {tool}: {' '.join(redact_argv(command))}", file=sys.stderr, flush=True)
     os.environ[WRAPPED_ENV] = tool
     os.execvp(command[0], command)
 

@@ -84,8 +84,10 @@ def attach_case(case: dict[str, Any], session: Any) -> None:
     allure.dynamic.label("suite", str(values["scenario"]))
     allure.dynamic.label("subSuite", f"{values['engine']} {values['model']}")
     allure.dynamic.tag(str(values["hw"]))
-    metrics = {"metrics": case.get("metrics"), "rounds": case.get("rounds"), "quality": case.get("quality"),
-               "validity": case.get("validity"), "baseline": case.get("baseline")}
+    from openaiperf.report.results import redact_case
+
+    shown = redact_case({key: case.get(key) for key in ("metrics", "rounds", "quality", "validity", "baseline")})
+    metrics = {key: shown[key] for key in ("metrics", "rounds", "quality", "validity", "baseline")}
     allure.attach(json.dumps(metrics, indent=2, default=str), name="metrics.json",
                   attachment_type=allure.attachment_type.JSON)
     run_dir = session.ensure_run_dir()
@@ -124,7 +126,9 @@ def environment_properties(system: dict[str, Any], hardware: str) -> str:
     for name, version in (sw.get("packages") or {}).items():
         if version:
             entries[f"package.{name}"] = version
-    lines = [f"{k}={str(v).replace(chr(10), ' ')}" for k, v in entries.items() if v is not None]
+    from openaiperf.redact import redact_text
+
+    lines = [f"{k}={redact_text(str(v)).replace(chr(10), ' ')}" for k, v in entries.items() if v is not None]
     return "\n".join(lines) + "\n"
 
 

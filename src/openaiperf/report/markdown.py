@@ -26,7 +26,7 @@ def markdown_summary(document: dict[str, Any], title: str = "OpenAIPerf", trends
     hardware = ((document.get("config") or {}).get("hardware_profile") or {}).get("name", "?")
     rows = delta_rows(cases)
     regressions = [r for r in rows if r[1]["verdict"] == "regression"]
-    failed = [c for c in cases if c.get("status") in ("failed", "error")]
+    failed = [c for c in cases if c.get("status") in ("failed", "error", "interrupted")]
     lines = [f"## {title} — {hardware}", ""]
     verdict = "❌" if failed or regressions else "✅"
     lines.append(f"{verdict} {len(cases)} case(s), {len(failed)} failed, {len(regressions)} significant regression(s)")
@@ -53,7 +53,7 @@ def markdown_summary(document: dict[str, Any], title: str = "OpenAIPerf", trends
         from openaiperf.history.trends import markdown_lines
 
         lines += ["", *markdown_lines(trends)]
-    notes = [(c["id"], f) for c in cases for f in c.get("failures", [])]
+    notes = [(c["id"], f) for c in cases for f in c.get("failures", []) + ([c["error"]] if c.get("error") else [])]
     if notes:
         lines += ["", "### Failures", ""] + [f"- `{cid}`: {text}" for cid, text in notes]
     return "\n".join(lines) + "\n"

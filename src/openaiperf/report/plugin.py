@@ -128,6 +128,28 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         merge_worker_results(bench, worker_id)
 
 
+# -- pytest-benchmark's JSON ----------------------------------------------------------------
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    """pytest-benchmark writes each case's parameters (the matrix case, with its engine
+    options), the machine and the commit as they are: a case is written as its id, and
+    secrets are masked in the rest. Its ``extra_info`` holds only our metrics."""
+    from openaiperf.redact import redact
+
+    for key in ("machine_info", "commit_info"):
+        if key in output_json:
+            output_json[key] = redact(output_json[key])
+    for bench in output_json.get("benchmarks", []):
+        params = bench.get("params")
+        if isinstance(params, dict):
+            # a matrix case is named by its id (its options are in results.json, redacted there)
+            bench["params"] = {name: redact(value.id if hasattr(value, "to_json") and hasattr(value, "id")
+                                            else value) for name, value in params.items()}
+        for key in ("param", "name", "fullname", "options"):
+            if key in bench:
+                bench[key] = redact(bench[key])
+
+
 # -- end of session -----------------------------------------------------------------------
 REPORTS_KEY = pytest.StashKey[list]()
 HISTORY_KEY = pytest.StashKey[Any]()

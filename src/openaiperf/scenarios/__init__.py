@@ -30,6 +30,8 @@ class ScenarioConfig:
 
     min_duration_s: float = 0.0
     min_queries: int = 1
+    #: the largest failed-request fraction of a VALID run (``--max-error-rate``; MLPerf: none)
+    max_error_rate: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -81,6 +83,18 @@ def new_records(requests: Sequence[Request], round_index: int) -> list[Record]:
 
 
 def check_minimums(run: ScenarioRun, config: ScenarioConfig) -> None:
-    """MLPerf validity: enough queries and a long enough run."""
-    run.constraints["min_queries"] = len(run.records) >= config.min_queries
+    """MLPerf validity: enough queries, a long enough run, and no more failed
+    requests than allowed (a failed query makes an MLPerf run invalid)."""
+    measured = [r for r in run.records if not r.warmup]
+    run.constraints["min_queries"] = len(measured) >= config.min_queries
     run.constraints["min_duration"] = (run.end - run.start) >= config.min_duration_s
+    check_error_rate(run, measured, config)
+
+
+def check_error_rate(run: ScenarioRun, measured: Sequence[Record], config: ScenarioConfig) -> None:
+    failed = sum(not r.ok for r in measured)
+    rate = failed / len(measured) if measured else 0.0
+    run.constraints["error_rate"] = rate <= config.max_error_rate
+    if failed:
+        run.notes.append(f"{failed} of {len(measured)} measured request(s) failed ({rate:.1%}; a VALID run "
+                         f"allows {config.max_error_rate:.1%}, --max-error-rate)")

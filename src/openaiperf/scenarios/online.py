@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 from openaiperf.errors import ConfigError
 from openaiperf.loadgen.dispatcher import DispatchResult
 from openaiperf.records import Record, Request
-from openaiperf.scenarios import ScenarioConfig, ScenarioRun, new_records
+from openaiperf.scenarios import ScenarioConfig, ScenarioRun, check_minimums, new_records
 
 
 def number_option(options: Mapping[str, Any], name: str, default: float, *, minimum: float | None = None,
@@ -51,10 +51,8 @@ def default_warmup(concurrency: float) -> int:
 def finish_run(result: DispatchResult, config: ScenarioConfig, settings: dict[str, Any],
                engine: Any) -> ScenarioRun:
     run = ScenarioRun(records=result.records, start=result.start, end=result.end, settings=settings)
-    measured = [r for r in result.records if not r.warmup]
-    run.constraints["min_queries"] = len(measured) >= config.min_queries
-    run.constraints["min_duration"] = (run.end - run.start) >= config.min_duration_s
-    warmup = len(result.records) - len(measured)
+    check_minimums(run, config)
+    warmup = sum(r.warmup for r in result.records)
     run.notes.append(f"{warmup} warmup request(s) sent first and not measured")
     if not getattr(engine, "concurrent", True):
         # The runner notes that the engine queues requests; say here that the queueing is measured.

@@ -10,13 +10,24 @@ stays VALID, as MLPerf LoadGen's FindPeakPerformance does: the rate doubles
 until a run is INVALID (or halves until one is VALID), then a binary search
 narrows the bracket to ``peak_tolerance`` (relative). The reported run is the
 one at the peak.
+
+With a minimum duration (``--min-duration``) every run, each find-peak trial
+included, sends ``max(min_queries, ceil(qps × min_duration) + 1)`` measured
+queries, as MLPerf LoadGen keeps scheduling queries until both minimums are
+met: the schedule of the measured queries then spans at least the minimum
+duration at any rate, so a rate is INVALID only for what the system does.
+
+``achieved_qps`` is the arrival rate actually offered to the engine: the
+measured requests' ``(n - 1) / (last send - first send)``, from their actual
+send times (``requests_per_s`` is the completion throughput).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, ClassVar, Sequence
 
-from openaiperf.loadgen.arrivals import arrival_times
+from openaiperf.loadgen.arrivals import arrival_times, offered_rate
 from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
 from openaiperf.loadgen.slo import SERVER_SLA, SLA, goodput_metrics, resolve_sla, sla_constraints
 from openaiperf.metrics import MetricSet
@@ -90,12 +101,21 @@ class ServerScenario:
                                  integer=True)
         return default_warmup(qps)
 
+    def measured_count(self, qps: float) -> int:
+        """Measured queries at ``qps``: at least ``min_queries``, and with a minimum
+        duration enough that their schedule spans it ((n - 1) / qps >= min_duration)."""
+        count = self.config.min_queries
+        if self.config.min_duration_s > 0:
+            count = max(count, math.ceil(qps * self.config.min_duration_s) + 1)
+        return count
+
     def run_at(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int,
                qps: float) -> ScenarioRun:
         warmup = self.warmup_for(qps)
-        all_requests = with_warmup(requests, warmup, self.config.min_queries)
+        all_requests = with_warmup(requests, warmup, self.measured_count(qps))
         records = fresh_records(all_requests, round_index)
-        offsets = arrival_times(len(all_requests), qps, seed=self.seed + round_index, burstiness=self.burstiness)
+        offsets = arrival_times(len(all_requests), qps, seed=self.seed + round_index, burstiness=self.burstiness,
+                                warmup=warmup)
         send = engine_sender(engine)
         result = run_dispatch(engine, lambda: dispatch_open(all_requests, records, offsets, send, sink,
                                                             warmup=warmup))
@@ -104,8 +124,9 @@ class ServerScenario:
         run = finish_run(result, self.config, settings, engine)
         measured = [r for r in records if not r.warmup]
         run.constraints.update(sla_constraints(measured, self.sla))
-        achieved = len(measured) / (run.end - run.start) if run.end > run.start else None
-        run.settings["achieved_qps"] = achieved
+        run.settings["measured_requests"] = len(measured)
+        run.settings["scheduled_qps"] = offered_rate([r.scheduled for r in measured])
+        run.settings["achieved_qps"] = offered_rate([r.sent for r in measured if r.sent is not None])
         run.notes.append(f"SLA p99 TTFT <= {self.sla.ttft_ms:g} ms, p99 TPOT <= {self.sla.tpot_ms:g} ms "
                          f"({self.sla_source})")
         return run

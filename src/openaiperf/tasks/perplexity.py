@@ -15,6 +15,13 @@ windows to the engine's ``score(windows) -> per-token logprobs`` method (the
 through prompt logprobs, :mod:`openaiperf.engines.vllm_scoring`). A record is
 one window: its latency is the window's scoring time, input tokens the window's
 length, no tokens are generated; throughput is reported as scored tokens/s.
+
+A window whose request failed is scored as a model that knows nothing would
+score it: every one of its target tokens gets the uniform probability 1/V over
+the vocabulary (ln V nats). That is the perplexity equivalent of a ROUGE 0: it
+raises the perplexity by what was not measured instead of dropping the window,
+so the quality gate keeps the sample set it was asked for (a window cannot get
+an infinite NLL without making one failure end every comparison).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from openaiperf.records import Record, RecordSink, Request
 from openaiperf.specs import Spec
 from openaiperf.tasks import QualityResult, Sample, TaskSpec, parse_parameters, select_subset
 from openaiperf.tasks.datasets import dataset_details, load_rows
-from openaiperf.tasks.quality import apply_targets, sample_fingerprint
+from openaiperf.tasks.quality import apply_targets, record_per_sample, sample_fingerprint
 from openaiperf.tasks.tokenizer import tokenizer_for
 
 Scorer = Callable[[Sequence[Sequence[int]]], list[list[float]]]
@@ -166,6 +173,7 @@ class PerplexityTask:
         self.source: str | None = None
         self.logprobs: dict[str, list[float]] = {}
         self.targets: dict[str, int] = {}
+        self.vocab_size: int | None = None
 
     def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
         dataset = self.spec.datasets["eval"]
@@ -173,6 +181,7 @@ class PerplexityTask:
         text = "\n\n".join(str(row["text"]) for row in rows)
         tokenizer = tokenizer_for(self.model, self.spec.name)
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        self.vocab_size = len(tokenizer)
         p = self.parameters
         if len(ids) < 2:
             raise ConfigError("the corpus has fewer than 2 tokens", source=self.source)
@@ -193,27 +202,37 @@ class PerplexityTask:
         return ScoringEngine(engine, self.parameters.batch_size, self.logprobs)
 
     def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
-        by_id = {s.id: s for s in samples}
+        """Perplexity over every requested window; a failed window's target tokens
+        count ln(vocabulary size) nats each (the uniform guess)."""
+        per_record = record_per_sample(samples, records)
         nll = 0.0
         scored_tokens = 0
         windows = 0
-        for record in records:
-            logprobs = self.logprobs.get(record.request_id)
-            if not record.ok or logprobs is None or record.sample_id not in by_id:
-                continue
-            target = by_id[record.sample_id].fields["target_tokens"]
-            nll -= sum(logprobs[-target:])
+        failed: list[str] = []
+        for sample in samples:
+            record = per_record[sample.id]
+            target = sample.fields["target_tokens"]
+            logprobs = self.logprobs.get(record.request_id) if record is not None and record.ok else None
+            if logprobs is None:
+                failed.append(sample.id)
+                nll += target * math.log(self.vocab_size) if self.vocab_size else math.inf
+            else:
+                nll -= sum(logprobs[-target:])
+                windows += 1
             scored_tokens += target
-            windows += 1
         result = QualityResult()
-        if scored_tokens:
+        if scored_tokens and math.isfinite(nll):
             result.scores["perplexity"] = math.exp(nll / scored_tokens)
             result.scores["nll_per_token"] = nll / scored_tokens
         p = self.parameters
         result.details.update(dataset_details(self.spec.datasets["eval"], self.source))
         result.details.update({"scored_windows": windows, "scored_tokens": scored_tokens,
                                "context_length": p.context_length, "stride": p.stride})
-        fingerprint = sample_fingerprint([r.sample_id for r in records if r.sample_id in by_id], 0)
+        if failed:
+            result.details["failed_windows"] = failed
+            result.details["failed_window_score"] = (f"uniform over the {self.vocab_size}-token vocabulary: "
+                                                     f"ln {self.vocab_size} nats per target token")
+        fingerprint = sample_fingerprint([s.id for s in samples], 0)
         apply_targets(self.spec, model.name, fingerprint, result)
         return result
 

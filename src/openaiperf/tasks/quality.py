@@ -2,14 +2,37 @@
 reference for the model (ROUGE ≥ 99%), and two-sided metrics (tokens per
 sample) must stay within ``tolerance`` of it. A reference applies only to the
 sample set it was measured on (its fingerprint); on another subset the scores
-are reported but not gated."""
+are reported but not gated.
+
+The fingerprint is that of the samples the case *asked for*, not of the ones
+that were answered: a sample whose request failed scores the worst its task
+allows (ROUGE 0, no tokens; perplexity: see its task) and lowers the score,
+instead of changing the sample set and so switching the gate off in silence."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any, Sequence
 
-from openaiperf.tasks import QualityResult, TaskSpec
+from openaiperf.records import Record
+from openaiperf.tasks import QualityResult, Sample, TaskSpec
+
+
+def record_per_sample(samples: Sequence[Sample], records: Sequence[Record]) -> dict[str, Record | None]:
+    """Each requested sample's record: the first measured one for it (online
+    scenarios repeat samples to reach their query count); None when the sample
+    has none (its request never completed)."""
+    wanted = {s.id for s in samples}
+    first: dict[str, Record] = {}
+    for record in records:
+        if record.sample_id in wanted:
+            first.setdefault(record.sample_id, record)
+    return {s.id: first.get(s.id) for s in samples}
+
+
+def failed_samples(per_sample: dict[str, Record | None]) -> list[str]:
+    """Ids of the samples whose request failed or never completed."""
+    return [sample_id for sample_id, record in per_sample.items() if record is None or not record.ok]
 
 
 def sample_fingerprint(sample_ids: Sequence[str], max_new_tokens: int) -> str:

@@ -14,7 +14,7 @@ from openaiperf.metrics.stats import bootstrap_ci
 from openaiperf.records import Record, Request
 from openaiperf.tasks import QualityResult, Sample, TaskSpec, select_subset
 from openaiperf.tasks.datasets import dataset_details, load_rows
-from openaiperf.tasks.quality import apply_targets, sample_fingerprint
+from openaiperf.tasks.quality import apply_targets, failed_samples, record_per_sample, sample_fingerprint
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 DEFAULT_USER_PROMPT = "Summarize the following article in one sentence.\n\n{document}"
@@ -63,15 +63,23 @@ class SummarizationTask:
         return requests
 
     def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
+        """ROUGE of every requested sample against its reference summary; a sample
+        whose request failed scores 0 (and 0 output tokens), so the quality gate
+        still applies to the sample set asked for."""
         from rouge_score import rouge_scorer
 
         scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
-        by_id = {s.id: s for s in samples}
+        per_record = record_per_sample(samples, records)
         per_sample: dict[str, list[float]] = {t: [] for t in ROUGE_TYPES}
         tokens: list[float] = []
-        scored = [r for r in records if r.ok and r.sample_id in by_id]
-        for record in scored:
-            reference = str(by_id[record.sample_id].fields["summary"])
+        for sample in samples:
+            record = per_record[sample.id]
+            if record is None or not record.ok:
+                for t in ROUGE_TYPES:
+                    per_sample[t].append(0.0)
+                tokens.append(0.0)
+                continue
+            reference = str(sample.fields["summary"])
             scores = scorer.score(split_sentences(reference), split_sentences(record.text))
             for t in ROUGE_TYPES:
                 per_sample[t].append(scores[t].fmeasure)
@@ -85,8 +93,12 @@ class SummarizationTask:
                     result.intervals[t] = ci
         if tokens:
             result.scores["tokens_per_sample"] = float(np.mean(tokens))
-        result.details["scored_samples"] = len(scored)
+        failed = failed_samples(per_record)
+        result.details["scored_samples"] = len(samples) - len(failed)
+        if failed:
+            result.details["failed_samples"] = failed
+            result.details["failed_sample_score"] = "ROUGE 0 and 0 output tokens for each failed sample"
         result.details.update(dataset_details(self.spec.datasets["eval"], self.source))
-        fingerprint = sample_fingerprint([r.sample_id for r in scored], self.spec.input_profile.max_new_tokens)
+        fingerprint = sample_fingerprint([s.id for s in samples], self.spec.input_profile.max_new_tokens)
         apply_targets(self.spec, model.name, fingerprint, result)
         return result

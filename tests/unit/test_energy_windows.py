@@ -1,0 +1,99 @@
+"""Energy and mean power cover exactly the reported windows: a monitored round also
+holds warmup requests (and find-peak trials), whose energy the reported tokens do
+not pay for. The GPU is a fake of nvidia-ml-py (fake_pynvml) whose power is
+constant and whose energy counter grows with real time, so the energy of any
+window is known: power x its length (to the time a reading takes after its row's
+timestamp, microseconds for the fake: hence the 0.1% tolerance)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from fake_pynvml import FakeNvml
+
+from openaiperf.hardware import load_profile
+from openaiperf.matrix import Case
+from openaiperf.models import ModelSpec
+from openaiperf.monitor.case import CaseMonitor
+from openaiperf.monitor.nvml import NvmlSampler
+from openaiperf.monitor.util import window_energy_j
+from openaiperf.runner import CaseRunner, RunSettings
+from openaiperf.tasks import create_task, load_task_specs
+from tests.fakes import ScriptedEngine
+
+REPO_PROFILES = Path(__file__).resolve().parents[2] / "hardware_profiles"
+
+
+class TimedFakeNvml(FakeNvml):
+    """The fake GPUs' energy counters grow at their constant power with real time."""
+
+    def __init__(self, gpus: int = 2) -> None:
+        super().__init__(gpus)
+        self.start = time.perf_counter()
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> float:
+        return 1_000_000.0 + self.power_mw[handle] * (time.perf_counter() - self.start)  # mW x s = mJ
+
+
+POWER_W = 300.0 + 350.0  # the fake's two GPUs
+
+
+def test_window_energy_from_the_counter_interpolates_between_readings():
+    rows = [{"t": t, "gpu0_energy_mj": 1000.0 * 100 * t, "gpu0_power_w": 100.0} for t in (0.0, 1.0, 2.0, 3.0)]
+    out = window_energy_j([rows], [(0.5, 1.25), (2.0, 2.5)])
+    assert out["gpu0_energy_j"] == pytest.approx(100 * (0.75 + 0.5))
+    assert out["energy_j"] == out["gpu0_energy_j"] and out["gpu0_energy_source"] == "energy_counter"
+    assert out["energy_window_s"] == pytest.approx(1.25)
+
+
+def test_window_energy_from_power_integrates_only_the_window():
+    # 100 W until t = 1, then 300 W: the window [0.5, 1.5] holds 0.5 s at 100 W, a ramp, and 300 W
+    rows = [{"t": 0.0, "gpu0_power_w": 100.0}, {"t": 1.0, "gpu0_power_w": 100.0},
+            {"t": 1.0001, "gpu0_power_w": 300.0}, {"t": 3.0, "gpu0_power_w": 300.0}]
+    out = window_energy_j([rows], [(0.5, 1.5)])
+    assert out["gpu0_energy_j"] == pytest.approx(0.5 * 100 + 0.5 * 300, rel=1e-3)
+    assert out["gpu0_energy_source"] == "power_integration"
+    assert window_energy_j([[{"t": 0.0, "cpu_percent": 5.0}]], [(0.0, 1.0)]) == {}
+
+
+def test_case_monitor_energy_of_a_window_inside_a_round(tmp_path):
+    monitor = CaseMonitor("c", tmp_path, interval_s=0.01, metrics=("cpu",), in_process=True)
+    monitor._samplers = [NvmlSampler(TimedFakeNvml())]
+    monitor.start_round(0)
+    time.sleep(0.1)  # "warmup"
+    start = time.perf_counter()
+    time.sleep(0.2)
+    end = time.perf_counter()
+    time.sleep(0.1)  # the tail after the window
+    monitor.stop_round()
+    whole = monitor.finish()["energy_j"]
+    window = monitor.window_energy([(start, end)])
+    assert window["energy_j"] == pytest.approx(POWER_W * (end - start), rel=1e-3)
+    assert whole > window["energy_j"] * 1.5
+
+
+def test_a_cases_energy_and_mean_power_exclude_its_warmup_requests(tmp_path):
+    specs = load_task_specs()
+    case = Case("summarization.xsum", "server", "scripted", "m", engine_options={},
+                scenario_options={"qps_target": 40.0, "warmup_requests": 8})
+    model = ModelSpec(name="m", source="test/m", parameters=1_000_000, dtype="float32")
+    runner = CaseRunner(case, task=create_task("summarization.xsum", specs),
+                        engine=ScriptedEngine(tokens=3, token_s=0.001), model=model,
+                        hardware=load_profile("h100", [REPO_PROFILES]), system=None, dtype="float32",
+                        run_dir=tmp_path, settings=RunSettings(max_samples=8, warmup_samples=0, monitor=False))
+    runner.monitor = CaseMonitor(case.id, tmp_path, interval_s=0.01, metrics=("cpu",), in_process=True)
+    runner.monitor._samplers = [NvmlSampler(TimedFakeNvml())]
+    runner.prepare()
+    runner.measure_round(0)
+    result = runner.finish()
+    (run,) = runner.runs
+    window = run.end - run.start
+    assert result.metrics["energy"].value == pytest.approx(POWER_W * window, rel=1e-3)
+    assert result.metrics["mean_power"].value == pytest.approx(POWER_W, rel=1e-3)
+    tokens = result.metrics["output_tokens"].value
+    assert result.metrics["energy_per_output_token"].value == pytest.approx(POWER_W * window / tokens, rel=1e-3)
+    # the monitored round also covered the 8 warmup requests (200 ms at 40 req/s)
+    assert result.resources["monitored_energy_j"] > POWER_W * (window + 0.15)
+    assert "warmup requests and find-peak trials excluded" in result.resources["energy_scope"]
