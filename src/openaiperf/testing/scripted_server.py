@@ -75,6 +75,7 @@ class Script:
     malformed_after: int | None = None  # after this many tokens, one chunk that is not JSON
     http_status: int | None = None   # answer with this HTTP error instead
     retry_after_s: int = 1           # Retry-After of a 429
+    linger_ms: float = 0.0           # pause between [DONE] and the end of the response
     word: str = "tok"                # every token's text is word + " "
 
     def __post_init__(self) -> None:
@@ -285,6 +286,8 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
                 stats.ttft_s.append(time.perf_counter() - arrival)
             sent += sizes[index]
         await response.write(tail)
+        if script.linger_ms:
+            await asyncio.sleep(script.linger_ms / 1000)
         await response.write_eof()
         return response
 
