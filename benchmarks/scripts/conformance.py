@@ -162,7 +162,8 @@ def sustained(row: dict[str, Any]) -> bool:
 
 def highest(name: str, trial: Callable[[float], dict[str, Any]], start: float, limit: float,
             narrow: int) -> float | None:
-    """Grow the rate by 1.5x until a trial is not sustained, then bisect ``narrow`` times."""
+    """Grow the rate by 1.5x until a trial is not sustained (or halve it until one
+    is), then bisect ``narrow`` times."""
 
     def measure(rate: float) -> bool:
         row = trial(rate)
@@ -174,15 +175,24 @@ def highest(name: str, trial: Callable[[float], dict[str, Any]], start: float, l
         return ok
 
     best, failed, rate = None, None, start
-    while rate <= limit:
-        if measure(rate):
+    if measure(rate):
+        best, rate = rate, rate * 1.5
+        while rate <= limit:
+            if not measure(rate):
+                failed = rate
+                break
             best, rate = rate, rate * 1.5
-        else:
+    else:  # the start is too fast already: halve until a rate holds
+        failed = rate
+        for _ in range(4):
+            rate /= 2
+            if measure(rate):
+                best = rate
+                break
             failed = rate
-            break
-    if best is None:
-        return None
-    for _ in range(narrow if failed is not None else 0):
+    if best is None or failed is None:
+        return best
+    for _ in range(narrow):
         middle = (best + failed) / 2
         if measure(middle):
             best = middle
@@ -224,8 +234,8 @@ def main() -> None:
     parser.add_argument("--skip-capacity", action="store_true")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each capacity trial")
     parser.add_argument("--tokens", type=int, default=16)
-    parser.add_argument("--ttft-ms", type=float, default=1.0)
-    parser.add_argument("--gap-ms", type=float, default=1.0)
+    parser.add_argument("--ttft-ms", type=float, default=50.0, help="the capacity script's TTFT")
+    parser.add_argument("--gap-ms", type=float, default=10.0, help="the capacity script's gap between tokens")
     parser.add_argument("--start", type=float, default=100.0, help="first rate of the search, requests/s")
     parser.add_argument("--max-rate", type=float, default=5000.0)
     parser.add_argument("--narrow", type=int, default=3, help="bisection steps after the first failure")

@@ -364,66 +364,33 @@ class OpenAIEngine:
 
     async def _exchange(self, path: str, body: dict[str, Any], record: Record) -> None:
         session = self.session()
-        usage: dict[str, Any] | None = None
-        reasoning: list[str] = []
-        answer: list[str] = []
-        finished, done = False, 0.0
-        continuous = self.continuous_usage
-        counted = 0            # completion tokens given to chunks so far (continuous usage)
-        every_chunk_counted = continuous
+        stream = StreamReader(record, self.continuous_usage)
         async with session.post(self.base_url + path, json=body) as response:
             if response.status >= 400:
                 detail = (await response.text())[:300]
                 retry = response.headers.get("Retry-After")
                 after = f" (Retry-After: {retry})" if retry else ""
                 raise RequestFailed(f"HTTP {response.status} {response.reason}{after}: {detail}")
-            async for raw in response.content:
+            # Whatever arrived in one read arrived at one instant: time it once, then split
+            # it into lines (cheaper than awaiting each line on its own).
+            pending = b""
+            async for data in response.content.iter_any():
                 now = time.perf_counter()
-                if finished:
+                if stream.finished:
                     # Read on to the end of the response: a connection released mid-response
                     # is closed, and the next request would pay for a new one.
                     continue
-                event = parse_sse_line(raw)
-                if event is None:
+                pending += data
+                if b"\n" not in data:
                     continue
-                if event.done:
-                    finished, done = True, now
-                    continue
-                data = event.data
-                thought, text = chunk_parts(data)
-                cumulative = completion_tokens(data) if continuous else None
-                if thought or text:
-                    if cumulative is None:
-                        every_chunk_counted = False
-                        tokens = 1
-                    else:
-                        tokens, counted = cumulative - counted, cumulative
-                    record.mark_chunk(now, tokens, len(thought) + len(text))
-                    if thought:
-                        reasoning.append(thought)
-                    if text:
-                        answer.append(text)
-                elif (cumulative is not None and cumulative > counted and record.first_token is not None
-                      and data.get("choices")):
-                    # A chunk with no text that still carried tokens (e.g. the stop token).
-                    record.mark_chunk(now, cumulative - counted, 0)
-                    counted = cumulative
-                if data.get("usage"):
-                    usage = data["usage"]
-        if not finished:
-            raise RequestFailed(f"stream cut: the response ended without [DONE] after {len(record.chunk_times)} chunks")
-        record.done = done
-        record.text = "".join(answer)
-        record.reasoning = "".join(reasoning)
-        if usage:
-            record.input_tokens = usage.get("prompt_tokens")
-            record.output_tokens = usage.get("completion_tokens")
-        if every_chunk_counted and record.chunk_times:
-            record.token_source = "usage"
-            if record.output_tokens is not None and record.output_tokens > counted:
-                record.chunk_tokens[-1] += record.output_tokens - counted  # counted only in the final usage
-        else:
-            record.token_source = "pending"  # worked out by complete_records, after the round
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line and line != b"\r" and stream.feed(line, now):
+                        break
+            if pending.strip() and not stream.finished:
+                stream.feed(pending, time.perf_counter())
+        stream.finish()
+
 
     def complete_records(self, records: Sequence[Record]) -> None:
         """After a round, off the event loop: tokens per chunk (and the client
@@ -456,3 +423,70 @@ class OpenAIEngine:
             await asyncio.gather(*(one(q, r) for q, r in zip(requests, records)))
 
         self.event_loop().run_until_complete(everything())
+
+
+class StreamReader:
+    """The events of one streamed response, onto its record: every chunk that
+    carries generated text (or, with continuous usage, tokens) is timed; its
+    token count is the rise of the cumulative usage when the server sends one on
+    every chunk, else one for now (worked out after the round)."""
+
+    def __init__(self, record: Record, continuous: bool) -> None:
+        self.record = record
+        self.continuous = continuous
+        self.usage: dict[str, Any] | None = None
+        self.reasoning: list[str] = []
+        self.answer: list[str] = []
+        self.finished = False
+        self.done = 0.0
+        self.counted = 0  # completion tokens given to chunks so far (continuous usage)
+        self.every_chunk_counted = continuous
+
+    def feed(self, line: bytes, now: float) -> bool:
+        """One line of the stream, read at ``now``; True at ``[DONE]``."""
+        event = parse_sse_line(line)
+        if event is None:
+            return False
+        if event.done:
+            self.finished, self.done = True, now
+            return True
+        data = event.data
+        record = self.record
+        thought, text = chunk_parts(data)
+        cumulative = completion_tokens(data) if self.continuous else None
+        if thought or text:
+            if cumulative is None:
+                self.every_chunk_counted = False
+                tokens = 1
+            else:
+                tokens, self.counted = cumulative - self.counted, cumulative
+            record.mark_chunk(now, tokens, len(thought) + len(text))
+            if thought:
+                self.reasoning.append(thought)
+            if text:
+                self.answer.append(text)
+        elif (cumulative is not None and cumulative > self.counted and record.first_token is not None
+              and data.get("choices")):
+            # A chunk with no text that still carried tokens (e.g. the stop token).
+            record.mark_chunk(now, cumulative - self.counted, 0)
+            self.counted = cumulative
+        if data.get("usage"):
+            self.usage = data["usage"]
+        return False
+
+    def finish(self) -> None:
+        record = self.record
+        if not self.finished:
+            raise RequestFailed(f"stream cut: the response ended without [DONE] after {len(record.chunk_times)} chunks")
+        record.done = self.done
+        record.text = "".join(self.answer)
+        record.reasoning = "".join(self.reasoning)
+        if self.usage:
+            record.input_tokens = self.usage.get("prompt_tokens")
+            record.output_tokens = self.usage.get("completion_tokens")
+        if self.every_chunk_counted and record.chunk_times:
+            record.token_source = "usage"
+            if record.output_tokens is not None and record.output_tokens > self.counted:
+                record.chunk_tokens[-1] += record.output_tokens - self.counted  # counted only in the final usage
+        else:
+            record.token_source = "pending"  # worked out by complete_records, after the round
