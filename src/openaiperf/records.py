@@ -3,14 +3,24 @@
 Times are ``time.perf_counter()`` seconds. A :class:`Record` is written to the
 case's JSONL file as soon as it completes, with its times made relative to the
 round's start (``t0``) so a file can be read on its own.
+
+Engines deliver generated tokens in *chunks* (an SSE event, a vLLM delta output,
+a transformers decoding step), and a chunk may carry several tokens. A record
+keeps what was observed: each chunk's arrival time (``chunk_times``), how many
+tokens it carried (``chunk_tokens``, with ``token_source`` saying where that
+count comes from) and where its text ends (``chunk_ends``, so tokens can be
+counted after the run). Per-token times are derived (:attr:`Record.token_times`):
+a chunk of k tokens that arrives g seconds after the previous one gives k gaps of
+g/k; the tokens of the very first chunk arrive with the first token.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -37,6 +47,31 @@ class Request:
         if (self.messages is None) == (self.prompt is None):
             raise ValueError(f"request {self.id}: exactly one of messages or prompt must be set")
 
+    def warmup_copy(self, index: int) -> Request:
+        """The request as warmup request ``index``: a new id, and a prompt that starts
+        with a short tag of its own, so that an engine's prefix cache cannot turn the
+        measured requests that follow into cache hits of their warmup."""
+        tag = f"[warmup {index}] "
+        if self.messages is not None:
+            first, *rest = self.messages
+            content = first.get("content")
+            # Content is a string, or a list of parts (text, images) in the OpenAI format.
+            tagged = [{"type": "text", "text": tag}, *content] if isinstance(content, list) else tag + (content or "")
+            messages = [{**first, "content": tagged}, *rest]
+            return replace(self, id=f"warmup-{index}:{self.id}", messages=messages)
+        return replace(self, id=f"warmup-{index}:{self.id}", prompt=tag + (self.prompt or ""))
+
+
+#: where a record's ``chunk_tokens`` come from, best first
+TOKEN_SOURCES = {
+    "engine": "the engine's own token ids (exact)",
+    "usage": "the server's continuous usage (cumulative completion_tokens on every chunk; exact)",
+    "tokenizer": "the client tokenizer run on the output text after the round, reconciled with the server's total",
+    "text_length": "the server's total spread over the chunks by their text length (estimated)",
+    "chunks": "one token per chunk (no server usage and no tokenizer: a chunk count, not a token count)",
+    "pending": "one per chunk for now: the engine works the counts out after the round (complete_records)",
+}
+
 
 @dataclass
 class Record:
@@ -49,13 +84,26 @@ class Record:
     scheduled: float = 0.0
     sent: float | None = None
     first_token: float | None = None
-    token_times: list[float] = field(default_factory=list)
+    #: arrival of every chunk that carried generated text or tokens
+    chunk_times: list[float] = field(default_factory=list)
+    #: tokens each chunk carried (see ``token_source``)
+    chunk_tokens: list[int] = field(default_factory=list)
+    #: character offset in ``reasoning + text`` where each chunk's text ends (0s from an
+    #: engine that counts tokens itself and keeps no per-chunk text, e.g. hf)
+    chunk_ends: list[int] = field(default_factory=list)
+    #: where ``chunk_tokens`` come from: a key of :data:`TOKEN_SOURCES`
+    token_source: str = "engine"
+    #: False when the engine gave one time per request (at its end) and no first-token
+    #: or per-token times: TTFT, TPOT and ITL are then unknown, never 0
+    timed_tokens: bool = True
     done: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     # Output token count by the client's tokenizer (the openai engine), to compare with the engine's usage.
     client_output_tokens: int | None = None
     text: str = ""
+    #: reasoning text (``reasoning_content``) that came before the answer ``text``
+    reasoning: str = ""
     error: str | None = None
     warmup: bool = False
 
@@ -63,12 +111,37 @@ class Record:
     def ok(self) -> bool:
         return self.error is None and self.done is not None
 
-    def mark_token(self, when: float | None = None) -> None:
-        """Note the arrival of one generated token (the first sets TTFT)."""
+    def mark_chunk(self, when: float | None = None, tokens: int = 1, chars: int = 0) -> None:
+        """Note the arrival of one chunk of ``tokens`` generated tokens and ``chars``
+        characters of text (the first chunk sets TTFT)."""
         when = time.perf_counter() if when is None else when
         if self.first_token is None:
             self.first_token = when
-        self.token_times.append(when)
+        self.chunk_times.append(when)
+        self.chunk_tokens.append(tokens)
+        self.chunk_ends.append((self.chunk_ends[-1] if self.chunk_ends else 0) + chars)
+
+    def mark_token(self, when: float | None = None) -> None:
+        """Note the arrival of one generated token (a chunk of one)."""
+        self.mark_chunk(when, 1)
+
+    @property
+    def token_times(self) -> list[float]:
+        """Every generated token's arrival, derived from the chunks: a chunk of k
+        tokens g seconds after the previous chunk that carried tokens gives k gaps
+        of g/k; the tokens of the first chunk arrive with it."""
+        times: list[float] = []
+        last: float | None = None
+        for when, count in zip(self.chunk_times, self.chunk_tokens):
+            if count <= 0:
+                continue
+            if last is None:
+                times += [when] * count
+            else:
+                step = (when - last) / count
+                times += [last + step * (i + 1) for i in range(count)]
+            last = when
+        return times
 
     def fail(self, reason: str, when: float | None = None) -> None:
         self.error = reason
@@ -83,17 +156,29 @@ class Record:
         data = asdict(self)
         for key in ("scheduled", "sent", "first_token", "done"):
             data[key] = rel(data[key])
-        data["token_times"] = [rel(t) for t in self.token_times]
+        data["chunk_times"] = [rel(t) for t in self.chunk_times]
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Record:
+        data = dict(data)
+        legacy = data.pop("token_times", None)
+        if legacy is not None and "chunk_times" not in data:
+            # Files written before chunks were kept: one time per chunk, counted as one token.
+            data["chunk_times"] = list(legacy)
+            data["chunk_tokens"] = [1] * len(legacy)
+            data["chunk_ends"] = [0] * len(legacy)
         return cls(**data)
 
 
 class RecordWriter:
     """Appends records to a JSONL file as they complete (thread-safe), so a case
-    that dies mid-run keeps every record finished before."""
+    that dies mid-run keeps every record finished before.
+
+    Some of a record is only known after its round (token counts per chunk that
+    the client tokenizer works out off the event loop): :meth:`rewrite` then
+    replaces the lines this writer appended with the records as they are now,
+    atomically (a new file renamed over the old), keeping the earlier rounds' lines."""
 
     def __init__(self, path: Path, t0: float):
         self.path = path
@@ -101,6 +186,8 @@ class RecordWriter:
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8")
+        self._start = self._file.tell()
+        self.written: list[Record] = []
 
     def write(self, record: Record) -> None:
         data = record.to_json(self.t0)
@@ -113,6 +200,21 @@ class RecordWriter:
         with self._lock:
             self._file.write(line + "\n")
             self._file.flush()
+            self.written.append(record)
+
+    def rewrite(self) -> None:
+        """Write every record this writer wrote again, as it is now."""
+        with self._lock:
+            self._file.close()
+            with self.path.open("rb") as handle:
+                earlier = handle.read(self._start)
+            staging = self.path.with_name(self.path.name + ".tmp")
+            with staging.open("wb") as handle:
+                handle.write(earlier)
+                for record in self.written:
+                    handle.write((json.dumps(record.to_json(self.t0), ensure_ascii=False) + "\n").encode("utf-8"))
+            os.replace(staging, self.path)
+            self._file = self.path.open("a", encoding="utf-8")
 
     def close(self) -> None:
         with self._lock:

@@ -17,7 +17,7 @@ from openaiperf.engines import engine_unavailable_reason
 from openaiperf.matrix import Case
 from openaiperf.metrics import Metric, MetricSet
 from openaiperf.metrics.efficiency import energy_metrics, load_kv_geometry, mbu, mfu
-from openaiperf.metrics.latency import latency_metrics
+from openaiperf.metrics.latency import latency_metrics, timing_notes
 from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
 from openaiperf.metrics.throughput import throughput_metrics
 from openaiperf.monitor.case import CaseMonitor
@@ -186,12 +186,22 @@ class CaseRunner:
     def warmup(self, requests: Sequence[Any]) -> None:
         from openaiperf.scenarios import new_records
 
+        # Prompts of their own (a tag in front): a prefix cache must not serve the measured requests from warmup.
+        requests = [r.warmup_copy(i) if hasattr(r, "warmup_copy") else r for i, r in enumerate(requests)]
         records = new_records(requests, -1)
         start = time.perf_counter()
         for record in records:
             record.scheduled = start
             record.warmup = True
         self.engine.run(requests, records, lambda record: None)
+        self.complete_records(records)
+
+    def complete_records(self, records: Sequence[Record]) -> None:
+        """The engine's after-round step (e.g. the openai engine counts tokens per
+        chunk with the client tokenizer here, off the event loop that timed them)."""
+        complete = getattr(self.engine, "complete_records", None)
+        if callable(complete):
+            complete(records)
 
     def measure_round(self, round_index: int) -> ScenarioRun:
         """One measured pass of the scenario over every request; records go to the
@@ -204,6 +214,9 @@ class CaseRunner:
                     run = self.scenario.run(self.engine, self.requests, writer.write, round_index)
             finally:
                 self.monitor.stop_round()
+            if callable(getattr(self.engine, "complete_records", None)):
+                self.complete_records(run.records)
+                writer.rewrite()  # the lines appended at completion, now with the final token counts
         self.runs.append(run)
         return run
 
@@ -279,6 +292,7 @@ class CaseRunner:
             result.metrics |= mismatch.metrics
             if mismatch.note:
                 result.notes.append(mismatch.note)
+        result.notes.extend(timing_notes(records))
         if not getattr(self.engine, "concurrent", True) and self.case.scenario not in ("offline", "single_stream"):
             result.notes.append(f"{self.case.engine} serves one request at a time: requests queue in front of it")
         self.apply_gates(result)

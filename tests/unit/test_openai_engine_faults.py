@@ -34,9 +34,13 @@ def engine(url: str, model: str = "stub", **options) -> OpenAIEngine:
 
 
 def serve(e: OpenAIEngine, request: Request) -> Record:
+    """One request, then the engine's teardown (it closes the engine's event loop and session)."""
     record = Record(request_id=request.id, sample_id=request.sample_id)
     done: list[Record] = []
-    e.run([request], [record], done.append)
+    try:
+        e.run([request], [record], done.append)
+    finally:
+        e.teardown()
     assert done == [record]
     return record
 
@@ -48,21 +52,22 @@ PLAIN = Request(id="p", sample_id="s", max_tokens=TOKENS, prompt="hi")
 def test_chat_stream_skips_the_role_only_chunk_and_takes_usage(stub_url):
     record = serve(engine(stub_url), CHAT)
     assert record.ok, record.error
-    assert len(record.token_times) == TOKENS  # the role-only chunk is not a token
-    assert record.first_token == record.token_times[0] > record.sent
+    assert len(record.chunk_times) == TOKENS  # the role-only chunk is not a token
+    assert record.first_token == record.chunk_times[0] > record.sent
     assert record.output_tokens == TOKENS and record.input_tokens == 8
     assert record.text == "tok " * TOKENS
 
 
 def test_completions_endpoint(stub_url):
     record = serve(engine(stub_url), PLAIN)
-    assert record.ok and record.output_tokens == TOKENS and len(record.token_times) == TOKENS
+    assert record.ok and record.output_tokens == TOKENS and len(record.chunk_times) == TOKENS
 
 
 def test_reasoning_content_ends_ttft(stub_url):
     record = serve(engine(stub_url, "stub-reasoning"), CHAT)
-    assert record.ok and len(record.token_times) == TOKENS
+    assert record.ok and len(record.chunk_times) == TOKENS
     assert record.text == "tok " * (TOKENS - 1)  # the answer text excludes the reasoning
+    assert record.reasoning == "tok "
 
 
 @pytest.mark.parametrize("model,expected", [("stub-http-400", "HTTP 400"), ("stub-http-500", "HTTP 500"),

@@ -167,7 +167,10 @@ class HFEngine:
                         ids = ids[: i + 1]
                         break
             times = clock.times[: len(ids)]
-            record.token_times = list(times)
+            # Every decoding step gives each sequence one token: a chunk of one.
+            record.chunk_times, record.chunk_tokens = list(times), [1] * len(times)
+            record.chunk_ends = [0] * len(times)
+            record.token_source = "engine"
             record.first_token = times[0] if times else None
             record.done = times[-1] if times else time.perf_counter()
             record.output_tokens = len(ids)

@@ -8,6 +8,11 @@ server that exits or never becomes healthy raises :class:`ServerStartError`
 carrying its last log lines. :meth:`ManagedServer.stop` kills the whole process
 group (the API server spawns an engine-core process); it also runs at
 interpreter exit, so no server outlives the session.
+
+Prefix caching is off unless asked for (``enable_prefix_caching``): a benchmark
+repeats its prompts across warmup, rounds and cases, and with the cache on it
+would measure cache hits. The log's first line is the command, with the values
+of secret flags (``--api-key``...) masked; the server itself gets them as given.
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ DEFAULT_ARGS: dict[str, object] = {
     "max_model_len": 2048,
     "enforce_eager": True,
     "gpu_memory_utilization": 0.5,
+    "enable_prefix_caching": False,
 }
+#: flags vLLM parses as ``--flag`` / ``--no-flag`` (both spelled out, since vLLM's default may differ from ours)
+BOOLEAN_OPTIONAL = frozenset({"enable_prefix_caching"})
 LOG_TAIL_LINES = 30
 
 
@@ -61,7 +69,9 @@ def server_command(model_dir: str, served_name: str, host: str, port: int, args:
                "--served-model-name", served_name, "--host", host, "--port", str(port)]
     for key, value in args.items():
         flag = "--" + key.replace("_", "-")
-        if value is True:
+        if key in BOOLEAN_OPTIONAL and value is not None:
+            command.append(flag if value else "--no-" + flag[2:])
+        elif value is True:
             command.append(flag)
         elif value is False or value is None:
             continue
@@ -92,6 +102,24 @@ class ManagedServer:
     def command(self) -> list[str]:
         return server_command(self.model_dir, self.served_name, self.host, self.port, self.args) + self.extra_argv
 
+    @property
+    def shown_command(self) -> list[str]:
+        """The command as logs and reports show it: secret flags' values masked."""
+        from openaiperf.redact import redact_argv
+
+        return redact_argv(self.command)
+
+    @property
+    def prefix_caching(self) -> bool:
+        """Whether the server caches prompt prefixes (the last of our flag and any in ``server_args`` wins)."""
+        enabled = bool(self.args.get("enable_prefix_caching"))
+        for word in self.extra_argv:
+            if word == "--enable-prefix-caching":
+                enabled = True
+            elif word == "--no-enable-prefix-caching":
+                enabled = False
+        return enabled
+
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
         if on_cpu():
@@ -103,7 +131,7 @@ class ManagedServer:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = self.log_path.open("ab")
-        self._log_file.write(("$ " + " ".join(self.command) + "\n").encode())
+        self._log_file.write(("$ " + " ".join(self.shown_command) + "\n").encode())
         self._log_file.flush()
         self.process = subprocess.Popen(self.command, stdout=self._log_file, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=self.environment(), start_new_session=True,

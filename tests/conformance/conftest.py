@@ -1,0 +1,16 @@
+"""Fixtures of the conformance tests: a word-level client tokenizer (one token
+per word of the scripted server's text) and a helper that runs requests through
+a real ``openai`` engine against a scripted server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def word_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from openaiperf.testing.word_tokenizer import write_word_tokenizer
+
+    return write_word_tokenizer(tmp_path_factory.mktemp("word-tokenizer"))
