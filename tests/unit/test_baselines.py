@@ -350,6 +350,7 @@ def test_markdown_shows_outcomes_and_what_would_settle_it() -> None:
     assert "`b`" in rows[0] and "+20.0% (worse)" in rows[0] and "| regression |" in rows[0]
     assert "`a`" in rows[1] and "| inconclusive |" in rows[1] and "would settle it:" in rows[1]
     assert "- 🟡 a: inconclusive (tpot_p50); would settle it:" in text
+    assert "- across the run: 1 of 1 regressing metric(s) stay significant with Holm over all 2 tested metrics" in text
 
 
 def test_console_and_html_show_the_verdict(tmp_path: Path) -> None:

@@ -27,7 +27,10 @@ def markdown_summary(document: dict[str, Any], title: str = "OpenAIPerf") -> str
     lines.append("")
     attention = verdict.attention(cases)
     if attention:
-        lines += [f"- {verdict.ICON[outcome]} {text}" for outcome, text in attention] + [""]
+        lines += [f"- {verdict.ICON[outcome]} {text}" for outcome, text in attention]
+        if session := verdict.session_line(cases):
+            lines.append(f"- {session}")
+        lines.append("")
     if rows:
         lines += ["### Delta vs baseline", "",
                   ("| | case | metric | baseline | current | change | interval | tolerance | rounds b/c | outcome | "

@@ -89,6 +89,24 @@ def case_lines(cases: Sequence[dict[str, Any]]) -> list[str]:
     return [text for _, text in attention(cases)]
 
 
+def session_line(cases: Sequence[dict[str, Any]]) -> str:
+    """Each case is gated on its own (family-wise error per case); this says how many
+    regressing metrics would stay significant with Holm over the whole run's metrics."""
+    from openaiperf.baselines.stats import holm
+
+    alphas = [(baseline_entry(c).get("comparison") or {}).get("alpha") for c in cases]
+    alpha = next((a for a in alphas if a), 0.05)
+    rows = [m for _, m in metric_rows(cases) if m.get("p_value") is not None]
+    regressions = sum(m.get("outcome") == "regression" for m in rows)
+    if not regressions:
+        return ""
+    adjusted = holm([m["p_value"] for m in rows])
+    kept = sum(m.get("outcome") == "regression" and p < alpha for m, p in zip(rows, adjusted))
+    compared = sum(bool(label(c)) for c in cases)
+    return (f"across the run: {kept} of {regressions} regressing metric(s) stay significant with Holm over all "
+            f"{len(rows)} tested metrics of {compared} compared case(s)")
+
+
 def counts(cases: Sequence[dict[str, Any]]) -> dict[str, int]:
     out = {key: 0 for key in ORDER}
     for case in cases:
