@@ -133,37 +133,74 @@ def load_runs(work: Path) -> list[dict[str, Any]]:
     return runs
 
 
-def side(run: dict[str, Any], rounds: list[int]) -> Any:
-    """A run's case as the gate sees it, keeping only the given rounds."""
+def side(runs: list[dict[str, Any]], rounds: list[list[int]]) -> Any:
+    """Runs' case as the gate sees it, keeping the given rounds of each; rounds of
+    several runs make a baseline that knows its run-to-run drift (``--baseline-append``)."""
     from openaiperf.baselines.compare import baseline_from_case
 
-    case = dict(run["case"])
-    case["rounds"] = [case["rounds"][i] for i in rounds]
-    return baseline_from_case(case)
+    result = baseline_from_case(runs[0]["case"])
+    tagged = []
+    for run, keep in zip(runs, rounds):
+        tagged += [{"_run": run["label"], **run["case"]["rounds"][i]} for i in keep]
+    result.rounds = tagged if len(runs) > 1 else [{k: v for k, v in r.items() if k != "_run"} for r in tagged]
+    return result
 
 
-def verdict(baseline_run: dict[str, Any], baseline_rounds: list[int], new_run: dict[str, Any],
-            new_rounds: list[int]) -> tuple[str, Any]:
+def verdict(baseline_runs: list[dict[str, Any]], baseline_rounds: list[list[int]], new_run: dict[str, Any],
+            new_rounds: list[int]) -> str:
     """The gate's verdict at its defaults: "regression", "no regression", "inconclusive" or "refused"."""
     from openaiperf.baselines.gate import GateSettings, judge
 
-    outcome = judge(side(baseline_run, baseline_rounds), side(new_run, new_rounds), GateSettings())
-    if outcome.refused:
-        return "refused", outcome
-    return outcome.outcome.value, outcome
+    outcome = judge(side(baseline_runs, baseline_rounds), side([new_run], [new_rounds]), GateSettings())
+    return "refused" if outcome.refused else outcome.outcome.value
 
 
 def tally(verdicts: list[str]) -> str:
-    n = len(verdicts)
     parts = [f"{verdicts.count(v)} {v}" for v in ("regression", "inconclusive", "no regression", "refused")
              if verdicts.count(v) or v != "refused"]
-    return f"{n} comparisons: " + ", ".join(parts)
+    return f"{len(verdicts):3d} comparisons: " + ", ".join(parts)
 
 
 def median_tpot(run: dict[str, Any]) -> float:
     import numpy as np
 
     return float(np.median([r["tpot_p50"] for r in run["case"]["rounds"]]))
+
+
+def real_pairs(by_index: dict[tuple[str, int], dict[str, Any]], m: int, nb: int, k: int) -> tuple[list, list]:
+    """Sequential pairs: the baseline is A runs i-m+1..i (their first ``nb`` rounds); A/A
+    judges run A(i+1), A/B run B(i) (their first ``k`` rounds)."""
+    aa, ab = [], []
+    last = max(index for _, index in by_index)
+    for i in range(m - 1, last + 1):
+        base = [by_index.get(("A", j)) for j in range(i - m + 1, i + 1)]
+        if None in base:
+            continue
+        keep = [list(range(nb))] * m
+        if ("A", i + 1) in by_index:
+            aa.append(verdict(base, keep, by_index[("A", i + 1)], list(range(k))))
+        if ("B", i) in by_index:
+            ab.append(verdict(base, keep, by_index[("B", i)], list(range(k))))
+    return aa, ab
+
+
+def resampled(a_runs: list, b_runs: list, m: int, nb: int, k: int, count: int, rng: Any) -> tuple[list, list]:
+    """``count`` A/A and A/B comparisons: m + 1 different A runs drawn at random (m for
+    the baseline, one judged), a B run drawn at random; rounds drawn without
+    replacement within each run."""
+    rounds = min(len(r["case"]["rounds"]) for r in a_runs + b_runs)
+
+    def pick(n: int) -> list[int]:
+        return sorted(rng.choice(rounds, size=n, replace=False).tolist())
+
+    aa, ab = [], []
+    for _ in range(count):
+        chosen = rng.choice(len(a_runs), size=m + 1, replace=False)
+        base = [a_runs[i] for i in chosen[:m]]
+        keep = [pick(nb) for _ in base]
+        aa.append(verdict(base, keep, a_runs[chosen[m]], pick(k)))
+        ab.append(verdict(base, keep, b_runs[int(rng.integers(len(b_runs)))], pick(k)))
+    return aa, ab
 
 
 def analyze(work: Path, args: argparse.Namespace) -> int:
@@ -175,65 +212,49 @@ def analyze(work: Path, args: argparse.Namespace) -> int:
     rounds = min(len(r["case"]["rounds"]) for r in runs)
     nb = args.baseline_rounds
     ks = [int(k) for k in str(args.new_rounds).split(",")]
+    ms = [int(m) for m in str(args.baseline_runs).split(",")]
     if nb > rounds or max(ks) > rounds:
         raise SystemExit(f"runs have {rounds} rounds: --baseline-rounds {nb} / --new-rounds {max(ks)} do not fit")
     loads = [x for r in runs for x in (r["load_before"], r["load_after"])]
     print(f"{len(a_runs)} A runs and {len(b_runs)} B runs of {CASE_ID}, {rounds} rounds each, "
-          f"{sum(r['seconds'] for r in runs) / 60:.0f} min; load average (1 min) during the runs: "
-          f"median {np.median(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} CPUs")
+          f"{sum(r['seconds'] for r in runs) / 60:.0f} min; load average (1 min) at the start and end of each run: "
+          f"median {np.median(loads):.2f}, range {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} CPUs")
     ratio = np.median([median_tpot(b) for b in b_runs]) / np.median([median_tpot(a) for a in a_runs])
     print(f"TPOT p50, median over runs: B / A = {ratio:.3f} (injected slowdown {args.slowdown:.0%} per token)")
-    spreads = [float(np.std(np.log([r["tpot_p50"] for r in run["case"]["rounds"]]), ddof=1)) for run in a_runs]
+    within = [float(np.std(np.log([r["tpot_p50"] for r in run["case"]["rounds"]]), ddof=1)) for run in a_runs]
     drift = float(np.std(np.log([median_tpot(a) for a in a_runs]), ddof=1))
-    print(f"A runs: TPOT p50 round-to-round spread (log sd) median {np.median(spreads):.3f}; run-to-run spread of "
-          f"run medians {drift:.3f}")
+    print(f"A runs, TPOT p50 (log sd): round to round within a run, median {np.median(within):.3f}; "
+          f"run to run (run medians) {drift:.3f}")
     by_index = {(r["kind"], r["index"]): r for r in runs}
-    failed = False
-    first = list(range(nb))
-    for k in ks:
-        print(f"\n-- baseline {nb} rounds, new run {k} round(s) --")
-        aa, ab = [], []
-        for i in range(max(r["index"] for r in runs) + 1):
-            base = by_index.get(("A", i))
-            if base is None:
-                continue
-            if ("A", i + 1) in by_index:
-                aa.append(verdict(base, first, by_index[("A", i + 1)], list(range(k)))[0])
-            if ("B", i) in by_index:
-                ab.append(verdict(base, first, by_index[("B", i)], list(range(k)))[0])
-        print(f"real sequential pairs  A/A: {tally(aa)}")
-        print(f"real sequential pairs  A/B: {tally(ab)}")
-        rng = np.random.default_rng(args.seed)
-        raa, rab = [], []
-        for _ in range(args.resample):
-            base, other = rng.choice(len(a_runs), size=2, replace=False)
-            base_rounds = sorted(rng.choice(rounds, size=nb, replace=False).tolist())
-            raa.append(verdict(a_runs[base], base_rounds, a_runs[other],
-                               sorted(rng.choice(rounds, size=k, replace=False).tolist()))[0])
-            slow = b_runs[int(rng.integers(len(b_runs)))]
-            rab.append(verdict(a_runs[base], base_rounds, slow,
-                               sorted(rng.choice(rounds, size=k, replace=False).tolist()))[0])
-        print(f"resampled              A/A: {tally(raa)}")
-        print(f"resampled              A/B: {tally(rab)}")
-        alarms, caught = raa.count("regression"), rab.count("regression")
-        ok = alarms <= 0.01 * len(raa) and caught >= 0.95 * len(rab) and not aa.count("regression") > 0.05 * len(aa)
-        print(f"A/A false alarms {alarms}/{len(raa)} (goal <= 1 in 100), A/B detections {caught}/{len(rab)} "
-              f"(goal >= 95 in 100): {'PASS' if ok else 'FAIL'}")
-        failed |= not ok
-    refused = [v for v in ("refused",) if v in aa + ab]
-    if refused:
-        print("some comparisons were refused: the runs' configurations differ (see the fingerprints)")
+    rng = np.random.default_rng(args.seed)
+    passed = {}
+    for m in ms:
+        for k in ks:
+            setting = f"baseline {m} run(s) x {nb} rounds, new run {k} round(s)"
+            aa, ab = real_pairs(by_index, m, nb, k)
+            raa, rab = resampled(a_runs, b_runs, m, nb, k, args.resample, rng)
+            alarms, caught = raa.count("regression"), rab.count("regression")
+            ok = alarms <= 0.01 * len(raa) and caught >= 0.95 * len(rab)
+            passed[setting] = ok
+            print(f"\n-- {setting} --")
+            print(f"real sequential pairs  A/A: {tally(aa)}")
+            print(f"real sequential pairs  A/B: {tally(ab)}")
+            print(f"resampled              A/A: {tally(raa)}")
+            print(f"resampled              A/B: {tally(rab)}")
+            print(f"A/A false alarms {alarms}/{len(raa)} (goal <= 1 in 100), A/B detections {caught}/{len(rab)} "
+                  f"(goal >= 95 in 100): {'PASS' if ok else 'FAIL'}")
     command = (f"python benchmarks/scripts/gate_false_alarm.py --pairs {args.pairs} --rounds {args.rounds} "
                f"--samples {args.samples} --tokens {args.tokens} --input-length {args.input_length} "
-               f"--slowdown {args.slowdown} --threads {args.threads} --baseline-rounds {nb} --new-rounds "
-               f"{args.new_rounds} --resample {args.resample}")
-    print(f"\nreproduce: {command}\nrecorded runs: {work} (re-analyze: --analyze {work})")
-    return 1 if failed else 0
+               f"--slowdown {args.slowdown} --threads {args.threads} --baseline-rounds {nb} --baseline-runs "
+               f"{args.baseline_runs} --new-rounds {args.new_rounds} --resample {args.resample}")
+    print(f"\nreproduce: {command}\nrecorded runs: {work} (analyze them again: --analyze {work})")
+    return 0 if all(passed.values()) else 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pairs", type=int, default=20, help="real sequential A/A and A/B pairs (default 20)")
+    parser.add_argument("--pairs", type=int, default=24,
+                        help="B runs, each after an A run (default 24: 20 real pairs for five-run baselines)")
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds per run (default 5)")
     parser.add_argument("--samples", type=int, default=4, help="requests per round, one batch (default 4)")
     parser.add_argument("--tokens", type=int, default=32, help="new tokens per request (default 32)")
@@ -244,7 +265,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work", default=None, help="folder for the runs (default: a new temporary folder)")
     parser.add_argument("--record-only", action="store_true", help="record the runs, do not analyze")
     parser.add_argument("--analyze", default=None, metavar="DIR", help="analyze runs recorded in DIR (no new runs)")
-    parser.add_argument("--baseline-rounds", type=int, default=3, help="rounds of a baseline (default 3)")
+    parser.add_argument("--baseline-rounds", type=int, default=3, help="rounds of each baseline run (default 3)")
+    parser.add_argument("--baseline-runs", default="1,5",
+                        help="runs in a baseline, comma-separated (default 1,5: --baseline-save, and five "
+                             "--baseline-append runs)")
     parser.add_argument("--new-rounds", default="1,3", help="rounds of the judged run, comma-separated (default 1,3)")
     parser.add_argument("--resample", type=int, default=100, help="resampled comparisons per kind (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")

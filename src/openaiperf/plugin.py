@@ -101,6 +101,9 @@ def add_baseline_options(group: Any) -> None:
     group.addoption("--baseline-save", nargs="?", const="", default=None, metavar="DIR",
                     help="store each passing case as the baseline in DIR/<hw>/<case>.json (default DIR: baselines); "
                          "needs --repeats >= 3")
+    group.addoption("--baseline-append", nargs="?", const="", default=None, metavar="DIR",
+                    help="add each passing case's rounds to its stored baseline (same configuration; the last 10 "
+                         "runs are kept) so the gate measures run-to-run drift; needs --repeats >= 3")
     group.addoption("--baseline-compare", nargs="?", const="", default=None, metavar="PATH",
                     help="compare each case with its baseline under PATH (default: baselines): a regression fails "
                          "the case, an inconclusive verdict passes with what would settle it")

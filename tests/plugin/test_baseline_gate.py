@@ -171,3 +171,27 @@ def test_ob_compare_shows_outcomes_intervals_and_differences(bench_project: pyte
     assert main(["compare", str(first), str(second), "--force"]) == 1
     out = capsys.readouterr().out
     assert "compared although the configuration differs (--force)" in out and "regression" in out
+
+
+def test_append_builds_a_baseline_of_several_runs(bench_project: pytest.Pytester, monkeypatch, capsys) -> None:
+    from openaiperf.cli import main
+
+    for seed in ("1", "2"):
+        monkeypatch.setenv("FAKE_SEED", seed)
+        bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3", "--baseline-append")).assert_outcomes(
+            passed=1)
+    path = bench_project.path / "baselines" / "cpu" / f"{OFFLINE}.json"
+    stored = json.loads(path.read_text())
+    runs = [r["_run"] for r in stored["rounds"]]
+    assert len(stored["rounds"]) == 6 and len(set(runs)) == 2 and runs[0] == run_dirs(bench_project.path)[0].name
+    monkeypatch.setenv("FAKE_SEED", "3")
+    compared = bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3", "--baseline-compare"))
+    compared.assert_outcomes(passed=1)
+    metrics = last_cases(bench_project.path)[OFFLINE]["baseline"]["comparison"]["metrics"]
+    assert all("t against 2 baseline runs (6 rounds), run-to-run drift" in m["method"] for m in metrics)
+    # ob baseline update --append adds the finished run as a third.
+    capsys.readouterr()
+    assert main(["baseline", "update", str(run_dirs(bench_project.path)[-1]), "--append",
+                 "--baselines", str(bench_project.path / "baselines")]) == 0
+    assert "appended to" in capsys.readouterr().out
+    assert len({r["_run"] for r in json.loads(path.read_text())["rounds"]}) == 3

@@ -67,6 +67,43 @@ def test_several_new_rounds_are_a_pooled_two_sample_t_test() -> None:
     assert change.df == 4
 
 
+def test_several_baseline_runs_add_their_drift_to_the_error() -> None:
+    runs = [[10.0, 10.1, 9.9], [10.6, 10.5, 10.7], [9.6, 9.7, 9.5], [10.2, 10.3, 10.1]]
+    change = gate_stats.log_change(runs, [10.4])
+    logs = [np.log(r) for r in runs]
+    within = sum(((g - g.mean()) ** 2).sum() for g in logs) / (4 * 2)  # the new run's one round adds no df
+    between = np.var([g.mean() for g in logs], ddof=1)
+    assert change.noise.within == pytest.approx(within) and change.noise.between == pytest.approx(between)
+    assert change.se ** 2 == pytest.approx(between * (1 + 1 / 4) + within * (1 - 1 / 3))
+    assert change.estimate == pytest.approx(math.log(10.4) - np.mean([g.mean() for g in logs]))
+    assert "t against 4 baseline runs (12 rounds), run-to-run drift" in change.method
+    assert 3 < change.df < 8  # Satterthwaite, between the between-run (3) and pooled (8) df
+    # Runs that agree as well as their rounds do: no drift, the drift-free error.
+    steady = gate_stats.log_change([[10.0, 10.2, 9.8], [10.05, 9.85, 10.1]], [10.0])
+    h = 1 / 3
+    assert steady.se ** 2 == pytest.approx(steady.noise.within * (1 + h / 2)) and steady.df == 4
+
+
+def test_the_false_alarm_rate_holds_with_drift_only_when_the_baseline_measures_it() -> None:
+    """Simulated A/A comparisons with 3% drift between runs and 1% between rounds:
+    a baseline of five runs keeps the one-sided 5% test at about 5%; one run
+    (which cannot see the drift) rejects far more often."""
+    rng = np.random.default_rng(1)
+
+    def run(rounds: int) -> list[float]:
+        return list(np.exp(rng.normal(0, 0.03) + rng.normal(0, 0.01, rounds)))
+
+    rejections = {1: 0, 5: 0}
+    trials = 1500
+    for _ in range(trials):
+        new = run(1)
+        for runs in rejections:
+            change = gate_stats.log_change([run(3) for _ in range(runs)], new)
+            rejections[runs] += gate_stats.p_worse(change.estimate, change.se, change.df) < 0.05
+    assert 0.03 < rejections[5] / trials < 0.08
+    assert rejections[1] / trials > 0.15
+
+
 def test_holm_matches_the_textbook_example() -> None:
     # Holm (1979): sorted p 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1, then running maximum.
     assert gate_stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
@@ -294,6 +331,28 @@ def test_gate_refuses_another_configuration_unless_forced(tmp_path: Path) -> Non
     assert gate(current, GateSettings(compare_root=tmp_path / "none", required=True)).failures
 
 
+def test_append_keeps_runs_apart_and_refuses_another_configuration(tmp_path: Path) -> None:
+    from openaiperf.baselines import MAX_BASELINE_RUNS, RUN_KEY
+
+    settings = GateSettings(save_root=tmp_path, append=True)
+    for i in range(MAX_BASELINE_RUNS + 2):
+        assert not gate(make([10.0 + i, 10.1 + i, 9.9 + i]), settings, run_id=f"run{i}").failures
+    stored = JsonBaselineStore(tmp_path).load("cpu", "c")
+    assert stored.run_ids == [f"run{i}" for i in range(2, MAX_BASELINE_RUNS + 2)]  # the last ten
+    assert stored.run_values("tpot_p50")[0] == [12.0, 12.1, 11.9] and stored.rounds[0][RUN_KEY] == "run2"
+    other = make([1.0, 1.0, 1.0], fingerprint={"checked": {"engine": "vllm", "scenario": "offline"}, "noted": {}})
+    refused = gate(other, settings, run_id="x")
+    assert "not appended: the stored baseline's configuration differs (engine: baseline hf, now vllm)" in \
+        refused.failures[0]
+    assert gate(other, GateSettings(save_root=tmp_path), run_id="x").saved  # --baseline-save replaces it
+    assert JsonBaselineStore(tmp_path).load("cpu", "c").run_ids == ["x"]
+    # A comparison against several runs names them and their drift.
+    JsonBaselineStore(tmp_path).save(appended_runs := make([10.0, 10.1, 9.9]).tagged("a"))
+    gate(make([10.4, 10.5, 10.3]), settings, run_id="b")
+    result = gate(make([10.2]), GateSettings(compare_root=tmp_path)).comparison.metrics[0]
+    assert "t against 2 baseline runs (6 rounds)" in result.method and appended_runs.run_ids == ["a"]
+
+
 def test_strict_fails_an_inconclusive_verdict(tmp_path: Path) -> None:
     JsonBaselineStore(tmp_path).save(make([10.0, 10.6, 9.5]))
     current = make([10.2])
@@ -311,6 +370,11 @@ def test_saving_needs_three_rounds_at_start_up() -> None:
     with pytest.raises(ConfigError, match=r"--baseline-save.*needs --repeats >= 3 \(got --repeats 1\)"):
         check_options(options.get)
     check_options({**options, "repeats": 3}.get)
+    appending = {**options, "baseline_save": None, "baseline_append": "dir"}
+    with pytest.raises(ConfigError, match=r"--baseline-append.*needs --repeats >= 3"):
+        check_options(appending.get)
+    with pytest.raises(ConfigError, match="one of --baseline-save .* and --baseline-append"):
+        check_options({**appending, "repeats": 3, "baseline_save": ""}.get)
     with pytest.raises(ConfigError, match="--baseline-alpha"):
         check_options({**options, "repeats": 3, "baseline_alpha": "2"}.get)
 

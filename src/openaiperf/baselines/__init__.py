@@ -13,7 +13,7 @@ options, save and compare).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +24,10 @@ BASELINE_SCHEMA_VERSION = 2
 #: a baseline's rounds give the round-to-round spread a new run is judged by: two
 #: rounds leave one degree of freedom (an interval 6x wider than with many)
 MIN_BASELINE_ROUNDS = 3
+#: a baseline keeps the rounds of its last runs (``--baseline-append``), each round
+#: tagged with its run's id under this key (never a metric name)
+RUN_KEY = "_run"
+MAX_BASELINE_RUNS = 10
 
 
 class BaselineError(OpenAIPerfError):
@@ -56,6 +60,24 @@ class Baseline:
     def round_values(self, metric: str) -> list[float]:
         """The metric's value in every round that has one."""
         return [float(r[metric]) for r in self.rounds if r.get(metric) is not None]
+
+    def run_values(self, metric: str) -> list[list[float]]:
+        """The metric's round values grouped by the run they were measured in
+        (rounds carry their run's id under :data:`RUN_KEY`; untagged rounds are one run)."""
+        runs: dict[str, list[float]] = {}
+        for r in self.rounds:
+            if r.get(metric) is not None:
+                runs.setdefault(str(r.get(RUN_KEY, "")), []).append(float(r[metric]))
+        return list(runs.values())
+
+    @property
+    def run_ids(self) -> list[str]:
+        return list(dict.fromkeys(str(r.get(RUN_KEY, "")) for r in self.rounds))
+
+    def tagged(self, run_id: str) -> Baseline:
+        """This result with every untagged round marked as measured in ``run_id``."""
+        rounds = [{RUN_KEY: run_id, **r} if RUN_KEY not in r else dict(r) for r in self.rounds]
+        return replace(self, rounds=rounds)
 
 
 class BaselineStore(Protocol):

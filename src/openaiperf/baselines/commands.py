@@ -18,8 +18,8 @@ from typing import Any
 
 from openaiperf.baselines import MIN_BASELINE_ROUNDS, Baseline
 from openaiperf.baselines.compare import Outcome, baseline_from_case
-from openaiperf.baselines.gate import GateOutcome, GateSettings, judge, parse_alpha, parse_tolerances
-from openaiperf.baselines.json_store import JsonBaselineStore, read_baseline
+from openaiperf.baselines.gate import GateOutcome, GateSettings, judge, parse_alpha, parse_tolerances, save
+from openaiperf.baselines.json_store import read_baseline
 from openaiperf.baselines.stats import holm
 from openaiperf.errors import ConfigError
 
@@ -141,7 +141,6 @@ def render_comparisons(judged: Sequence[tuple[str, GateOutcome]]) -> str:
 def cmd_baseline_update(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     document, cases = read_run(run_dir)
-    store = JsonBaselineStore(Path(args.baselines))
     saved = 0
     statuses = {c["id"]: c.get("status") for c in document.get("cases", [])}
     for case_id, baseline in cases.items():
@@ -158,9 +157,13 @@ def cmd_baseline_update(args: argparse.Namespace) -> int:
         if args.hw:
             baseline.hardware = args.hw
             baseline.fingerprint.setdefault("checked", {})["hardware profile"] = args.hw
-        path = store.save(baseline)
+        path, why_not = save(baseline, GateSettings(save_root=Path(args.baselines), append=args.append),
+                             run_dir.name)
+        if why_not:
+            print(f"skipped {case_id}: {why_not}")
+            continue
         saved += 1
-        print(f"saved {path}")
+        print(f"{'appended to' if args.append else 'saved'} {path}")
     print(f"{saved} baseline(s) updated from {run_dir}")
     return 0 if saved else 1
 
@@ -181,4 +184,6 @@ def register(subparsers: Any) -> None:
     update.add_argument("run_dir", metavar="RUN_DIR")
     update.add_argument("--hw", default=None, help="store under this hardware profile (default: the run's)")
     update.add_argument("--baselines", default="baselines", metavar="DIR", help="baseline root (default: baselines)")
+    update.add_argument("--append", action="store_true",
+                        help="add the run's rounds to the stored baselines (same configuration) instead of replacing")
     update.set_defaults(func=cmd_baseline_update)

@@ -107,6 +107,8 @@ class MetricComparison:
     settle: str = ""
     #: the rounds behind ``settle`` (for the case's most demanding answer)
     settle_rounds: gate_stats.Settle | None = field(default=None, repr=False)
+    #: the statistics behind the interval (None when the metric could not be tested)
+    log_change: gate_stats.LogChange | None = field(default=None, repr=False)
 
     @property
     def regression(self) -> bool:
@@ -183,21 +185,24 @@ def compare_metric(metric: str, baseline: Baseline, current: Baseline, tolerance
     if direction is None:
         return MetricComparison(metric, unit, Better.NONE, tolerance, reason=f"not comparable: {why}")
     result = MetricComparison(metric, unit, direction, tolerance, confidence=1 - 2 * alpha)
-    base_rounds, cur_rounds = baseline.round_values(metric), current.round_values(metric)
+    base_runs, cur_rounds = baseline.run_values(metric), current.round_values(metric)
+    base_rounds = [v for run in base_runs for v in run]
     result.n_baseline, result.n_current = len(base_rounds), len(cur_rounds)
     if not cur_rounds:
         result.reason = "not measured in this run"
         return result
-    if len(base_rounds) < 2:
-        result.reason = f"the baseline has {len(base_rounds)} round(s) of it (needs >= 2 for a spread)"
+    if sum(len(run) - 1 for run in base_runs) + len(cur_rounds) - 1 < 1:
+        result.reason = f"the baseline has {len(base_rounds)} round(s) of it, too few for a round-to-round spread"
         result.settle = "re-save the baseline with --repeats 3 or more"
         return result
     if min(base_rounds + cur_rounds) <= 0:
         result.reason = "values <= 0 cannot be compared as ratios"
         return result
-    change = gate_stats.log_change(base_rounds, cur_rounds)
-    result.baseline = math.exp(sum(math.log(v) for v in base_rounds) / len(base_rounds))
+    change = gate_stats.log_change(base_runs, cur_rounds)
+    result.log_change = change
     result.current = math.exp(sum(math.log(v) for v in cur_rounds) / len(cur_rounds))
+    # The baseline's geometric mean is that of its run means (each run weighs alike).
+    result.baseline = result.current / math.exp(change.estimate)
     result.ratio = math.exp(change.estimate)
     half = gate_stats.t_quantile(1 - alpha, change.df) * change.se if change.se > 0 else 0.0
     result.ci_low, result.ci_high = math.exp(change.estimate - half), math.exp(change.estimate + half)
@@ -230,7 +235,7 @@ def _decide(result: MetricComparison, change: gate_stats.LogChange, level: float
     else:
         result.reason = f"too noisy to rule out a change beyond {result.tolerance_text()}"
     result.settle_rounds = gate_stats.rounds_to_settle(change, worse, threshold, alpha, level)
-    result.settle = result.settle_rounds.text(change.n_current, change.spread, result.tolerance, change.estimate)
+    result.settle = result.settle_rounds.text(change, result.tolerance)
 
 
 # -- one case -----------------------------------------------------------------------------
@@ -294,19 +299,15 @@ def compare_case(baseline: Baseline, current: Baseline, tolerances: dict[str, fl
     """Compare every metric that has a tolerance; Holm across those that could be tested."""
     out = CaseComparison(case_id=current.case_id, baseline_source=baseline.source,
                          baseline_hardware=baseline.hardware, hardware=current.hardware, alpha=alpha)
-    changes: dict[str, gate_stats.LogChange] = {}
     for metric, tolerance in tolerances.items():
         comparison = compare_metric(metric, baseline, current, tolerance, alpha=alpha)
-        if comparison is None:
-            continue
-        out.metrics.append(comparison)
-        if comparison.p_value is not None:
-            changes[metric] = gate_stats.log_change(baseline.round_values(metric), current.round_values(metric))
-    tested = [m for m in out.metrics if m.p_value is not None]
+        if comparison is not None:
+            out.metrics.append(comparison)
+    tested = [m for m in out.metrics if m.log_change is not None]
     p_values = [m.p_value for m in tested]
     for m, adjusted in zip(tested, gate_stats.holm(p_values)):
         m.p_holm = adjusted
     for index, m in enumerate(tested):
-        _decide(m, changes[m.metric], gate_stats.holm_level(p_values, index, alpha), alpha)
+        _decide(m, m.log_change, gate_stats.holm_level(p_values, index, alpha), alpha)
     out.metrics.sort(key=lambda m: (OUTCOME_ORDER[m.outcome], -(m.worse or 0.0)))
     return out

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from openaiperf.baselines import MIN_BASELINE_ROUNDS, Baseline, BaselineError
+from openaiperf.baselines import MAX_BASELINE_RUNS, MIN_BASELINE_ROUNDS, RUN_KEY, Baseline, BaselineError
 from openaiperf.baselines.compare import ALPHA, CaseComparison, Outcome, baseline_from_case, compare_case
 from openaiperf.baselines.fingerprint import Difference, differences
 from openaiperf.baselines.json_store import JsonBaselineStore
@@ -70,9 +70,13 @@ def check_options(option: Callable[[str], Any]) -> None:
     parse_tolerances(option("tolerance") or [])
     parse_alpha(option("baseline_alpha"))
     repeats = option("repeats") or 1
-    if option("baseline_save") is not None and repeats < MIN_BASELINE_ROUNDS:
-        raise ConfigError(f"a baseline carries its rounds' spread and needs --repeats >= {MIN_BASELINE_ROUNDS} "
-                          f"(got --repeats {repeats})", source="--baseline-save")
+    if option("baseline_save") is not None and option("baseline_append") is not None:
+        raise ConfigError("give one of --baseline-save (replace) and --baseline-append (add this run)",
+                          source="--baseline-append")
+    for name in ("baseline_save", "baseline_append"):
+        if option(name) is not None and repeats < MIN_BASELINE_ROUNDS:
+            raise ConfigError(f"a baseline carries its rounds' spread and needs --repeats >= {MIN_BASELINE_ROUNDS} "
+                              f"(got --repeats {repeats})", source="--" + name.replace("_", "-"))
 
 
 def resolve_tolerances(task_spec: Any = None, overrides: dict[str, float] | None = None) -> dict[str, float]:
@@ -89,6 +93,7 @@ def resolve_tolerances(task_spec: Any = None, overrides: dict[str, float] | None
 class GateSettings:
     compare_root: Path | None = None  # None: no comparison
     save_root: Path | None = None  # None: do not save
+    append: bool = False  # add this run's rounds to the stored baseline instead of replacing it
     required: bool = False
     force: bool = False
     strict: bool = False
@@ -155,7 +160,40 @@ def judge(baseline: Baseline, current: Baseline, settings: GateSettings, *, task
     return outcome
 
 
-def gate(current: Baseline, settings: GateSettings, *, task_spec: Any = None, passed: bool = True) -> GateOutcome:
+def appended(stored: Baseline, current: Baseline, run_id: str) -> Baseline:
+    """``stored`` with the rounds of ``current`` (run ``run_id``) added, keeping the
+    last :data:`MAX_BASELINE_RUNS` runs; the metrics shown are the newest run's."""
+    rounds = stored.tagged("earlier").rounds + current.tagged(run_id).rounds
+    keep = set(list(dict.fromkeys(r[RUN_KEY] for r in rounds))[-MAX_BASELINE_RUNS:])
+    return Baseline(case_id=current.case_id, hardware=current.hardware, metrics=current.metrics,
+                    rounds=[r for r in rounds if r[RUN_KEY] in keep], fingerprint=current.fingerprint,
+                    case=current.case, settings=current.settings)
+
+
+def save(current: Baseline, settings: GateSettings, run_id: str) -> tuple[str | None, str | None]:
+    """Store ``current`` as the baseline, or add it to the stored one (``append``);
+    (path, None) or (None, why not)."""
+    store = JsonBaselineStore(settings.save_root)
+    tagged = current.tagged(run_id)
+    if settings.append:
+        try:
+            stored = store.load(current.hardware, current.case_id)
+        except BaselineError as exc:
+            return None, f"not appended: {exc}"
+        if stored is not None:
+            refusing = [d for d in differences(stored.fingerprint, current.fingerprint) if d.refuses]
+            if refusing:
+                return None, ("not appended: the stored baseline's configuration differs ("
+                              + "; ".join(d.text() for d in refusing) + "); --baseline-save replaces it")
+            tagged = appended(stored, current, run_id)
+    try:
+        return str(store.save(tagged)), None
+    except BaselineError as exc:
+        return None, f"not saved: {exc}"
+
+
+def gate(current: Baseline, settings: GateSettings, *, task_spec: Any = None, passed: bool = True,
+         run_id: str = "") -> GateOutcome:
     """Compare ``current`` with its stored baseline (if asked), then save it (if asked)."""
     outcome = GateOutcome()
     if settings.compare_root is not None:
@@ -175,10 +213,9 @@ def gate(current: Baseline, settings: GateSettings, *, task_spec: Any = None, pa
         if not passed or outcome.failures:
             outcome.notes.append("baseline: not saved, the case failed")
         else:
-            try:
-                outcome.saved = str(JsonBaselineStore(settings.save_root).save(current))
-            except BaselineError as exc:
-                outcome.failures.append(f"baseline: not saved: {exc}")
+            outcome.saved, why_not = save(current, settings, run_id)
+            if why_not:
+                outcome.failures.append(f"baseline: {why_not}")
     return outcome
 
 
@@ -196,7 +233,9 @@ def settings_from_session(session: Any) -> GateSettings:
     compare = option("baseline_compare")
     if compare is None and option("baseline_required"):
         compare = ""
-    return GateSettings(compare_root=where(compare), save_root=where(option("baseline_save")),
+    append = option("baseline_append")
+    save_to = option("baseline_save") if append is None else append
+    return GateSettings(compare_root=where(compare), save_root=where(save_to), append=append is not None,
                         required=bool(option("baseline_required")), force=bool(option("baseline_force")),
                         strict=bool(option("baseline_strict")), tolerances=parse_tolerances(option("tolerance") or []),
                         alpha=parse_alpha(option("baseline_alpha")))
@@ -215,7 +254,7 @@ def gate_case_result(result: Any, session: Any, fingerprint: dict[str, Any] | No
         fingerprint = for_result(result, session)
     current = baseline_from_case(result.to_json(), fingerprint)
     outcome = gate(current, settings, task_spec=session.tasks.get(result.case.task),
-                   passed=result.status == "passed")
+                   passed=result.status == "passed", run_id=session.ensure_run_dir().name)
     result.failures.extend(outcome.failures)
     result.notes.extend(outcome.notes)
     if outcome.failures and result.status == "passed":

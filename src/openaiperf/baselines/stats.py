@@ -4,20 +4,28 @@ Everything is on the log scale: a round's value ``x`` becomes ``log x``, a
 change is ``log(current / baseline)``, so a slowdown multiplies values without
 widening their spread and a tolerance is a ratio.
 
-Comparison of ``n_c`` new rounds with ``n_b >= 2`` baseline rounds (Student's t,
-pooled variance):
+The model: round ``j`` of run ``i`` is ``μ + r_i + e_ij``, with a run effect
+``r_i`` (drift between runs: machine load, clocks, memory layout, N(0, σ_r²))
+and round noise ``e_ij`` (N(0, σ_w²)). The new run (``k`` rounds) is compared
+with the baseline (``m`` runs of ``n_g`` rounds; its mean is the mean of its run
+means) by Student's t:
 
-    d  = mean(log c) - mean(log b)
-    s² = ((n_b - 1) s_b² + (n_c - 1) s_c²) / (n_b + n_c - 2)      # pooled round-to-round variance
-    se = s · sqrt(1/n_b + 1/n_c),   df = n_b + n_c - 2
-
-With one new round this is the *prediction interval* of a new round from the
-baseline's rounds (``s_b · sqrt(1 + 1/n_b)``, ``n_b - 1`` df); with more it is
-the two-sample t test. Pooling assumes that both runs vary alike from round to
-round, which is the null hypothesis of a comparison whose configuration the
-gate has checked; on the log scale a slowdown does not change that spread, and
-with equal round counts the pooled test is robust to unequal variances. Welch's
-test would leave as little as one degree of freedom to a new run of two rounds.
+- **one baseline run** (``m = 1``, what ``--baseline-save`` stores): the run
+  effect cannot be estimated; ``se² = s_w² (1/n + 1/k)`` with the pooled
+  within-run variance ``s_w²`` (``n + k - 2`` df). With one new round this is
+  the *prediction interval* of a new round from the baseline's rounds
+  (``s_b · sqrt(1 + 1/n)``, ``n - 1`` df); with more, the pooled two-sample t
+  test. Pooling assumes both runs vary alike from round to round: the null
+  hypothesis of a comparison whose configuration the gate has checked; on the
+  log scale a slowdown does not change that spread, and with equal round counts
+  the pooled test is robust to unequal variances (Welch's would leave one degree
+  of freedom to a new run of two rounds). Drift between runs is not seen: only
+  the tolerance guards against it (a false alarm needs the estimate beyond it);
+- **several baseline runs** (``--baseline-append``): the variance of the baseline
+  run means ``S_b²`` (``m - 1`` df) estimates ``σ_r² + σ_w² h`` with ``h =
+  mean(1/n_g)``, so the new run's mean has, around the baseline mean,
+  ``se² = S_b² (1 + 1/m) + s_w² (1/k - h)`` (never below the drift-free value
+  ``s_w² (1/k + h/m)``), with Welch-Satterthwaite degrees of freedom.
 
 Family-wise error across the metrics of a case: :func:`holm` (Holm 1979,
 step-down Bonferroni), valid under any dependence between the metrics.
@@ -31,50 +39,125 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: the most rounds "what would settle it" proposes before calling a metric too noisy
+#: the most rounds (or baseline runs) "what would settle it" proposes
 MAX_SUGGESTED_ROUNDS = 30
 
 
 @dataclass(frozen=True)
+class Design:
+    """Round counts of a comparison: rounds of each baseline run, rounds of the new run."""
+
+    baseline_runs: tuple[int, ...]
+    current: int
+
+    @property
+    def runs(self) -> int:
+        return len(self.baseline_runs)
+
+    @property
+    def n_baseline(self) -> int:
+        return sum(self.baseline_runs)
+
+    @property
+    def within_df(self) -> int:
+        return sum(n - 1 for n in self.baseline_runs) + self.current - 1
+
+    @property
+    def inverse_rounds(self) -> float:
+        """h = mean(1/n_g): how much round noise one baseline run mean carries."""
+        return float(np.mean([1 / n for n in self.baseline_runs]))
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Estimated variance components (log scale)."""
+
+    within: float  # s_w²: round-to-round, pooled within runs
+    between: float | None  # S_b²: variance of the baseline run means (None: one baseline run)
+
+    def se_df(self, design: Design) -> tuple[float, float]:
+        """Standard error of (new run mean - baseline mean) and its degrees of freedom."""
+        k, m, h, df_w = design.current, design.runs, design.inverse_rounds, design.within_df
+        drift_free = self.within * (1 / k + h / m)
+        if self.between is None or m < 2:
+            return math.sqrt(drift_free), float(df_w)
+        between_part, within_part = self.between * (1 + 1 / m), self.within * (1 / k - h)
+        variance = between_part + within_part
+        if variance <= drift_free:  # no drift beyond what round noise explains
+            return math.sqrt(drift_free), float(df_w)
+        denominator = between_part**2 / (m - 1) + (within_part**2 / df_w if df_w > 0 else 0.0)
+        return math.sqrt(variance), variance**2 / denominator
+
+    def drift(self, design: Design) -> float | None:
+        """Estimated run-to-run standard deviation σ_r (None with one baseline run)."""
+        if self.between is None:
+            return None
+        return math.sqrt(max(0.0, self.between - self.within * design.inverse_rounds))
+
+
+@dataclass(frozen=True)
 class LogChange:
-    """``log(current / baseline)`` of a metric's round geometric means, with its standard error."""
+    """``log(current / baseline)`` of a metric's geometric means, with its standard error."""
 
     estimate: float
     se: float
-    df: int
-    n_baseline: int
-    n_current: int
-    spread: float  # pooled round-to-round standard deviation of log values
+    df: float
+    design: Design
+    noise: Noise
+
+    @property
+    def n_baseline(self) -> int:
+        return self.design.n_baseline
+
+    @property
+    def n_current(self) -> int:
+        return self.design.current
+
+    @property
+    def spread(self) -> float:
+        """Round-to-round standard deviation of log values, pooled within runs."""
+        return math.sqrt(self.noise.within)
 
     @property
     def method(self) -> str:
-        if self.n_current == 1:
-            return f"prediction interval from {self.n_baseline} baseline rounds (t, {self.df} df)"
-        return f"pooled t on log values, {self.n_current} vs {self.n_baseline} rounds ({self.df} df)"
+        d = self.design
+        if d.runs == 1:
+            if d.current == 1:
+                text = f"prediction interval from {d.n_baseline} baseline rounds"
+            else:
+                text = f"pooled t on log values, {d.current} vs {d.n_baseline} rounds"
+            return f"{text} ({self.df:.0f} df; one baseline run: run-to-run drift not measured)"
+        drift = self.noise.drift(d) or 0.0
+        return (f"t against {d.runs} baseline runs ({d.n_baseline} rounds), run-to-run drift "
+                f"{100 * drift:.1f}%, {d.current} new round(s) ({self.df:.1f} df)")
 
 
-def log_change(baseline: Sequence[float], current: Sequence[float]) -> LogChange:
-    """The log change between two sets of positive round values (``len(baseline) >= 2``,
-    ``len(current) >= 1``)."""
-    log_b = np.log(np.asarray(baseline, dtype=float))
+def log_change(baseline: Sequence[float] | Sequence[Sequence[float]], current: Sequence[float]) -> LogChange:
+    """The log change between a baseline and a new run's positive round values. The
+    baseline is a list of values (one run, >= 2 rounds) or a list of runs' lists."""
+    runs = [list(r) for r in baseline] if len(baseline) and np.ndim(baseline[0]) > 0 else [list(baseline)]
+    runs = [r for r in runs if r]
+    log_runs = [np.log(np.asarray(r, dtype=float)) for r in runs]
     log_c = np.log(np.asarray(current, dtype=float))
-    n_b, n_c = log_b.size, log_c.size
-    if n_b < 2 or n_c < 1:
-        raise ValueError(f"need >= 2 baseline rounds and >= 1 new round, got {n_b} and {n_c}")
-    df = n_b + n_c - 2
-    squares = float(((log_b - log_b.mean()) ** 2).sum() + ((log_c - log_c.mean()) ** 2).sum())
-    spread = math.sqrt(squares / df)
-    return LogChange(estimate=float(log_c.mean() - log_b.mean()), se=spread * math.sqrt(1 / n_b + 1 / n_c),
-                     df=df, n_baseline=n_b, n_current=n_c, spread=spread)
+    design = Design(tuple(len(r) for r in log_runs), log_c.size)
+    if design.current < 1 or design.within_df < 1 or not log_runs:
+        raise ValueError(f"need >= 2 baseline rounds and >= 1 new round, got {design.baseline_runs} and "
+                         f"{design.current}")
+    squares = sum(float(((g - g.mean()) ** 2).sum()) for g in [*log_runs, log_c])
+    means = np.array([g.mean() for g in log_runs])
+    between = float(means.var(ddof=1)) if len(means) > 1 else None
+    noise = Noise(within=squares / design.within_df, between=between)
+    se, df = noise.se_df(design)
+    return LogChange(estimate=float(log_c.mean() - means.mean()), se=se, df=df, design=design, noise=noise)
 
 
-def t_quantile(level: float, df: int) -> float:
+def t_quantile(level: float, df: float) -> float:
     from scipy.stats import t as student_t
 
     return float(student_t.ppf(level, df))
 
 
-def p_worse(worse: float, se: float, df: int) -> float:
+def p_worse(worse: float, se: float, df: float) -> float:
     """One-sided p-value of "worse than the baseline" (null: no change) for a
     worse-side change ``worse`` with standard error ``se``."""
     if se == 0.0:
@@ -84,7 +167,7 @@ def p_worse(worse: float, se: float, df: int) -> float:
     return float(student_t.sf(worse / se, df))
 
 
-def worse_bound(worse: float, se: float, df: int, alpha: float) -> float:
+def worse_bound(worse: float, se: float, df: float, alpha: float) -> float:
     """The one-sided ``1 - alpha`` upper bound of the worse-side change."""
     return worse + t_quantile(1 - alpha, df) * se if se > 0 else worse
 
@@ -111,13 +194,16 @@ def holm_level(p_values: Sequence[float], index: int, alpha: float) -> float:
 # -- what would settle an inconclusive comparison ------------------------------------------
 @dataclass(frozen=True)
 class Settle:
-    """How many rounds would turn an inconclusive comparison into a verdict, at the
-    observed spread and change: ``current_rounds`` for the new run (same baseline),
-    or ``both_rounds`` when the baseline itself must be re-saved with more rounds;
-    neither when up to :data:`MAX_SUGGESTED_ROUNDS` rounds would not do."""
+    """How many rounds or runs would turn an inconclusive comparison into a verdict,
+    at the observed change and noise: ``current_rounds`` for the new run (same
+    baseline); ``both_rounds`` when a one-run baseline must be re-saved with more
+    rounds (and compared with as many); ``baseline_runs`` when a baseline's drift
+    needs more runs (``--baseline-append``); none when :data:`MAX_SUGGESTED_ROUNDS`
+    would not do."""
 
     current_rounds: int | None = None
     both_rounds: int | None = None
+    baseline_runs: int | None = None
 
     @property
     def demand(self) -> tuple[int, int]:
@@ -126,39 +212,64 @@ class Settle:
             return 0, self.current_rounds
         if self.both_rounds is not None:
             return 1, self.both_rounds
-        return 2, 0
+        if self.baseline_runs is not None:
+            return 2, self.baseline_runs
+        return 3, 0
 
-    def text(self, n_current: int, spread: float, tolerance: float, change: float) -> str:
+    def text(self, change: LogChange, tolerance: float) -> str:
         if self.current_rounds is not None:
-            more = self.current_rounds - n_current
+            more = self.current_rounds - change.n_current
             return f"{more} more round{'s' if more != 1 else ''} (--repeats {self.current_rounds})"
         if self.both_rounds is not None:
             return (f"a baseline of more rounds: re-save it with --repeats {self.both_rounds} and compare with "
                     f"--repeats {self.both_rounds}")
+        if self.baseline_runs is not None:
+            more = self.baseline_runs - change.design.runs
+            return f"{more} more baseline run{'s' if more != 1 else ''} (--baseline-append) to pin down the drift"
         return (f"a steadier machine or a wider tolerance: at a round-to-round spread of "
-                f"{100 * math.expm1(spread):.1f}% and a change of {100 * math.expm1(change):+.1f}%, "
+                f"{100 * math.expm1(change.spread):.1f}% and a change of {100 * math.expm1(change.estimate):+.1f}%, "
                 f"{MAX_SUGGESTED_ROUNDS} rounds would not tell whether it is beyond {100 * tolerance:.0f}%")
 
 
-def _decided(worse: float, spread: float, n_b: int, n_c: int, threshold: float, alpha: float,
-             level: float) -> bool:
-    se = spread * math.sqrt(1 / n_b + 1 / n_c)
-    df = n_b + n_c - 2
+def _decided(worse: float, noise: Noise, design: Design, threshold: float, alpha: float, level: float) -> bool:
+    se, df = noise.se_df(design)
     if worse > threshold:  # a regression once it is significant
         return p_worse(worse, se, df) < level
     return worse_bound(worse, se, df, alpha) <= threshold  # ruled out once the bound is within tolerance
 
 
+def _first(decides, low: int, high: int) -> int | None:
+    """The smallest count in [low, high] for which ``decides`` holds (it only grows
+    more decisive with more rounds or runs), by bisection; None if even ``high`` fails."""
+    if low > high or not decides(high):
+        return None
+    while low < high:
+        middle = (low + high) // 2
+        if decides(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
 def rounds_to_settle(change: LogChange, worse: float, threshold: float, alpha: float, level: float) -> Settle:
-    """The fewest rounds that would decide, if the change and the spread stayed as
-    observed. ``level`` is the significance level a regression must reach (its Holm
+    """The fewest rounds or runs that would decide, if the change and the noise stayed
+    as observed. ``level`` is the significance level a regression must reach (its Holm
     level); ``threshold`` the tolerance on the worse-side log scale."""
-    if change.spread == 0.0:
+    if change.se == 0.0:
         return Settle()
-    for n_c in range(change.n_current + 1, MAX_SUGGESTED_ROUNDS + 1):
-        if _decided(worse, change.spread, change.n_baseline, n_c, threshold, alpha, level):
-            return Settle(current_rounds=n_c)
-    for n in range(max(change.n_baseline, change.n_current) + 1, MAX_SUGGESTED_ROUNDS + 1):
-        if _decided(worse, change.spread, n, n, threshold, alpha, level):
-            return Settle(both_rounds=n)
-    return Settle()
+    design, noise = change.design, change.noise
+
+    def decides(candidate: Design) -> bool:
+        return _decided(worse, noise, candidate, threshold, alpha, level)
+
+    k = _first(lambda n: decides(Design(design.baseline_runs, n)), design.current + 1, MAX_SUGGESTED_ROUNDS)
+    if k is not None:
+        return Settle(current_rounds=k)
+    if design.runs == 1:
+        n = _first(lambda n: decides(Design((n,), n)), max(design.n_baseline, design.current) + 1,
+                   MAX_SUGGESTED_ROUNDS)
+        return Settle(both_rounds=n)
+    per_run = round(1 / design.inverse_rounds)
+    m = _first(lambda m: decides(Design((per_run,) * m, design.current)), design.runs + 1, MAX_SUGGESTED_ROUNDS)
+    return Settle(baseline_runs=m)
