@@ -195,3 +195,18 @@ def test_append_builds_a_baseline_of_several_runs(bench_project: pytest.Pytester
                  "--baselines", str(bench_project.path / "baselines")]) == 0
     assert "appended to" in capsys.readouterr().out
     assert len({r["_run"] for r in json.loads(path.read_text())["rounds"]}) == 3
+
+
+def test_allure_carries_the_verdict(bench_project: pytest.Pytester, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_JITTER", "0.4")
+    bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3", "--baseline-save")).assert_outcomes(passed=1)
+    monkeypatch.setenv("FAKE_SEED", "1")
+    bench_project.runpytest(*bench_args("-k", "offline", "--baseline-compare", "--alluredir", "allure")
+                            ).assert_outcomes(passed=1)
+    (result,) = [json.loads(p.read_text()) for p in (bench_project.path / "allure").glob("*-result.json")]
+    assert {p["name"]: p["value"] for p in result["parameters"]}["baseline verdict"] == "'inconclusive'"
+    assert ("tag", "baseline inconclusive") in {(lbl["name"], lbl["value"]) for lbl in result["labels"]}
+    assert "would settle it:" in result["description"]
+    attachment = next(a for a in result["attachments"] if a["name"] == "baseline verdict")
+    text = (bench_project.path / "allure" / attachment["source"]).read_text()
+    assert text.startswith("baseline verdict: inconclusive") and "tpot_p50" in text
