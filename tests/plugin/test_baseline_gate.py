@@ -99,12 +99,13 @@ def test_another_qps_target_is_refused_naming_the_option(bench_project: pytest.P
     refused = bench_project.runpytest(*bench_args("--qps-target", "80", "--baseline-compare"))
     refused.assert_outcomes(failed=1)
     refused.stdout.fnmatch_lines(["*baseline: refusing to compare with *" + case_id + ".json: the configuration "
-                                  "differs (scenario option qps_target: baseline 40.0, now 80.0); pass "
+                                  "differs (scenario option qps_target (--qps-target): baseline 40.0, now 80.0); pass "
                                   "--baseline-force to compare anyway*"])
     case = last_cases(bench_project.path)[case_id]
     assert case["baseline"]["refused"] and case["baseline"]["differences"][0]["part"] == "scenario option qps_target"
     markdown = (run_dirs(bench_project.path)[-1] / "pr-comment.md").read_text()
-    assert "baseline refused, the configuration differs: scenario option qps_target: baseline 40.0, now 80.0" in markdown
+    assert ("baseline refused, the configuration differs: scenario option qps_target (--qps-target): "
+            "baseline 40.0, now 80.0") in markdown
     forced = bench_project.runpytest(*bench_args("--qps-target", "80", "--baseline-compare", "--baseline-force"))
     forced.assert_outcomes(passed=1)
     notes = last_cases(bench_project.path)[case_id]["notes"]
@@ -167,7 +168,7 @@ def test_ob_compare_shows_outcomes_intervals_and_differences(bench_project: pyte
     results.write_text(json.dumps(document))
     assert main(["compare", str(first), str(second)]) == 1
     out = capsys.readouterr().out
-    assert "refusing to compare" in out and "engine option batch_size: baseline absent, now 8" in out
+    assert "refusing to compare" in out and "engine option batch_size (--engine-option): baseline absent, now 8" in out
     assert main(["compare", str(first), str(second), "--force"]) == 1
     out = capsys.readouterr().out
     assert "compared although the configuration differs (--force)" in out and "regression" in out

@@ -114,7 +114,7 @@ def test_ob_commands_over_run_folders(bench_project: pytest.Pytester, monkeypatc
     assert len(list((bench_project.path / "baselines" / "h100").glob("*.json"))) == 2
     capsys.readouterr()
     assert ob(["compare", str(b), "baselines/h100"]) == 1  # another hardware profile: refused
-    assert "hardware profile: baseline h100, now cpu" in capsys.readouterr().out
+    assert "hardware profile (--hw): baseline h100, now cpu" in capsys.readouterr().out
     assert ob(["compare", str(b), "baselines/h100", "--force"]) == 0
     (c / "report.html").unlink()
     assert ob(["report", str(c)]) == 0

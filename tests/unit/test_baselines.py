@@ -239,7 +239,7 @@ def test_fingerprint_differences_name_each_part() -> None:
     after = configuration(case_json(scenario_options={"qps_target": 4.0}), system=SYSTEM, hardware="cpu",
                           device="cpu", openaiperf_version="0.2")
     found = differences(before, after)
-    assert [d.text() for d in found if d.refuses] == ["scenario option qps_target: baseline 2.0, now 4.0"]
+    assert [d.text() for d in found if d.refuses] == ["scenario option qps_target (--qps-target): baseline 2.0, now 4.0"]
     assert [d.text() for d in found if not d.refuses] == ["openaiperf version: baseline 0.1, now 0.2"]
     other_cpu = dict(SYSTEM, hardware={"cpu": {"model": "Intel Xeon 8480", "cores": 2, "threads": 2}})
     moved = configuration(case_json(), system=other_cpu, hardware="cpu", device="cpu", openaiperf_version="0.1")
@@ -321,11 +321,11 @@ def test_gate_refuses_another_configuration_unless_forced(tmp_path: Path) -> Non
     current = make([1.0, 1.0, 1.0], fingerprint=now)
     refused = gate(current, GateSettings(compare_root=tmp_path))
     assert refused.refused and refused.comparison is None
-    assert "scenario option qps_target: baseline 2.0, now 4.0" in refused.failures[0]
+    assert "scenario option qps_target (--qps-target): baseline 2.0, now 4.0" in refused.failures[0]
     assert "--baseline-force" in refused.failures[0]
     forced = gate(current, GateSettings(compare_root=tmp_path, force=True))
     assert not forced.failures and forced.comparison is not None
-    assert "qps_target: baseline 2.0, now 4.0" in forced.notes[0]
+    assert "qps_target (--qps-target): baseline 2.0, now 4.0" in forced.notes[0]
     missing = gate(current, GateSettings(compare_root=tmp_path / "none"))
     assert not missing.failures and "no baseline for c on cpu" in missing.notes[0]
     assert gate(current, GateSettings(compare_root=tmp_path / "none", required=True)).failures

@@ -145,14 +145,15 @@ class MetricComparison:
             return f"{head}: {self.reason}" + (f"; would settle it: {self.settle}" if self.settle else "")
         text = (f"{head}: {self.current:.4g} {self.unit} vs baseline {self.baseline:.4g} {self.unit}, "
                 f"{_percent(self.delta)} ({self.change}; {self.interval_text()}")
-        if self.p_value is not None:
-            text += f", p={self.p_value:.2g}, Holm p={self.p_holm:.2g}" if self.p_holm is not None else ""
+        if self.p_value is not None and self.p_holm is not None:
+            text += f", p={self.p_value:.2g}, Holm p={self.p_holm:.2g}"
         text += f"; {self.method}), tolerance {self.tolerance_text()}: {self.reason}"
         if self.settle:
             text += f"; would settle it: {self.settle}"
         return text
 
     def to_json(self) -> dict[str, Any]:
+        # "verdict" repeats "outcome" for readers of results.json that look for that name.
         return {
             "metric": self.metric, "unit": self.unit, "better": self.better.value, "tolerance": self.tolerance,
             "outcome": self.outcome.value, "verdict": self.outcome.value, "change": self.change,

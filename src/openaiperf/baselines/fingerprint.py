@@ -14,7 +14,7 @@ A fingerprint is two flat maps of readable labels to values:
 
 The baseline's key is its hardware profile and case id (the file path); the
 fingerprint is the check: :func:`differences` names each part that differs
-("scenario option qps_target: baseline 2.0, now 4.0").
+("scenario option qps_target (--qps-target): baseline 2.0, now 4.0").
 """
 
 from __future__ import annotations
@@ -185,6 +185,18 @@ def for_result(result: Any, session: Any) -> Fingerprint:
 
 
 # -- comparing two ---------------------------------------------------------------------------
+def option_for(part: str) -> str | None:
+    """The command-line option that sets a part, where one does (for the message)."""
+    from openaiperf.case_options import SCENARIO_FLAGS
+
+    if part.startswith("scenario option "):
+        key = part.removeprefix("scenario option ")
+        return next((f"--{dest.replace('_', '-')}" for dest, (k, _) in SCENARIO_FLAGS.items() if k == key), None)
+    if part.startswith("engine option "):
+        return "--engine-option"
+    return {"samples": "--max-samples", "dtype": "--dtype", "hardware profile": "--hw"}.get(part)
+
+
 @dataclass(frozen=True)
 class Difference:
     part: str
@@ -196,7 +208,9 @@ class Difference:
         def shown(value: Any) -> str:
             return "absent" if value is None else json.dumps(value, default=str).strip('"')
 
-        return f"{self.part}: baseline {shown(self.baseline)}, now {shown(self.current)}"
+        option = option_for(self.part)
+        label = f"{self.part} ({option})" if option else self.part
+        return f"{label}: baseline {shown(self.baseline)}, now {shown(self.current)}"
 
     def to_json(self) -> dict[str, Any]:
         return {"part": self.part, "baseline": self.baseline, "current": self.current, "refuses": self.refuses,
