@@ -337,8 +337,10 @@ def test_append_keeps_runs_apart_and_refuses_another_configuration(tmp_path: Pat
     settings = GateSettings(save_root=tmp_path, append=True)
     for i in range(MAX_BASELINE_RUNS + 2):
         assert not gate(make([10.0 + i, 10.1 + i, 9.9 + i]), settings, run_id=f"run{i}").failures
+    gate(make([20.0, 20.1, 19.9]), settings, run_id=f"run{MAX_BASELINE_RUNS + 1}")  # the same run again: replaced
     stored = JsonBaselineStore(tmp_path).load("cpu", "c")
     assert stored.run_ids == [f"run{i}" for i in range(2, MAX_BASELINE_RUNS + 2)]  # the last ten
+    assert stored.run_values("tpot_p50")[-1] == [20.0, 20.1, 19.9]
     assert stored.run_values("tpot_p50")[0] == [12.0, 12.1, 11.9] and stored.rounds[0][RUN_KEY] == "run2"
     other = make([1.0, 1.0, 1.0], fingerprint={"checked": {"engine": "vllm", "scenario": "offline"}, "noted": {}})
     refused = gate(other, settings, run_id="x")
