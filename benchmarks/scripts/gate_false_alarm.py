@@ -1,158 +1,291 @@
 """Does the regression gate cry wolf, and does it catch a real slowdown?
 
-One SmolLM2 engine is loaded once, in-process
-(:class:`~openaiperf.engines.slowed.SlowedHFEngine`, whose ``slowdown`` sleeps that
-fraction of every decoding step). Each comparison measures three cases of the
-same offline workload, ``--repeats`` rounds each:
+Every measurement is a **separate pytest run** of one small real case
+(SmolLM2-135M on the ``hf`` engine, offline, short synthetic prompts), started
+one after another as a user or CI would start them, never interleaved:
 
-- A and A': the plain engine; A' judged against A as its baseline: a gate failure
-  is a **false alarm**;
-- B: the engine slowed by ``--slowdown`` of every token's time; B judged against A:
-  a gate failure is a **detection**.
+    A0, B0, A1, B1, ..., An-1, Bn-1, An
 
-By default the rounds are interleaved (A, A', B, A, A', B, ...) so that the load
-of a shared machine drifts over all three alike, as on a dedicated runner;
-``--sequential`` measures each case's rounds back to back instead (what a
-baseline stored earlier sees), which on a busy machine exposes drift between runs.
-The gate is :func:`openaiperf.baselines.compare.compare_case` with the default
-tolerances (10%) and its significance test (Welch t over the rounds' log values). The
-prompts are short synthetic ones (``--tokens`` new tokens each) to keep it cheap.
+``A`` runs the plain engine; ``B`` the same case with every token after the
+first slowed by ``--slowdown`` (default 10%: :class:`~openaiperf.engines.slowed.SlowedHFEngine`,
+loaded as a pytest plugin, so the case id and its configuration are those of
+``hf``). Each run keeps ``--rounds`` measured rounds in its ``results.json``.
 
-    python benchmarks/scripts/gate_false_alarm.py --comparisons 20
+The gate is :func:`openaiperf.baselines.gate.compare_with_baseline`, at its defaults
+(tolerances, alpha, Holm across the case's metrics), on baselines of
+``--baseline-rounds`` rounds (saving needs at least three):
+
+- **real sequential pairs**: run Ai is the baseline (its first ``--baseline-rounds``
+  rounds); the A/A comparison judges the next A run, the A/B comparison the B run
+  right after Ai; the new run contributes its first ``k`` rounds, for each
+  ``k`` of ``--new-rounds`` (``k = 1`` is a default ``--repeats 1`` run);
+- **resampled comparisons** (``--resample N``): N times, a baseline run and a
+  different new run are drawn at random from the recorded runs (A for the
+  baseline; A or B for the new run), then ``--baseline-rounds`` rounds of the
+  one and ``k`` rounds of the other, without replacement within a run. The
+  draws reuse a limited number of real runs, so they are not independent: the
+  real pairs are the primary evidence, the resampled counts the larger sample.
+
+A comparison of an A run is a **false alarm** when its verdict is "regression";
+one of a B run is a **detection** when its verdict is "regression". Inconclusive
+verdicts are counted apart (they pass, and fail only with ``--baseline-strict``).
+
+    python benchmarks/scripts/gate_false_alarm.py --pairs 20 --resample 100
+    python benchmarks/scripts/gate_false_alarm.py --analyze DIR      # again, on recorded runs
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any
 
-from openaiperf.baselines.compare import baseline_from_case, compare_case
-from openaiperf.baselines.gate import resolve_tolerances
-from openaiperf.engines import EngineContext
-from openaiperf.engines.slowed import SlowedHFEngine
-from openaiperf.hardware import load_profile
-from openaiperf.hardware.probe import probe_system
-from openaiperf.matrix import Case
-from openaiperf.models import get_model, resolve_weights
-from openaiperf.records import Request, read_records
-from openaiperf.runner import CaseRunner, RunSettings
-from openaiperf.tasks import QualityResult, Sample
+REPO = Path(__file__).resolve().parents[2]
+CASE_ID = "gate.synthetic-offline-hf-smollm2-135m"
 
-PROMPTS = ("List the planets of the solar system.", "Name three primary colours.", "Count from one to ten.",
-           "Write a short greeting.", "Name four seasons.", "Give two words for happy.", "List some fruits.",
-           "Name a few animals.")
+TASK = """
+name: gate.synthetic
+kind: synthetic
+description: short random-token prompts for the gate's false-alarm and detection rates
+parameters: {{input_lengths: [{input_length}], output_lengths: [{tokens}], samples_per_point: {samples}, seed: 0}}
+scenarios: [offline]
+input_profile: {{max_new_tokens: {tokens}}}
+warmup: {{samples: {samples}}}
+"""
+
+MATRIX = """
+suites:
+  - name: gate
+    tasks: [gate.synthetic]
+    scenarios: [offline]
+    engines: [hf]
+    models: [smollm2-135m]
+    engine_options:
+      hf: {{batch_size: {samples}}}
+"""
 
 
-class ShortPromptTask:
-    """A throwaway task for this script: short chat prompts, no quality judgement."""
+def load_average() -> float:
+    return os.getloadavg()[0]
 
-    kind: ClassVar[str] = "short_prompt"
 
-    def __init__(self, tokens: int) -> None:
-        from openaiperf.tasks import TaskSpec
+def run_once(work: Path, label: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One separate pytest run; returns where its results are and how busy the machine was."""
+    report_dir = work / "runs" / label
+    command = [sys.executable, "-m", "pytest", "benchmarks", "--hw", args.hw, "--matrix", str(work / "matrix.yaml"),
+               "--task-file", str(work / "task.yaml"), "--task", "gate.synthetic", "--repeats", str(args.rounds),
+               "--report-dir", str(report_dir), "--no-monitor", "--no-html-report", "-p", "no:cacheprovider",
+               "-q", "--benchmark-disable"]
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = str(args.threads)
+    if label.startswith("B"):
+        command[3:3] = ["-p", "openaiperf.engines.slowed"]
+        env["OPENAIPERF_SLOWDOWN"] = str(args.slowdown)
+    load_before, started = load_average(), time.perf_counter()
+    completed = subprocess.run(command, check=False, cwd=REPO, env=env, capture_output=True, text=True)
+    entry = {"label": label, "returncode": completed.returncode, "seconds": round(time.perf_counter() - started, 1),
+             "load_before": round(load_before, 2), "load_after": round(load_average(), 2)}
+    results = sorted(report_dir.glob("*/results.json"))
+    entry["results"] = str(results[-1]) if results else None
+    if completed.returncode != 0 or not results:
+        entry["output_tail"] = (completed.stdout + completed.stderr)[-3000:]
+    return entry
 
-        self.tokens = tokens
-        self.spec = TaskSpec(name="gate.short_prompt", kind="summarization",
-                             datasets={"eval": {"source": "inline"}}, warmup={"samples": 0},
-                             input_profile={"max_new_tokens": tokens})
 
-    def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
-        return [Sample(id=f"p{i}", fields={"prompt": p}) for i, p in enumerate(PROMPTS[: max_samples or None])]
+def record(work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "task.yaml").write_text(TASK.format(input_length=args.input_length, tokens=args.tokens,
+                                                samples=args.samples))
+    (work / "matrix.yaml").write_text(MATRIX.format(samples=args.samples))
+    labels = [label for i in range(args.pairs) for label in (f"A{i:03d}", f"B{i:03d}")] + [f"A{args.pairs:03d}"]
+    runs: list[dict[str, Any]] = []
+    for label in labels:
+        entry = run_once(work, label, args)
+        runs.append(entry)
+        (work / "runs.json").write_text(json.dumps({"args": vars(args), "runs": runs}, indent=2, default=str))
+        status = "ok" if entry["results"] and entry["returncode"] == 0 else f"FAILED rc={entry['returncode']}"
+        print(f"{label}: {status} in {entry['seconds']} s (load {entry['load_before']} -> {entry['load_after']})",
+              flush=True)
+        if entry.get("output_tail") and not entry["results"]:
+            print(entry["output_tail"], flush=True)
+    return runs
 
-    def build_requests(self, samples: Sequence[Sample], model: Any) -> list[Request]:
-        return [Request(id=s.id, sample_id=s.id, max_tokens=self.tokens, ignore_eos=True,
-                        messages=[{"role": "user", "content": s.fields["prompt"]}]) for s in samples]
 
-    def evaluate(self, samples: Sequence[Sample], records: Sequence[Any], model: Any) -> QualityResult:
-        return QualityResult()
+# -- analysis ------------------------------------------------------------------------------
+def load_runs(work: Path) -> list[dict[str, Any]]:
+    """The recorded runs that produced a case result, in recording order."""
+    recorded = json.loads((work / "runs.json").read_text())["runs"]
+    runs = []
+    for entry in recorded:
+        if not entry.get("results"):
+            continue
+        document = json.loads(Path(entry["results"]).read_text())
+        case = next((c for c in document["cases"] if c["id"] == CASE_ID), None)
+        if case is None or case.get("status") != "passed":
+            continue
+        runs.append(entry | {"case": case, "kind": entry["label"][0], "index": int(entry["label"][1:])})
+    return runs
+
+
+def side(runs: list[dict[str, Any]], rounds: list[list[int]]) -> Any:
+    """Runs' case as the gate sees it, keeping the given rounds of each; rounds of
+    several runs make a baseline that knows its run-to-run drift (``--baseline-append``)."""
+    from openaiperf.baselines.compare import baseline_from_case
+
+    result = baseline_from_case(runs[0]["case"])
+    tagged = []
+    for run, keep in zip(runs, rounds):
+        tagged += [{"_run": run["label"], **run["case"]["rounds"][i]} for i in keep]
+    result.rounds = tagged if len(runs) > 1 else [{k: v for k, v in r.items() if k != "_run"} for r in tagged]
+    return result
+
+
+def verdict(baseline_runs: list[dict[str, Any]], baseline_rounds: list[list[int]], new_run: dict[str, Any],
+            new_rounds: list[int]) -> str:
+    """The gate's verdict at its defaults: "regression", "no regression", "inconclusive" or "refused"."""
+    from openaiperf.baselines.gate import GateSettings, judge
+
+    outcome = judge(side(baseline_runs, baseline_rounds), side([new_run], [new_rounds]), GateSettings())
+    return "refused" if outcome.refused else outcome.outcome.value
+
+
+def tally(verdicts: list[str]) -> str:
+    parts = [f"{verdicts.count(v)} {v}" for v in ("regression", "inconclusive", "no regression", "refused")
+             if verdicts.count(v) or v != "refused"]
+    return f"{len(verdicts):3d} comparisons: " + ", ".join(parts)
+
+
+def median_tpot(run: dict[str, Any]) -> float:
+    import numpy as np
+
+    return float(np.median([r["tpot_p50"] for r in run["case"]["rounds"]]))
+
+
+def real_pairs(by_index: dict[tuple[str, int], dict[str, Any]], m: int, nb: int, k: int) -> tuple[list, list]:
+    """Sequential pairs: the baseline is A runs i-m+1..i (their first ``nb`` rounds); A/A
+    judges run A(i+1), A/B run B(i) (their first ``k`` rounds)."""
+    aa, ab = [], []
+    last = max(index for _, index in by_index)
+    for i in range(m - 1, last + 1):
+        base = [by_index.get(("A", j)) for j in range(i - m + 1, i + 1)]
+        if None in base:
+            continue
+        keep = [list(range(nb))] * m
+        if ("A", i + 1) in by_index:
+            aa.append(verdict(base, keep, by_index[("A", i + 1)], list(range(k))))
+        if ("B", i) in by_index:
+            ab.append(verdict(base, keep, by_index[("B", i)], list(range(k))))
+    return aa, ab
+
+
+def resampled(a_runs: list, b_runs: list, m: int, nb: int, k: int, count: int, rng: Any) -> tuple[list, list]:
+    """``count`` A/A and A/B comparisons: m + 1 different A runs drawn at random (m for
+    the baseline, one judged), a B run drawn at random; rounds drawn without
+    replacement within each run."""
+    rounds = min(len(r["case"]["rounds"]) for r in a_runs + b_runs)
+
+    def pick(n: int) -> list[int]:
+        return sorted(rng.choice(rounds, size=n, replace=False).tolist())
+
+    aa, ab = [], []
+    for _ in range(count):
+        chosen = rng.choice(len(a_runs), size=m + 1, replace=False)
+        base = [a_runs[i] for i in chosen[:m]]
+        keep = [pick(nb) for _ in base]
+        aa.append(verdict(base, keep, a_runs[chosen[m]], pick(k)))
+        ab.append(verdict(base, keep, b_runs[int(rng.integers(len(b_runs)))], pick(k)))
+    return aa, ab
+
+
+def analyze(work: Path, args: argparse.Namespace) -> int:
+    import numpy as np
+
+    runs = load_runs(work)
+    a_runs = [r for r in runs if r["kind"] == "A"]
+    b_runs = [r for r in runs if r["kind"] == "B"]
+    rounds = min(len(r["case"]["rounds"]) for r in runs)
+    nb = args.baseline_rounds
+    ks = [int(k) for k in str(args.new_rounds).split(",")]
+    ms = [int(m) for m in str(args.baseline_runs).split(",")]
+    if nb > rounds or max(ks) > rounds:
+        raise SystemExit(f"runs have {rounds} rounds: --baseline-rounds {nb} / --new-rounds {max(ks)} do not fit")
+    loads = [x for r in runs for x in (r["load_before"], r["load_after"])]
+    print(f"{len(a_runs)} A runs and {len(b_runs)} B runs of {CASE_ID}, {rounds} rounds each, "
+          f"{sum(r['seconds'] for r in runs) / 60:.0f} min; load average (1 min) at the start and end of each run: "
+          f"median {np.median(loads):.2f}, range {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} CPUs")
+    ratio = np.median([median_tpot(b) for b in b_runs]) / np.median([median_tpot(a) for a in a_runs])
+    print(f"TPOT p50, median over runs: B / A = {ratio:.3f} (injected slowdown {args.slowdown:.0%} per token)")
+    within = [float(np.std(np.log([r["tpot_p50"] for r in run["case"]["rounds"]]), ddof=1)) for run in a_runs]
+    drift = float(np.std(np.log([median_tpot(a) for a in a_runs]), ddof=1))
+    print(f"A runs, TPOT p50 (log sd): round to round within a run, median {np.median(within):.3f}; "
+          f"run to run (run medians) {drift:.3f}")
+    by_index = {(r["kind"], r["index"]): r for r in runs}
+    rng = np.random.default_rng(args.seed)
+    passed = {}
+    for m in ms:
+        for k in ks:
+            setting = f"baseline {m} run(s) x {nb} rounds, new run {k} round(s)"
+            aa, ab = real_pairs(by_index, m, nb, k)
+            raa, rab = resampled(a_runs, b_runs, m, nb, k, args.resample, rng)
+            alarms, caught = raa.count("regression"), rab.count("regression")
+            ok = alarms <= 0.01 * len(raa) and caught >= 0.95 * len(rab)
+            passed[setting] = ok
+            print(f"\n-- {setting} --")
+            print(f"real sequential pairs  A/A: {tally(aa)}")
+            print(f"real sequential pairs  A/B: {tally(ab)}")
+            print(f"resampled              A/A: {tally(raa)}")
+            print(f"resampled              A/B: {tally(rab)}")
+            print(f"A/A false alarms {alarms}/{len(raa)} (goal <= 1 in 100), A/B detections {caught}/{len(rab)} "
+                  f"(goal >= 95 in 100): {'PASS' if ok else 'FAIL'}")
+    command = (f"python benchmarks/scripts/gate_false_alarm.py --pairs {args.pairs} --rounds {args.rounds} "
+               f"--samples {args.samples} --tokens {args.tokens} --input-length {args.input_length} "
+               f"--slowdown {args.slowdown} --threads {args.threads} --baseline-rounds {nb} --baseline-runs "
+               f"{args.baseline_runs} --new-rounds {args.new_rounds} --resample {args.resample}")
+    print(f"\nreproduce: {command}\nrecorded runs: {work} (analyze them again: --analyze {work})")
+    return 0 if all(passed.values()) else 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--comparisons", type=int, default=20, help="A/A and A/B comparisons each (default 20)")
-    parser.add_argument("--samples", type=int, default=4, help="requests per round (one batch)")
-    parser.add_argument("--tokens", type=int, default=16, help="new tokens per request")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds per case (the significance test is over them)")
-    parser.add_argument("--slowdown", type=float, default=0.15, help="injected fraction of every token's time")
-    parser.add_argument("--sequential", action="store_true", help="measure each case's rounds back to back")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is steadier on a shared machine)")
+    parser.add_argument("--pairs", type=int, default=24,
+                        help="B runs, each after an A run (default 24: 20 real pairs for five-run baselines)")
+    parser.add_argument("--rounds", type=int, default=5, help="measured rounds per run (default 5)")
+    parser.add_argument("--samples", type=int, default=4, help="requests per round, one batch (default 4)")
+    parser.add_argument("--tokens", type=int, default=32, help="new tokens per request (default 32)")
+    parser.add_argument("--input-length", type=int, default=32, help="prompt tokens (default 32)")
+    parser.add_argument("--slowdown", type=float, default=0.10, help="injected per-token slowdown (default 0.10)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (OMP_NUM_THREADS) of every run")
     parser.add_argument("--hw", default="cpu")
-    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--work", default=None, help="folder for the runs (default: a new temporary folder)")
+    parser.add_argument("--record-only", action="store_true", help="record the runs, do not analyze")
+    parser.add_argument("--analyze", default=None, metavar="DIR", help="analyze runs recorded in DIR (no new runs)")
+    parser.add_argument("--baseline-rounds", type=int, default=3, help="rounds of each baseline run (default 3)")
+    parser.add_argument("--baseline-runs", default="1,5",
+                        help="runs in a baseline, comma-separated (default 1,5: --baseline-save, and five "
+                             "--baseline-append runs)")
+    parser.add_argument("--new-rounds", default="1,3", help="rounds of the judged run, comma-separated (default 1,3)")
+    parser.add_argument("--resample", type=int, default=100, help="resampled comparisons per kind (default 100)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    hardware, system = load_profile(args.hw), probe_system()
-    model = get_model(args.model)
-    task = ShortPromptTask(args.tokens)
-    case = Case(task.spec.name, "offline", "hf", model.name, engine_options={"batch_size": args.samples})
-    dtype = hardware.default_dtype if hardware.device == "cpu" else model.dtype
-    engine = SlowedHFEngine(EngineContext(model=model, weights=resolve_weights(model), hardware=hardware, dtype=dtype,
-                                          options={"batch_size": args.samples, "slowdown": 0.0}))
-    started = time.perf_counter()
-    engine.prepare()
-    print(f"engine loaded in {time.perf_counter() - started:.1f} s; {args.samples} requests x {args.tokens} tokens, "
-          f"{args.repeats} rounds per case, {'sequential' if args.sequential else 'interleaved'}", flush=True)
-    tolerances = resolve_tolerances(None)
-    root = Path(tempfile.mkdtemp(prefix="gate-false-alarm-"))
-    settings = RunSettings(max_samples=args.samples, repeats=args.repeats, warmup_samples=0)
-
-    def new_runner(name: str) -> CaseRunner:
-        run_dir = root / name
-        run_dir.mkdir(parents=True, exist_ok=True)
-        runner = CaseRunner(case, task=task, engine=engine, model=model, hardware=hardware, system=system,
-                            dtype=dtype, run_dir=run_dir, settings=settings)
-        runner.prepare()
-        return runner
-
-    def measure(runner: CaseRunner, index: int, slowdown: float) -> None:
-        engine.slowdown = slowdown
-        runner.measure_round(index)
-
-    def result(runner: CaseRunner, name: str):
-        data = runner.finish().to_json()
-        return baseline_from_case(data, read_records(root / name / data["records_file"]))
-
-    warm = new_runner("warmup")  # first batches are slower; never compared
-    for index in range(2):
-        measure(warm, index, 0.0)
-    false_alarms = detections = 0
-    for i in range(1, args.comparisons + 1):
-        runners = {"A": new_runner("A"), "A2": new_runner("A2"), "B": new_runner("B")}
-        slow = {"A": 0.0, "A2": 0.0, "B": args.slowdown}
-        if args.sequential:
-            order = [(name, index) for name in runners for index in range(args.repeats)]
-        else:
-            order = [(name, index) for index in range(args.repeats) for name in runners]
-        for name, index in order:
-            measure(runners[name], index, slow[name])
-        a, a2, b = (result(runners[n], n) for n in ("A", "A2", "B"))
-        aa, ab = compare_case(a, a2, tolerances), compare_case(a, b, tolerances)
-        false_alarms += bool(aa.regressions)
-        detections += bool(ab.regressions)
-        tpot = {label: next((m.ratio for m in c.metrics if m.metric == "tpot_p50"), float("nan"))
-                for label, c in (("aa", aa), ("ab", ab))}
-        alarm = "ALARM " + ",".join(m.metric for m in aa.regressions) if aa.regressions else "ok"
-        print(f"[{i:2d}] A/A {alarm:<12} tpot_p50 ratio {tpot['aa']:.3f} | A/B "
-              f"{'caught' if ab.regressions else 'MISSED'} ({len(ab.regressions)} metrics) tpot_p50 ratio "
-              f"{tpot['ab']:.3f}", flush=True)
-        if aa.regressions:
-            print("     " + "\n     ".join(m.message() for m in aa.regressions))
-    engine.teardown()
-    n = args.comparisons
-    print(f"A/A false alarms: {false_alarms}/{n} = {false_alarms / n:.1%} (goal: 0)")
-    print(f"injected {args.slowdown:.0%} slowdown detected: {detections}/{n} = {detections / n:.1%} (goal: >= 95%)")
-    print(f"wall time {time.perf_counter() - started:.0f} s")
-    return 0 if false_alarms == 0 and detections >= 0.95 * n else 1
+    if args.analyze:
+        work = Path(args.analyze)
+    else:
+        work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="gate-false-alarm-"))
+        print(f"recording {2 * args.pairs + 1} runs in {work}", flush=True)
+        record(work, args)
+    if args.record_only:
+        return 0
+    return analyze(work, args)
 
 
 if __name__ == "__main__":

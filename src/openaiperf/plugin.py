@@ -100,14 +100,22 @@ def add_serving_options(group: Any) -> None:
 
 def add_baseline_options(group: Any) -> None:
     group.addoption("--baseline-save", nargs="?", const="", default=None, metavar="DIR",
-                    help="store each passing case as the baseline in DIR/<hw>/<case>.json (default DIR: baselines)")
+                    help="store each passing case as the baseline in DIR/<hw>/<case>.json (default DIR: baselines); "
+                         "needs --repeats >= 3")
+    group.addoption("--baseline-append", nargs="?", const="", default=None, metavar="DIR",
+                    help="add each passing case's rounds to its stored baseline (same configuration; the last 10 "
+                         "runs are kept) so the gate measures run-to-run drift; needs --repeats >= 3")
     group.addoption("--baseline-compare", nargs="?", const="", default=None, metavar="PATH",
-                    help="compare each case with its baseline under PATH (default: baselines); a case fails on a "
-                         "significant change beyond tolerance")
+                    help="compare each case with its baseline under PATH (default: baselines): a regression fails "
+                         "the case, an inconclusive verdict passes with what would settle it")
     group.addoption("--baseline-required", action="store_true", default=False,
                     help="a case without a baseline fails (implies --baseline-compare)")
     group.addoption("--baseline-force", action="store_true", default=False,
-                    help="compare with a baseline of another hardware profile")
+                    help="compare with a baseline whose configuration (options, versions, device) differs")
+    group.addoption("--baseline-strict", action="store_true", default=False,
+                    help="an inconclusive baseline verdict fails the case too")
+    group.addoption("--baseline-alpha", default="0.05", metavar="ALPHA",
+                    help="significance level of the baseline gate, family-wise per case (default 0.05)")
     group.addoption("--tolerance", action="append", default=[], metavar="METRIC=FRACTION",
                     help="relative tolerance of a metric, e.g. ttft_p90=0.05 (repeatable)")
 

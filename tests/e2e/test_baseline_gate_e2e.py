@@ -1,38 +1,44 @@
-"""The pull-request flow on the real embedded model (SmolLM2-135M, hf engine, CPU):
-run and save a baseline, run again and compare (no failure), then inject a
-slowdown (every token takes 1.5x as long, :class:`SlowedHFEngine` registered as
-``hf`` so the case id stays the same) and compare: the gate fails and says why.
+"""The gate checks itself on the real embedded model (SmolLM2-135M, hf engine, CPU),
+as CI and a pull request use it, in separate pytest runs one after another:
 
-Sequential runs on a shared 2-core machine drift by 25-30% between runs (other
-jobs come and go), more than the default 10% tolerances are sized for: this test
-widens every tolerance to 40% and injects a 100% slowdown, so it is about the
-flow and the message. The gate's false-alarm and detection rates at the default
-tolerances and a 15% slowdown are measured by ``benchmarks/scripts/gate_false_alarm.py``."""
+1. save a baseline of a small case (``--repeats 3 --baseline-save DIR``);
+2. run it again at the default settings (one round) with ``--baseline-compare DIR``:
+   the A/A verdict must not be a regression and the run must pass (an A/A
+   failure fails CI: a gate that cries wolf is switched off);
+3. run it with every decoding step slowed 4x (:class:`~openaiperf.engines.slowed.SlowedHFEngine`
+   loaded as a pytest plugin, so the case and its configuration are unchanged):
+   the gate fails the case and names the per-token metrics.
+
+The slowdown is far beyond the noise of a loaded 2-core machine, so step 3 is
+about the flow and the message; the gate's rates for a 10% slowdown are measured
+by ``benchmarks/scripts/gate_false_alarm.py``."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["pytester"]
-
 REPO = Path(__file__).resolve().parents[2]
+CASE_ID = "gate.synthetic-offline-hf-smollm2-135m"
 
-CONFTEST = f"""
-import os, sys
-sys.path.insert(0, {str(REPO)!r})
-if os.environ.get("OPENAIPERF_SLOWDOWN"):
-    from openaiperf.engines import BUILTIN_ENGINES
-    BUILTIN_ENGINES["hf"] = "openaiperf.engines.slowed:SlowedHFEngine"
-pytest_plugins = ["fixtures.hardware", "fixtures.model", "fixtures.dataset", "fixtures.engine",
-                  "fixtures.monitor", "fixtures.case"]
+TASK = """
+name: gate.synthetic
+kind: synthetic
+parameters: {input_lengths: [32], output_lengths: [16], samples_per_point: 4, seed: 0}
+scenarios: [offline]
+input_profile: {max_new_tokens: 16}
+warmup: {samples: 4}
 """
 
 MATRIX = """
 suites:
-  - tasks: [summarization.xsum_gate]
+  - name: gate
+    tasks: [gate.synthetic]
     scenarios: [offline]
     engines: [hf]
     models: [smollm2-135m]
@@ -40,39 +46,48 @@ suites:
       hf: {batch_size: 4}
 """
 
-TEST_FILE = (REPO / "benchmarks" / "test_llm.py").read_text()
+
+def run(tmp: Path, *extra: str, slowdown: float | None = None) -> tuple[subprocess.CompletedProcess, dict]:
+    """One separate pytest run of the small case; returns it and its case result."""
+    reports = tmp / f"reports-{len(list(tmp.glob('reports-*')))}"
+    command = [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--matrix", str(tmp / "matrix.yaml"),
+               "--task-file", str(tmp / "task.yaml"), "--task", "gate.synthetic", "--report-dir", str(reports),
+               "--no-monitor", "--no-html-report", "-p", "no:cacheprovider", "-q", *extra]
+    # One torch thread: on a machine shared with other jobs, spinning thread pools make runs erratic.
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    if slowdown is not None:
+        command[3:3] = ["-p", "openaiperf.engines.slowed"]
+        env["OPENAIPERF_SLOWDOWN"] = str(slowdown)
+    completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    results = sorted(reports.glob("*/results.json"))
+    assert results, completed.stdout[-3000:] + completed.stderr[-3000:]
+    cases = json.loads(results[-1].read_text())["cases"]
+    return completed, next(c for c in cases if c["id"] == CASE_ID)
 
 
 @pytest.mark.slow
-def test_save_compare_and_catch_an_injected_slowdown(pytester: pytest.Pytester, monkeypatch) -> None:
-    import yaml
+def test_the_gate_passes_itself_and_catches_a_slowdown(tmp_path: Path) -> None:
+    (tmp_path / "task.yaml").write_text(TASK)
+    (tmp_path / "matrix.yaml").write_text(MATRIX)
+    baselines = tmp_path / "baselines"
 
-    task = yaml.safe_load((REPO / "src/openaiperf/tasks/builtin/summarization.xsum.yaml").read_text())
-    task["name"] = "summarization.xsum_gate"
-    task["input_profile"]["max_new_tokens"] = 8  # cheap: the gate is about time per token, not summaries
-    (pytester.path / "task.yaml").write_text(yaml.safe_dump(task))
-    pytester.makeconftest(CONFTEST)
-    (pytester.path / "benchmarks").mkdir()
-    (pytester.path / "benchmarks" / "matrix.yaml").write_text(MATRIX)
-    (pytester.path / "benchmarks" / "test_llm.py").write_text(TEST_FILE)
-    monkeypatch.delenv("OPENAIPERF_SLOWDOWN", raising=False)
-    # One torch thread: on a machine shared with other jobs, spinning thread pools make runs slow and erratic.
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    args = ["benchmarks", "--hw", "cpu", "--task-file", "task.yaml", "--max-samples", "4", "--repeats", "3", "--warmup-samples", "1",
-            "-p", "no:cacheprovider"]
+    saved, case = run(tmp_path, "--repeats", "3", f"--baseline-save={baselines}")
+    assert saved.returncode == 0, saved.stdout[-3000:]
+    stored = json.loads((baselines / "cpu" / f"{CASE_ID}.json").read_text())
+    assert len(stored["rounds"]) == 3 and stored["fingerprint"] == case["fingerprint"]
+    assert stored["fingerprint"]["checked"]["engine option batch_size"] == 4
+    assert stored["fingerprint"]["checked"]["OMP_NUM_THREADS"] == "1"
 
-    pytester.runpytest_subprocess(*args, "--baseline-save", timeout=400).assert_outcomes(passed=1)
-    stored = json.loads((pytester.path / "baselines/cpu/summarization.xsum_gate-offline-hf-smollm2-135m.json")
-                        .read_text())
-    assert len(stored["rounds"]) == 3 and len(stored["requests"]["tpot"]) == 12
+    same, case = run(tmp_path, f"--baseline-compare={baselines}")
+    verdict = case["baseline"]
+    assert verdict["outcome"] in ("no regression", "inconclusive"), "A/A false alarm:\n" + "\n".join(
+        case["failures"])
+    assert same.returncode == 0 and case["status"] == "passed", same.stdout[-3000:]
+    assert {m["metric"] for m in verdict["comparison"]["metrics"]} >= {"tpot_p50", "ttft_p50", "output_tokens_per_s"}
+    assert all(m["n_baseline"] == 3 and m["n_current"] == 1 for m in verdict["comparison"]["metrics"])
 
-    from openaiperf.baselines.gate import DEFAULT_TOLERANCES
-
-    wide = [f"--tolerance={metric}=0.4" for metric in DEFAULT_TOLERANCES]
-    pytester.runpytest_subprocess(*args, "--baseline-compare", *wide, timeout=400).assert_outcomes(passed=1)
-
-    monkeypatch.setenv("OPENAIPERF_SLOWDOWN", "1.0")
-    slow = pytester.runpytest_subprocess(*args, "--baseline-compare", *wide, timeout=400)
-    slow.assert_outcomes(failed=1)
-    slow.stdout.fnmatch_lines(["*performance regression: tpot_p* regression: baseline * ms, current * ms, ratio *"
-                               "(95% CI [[]*Welch t on log values over 3/3 rounds), tolerance +40%*"])
+    slow, case = run(tmp_path, "--repeats", "3", f"--baseline-compare={baselines}", slowdown=3.0)
+    assert slow.returncode != 0 and case["status"] == "failed"
+    assert case["baseline"]["outcome"] == "regression"
+    assert {"tpot_p50", "output_tokens_per_s"} <= set(case["baseline"]["comparison"]["regressions"])
+    assert "performance regression: tpot_p50 regression:" in slow.stdout

@@ -15,5 +15,6 @@ def bench_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) ->
     (pytester.path / "benchmarks" / "test_llm.py").write_text(TEST_FILE)
     (pytester.path / "models.yaml").write_text(MODELS)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    monkeypatch.delenv("FAKE_SLOWDOWN", raising=False)
+    for name in ("FAKE_SLOWDOWN", "FAKE_SEED", "FAKE_JITTER"):
+        monkeypatch.delenv(name, raising=False)
     return pytester

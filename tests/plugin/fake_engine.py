@@ -1,7 +1,8 @@
 """A deterministic test engine for plugin tests (not a real model: it exists so
 pytester runs of the plugin take milliseconds). Token times are synthetic:
 TTFT and TPOT with a small seeded jitter, scaled by ``1 + $FAKE_SLOWDOWN``; the
-jitter's seed comes from ``$FAKE_SEED`` so two "runs" differ like real noise."""
+jitter's seed comes from ``$FAKE_SEED`` so two "runs" differ like real noise, and
+its size from ``$FAKE_JITTER`` (relative standard deviation per token, default 0.02)."""
 
 from __future__ import annotations
 
@@ -37,14 +38,15 @@ class FakeEngine:
     def _fill(self, index: int, record: Any) -> None:
         slowdown = 1.0 + float(os.environ.get("FAKE_SLOWDOWN", "0"))
         rng = np.random.default_rng([int(os.environ.get("FAKE_SEED", "0")), self.calls, index])
+        jitter = float(os.environ.get("FAKE_JITTER", JITTER))
         # Sent when scheduled: every time is synthetic, none depends on how busy the machine is.
         sent = record.scheduled or time.perf_counter()
         record.sent = sent
         record.input_tokens = 30
-        t = sent + TTFT_S * slowdown * (1 + JITTER * rng.standard_normal())
+        t = sent + TTFT_S * slowdown * (1 + jitter * rng.standard_normal())
         for _ in range(TOKENS):
             record.mark_token(t)
-            t += TPOT_S * slowdown * (1 + JITTER * rng.standard_normal())
+            t += TPOT_S * slowdown * max(0.05, 1 + jitter * rng.standard_normal())
         record.done = record.token_times[-1]
         record.output_tokens = TOKENS
         record.text = "the cat sat on the mat"

@@ -1,5 +1,6 @@
 """The baseline options end to end through pytest (fake engine): save, compare,
-injected slowdown, missing/corrupt baselines, hardware refusal, reports."""
+injected slowdown, the three outcomes, configuration refusal, start-up checks,
+missing/corrupt baselines, reports."""
 
 from __future__ import annotations
 
@@ -7,92 +8,206 @@ import json
 from pathlib import Path
 
 import pytest
-
 from benchproject import bench_args
 
 pytest_plugins = ["pytester"]
+
+OFFLINE = "summarization.xsum-offline-fake-fake-tiny"
 
 
 def run_dirs(root: Path) -> list[Path]:
     return sorted(p for p in (root / "reports").iterdir() if p.is_dir())
 
 
+def last_cases(root: Path) -> dict[str, dict]:
+    document = json.loads((run_dirs(root)[-1] / "results.json").read_text())
+    return {case["id"]: case for case in document["cases"]}
+
+
 def test_save_then_compare_passes_and_slowdown_fails(bench_project: pytest.Pytester, monkeypatch) -> None:
     saved = bench_project.runpytest(*bench_args("--repeats", "3", "--baseline-save"))
     saved.assert_outcomes(passed=2)
     files = sorted((bench_project.path / "baselines" / "cpu").glob("*.json"))
-    assert [f.stem for f in files] == ["summarization.xsum-offline-fake-fake-tiny",
-                                       "summarization.xsum-single_stream-fake-fake-tiny"]
+    assert [f.stem for f in files] == [OFFLINE, "summarization.xsum-single_stream-fake-fake-tiny"]
     stored = json.loads(files[0].read_text())
-    assert len(stored["rounds"]) == 3 and len(stored["requests"]["tpot"]) == 24
+    assert stored["schema_version"] == 2 and len(stored["rounds"]) == 3
+    assert stored["fingerprint"]["checked"]["engine"] == "fake"
+    assert stored["fingerprint"]["checked"]["cpu model"] == last_cases(bench_project.path)[OFFLINE][
+        "fingerprint"]["checked"]["cpu model"]
 
     monkeypatch.setenv("FAKE_SEED", "1")
     same = bench_project.runpytest(*bench_args("--repeats", "3", "--baseline-compare"))
     same.assert_outcomes(passed=2)
+    verdicts = {cid: case["baseline"]["outcome"] for cid, case in last_cases(bench_project.path).items()}
+    # Offline times are all synthetic; single-stream throughput also counts the real gaps between requests.
+    assert verdicts[OFFLINE] == "no regression" and set(verdicts.values()) <= {"no regression", "inconclusive"}
+    same.stdout.fnmatch_lines(["*vs baseline*", f"*{OFFLINE}*no regression*"])
 
-    monkeypatch.setenv("FAKE_SLOWDOWN", "0.15")
-    slow = bench_project.runpytest(*bench_args("--repeats", "3", "--baseline-compare"))
+    monkeypatch.setenv("FAKE_SLOWDOWN", "0.10")
+    slow = bench_project.runpytest(*bench_args("--baseline-compare"))  # the default: one new round
     slow.assert_outcomes(failed=2)
-    slow.stdout.fnmatch_lines(["*performance regression: tpot_p50 regression: baseline * ms, current * ms, "
-                               "ratio 1.1*95% CI*Welch t on log values over 3/3 rounds), tolerance +10%*"])
-    document = json.loads((run_dirs(bench_project.path)[-1] / "results.json").read_text())
-    case = document["cases"][0]
-    assert case["status"] == "failed"
-    assert "tpot_p50" in case["baseline"]["comparison"]["regressions"]
+    slow.stdout.fnmatch_lines([("*performance regression: tpot_p50 regression: * ms vs baseline * ms, +10.*% (worse; "
+                               "90% CI *prediction interval from 3 baseline rounds*tolerance +5%*")])
+    case = last_cases(bench_project.path)[OFFLINE]
+    assert case["status"] == "failed" and case["baseline"]["outcome"] == "regression"
+    assert {"tpot_p50", "e2e_p50"} <= set(case["baseline"]["comparison"]["regressions"])
     markdown = (run_dirs(bench_project.path)[-1] / "pr-comment.md").read_text()
-    delta_rows = [line for line in markdown.splitlines() if line.startswith("| ") and "`summarization" in line
-                  and "ms" in line or "tokens/s" in line]
-    assert delta_rows and delta_rows[0].rstrip(" |").endswith("regression")
-    assert "significant regression" in markdown
+    assert "2 regression, 0 inconclusive" in markdown
+    assert next(line for line in markdown.splitlines() if f"`{OFFLINE}` | tpot_p50" in line).count("| regression |")
     assert (run_dirs(bench_project.path)[-1] / "report.html").exists()
 
 
-def test_tolerance_override_hides_the_slowdown(bench_project: pytest.Pytester, monkeypatch) -> None:
-    bench_project.runpytest(*bench_args("--repeats", "3", "-k", "offline", "--baseline-save")).assert_outcomes(passed=1)
-    monkeypatch.setenv("FAKE_SLOWDOWN", "0.15")
-    loose = [f"--tolerance={m}=0.5" for m in ("tpot_p50", "tpot_p90", "e2e_p50", "e2e_p90", "ttft_p50", "ttft_p90",
-                                               "output_tokens_per_s", "requests_per_s")]
-    result = bench_project.runpytest(*bench_args("--repeats", "3", "-k", "offline", "--baseline-compare", *loose))
-    result.assert_outcomes(passed=1)
+def test_inconclusive_passes_and_strict_fails_it(bench_project: pytest.Pytester, monkeypatch) -> None:
+    # An engine whose per-token times vary by 40%: one new round cannot rule out a 5% change.
+    monkeypatch.setenv("FAKE_JITTER", "0.4")
+    bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3", "--baseline-save")).assert_outcomes(passed=1)
+    monkeypatch.setenv("FAKE_SEED", "1")
+    lenient = bench_project.runpytest(*bench_args("-k", "offline", "--baseline-compare"))
+    lenient.assert_outcomes(passed=1)
+    case = last_cases(bench_project.path)[OFFLINE]
+    assert case["baseline"]["outcome"] == "inconclusive" and case["baseline"]["settle"]
+    lenient.stdout.fnmatch_lines([f"*{OFFLINE}*inconclusive*", f"{OFFLINE}: inconclusive (*); would settle it: *"])
+    assert any("baseline inconclusive:" in note for note in case["notes"])
+    markdown = (run_dirs(bench_project.path)[-1] / "pr-comment.md").read_text()
+    assert "🟡" in markdown and "would settle it:" in markdown
+    html = (run_dirs(bench_project.path)[-1] / "report.html").read_text()
+    assert '<tr class="inconclusive">' in html
+    strict = bench_project.runpytest(*bench_args("-k", "offline", "--baseline-compare", "--baseline-strict"))
+    strict.assert_outcomes(failed=1)
+    strict.stdout.fnmatch_lines(["*baseline inconclusive: *--baseline-strict fails an inconclusive verdict*"])
 
 
-def test_bad_tolerance_is_a_usage_error(bench_project: pytest.Pytester) -> None:
+SERVER_MATRIX = """
+suites:
+  - name: fake-server
+    tasks: [summarization.xsum]
+    scenarios: [server]
+    engines: [fake]
+    models: [fake-tiny]
+    scenario_options:
+      server: {qps_target: 50}
+"""
+
+
+def test_another_qps_target_is_refused_naming_the_option(bench_project: pytest.Pytester) -> None:
+    (bench_project.path / "benchmarks" / "matrix.yaml").write_text(SERVER_MATRIX)
+    case_id = "summarization.xsum-server-fake-fake-tiny"
+    saved = bench_project.runpytest(*bench_args("--repeats", "3", "--qps-target", "40", "--baseline-save"))
+    saved.assert_outcomes(passed=1)
+    stored = json.loads((bench_project.path / "baselines" / "cpu" / f"{case_id}.json").read_text())
+    assert stored["fingerprint"]["checked"]["scenario option qps_target"] == 40.0
+    refused = bench_project.runpytest(*bench_args("--qps-target", "80", "--baseline-compare"))
+    refused.assert_outcomes(failed=1)
+    refused.stdout.fnmatch_lines(["*baseline: refusing to compare with *" + case_id + ".json: the configuration "
+                                  "differs (scenario option qps_target (--qps-target): baseline 40.0, now 80.0); pass "
+                                  "--baseline-force to compare anyway*"])
+    case = last_cases(bench_project.path)[case_id]
+    assert case["baseline"]["refused"] and case["baseline"]["differences"][0]["part"] == "scenario option qps_target"
+    markdown = (run_dirs(bench_project.path)[-1] / "pr-comment.md").read_text()
+    assert ("baseline refused, the configuration differs: scenario option qps_target (--qps-target): "
+            "baseline 40.0, now 80.0") in markdown
+    forced = bench_project.runpytest(*bench_args("--qps-target", "80", "--baseline-compare", "--baseline-force"))
+    forced.assert_outcomes(passed=1)
+    notes = last_cases(bench_project.path)[case_id]["notes"]
+    assert any("compared although the configuration differs (--baseline-force): scenario option qps_target" in n
+               for n in notes)
+
+
+def test_saving_with_one_round_is_refused_at_start_up(bench_project: pytest.Pytester) -> None:
+    result = bench_project.runpytest(*bench_args("--baseline-save"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--baseline-save*needs --repeats >= 3 (got --repeats 1)*"])
+
+
+def test_bad_tolerance_and_alpha_are_usage_errors(bench_project: pytest.Pytester) -> None:
     result = bench_project.runpytest(*bench_args("--tolerance", "ttft_p90"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--tolerance*expected METRIC=FRACTION*'ttft_p90'*"])
+    result = bench_project.runpytest(*bench_args("--baseline-alpha", "0.7"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--baseline-alpha*0 < ALPHA < 0.5*'0.7'*"])
 
 
 def test_missing_baseline_is_a_note_unless_required(bench_project: pytest.Pytester) -> None:
     result = bench_project.runpytest(*bench_args("-k", "offline", "--baseline-compare"))
     result.assert_outcomes(passed=1)
-    case = json.loads((run_dirs(bench_project.path)[-1] / "results.json").read_text())["cases"][0]
-    assert any("no baseline for summarization.xsum-offline-fake-fake-tiny" in n for n in case["notes"])
+    case = last_cases(bench_project.path)[OFFLINE]
+    assert any(f"no baseline for {OFFLINE}" in n for n in case["notes"])
     required = bench_project.runpytest(*bench_args("-k", "offline", "--baseline-required"))
     required.assert_outcomes(failed=1)
-    required.stdout.fnmatch_lines(["*baseline: no baseline for summarization.xsum-offline-fake-fake-tiny on cpu*"])
+    required.stdout.fnmatch_lines([f"*baseline: no baseline for {OFFLINE} on cpu*"])
 
 
 def test_corrupt_baseline_names_the_file(bench_project: pytest.Pytester) -> None:
     folder = bench_project.path / "baselines" / "cpu"
     folder.mkdir(parents=True)
-    (folder / "summarization.xsum-offline-fake-fake-tiny.json").write_text("{not json")
+    (folder / f"{OFFLINE}.json").write_text("{not json")
     result = bench_project.runpytest(*bench_args("-k", "offline", "--baseline-compare"))
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*baselines/cpu/summarization.xsum-offline-fake-fake-tiny.json: not valid JSON*"])
+    result.stdout.fnmatch_lines([f"*baselines/cpu/{OFFLINE}.json: not valid JSON*"])
 
 
-def test_other_hardware_is_refused_unless_forced(bench_project: pytest.Pytester) -> None:
+def test_ob_compare_shows_outcomes_intervals_and_differences(bench_project: pytest.Pytester, monkeypatch,
+                                                              capsys) -> None:
+    from openaiperf.cli import main
+
+    bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3")).assert_outcomes(passed=1)
+    monkeypatch.setenv("FAKE_SLOWDOWN", "0.10")
+    bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3")).assert_outcomes(passed=1)
+    first, second = run_dirs(bench_project.path)[-2:]
+    capsys.readouterr()
+    assert main(["compare", str(first), str(second)]) == 1
+    out = capsys.readouterr().out
+    assert "tpot_p50" in out and "[1.0" in out and "3/3" in out  # the interval of the ratio, rounds per side
+    assert f"{OFFLINE}: regression (" in out and "Holm over" in out
+    assert "across all 1 case(s): 1 with a regression" in out
+    # Another batch size in the second run: refused, the option named; --force compares anyway.
+    results = second / "results.json"
+    document = json.loads(results.read_text())
+    document["cases"][0]["fingerprint"]["checked"]["engine option batch_size"] = 8
+    results.write_text(json.dumps(document))
+    assert main(["compare", str(first), str(second)]) == 1
+    out = capsys.readouterr().out
+    assert "refusing to compare" in out and "engine option batch_size (--engine-option): baseline absent, now 8" in out
+    assert main(["compare", str(first), str(second), "--force"]) == 1
+    out = capsys.readouterr().out
+    assert "compared although the configuration differs (--force)" in out and "regression" in out
+
+
+def test_append_builds_a_baseline_of_several_runs(bench_project: pytest.Pytester, monkeypatch, capsys) -> None:
+    from openaiperf.cli import main
+
+    for seed in ("1", "2"):
+        monkeypatch.setenv("FAKE_SEED", seed)
+        bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3", "--baseline-append")).assert_outcomes(
+            passed=1)
+    path = bench_project.path / "baselines" / "cpu" / f"{OFFLINE}.json"
+    stored = json.loads(path.read_text())
+    runs = [r["_run"] for r in stored["rounds"]]
+    assert len(stored["rounds"]) == 6 and len(set(runs)) == 2 and runs[0] == run_dirs(bench_project.path)[0].name
+    monkeypatch.setenv("FAKE_SEED", "3")
+    compared = bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3", "--baseline-compare"))
+    compared.assert_outcomes(passed=1)
+    metrics = last_cases(bench_project.path)[OFFLINE]["baseline"]["comparison"]["metrics"]
+    assert all("t against 2 baseline runs (6 rounds), run-to-run drift" in m["method"] for m in metrics)
+    # ob baseline update --append adds the finished run as a third.
+    capsys.readouterr()
+    assert main(["baseline", "update", str(run_dirs(bench_project.path)[-1]), "--append",
+                 "--baselines", str(bench_project.path / "baselines")]) == 0
+    assert "appended to" in capsys.readouterr().out
+    assert len({r["_run"] for r in json.loads(path.read_text())["rounds"]}) == 3
+
+
+def test_allure_carries_the_verdict(bench_project: pytest.Pytester, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_JITTER", "0.4")
     bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3", "--baseline-save")).assert_outcomes(passed=1)
-    source = bench_project.path / "baselines" / "cpu" / "summarization.xsum-offline-fake-fake-tiny.json"
-    document = json.loads(source.read_text())
-    document["hardware"] = "h100"
-    target = bench_project.path / "h100-baselines" / "summarization.xsum-offline-fake-fake-tiny.json"
-    target.parent.mkdir()
-    target.write_text(json.dumps(document))
-    refused = bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3",
-                                                  "--baseline-compare=h100-baselines"))
-    refused.assert_outcomes(failed=1)
-    refused.stdout.fnmatch_lines(["*measured on hardware profile 'h100', this run on 'cpu'*--baseline-force*"])
-    forced = bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3",
-                                                 "--baseline-compare=h100-baselines", "--baseline-force"))
-    forced.assert_outcomes(passed=1)
+    monkeypatch.setenv("FAKE_SEED", "1")
+    bench_project.runpytest(*bench_args("-k", "offline", "--baseline-compare", "--alluredir", "allure")
+                            ).assert_outcomes(passed=1)
+    (result,) = [json.loads(p.read_text()) for p in (bench_project.path / "allure").glob("*-result.json")]
+    assert {p["name"]: p["value"] for p in result["parameters"]}["baseline verdict"] == "'inconclusive'"
+    assert ("tag", "baseline inconclusive") in {(lbl["name"], lbl["value"]) for lbl in result["labels"]}
+    assert "would settle it:" in result["description"]
+    attachment = next(a for a in result["attachments"] if a["name"] == "baseline verdict")
+    text = (bench_project.path / "allure" / attachment["source"]).read_text()
+    assert text.startswith("baseline verdict: inconclusive") and "tpot_p50" in text

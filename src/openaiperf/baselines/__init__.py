@@ -1,25 +1,33 @@
 """Baselines: stored case results that later runs are compared with.
 
 A baseline is one case's result on one hardware profile, kept as reviewable JSON
-(``baselines/<hw-profile>/<case-id>.json``): the metrics with units and
-directions, the per-round values (for a significance test over repeats) and the
-per-request latencies (for a rank test). Storage backends implement
-:class:`BaselineStore`; :mod:`json_store` is the one the suite uses.
-:mod:`compare` decides what changed and whether it is significant, :mod:`gate`
-turns that into pass/fail with tolerances from defaults, the task file and the
-command line.
+(``baselines/<hw-profile>/<case-id>.json``): the metrics with units and typed
+directions, the per-round values of at least :data:`MIN_BASELINE_ROUNDS` rounds
+(their spread is what a new run is judged against) and the configuration
+fingerprint (:mod:`fingerprint`) that a comparison checks first. Storage
+backends implement :class:`BaselineStore`; :mod:`json_store` is the one the
+suite uses. :mod:`stats` holds the statistics, :mod:`compare` the three-outcome
+verdict per metric and per case, :mod:`gate` the pytest glue (tolerances,
+options, save and compare).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from openaiperf.errors import OpenAIPerfError
 
 BASELINE_SCHEMA = "openaiperf.baseline"
-BASELINE_SCHEMA_VERSION = 1
+BASELINE_SCHEMA_VERSION = 2
+#: a baseline's rounds give the round-to-round spread a new run is judged by: two
+#: rounds leave one degree of freedom (an interval 6x wider than with many)
+MIN_BASELINE_ROUNDS = 3
+#: a baseline keeps the rounds of its last runs (``--baseline-append``), each round
+#: tagged with its run's id under this key (never a metric name)
+RUN_KEY = "_run"
+MAX_BASELINE_RUNS = 10
 
 
 class BaselineError(OpenAIPerfError):
@@ -32,14 +40,14 @@ class BaselineError(OpenAIPerfError):
 
 @dataclass
 class Baseline:
-    """One stored case result."""
+    """One case result as the gate sees it: a stored baseline, or a run's case."""
 
     case_id: str
     hardware: str
     metrics: dict[str, dict[str, Any]]
     rounds: list[dict[str, float | None]] = field(default_factory=list)
-    #: per-request latencies in ms: "ttft" / "tpot" / "e2e" -> values
-    requests: dict[str, list[float]] = field(default_factory=dict)
+    #: :func:`openaiperf.baselines.fingerprint.configuration`: {"checked": {...}, "noted": {...}}
+    fingerprint: dict[str, dict[str, Any]] = field(default_factory=dict)
     case: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     created: str = ""
@@ -48,6 +56,28 @@ class Baseline:
 
     def value(self, metric: str) -> float | None:
         return (self.metrics.get(metric) or {}).get("value")
+
+    def round_values(self, metric: str) -> list[float]:
+        """The metric's value in every round that has one."""
+        return [float(r[metric]) for r in self.rounds if r.get(metric) is not None]
+
+    def run_values(self, metric: str) -> list[list[float]]:
+        """The metric's round values grouped by the run they were measured in
+        (rounds carry their run's id under :data:`RUN_KEY`; untagged rounds are one run)."""
+        runs: dict[str, list[float]] = {}
+        for r in self.rounds:
+            if r.get(metric) is not None:
+                runs.setdefault(str(r.get(RUN_KEY, "")), []).append(float(r[metric]))
+        return list(runs.values())
+
+    @property
+    def run_ids(self) -> list[str]:
+        return list(dict.fromkeys(str(r.get(RUN_KEY, "")) for r in self.rounds))
+
+    def tagged(self, run_id: str) -> Baseline:
+        """This result with every untagged round marked as measured in ``run_id``."""
+        rounds = [{RUN_KEY: run_id, **r} if RUN_KEY not in r else dict(r) for r in self.rounds]
+        return replace(self, rounds=rounds)
 
 
 class BaselineStore(Protocol):

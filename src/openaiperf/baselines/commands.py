@@ -1,33 +1,37 @@
 """``ob compare`` and ``ob baseline update``.
 
-    ob compare RUN_A RUN_B             # two run folders (reports/<run>)
+    ob compare RUN_A RUN_B             # two run folders (reports/<run>); RUN_A is the reference
     ob compare RUN baselines/          # a run and the stored baselines (its hardware's folder)
     ob baseline update RUN [--hw NAME] # promote a run's passing cases to baselines/<hw>/
+
+``ob compare`` gives the gate's three outcomes per metric and per case, with
+their intervals, what would settle an inconclusive one, and every configuration
+difference; a differing configuration is refused unless ``--force``.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from openaiperf.baselines import Baseline
-from openaiperf.baselines.compare import CaseComparison, baseline_from_case, compare_case
-from openaiperf.baselines.gate import hardware_mismatch, parse_tolerances, resolve_tolerances
-from openaiperf.baselines.json_store import JsonBaselineStore, read_baseline
+from openaiperf.baselines import MIN_BASELINE_ROUNDS, Baseline
+from openaiperf.baselines.compare import Outcome, baseline_from_case
+from openaiperf.baselines.gate import GateOutcome, GateSettings, judge, parse_alpha, parse_tolerances, save
+from openaiperf.baselines.json_store import read_baseline
+from openaiperf.baselines.stats import holm
 from openaiperf.errors import ConfigError
 
 
 def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Baseline]]:
-    """A run folder's results.json, and each case in the shape of a baseline (with its records)."""
-    from openaiperf.records import read_records
+    """A run folder's results.json, and each case in the shape of a baseline."""
     from openaiperf.report.results import read_results
 
     document = read_results(run_dir / "results.json")
     cases = {}
     for case in document.get("cases", []):
-        records = run_dir / case["records_file"] if case.get("records_file") else None
-        cases[case["id"]] = baseline_from_case(case, read_records(records) if records and records.exists() else [])
+        cases[case["id"]] = baseline_from_case(case)
         cases[case["id"]].source = str(run_dir / "results.json")
     return document, cases
 
@@ -56,6 +60,14 @@ def load_side(path: Path, hardware: str | None = None) -> dict[str, Baseline]:
     return out
 
 
+def session_holm(outcomes: Sequence[GateOutcome], alpha: float) -> tuple[int, int]:
+    """(metrics tested across every case, case-level regressions that stay significant
+    when Holm runs over all of them at once)."""
+    tested = [m for o in outcomes if o.comparison for m in o.comparison.metrics if m.p_value is not None]
+    adjusted = holm([m.p_value for m in tested])
+    return len(tested), sum(m.regression and p < alpha for m, p in zip(tested, adjusted))
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from openaiperf.tasks import load_task_specs
 
@@ -68,62 +80,90 @@ def cmd_compare(args: argparse.Namespace) -> int:
     current = load_side(current_path)
     hardware = next(iter(current.values())).hardware if current else None
     reference = load_side(reference_path, hardware)
-    overrides = parse_tolerances(args.tolerance or [])
+    settings = GateSettings(force=args.force, strict=args.strict, tolerances=parse_tolerances(args.tolerance or []),
+                            alpha=parse_alpha(args.alpha, "--alpha"))
     tasks = load_task_specs()
-    comparisons: list[CaseComparison] = []
+    judged: list[tuple[str, GateOutcome]] = []
     for case_id, now in current.items():
         before = reference.get(case_id)
         if before is None:
             print(f"{case_id}: no baseline in {reference_path}")
             continue
-        refusal = hardware_mismatch(before, now.hardware, args.force)
-        if refusal:
-            raise ConfigError(refusal.replace("--baseline-force", "--force"), source="ob compare")
-        comparisons.append(compare_case(before, now, resolve_tolerances(tasks.get(now.case.get("task")), overrides)))
-    print(render_comparisons(comparisons))
-    regressions = sum(len(c.regressions) for c in comparisons)
-    for comparison in comparisons:
-        for metric in comparison.regressions:
-            print(f"REGRESSION {comparison.case_id}: {metric.message()}")
-    return 1 if regressions else 0
+        judged.append((case_id, judge(before, now, settings, task_spec=tasks.get(now.case.get("task")),
+                                      force_option="--force")))
+    print(render_comparisons(judged))
+    for case_id, outcome in judged:
+        print(f"{case_id}: {outcome.comparison.summary() if outcome.comparison else 'not compared'}")
+        for line in outcome.failures + outcome.notes:
+            print(f"  {line}")
+    tested, surviving = session_holm([o for _, o in judged], settings.alpha)
+    regressions = sum(o.outcome is Outcome.REGRESSION for _, o in judged)
+    if tested:
+        print(f"across all {len(judged)} case(s): {regressions} with a regression; with Holm over all {tested} "
+              f"tested metrics at once, {surviving} regressing metric(s) stay significant")
+    failed = any(o.failures for _, o in judged)
+    return 1 if failed else 0
 
 
-def render_comparisons(comparisons: list[CaseComparison]) -> str:
+def _cell_ratio(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:.4g} {unit}"
+
+
+def render_comparisons(judged: Sequence[tuple[str, GateOutcome]]) -> str:
     import io
 
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="baseline -> current")
-    for column in ("case", "metric", "baseline", "current", "change", "95% CI of ratio", "tolerance", "test", "verdict"):
-        table.add_column(column, justify="left" if column in ("case", "metric", "test", "verdict") else "right")
-    rows = [(c, m) for c in comparisons for m in c.metrics]
-    rows.sort(key=lambda cm: cm[1].verdict != "regression")
-    for comparison, m in rows:
-        ci = f"[{m.ci_low:.3f}, {m.ci_high:.3f}]" if m.ci_low is not None else "-"
-        table.add_row(comparison.case_id, m.metric, f"{m.baseline:.4g} {m.unit}", f"{m.current:.4g} {m.unit}",
-                      f"{100 * m.delta:+.1f}%", ci, f"{'+' if m.better == 'lower' else '-'}{m.tolerance:.0%}",
-                      m.method, m.verdict)
+    table = Table(title="baseline -> current (per-round values; interval of the ratio)")
+    columns = ("case", "metric", "baseline", "current", "change", "interval", "tolerance", "rounds b/c", "Holm p",
+               "outcome", "why / what would settle it")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("baseline", "current", "change", "Holm p") else "left")
+    rows = [(case_id, m) for case_id, o in judged if o.comparison for m in o.comparison.metrics]
+    for case_id, m in rows:
+        change = "-" if m.ratio is None else f"{100 * m.delta:+.1f}% ({m.change})"
+        interval = "-" if m.ci_low is None else f"[{m.ci_low:.3f}, {m.ci_high:.3f}] {m.confidence:.0%}"
+        table.add_row(case_id, m.metric, _cell_ratio(m.baseline, m.unit), _cell_ratio(m.current, m.unit), change,
+                      interval, m.tolerance_text(), f"{m.n_baseline}/{m.n_current}",
+                      "-" if m.p_holm is None else f"{m.p_holm:.2g}", m.outcome.value,
+                      m.settle or m.reason if m.outcome is Outcome.INCONCLUSIVE else m.reason)
+    for case_id, outcome in judged:
+        for difference in outcome.differences:
+            table.add_row(case_id, "(configuration)", "", "", "", "", "", "", "",
+                          "refused" if outcome.refused else "differs" if difference.refuses else "noted",
+                          difference.text())
     buffer = io.StringIO()
-    Console(file=buffer, width=200, color_system=None).print(table)
+    Console(file=buffer, width=240, color_system=None).print(table)
     return buffer.getvalue()
 
 
 def cmd_baseline_update(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     document, cases = read_run(run_dir)
-    store = JsonBaselineStore(Path(args.baselines))
     saved = 0
     statuses = {c["id"]: c.get("status") for c in document.get("cases", [])}
     for case_id, baseline in cases.items():
         if statuses.get(case_id) != "passed":
             print(f"skipped {case_id}: status {statuses.get(case_id)!r} (only passing cases become baselines)")
             continue
+        if len(baseline.rounds) < MIN_BASELINE_ROUNDS:
+            print(f"skipped {case_id}: {len(baseline.rounds)} round(s); a baseline needs at least "
+                  f"{MIN_BASELINE_ROUNDS} (run with --repeats {MIN_BASELINE_ROUNDS} or more)")
+            continue
+        if not baseline.fingerprint:
+            print(f"skipped {case_id}: its results carry no configuration fingerprint (re-run the case)")
+            continue
         if args.hw:
             baseline.hardware = args.hw
-        path = store.save(baseline)
+            baseline.fingerprint.setdefault("checked", {})["hardware profile"] = args.hw
+        path, why_not = save(baseline, GateSettings(save_root=Path(args.baselines), append=args.append),
+                             run_dir.name)
+        if why_not:
+            print(f"skipped {case_id}: {why_not}")
+            continue
         saved += 1
-        print(f"saved {path}")
+        print(f"{'appended to' if args.append else 'saved'} {path}")
     print(f"{saved} baseline(s) updated from {run_dir}")
     return 0 if saved else 1
 
@@ -132,7 +172,10 @@ def register(subparsers: Any) -> None:
     compare = subparsers.add_parser("compare", help="compare a run with another run or with stored baselines")
     compare.add_argument("run_a", metavar="RUN_A", help="a run folder (the reference when RUN_B is a run too)")
     compare.add_argument("run_b", metavar="RUN_B", help="the run to judge, or a baseline folder to judge RUN_A by")
-    compare.add_argument("--force", action="store_true", help="compare across hardware profiles")
+    compare.add_argument("--force", action="store_true",
+                         help="compare although the configuration (options, versions, device) differs")
+    compare.add_argument("--strict", action="store_true", help="exit 1 on an inconclusive verdict too")
+    compare.add_argument("--alpha", default="0.05", help="significance level, family-wise per case (default 0.05)")
     compare.add_argument("--tolerance", action="append", metavar="METRIC=FRACTION", help="override a tolerance")
     compare.set_defaults(func=cmd_compare)
     baseline = subparsers.add_parser("baseline", help="manage stored baselines")
@@ -141,5 +184,6 @@ def register(subparsers: Any) -> None:
     update.add_argument("run_dir", metavar="RUN_DIR")
     update.add_argument("--hw", default=None, help="store under this hardware profile (default: the run's)")
     update.add_argument("--baselines", default="baselines", metavar="DIR", help="baseline root (default: baselines)")
+    update.add_argument("--append", action="store_true",
+                        help="add the run's rounds to the stored baselines (same configuration) instead of replacing")
     update.set_defaults(func=cmd_baseline_update)
-

@@ -1,46 +1,60 @@
-"""What changed between a baseline and a run, and whether it is significant.
+"""The verdict of a run against its baseline: regression, no regression, or inconclusive.
 
-Each metric is compared as ``ratio = current / baseline`` with a 95% interval:
+Per metric (each with a typed direction, :class:`~openaiperf.metrics.Better`, and
+a tolerance τ), on the per-round values of that very metric (a p90 verdict uses
+the rounds' p90s, never a whole-distribution test), on the log scale
+(:mod:`openaiperf.baselines.stats`):
 
-- with at least three rounds on both sides (``--repeats``): Welch's t-test on the
-  logarithms of the round values, whose interval, exponentiated, is the interval
-  of the ratio of the geometric round means; the change is significant when that
-  interval excludes 1. (A bootstrap over three rounds under-covers badly and
-  cried wolf in A/A runs; the t interval is honest about how little three rounds
-  say.) The reported values are the round geometric means, so ratio and
-  interval agree;
-- otherwise, for a latency (TTFT, TPOT, E2E) with per-request values on both
-  sides: a Mann-Whitney U test over the requests (significant when p < alpha),
-  with a bootstrap interval of the ratio of the statistic (percentile or mean);
-- otherwise the change cannot be tested (one round, no spread): it is reported,
-  never gated.
+- ``w`` = how much worse the run is: ``log(current / baseline)`` of the round
+  geometric means, sign-flipped for a higher-is-better metric; ``θ`` = τ on the
+  same scale (``log(1 + τ)``, or ``-log(1 - τ)`` for higher-is-better);
+- **regression**: significantly worse (one-sided t, Holm-adjusted across the
+  case's metrics, below ``alpha``) *and* the estimate worse than the tolerance
+  (``w > θ``);
+- **no regression**: the worse-side one-sided ``1 - alpha`` bound of ``w`` is
+  within the tolerance (``≤ θ``): a regression beyond τ is ruled out. Claiming
+  this for every metric at once needs no multiplicity correction (an
+  intersection-union test);
+- **inconclusive**: neither (too few rounds or too much noise to tell at τ), with
+  the number of rounds that would settle it at the observed spread.
 
-A metric *regresses* only when it moved the wrong way by more than its
-tolerance **and** the move is significant; noise alone never fails a gate.
+Per case: a regression if any metric regresses; else inconclusive if any metric
+is; else no regression. The interval shown is the two-sided ``1 - 2·alpha``
+interval of the ratio, whose worse end is the bound used above.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
-
-import numpy as np
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
 
 from openaiperf.baselines import Baseline
+from openaiperf.baselines import stats as gate_stats
+from openaiperf.metrics import Better
 from openaiperf.records import Record
 
-CONFIDENCE = 0.95
 ALPHA = 0.05
-N_RESAMPLES = 2000
-#: fewer rounds than this give a degenerate bootstrap (two rounds: just their min and max)
-MIN_ROUNDS = 3
-#: metric-name prefix -> per-request latency kept in a baseline
-REQUEST_LATENCIES = ("ttft", "tpot", "e2e")
+
+
+class Outcome(str, Enum):
+    REGRESSION = "regression"
+    NO_REGRESSION = "no regression"
+    INCONCLUSIVE = "inconclusive"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: display order: what needs attention first
+OUTCOME_ORDER = {Outcome.REGRESSION: 0, Outcome.INCONCLUSIVE: 1, Outcome.NO_REGRESSION: 2}
 
 
 # -- building comparable things ----------------------------------------------------------
 def per_request_latencies(records: Sequence[Record]) -> dict[str, list[float]]:
-    """Per-request TTFT / TPOT / E2E in ms, for the rank test (measured, successful requests)."""
+    """Per-request TTFT / TPOT / E2E in ms of the measured, successful requests (for plots)."""
     from openaiperf.metrics.latency import MS, e2e_s, tpot_s, ttft_s
 
     ok = [r for r in records if r.ok and not r.warmup]
@@ -50,152 +64,179 @@ def per_request_latencies(records: Sequence[Record]) -> dict[str, list[float]]:
     return out
 
 
-def baseline_from_case(case: dict[str, Any], records: Sequence[Record] = ()) -> Baseline:
-    """A case of a results.json (plus its records) in the shape of a baseline."""
-    keys = ("task", "scenario", "engine", "model", "engine_options", "scenario_options")
+def baseline_from_case(case: dict[str, Any], fingerprint: dict[str, Any] | None = None) -> Baseline:
+    """A case of a results.json in the shape of a baseline (its fingerprint: the
+    case's own, else ``fingerprint``)."""
+    keys = ("task", "scenario", "engine", "model", "engine_options", "scenario_options", "task_options")
     return Baseline(
         case_id=case["id"], hardware=case.get("hardware", "?"), metrics=case.get("metrics", {}),
-        rounds=case.get("rounds", []), requests=per_request_latencies(records),
+        rounds=case.get("rounds", []), fingerprint=case.get("fingerprint") or fingerprint or {},
         case={k: case[k] for k in keys if k in case}, settings=case.get("settings", {}),
     )
 
 
 # -- one metric ---------------------------------------------------------------------------
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:+.1f}%"
+
+
 @dataclass
 class MetricComparison:
     metric: str
     unit: str
-    better: str  # lower | higher
-    baseline: float
-    current: float
-    ratio: float
+    better: Better
     tolerance: float
+    outcome: Outcome = Outcome.INCONCLUSIVE
+    #: round geometric means (None when a side has no rounds of this metric)
+    baseline: float | None = None
+    current: float | None = None
+    ratio: float | None = None
+    n_baseline: int = 0
+    n_current: int = 0
+    #: two-sided 1 - 2·alpha interval of the ratio
     ci_low: float | None = None
     ci_high: float | None = None
+    confidence: float = 1 - 2 * ALPHA
+    #: one-sided p-value of "worse", and after Holm across the case's metrics
     p_value: float | None = None
-    method: str = "untested"
-    significant: bool = False
-    verdict: str = "unchanged"  # regression | improvement | within tolerance | not significant | untested
+    p_holm: float | None = None
+    method: str = ""
+    #: round-to-round spread of the log values (pooled), as a fraction
+    spread: float | None = None
+    reason: str = ""
+    settle: str = ""
+    #: the rounds behind ``settle`` (for the case's most demanding answer)
+    settle_rounds: gate_stats.Settle | None = field(default=None, repr=False)
+    #: the statistics behind the interval (None when the metric could not be tested)
+    log_change: gate_stats.LogChange | None = field(default=None, repr=False)
 
     @property
     def regression(self) -> bool:
-        return self.verdict == "regression"
+        return self.outcome is Outcome.REGRESSION
+
+    @property
+    def worse(self) -> float | None:
+        """log change on the worse side (positive: worse), from the typed direction."""
+        return None if self.ratio is None else self.better.worse_by(math.log(self.ratio))
+
+    @property
+    def change(self) -> str:
+        """"worse", "better" or "same", read through the metric's direction."""
+        worse = self.worse
+        if worse is None:
+            return "unknown"
+        return "worse" if worse > 0 else "better" if worse < 0 else "same"
 
     @property
     def delta(self) -> float:
-        return self.ratio - 1.0
+        return 0.0 if self.ratio is None else self.ratio - 1.0
+
+    def tolerance_text(self) -> str:
+        return f"{'+' if self.better is Better.LOWER else '-'}{100 * self.tolerance:.0f}%"
 
     def interval_text(self) -> str:
         if self.ci_low is None or self.ci_high is None:
             return "no interval"
-        return f"{CONFIDENCE:.0%} CI [{self.ci_low:.3f}, {self.ci_high:.3f}]"
+        return f"{self.confidence:.0%} CI {_percent(self.ci_low - 1)} .. {_percent(self.ci_high - 1)}"
 
     def message(self) -> str:
-        sign = "+" if self.better == "lower" else "-"
-        extra = f", p={self.p_value:.3g}" if self.p_value is not None else ""
-        return (f"{self.metric} {self.verdict}: baseline {self.baseline:.4g} {self.unit}, current "
-                f"{self.current:.4g} {self.unit}, ratio {self.ratio:.3f} ({self.interval_text()}{extra}, "
-                f"{self.method}), tolerance {sign}{self.tolerance:.0%}")
+        head = f"{self.metric} {self.outcome.value}"
+        if self.ratio is None or self.baseline is None or self.current is None:
+            return f"{head}: {self.reason}" + (f"; would settle it: {self.settle}" if self.settle else "")
+        text = (f"{head}: {self.current:.4g} {self.unit} vs baseline {self.baseline:.4g} {self.unit}, "
+                f"{_percent(self.delta)} ({self.change}; {self.interval_text()}")
+        if self.p_value is not None and self.p_holm is not None:
+            text += f", p={self.p_value:.2g}, Holm p={self.p_holm:.2g}"
+        text += f"; {self.method}), tolerance {self.tolerance_text()}: {self.reason}"
+        if self.settle:
+            text += f"; would settle it: {self.settle}"
+        return text
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"message": self.message()}
+        # "verdict" repeats "outcome" for readers of results.json that look for that name.
+        return {
+            "metric": self.metric, "unit": self.unit, "better": self.better.value, "tolerance": self.tolerance,
+            "outcome": self.outcome.value, "verdict": self.outcome.value, "change": self.change,
+            "baseline": self.baseline, "current": self.current, "ratio": self.ratio,
+            "n_baseline": self.n_baseline, "n_current": self.n_current, "ci_low": self.ci_low,
+            "ci_high": self.ci_high, "confidence": self.confidence, "p_value": self.p_value, "p_holm": self.p_holm,
+            "method": self.method, "spread": self.spread, "reason": self.reason, "settle": self.settle,
+            "message": self.message(),
+        }
 
 
-def _bootstrap_ratio(current: np.ndarray, baseline: np.ndarray, statistic) -> tuple[float, float] | None:
-    from scipy.stats import bootstrap
-
-    if current.size < 2 or baseline.size < 2:
-        return None
-    if np.ptp(current) == 0 and np.ptp(baseline) == 0:
-        ratio = statistic(current) / statistic(baseline)
-        return float(ratio), float(ratio)
-
-    def ratio_stat(c: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
-        return statistic(c, axis=axis) / statistic(b, axis=axis)
-
-    result = bootstrap((current, baseline), ratio_stat, paired=False, vectorized=True, method="percentile",
-                       confidence_level=CONFIDENCE, n_resamples=N_RESAMPLES, rng=np.random.default_rng(0))
-    low, high = result.confidence_interval.low, result.confidence_interval.high
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return None
-    return float(low), float(high)
-
-
-def _welch_log_ratio(current: np.ndarray, baseline: np.ndarray) -> tuple[float, float, float]:
-    """(low, high, p) of the ratio of geometric means, by Welch's t on log values."""
-    from scipy.stats import t as student_t
-
-    log_c, log_b = np.log(current), np.log(baseline)
-    diff = float(log_c.mean() - log_b.mean())
-    var_c, var_b = log_c.var(ddof=1) / log_c.size, log_b.var(ddof=1) / log_b.size
-    se = float(np.sqrt(var_c + var_b))
-    if se == 0.0:
-        ratio = float(np.exp(diff))
-        return ratio, ratio, (1.0 if diff == 0 else 0.0)
-    df = (var_c + var_b) ** 2 / (var_c**2 / (log_c.size - 1) + var_b**2 / (log_b.size - 1))
-    half = float(student_t.ppf(0.5 + CONFIDENCE / 2, df)) * se
-    p_value = float(2 * student_t.sf(abs(diff) / se, df))
-    return float(np.exp(diff - half)), float(np.exp(diff + half)), p_value
-
-
-def _request_statistic(metric: str):
-    """The statistic a latency metric is (``tpot_p90`` -> 90th percentile), as f(x, axis)."""
-    suffix = metric.rsplit("_", 1)[-1]
-    if suffix.startswith("p") and suffix[1:].isdigit():
-        q = float(suffix[1:])
-        return lambda x, axis=-1: np.percentile(x, q, axis=axis)
-    return lambda x, axis=-1: np.mean(x, axis=axis)
+def _direction(metric: str, baseline: Baseline, current: Baseline) -> tuple[Better | None, str]:
+    """The metric's direction, agreed by both sides; (None, why) when it cannot be gated."""
+    base_m, cur_m = baseline.metrics.get(metric) or {}, current.metrics.get(metric) or {}
+    directions = {Better.parse(m["better"], source=f"metric {metric}") for m in (base_m, cur_m) if m.get("better")}
+    if len(directions) > 1:
+        return None, "its better direction differs between the baseline and this run"
+    direction = directions.pop() if directions else Better.NONE
+    return (direction, "") if direction.gated else (None, "it has no better direction")
 
 
 def compare_metric(metric: str, baseline: Baseline, current: Baseline, tolerance: float,
                    *, alpha: float = ALPHA) -> MetricComparison | None:
-    """Compare one metric; None when either side lacks it or it has no direction."""
+    """Compare one metric before Holm (the case does that); None when neither side has it."""
     base_m, cur_m = baseline.metrics.get(metric) or {}, current.metrics.get(metric) or {}
-    base_v, cur_v = base_m.get("value"), cur_m.get("value")
-    better = cur_m.get("better") or base_m.get("better") or "none"
-    if base_v is None or cur_v is None or better not in ("lower", "higher") or base_v == 0:
+    if base_m.get("value") is None and cur_m.get("value") is None:
         return None
-    comparison = MetricComparison(metric=metric, unit=cur_m.get("unit") or base_m.get("unit", ""), better=better,
-                                  baseline=float(base_v), current=float(cur_v), ratio=float(cur_v) / float(base_v),
-                                  tolerance=tolerance)
-    base_rounds = np.array([r[metric] for r in baseline.rounds if r.get(metric) is not None], dtype=float)
-    cur_rounds = np.array([r[metric] for r in current.rounds if r.get(metric) is not None], dtype=float)
-    family = metric.split("_", 1)[0]
-    base_req = np.asarray(baseline.requests.get(family, []), dtype=float)
-    cur_req = np.asarray(current.requests.get(family, []), dtype=float)
-    if (base_rounds.size >= MIN_ROUNDS and cur_rounds.size >= MIN_ROUNDS
-            and np.all(base_rounds > 0) and np.all(cur_rounds > 0)):
-        low, high, p_value = _welch_log_ratio(cur_rounds, base_rounds)
-        comparison.baseline = float(np.exp(np.log(base_rounds).mean()))
-        comparison.current = float(np.exp(np.log(cur_rounds).mean()))
-        comparison.ratio = comparison.current / comparison.baseline
-        comparison.ci_low, comparison.ci_high, comparison.p_value = low, high, p_value
-        comparison.method = f"Welch t on log values over {cur_rounds.size}/{base_rounds.size} rounds"
-        comparison.significant = low > 1.0 or high < 1.0
-    elif family in REQUEST_LATENCIES and base_req.size >= 3 and cur_req.size >= 3:
-        from scipy.stats import mannwhitneyu
+    direction, why = _direction(metric, baseline, current)
+    unit = cur_m.get("unit") or base_m.get("unit") or ""
+    if direction is None:
+        return MetricComparison(metric, unit, Better.NONE, tolerance, reason=f"not comparable: {why}")
+    result = MetricComparison(metric, unit, direction, tolerance, confidence=1 - 2 * alpha)
+    base_runs, cur_rounds = baseline.run_values(metric), current.round_values(metric)
+    base_rounds = [v for run in base_runs for v in run]
+    result.n_baseline, result.n_current = len(base_rounds), len(cur_rounds)
+    if not cur_rounds:
+        result.reason = "not measured in this run"
+        return result
+    if sum(len(run) - 1 for run in base_runs) + len(cur_rounds) - 1 < 1:
+        result.reason = f"the baseline has {len(base_rounds)} round(s) of it, too few for a round-to-round spread"
+        result.settle = "re-save the baseline with --repeats 3 or more"
+        return result
+    if min(base_rounds + cur_rounds) <= 0:
+        result.reason = "values <= 0 cannot be compared as ratios"
+        return result
+    change = gate_stats.log_change(base_runs, cur_rounds)
+    result.log_change = change
+    result.current = math.exp(sum(math.log(v) for v in cur_rounds) / len(cur_rounds))
+    # The baseline's geometric mean is that of its run means (each run weighs alike).
+    result.baseline = result.current / math.exp(change.estimate)
+    result.ratio = math.exp(change.estimate)
+    half = gate_stats.t_quantile(1 - alpha, change.df) * change.se if change.se > 0 else 0.0
+    result.ci_low, result.ci_high = math.exp(change.estimate - half), math.exp(change.estimate + half)
+    worse = direction.worse_by(change.estimate)
+    result.p_value = gate_stats.p_worse(worse, change.se, change.df)
+    result.method = change.method
+    result.spread = math.expm1(change.spread)
+    return result
 
-        statistic = _request_statistic(metric)
-        comparison.p_value = float(mannwhitneyu(cur_req, base_req, alternative="two-sided").pvalue)
-        comparison.method = f"Mann-Whitney U over {cur_req.size}/{base_req.size} requests"
-        comparison.significant = comparison.p_value < alpha
-        if statistic(base_req) != 0:
-            interval = _bootstrap_ratio(cur_req, base_req, statistic)
-            if interval:
-                comparison.ci_low, comparison.ci_high = interval
-    comparison.verdict = _verdict(comparison)
-    return comparison
 
-
-def _verdict(c: MetricComparison) -> str:
-    worse = c.ratio - 1.0 if c.better == "lower" else 1.0 - c.ratio
-    if abs(c.ratio - 1.0) <= c.tolerance:
-        return "within tolerance"
-    if c.method == "untested":
-        return "untested"
-    if not c.significant:
-        return "not significant"
-    return "regression" if worse > 0 else "improvement"
+def _decide(result: MetricComparison, change: gate_stats.LogChange, level: float, alpha: float) -> None:
+    """Set the outcome, reason and what would settle it (after Holm)."""
+    worse = result.better.worse_by(change.estimate)
+    threshold = result.better.tolerance_log(result.tolerance)
+    bound = gate_stats.worse_bound(worse, change.se, change.df, alpha)
+    significant = result.p_holm is not None and result.p_holm < alpha
+    if significant and worse > threshold:
+        result.outcome = Outcome.REGRESSION
+        result.reason = "significantly worse, beyond the tolerance"
+        return
+    if bound <= threshold:
+        result.outcome = Outcome.NO_REGRESSION
+        result.reason = f"a change beyond {result.tolerance_text()} is ruled out"
+        return
+    result.outcome = Outcome.INCONCLUSIVE
+    if worse > threshold:
+        result.reason = f"worse beyond the tolerance, but not significantly (Holm p={result.p_holm:.2g} >= {alpha:g})"
+    elif significant:
+        result.reason = f"significantly worse, but it cannot be told whether by more than {result.tolerance_text()}"
+    else:
+        result.reason = f"too noisy to rule out a change beyond {result.tolerance_text()}"
+    result.settle_rounds = gate_stats.rounds_to_settle(change, worse, threshold, alpha, level)
+    result.settle = result.settle_rounds.text(change, result.tolerance)
 
 
 # -- one case -----------------------------------------------------------------------------
@@ -205,34 +246,69 @@ class CaseComparison:
     baseline_source: str
     baseline_hardware: str
     hardware: str
+    alpha: float = ALPHA
     metrics: list[MetricComparison] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[MetricComparison]:
-        return [m for m in self.metrics if m.regression]
+        return [m for m in self.metrics if m.outcome is Outcome.REGRESSION]
+
+    @property
+    def inconclusive(self) -> list[MetricComparison]:
+        return [m for m in self.metrics if m.outcome is Outcome.INCONCLUSIVE]
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.regressions:
+            return Outcome.REGRESSION
+        if self.inconclusive or not self.metrics:
+            return Outcome.INCONCLUSIVE
+        return Outcome.NO_REGRESSION
+
+    @property
+    def settle(self) -> str:
+        """What would settle an inconclusive case: the most demanding of its metrics' answers."""
+        if self.outcome is not Outcome.INCONCLUSIVE:
+            return ""
+        if not self.metrics:
+            return "no gated metric could be compared"
+        answers = [m for m in self.inconclusive if m.settle]
+        if not answers:
+            return ""
+        hardest = max(answers, key=lambda m: m.settle_rounds.demand if m.settle_rounds else (3, 0))
+        return hardest.settle
+
+    def summary(self) -> str:
+        counts = {o: sum(m.outcome is o for m in self.metrics) for o in Outcome}
+        text = (f"{self.outcome.value} ({counts[Outcome.REGRESSION]} regression, {counts[Outcome.INCONCLUSIVE]} "
+                f"inconclusive, {counts[Outcome.NO_REGRESSION]} no regression; alpha {self.alpha:g}, Holm over "
+                f"{sum(m.p_value is not None for m in self.metrics)} metrics)")
+        return text + (f"; would settle it: {self.settle}" if self.settle else "")
 
     def to_json(self) -> dict[str, Any]:
         return {"case_id": self.case_id, "source": self.baseline_source, "baseline_hardware": self.baseline_hardware,
-                "hardware": self.hardware, "regressions": [m.metric for m in self.regressions],
+                "hardware": self.hardware, "outcome": self.outcome.value, "verdict": self.outcome.value,
+                "settle": self.settle, "alpha": self.alpha, "summary": self.summary(),
+                "regressions": [m.metric for m in self.regressions],
+                "inconclusive": [m.metric for m in self.inconclusive],
                 "metrics": [m.to_json() for m in self.metrics], "notes": self.notes}
 
 
 def compare_case(baseline: Baseline, current: Baseline, tolerances: dict[str, float],
                  *, alpha: float = ALPHA) -> CaseComparison:
-    """Compare every metric that has a tolerance; regressions sort first."""
+    """Compare every metric that has a tolerance; Holm across those that could be tested."""
     out = CaseComparison(case_id=current.case_id, baseline_source=baseline.source,
-                         baseline_hardware=baseline.hardware, hardware=current.hardware)
+                         baseline_hardware=baseline.hardware, hardware=current.hardware, alpha=alpha)
     for metric, tolerance in tolerances.items():
         comparison = compare_metric(metric, baseline, current, tolerance, alpha=alpha)
         if comparison is not None:
             out.metrics.append(comparison)
-    order = {"regression": 0, "improvement": 2, "not significant": 1, "untested": 1}
-    out.metrics.sort(key=lambda m: (order.get(m.verdict, 3), -abs(m.delta)))
-    if baseline.settings and current.settings:
-        differing = sorted(k for k in ("samples", "max_new_tokens", "dtype", "subset_seed")
-                           if baseline.settings.get(k) != current.settings.get(k))
-        if differing:
-            out.notes.append("settings differ from the baseline's: " + ", ".join(
-                f"{k} {baseline.settings.get(k)!r} -> {current.settings.get(k)!r}" for k in differing))
+    tested = [m for m in out.metrics if m.log_change is not None]
+    p_values = [m.p_value for m in tested]
+    for m, adjusted in zip(tested, gate_stats.holm(p_values)):
+        m.p_holm = adjusted
+    for index, m in enumerate(tested):
+        _decide(m, m.log_change, gate_stats.holm_level(p_values, index, alpha), alpha)
+    out.metrics.sort(key=lambda m: (OUTCOME_ORDER[m.outcome], -(m.worse or 0.0)))
     return out

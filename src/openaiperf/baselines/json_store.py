@@ -2,7 +2,7 @@
 
 Indented, keys sorted, so that a baseline update reads well in a diff.
 ``root`` may also be a single profile's folder (``baselines/h100``): then its
-files are used whatever profile the run has, and the hardware check decides.
+files are used whatever profile the run has, and the configuration check decides.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf import __version__
-from openaiperf.baselines import BASELINE_SCHEMA, BASELINE_SCHEMA_VERSION, Baseline, BaselineError
+from openaiperf.baselines import BASELINE_SCHEMA, BASELINE_SCHEMA_VERSION, MIN_BASELINE_ROUNDS, Baseline, BaselineError
+from openaiperf.metrics import Better
 from openaiperf.redact import redact
 
-REQUIRED_FIELDS = ("case_id", "hardware", "metrics")
+REQUIRED_FIELDS = ("case_id", "hardware", "metrics", "rounds", "fingerprint")
 
 
 def baseline_to_json(baseline: Baseline) -> dict[str, Any]:
@@ -30,10 +31,20 @@ def baseline_to_json(baseline: Baseline) -> dict[str, Any]:
         # the case's engine options and settings may echo server flags or endpoints: no secret is stored
         "case": redact(baseline.case),
         "settings": redact(baseline.settings),
+        "fingerprint": redact(baseline.fingerprint),
         "metrics": baseline.metrics,
         "rounds": baseline.rounds,
-        "requests": baseline.requests,
     }
+
+
+def _check_metrics(metrics: Any, path: Path) -> None:
+    if not isinstance(metrics, dict) or not all(isinstance(m, dict) and "value" in m for m in metrics.values()):
+        raise BaselineError("field 'metrics' must map metric names to objects with a 'value'", path)
+    for name, metric in metrics.items():
+        try:
+            Better.parse(metric.get("better", "none"), source=f"field 'metrics.{name}.better'")
+        except ValueError as exc:
+            raise BaselineError(str(exc), path) from None
 
 
 def baseline_from_json(document: Any, path: Path) -> Baseline:
@@ -45,24 +56,26 @@ def baseline_from_json(document: Any, path: Path) -> Baseline:
     version = document.get("schema_version")
     if version != BASELINE_SCHEMA_VERSION:
         raise BaselineError(f"field 'schema_version' is {version!r}; this version of openaiperf reads "
-                            f"{BASELINE_SCHEMA_VERSION} (re-save the baseline with --baseline-save)", path)
+                            f"{BASELINE_SCHEMA_VERSION} (re-save the baseline: --baseline-save with --repeats >= "
+                            f"{MIN_BASELINE_ROUNDS})", path)
     for name in REQUIRED_FIELDS:
         if name not in document:
             raise BaselineError(f"missing field {name!r}", path)
-    metrics = document["metrics"]
-    if not isinstance(metrics, dict) or not all(isinstance(m, dict) and "value" in m for m in metrics.values()):
-        raise BaselineError("field 'metrics' must map metric names to objects with a 'value'", path)
-    rounds = document.get("rounds", [])
+    _check_metrics(document["metrics"], path)
+    rounds = document["rounds"]
     if not isinstance(rounds, list) or not all(isinstance(r, dict) for r in rounds):
         raise BaselineError("field 'rounds' must be a list of objects (metric -> value per round)", path)
-    requests = document.get("requests", {})
-    if not isinstance(requests, dict) or not all(isinstance(v, list) for v in requests.values()):
-        raise BaselineError("field 'requests' must map a latency name to a list of ms values", path)
+    if len(rounds) < MIN_BASELINE_ROUNDS:
+        raise BaselineError(f"field 'rounds' has {len(rounds)} round(s); a baseline needs at least "
+                            f"{MIN_BASELINE_ROUNDS} (re-save it with --repeats {MIN_BASELINE_ROUNDS} or more)", path)
+    fingerprint = document["fingerprint"]
+    if not isinstance(fingerprint, dict) or not isinstance(fingerprint.get("checked"), dict):
+        raise BaselineError("field 'fingerprint' must be an object with a 'checked' object", path)
     return Baseline(
-        case_id=str(document["case_id"]), hardware=str(document["hardware"]), metrics=metrics, rounds=rounds,
-        requests={k: [float(x) for x in v] for k, v in requests.items()}, case=document.get("case", {}),
-        settings=document.get("settings", {}), created=document.get("created", ""),
-        openaiperf_version=document.get("openaiperf_version", ""), source=str(path),
+        case_id=str(document["case_id"]), hardware=str(document["hardware"]), metrics=document["metrics"],
+        rounds=rounds, fingerprint=fingerprint, case=document.get("case", {}), settings=document.get("settings", {}),
+        created=document.get("created", ""), openaiperf_version=document.get("openaiperf_version", ""),
+        source=str(path),
     )
 
 
@@ -96,9 +109,13 @@ class JsonBaselineStore:
         return read_baseline(path) if path else None
 
     def save(self, baseline: Baseline) -> Path:
+        """Write the baseline; one with fewer than :data:`MIN_BASELINE_ROUNDS` rounds is refused."""
         path = self.path_for(baseline.hardware, baseline.case_id)
+        if len(baseline.rounds) < MIN_BASELINE_ROUNDS:
+            raise BaselineError(f"{baseline.case_id} has {len(baseline.rounds)} round(s); a baseline needs at least "
+                                f"{MIN_BASELINE_ROUNDS} (run with --repeats {MIN_BASELINE_ROUNDS} or more)", path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(baseline_to_json(baseline), indent=2, sort_keys=True, ensure_ascii=False)
+        text = json.dumps(baseline_to_json(baseline), indent=2, sort_keys=True, ensure_ascii=False, default=str)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(text + "\n", encoding="utf-8")
         tmp.replace(path)

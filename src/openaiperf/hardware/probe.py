@@ -294,6 +294,8 @@ def _group(devices: list[dict[str, Any]], detailed: bool) -> list[dict[str, Any]
             "driver": dev.get("driver"),
         })
         entry["count"] += 1
+        if dev.get("power_limit_w") is not None:  # the power cap of each device of this model
+            entry.setdefault("power_limits_w", []).append(dev["power_limit_w"])
         if detailed:
             entry.setdefault("devices", []).append(
                 {k: v for k, v in dev.items() if k not in ("vendor", "name", "driver")}
@@ -328,6 +330,7 @@ def _probe_nvidia(detailed: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]
                 "name": _text(pynvml.nvmlDeviceGetName(handle)),
                 "memory_gb": round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / _GIB, 2),
                 "driver": driver,
+                "power_limit_w": _nvidia_power_cap_w(pynvml, handle),
             }
             if detailed:
                 dev.update(_nvidia_details(pynvml, handle, index))
@@ -338,6 +341,15 @@ def _probe_nvidia(detailed: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]
         except Exception:
             pass
     return devices, {"driver": driver, "compute_backend": {"type": "cuda", "version": cuda}}
+
+
+def _nvidia_power_cap_w(pynvml: Any, handle: Any) -> float | None:
+    """The power cap set on the device (NVML's power management limit, W): a capped
+    GPU is a different machine for a performance baseline. None where unsupported."""
+    try:
+        return round(pynvml.nvmlDeviceGetPowerManagementLimit(handle) / 1000, 1)  # mW
+    except Exception:
+        return None
 
 
 def _nvidia_details(pynvml: Any, handle: Any, index: int) -> dict[str, Any]:

@@ -20,6 +20,10 @@ CATEGORIES = [
     {"name": "performance regression", "matchedStatuses": ["failed"],
      "messageRegex": "(?s).*performance regression.*"},
     {"name": "quality regression", "matchedStatuses": ["failed"], "messageRegex": "(?s).*quality:.*"},
+    {"name": "baseline inconclusive (--baseline-strict)", "matchedStatuses": ["failed"],
+     "messageRegex": "(?s).*baseline inconclusive.*"},
+    {"name": "baseline refused (configuration differs)", "matchedStatuses": ["failed"],
+     "messageRegex": "(?s).*refusing to compare with.*"},
     {"name": "SLA miss", "matchedStatuses": ["failed"], "messageRegex": "(?s).*(SLA|sla|INVALID).*"},
     {"name": "engine error", "matchedStatuses": ["broken", "failed"],
      "messageRegex": "(?s).*(EngineError|engine failed to start|engine .* failed).*"},
@@ -84,6 +88,7 @@ def attach_case(case: dict[str, Any], session: Any) -> None:
     allure.dynamic.label("suite", str(values["scenario"]))
     allure.dynamic.label("subSuite", f"{values['engine']} {values['model']}")
     allure.dynamic.tag(str(values["hw"]))
+    attach_verdict(allure, case)
     from openaiperf.report.results import redact_case
 
     shown = redact_case({key: case.get(key) for key in ("metrics", "rounds", "quality", "validity", "baseline")})
@@ -104,6 +109,37 @@ def attach_case(case: dict[str, Any], session: Any) -> None:
                          ("TTFT and TPOT histograms", figures.ttft_tpot_histograms(latencies))):
         if figure is not None:
             allure.attach(figures.png_bytes(figure), name=f"{name}.png", attachment_type=allure.attachment_type.PNG)
+
+
+def verdict_text(case: dict[str, Any]) -> str:
+    """The baseline verdict of a case as plain text: the outcome, what would settle
+    it, configuration differences, and one line per metric."""
+    from openaiperf.report import verdict
+
+    entry = verdict.baseline_entry(case)
+    comparison = entry.get("comparison") or {}
+    lines = [f"baseline verdict: {verdict.label(case)}"]
+    if entry.get("settle"):
+        lines.append(f"would settle it: {entry['settle']}")
+    lines += [f"configuration: {d['text']}" for d in entry.get("differences", [])]
+    lines += [m.get("message", "") for m in comparison.get("metrics", [])]
+    return "\n".join(lines) + "\n"
+
+
+def attach_verdict(allure: Any, case: dict[str, Any]) -> None:
+    """The baseline verdict as a parameter, a tag for regression/inconclusive/refused,
+    the text in the test's description and as an attachment."""
+    from openaiperf.report import verdict
+
+    label = verdict.label(case)
+    if not label:
+        return
+    allure.dynamic.parameter("baseline verdict", label)
+    if label != "no regression":
+        allure.dynamic.tag(f"baseline {label}")
+    text = verdict_text(case)
+    allure.dynamic.description(text)
+    allure.attach(text, name="baseline verdict", attachment_type=allure.attachment_type.TEXT)
 
 
 def environment_properties(system: dict[str, Any], hardware: str) -> str:

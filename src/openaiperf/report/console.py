@@ -32,16 +32,25 @@ def _cell(case: dict[str, Any], metric: str, fmt: str) -> str:
 
 
 def render_table(cases: Sequence[dict[str, Any]], title: str = "OpenAIPerf results", width: int = 240) -> str:
+    from openaiperf.report import verdict
+
+    compared = any(verdict.label(case) for case in cases)
     table = Table(title=title, show_lines=False)
     table.add_column("case", no_wrap=True)
     table.add_column("status")
+    if compared:
+        table.add_column("vs baseline")
     for header, _, _ in COLUMNS:
         table.add_column(header, justify="right")
     for case in cases:
         status = case.get("status", "?")
         if status == "passed" and not case.get("valid", True):
             status = "passed (INVALID)"
-        table.add_row(case["id"], status, *(_cell(case, metric, fmt) for _, metric, fmt in COLUMNS))
+        extra = [verdict.label(case) or "-"] if compared else []
+        table.add_row(case["id"], status, *extra, *(_cell(case, metric, fmt) for _, metric, fmt in COLUMNS))
     buffer = io.StringIO()
-    Console(file=buffer, width=width, force_terminal=False, color_system=None).print(table)
+    console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
+    console.print(table)
+    for line in verdict.case_lines(cases):  # regressions, refusals, and what would settle an inconclusive case
+        console.print(line, soft_wrap=True, markup=False)
     return buffer.getvalue()

@@ -87,15 +87,16 @@ def render_html(run_dir: Path, trends: Any = None) -> str:
                           ("Throughput vs latency", figures.throughput_vs_latency(cases))):
         if figure is not None:
             plots.append({"title": title, "src": figures.data_uri(figure)})
-    comparisons = [(case, m) for case in cases
-                   for m in ((case.get("baseline") or {}).get("comparison") or {}).get("metrics", [])]
-    comparisons.sort(key=lambda cm: (cm[1]["verdict"] != "regression", cm[1]["verdict"] != "improvement"))
+    from openaiperf.report import verdict
+
+    comparisons = verdict.metric_rows(cases)
     environment = Environment(loader=PackageLoader("openaiperf.report", "templates"),
                               autoescape=select_autoescape(["html", "j2"]))
     hardware = (document.get("config") or {}).get("hardware_profile") or {}
     return environment.get_template(TEMPLATE).render(
         run_id=run_dir.name, document=document, hardware=hardware, columns=[c[0] for c in COLUMNS],
-        rows=table_rows(cases), plots=plots, comparisons=comparisons,
+        rows=table_rows(cases), plots=plots, comparisons=comparisons, verdict=verdict,
+        attention=verdict.attention(cases),
         notes=[(c["id"], n) for c in cases for n in c.get("notes", []) + c.get("failures", [])],
         history=history_section(trends),
     )

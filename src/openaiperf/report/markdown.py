@@ -6,43 +6,47 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from openaiperf.report.console import COLUMNS, _cell
-
-ORDER = {"regression": 0, "improvement": 1, "not significant": 2, "untested": 3, "within tolerance": 4}
-ICON = {"regression": "🔴", "improvement": "🟢", "not significant": "⚪", "untested": "⚪", "within tolerance": "✅"}
-
-
-def delta_rows(cases: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    rows = [(case, m) for case in cases
-            for m in ((case.get("baseline") or {}).get("comparison") or {}).get("metrics", [])]
-    return sorted(rows, key=lambda cm: (ORDER.get(cm[1]["verdict"], 9), -abs(cm[1]["ratio"] - 1)))
 
 
 def markdown_summary(document: dict[str, Any], title: str = "OpenAIPerf", trends: Any = None) -> str:
     """``trends``: the cases' recent history (:class:`openaiperf.history.trends.HistoryTrends`), if read."""
+    from openaiperf.report import verdict
+
     cases = document.get("cases", [])
     hardware = ((document.get("config") or {}).get("hardware_profile") or {}).get("name", "?")
-    rows = delta_rows(cases)
-    regressions = [r for r in rows if r[1]["verdict"] == "regression"]
+    rows = verdict.metric_rows(cases)
+    counts = verdict.counts(cases)
     failed = [c for c in cases if c.get("status") in ("failed", "error", "interrupted")]
     lines = [f"## {title} — {hardware}", ""]
-    verdict = "❌" if failed or regressions else "✅"
-    lines.append(f"{verdict} {len(cases)} case(s), {len(failed)} failed, {len(regressions)} significant regression(s)")
+    mark = "❌" if failed or counts["regression"] or counts["refused"] else "🟡" if counts["inconclusive"] else "✅"
+    versus = (f"; vs baseline: {counts['regression']} regression, {counts['inconclusive']} inconclusive, "
+              f"{counts['no regression']} no regression" if any(counts.values()) else "")
+    refused = f", {counts['refused']} refused (configuration differs)" if counts["refused"] else ""
+    lines.append(f"{mark} {len(cases)} case(s), {len(failed)} failed{versus}{refused}")
     lines.append("")
+    attention = verdict.attention(cases)
+    if attention:
+        lines += [f"- {verdict.ICON[outcome]} {text}" for outcome, text in attention]
+        if session := verdict.session_line(cases):
+            lines.append(f"- {session}")
+        lines.append("")
     if rows:
         lines += ["### Delta vs baseline", "",
-                  "| | case | metric | baseline | current | change | 95% CI of ratio | tolerance | verdict |",
-                  "|---|---|---|---:|---:|---:|---|---:|---|"]
+                  ("| | case | metric | baseline | current | change | interval | tolerance | rounds b/c | outcome | "
+                  "why / what would settle it |"),
+                  "|---|---|---|---:|---:|---:|---|---:|---:|---|---|"]
         for case, m in rows:
-            ci = f"[{m['ci_low']:.3f}, {m['ci_high']:.3f}]" if m.get("ci_low") is not None else "-"
-            sign = "+" if m["better"] == "lower" else "-"
-            lines.append(f"| {ICON.get(m['verdict'], '')} | `{case['id']}` | {m['metric']} | {m['baseline']:.4g} "
-                         f"{m['unit']} | {m['current']:.4g} {m['unit']} | {100 * (m['ratio'] - 1):+.1f}% | {ci} | "
-                         f"{sign}{100 * m['tolerance']:.0f}% | {m['verdict']} |")
+            outcome = m.get("outcome", "")
+            lines.append(f"| {verdict.ICON.get(outcome, '')} | `{case['id']}` | {m['metric']} | "
+                         f"{verdict.value_text(m.get('baseline'), m['unit'])} | "
+                         f"{verdict.value_text(m.get('current'), m['unit'])} | {verdict.change_text(m)} | "
+                         f"{verdict.interval_text(m)} | {verdict.tolerance_text(m)} | "
+                         f"{m.get('n_baseline', '?')}/{m.get('n_current', '?')} | {outcome} | {verdict.why_text(m)} |")
         lines.append("")
-    else:
+    elif not attention:
         lines += ["No baseline comparison in this run.", ""]
     lines += ["### Cases", "", "| case | status | " + " | ".join(h for h, _, _ in COLUMNS) + " |",
               "|---|---|" + "---:|" * len(COLUMNS)]

@@ -78,11 +78,11 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from openaiperf.baselines.gate import parse_tolerances
+    from openaiperf.baselines.gate import check_options
     from openaiperf.errors import OpenAIPerfError
 
     try:
-        parse_tolerances(config.getoption("tolerance") or [])
+        check_options(config.getoption)
         if config.getoption("history"):
             from openaiperf.history.location import normalize_url
 
