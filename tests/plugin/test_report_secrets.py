@@ -25,7 +25,7 @@ def test_no_secret_in_any_file_of_the_run(bench_project):
         "--engine-option", "fake:api_key=SECRETKEY456",
         "--engine-option=fake:extra_args=--hf-token=SECRETKEY789",
         "--report-dir", "out", "--benchmark-json", "out/bench.json", "--alluredir", "out/allure",
-        "--baseline-save", "out/baselines"))
+        "--baseline-save", "out/baselines", "--repeats", "3"))
     result.assert_outcomes(passed=1, deselected=1)
     out = bench_project.path / "out"
     (run_dir,) = [p for p in out.iterdir() if p.is_dir() and p.name not in ("allure", "baselines")]
