@@ -45,7 +45,8 @@ class Baseline:
     case_id: str
     hardware: str
     metrics: dict[str, dict[str, Any]]
-    rounds: list[dict[str, float | None]] = field(default_factory=list)
+    #: metric -> value of each round (and the round's run id under :data:`RUN_KEY`)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
     #: :func:`openaiperf.baselines.fingerprint.configuration`: {"checked": {...}, "noted": {...}}
     fingerprint: dict[str, dict[str, Any]] = field(default_factory=dict)
     case: dict[str, Any] = field(default_factory=dict)

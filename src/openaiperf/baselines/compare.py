@@ -304,11 +304,11 @@ def compare_case(baseline: Baseline, current: Baseline, tolerances: dict[str, fl
         comparison = compare_metric(metric, baseline, current, tolerance, alpha=alpha)
         if comparison is not None:
             out.metrics.append(comparison)
-    tested = [m for m in out.metrics if m.log_change is not None]
-    p_values = [m.p_value for m in tested]
-    for m, adjusted in zip(tested, gate_stats.holm(p_values)):
+    tested = [(m, m.log_change, m.p_value) for m in out.metrics if m.log_change is not None and m.p_value is not None]
+    p_values = [p for _, _, p in tested]
+    for (m, _, _), adjusted in zip(tested, gate_stats.holm(p_values)):
         m.p_holm = adjusted
-    for index, m in enumerate(tested):
-        _decide(m, m.log_change, gate_stats.holm_level(p_values, index, alpha), alpha)
+    for index, (m, change, _) in enumerate(tested):
+        _decide(m, change, gate_stats.holm_level(p_values, index, alpha), alpha)
     out.metrics.sort(key=lambda m: (OUTCOME_ORDER[m.outcome], -(m.worse or 0.0)))
     return out

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -132,11 +133,18 @@ class LogChange:
                 f"{100 * drift:.1f}%, {d.current} new round(s) ({self.df:.1f} df)")
 
 
+def _as_runs(baseline: Sequence[float] | Sequence[Sequence[float]]) -> list[list[float]]:
+    """One run's values, or several runs' lists of values, as a list of runs."""
+    items: list[object] = list(baseline)
+    if not any(isinstance(item, (Sequence, np.ndarray)) for item in items):
+        return [[float(cast(float, item)) for item in items]]
+    return [[float(v) for v in cast(Sequence[float], run)] for run in items]
+
+
 def log_change(baseline: Sequence[float] | Sequence[Sequence[float]], current: Sequence[float]) -> LogChange:
     """The log change between a baseline and a new run's positive round values. The
     baseline is a list of values (one run, >= 2 rounds) or a list of runs' lists."""
-    runs = [list(r) for r in baseline] if len(baseline) and np.ndim(baseline[0]) > 0 else [list(baseline)]
-    runs = [r for r in runs if r]
+    runs = [r for r in _as_runs(baseline) if r]
     log_runs = [np.log(np.asarray(r, dtype=float)) for r in runs]
     log_c = np.log(np.asarray(current, dtype=float))
     design = Design(tuple(len(r) for r in log_runs), log_c.size)
