@@ -119,7 +119,7 @@ class MetricRow(Base):
     ci_low: Mapped[float | None] = mapped_column(Float)
     ci_high: Mapped[float | None] = mapped_column(Float)
     valid: Mapped[bool | None] = mapped_column(Boolean)
-    #: regression | improvement | within tolerance | not significant | untested (None: not compared)
+    #: regression | inconclusive | no regression (None: not compared)
     baseline_verdict: Mapped[str | None] = mapped_column(String(30))
     baseline_value: Mapped[float | None] = mapped_column(Float)
     baseline_ratio: Mapped[float | None] = mapped_column(Float)

@@ -23,10 +23,8 @@ from openaiperf.report import figures  # noqa: F401 - selects matplotlib's headl
 #: baseline verdict -> (marker, colour, legend label)
 VERDICT_STYLE: dict[str | None, tuple[str, str, str]] = {
     "regression": ("X", "#dc2626", "regression"),
-    "improvement": ("^", "#16a34a", "improvement"),
-    "within tolerance": ("o", "#2563eb", "within tolerance"),
-    "not significant": ("D", "#6b7280", "not significant"),
-    "untested": ("s", "#a855f7", "untested (one round)"),
+    "inconclusive": ("D", "#d97706", "inconclusive"),
+    "no regression": ("o", "#16a34a", "no regression"),
     None: ("o", "#111827", "not compared"),
 }
 LINE_COLOURS = ("#64748b", "#0891b2", "#ca8a04", "#7c3aed", "#db2777")
