@@ -106,8 +106,8 @@ class MetricTrend:
             return f"{self.metric} {format_value(self.current, self.unit)}: {self.position()}"
         change = f"{100 * self.change:+.1f}%, " if self.change is not None else ""
         return (f"{self.metric} {format_value(self.current, self.unit)} vs median "
-                f"{format_value(self.median, self.unit)} of the last {len(self.values)} run(s) (range {format_range(self.low, self.high, self.unit)}): "
-                f"{change}{self.position()}")
+                f"{format_value(self.median, self.unit)} of the last {len(self.values)} run(s) "
+                f"(range {format_range(self.low, self.high, self.unit)}): {change}{self.position()}")
 
 
 @dataclass
