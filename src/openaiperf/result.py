@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Mapping
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from openaiperf.tasks import QualityResult
 
 #: the version of the results.json layout; bumped on any incompatible change
-SCHEMA_VERSION = 2
+SCHEMA_VERSION: Final = 2
 
 CaseStatus = Literal["passed", "failed", "error", "interrupted", "skipped"]
 #: statuses that count as a failed case in the reports
@@ -248,6 +248,10 @@ class ConfigDifference(Typed):
     text: str
 
 
+#: how a metric moved, read through its direction
+Change = Literal["worse", "better", "same", "unknown"]
+
+
 class MetricVerdict(Typed):
     """One metric against its baseline (:class:`openaiperf.baselines.compare.MetricComparison`)."""
 
@@ -257,7 +261,7 @@ class MetricVerdict(Typed):
     tolerance: float
     outcome: Outcome
     verdict: Outcome  # repeats ``outcome`` for readers that look for that name
-    change: Literal["worse", "better", "same", "unknown"]
+    change: Change
     baseline: float | None = None
     current: float | None = None
     ratio: float | None = None
@@ -334,41 +338,38 @@ class CaseResult(Typed):
     """One case's result. Built by :class:`openaiperf.runner.CaseRunner`; ``valid`` is
     derived from ``validity`` (every constraint met)."""
 
-    id: str
+    id: str = Field(description="<task>-<scenario>-<engine>-<model>, and [<variant>] for a sweep variant")
     task: str
     scenario: str
     engine: str
     model: str
-    engine_options: dict[str, Any] = Field(default_factory=dict)
-    scenario_options: dict[str, Any] = Field(default_factory=dict)
-    #: task input-profile overrides of a sweep variant (max_new_tokens...)
-    task_options: dict[str, Any] = Field(default_factory=dict)
-    #: the swept parameter values of a sweep variant ("batch_size=2,max_tokens=50"), "" otherwise
-    variant: str = ""
-    #: the case id without the variant (the same as ``id`` outside a sweep)
-    base_id: str = ""
-    hardware: str
+    engine_options: dict[str, Any] = Field(default_factory=dict, description="options given to the engine")
+    scenario_options: dict[str, Any] = Field(default_factory=dict, description="options given to the scenario")
+    task_options: dict[str, Any] = Field(
+        default_factory=dict, description="task input-profile overrides of a sweep variant (max_new_tokens...)")
+    variant: str = Field(default="", description='the swept values of a sweep variant ("batch_size=2"), else ""')
+    base_id: str = Field(default="", description="the case id without the variant (the id outside a sweep)")
+    hardware: str = Field(description="the hardware profile the case ran on")
     status: CaseStatus = "passed"
-    #: constraint -> met (min_duration, min_queries, error_rate, SLAs...)
-    validity: dict[str, bool] = Field(default_factory=dict)
-    metrics: dict[str, MetricValue] = Field(default_factory=dict)
-    #: each measured round's metric values (the baseline gate tests these)
-    rounds: list[dict[str, float | None]] = Field(default_factory=list)
+    validity: dict[str, bool] = Field(
+        default_factory=dict, description="constraint -> met (min_duration, min_queries, error_rate, SLAs...)")
+    metrics: dict[str, MetricValue] = Field(default_factory=dict, description="metric name -> value, unit, direction")
+    rounds: list[dict[str, float | None]] = Field(
+        default_factory=list, description="each measured round's metric values (what the baseline gate tests)")
     quality: CaseQuality | None = None
     resources: ResourceSummary = Field(default_factory=ResourceSummary)
-    #: engine-defined (free-form): engine name, library versions, device, options...
-    engine_info: dict[str, Any] = Field(default_factory=dict)
+    engine_info: dict[str, Any] = Field(
+        default_factory=dict, description="engine-defined (free-form): engine, library versions, device...")
     settings: CaseSettings = Field(default_factory=CaseSettings)
     notes: list[str] = Field(default_factory=list)
-    failures: list[str] = Field(default_factory=list)
-    error: str | None = None
-    #: the per-request records, relative to the run folder
-    records_file: str | None = None
+    failures: list[str] = Field(default_factory=list, description="why a failed case failed (one line each)")
+    error: str | None = Field(default=None, description="the exception that ended an error or interrupted case")
+    records_file: str | None = Field(default=None, description="the per-request records, relative to the run folder")
     profile: CaseProfile | None = None
     fingerprint: Fingerprint | None = None
     baseline: BaselineVerdict | None = None
-    #: the hardware calibration's measurements (the calibration item only; free-form)
-    calibration: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = Field(
+        default=None, description="the hardware calibration's measurements (the calibration item only; free-form)")
 
     @model_validator(mode="before")
     @classmethod
@@ -515,10 +516,10 @@ def _now() -> str:
 class RunResult(Typed):
     """One run: what ``results.json`` holds."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[2] = Field(default=SCHEMA_VERSION,
+                                       description="the layout's version, bumped on any incompatible change")
     openaiperf_version: str = __version__
-    #: when the document was written (ISO 8601, UTC)
-    created: str = Field(default_factory=_now)
+    created: str = Field(default_factory=_now, description="when the document was written (ISO 8601, UTC)")
     system: SystemInfo = Field(default_factory=SystemInfo)
     config: RunConfig = Field(default_factory=RunConfig)
     cases: list[CaseResult] = Field(default_factory=list)
@@ -537,3 +538,16 @@ def result_schema() -> dict[str, Any]:
     schema = RunResult.model_json_schema(mode="serialization")
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             **schema, "title": f"OpenAIPerf results.json, schema_version {SCHEMA_VERSION}"}
+
+
+def schema_text() -> str:
+    """``docs/result-schema.json`` as committed (``python -m openaiperf.result > docs/result-schema.json``)."""
+    import json
+
+    return json.dumps(result_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(schema_text())

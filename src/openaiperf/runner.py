@@ -16,7 +16,7 @@ from typing import Any
 
 from openaiperf.engines import engine_unavailable_reason
 from openaiperf.matrix import Case
-from openaiperf.metrics import Metric, MetricSet
+from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.efficiency import energy_metrics, load_kv_geometry, mbu, mfu
 from openaiperf.metrics.latency import latency_metrics, timing_notes
 from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
@@ -39,7 +39,7 @@ from openaiperf.tasks import Sample
 __all__ = ["CaseResult", "CaseRunner", "RunSettings", "case_skip_reason", "rounds_of"]
 
 
-def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict | None) -> str | None:
+def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict[str, Any] | None) -> str | None:
     """Why ``case`` cannot run on ``hardware`` (shown as the skip reason), or None."""
     limit_b = getattr(hardware, "max_model_params_b", None)
     if limit_b is not None and model.parameters > limit_b * 1e9:
@@ -86,7 +86,7 @@ class CaseRunner:
     """Runs one case. Call :meth:`prepare`, then :meth:`measure_round` once per
     round (pytest-benchmark does, as its timed rounds), then :meth:`finish`."""
 
-    def __init__(self, case: Case, *, task: Any, engine: Any, model: Any, hardware: Any, system: dict | None,
+    def __init__(self, case: Case, *, task: Any, engine: Any, model: Any, hardware: Any, system: dict[str, Any] | None,
                  dtype: str, run_dir: Path, settings: RunSettings) -> None:
         self.case = case
         self.task = task
@@ -101,7 +101,7 @@ class CaseRunner:
         self.records_path.unlink(missing_ok=True)
         self.result.records_file = str(self.records_path.relative_to(run_dir))
         self.samples: list[Sample] = []
-        self.requests: list = []
+        self.requests: list[Any] = []
         self.runs: list[ScenarioRun] = []
         self.run_dir = run_dir
         gpu = getattr(hardware, "device", "cpu") != "cpu"
@@ -221,7 +221,7 @@ class CaseRunner:
         resources = self.summarize_resources()
         result.resources = ResourceSummary.model_validate(resources)
         metrics["peak_memory"] = Metric((result.resources.peak_process_rss_bytes or 0) / 2**20 or None, "MiB",
-                                        "lower")
+                                        Better.LOWER)
         metrics |= energy_metrics(resources, metrics["output_tokens"].value or 0,
                                   sum(run.end - run.start for run in self.runs) or None)
         profile = self.profiler.finish()
@@ -234,7 +234,7 @@ class CaseRunner:
             for name, value in quality.scores.items():
                 target = next((q for q in self.task.spec.metrics.quality if q.name == name), None)
                 unit = target.unit if target else ""
-                better = "lower" if target is not None and target.lower_is_better else "higher"
+                better = Better.LOWER if target is not None and target.lower_is_better else Better.HIGHER
                 ci = quality.intervals.get(name)
                 metrics[name] = Metric(value, unit, better, *(ci or (None, None)))
         # Task-specific throughput (e.g. scored tokens/s of a scoring workload).

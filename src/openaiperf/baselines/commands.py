@@ -64,9 +64,9 @@ def load_side(path: Path, hardware: str | None = None) -> dict[str, Baseline]:
 def session_holm(outcomes: Sequence[GateOutcome], alpha: float) -> tuple[int, int]:
     """(metrics tested across every case, case-level regressions that stay significant
     when Holm runs over all of them at once)."""
-    tested = [m for o in outcomes if o.comparison for m in o.comparison.metrics if m.p_value is not None]
-    adjusted = holm([m.p_value for m in tested])
-    return len(tested), sum(m.regression and p < alpha for m, p in zip(tested, adjusted, strict=True))
+    tested = [(m, m.p_value) for o in outcomes if o.comparison for m in o.comparison.metrics if m.p_value is not None]
+    adjusted = holm([p for _, p in tested])
+    return len(tested), sum(m.regression and p < alpha for (m, _), p in zip(tested, adjusted, strict=True))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ from openaiperf.baselines import Baseline
 from openaiperf.baselines import stats as gate_stats
 from openaiperf.metrics import Better
 from openaiperf.records import Record
-from openaiperf.result import CaseComparisonResult, CaseResult, Fingerprint, MetricVerdict, Outcome
+from openaiperf.result import CaseComparisonResult, CaseResult, Change, Fingerprint, MetricVerdict, Outcome
 
 __all__ = ["ALPHA", "CaseComparison", "MetricComparison", "Outcome", "baseline_from_case", "compare_case",
            "compare_metric", "per_request_latencies"]
@@ -111,7 +111,7 @@ class MetricComparison:
         return None if self.ratio is None else self.better.worse_by(math.log(self.ratio))
 
     @property
-    def change(self) -> str:
+    def change(self) -> Change:
         """"worse", "better" or "same", read through the metric's direction."""
         worse = self.worse
         if worse is None:
@@ -291,11 +291,12 @@ def compare_case(baseline: Baseline, current: Baseline, tolerances: dict[str, fl
         comparison = compare_metric(metric, baseline, current, tolerance, alpha=alpha)
         if comparison is not None:
             out.metrics.append(comparison)
-    tested = [m for m in out.metrics if m.log_change is not None]
-    p_values = [m.p_value for m in tested]
-    for m, adjusted in zip(tested, gate_stats.holm(p_values), strict=True):
+    # a metric with a log change has its p-value (compare_metric sets both)
+    tested = [(m, m.log_change, m.p_value) for m in out.metrics if m.log_change is not None and m.p_value is not None]
+    p_values = [p for _, _, p in tested]
+    for (m, _, _), adjusted in zip(tested, gate_stats.holm(p_values), strict=True):
         m.p_holm = adjusted
-    for index, m in enumerate(tested):
-        _decide(m, m.log_change, gate_stats.holm_level(p_values, index, alpha), alpha)
+    for index, (m, change, _) in enumerate(tested):
+        _decide(m, change, gate_stats.holm_level(p_values, index, alpha), alpha)
     out.metrics.sort(key=lambda m: (OUTCOME_ORDER[m.outcome], -(m.worse or 0.0)))
     return out

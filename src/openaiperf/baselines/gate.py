@@ -176,6 +176,8 @@ def appended(stored: Baseline, current: Baseline, run_id: str) -> Baseline:
 def save(current: Baseline, settings: GateSettings, run_id: str) -> tuple[str | None, str | None]:
     """Store ``current`` as the baseline, or add it to the stored one (``append``);
     (path, None) or (None, why not)."""
+    if settings.save_root is None:
+        return None, "not saved: no baseline folder given"
     store = JsonBaselineStore(settings.save_root)
     tagged = current.tagged(run_id)
     if settings.append:

@@ -170,4 +170,5 @@ def read_trends(run_dir: Path, document: RunResult, *, history: str | None = Non
         return HistoryTrends(store=shown, limit=limit, error=f"no answer within {deadline_s:g} s")
     if "error" in result:
         return HistoryTrends(store=shown, limit=limit, error=_reason(result["error"]))
-    return result["trends"]
+    trends: HistoryTrends = result["trends"]
+    return trends

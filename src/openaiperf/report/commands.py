@@ -61,9 +61,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
     run_dir = Path(args.run) if args.run else latest_run(Path(args.reports))
     if not (run_dir / "results.json").exists():
         raise ConfigError("not a run folder: results.json is missing", source=str(run_dir))
-    mode = "w:gz" if args.compress == "gzip" else "w"
     members = pack_members(run_dir, args.include_logs, args.include_configs)
-    with tarfile.open(args.output, mode) as archive:
+    with tarfile.open(args.output, "w:gz" if args.compress == "gzip" else "w") as archive:
         for path, name in members:
             archive.add(path, arcname=name)
     print(f"packed {len(members)} file(s) of {run_dir} into {args.output}")

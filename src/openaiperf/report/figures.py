@@ -244,8 +244,7 @@ def throughput_vs_latency(points: Sequence[ThroughputPoint]) -> Figure | None:
         positive = [y for y in ys if y > 0]
         if positive and max(positive) / min(positive) > 100:
             axes.set_yscale("log")
-        label_points(axes, [(p.number, p.throughput, p.latency[name][0]) for p in points
-                            if p.latency[name][0] is not None])
+        label_points(axes, [(p.number, p.throughput, p50) for p in points if (p50 := p.latency[name][0]) is not None])
     engines = [Line2D([], [], color=c, marker="o", linestyle="", label=e) for e, c in engine_colour.items()]
     scenarios = [Line2D([], [], color="#374151", marker=marker(s), linestyle="", label=s)
                  for s in dict.fromkeys(p.scenario for p in points)]
