@@ -67,6 +67,47 @@ class CaseGroup:
         return sum(row.invalid for row in self.rows)
 
 
+@dataclass
+class Verdict:
+    """A compared case in the baseline section: its verdict, the metrics behind it
+    (regressions first) and, for the summary table, which metrics and why."""
+
+    row: Row
+    label: str
+    metrics: list[MetricVerdict]
+    named: list[str]
+    why: str
+
+    @property
+    def counts(self) -> str:
+        found = {outcome: sum(m.outcome.value == outcome for m in self.metrics)
+                 for outcome in ("regression", "inconclusive", "no regression")}
+        return ", ".join(f"{n} {outcome}" for outcome, n in found.items() if n)
+
+
+def verdicts(groups: Sequence[CaseGroup]) -> list[Verdict]:
+    """Every compared case, what needs attention first (regression, refused, inconclusive), then by number."""
+    from openaiperf.report import verdict
+
+    out = []
+    for row in (row for group in groups for row in group.rows):
+        label, entry = verdict.label(row.case), row.case.baseline
+        if not label or entry is None:
+            continue
+        metrics = [m for _, m in verdict.metric_rows([row.case])]
+        comparison = entry.comparison
+        if label == "refused":
+            named, why = [], "; ".join(d.text for d in entry.differences if d.refuses)
+        elif label == "regression":
+            named, why = list(comparison.regressions) if comparison else [], "significantly worse, beyond the tolerance"
+        elif label == "inconclusive":
+            named, why = list(comparison.inconclusive) if comparison else [], f"would settle it: {entry.settle or '?'}"
+        else:
+            named, why = [], "a change beyond the tolerance is ruled out for every metric"
+        out.append(Verdict(row, label, metrics, named, why))
+    return sorted(out, key=lambda v: (verdict.ORDER.get(v.label, 9), v.row.number))
+
+
 def case_latencies(run_dir: Path, case: CaseResult) -> dict[str, list[float]]:
     """Per-request TTFT/TPOT/E2E (ms) of the case's measured requests ({} without records)."""
     from openaiperf.baselines.compare import per_request_latencies
@@ -185,8 +226,8 @@ def render_html(run_dir: Path, trends: Any = None, run: RunResult | None = None)
     return environment.get_template(TEMPLATE).render(
         run_id=run_dir.name, run=run, hardware=run.hardware_profile or "?", columns=[c[0] for c in COLUMNS],
         groups=groups, counts=status_counts(cases), throughput=throughput_figure(groups),
-        comparisons=verdict.metric_rows(cases), verdict=verdict, attention=verdict.attention(cases),
-        numbers=numbers,
+        verdicts=verdicts(groups), verdict_counts={k: n for k, n in verdict.counts(cases).items() if n},
+        session_line=verdict.session_line(cases), verdict=verdict, numbers=numbers,
         notes=[row for group in groups for row in group.rows if row.case.notes or row.case.failures],
         history=history_section(trends),
     )
