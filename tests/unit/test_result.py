@@ -108,7 +108,8 @@ def test_no_typed_field_is_named_like_a_secret() -> None:
 def test_secrets_are_masked_when_written_and_the_file_still_reads(tmp_path: Path) -> None:
     run = minimal_run(tmp_path)
     run.config.pytest_args = ["benchmarks", "--api-key", "sk-abcdefghijklmnopqrstuvwx"]
-    run.cases[2].engine_options = {"endpoint": "https://user:hunter2pass@host/v1", "api_key": "sk-zyxwvutsrqponmlkjihgf"}
+    run.cases[2].engine_options = {"endpoint": "https://user:hunter2pass@host/v1",
+                                   "api_key": "sk-zyxwvutsrqponmlkjihgf"}
     run.cases[2].notes.append("server said: Authorization: Bearer abcdefghijklmnop")
     write_results(tmp_path / "results.json", run)
     text = (tmp_path / "results.json").read_text()
