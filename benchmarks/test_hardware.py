@@ -14,6 +14,7 @@ import json
 import pytest
 
 from openaiperf.hardware.calibration import calibrate, describe
+from openaiperf.result import CaseResult, MetricValue
 
 # A suite item: deselected when --task/--engine/--scenario/--model/--matrix narrow the run.
 pytestmark = pytest.mark.ob_case
@@ -30,19 +31,19 @@ def test_calibration(bench_session, capsys):
     (run_dir / "calibration.json").write_text(json.dumps({"hardware": hardware.name, **result}, indent=2) + "\n")
 
     def metric(value, unit):
-        return {"value": value, "unit": unit, "better": "higher"}
+        return MetricValue(value=value, unit=unit, better="higher")
 
-    bench_session.add_result({
-        "id": f"calibration-{hardware.name}", "task": "calibration", "scenario": "-", "engine": "torch",
-        "model": "-", "hardware": hardware.name, "status": "passed", "valid": True, "validity": {},
-        "metrics": {
+    bench_session.add_result(CaseResult(
+        id=f"calibration-{hardware.name}", task="calibration", scenario="-", engine="torch", model="-",
+        hardware=hardware.name, status="passed",
+        metrics={
             "gemm_tflops": metric(result["gemm_tflops"], "TFLOP/s"),
             "gemm_fraction": metric(result["gemm_fraction"], "fraction"),
             "copy_bandwidth": metric(result["copy_gbs"], "GB/s"),
             "copy_fraction": metric(result["copy_fraction"], "fraction"),
         },
-        "calibration": result, "notes": [], "failures": [], "error": None,
-    })
+        calibration=result,
+    ))
     with capsys.disabled():
         print("\n" + describe(result, hardware.name))
     assert result["gemm_tflops"] > 0 and result["copy_gbs"] > 0

@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from openaiperf.report.results import SCHEMA_VERSION
+from openaiperf.report.results import write_results
+from openaiperf.result import CaseResult, RunResult
 
 CASE = "synthetic.random-offline-hf-smollm2-135m"
 UNITS = {"ttft_p50": ("ms", "lower"), "tpot_p50": ("ms", "lower"), "e2e_p90": ("ms", "lower"),
@@ -16,42 +17,52 @@ UNITS = {"ttft_p50": ("ms", "lower"), "tpot_p50": ("ms", "lower"), "e2e_p90": ("
          "mfu": ("fraction", "higher"), "energy": ("J", "lower")}
 
 
+def metric_verdict(metric: str, verdict: str, value: float | None) -> dict[str, Any]:
+    """A baseline comparison of ``metric`` with the outcome ``verdict`` against a baseline of 100."""
+    unit, better = UNITS.get(metric, ("", "lower"))
+    return {"metric": metric, "unit": unit, "better": better, "tolerance": 0.05, "outcome": verdict,
+            "verdict": verdict, "change": "unknown", "baseline": 100.0, "current": value,
+            "ratio": (value or 0) / 100.0, "confidence": 0.9}
+
+
 def make_case(case_id: str = CASE, *, engine: str = "hf", model: str = "smollm2-135m", hardware: str = "cpu",
               status: str = "passed", valid: bool = True, verdicts: dict[str, str] | None = None,
-              **values: float | None) -> dict[str, Any]:
+              **values: float | None) -> CaseResult:
     task, scenario = case_id.split("-")[:2]
     metrics = {name: {"value": value, "unit": UNITS.get(name, ("", "none"))[0],
                       "better": UNITS.get(name, ("", "none"))[1]} for name, value in values.items()}
     case: dict[str, Any] = {
         "id": case_id, "task": task, "scenario": scenario, "engine": engine, "model": model, "hardware": hardware,
-        "status": status, "valid": valid, "validity": {"min_queries": valid, "min_duration": True},
+        "status": status, "validity": {"min_queries": valid, "min_duration": True},
         "metrics": metrics, "engine_info": {"engine": engine, "transformers": "5.19.0", "torch": "2.13.0+cpu",
-                                            "dtype": "float32"},
-        "settings": {"samples": 4, "hf_token": "hf_abcdefghijklmnopqrstuvwx"},
+                                            "dtype": "float32", "hf_token": "hf_abcdefghijklmnopqrstuvwx"},
+        "settings": {"samples": 4},
     }
     if verdicts:
-        case["baseline"] = {"comparison": {"metrics": [
-            {"metric": m, "verdict": v, "baseline": 100.0, "ratio": (values[m] or 0) / 100.0}
-            for m, v in verdicts.items()]}}
-    return case
+        outcome = "regression" if "regression" in verdicts.values() else "no regression"
+        case["baseline"] = {"outcome": outcome, "verdict": outcome, "comparison": {
+            "case_id": case_id, "source": "baselines", "baseline_hardware": hardware, "hardware": hardware,
+            "outcome": outcome, "verdict": outcome, "alpha": 0.05,
+            "metrics": [metric_verdict(m, v, values[m]) for m, v in verdicts.items()]}}
+    return CaseResult.model_validate(case)
 
 
-def make_document(created: str, cases: list[dict[str, Any]], *, hardware: str = "cpu",
-                  accelerators: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION, "openaiperf_version": "0.1.0", "created": created,
+def make_document(created: str, cases: list[CaseResult], *, hardware: str = "cpu",
+                  accelerators: list[dict[str, Any]] | None = None) -> RunResult:
+    return RunResult.model_validate({
+        "openaiperf_version": "0.1.0", "created": created,
         "system": {"hardware": {"cpu": {"model": "AMD EPYC", "cores": 2}, "accelerators": accelerators or []},
                    "software": {"packages": {"torch": "2.13.0+cpu", "transformers": "5.19.0"}}},
         "config": {"hardware_profile": {"name": hardware},
                    "pytest_args": ["benchmarks", "--api-key", "sk-secretsecretsecretsecret"]},
         "cases": cases,
-    }
+    })
 
 
-def write_run(reports: Path, name: str, document: dict[str, Any]) -> Path:
+def write_run(reports: Path, name: str, document: RunResult) -> Path:
     run_dir = reports / name
     run_dir.mkdir(parents=True)
-    (run_dir / "results.json").write_text(json.dumps(document), encoding="utf-8")
+    write_results(run_dir / "results.json", document)
     return run_dir
 
 

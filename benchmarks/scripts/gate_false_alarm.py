@@ -120,16 +120,18 @@ def record(work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
 # -- analysis ------------------------------------------------------------------------------
 def load_runs(work: Path) -> list[dict[str, Any]]:
     """The recorded runs that produced a case result, in recording order."""
+    from openaiperf.report.results import read_results
+
     recorded = json.loads((work / "runs.json").read_text())["runs"]
     runs = []
     for entry in recorded:
         if not entry.get("results"):
             continue
-        document = json.loads(Path(entry["results"]).read_text())
-        case = next((c for c in document["cases"] if c["id"] == CASE_ID), None)
-        if case is None or case.get("status") != "passed":
+        result = next((c for c in read_results(Path(entry["results"])).cases if c.id == CASE_ID), None)
+        if result is None or result.status != "passed":
             continue
-        runs.append(entry | {"case": case, "kind": entry["label"][0], "index": int(entry["label"][1:])})
+        runs.append(entry | {"case": result.model_dump(mode="json"), "result": result, "kind": entry["label"][0],
+                             "index": int(entry["label"][1:])})
     return runs
 
 
@@ -138,7 +140,7 @@ def side(runs: list[dict[str, Any]], rounds: list[list[int]]) -> Any:
     several runs make a baseline that knows its run-to-run drift (``--baseline-append``)."""
     from openaiperf.baselines.compare import baseline_from_case
 
-    result = baseline_from_case(runs[0]["case"])
+    result = baseline_from_case(runs[0]["result"])
     tagged = []
     for run, keep in zip(runs, rounds):
         tagged += [{"_run": run["label"], **run["case"]["rounds"][i]} for i in keep]

@@ -14,12 +14,15 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from openaiperf.errors import OpenAIPerfError
 from openaiperf.matrix import Case, check_names, expand, load_matrix, narrow, parse_list
+
+if TYPE_CHECKING:
+    from openaiperf.result import CaseResult
 
 CASE_FIXTURE = "bench_case"
 SESSION_KEY = pytest.StashKey["BenchSession"]()
@@ -152,7 +155,7 @@ class BenchSession:
     models: dict[str, Any] = field(default_factory=dict)
     tasks: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = None
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[CaseResult] = field(default_factory=list)
     file_tasks: list[str] = field(default_factory=list)
     load_error: str | None = None
     #: results file in the run folder (an xdist worker writes its own partial file)
@@ -214,7 +217,7 @@ class BenchSession:
                 "options": redact({k: self.option(k) for k in keys}),
                 "pytest_args": redact_argv(self.config.invocation_params.args)}
 
-    def add_result(self, result: dict[str, Any]) -> None:
+    def add_result(self, result: CaseResult) -> None:
         self.results.append(result)
         self.write_results()
 

@@ -8,27 +8,38 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from openaiperf.engines import engine_unavailable_reason
 from openaiperf.matrix import Case
-from openaiperf.metrics import Metric, MetricSet
+from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.efficiency import energy_metrics, load_kv_geometry, mbu, mfu
 from openaiperf.metrics.latency import latency_metrics, timing_notes
 from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
 from openaiperf.metrics.throughput import throughput_metrics
 from openaiperf.monitor.case import CaseMonitor
 from openaiperf.records import Record, RecordWriter, measured, read_records
+from openaiperf.result import (
+    CaseProfile,
+    CaseQuality,
+    CaseResult,
+    CaseSettings,
+    EfficiencyBasis,
+    ResourceSummary,
+    ScenarioSettings,
+    metric_values,
+)
 from openaiperf.scenarios import ScenarioConfig, ScenarioRun, create_scenario
-from openaiperf.tasks import QualityResult, Sample
+from openaiperf.tasks import Sample
 
-RESULT_SCHEMA_VERSION = 1
+__all__ = ["CaseResult", "CaseRunner", "RunSettings", "case_skip_reason", "rounds_of"]
 
 
-def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict | None) -> str | None:
+def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict[str, Any] | None) -> str | None:
     """Why ``case`` cannot run on ``hardware`` (shown as the skip reason), or None."""
     limit_b = getattr(hardware, "max_model_params_b", None)
     if limit_b is not None and model.parameters > limit_b * 1e9:
@@ -42,58 +53,6 @@ def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict | None)
             return (f"{model.name} needs {need / 2**30:.0f} GiB for its {model.dtype} weights; "
                     f"{hardware.name} has {memory * count / 2**30:.0f} GiB on {count} device(s)")
     return engine_unavailable_reason(case.engine)
-
-
-@dataclass
-class CaseResult:
-    case: Case
-    hardware: str
-    status: str = "passed"  # passed | failed | error | interrupted | skipped
-    metrics: MetricSet = field(default_factory=dict)
-    rounds: list[dict[str, Any]] = field(default_factory=list)
-    quality: QualityResult | None = None
-    validity: dict[str, bool] = field(default_factory=dict)
-    resources: dict[str, Any] = field(default_factory=dict)
-    engine_info: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    error: str | None = None
-    records_file: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    profile: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def valid(self) -> bool:
-        return all(self.validity.values())
-
-    def to_json(self) -> dict[str, Any]:
-        quality = None
-        if self.quality is not None:
-            quality = {
-                "scores": self.quality.scores,
-                "intervals": {k: list(v) for k, v in self.quality.intervals.items()},
-                "checks": {k: {"passed": ok, "detail": why} for k, (ok, why) in self.quality.checks.items()},
-                "details": self.quality.details,
-            }
-        return {
-            "id": self.case.id,
-            **self.case.to_json(),
-            "hardware": self.hardware,
-            "status": self.status,
-            "valid": self.valid,
-            "validity": self.validity,
-            "metrics": {name: metric.to_json() for name, metric in self.metrics.items()},
-            "rounds": self.rounds,
-            "quality": quality,
-            "resources": self.resources,
-            "engine_info": self.engine_info,
-            "settings": self.settings,
-            "notes": self.notes,
-            "failures": self.failures,
-            "error": self.error,
-            "records_file": self.records_file,
-            "profile": self.profile,
-        }
 
 
 def rounds_of(records: Sequence[Record]) -> list[ScenarioRun]:
@@ -127,7 +86,7 @@ class CaseRunner:
     """Runs one case. Call :meth:`prepare`, then :meth:`measure_round` once per
     round (pytest-benchmark does, as its timed rounds), then :meth:`finish`."""
 
-    def __init__(self, case: Case, *, task: Any, engine: Any, model: Any, hardware: Any, system: dict | None,
+    def __init__(self, case: Case, *, task: Any, engine: Any, model: Any, hardware: Any, system: dict[str, Any] | None,
                  dtype: str, run_dir: Path, settings: RunSettings) -> None:
         self.case = case
         self.task = task
@@ -137,12 +96,12 @@ class CaseRunner:
         self.system = system
         self.dtype = dtype
         self.settings = settings
-        self.result = CaseResult(case=case, hardware=hardware.name)
+        self.result = CaseResult.for_case(case, hardware.name)
         self.records_path = run_dir / "records" / f"{case.id}.jsonl"
         self.records_path.unlink(missing_ok=True)
         self.result.records_file = str(self.records_path.relative_to(run_dir))
         self.samples: list[Sample] = []
-        self.requests: list = []
+        self.requests: list[Any] = []
         self.runs: list[ScenarioRun] = []
         self.run_dir = run_dir
         gpu = getattr(hardware, "device", "cpu") != "cpu"
@@ -177,11 +136,9 @@ class CaseRunner:
         if warmup > 0:
             self.warmup(self.requests[:warmup])
         self.result.engine_info = self.engine.info()
-        self.result.settings = {
-            "samples": len(self.samples), "repeats": self.settings.repeats, "subset_seed": self.settings.subset_seed,
-            "warmup_samples": warmup, "dtype": self.dtype,
-            "max_new_tokens": self.task.spec.input_profile.max_new_tokens,
-        }
+        self.result.settings = CaseSettings(
+            samples=len(self.samples), repeats=self.settings.repeats, subset_seed=self.settings.subset_seed,
+            warmup_samples=warmup, dtype=self.dtype, max_new_tokens=self.task.spec.input_profile.max_new_tokens)
 
     def warmup(self, requests: Sequence[Any]) -> None:
         from openaiperf.scenarios import new_records
@@ -239,7 +196,7 @@ class CaseRunner:
         records = measured(read_records(self.records_path)) if self.records_path.exists() else []
         if records:
             runs = rounds_of(records)
-            result.metrics = self.compute_metrics(records, runs)
+            result.metrics = metric_values(self.compute_metrics(records, runs))
             result.rounds = [{name: m.value for name, m in self.compute_metrics(run.records, [run]).items()}
                              for run in runs]
         result.notes.append(f"interrupted (Ctrl-C) during {phase}: the metrics cover the {len(records)} measured "
@@ -250,48 +207,56 @@ class CaseRunner:
         """Metrics over all measured rounds, quality of the first, and the gates."""
         result = self.result
         records = [r for run in self.runs for r in measured(run.records)]
-        result.metrics = self.compute_metrics(records, self.runs)
+        metrics = self.compute_metrics(records, self.runs)
         # One round: its metrics are the case's; several: each round on its own (for the gate's test).
-        per_round = [result.metrics] if len(self.runs) == 1 else [
+        per_round = [metrics] if len(self.runs) == 1 else [
             self.compute_metrics(measured(run.records), [run]) for run in self.runs]
-        result.rounds = [{name: m.value for name, m in metrics.items()} for metrics in per_round]
-        result.settings["efficiency"] = self.efficiency_basis
+        result.rounds = [{name: m.value for name, m in round_metrics.items()} for round_metrics in per_round]
+        basis = self.efficiency_basis
+        result.settings.efficiency = basis
         result.notes.extend(f"efficiency: {note}" for note in self.precision.notes)
-        if "NOT an upper bound" in (self.efficiency_basis["peak_source"] or ""):
+        if "NOT an upper bound" in (basis.peak_source or ""):
             result.notes.append("efficiency: the CPU peak comes from the current clock, not the maximum boost "
                                 "clock (not stated here): MFU may exceed 100%")
-        result.resources = self.summarize_resources()
-        result.metrics["peak_memory"] = Metric(result.resources.get("peak_process_rss_bytes", 0) / 2**20 or None,
-                                               "MiB", "lower")
-        result.metrics |= energy_metrics(result.resources, result.metrics["output_tokens"].value or 0,
-                                         sum(run.end - run.start for run in self.runs) or None)
-        result.profile = self.profiler.finish()
+        resources = self.summarize_resources()
+        result.resources = ResourceSummary.model_validate(resources)
+        metrics["peak_memory"] = Metric((result.resources.peak_process_rss_bytes or 0) / 2**20 or None, "MiB",
+                                        Better.LOWER)
+        metrics |= energy_metrics(resources, metrics["output_tokens"].value or 0,
+                                  sum(run.end - run.start for run in self.runs) or None)
+        profile = self.profiler.finish()
+        result.profile = CaseProfile.model_validate(profile) if profile else None
         result.notes.extend(self.profiler.notes)
         if self.runs:
             first = measured(self.runs[0].records)
-            result.quality = self.task.evaluate(self.samples, first, self.model)
-            for name, value in result.quality.scores.items():
+            quality = self.task.evaluate(self.samples, first, self.model)
+            result.quality = CaseQuality.of(quality)
+            for name, value in quality.scores.items():
                 target = next((q for q in self.task.spec.metrics.quality if q.name == name), None)
                 unit = target.unit if target else ""
-                better = "lower" if target is not None and target.lower_is_better else "higher"
-                ci = result.quality.intervals.get(name)
-                result.metrics[name] = Metric(value, unit, better, *(ci or (None, None)))
+                better = Better.LOWER if target is not None and target.lower_is_better else Better.HIGHER
+                ci = quality.intervals.get(name)
+                metrics[name] = Metric(value, unit, better, *(ci or (None, None)))
         # Task-specific throughput (e.g. scored tokens/s of a scoring workload).
         case_metrics = getattr(self.task, "case_metrics", None)
         if callable(case_metrics):
-            result.metrics.update(case_metrics(records, self.runs))
+            metrics.update(case_metrics(records, self.runs))
+        scenario_settings: dict[str, Any] = {}
         for run in self.runs:
             for name, ok in run.constraints.items():
                 result.validity[name] = result.validity.get(name, True) and ok
             result.notes.extend(n for n in run.notes if n not in result.notes)
-            result.settings.setdefault("scenario", {}).update(run.settings)
+            scenario_settings.update(run.settings)
+        if self.runs:
+            result.settings.scenario = ScenarioSettings.model_validate(scenario_settings)
         from openaiperf.metrics.tokens import token_count_mismatch
 
         mismatch = token_count_mismatch(records)
         if mismatch is not None:
-            result.metrics |= mismatch.metrics
+            metrics |= mismatch.metrics
             if mismatch.note:
                 result.notes.append(mismatch.note)
+        result.metrics = metric_values(metrics)
         result.notes.extend(timing_notes(records))
         if not getattr(self.engine, "concurrent", True) and self.case.scenario not in ("offline", "single_stream"):
             result.notes.append(f"{self.case.engine} serves one request at a time: requests queue in front of it")
@@ -303,7 +268,7 @@ class CaseRunner:
         tokens = int((metrics["input_tokens"].value or 0) + (metrics["output_tokens"].value or 0))
         # Rounds are separate windows: add their durations rather than span them.
         seconds = sum(run.end - run.start for run in runs) or None
-        peak = self.efficiency_basis["peak_flops"]
+        peak = self.efficiency_basis.peak_flops
         metrics["mfu"] = mfu(self.model.parameters, tokens, seconds, peak)
         metrics |= self.compute_mbu(records)
         scenario_metrics = getattr(self.scenario, "metrics", None)
@@ -340,25 +305,25 @@ class CaseRunner:
         return effective_precision(self.dtype, self.case.engine_options, load_quantization_config(weights))
 
     @cached_property
-    def efficiency_basis(self) -> dict[str, Any]:
+    def efficiency_basis(self) -> EfficiencyBasis:
         """The peak FLOP/s and bandwidth MFU and MBU divide by, and where they come from
         (recorded in the result's settings)."""
         precision = self.precision
         per_device, source = self.hardware.peak(precision.compute_dtype, self.system)
         bandwidth = self.hardware.bandwidth_bytes_per_s(self.system)
-        return {
+        return EfficiencyBasis(
             **precision.to_json(),
-            "peak_flops_per_device": per_device,
-            "peak_flops": per_device * precision.devices if per_device else None,
-            "peak_source": source,
-            "bandwidth_bytes_per_s_per_device": bandwidth,
-            "bandwidth_bytes_per_s": bandwidth * precision.devices if bandwidth else None,
-        }
+            peak_flops_per_device=per_device,
+            peak_flops=per_device * precision.devices if per_device else None,
+            peak_source=source,
+            bandwidth_bytes_per_s_per_device=bandwidth,
+            bandwidth_bytes_per_s=bandwidth * precision.devices if bandwidth else None,
+        )
 
     def compute_mbu(self, records: Sequence[Record]) -> MetricSet:
         precision, basis = self.precision, self.efficiency_basis
         return mbu(records, self.model.parameters * precision.weight_bytes_per_parameter, self.kv_geometry,
-                   precision.kv_bytes_per_value, basis["bandwidth_bytes_per_s"])
+                   precision.kv_bytes_per_value, basis.bandwidth_bytes_per_s)
 
     def apply_gates(self, result: CaseResult) -> None:
         error_rate = result.metrics["error_rate"].value or 0.0
@@ -372,9 +337,9 @@ class CaseRunner:
                 f"({len(errors)} failed requests; first: {errors[0] if errors else '?'})"
             )
         if result.quality is not None:
-            for name, (ok, why) in result.quality.checks.items():
-                if not ok:
-                    result.failures.append(f"quality: {why}")
+            for check in result.quality.checks.values():
+                if not check.passed:
+                    result.failures.append(f"quality: {check.detail}")
         if not result.valid:
             unmet = [name for name, ok in result.validity.items() if not ok]
             result.notes.append(f"INVALID: constraint(s) not met: {', '.join(unmet)}")

@@ -97,7 +97,7 @@ def test_reports_agree_with_each_other(suite):
     result.assert_outcomes(passed=2, deselected=2)
     result.stdout.fnmatch_lines(["*OpenAIPerf*", "*summarization.xsum-offline-scripted-tiny*passed*"])
     document = json.loads((run_dir(suite) / "results.json").read_text())
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
     assert document["system"]["hardware"]["cpu"]["cores"] >= 1
     cases = {c["id"]: c for c in document["cases"]}
     offline = cases["summarization.xsum-offline-scripted-tiny"]

@@ -26,6 +26,7 @@ from openaiperf.baselines.gate import (
 from openaiperf.baselines.json_store import JsonBaselineStore, read_baseline
 from openaiperf.errors import ConfigError
 from openaiperf.metrics import Better, Metric
+from openaiperf.result import CaseResult, Fingerprint, MetricValue, RunResult
 
 FINGERPRINT = {"checked": {"engine": "hf", "scenario": "offline"}, "noted": {"python": "3.11"}}
 
@@ -225,13 +226,13 @@ SYSTEM = {"hardware": {"cpu": {"model": "AMD EPYC 7B13", "cores": 2, "threads": 
           "software": {"python": "3.11.9", "os": "Linux", "packages": {"torch": "2.13.0"}}}
 
 
-def case_json(**overrides) -> dict:
+def case_json(**overrides) -> CaseResult:
     case = {"id": "t-server-hf-m", "task": "t", "scenario": "server", "engine": "hf", "model": "m",
-            "engine_options": {"batch_size": 4}, "scenario_options": {"qps_target": 2.0},
+            "hardware": "cpu", "engine_options": {"batch_size": 4}, "scenario_options": {"qps_target": 2.0},
             "settings": {"samples": 8, "dtype": "float32", "subset_seed": None, "warmup_samples": 1,
                          "max_new_tokens": 16},
             "engine_info": {"transformers": "5.19.0", "torch": "2.13.0+cpu", "options": {"batch_size": 4}}}
-    return case | overrides
+    return CaseResult.model_validate(case | overrides)
 
 
 def test_fingerprint_differences_name_each_part() -> None:
@@ -246,7 +247,7 @@ def test_fingerprint_differences_name_each_part() -> None:
     assert [d.text() for d in differences(before, moved)] == [
         "cpu model: baseline AMD EPYC 7B13, now Intel Xeon 8480"]
     assert differences(before, before) == []
-    assert differences({}, before)[0].refuses
+    assert differences(None, before)[0].refuses
 
 
 def test_fingerprint_of_a_gpu_run_checks_the_gpu_and_notes_the_host() -> None:
@@ -259,7 +260,7 @@ def test_fingerprint_of_a_gpu_run_checks_the_gpu_and_notes_the_host() -> None:
     capped["hardware"]["cpu"]["model"] = "y"
     a = configuration(case_json(), system=gpu, hardware="h100", device="cuda")
     b = configuration(case_json(), system=capped, hardware="h100", device="cuda")
-    assert a["checked"]["gpu"] == "8x NVIDIA H100 80GB HBM3" and a["checked"]["cuda version"] == "12.4"
+    assert a.checked["gpu"] == "8x NVIDIA H100 80GB HBM3" and a.checked["cuda version"] == "12.4"
     texts = {d.text(): d.refuses for d in differences(a, b)}
     assert texts == {"gpu power cap W: baseline [700.0, 700.0, 700.0, 700.0, 700.0, 700.0, 700.0, 700.0], now "
                      "[500.0, 500.0, 500.0, 500.0, 500.0, 500.0, 500.0, 500.0]": True,
@@ -269,7 +270,7 @@ def test_fingerprint_of_a_gpu_run_checks_the_gpu_and_notes_the_host() -> None:
 def test_fingerprint_never_holds_a_secret() -> None:
     case = case_json(engine="openai", engine_options={"endpoint": "https://user:sk-abcdefghijklmnopqrstu@host/v1",
                                                       "api_key_env": "MY_KEY"})
-    text = json.dumps(configuration(case, system=SYSTEM, hardware="cpu", device="cpu"))
+    text = configuration(case, system=SYSTEM, hardware="cpu", device="cpu").model_dump_json()
     assert "sk-abcdefghijklmnopqrstu" not in text and "user:" not in text and "MY_KEY" not in text
 
 
@@ -297,7 +298,7 @@ def test_store_round_trip_and_bad_files(tmp_path: Path) -> None:
     path = store.save(make([1.0, 2.0, 3.0]))
     assert path == tmp_path / "cpu" / "c.json"
     loaded = store.load("cpu", "c")
-    assert loaded.rounds[2] == {"tpot_p50": 3.0} and loaded.fingerprint == FINGERPRINT
+    assert loaded.rounds[2] == {"tpot_p50": 3.0} and loaded.fingerprint == Fingerprint(**FINGERPRINT)
     assert store.load("cpu", "missing") is None
     with pytest.raises(BaselineError, match=r"has 2 round\(s\); a baseline needs at least 3 .*--repeats 3"):
         store.save(make([1.0, 2.0]))
@@ -363,8 +364,8 @@ def test_strict_fails_an_inconclusive_verdict(tmp_path: Path) -> None:
     assert "would settle it" in lenient.notes[-1]
     strict = gate(current, GateSettings(compare_root=tmp_path, strict=True))
     assert "--baseline-strict" in strict.failures[0] and "would settle it" in strict.failures[0]
-    entry = lenient.to_json()
-    assert entry["outcome"] == "inconclusive" and entry["settle"]
+    entry = lenient.to_result()
+    assert entry.outcome is Outcome.INCONCLUSIVE and entry.settle
 
 
 def test_saving_needs_three_rounds_at_start_up() -> None:
@@ -395,16 +396,17 @@ def test_tolerances_defaults_task_file_and_command_line() -> None:
 
 
 # -- reports ---------------------------------------------------------------------------------------
-def reported_document() -> dict:
+def reported_document() -> RunResult:
     base = make([10.0, 10.1, 9.9, 10.0])
     regression = gate(make([12.0]), GateSettings(), passed=True)
     regression.comparison = compare_case(base, make([12.0]), {"tpot_p50": 0.05})
     inconclusive = gate(make([10.2]), GateSettings(), passed=True)
     inconclusive.comparison = compare_case(make([10.0, 10.6, 9.5]), make([10.2]), {"tpot_p50": 0.05})
-    return {"config": {"hardware_profile": {"name": "cpu"}}, "cases": [
-        {"id": "a", "status": "passed", "metrics": {}, "baseline": inconclusive.to_json()},
-        {"id": "b", "status": "failed", "metrics": {}, "failures": ["performance regression: tpot_p50 ..."],
-         "baseline": regression.to_json()}]}
+    identity = {"task": "t", "scenario": "offline", "engine": "hf", "model": "m", "hardware": "cpu"}
+    return RunResult(config={"hardware_profile": {"name": "cpu"}}, cases=[
+        CaseResult(id="a", **identity, status="passed", baseline=inconclusive.to_result()),
+        CaseResult(id="b", **identity, status="failed", failures=["performance regression: tpot_p50 ..."],
+                   baseline=regression.to_result())])
 
 
 def test_markdown_shows_outcomes_and_what_would_settle_it() -> None:
@@ -423,13 +425,13 @@ def test_console_and_html_show_the_verdict(tmp_path: Path) -> None:
     from openaiperf.report.console import render_table
 
     document = reported_document()
-    table = render_table(document["cases"])
+    table = render_table(document.cases)
     assert "vs baseline" in table and "inconclusive" in table
     assert "a: inconclusive (tpot_p50); would settle it:" in table
     from openaiperf.report.html import render_html
-    from openaiperf.report.results import SCHEMA_VERSION
+    from openaiperf.report.results import write_results
 
-    (tmp_path / "results.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION, **document}))
+    write_results(tmp_path / "results.json", document)
     html = render_html(tmp_path)
     assert '<tr class="inconclusive">' in html and '<tr class="regression">' in html
     assert "would settle it:" in html
@@ -438,18 +440,33 @@ def test_console_and_html_show_the_verdict(tmp_path: Path) -> None:
 def test_allure_text_names_the_verdict() -> None:
     from openaiperf.report.allure import verdict_text
 
-    text = verdict_text(reported_document()["cases"][0])
+    text = verdict_text(reported_document().cases[0])
     assert text.startswith("baseline verdict: inconclusive\nwould settle it: ")
     assert "tpot_p50 inconclusive" in text
 
 
-def test_throughput_vs_latency_needs_server_runs_at_several_qps() -> None:
-    from openaiperf.report.figures import throughput_vs_latency
+def test_throughput_vs_latency_has_a_point_per_case_and_joins_a_sweep() -> None:
+    from openaiperf.report.figures import throughput_point, throughput_vs_latency
 
-    def case(qps: float, rps: float, ttft: float, scenario: str = "server") -> dict:
-        return {"task": "t", "engine": "vllm", "model": "m", "scenario": scenario, "scenario_options": {"qps": qps},
-                "metrics": {"requests_per_s": {"value": rps}, "ttft_p90": {"value": ttft}}}
+    def case(number: int, scenario: str, tokens_per_s: float, ttft: float, variant: str = "") -> tuple:
+        metrics = {"output_tokens_per_s": MetricValue(value=tokens_per_s, unit="tokens/s", better="higher"),
+                   "ttft_p50": MetricValue(value=ttft, unit="ms", better="lower"),
+                   "ttft_p90": MetricValue(value=2 * ttft, unit="ms", better="lower")}
+        base = f"t-{scenario}-vllm-m"
+        result = CaseResult(id=f"{base}[{variant}]" if variant else base, base_id=base, variant=variant, task="t",
+                            scenario=scenario, engine="vllm", model="m", hardware="cpu", metrics=metrics)
+        return number, result
 
-    assert throughput_vs_latency([case(1, 1, 50, "offline")]) is None
-    figure = throughput_vs_latency([case(1, 1, 50), case(4, 3.9, 80), case(8, 6.0, 400)])
-    assert figure is not None and len(figure.axes[0].lines[0].get_xdata()) == 3
+    assert throughput_vs_latency([]) is None
+    assert throughput_point(*case(1, "offline", 0.0, 50)) is None  # no throughput: no point
+    offline = throughput_point(*case(1, "offline", 100.0, 50))
+    assert offline is not None and offline.latency == {"ttft": (50, 100), "tpot": (None, None)}
+    one = throughput_vs_latency([offline])  # one offline case is enough
+    assert one is not None and len(one.axes[0].collections) >= 2  # its p50 point and its p90 bar
+    sweep = [throughput_point(*case(i + 2, "server", rps * 40, ttft, f"qps_target={rps}"))
+             for i, (rps, ttft) in enumerate(((1, 50), (4, 80), (8, 400)))]
+    figure = throughput_vs_latency([offline, *sweep])
+    (line,) = figure.axes[0].lines  # the sweep's variants joined, in order of throughput
+    assert list(line.get_xdata()) == [40, 160, 320] and list(line.get_ydata()) == [50, 80, 400]
+    labels = sorted(text.get_text() for text in figure.axes[0].texts)
+    assert labels == ["1", "2", "3", "4"]

@@ -95,5 +95,5 @@ def test_a_cases_energy_and_mean_power_exclude_its_warmup_requests(tmp_path):
     tokens = result.metrics["output_tokens"].value
     assert result.metrics["energy_per_output_token"].value == pytest.approx(POWER_W * window / tokens, rel=1e-3)
     # the monitored round also covered the 8 warmup requests (200 ms at 40 req/s)
-    assert result.resources["monitored_energy_j"] > POWER_W * (window + 0.15)
-    assert "warmup requests and find-peak trials excluded" in result.resources["energy_scope"]
+    assert result.resources.monitored_energy_j > POWER_W * (window + 0.15)
+    assert "warmup requests and find-peak trials excluded" in result.resources.energy_scope

@@ -113,12 +113,22 @@ def test_secrets_in_the_document_are_not_stored(store: HistoryStore, tmp_path: P
     assert "2.13.0+cpu" in dump  # the rest is there
 
 
-def test_non_numbers_and_nan_are_stored_as_missing(store: HistoryStore, tmp_path: Path) -> None:
-    case = make_case(ttft_p50=float("nan"), energy=None)
-    case["metrics"]["odd"] = {"value": "n/a", "unit": ""}
+def test_nan_and_missing_values_are_stored_as_missing(store: HistoryStore, tmp_path: Path) -> None:
+    case = make_case(ttft_p50=float("nan"), energy=None, mfu=0.5)
     store.record_run(make_document(iso(1), [case]), tmp_path / "r")
     values = {p["metric"]: p["value"] for p in store.export_rows()}
-    assert values == {"ttft_p50": None, "energy": None, "odd": None}
+    assert values == {"ttft_p50": None, "energy": None, "mfu": 0.5}
+
+
+def test_a_results_file_with_a_non_number_is_refused(store: HistoryStore, tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path, "run-1", make_document(iso(1), [make_case(ttft_p50=1.0)]))
+    document = json.loads((run_dir / "results.json").read_text())
+    document["cases"][0]["metrics"]["ttft_p50"]["value"] = "n/a"
+    (run_dir / "results.json").write_text(json.dumps(document))
+    with pytest.raises(ConfigError, match=r"results\.json: not a valid results document \(schema_version 2\): "
+                                          r"cases\[0\]\.metrics\.ttft_p50\.value: Input should be a valid number"):
+        store.record_run(run_dir / "results.json")
+    assert store.runs() == []
 
 
 # -- reading ------------------------------------------------------------------------------

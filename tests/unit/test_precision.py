@@ -109,8 +109,8 @@ def test_mbu_uses_stored_weight_bytes_kv_dtype_and_every_device(tmp_path):
 
 def test_the_result_says_which_peak_dtype_and_devices_were_used(tmp_path):
     basis = runner(tmp_path, quantization="fp8", tensor_parallel_size=2).efficiency_basis
-    assert basis["compute_dtype"] == "fp8" and basis["devices"] == 2
-    assert basis["peak_flops_per_device"] == pytest.approx(1979e12)
-    assert basis["peak_flops"] == pytest.approx(2 * 1979e12)
-    assert basis["peak_source"] == "hardware profile 'h100': datasheet peak_tflops.fp8"
-    assert basis["bandwidth_bytes_per_s"] == pytest.approx(2 * 3350e9)
+    assert basis.compute_dtype == "fp8" and basis.devices == 2
+    assert basis.peak_flops_per_device == pytest.approx(1979e12)
+    assert basis.peak_flops == pytest.approx(2 * 1979e12)
+    assert basis.peak_source == "hardware profile 'h100': datasheet peak_tflops.fp8"
+    assert basis.bandwidth_bytes_per_s == pytest.approx(2 * 3350e9)

@@ -6,6 +6,7 @@ import pytest
 
 from openaiperf.errors import ConfigError
 from openaiperf.profiling import NoProfiler, create_case_profiler, render_top_ops
+from openaiperf.result import CaseProfile, CaseResult
 
 
 def test_torch_case_profiler_writes_trace_and_table(tmp_path):
@@ -26,7 +27,9 @@ def test_torch_case_profiler_writes_trace_and_table(tmp_path):
     assert json.loads((tmp_path / profile["trace_file"]).read_text())["traceEvents"]
     assert (tmp_path / profile["table_file"]).read_text().startswith("name,calls,")
     assert "profiler's overhead" in profiler.notes[0]
-    text = render_top_ops([{"id": "case-a", "profile": profile}])
+    result = CaseResult(id="case-a", task="t", scenario="offline", engine="hf", model="m", hardware="cpu",
+                        profile=CaseProfile.model_validate(profile))
+    text = render_top_ops([result])
     assert "top ops of case-a" in text and "aten::mm" in text
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from openaiperf.errors import ConfigError
 from openaiperf.matrix import Case
+from openaiperf.result import CaseResult, MetricValue
 from openaiperf.sweeps import (apply_task_options, expand_cases, load_presets, parse_sweep, preset_axes,
                                sweep_axes)
 from openaiperf.sweeps.report import qps_curve, write_sweep_reports
@@ -82,10 +83,11 @@ def test_task_options_override_the_input_profile():
         apply_task_options(spec, {"max_new_tokens": -1})
 
 
-def _result(case: Case, rps: float, e2e: float) -> dict:
-    return {**case.to_json(), "id": case.id, "status": "passed", "valid": True,
-            "metrics": {"requests_per_s": {"value": rps}, "e2e_p90": {"value": e2e},
-                        "output_tokens_per_s": {"value": rps * 40}}}
+def _result(case: Case, rps: float, e2e: float) -> CaseResult:
+    return CaseResult.for_case(case, "cpu", metrics={
+        "requests_per_s": MetricValue(value=rps, unit="requests/s", better="higher"),
+        "e2e_p90": MetricValue(value=e2e, unit="ms", better="lower"),
+        "output_tokens_per_s": MetricValue(value=rps * 40, unit="tokens/s", better="higher")})
 
 
 def test_qps_curve_and_reports(tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from openaiperf.errors import OpenAIPerfError
+from openaiperf.result import CaseIdentity, Fingerprint, MetricValue
 
 BASELINE_SCHEMA = "openaiperf.baseline"
 BASELINE_SCHEMA_VERSION = 2
@@ -40,23 +41,32 @@ class BaselineError(OpenAIPerfError):
 
 @dataclass
 class Baseline:
-    """One case result as the gate sees it: a stored baseline, or a run's case."""
+    """One case result as the gate sees it: a stored baseline, or a run's case. Its
+    metrics, fingerprint and case are validated as they are built (plain dicts, as
+    parsed from a file, become the typed result objects)."""
 
     case_id: str
     hardware: str
-    metrics: dict[str, dict[str, Any]]
-    #: metric -> value of each round (and the round's run id under :data:`RUN_KEY`)
+    metrics: dict[str, MetricValue]
+    #: per round: metric -> value (and the round's run id under :data:`RUN_KEY`)
     rounds: list[dict[str, Any]] = field(default_factory=list)
-    #: :func:`openaiperf.baselines.fingerprint.configuration`: {"checked": {...}, "noted": {...}}
-    fingerprint: dict[str, dict[str, Any]] = field(default_factory=dict)
-    case: dict[str, Any] = field(default_factory=dict)
+    #: :func:`openaiperf.baselines.fingerprint.configuration`; None when the case carries none
+    fingerprint: Fingerprint | None = None
+    case: CaseIdentity = field(default_factory=CaseIdentity)
+    #: the case's settings when it was measured (shown, not compared)
     settings: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     openaiperf_version: str = ""
     source: str = ""  # where it was read from
 
+    def __post_init__(self) -> None:
+        self.metrics = {name: MetricValue.model_validate(m) for name, m in self.metrics.items()}
+        self.fingerprint = Fingerprint.model_validate(self.fingerprint) if self.fingerprint else None
+        self.case = CaseIdentity.model_validate(self.case)
+
     def value(self, metric: str) -> float | None:
-        return (self.metrics.get(metric) or {}).get("value")
+        found = self.metrics.get(metric)
+        return found.value if found is not None else None
 
     def round_values(self, metric: str) -> list[float]:
         """The metric's value in every round that has one."""

@@ -22,18 +22,19 @@ from openaiperf.baselines.gate import GateOutcome, GateSettings, judge, parse_al
 from openaiperf.baselines.json_store import read_baseline
 from openaiperf.baselines.stats import holm
 from openaiperf.errors import ConfigError
+from openaiperf.result import RunResult
 
 
-def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Baseline]]:
+def read_run(run_dir: Path) -> tuple[RunResult, dict[str, Baseline]]:
     """A run folder's results.json, and each case in the shape of a baseline."""
     from openaiperf.report.results import read_results
 
-    document = read_results(run_dir / "results.json")
+    run = read_results(run_dir / "results.json")
     cases = {}
-    for case in document.get("cases", []):
-        cases[case["id"]] = baseline_from_case(case)
-        cases[case["id"]].source = str(run_dir / "results.json")
-    return document, cases
+    for case in run.cases:
+        cases[case.id] = baseline_from_case(case)
+        cases[case.id].source = str(run_dir / "results.json")
+    return run, cases
 
 
 def load_side(path: Path, hardware: str | None = None) -> dict[str, Baseline]:
@@ -63,10 +64,9 @@ def load_side(path: Path, hardware: str | None = None) -> dict[str, Baseline]:
 def session_holm(outcomes: Sequence[GateOutcome], alpha: float) -> tuple[int, int]:
     """(metrics tested across every case, case-level regressions that stay significant
     when Holm runs over all of them at once)."""
-    tested = [(m, m.p_value) for o in outcomes if o.comparison for m in o.comparison.metrics
-              if m.p_value is not None]
+    tested = [(m, m.p_value) for o in outcomes if o.comparison for m in o.comparison.metrics if m.p_value is not None]
     adjusted = holm([p for _, p in tested])
-    return len(tested), sum(m.regression and p < alpha for (m, _), p in zip(tested, adjusted))
+    return len(tested), sum(m.regression and p < alpha for (m, _), p in zip(tested, adjusted, strict=True))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -90,7 +90,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if before is None:
             print(f"{case_id}: no baseline in {reference_path}")
             continue
-        judged.append((case_id, judge(before, now, settings, task_spec=tasks.get(str(now.case.get("task"))),
+        judged.append((case_id, judge(before, now, settings, task_spec=tasks.get(now.case.task or ""),
                                       force_option="--force")))
     print(render_comparisons(judged))
     for case_id, outcome in judged:
@@ -141,9 +141,9 @@ def render_comparisons(judged: Sequence[tuple[str, GateOutcome]]) -> str:
 
 def cmd_baseline_update(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    document, cases = read_run(run_dir)
+    run, cases = read_run(run_dir)
     saved = 0
-    statuses = {c["id"]: c.get("status") for c in document.get("cases", [])}
+    statuses = {c.id: c.status for c in run.cases}
     for case_id, baseline in cases.items():
         if statuses.get(case_id) != "passed":
             print(f"skipped {case_id}: status {statuses.get(case_id)!r} (only passing cases become baselines)")
@@ -152,12 +152,12 @@ def cmd_baseline_update(args: argparse.Namespace) -> int:
             print(f"skipped {case_id}: {len(baseline.rounds)} round(s); a baseline needs at least "
                   f"{MIN_BASELINE_ROUNDS} (run with --repeats {MIN_BASELINE_ROUNDS} or more)")
             continue
-        if not baseline.fingerprint:
+        if baseline.fingerprint is None:
             print(f"skipped {case_id}: its results carry no configuration fingerprint (re-run the case)")
             continue
         if args.hw:
             baseline.hardware = args.hw
-            baseline.fingerprint.setdefault("checked", {})["hardware profile"] = args.hw
+            baseline.fingerprint.checked["hardware profile"] = args.hw
         path, why_not = save(baseline, GateSettings(save_root=Path(args.baselines), append=args.append),
                              run_dir.name)
         if why_not:

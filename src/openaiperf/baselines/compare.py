@@ -28,24 +28,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
 
 from openaiperf.baselines import Baseline
 from openaiperf.baselines import stats as gate_stats
 from openaiperf.metrics import Better
 from openaiperf.records import Record
+from openaiperf.result import CaseComparisonResult, CaseResult, Change, Fingerprint, MetricVerdict, Outcome
+
+__all__ = ["ALPHA", "CaseComparison", "MetricComparison", "Outcome", "baseline_from_case", "compare_case",
+           "compare_metric", "per_request_latencies"]
 
 ALPHA = 0.05
-
-
-class Outcome(str, Enum):
-    REGRESSION = "regression"
-    NO_REGRESSION = "no regression"
-    INCONCLUSIVE = "inconclusive"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: display order: what needs attention first
@@ -64,14 +57,12 @@ def per_request_latencies(records: Sequence[Record]) -> dict[str, list[float]]:
     return out
 
 
-def baseline_from_case(case: dict[str, Any], fingerprint: dict[str, Any] | None = None) -> Baseline:
-    """A case of a results.json in the shape of a baseline (its fingerprint: the
-    case's own, else ``fingerprint``)."""
-    keys = ("task", "scenario", "engine", "model", "engine_options", "scenario_options", "task_options")
+def baseline_from_case(case: CaseResult, fingerprint: Fingerprint | None = None) -> Baseline:
+    """A case of a run in the shape of a baseline (its fingerprint: the case's own, else ``fingerprint``)."""
     return Baseline(
-        case_id=case["id"], hardware=case.get("hardware", "?"), metrics=case.get("metrics", {}),
-        rounds=case.get("rounds", []), fingerprint=case.get("fingerprint") or fingerprint or {},
-        case={k: case[k] for k in keys if k in case}, settings=case.get("settings", {}),
+        case_id=case.id, hardware=case.hardware, metrics=dict(case.metrics), rounds=[dict(r) for r in case.rounds],
+        fingerprint=case.fingerprint or fingerprint, case=case.identity,
+        settings=case.settings.model_dump(mode="json"),
     )
 
 
@@ -120,7 +111,7 @@ class MetricComparison:
         return None if self.ratio is None else self.better.worse_by(math.log(self.ratio))
 
     @property
-    def change(self) -> str:
+    def change(self) -> Change:
         """"worse", "better" or "same", read through the metric's direction."""
         worse = self.worse
         if worse is None:
@@ -152,23 +143,19 @@ class MetricComparison:
             text += f"; would settle it: {self.settle}"
         return text
 
-    def to_json(self) -> dict[str, Any]:
-        # "verdict" repeats "outcome" for readers of results.json that look for that name.
-        return {
-            "metric": self.metric, "unit": self.unit, "better": self.better.value, "tolerance": self.tolerance,
-            "outcome": self.outcome.value, "verdict": self.outcome.value, "change": self.change,
-            "baseline": self.baseline, "current": self.current, "ratio": self.ratio,
-            "n_baseline": self.n_baseline, "n_current": self.n_current, "ci_low": self.ci_low,
-            "ci_high": self.ci_high, "confidence": self.confidence, "p_value": self.p_value, "p_holm": self.p_holm,
-            "method": self.method, "spread": self.spread, "reason": self.reason, "settle": self.settle,
-            "message": self.message(),
-        }
+    def to_result(self) -> MetricVerdict:
+        return MetricVerdict(
+            metric=self.metric, unit=self.unit, better=self.better, tolerance=self.tolerance, outcome=self.outcome,
+            verdict=self.outcome, change=self.change, baseline=self.baseline, current=self.current, ratio=self.ratio,
+            n_baseline=self.n_baseline, n_current=self.n_current, ci_low=self.ci_low, ci_high=self.ci_high,
+            confidence=self.confidence, p_value=self.p_value, p_holm=self.p_holm, method=self.method,
+            spread=self.spread, reason=self.reason, settle=self.settle, message=self.message())
 
 
 def _direction(metric: str, baseline: Baseline, current: Baseline) -> tuple[Better | None, str]:
     """The metric's direction, agreed by both sides; (None, why) when it cannot be gated."""
-    base_m, cur_m = baseline.metrics.get(metric) or {}, current.metrics.get(metric) or {}
-    directions = {Better.parse(m["better"], source=f"metric {metric}") for m in (base_m, cur_m) if m.get("better")}
+    sides = [side.metrics[metric] for side in (baseline, current) if metric in side.metrics]
+    directions = {m.better for m in sides}
     if len(directions) > 1:
         return None, "its better direction differs between the baseline and this run"
     direction = directions.pop() if directions else Better.NONE
@@ -178,11 +165,11 @@ def _direction(metric: str, baseline: Baseline, current: Baseline) -> tuple[Bett
 def compare_metric(metric: str, baseline: Baseline, current: Baseline, tolerance: float,
                    *, alpha: float = ALPHA) -> MetricComparison | None:
     """Compare one metric before Holm (the case does that); None when neither side has it."""
-    base_m, cur_m = baseline.metrics.get(metric) or {}, current.metrics.get(metric) or {}
-    if base_m.get("value") is None and cur_m.get("value") is None:
+    if baseline.value(metric) is None and current.value(metric) is None:
         return None
     direction, why = _direction(metric, baseline, current)
-    unit = cur_m.get("unit") or base_m.get("unit") or ""
+    unit = next((side.metrics[metric].unit for side in (current, baseline)
+                 if metric in side.metrics and side.metrics[metric].unit), "")
     if direction is None:
         return MetricComparison(metric, unit, Better.NONE, tolerance, reason=f"not comparable: {why}")
     result = MetricComparison(metric, unit, direction, tolerance, confidence=1 - 2 * alpha)
@@ -286,13 +273,13 @@ class CaseComparison:
                 f"{sum(m.p_value is not None for m in self.metrics)} metrics)")
         return text + (f"; would settle it: {self.settle}" if self.settle else "")
 
-    def to_json(self) -> dict[str, Any]:
-        return {"case_id": self.case_id, "source": self.baseline_source, "baseline_hardware": self.baseline_hardware,
-                "hardware": self.hardware, "outcome": self.outcome.value, "verdict": self.outcome.value,
-                "settle": self.settle, "alpha": self.alpha, "summary": self.summary(),
-                "regressions": [m.metric for m in self.regressions],
-                "inconclusive": [m.metric for m in self.inconclusive],
-                "metrics": [m.to_json() for m in self.metrics], "notes": self.notes}
+    def to_result(self) -> CaseComparisonResult:
+        return CaseComparisonResult(
+            case_id=self.case_id, source=self.baseline_source, baseline_hardware=self.baseline_hardware,
+            hardware=self.hardware, outcome=self.outcome, verdict=self.outcome, settle=self.settle, alpha=self.alpha,
+            summary=self.summary(), regressions=[m.metric for m in self.regressions],
+            inconclusive=[m.metric for m in self.inconclusive], metrics=[m.to_result() for m in self.metrics],
+            notes=list(self.notes))
 
 
 def compare_case(baseline: Baseline, current: Baseline, tolerances: dict[str, float],
@@ -304,9 +291,10 @@ def compare_case(baseline: Baseline, current: Baseline, tolerances: dict[str, fl
         comparison = compare_metric(metric, baseline, current, tolerance, alpha=alpha)
         if comparison is not None:
             out.metrics.append(comparison)
+    # a metric with a log change has its p-value (compare_metric sets both)
     tested = [(m, m.log_change, m.p_value) for m in out.metrics if m.log_change is not None and m.p_value is not None]
     p_values = [p for _, _, p in tested]
-    for (m, _, _), adjusted in zip(tested, gate_stats.holm(p_values)):
+    for (m, _, _), adjusted in zip(tested, gate_stats.holm(p_values), strict=True):
         m.p_holm = adjusted
     for index, (m, change, _) in enumerate(tested):
         _decide(m, change, gate_stats.holm_level(p_values, index, alpha), alpha)

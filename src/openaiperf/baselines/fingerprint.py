@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.redact import redact
+from openaiperf.result import CaseResult, ComputeBackend, ConfigDifference, Fingerprint, SystemInfo
 
-Fingerprint = dict[str, dict[str, Any]]
+__all__ = ["Difference", "Fingerprint", "configuration", "differences", "for_result", "system_with_environment"]
 
 #: engine-info keys that are library versions (the engine's own and what it runs on)
 VERSION_KEYS = ("vllm", "sglang", "tensorrt_llm", "transformers", "torch", "aiohttp")
@@ -48,9 +49,8 @@ def _plain(value: Any) -> Any:
 
 
 # -- the parts ------------------------------------------------------------------------------
-def workload_parts(case: Mapping[str, Any], task_spec: Any = None, dataset_source: str | None = None) -> dict:
-    settings = case.get("settings") or {}
-    parts: dict[str, Any] = {"task": case.get("task")}
+def workload_parts(case: CaseResult, task_spec: Any = None, dataset_source: str | None = None) -> dict[str, Any]:
+    parts: dict[str, Any] = {"task": case.task}
     if task_spec is not None:
         parts["task version"] = task_spec.version
         parts["task kind"] = task_spec.kind
@@ -64,14 +64,13 @@ def workload_parts(case: Mapping[str, Any], task_spec: Any = None, dataset_sourc
         if dataset is not None:
             parts["dataset"] = dataset.source
             parts["dataset sha256"] = dataset.sha256
-    for key, value in (case.get("task_options") or {}).items():
+    for key, value in case.task_options.items():
         parts[f"task option {key}"] = value
     if dataset_source:
         parts["dataset override (--dataset-source)"] = dataset_source
-    for key, label in (("samples", "samples"), ("subset_seed", "subset seed (--subset-seed)"),
-                       ("warmup_samples", "warmup samples"), ("max_new_tokens", "max new tokens")):
-        if key in settings:
-            parts[label] = settings[key]
+    settings = case.settings
+    parts |= {"samples": settings.samples, "subset seed (--subset-seed)": settings.subset_seed,
+              "warmup samples": settings.warmup_samples, "max new tokens": settings.max_new_tokens}
     return parts
 
 
@@ -101,9 +100,8 @@ def model_revision(model_spec: Any) -> str | None:
         return None
 
 
-def model_parts(case: Mapping[str, Any], model_spec: Any = None) -> dict[str, Any]:
-    settings = case.get("settings") or {}
-    parts: dict[str, Any] = {"model": case.get("model"), "dtype": settings.get("dtype")}
+def model_parts(case: CaseResult, model_spec: Any = None) -> dict[str, Any]:
+    parts: dict[str, Any] = {"model": case.model, "dtype": case.settings.dtype}
     if model_spec is not None:
         parts["model source"] = model_spec.source
         if model_spec.tokenizer_source:
@@ -112,75 +110,73 @@ def model_parts(case: Mapping[str, Any], model_spec: Any = None) -> dict[str, An
     return parts
 
 
-def version_parts(case: Mapping[str, Any], system: Mapping[str, Any]) -> dict[str, Any]:
-    info = case.get("engine_info") or {}
+def version_parts(case: CaseResult, system: SystemInfo) -> dict[str, Any]:
+    # engine_info is engine-defined: the library versions are whichever of VERSION_KEYS it names
+    info = case.engine_info
     versions = {key: info[key] for key in VERSION_KEYS if isinstance(info.get(key), str)}
-    packages = (system.get("software") or {}).get("packages") or {}
-    if ("vllm" in versions or "transformers" in versions) and "torch" not in versions and packages.get("torch"):
-        versions["torch"] = packages["torch"]  # what the in-process engine (or the managed server) computes with
+    torch = system.software.packages.get("torch")  # a map of package name -> version
+    if ("vllm" in versions or "transformers" in versions) and "torch" not in versions and torch:
+        versions["torch"] = torch  # what the in-process engine (or the managed server) computes with
     return {f"{name} version": version for name, version in sorted(versions.items())}
 
 
-def device_parts(system: Mapping[str, Any], hardware: str, device: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def device_parts(system: SystemInfo, hardware: str, device: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(checked, noted): the compute device's identity; the host CPU of a GPU run is noted."""
-    hw = system.get("hardware") or {}
-    software = system.get("software") or {}
-    cpu = hw.get("cpu") or {}
-    cpu_parts = {"cpu model": cpu.get("model"), "cpu cores": cpu.get("cores"), "cpu threads": cpu.get("threads")}
+    cpu = system.hardware.cpu
+    cpu_parts = {"cpu model": cpu.model, "cpu cores": cpu.cores, "cpu threads": cpu.threads}
     checked: dict[str, Any] = {"hardware profile": hardware}
     noted: dict[str, Any] = {}
     if device == "cpu":
         checked |= cpu_parts
-        checked["OMP_NUM_THREADS"] = (system.get("environment") or {}).get("OMP_NUM_THREADS")
+        checked["OMP_NUM_THREADS"] = system.environment.get("OMP_NUM_THREADS")  # a map of variable -> value
     else:
         noted |= {f"host {k}": v for k, v in cpu_parts.items()}
-        for index, accelerator in enumerate(hw.get("accelerators") or []):
+        for index, accelerator in enumerate(system.hardware.accelerators):
             prefix = "gpu" if index == 0 else f"gpu {index}"
-            checked[prefix] = f"{accelerator.get('count', 1)}x {accelerator.get('name')}"
-            checked[f"{prefix} memory GB"] = accelerator.get("memory_gb")
-            checked[f"{prefix} power cap W"] = accelerator.get("power_limits_w")
-        checked["gpu driver"] = software.get("driver")
-        backend = software.get("compute_backend") or {}
-        checked[f"{backend.get('type') or 'compute backend'} version"] = backend.get("version")
+            checked[prefix] = f"{accelerator.count}x {accelerator.name}"
+            checked[f"{prefix} memory GB"] = accelerator.memory_gb
+            checked[f"{prefix} power cap W"] = accelerator.power_limits_w
+        checked["gpu driver"] = system.software.driver
+        backend = system.software.compute_backend or ComputeBackend()
+        checked[f"{backend.type or 'compute backend'} version"] = backend.version
     return checked, noted
 
 
-def configuration(case: Mapping[str, Any], *, system: Mapping[str, Any], hardware: str, device: str,
+def configuration(case: CaseResult, *, system: SystemInfo | Mapping[str, Any], hardware: str, device: str,
                   task_spec: Any = None, model_spec: Any = None, dataset_source: str | None = None,
                   openaiperf_version: str | None = None) -> Fingerprint:
-    """The fingerprint of a case (its results.json entry) measured on ``system``."""
-    checked: dict[str, Any] = {"engine": case.get("engine")}
-    for key, value in sorted((case.get("engine_options") or {}).items()):
+    """The fingerprint of a case measured on ``system``."""
+    system = SystemInfo.model_validate(system)
+    checked: dict[str, Any] = {"engine": case.engine}
+    for key, value in sorted(case.engine_options.items()):
         if key not in IGNORED_ENGINE_OPTIONS:
             checked[f"engine option {key}"] = value
-    checked["scenario"] = case.get("scenario")
-    for key, value in sorted((case.get("scenario_options") or {}).items()):
+    checked["scenario"] = case.scenario
+    for key, value in sorted(case.scenario_options.items()):
         checked[f"scenario option {key}"] = value
     checked |= workload_parts(case, task_spec, dataset_source)
     checked |= model_parts(case, model_spec)
     checked |= version_parts(case, system)
     device_checked, noted = device_parts(system, hardware, device)
     checked |= device_checked
-    software = system.get("software") or {}
-    noted |= {"openaiperf version": openaiperf_version, "python": software.get("python"), "os": software.get("os")}
-    return {"checked": _plain(checked), "noted": _plain(noted)}
+    noted |= {"openaiperf version": openaiperf_version, "python": system.software.python, "os": system.software.os}
+    return Fingerprint(checked=_plain(checked), noted=_plain(noted))
 
 
-def system_with_environment(system: Mapping[str, Any]) -> dict[str, Any]:
+def system_with_environment(system: Mapping[str, Any]) -> SystemInfo:
     """The probed system plus the environment variables that set CPU threading."""
-    return dict(system) | {"environment": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS",)
-                                           if os.environ.get(k) is not None}}
+    environment = {k: os.environ[k] for k in ("OMP_NUM_THREADS",) if os.environ.get(k) is not None}
+    return SystemInfo.model_validate({**system, "environment": environment})
 
 
-def for_result(result: Any, session: Any) -> Fingerprint:
+def for_result(result: CaseResult, session: Any) -> Fingerprint:
     """The fingerprint of a finished case of a pytest session (:class:`~openaiperf.plugin.BenchSession`)."""
     from openaiperf import __version__
 
-    case = result.to_json()
     hardware = session.hardware
-    return configuration(case, system=system_with_environment(session.system), hardware=hardware.name,
-                         device=getattr(hardware, "device", "cpu"), task_spec=session.tasks.get(case["task"]),
-                         model_spec=session.models.get(case["model"]),
+    return configuration(result, system=system_with_environment(session.system), hardware=hardware.name,
+                         device=getattr(hardware, "device", "cpu"), task_spec=session.tasks.get(result.task),
+                         model_spec=session.models.get(result.model),
                          dataset_source=session.option("dataset_source"), openaiperf_version=__version__)
 
 
@@ -212,9 +208,9 @@ class Difference:
         label = f"{self.part} ({option})" if option else self.part
         return f"{label}: baseline {shown(self.baseline)}, now {shown(self.current)}"
 
-    def to_json(self) -> dict[str, Any]:
-        return {"part": self.part, "baseline": self.baseline, "current": self.current, "refuses": self.refuses,
-                "text": self.text()}
+    def to_result(self) -> ConfigDifference:
+        return ConfigDifference(part=self.part, baseline=self.baseline, current=self.current, refuses=self.refuses,
+                                text=self.text())
 
 
 def differences(baseline: Fingerprint | None, current: Fingerprint | None) -> list[Difference]:
@@ -224,8 +220,7 @@ def differences(baseline: Fingerprint | None, current: Fingerprint | None) -> li
         return [Difference("configuration fingerprint", "stored" if baseline else None,
                            "stored" if current else None, refuses=True)]
     out = []
-    for group, refuses in (("checked", True), ("noted", False)):
-        before, now = baseline.get(group) or {}, current.get(group) or {}
+    for before, now, refuses in ((baseline.checked, current.checked, True), (baseline.noted, current.noted, False)):
         for part in list(dict.fromkeys([*before, *now])):
             if before.get(part) != now.get(part):
                 out.append(Difference(part, before.get(part), now.get(part), refuses))

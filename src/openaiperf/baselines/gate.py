@@ -24,6 +24,7 @@ from openaiperf.baselines.compare import ALPHA, CaseComparison, Outcome, baselin
 from openaiperf.baselines.fingerprint import Difference, differences
 from openaiperf.baselines.json_store import JsonBaselineStore
 from openaiperf.errors import ConfigError
+from openaiperf.result import BaselineVerdict, CaseResult, Fingerprint
 
 #: relative tolerance per gated metric. 5% sits between what a shared machine's
 #: run-to-run drift reaches and the 10% per-token slowdown the gate must catch (a
@@ -114,13 +115,13 @@ class GateOutcome:
     def outcome(self) -> Outcome | None:
         return self.comparison.outcome if self.comparison is not None else None
 
-    def to_json(self) -> dict[str, Any]:
-        outcome = self.outcome
-        return {"outcome": outcome.value if outcome else None, "verdict": outcome.value if outcome else None,
-                "settle": self.comparison.settle if self.comparison else "", "refused": self.refused,
-                "differences": [d.to_json() for d in self.differences],
-                "failures": self.failures, "notes": self.notes, "saved": self.saved,
-                **({"comparison": self.comparison.to_json()} if self.comparison else {})}
+    def to_result(self) -> BaselineVerdict:
+        """The case's ``baseline`` entry in its result."""
+        return BaselineVerdict(
+            outcome=self.outcome, verdict=self.outcome, settle=self.comparison.settle if self.comparison else "",
+            refused=self.refused, differences=[d.to_result() for d in self.differences],
+            failures=list(self.failures), notes=list(self.notes), saved=self.saved,
+            comparison=self.comparison.to_result() if self.comparison else None)
 
 
 def refusal_text(baseline: Baseline, refusing: Sequence[Difference], force_option: str) -> str:
@@ -176,7 +177,7 @@ def save(current: Baseline, settings: GateSettings, run_id: str) -> tuple[str | 
     """Store ``current`` as the baseline, or add it to the stored one (``append``);
     (path, None) or (None, why not)."""
     if settings.save_root is None:
-        raise ValueError("save() needs settings.save_root")
+        return None, "not saved: no baseline folder given"
     store = JsonBaselineStore(settings.save_root)
     tagged = current.tagged(run_id)
     if settings.append:
@@ -245,10 +246,11 @@ def settings_from_session(session: Any) -> GateSettings:
                         alpha=parse_alpha(option("baseline_alpha")))
 
 
-def gate_case_result(result: Any, session: Any, fingerprint: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def gate_case_result(result: CaseResult, session: Any,
+                     fingerprint: Fingerprint | None = None) -> BaselineVerdict | None:
     """Called after ``CaseRunner.finish()``: compares/saves the case's baseline,
-    adds gate failures and notes to the result, and returns the ``baseline`` entry
-    for results.json (None when no baseline option is given)."""
+    adds gate failures and notes to the result, and returns its ``baseline`` entry
+    (None when no baseline option is given)."""
     settings = settings_from_session(session)
     if settings.compare_root is None and settings.save_root is None:
         return None
@@ -256,11 +258,11 @@ def gate_case_result(result: Any, session: Any, fingerprint: dict[str, Any] | No
         from openaiperf.baselines.fingerprint import for_result
 
         fingerprint = for_result(result, session)
-    current = baseline_from_case(result.to_json(), fingerprint)
-    outcome = gate(current, settings, task_spec=session.tasks.get(result.case.task),
+    current = baseline_from_case(result, fingerprint)
+    outcome = gate(current, settings, task_spec=session.tasks.get(result.task),
                    passed=result.status == "passed", run_id=session.ensure_run_dir().name)
     result.failures.extend(outcome.failures)
     result.notes.extend(outcome.notes)
     if outcome.failures and result.status == "passed":
         result.status = "failed"
-    return outcome.to_json()
+    return outcome.to_result()

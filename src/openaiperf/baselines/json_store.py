@@ -12,10 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from openaiperf import __version__
 from openaiperf.baselines import BASELINE_SCHEMA, BASELINE_SCHEMA_VERSION, MIN_BASELINE_ROUNDS, Baseline, BaselineError
 from openaiperf.metrics import Better
 from openaiperf.redact import redact
+from openaiperf.result import CaseIdentity, Fingerprint, MetricValue
 
 REQUIRED_FIELDS = ("case_id", "hardware", "metrics", "rounds", "fingerprint")
 
@@ -29,10 +32,10 @@ def baseline_to_json(baseline: Baseline) -> dict[str, Any]:
         "created": baseline.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "openaiperf_version": baseline.openaiperf_version or __version__,
         # the case's engine options and settings may echo server flags or endpoints: no secret is stored
-        "case": redact(baseline.case),
+        "case": redact(baseline.case.model_dump(mode="json")),
         "settings": redact(baseline.settings),
-        "fingerprint": redact(baseline.fingerprint),
-        "metrics": baseline.metrics,
+        "fingerprint": redact(baseline.fingerprint.model_dump(mode="json") if baseline.fingerprint else {}),
+        "metrics": {name: metric.model_dump(mode="json") for name, metric in baseline.metrics.items()},
         "rounds": baseline.rounds,
     }
 
@@ -72,11 +75,23 @@ def baseline_from_json(document: Any, path: Path) -> Baseline:
     if not isinstance(fingerprint, dict) or not isinstance(fingerprint.get("checked"), dict):
         raise BaselineError("field 'fingerprint' must be an object with a 'checked' object", path)
     return Baseline(
-        case_id=str(document["case_id"]), hardware=str(document["hardware"]), metrics=document["metrics"],
-        rounds=rounds, fingerprint=fingerprint, case=document.get("case", {}), settings=document.get("settings", {}),
-        created=document.get("created", ""), openaiperf_version=document.get("openaiperf_version", ""),
+        case_id=str(document["case_id"]), hardware=str(document["hardware"]),
+        metrics=_typed(dict[str, MetricValue], document["metrics"], "metrics", path), rounds=rounds,
+        fingerprint=_typed(Fingerprint, fingerprint, "fingerprint", path),
+        case=_typed(CaseIdentity, document.get("case") or {}, "case", path), settings=document.get("settings") or {},
+        created=str(document.get("created") or ""), openaiperf_version=str(document.get("openaiperf_version") or ""),
         source=str(path),
     )
+
+
+def _typed(kind: Any, value: Any, name: str, path: Path) -> Any:
+    """``value`` validated as ``kind``; a BaselineError names the file and the field."""
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join([name, *map(str, error["loc"])])
+        raise BaselineError(f"field {where!r}: {error['msg']}", path) from None
 
 
 def read_baseline(path: Path) -> Baseline:

@@ -14,11 +14,14 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openaiperf.history.location import ENV_VAR, display_url, resolve_url
 from openaiperf.history.runmeta import collect_run_meta, write_run_meta
 from openaiperf.history.trends import DEFAULT_LAST_N, HistoryTrends
+
+if TYPE_CHECKING:
+    from openaiperf.result import RunResult
 
 #: the most a run waits for the store, all steps together
 DEADLINE_S = 60.0
@@ -52,7 +55,7 @@ class HistoryOutcome:
             return str(self.run_dir)
 
 
-def _exchange(url: str, document: dict[str, Any], run_dir: Path, meta: dict[str, Any], limit: int,
+def _exchange(url: str, document: RunResult, run_dir: Path, meta: dict[str, Any], limit: int,
               result: dict[str, Any]) -> None:
     from openaiperf.history.store import HistoryStore
     from openaiperf.history.trends import case_trends
@@ -135,7 +138,7 @@ def _write_note(outcome: HistoryOutcome) -> None:
         pass
 
 
-def read_trends(run_dir: Path, document: dict[str, Any], *, history: str | None = None, disabled: bool = False,
+def read_trends(run_dir: Path, document: RunResult, *, history: str | None = None, disabled: bool = False,
                 limit: int = DEFAULT_LAST_N, deadline_s: float = DEADLINE_S) -> HistoryTrends | None:
     """The trends of a run already written (``ob report``): None when the history is
     off, a :class:`HistoryTrends` with ``error`` set when the store cannot be read."""
@@ -167,4 +170,5 @@ def read_trends(run_dir: Path, document: dict[str, Any], *, history: str | None 
         return HistoryTrends(store=shown, limit=limit, error=f"no answer within {deadline_s:g} s")
     if "error" in result:
         return HistoryTrends(store=shown, limit=limit, error=_reason(result["error"]))
-    return result["trends"]
+    trends: HistoryTrends = result["trends"]
+    return trends

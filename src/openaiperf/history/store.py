@@ -1,7 +1,7 @@
 """The history store: benchmark runs in SQLite or PostgreSQL, through SQLAlchemy.
 
     store = HistoryStore("sqlite:////home/me/.local/share/openaiperf/history.sqlite")
-    store.record_run(results_document, run_dir, meta)      # one run (idempotent)
+    store.record_run(run, run_dir, meta)                   # one run (a RunResult or a results.json; idempotent)
     store.runs(Filters(engine="vllm"))                     # newest first
     store.case_points("synthetic.random-offline-hf-smollm2-135m", "ttft_p50")
 
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from openaiperf.errors import OpenAIPerfError
 from openaiperf.history.location import display_url
 from openaiperf.history.models import CaseRow, MetricRow, RunRow, points_view
+from openaiperf.result import CaseResult, MetricVerdict, RunResult, SystemInfo
 
 CONNECT_TIMEOUT_S = 5.0
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -57,15 +58,8 @@ def run_key(run_name: str, created: _dt.datetime) -> str:
     return f"{run_name}@{_utc(created).isoformat(timespec='seconds')}"
 
 
-def hardware_summary(system: dict[str, Any]) -> str | None:
-    hardware = system.get("hardware") or {}
-    accelerators = hardware.get("accelerators") or []
-    if accelerators:
-        return ", ".join(f"{a.get('count', 1)}x {a.get('model') or a.get('name') or '?'}" for a in accelerators)
-    cpu = hardware.get("cpu") or {}
-    if cpu.get("model"):
-        return f"{cpu['model']}, {cpu.get('cores', '?')} cores"
-    return None
+def hardware_summary(system: SystemInfo) -> str | None:
+    return system.summary()
 
 
 def engine_versions(info: dict[str, Any]) -> str | None:
@@ -81,53 +75,45 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _verdicts(case: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    comparison = (case.get("baseline") or {}).get("comparison") or {}
-    return {m["metric"]: m for m in comparison.get("metrics", []) if isinstance(m, dict) and "metric" in m}
+def _verdicts(case: CaseResult) -> dict[str, MetricVerdict]:
+    comparison = case.baseline.comparison if case.baseline is not None else None
+    return {m.metric: m for m in comparison.metrics} if comparison is not None else {}
 
 
-def case_row(case: dict[str, Any]) -> CaseRow:
+def case_row(case: CaseResult) -> CaseRow:
     from openaiperf.redact import redact
 
-    info = case.get("engine_info") or {}
-    valid = case.get("valid")
-    row = CaseRow(case_id=str(case["id"]), task=case.get("task"), scenario=case.get("scenario"),
-                  engine=case.get("engine"), model=case.get("model"), hardware=case.get("hardware"),
-                  status=case.get("status"), valid=None if valid is None else bool(valid),
-                  validity=case.get("validity") or {}, engine_version=engine_versions(info),
-                  engine_info=redact(info), settings=redact(case.get("settings") or {}))
+    row = CaseRow(case_id=case.id, task=case.task, scenario=case.scenario, engine=case.engine, model=case.model,
+                  hardware=case.hardware, status=case.status, valid=case.valid, validity=dict(case.validity),
+                  engine_version=engine_versions(case.engine_info), engine_info=redact(case.engine_info),
+                  settings=redact(case.settings.model_dump(mode="json")))
     verdicts = _verdicts(case)
-    for name, metric in (case.get("metrics") or {}).items():
-        if not isinstance(metric, dict):
-            continue
-        compared = verdicts.get(name, {})
+    for name, metric in case.metrics.items():
+        compared = verdicts.get(name)
         row.metrics.append(MetricRow(
-            name=str(name), value=_number(metric.get("value")), unit=metric.get("unit"), better=metric.get("better"),
-            ci_low=_number(metric.get("ci_low")), ci_high=_number(metric.get("ci_high")), valid=row.valid,
-            baseline_verdict=compared.get("verdict"), baseline_value=_number(compared.get("baseline")),
-            baseline_ratio=_number(compared.get("ratio"))))
+            name=name, value=_number(metric.value), unit=metric.unit, better=metric.better.value,
+            ci_low=_number(metric.ci_low), ci_high=_number(metric.ci_high), valid=row.valid,
+            baseline_verdict=compared.verdict.value if compared else None,
+            baseline_value=_number(compared.baseline) if compared else None,
+            baseline_ratio=_number(compared.ratio) if compared else None))
     return row
 
 
-def run_row(document: dict[str, Any], run_name: str, run_dir: Path | None, meta: dict[str, Any]) -> RunRow:
+def run_row(run: RunResult, run_name: str, run_dir: Path | None, meta: dict[str, Any]) -> RunRow:
+    """``meta``: the run's metadata (git commit, branch, host, CI ref: :mod:`openaiperf.history.runmeta`)."""
     from openaiperf.redact import redact
 
-    system = document.get("system") or {}
-    config = document.get("config") or {}
-    cases = [c for c in document.get("cases", []) if isinstance(c, dict) and c.get("id")]
-    created = parse_created(document.get("created"))
-    profile = (config.get("hardware_profile") or {}).get("name") or next(
-        (c.get("hardware") for c in cases if c.get("hardware")), None)
+    created = parse_created(run.created)
     row = RunRow(
         run_key=run_key(run_name, created), run_name=run_name, run_dir=str(run_dir) if run_dir else None,
-        created=created, recorded=_dt.datetime.now(_dt.timezone.utc), hardware_profile=profile,
-        hardware_summary=hardware_summary(system), host=meta.get("host"), git_commit=meta.get("git_commit"),
+        created=created, recorded=_dt.datetime.now(_dt.timezone.utc), hardware_profile=run.hardware_profile,
+        hardware_summary=hardware_summary(run.system), host=meta.get("host"), git_commit=meta.get("git_commit"),
         git_branch=meta.get("git_branch"), git_dirty=meta.get("git_dirty"), ci_ref=meta.get("ci_ref"),
-        openaiperf_version=document.get("openaiperf_version"), results_schema=document.get("schema_version"),
-        cases_total=len(cases), cases_passed=sum(c.get("status") == "passed" for c in cases),
-        system=redact(system), config=redact(config),
-        software=dict(((system.get("software") or {}).get("packages")) or {}))
-    row.cases = [case_row(c) for c in cases]
+        openaiperf_version=run.openaiperf_version, results_schema=run.schema_version,
+        cases_total=len(run.cases), cases_passed=sum(c.status == "passed" for c in run.cases),
+        system=redact(run.system.model_dump(mode="json")), config=redact(run.config.model_dump(mode="json")),
+        software=dict(run.system.software.packages))
+    row.cases = [case_row(c) for c in run.cases]
     return row
 
 
@@ -314,17 +300,18 @@ class HistoryStore:
         return schema_revision(self.engine)
 
     # -- writing
-    def record_run(self, document: dict[str, Any] | Path, run_dir: Path | None = None,
+    def record_run(self, run: RunResult | Path, run_dir: Path | None = None,
                    meta: dict[str, Any] | None = None) -> RecordOutcome:
-        """Write one run (a results document, or the path of a results.json) with its
+        """Write one run (a results document, or the path of a results.json, read and
+        upgraded as :func:`openaiperf.report.results.read_results` does) with its
         metadata (git commit...). A run already in the store is left as it is."""
-        if isinstance(document, Path):
+        if isinstance(run, Path):
             from openaiperf.report.results import read_results
 
-            run_dir = run_dir or document.parent
-            document = read_results(document)
-        run_name = run_dir.name if run_dir else str(document.get("run_id") or document.get("created") or "run")
-        row = run_row(document, run_name, run_dir.resolve() if run_dir else None, meta or {})
+            run_dir = run_dir or run.parent
+            run = read_results(run)
+        run_name = run_dir.name if run_dir else run.created
+        row = run_row(run, run_name, run_dir.resolve() if run_dir else None, meta or {})
         try:
             with Session(self.engine) as session:
                 existing = session.scalar(select(RunRow).where(RunRow.run_key == row.run_key))

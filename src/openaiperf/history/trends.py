@@ -15,9 +15,9 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from openaiperf.history.store import HistoryStore, Point, parse_created, run_key
+from openaiperf.result import RunResult
 
 #: the metrics the reports follow over time (those a case has)
 HEADLINE_METRICS = ("ttft_p50", "tpot_p50", "e2e_p90", "output_tokens_per_s", "requests_per_s", "mfu", "rougeL")
@@ -105,9 +105,9 @@ class MetricTrend:
         if self.current is None or not self.values:
             return f"{self.metric} {format_value(self.current, self.unit)}: {self.position()}"
         change = f"{100 * self.change:+.1f}%, " if self.change is not None else ""
-        return (f"{self.metric} {format_value(self.current, self.unit)} vs median {format_value(self.median, self.unit)}"
-                f" of the last {len(self.values)} run(s) (range {format_range(self.low, self.high, self.unit)}): "
-                f"{change}{self.position()}")
+        return (f"{self.metric} {format_value(self.current, self.unit)} vs median "
+                f"{format_value(self.median, self.unit)} of the last {len(self.values)} run(s) "
+                f"(range {format_range(self.low, self.high, self.unit)}): {change}{self.position()}")
 
 
 @dataclass
@@ -140,25 +140,22 @@ class HistoryTrends:
         return sorted(found, key=lambda cm: -abs(cm[1].change or 0.0))
 
 
-def current_run_key(document: dict[str, Any], run_name: str) -> str:
-    return run_key(run_name, parse_created(document.get("created")))
+def current_run_key(run: RunResult, run_name: str) -> str:
+    return run_key(run_name, parse_created(run.created))
 
 
-def case_trends(store: HistoryStore, document: dict[str, Any], run_name: str, *, limit: int = DEFAULT_LAST_N,
+def case_trends(store: HistoryStore, run: RunResult, run_name: str, *, limit: int = DEFAULT_LAST_N,
                 metrics: Sequence[str] = HEADLINE_METRICS) -> HistoryTrends:
-    """Trends of every case of ``document`` (the run ``run_name``), read from ``store``."""
+    """Trends of every case of ``run`` (the run folder ``run_name``), read from ``store``."""
     trends = HistoryTrends(store=store.shown_url, limit=limit)
-    exclude = current_run_key(document, run_name)
-    for case in document.get("cases", []):
-        if not isinstance(case, dict) or not case.get("id"):
-            continue
-        own = case.get("metrics") or {}
-        names = [m for m in metrics if isinstance(own.get(m), dict) and own[m].get("value") is not None]
+    exclude = current_run_key(run, run_name)
+    for case in run.cases:
+        names = [m for m in metrics if case.value(m) is not None]
         if not names:
             continue
-        history = store.recent_points(case["id"], case.get("hardware"), names, limit, exclude_run_key=exclude)
-        trends.cases[case["id"]] = CaseTrend(case["id"], case.get("hardware"), [
-            MetricTrend(name, own[name].get("unit"), own[name].get("better"), float(own[name]["value"]),
+        history = store.recent_points(case.id, case.hardware, names, limit, exclude_run_key=exclude)
+        trends.cases[case.id] = CaseTrend(case.id, case.hardware, [
+            MetricTrend(name, case.metrics[name].unit, case.metrics[name].better.value, case.value(name),
                         history.get(name, [])) for name in names])
     return trends
 
@@ -188,7 +185,8 @@ def markdown_lines(trends: HistoryTrends | None) -> list[str]:
     for cid, case in with_history.items():
         for m in case.metrics:
             if not m.values:
-                lines.append(f"| `{cid}` | {m.metric} | {format_value(m.current, m.unit)} | - | - | - | {m.position()} |")
+                lines.append(f"| `{cid}` | {m.metric} | {format_value(m.current, m.unit)} | - | - | - | "
+                             f"{m.position()} |")
                 continue
             change = f"{100 * m.change:+.1f}%" if m.change is not None else "-"
             lines.append(f"| `{cid}` | {m.metric} | {format_value(m.current, m.unit)} | "

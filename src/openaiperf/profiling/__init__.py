@@ -12,8 +12,13 @@ A case profiler implements :class:`CaseProfiler`.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, ContextManager, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from openaiperf.result import CaseResult
 
 PROFILE_MODES = ("torch", "nsys", "ncu")
 
@@ -21,7 +26,7 @@ PROFILE_MODES = ("torch", "nsys", "ncu")
 class CaseProfiler(Protocol):
     notes: list[str]
 
-    def round(self, round_index: int) -> ContextManager[None]:
+    def round(self, round_index: int) -> AbstractContextManager[None]:
         """Wraps one measured round."""
 
     def finish(self) -> dict[str, Any]:
@@ -31,7 +36,7 @@ class CaseProfiler(Protocol):
 class NoProfiler:
     notes: list[str] = []
 
-    def round(self, round_index: int) -> ContextManager[None]:
+    def round(self, round_index: int) -> AbstractContextManager[None]:
         return contextlib.nullcontext()
 
     def finish(self) -> dict[str, Any]:
@@ -55,16 +60,15 @@ def create_case_profiler(mode: str | None, case_id: str, run_dir: Path) -> CaseP
                       source="--profile")
 
 
-def render_top_ops(results: list[dict[str, Any]], limit: int = 5) -> str:
+def render_top_ops(results: Sequence[CaseResult], limit: int = 5) -> str:
     """The top ops/kernels of each profiled case, for the terminal summary."""
     lines = []
     for result in results:
-        profile = result.get("profile") or {}
-        ops = profile.get("top_ops") or []
-        if not ops:
+        profile = result.profile
+        if profile is None or not profile.top_ops:
             continue
-        key = profile.get("sorted_by", "self_cpu_ms")
-        lines.append(f"top ops of {result['id']} (by {key}; trace: {profile.get('trace_file')}):")
-        for op in ops[:limit]:
-            lines.append(f"  {op[key]:10.2f} ms  {op['calls']:6d} calls  {op['name']}")
+        key = profile.sorted_by or "self_cpu_ms"
+        lines.append(f"top ops of {result.id} (by {key}; trace: {profile.trace_file}):")
+        for op in profile.top_ops[:limit]:
+            lines.append(f"  {getattr(op, key):10.2f} ms  {op.calls:6d} calls  {op.name}")
     return "\n".join(lines)

@@ -13,8 +13,11 @@ import contextlib
 import csv
 import io
 import json
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from openaiperf.result import CaseResult, SystemInfo
 
 CATEGORIES = [
     {"name": "performance regression", "matchedStatuses": ["failed"],
@@ -74,13 +77,17 @@ def records_csv(path: Path) -> str:
     return buffer.getvalue()
 
 
-def attach_case(case: dict[str, Any], session: Any) -> None:
+#: what the metrics.json attachment of a case shows
+ATTACHED_FIELDS = ("metrics", "rounds", "quality", "validity", "baseline")
+
+
+def attach_case(case: CaseResult, session: Any) -> None:
     """Label the running test and attach the case's metrics, records and plots."""
     if not enabled(session.config):
         return
     allure = _allure()
-    values = {"task": case.get("task"), "scenario": case.get("scenario"), "engine": case.get("engine"),
-              "model": case.get("model"), "hw": case.get("hardware")}
+    values = {"task": case.task, "scenario": case.scenario, "engine": case.engine, "model": case.model,
+              "hw": case.hardware}
     for name, value in values.items():
         allure.dynamic.parameter(name, str(value))
         allure.dynamic.label(name, str(value))
@@ -91,12 +98,12 @@ def attach_case(case: dict[str, Any], session: Any) -> None:
     attach_verdict(allure, case)
     from openaiperf.report.results import redact_case
 
-    shown = redact_case({key: case.get(key) for key in ("metrics", "rounds", "quality", "validity", "baseline")})
-    metrics = {key: shown[key] for key in ("metrics", "rounds", "quality", "validity", "baseline")}
-    allure.attach(json.dumps(metrics, indent=2, default=str), name="metrics.json",
+    dumped = case.model_dump(mode="json")
+    shown = redact_case({key: dumped[key] for key in ATTACHED_FIELDS})
+    allure.attach(json.dumps(shown, indent=2, default=str), name="metrics.json",
                   attachment_type=allure.attachment_type.JSON)
     run_dir = session.ensure_run_dir()
-    records = run_dir / case["records_file"] if case.get("records_file") else None
+    records = run_dir / case.records_file if case.records_file else None
     if records is None or not records.exists():
         return
     allure.attach(records_csv(records), name="requests.csv", attachment_type=allure.attachment_type.CSV)
@@ -104,29 +111,29 @@ def attach_case(case: dict[str, Any], session: Any) -> None:
     from openaiperf.records import read_records
     from openaiperf.report import figures
 
-    latencies = {case["id"]: per_request_latencies(read_records(records))}
+    latencies = {case.id: per_request_latencies(read_records(records))}
     for name, figure in (("latency CDF", figures.latency_cdf(latencies)),
                          ("TTFT and TPOT histograms", figures.ttft_tpot_histograms(latencies))):
         if figure is not None:
             allure.attach(figures.png_bytes(figure), name=f"{name}.png", attachment_type=allure.attachment_type.PNG)
 
 
-def verdict_text(case: dict[str, Any]) -> str:
+def verdict_text(case: CaseResult) -> str:
     """The baseline verdict of a case as plain text: the outcome, what would settle
     it, configuration differences, and one line per metric."""
     from openaiperf.report import verdict
 
-    entry = verdict.baseline_entry(case)
-    comparison = entry.get("comparison") or {}
+    entry = case.baseline
     lines = [f"baseline verdict: {verdict.label(case)}"]
-    if entry.get("settle"):
-        lines.append(f"would settle it: {entry['settle']}")
-    lines += [f"configuration: {d['text']}" for d in entry.get("differences", [])]
-    lines += [m.get("message", "") for m in comparison.get("metrics", [])]
+    if entry is not None:
+        if entry.settle:
+            lines.append(f"would settle it: {entry.settle}")
+        lines += [f"configuration: {d.text}" for d in entry.differences]
+        lines += [m.message for m in verdict.comparisons(case)]
     return "\n".join(lines) + "\n"
 
 
-def attach_verdict(allure: Any, case: dict[str, Any]) -> None:
+def attach_verdict(allure: Any, case: CaseResult) -> None:
     """The baseline verdict as a parameter, a tag for regression/inconclusive/refused,
     the text in the test's description and as an attachment."""
     from openaiperf.report import verdict
@@ -142,24 +149,22 @@ def attach_verdict(allure: Any, case: dict[str, Any]) -> None:
     allure.attach(text, name="baseline verdict", attachment_type=allure.attachment_type.TEXT)
 
 
-def environment_properties(system: dict[str, Any], hardware: str) -> str:
+def environment_properties(system: Mapping[str, Any] | SystemInfo, hardware: str) -> str:
     """Allure's environment.properties (key=value lines) from the system probe."""
-    hw, sw = system.get("hardware", {}), system.get("software", {})
-    cpu = hw.get("cpu", {})
-    accelerators = hw.get("accelerators") or []
+    probe = SystemInfo.model_validate(system)
+    hw, sw = probe.hardware, probe.software
     entries = {
         "hardware.profile": hardware,
-        "cpu.model": cpu.get("model"),
-        "cpu.cores": cpu.get("cores"),
-        "memory.total_gb": (hw.get("memory") or {}).get("total_gb"),
-        "accelerators": ", ".join(f"{a.get('count', 1)}x {a.get('model') or a.get('name')}" for a in accelerators)
-        or "none",
-        "os": sw.get("os"),
-        "python": sw.get("python"),
-        "driver": sw.get("driver"),
-        "compute_backend": json.dumps(sw.get("compute_backend")),
+        "cpu.model": hw.cpu.model,
+        "cpu.cores": hw.cpu.cores,
+        "memory.total_gb": hw.memory.total_gb if hw.memory else None,
+        "accelerators": ", ".join(f"{a.count}x {a.model or a.name}" for a in hw.accelerators) or "none",
+        "os": sw.os,
+        "python": sw.python,
+        "driver": sw.driver,
+        "compute_backend": json.dumps(sw.compute_backend.model_dump() if sw.compute_backend else None),
     }
-    for name, version in (sw.get("packages") or {}).items():
+    for name, version in sw.packages.items():
         if version:
             entries[f"package.{name}"] = version
     from openaiperf.redact import redact_text
@@ -168,7 +173,7 @@ def environment_properties(system: dict[str, Any], hardware: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_run_files(alluredir: Path, system: dict[str, Any], hardware: str) -> None:
+def write_run_files(alluredir: Path, system: Mapping[str, Any] | SystemInfo, hardware: str) -> None:
     alluredir.mkdir(parents=True, exist_ok=True)
     (alluredir / "environment.properties").write_text(environment_properties(system, hardware), encoding="utf-8")
     (alluredir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")

@@ -30,10 +30,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from openaiperf.report.results import read_results
 
     run_dir = Path(args.run_dir)
-    document = read_results(run_dir / "results.json")
-    trends = read_trends(run_dir, document, history=args.history, disabled=args.no_history)
-    html = write_html_report(run_dir, Path(args.output) if args.output else None, trends=trends)
-    for path in [html, *write_markdown(run_dir, document, trends=trends)]:
+    run = read_results(run_dir / "results.json")
+    trends = read_trends(run_dir, run, history=args.history, disabled=args.no_history)
+    html = write_html_report(run_dir, Path(args.output) if args.output else None, trends=trends, run=run)
+    for path in [html, *write_markdown(run_dir, run, trends=trends)]:
         print(f"wrote {path}")
     return 0
 
@@ -47,10 +47,9 @@ def pack_members(run_dir: Path, include_logs: bool, include_configs: bool) -> li
         if path.is_file() and (include_logs or relative.parts[0] != "logs"):
             members.append((path, f"{run_dir.name}/{relative}"))
     if include_configs:
-        import json
+        from openaiperf.report.results import read_results
 
-        document = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
-        profile = ((document.get("config") or {}).get("hardware_profile") or {}).get("name")
+        profile = read_results(run_dir / "results.json").hardware_profile
         candidates = [*CONFIG_FILES, f"hardware_profiles/{profile}.yaml"] if profile else list(CONFIG_FILES)
         for name in candidates:
             if Path(name).is_file():
@@ -62,9 +61,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
     run_dir = Path(args.run) if args.run else latest_run(Path(args.reports))
     if not (run_dir / "results.json").exists():
         raise ConfigError("not a run folder: results.json is missing", source=str(run_dir))
-    mode = "w:gz" if args.compress == "gzip" else "w"
     members = pack_members(run_dir, args.include_logs, args.include_configs)
-    with tarfile.open(args.output, mode) as archive:
+    with tarfile.open(args.output, "w:gz" if args.compress == "gzip" else "w") as archive:
         for path, name in members:
             archive.add(path, arcname=name)
     print(f"packed {len(members)} file(s) of {run_dir} into {args.output}")

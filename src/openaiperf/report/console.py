@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
-from typing import Any, Sequence
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
+
+from openaiperf.result import CaseResult
 
 COLUMNS = (
     # header, metric, format
@@ -23,15 +25,21 @@ COLUMNS = (
 )
 
 
-def _cell(case: dict[str, Any], metric: str, fmt: str) -> str:
-    value = case.get("metrics", {}).get(metric, {}).get("value")
+def cell(case: CaseResult, metric: str, fmt: str) -> str:
+    """A metric of a case as a table cell ("-" when it has none)."""
+    value = case.value(metric)
     if value is None:
         return "-"
     text = fmt.format(value)
     return text.rstrip("%") if metric == "mfu" else text
 
 
-def render_table(cases: Sequence[dict[str, Any]], title: str = "OpenAIPerf results", width: int = 240) -> str:
+def status_text(case: CaseResult) -> str:
+    """The case's status, with a passed but INVALID case marked."""
+    return "passed (INVALID)" if case.status == "passed" and not case.valid else case.status
+
+
+def render_table(cases: Sequence[CaseResult], title: str = "OpenAIPerf results", width: int = 240) -> str:
     from openaiperf.report import verdict
 
     compared = any(verdict.label(case) for case in cases)
@@ -43,11 +51,8 @@ def render_table(cases: Sequence[dict[str, Any]], title: str = "OpenAIPerf resul
     for header, _, _ in COLUMNS:
         table.add_column(header, justify="right")
     for case in cases:
-        status = case.get("status", "?")
-        if status == "passed" and not case.get("valid", True):
-            status = "passed (INVALID)"
         extra = [verdict.label(case) or "-"] if compared else []
-        table.add_row(case["id"], status, *extra, *(_cell(case, metric, fmt) for _, metric, fmt in COLUMNS))
+        table.add_row(case.id, status_text(case), *extra, *(cell(case, metric, fmt) for _, metric, fmt in COLUMNS))
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
     console.print(table)

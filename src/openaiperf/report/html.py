@@ -1,47 +1,175 @@
 """``report.html``: one self-contained page per run (figures inlined as base64 PNG).
 
-The case table (status, key metrics with units), baseline deltas with
-regressions highlighted, latency CDF, TTFT/TPOT histograms and, when server
-runs at several QPS exist, throughput vs latency. Rendered with jinja2 from
+Readable at tens of cases: the case table is grouped by task and engine and
+numbers each case; the baseline deltas come with regressions highlighted; one
+throughput-vs-latency view shows every case as a point (coloured by engine,
+shaped by scenario, labelled with its number); each task × engine group has its
+own section with small multiples (one latency-CDF panel per case, shared axes);
+history trends and notes are folded per case. Rendered with jinja2 from
 ``templates/report.html.j2``.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from openaiperf.report.console import COLUMNS
+from openaiperf.report.console import COLUMNS, cell, status_text
 from openaiperf.report.results import read_results
+from openaiperf.result import CaseResult, MetricVerdict, RunResult
 
 TEMPLATE = "report.html.j2"
 
 
-def case_latencies(run_dir: Path, cases: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
+@dataclass
+class Row:
+    """A case in the report: its number, the case, and its table cells (text, baseline delta)."""
+
+    number: int
+    case: CaseResult
+    cells: list[tuple[str, MetricVerdict | None]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return status_text(self.case)
+
+    @property
+    def invalid(self) -> bool:
+        return self.case.status == "passed" and not self.case.valid
+
+
+@dataclass
+class CaseGroup:
+    """The cases of one task on one engine: a section of the report."""
+
+    task: str
+    engine: str
+    rows: list[Row] = field(default_factory=list)
+    figure: str | None = None  # the small multiples, as a data URI
+
+    @property
+    def anchor(self) -> str:
+        return "group-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{self.task}-{self.engine}")
+
+    @property
+    def title(self) -> str:
+        return f"{self.task} · {self.engine}"
+
+    @property
+    def failed(self) -> int:
+        return sum(row.case.failed for row in self.rows)
+
+    @property
+    def invalid(self) -> int:
+        return sum(row.invalid for row in self.rows)
+
+
+@dataclass
+class Verdict:
+    """A compared case in the baseline section: its verdict, the metrics behind it
+    (regressions first) and, for the summary table, which metrics and why."""
+
+    row: Row
+    label: str
+    metrics: list[MetricVerdict]
+    named: list[str]
+    why: str
+
+    @property
+    def counts(self) -> str:
+        found = {outcome: sum(m.outcome.value == outcome for m in self.metrics)
+                 for outcome in ("regression", "inconclusive", "no regression")}
+        return ", ".join(f"{n} {outcome}" for outcome, n in found.items() if n)
+
+
+def verdicts(groups: Sequence[CaseGroup]) -> list[Verdict]:
+    """Every compared case, what needs attention first (regression, refused, inconclusive), then by number."""
+    from openaiperf.report import verdict
+
+    out = []
+    for row in (row for group in groups for row in group.rows):
+        label, entry = verdict.label(row.case), row.case.baseline
+        if not label or entry is None:
+            continue
+        metrics = [m for _, m in verdict.metric_rows([row.case])]
+        comparison = entry.comparison
+        if label == "refused":
+            named, why = [], "; ".join(d.text for d in entry.differences if d.refuses)
+        elif label == "regression":
+            named, why = list(comparison.regressions) if comparison else [], "significantly worse, beyond the tolerance"
+        elif label == "inconclusive":
+            named, why = list(comparison.inconclusive) if comparison else [], f"would settle it: {entry.settle or '?'}"
+        else:
+            named, why = [], "a change beyond the tolerance is ruled out for every metric"
+        out.append(Verdict(row, label, metrics, named, why))
+    return sorted(out, key=lambda v: (verdict.ORDER.get(v.label, 9), v.row.number))
+
+
+def case_latencies(run_dir: Path, case: CaseResult) -> dict[str, list[float]]:
+    """Per-request TTFT/TPOT/E2E (ms) of the case's measured requests ({} without records)."""
     from openaiperf.baselines.compare import per_request_latencies
     from openaiperf.records import read_records
 
-    out = {}
+    path = run_dir / case.records_file if case.records_file else None
+    if path is None or not path.exists():
+        return {}
+    return per_request_latencies(read_records(path))
+
+
+def group_cases(cases: Sequence[CaseResult]) -> list[CaseGroup]:
+    """The cases by task and engine (groups and cases in the order they ran), numbered 1.. in that order."""
+    groups: dict[tuple[str, str], CaseGroup] = {}
     for case in cases:
-        path = run_dir / case["records_file"] if case.get("records_file") else None
-        if path is not None and path.exists():
-            out[case["id"]] = per_request_latencies(read_records(path))
-    return out
+        groups.setdefault((case.task, case.engine), CaseGroup(case.task, case.engine)).rows.append(Row(0, case))
+    number = 0
+    for group in groups.values():
+        for row in group.rows:
+            number += 1
+            row.number = number
+            deltas = {m.metric: m for m in verdict_metrics(row.case)}
+            row.cells = [(cell(row.case, metric, fmt), deltas.get(metric)) for _, metric, fmt in COLUMNS]
+    return list(groups.values())
 
 
-def table_rows(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from openaiperf.report.console import _cell
+def verdict_metrics(case: CaseResult) -> list[MetricVerdict]:
+    from openaiperf.report import verdict
 
-    rows = []
-    for case in cases:
-        comparison = (case.get("baseline") or {}).get("comparison") or {}
-        deltas = {m["metric"]: m for m in comparison.get("metrics", [])}
-        cells = []
-        for header, metric, fmt in COLUMNS:
-            delta = deltas.get(metric)
-            cells.append({"text": _cell(case, metric, fmt), "delta": delta})
-        rows.append({"case": case, "cells": cells})
-    return rows
+    return verdict.comparisons(case)
+
+
+def panel_title(case: CaseResult) -> str:
+    """A case's panel title within its group (the task and engine are the group's)."""
+    title = f"{case.scenario} · {case.model}"
+    return f"{title}\n[{case.variant}]" if case.variant else title
+
+
+def panel_flag(case: CaseResult) -> str:
+    if case.status != "passed":
+        return case.status
+    return "" if case.valid else "INVALID"
+
+
+def group_figures(run_dir: Path, groups: Sequence[CaseGroup]) -> None:
+    """Each group's small multiples (one latency panel per case, numbered as in the table)."""
+    from openaiperf.report import figures
+
+    for group in groups:
+        panels = [figures.Panel(f"#{row.number} {panel_title(row.case)}", case_latencies(run_dir, row.case),
+                                panel_flag(row.case)) for row in group.rows]
+        figure = figures.small_multiples(panels)
+        group.figure = figures.data_uri(figure) if figure is not None else None
+
+
+def throughput_figure(groups: Sequence[CaseGroup]) -> str | None:
+    from openaiperf.report import figures
+
+    points = [p for group in groups for row in group.rows
+              if (p := figures.throughput_point(row.number, row.case)) is not None]
+    figure = figures.throughput_vs_latency(points)
+    return figures.data_uri(figure) if figure is not None else None
 
 
 def history_section(trends: Any) -> dict[str, Any] | None:
@@ -67,42 +195,46 @@ def history_section(trends: Any) -> dict[str, Any] | None:
                 for m in case.metrics]
         figure = sparklines(case)
         cases.append({"id": case_id, "runs": case.runs, "rows": rows,
+                      "worse": sum(row["outcome"] == "worse" for row in rows),
                       "src": figures.data_uri(figure) if figure is not None else None})
     return {"store": trends.store, "limit": trends.limit, "error": trends.error, "cases": cases}
 
 
-def render_html(run_dir: Path, trends: Any = None) -> str:
-    """``trends``: the cases' recent history (:class:`openaiperf.history.trends.HistoryTrends`), if read."""
+def status_counts(cases: Sequence[CaseResult]) -> dict[str, int]:
+    """How many cases passed (valid), passed INVALID, failed, errored, were interrupted or skipped."""
+    counts: dict[str, int] = {}
+    for case in cases:
+        key = status_text(case)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def render_html(run_dir: Path, trends: Any = None, run: RunResult | None = None) -> str:
+    """``trends``: the cases' recent history (:class:`openaiperf.history.trends.HistoryTrends`), if read;
+    ``run``: the run's results (default: read from the folder's results.json)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    from openaiperf.report import figures
-
-    document = read_results(run_dir / "results.json")
-    cases = document["cases"]
-    latencies = case_latencies(run_dir, cases)
-    plots = []
-    for title, figure in (("Latency CDF (E2E)", figures.latency_cdf(latencies, "e2e")),
-                          ("Latency CDF (TTFT)", figures.latency_cdf(latencies, "ttft")),
-                          ("TTFT and TPOT histograms", figures.ttft_tpot_histograms(latencies)),
-                          ("Throughput vs latency", figures.throughput_vs_latency(cases))):
-        if figure is not None:
-            plots.append({"title": title, "src": figures.data_uri(figure)})
     from openaiperf.report import verdict
 
-    comparisons = verdict.metric_rows(cases)
+    run = run if run is not None else read_results(run_dir / "results.json")
+    cases = run.cases
+    groups = group_cases(cases)
+    group_figures(run_dir, groups)
+    numbers = {row.case.id: row.number for group in groups for row in group.rows}
     environment = Environment(loader=PackageLoader("openaiperf.report", "templates"),
                               autoescape=select_autoescape(["html", "j2"]))
-    hardware = (document.get("config") or {}).get("hardware_profile") or {}
     return environment.get_template(TEMPLATE).render(
-        run_id=run_dir.name, document=document, hardware=hardware, columns=[c[0] for c in COLUMNS],
-        rows=table_rows(cases), plots=plots, comparisons=comparisons, verdict=verdict,
-        attention=verdict.attention(cases),
-        notes=[(c["id"], n) for c in cases for n in c.get("notes", []) + c.get("failures", [])],
+        run_id=run_dir.name, run=run, hardware=run.hardware_profile or "?", columns=[c[0] for c in COLUMNS],
+        groups=groups, counts=status_counts(cases), throughput=throughput_figure(groups),
+        verdicts=verdicts(groups), verdict_counts={k: n for k, n in verdict.counts(cases).items() if n},
+        session_line=verdict.session_line(cases), verdict=verdict, numbers=numbers,
+        notes=[row for group in groups for row in group.rows if row.case.notes or row.case.failures],
         history=history_section(trends),
     )
 
 
-def write_html_report(run_dir: Path, output: Path | None = None, trends: Any = None) -> Path:
+def write_html_report(run_dir: Path, output: Path | None = None, trends: Any = None,
+                      run: RunResult | None = None) -> Path:
     output = output or run_dir / "report.html"
-    output.write_text(render_html(run_dir, trends), encoding="utf-8")
+    output.write_text(render_html(run_dir, trends, run), encoding="utf-8")
     return output

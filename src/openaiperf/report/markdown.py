@@ -8,18 +8,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from openaiperf.report.console import COLUMNS, _cell
+from openaiperf.report.console import COLUMNS, cell
+from openaiperf.result import RunResult
 
 
-def markdown_summary(document: dict[str, Any], title: str = "OpenAIPerf", trends: Any = None) -> str:
+def markdown_summary(run: RunResult, title: str = "OpenAIPerf", trends: Any = None) -> str:
     """``trends``: the cases' recent history (:class:`openaiperf.history.trends.HistoryTrends`), if read."""
     from openaiperf.report import verdict
 
-    cases = document.get("cases", [])
-    hardware = ((document.get("config") or {}).get("hardware_profile") or {}).get("name", "?")
+    cases = run.cases
+    hardware = run.hardware_profile or "?"
     rows = verdict.metric_rows(cases)
     counts = verdict.counts(cases)
-    failed = [c for c in cases if c.get("status") in ("failed", "error", "interrupted")]
+    failed = [c for c in cases if c.failed]
     lines = [f"## {title} — {hardware}", ""]
     mark = "❌" if failed or counts["regression"] or counts["refused"] else "🟡" if counts["inconclusive"] else "✅"
     versus = (f"; vs baseline: {counts['regression']} regression, {counts['inconclusive']} inconclusive, "
@@ -39,33 +40,33 @@ def markdown_summary(document: dict[str, Any], title: str = "OpenAIPerf", trends
                   "why / what would settle it |"),
                   "|---|---|---|---:|---:|---:|---|---:|---:|---|---|"]
         for case, m in rows:
-            outcome = m.get("outcome", "")
-            lines.append(f"| {verdict.ICON.get(outcome, '')} | `{case['id']}` | {m['metric']} | "
-                         f"{verdict.value_text(m.get('baseline'), m['unit'])} | "
-                         f"{verdict.value_text(m.get('current'), m['unit'])} | {verdict.change_text(m)} | "
+            outcome = m.outcome.value
+            lines.append(f"| {verdict.ICON.get(outcome, '')} | `{case.id}` | {m.metric} | "
+                         f"{verdict.value_text(m.baseline, m.unit)} | "
+                         f"{verdict.value_text(m.current, m.unit)} | {verdict.change_text(m)} | "
                          f"{verdict.interval_text(m)} | {verdict.tolerance_text(m)} | "
-                         f"{m.get('n_baseline', '?')}/{m.get('n_current', '?')} | {outcome} | {verdict.why_text(m)} |")
+                         f"{m.n_baseline}/{m.n_current} | {outcome} | {verdict.why_text(m)} |")
         lines.append("")
     elif not attention:
         lines += ["No baseline comparison in this run.", ""]
     lines += ["### Cases", "", "| case | status | " + " | ".join(h for h, _, _ in COLUMNS) + " |",
               "|---|---|" + "---:|" * len(COLUMNS)]
-    for case in sorted(cases, key=lambda c: c.get("status") == "passed"):
-        cells = " | ".join(_cell(case, metric, fmt) for _, metric, fmt in COLUMNS)
-        lines.append(f"| `{case['id']}` | {case.get('status')} | {cells} |")
+    for case in sorted(cases, key=lambda c: c.status == "passed"):
+        cells = " | ".join(cell(case, metric, fmt) for _, metric, fmt in COLUMNS)
+        lines.append(f"| `{case.id}` | {case.status} | {cells} |")
     if trends is not None:
         from openaiperf.history.trends import markdown_lines
 
         lines += ["", *markdown_lines(trends)]
-    notes = [(c["id"], f) for c in cases for f in c.get("failures", []) + ([c["error"]] if c.get("error") else [])]
+    notes = [(c.id, f) for c in cases for f in [*c.failures, *([c.error] if c.error else [])]]
     if notes:
         lines += ["", "### Failures", ""] + [f"- `{cid}`: {text}" for cid, text in notes]
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(run_dir: Path, document: dict[str, Any], trends: Any = None) -> list[Path]:
+def write_markdown(run_dir: Path, run: RunResult, trends: Any = None) -> list[Path]:
     """Writes ``pr-comment.md`` in the run folder, and appends to ``$GITHUB_STEP_SUMMARY`` when set."""
-    text = markdown_summary(document, trends=trends)
+    text = markdown_summary(run, trends=trends)
     written = [run_dir / "pr-comment.md"]
     written[0].write_text(text, encoding="utf-8")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -112,9 +111,11 @@ def merge_worker_results(bench: Any, worker_id: str) -> int:
     partial = bench.run_dir / f"results.{worker_id}.json"
     if not partial.exists():
         return 0
-    cases = json.loads(partial.read_text(encoding="utf-8")).get("cases", [])
-    known = {c["id"] for c in bench.results}
-    new = [c for c in cases if c["id"] not in known]
+    from openaiperf.report.results import read_results
+
+    cases = read_results(partial).cases
+    known = {c.id for c in bench.results}
+    new = [c for c in cases if c.id not in known]
     bench.results.extend(new)
     bench.write_results()
     return len(new)

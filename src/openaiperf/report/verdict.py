@@ -1,30 +1,25 @@
 """How a case's baseline verdict reads in every report (console, Markdown, HTML, Allure).
 
-A case's ``baseline`` entry in results.json (:meth:`openaiperf.baselines.gate.GateOutcome.to_json`)
-holds its outcome (regression / no regression / inconclusive), what would settle
-an inconclusive one, the configuration differences and whether they refused the
+A case's ``baseline`` entry (:class:`openaiperf.result.BaselineVerdict`) holds its
+outcome (regression / no regression / inconclusive), what would settle an
+inconclusive one, the configuration differences and whether they refused the
 comparison, and the per-metric comparisons.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+
+from openaiperf.metrics import Better
+from openaiperf.result import CaseResult, MetricVerdict, Outcome
 
 ORDER = {"regression": 0, "refused": 1, "inconclusive": 2, "no regression": 3}
 ICON = {"regression": "🔴", "refused": "⛔", "inconclusive": "🟡", "no regression": "✅"}
 
 
-def baseline_entry(case: dict[str, Any]) -> dict[str, Any]:
-    return case.get("baseline") or {}
-
-
-def label(case: dict[str, Any]) -> str:
+def label(case: CaseResult) -> str:
     """The case's verdict in a word or two; "" when it was not compared."""
-    entry = baseline_entry(case)
-    if entry.get("refused"):
-        return "refused"
-    return entry.get("outcome") or ""
+    return case.verdict_label
 
 
 def slug(text: str) -> str:
@@ -32,82 +27,90 @@ def slug(text: str) -> str:
     return text.replace(" ", "-")
 
 
-def metric_rows(cases: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def comparisons(case: CaseResult) -> list[MetricVerdict]:
+    """The case's per-metric comparisons with its baseline ([] when not compared)."""
+    if case.baseline is None or case.baseline.comparison is None:
+        return []
+    return case.baseline.comparison.metrics
+
+
+def metric_rows(cases: Sequence[CaseResult]) -> list[tuple[CaseResult, MetricVerdict]]:
     """(case, metric comparison) pairs: regressions first, then inconclusive, then the rest."""
-    rows = [(case, m) for case in cases for m in (baseline_entry(case).get("comparison") or {}).get("metrics", [])]
-    return sorted(rows, key=lambda cm: (ORDER.get(cm[1].get("outcome", ""), 9), -abs((cm[1].get("ratio") or 1) - 1)))
+    rows = [(case, m) for case in cases for m in comparisons(case)]
+    return sorted(rows, key=lambda cm: (ORDER.get(cm[1].outcome.value, 9), -abs((cm[1].ratio or 1) - 1)))
 
 
-def change_text(m: dict[str, Any]) -> str:
-    if m.get("ratio") is None:
+def change_text(m: MetricVerdict) -> str:
+    if m.ratio is None:
         return "-"
-    return f"{100 * (m['ratio'] - 1):+.1f}% ({m.get('change', '?')})"
+    return f"{100 * (m.ratio - 1):+.1f}% ({m.change})"
 
 
-def interval_text(m: dict[str, Any]) -> str:
-    if m.get("ci_low") is None:
+def interval_text(m: MetricVerdict) -> str:
+    if m.ci_low is None or m.ci_high is None:
         return "-"
-    return f"{100 * (m['ci_low'] - 1):+.1f}% .. {100 * (m['ci_high'] - 1):+.1f}% ({m.get('confidence', 0.9):.0%})"
+    return f"{100 * (m.ci_low - 1):+.1f}% .. {100 * (m.ci_high - 1):+.1f}% ({m.confidence:.0%})"
 
 
-def tolerance_text(m: dict[str, Any]) -> str:
-    return f"{'+' if m.get('better') == 'lower' else '-'}{100 * m['tolerance']:.0f}%"
+def tolerance_text(m: MetricVerdict) -> str:
+    return f"{'+' if m.better is Better.LOWER else '-'}{100 * m.tolerance:.0f}%"
 
 
 def value_text(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:.4g} {unit}"
 
 
-def why_text(m: dict[str, Any]) -> str:
+def why_text(m: MetricVerdict) -> str:
     """The reason, and for an inconclusive metric what would settle it."""
-    if m.get("outcome") == "inconclusive" and m.get("settle"):
-        return f"{m.get('reason', '')}; would settle it: {m['settle']}"
-    return m.get("reason", "")
+    if m.outcome is Outcome.INCONCLUSIVE and m.settle:
+        return f"{m.reason}; would settle it: {m.settle}"
+    return m.reason
 
 
-def attention(cases: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+def attention(cases: Sequence[CaseResult]) -> list[tuple[str, str]]:
     """(verdict, line) for each compared case that needs attention: a regression, a
     refused comparison, or an inconclusive verdict with what would settle it."""
     lines = []
     for case in sorted(cases, key=lambda c: ORDER.get(label(c), 9)):
-        entry, verdict = baseline_entry(case), label(case)
-        comparison = entry.get("comparison") or {}
+        entry, verdict = case.baseline, label(case)
+        if entry is None:
+            continue
+        comparison = entry.comparison
         if verdict == "refused":
-            differing = "; ".join(d["text"] for d in entry.get("differences", []) if d.get("refuses"))
-            lines.append((verdict, f"{case['id']}: baseline refused, the configuration differs: {differing}"))
+            differing = "; ".join(d.text for d in entry.differences if d.refuses)
+            lines.append((verdict, f"{case.id}: baseline refused, the configuration differs: {differing}"))
         elif verdict == "regression":
-            metrics = ", ".join(comparison.get("regressions", []))
-            lines.append((verdict, f"{case['id']}: regression in {metrics}"))
+            metrics = ", ".join(comparison.regressions if comparison else [])
+            lines.append((verdict, f"{case.id}: regression in {metrics}"))
         elif verdict == "inconclusive":
-            metrics = ", ".join(comparison.get("inconclusive", []))
-            lines.append((verdict, (f"{case['id']}: inconclusive ({metrics}); would settle it: "
-                                   f"{entry.get('settle') or '?'}")))
+            metrics = ", ".join(comparison.inconclusive if comparison else [])
+            lines.append((verdict, f"{case.id}: inconclusive ({metrics}); would settle it: {entry.settle or '?'}"))
     return lines
 
 
-def case_lines(cases: Sequence[dict[str, Any]]) -> list[str]:
+def case_lines(cases: Sequence[CaseResult]) -> list[str]:
     return [text for _, text in attention(cases)]
 
 
-def session_line(cases: Sequence[dict[str, Any]]) -> str:
+def session_line(cases: Sequence[CaseResult]) -> str:
     """Each case is gated on its own (family-wise error per case); this says how many
     regressing metrics would stay significant with Holm over the whole run's metrics."""
     from openaiperf.baselines.stats import holm
 
-    alphas = [(baseline_entry(c).get("comparison") or {}).get("alpha") for c in cases]
+    alphas = [c.baseline.comparison.alpha for c in cases if c.baseline is not None and c.baseline.comparison]
     alpha = next((a for a in alphas if a), 0.05)
-    rows = [m for _, m in metric_rows(cases) if m.get("p_value") is not None]
-    regressions = sum(m.get("outcome") == "regression" for m in rows)
+    rows = [m for _, m in metric_rows(cases) if m.p_value is not None]
+    regressions = sum(m.outcome is Outcome.REGRESSION for m in rows)
     if not regressions:
         return ""
-    adjusted = holm([m["p_value"] for m in rows])
-    kept = sum(m.get("outcome") == "regression" and p < alpha for m, p in zip(rows, adjusted))
+    adjusted = holm([m.p_value for m in rows if m.p_value is not None])
+    kept = sum(m.outcome is Outcome.REGRESSION and p < alpha for m, p in zip(rows, adjusted, strict=True))
     compared = sum(bool(label(c)) for c in cases)
     return (f"across the run: {kept} of {regressions} regressing metric(s) stay significant with Holm over all "
             f"{len(rows)} tested metrics of {compared} compared case(s)")
 
 
-def counts(cases: Sequence[dict[str, Any]]) -> dict[str, int]:
+def counts(cases: Sequence[CaseResult]) -> dict[str, int]:
     out = {key: 0 for key in ORDER}
     for case in cases:
         if verdict := label(case):

@@ -4,37 +4,36 @@ of the server scenario the throughput-vs-latency curve (CSV + PNG)."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+
+from openaiperf.result import CaseResult
 
 CURVE_COLUMNS = ("requests_per_s", "output_tokens_per_s", "ttft_p50", "ttft_p90", "tpot_p90", "e2e_p50", "e2e_p90")
 TABLE_COLUMNS = ("output_tokens_per_s", "requests_per_s", "ttft_p90", "tpot_p50", "e2e_p90", "mfu", "mbu",
                  "energy_per_output_token", "peak_memory")
 
 
-def _metric(result: dict[str, Any], name: str) -> Any:
-    return (result.get("metrics", {}).get(name) or {}).get("value")
-
-
-def group_sweeps(results: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def group_sweeps(results: Sequence[CaseResult]) -> dict[str, list[CaseResult]]:
     """base case id -> its swept variants' results, in run order."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[CaseResult]] = {}
     for result in results:
-        if result.get("variant"):
-            groups.setdefault(result["base_id"], []).append(result)
+        if result.variant:
+            groups.setdefault(result.base_id, []).append(result)
     return groups
 
 
-def qps_curve(variants: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def qps_curve(variants: Sequence[CaseResult]) -> list[dict[str, Any]]:
     """(offered qps -> achieved throughput and latency) points, sorted by offered qps."""
     points = []
     for result in variants:
-        qps = (result.get("scenario_options") or {}).get("qps_target")
+        qps = result.qps_target
         if qps is None:
             continue
-        point = {"variant": result["variant"], "qps_target": qps, "status": result.get("status"),
-                 "valid": result.get("valid")}
-        point.update({name: _metric(result, name) for name in CURVE_COLUMNS})
+        point: dict[str, Any] = {"variant": result.variant, "qps_target": qps, "status": result.status,
+                                 "valid": result.valid}
+        point.update({name: result.value(name) for name in CURVE_COLUMNS})
         points.append(point)
     return sorted(points, key=lambda p: (p["variant"].replace(f"qps_target={p['qps_target']}", ""), p["qps_target"]))
 
@@ -49,7 +48,7 @@ def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
 
 
 def plot_curve(path: Path, title: str, points: Sequence[dict[str, Any]]) -> Path | None:
-    usable = [p for p in points if p.get("requests_per_s") is not None and p.get("e2e_p90") is not None]
+    usable = [p for p in points if p["requests_per_s"] is not None and p["e2e_p90"] is not None]
     if not usable:
         return None
     try:
@@ -73,12 +72,12 @@ def plot_curve(path: Path, title: str, points: Sequence[dict[str, Any]]) -> Path
     return path
 
 
-def write_sweep_reports(results: Sequence[dict[str, Any]], run_dir: Path) -> list[Path]:
+def write_sweep_reports(results: Sequence[CaseResult], run_dir: Path) -> list[Path]:
     """Write ``sweeps/<base-id>.csv`` per swept case and ``sweeps/<base-id>.qps_curve.{csv,png}``."""
     written: list[Path] = []
     for base, variants in group_sweeps(results).items():
-        rows = [{"variant": r["variant"], "status": r.get("status"),
-                 **{name: _metric(r, name) for name in TABLE_COLUMNS}} for r in variants]
+        rows = [{"variant": r.variant, "status": r.status, **{name: r.value(name) for name in TABLE_COLUMNS}}
+                for r in variants]
         written.append(_write_csv(run_dir / "sweeps" / f"{base}.csv", rows))
         points = qps_curve(variants)
         if points:

@@ -1,0 +1,553 @@
+"""The typed result of a run: what ``results.json`` holds, from the runner to every writer.
+
+:class:`RunResult` is one run (the system probe, the run's configuration, one
+:class:`CaseResult` per case); :class:`CaseResult` is one case (its identity,
+status, validity, metrics with units and directions, per-round values, quality,
+resources, engine info, settings, notes, failures, profile, configuration
+fingerprint and baseline verdict). The runner builds a :class:`CaseResult`, the
+session collects them, :mod:`openaiperf.report.results` writes and reads the
+file, and the console, Markdown, HTML, Allure, baseline, sweep, profiling and
+history writers all read these models.
+
+Every model validates when it is built and refuses a field it does not know,
+except the objects whose content another part defines, which stay free-form and
+say so: ``engine_info`` (engine-defined keys), ``quality.details`` (task-defined),
+``calibration``, the run's ``config.options``, the ``system`` probe and the
+monitor's ``resources`` beyond the fields named here (per-device keys), and a
+scenario's own ``settings.scenario`` entries.
+
+The JSON Schema of the file (``docs/result-schema.json``) is generated from
+:class:`RunResult`; :data:`SCHEMA_VERSION` is bumped on any incompatible change.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+
+from openaiperf import __version__
+from openaiperf.metrics import Better, Metric
+
+if TYPE_CHECKING:
+    from openaiperf.matrix import Case
+    from openaiperf.tasks import QualityResult
+
+#: the version of the results.json layout; bumped on any incompatible change
+SCHEMA_VERSION: Final = 2
+
+CaseStatus = Literal["passed", "failed", "error", "interrupted", "skipped"]
+#: statuses that count as a failed case in the reports
+FAILED_STATUSES: tuple[CaseStatus, ...] = ("failed", "error", "interrupted")
+
+
+class Typed(BaseModel):
+    """A result object: validated when built, an unknown field is an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FreeForm(BaseModel):
+    """A result object whose content another part defines (the system probe, the
+    monitor, a scenario): the fields named are typed, others are kept as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def _omit_none(value: Any) -> bool:
+    return value is None
+
+
+# -- metrics ------------------------------------------------------------------------------
+class MetricValue(Typed):
+    """One number of a case with its unit and which direction is better; the
+    confidence interval where one was computed (left out of the file otherwise)."""
+
+    value: float | None
+    unit: str
+    better: Better = Better.NONE
+    ci_low: float | None = Field(default=None, exclude_if=_omit_none)
+    ci_high: float | None = Field(default=None, exclude_if=_omit_none)
+
+    @classmethod
+    def of(cls, metric: Metric) -> MetricValue:
+        return cls(value=metric.value, unit=metric.unit, better=metric.better, ci_low=metric.ci_low,
+                   ci_high=metric.ci_high)
+
+
+def metric_values(metrics: Mapping[str, Metric | MetricValue]) -> dict[str, MetricValue]:
+    """A case's metrics as result values (a :class:`MetricValue` is kept as it is)."""
+    return {name: m if isinstance(m, MetricValue) else MetricValue.of(m) for name, m in metrics.items()}
+
+
+# -- quality ------------------------------------------------------------------------------
+class QualityCheck(Typed):
+    passed: bool
+    detail: str
+
+
+class CaseQuality(Typed):
+    """Quality scores, their confidence intervals, and the verdict of each target.
+    ``details`` is task-defined (free-form): dataset source and checksum, scored samples..."""
+
+    scores: dict[str, float] = Field(default_factory=dict)
+    intervals: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    checks: dict[str, QualityCheck] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks.values())
+
+    @classmethod
+    def of(cls, quality: QualityResult) -> CaseQuality:
+        return cls(scores=dict(quality.scores), intervals=dict(quality.intervals),
+                   checks={name: QualityCheck(passed=ok, detail=why) for name, (ok, why) in quality.checks.items()},
+                   details=dict(quality.details))
+
+
+# -- resources, settings, profile ---------------------------------------------------------
+class ResourceSummary(FreeForm):
+    """The resource monitor's summary over the case's rounds. Sampler-defined keys
+    (``gpu0_util_mean``, ``gpu0_energy_j``...) are kept beside the fields named here."""
+
+    monitor: str | None = None  # "off (--no-monitor)"
+    samples: int | None = None
+    interval_s: float | None = None
+    duration_s: float | None = None
+    rounds: int | None = None
+    sampled_in: str | None = None
+    timeline_file: str | None = None
+    peak_process_rss_bytes: float | None = None
+    mean_cpu_percent: float | None = None
+    peak_system_memory_used_bytes: float | None = None
+    energy_j: float | None = None
+    monitored_energy_j: float | None = None
+    energy_window_s: float | None = None
+    energy_scope: str | None = None
+    monitor_notes: list[str] | None = None
+    monitor_warnings: list[str] | None = None
+
+
+class EfficiencyBasis(Typed):
+    """What MFU and MBU divide by, and where the figures come from."""
+
+    compute_dtype: str
+    activation_dtype: str
+    weight_bytes_per_parameter: float
+    kv_bytes_per_value: float
+    devices: int
+    quantization: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    peak_flops_per_device: float | None = None
+    peak_flops: float | None = None
+    peak_source: str | None = None
+    bandwidth_bytes_per_s_per_device: float | None = None
+    bandwidth_bytes_per_s: float | None = None
+
+
+class PeakTrial(Typed):
+    qps: float
+    valid: bool
+
+
+class FindPeak(Typed):
+    peak_qps: float | None
+    trials: list[PeakTrial] = Field(default_factory=list)
+    tolerance: float | None = None
+
+
+class ScenarioSettings(FreeForm):
+    """What the scenario ran with (the rounds' settings merged). Named here: what the
+    built-in scenarios set and the reports read; a scenario may add its own keys."""
+
+    batching: str | None = None
+    concurrency: int | None = None
+    stream_count: int | None = None
+    loop: str | None = None
+    warmup_requests: int | None = None
+    qps_target: float | None = None
+    burstiness: float | None = None
+    seed: int | None = None
+    sla: dict[str, float] | None = None
+    sla_source: str | None = None
+    measured_requests: int | None = None
+    scheduled_qps: float | None = None
+    achieved_qps: float | None = None
+    find_peak: FindPeak | None = None
+    queued_in_front_of_engine: bool | None = None
+
+
+class CaseSettings(Typed):
+    """How the case was run: samples, rounds, dtype, the efficiency basis, the scenario's settings."""
+
+    samples: int | None = None
+    repeats: int | None = None
+    subset_seed: int | None = None
+    warmup_samples: int | None = None
+    dtype: str | None = None
+    max_new_tokens: int | None = None
+    efficiency: EfficiencyBasis | None = None
+    scenario: ScenarioSettings | None = None
+
+
+class ProfiledOp(Typed):
+    name: str
+    calls: int
+    self_cpu_ms: float
+    self_cpu_percent: float
+    self_device_ms: float
+    self_device_percent: float
+
+
+class CaseProfile(Typed):
+    """``--profile``: the PyTorch profiler's trace and top ops, or where the Nsight report is."""
+
+    tool: Literal["torch", "nsys", "ncu"]
+    round: int | None = None
+    sorted_by: Literal["self_cpu_ms", "self_device_ms"] | None = None
+    trace_file: str | None = None
+    table_file: str | None = None
+    top_ops: list[ProfiledOp] = Field(default_factory=list)
+    wrapped: bool | None = None
+    nvtx_range: str | None = None
+    report: str | None = None
+    kernel_table: str | None = None
+
+
+# -- the configuration fingerprint and the baseline verdict -------------------------------
+class Fingerprint(Typed):
+    """What a case was measured with (:mod:`openaiperf.baselines.fingerprint`): readable
+    labels to values; ``checked`` parts refuse a comparison when they differ, ``noted`` ones are shown."""
+
+    checked: dict[str, Any] = Field(default_factory=dict)
+    noted: dict[str, Any] = Field(default_factory=dict)
+
+
+class Outcome(str, Enum):
+    """The verdict of a run against its baseline, per metric and per case."""
+
+    REGRESSION = "regression"
+    NO_REGRESSION = "no regression"
+    INCONCLUSIVE = "inconclusive"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ConfigDifference(Typed):
+    """One part of the configuration that differs from the baseline's."""
+
+    part: str
+    baseline: Any = None
+    current: Any = None
+    refuses: bool
+    text: str
+
+
+#: how a metric moved, read through its direction
+Change = Literal["worse", "better", "same", "unknown"]
+
+
+class MetricVerdict(Typed):
+    """One metric against its baseline (:class:`openaiperf.baselines.compare.MetricComparison`)."""
+
+    metric: str
+    unit: str
+    better: Better
+    tolerance: float
+    outcome: Outcome
+    verdict: Outcome  # repeats ``outcome`` for readers that look for that name
+    change: Change
+    baseline: float | None = None
+    current: float | None = None
+    ratio: float | None = None
+    n_baseline: int = 0
+    n_current: int = 0
+    ci_low: float | None = None
+    ci_high: float | None = None
+    confidence: float
+    p_value: float | None = None
+    p_holm: float | None = None
+    method: str = ""
+    spread: float | None = None
+    reason: str = ""
+    settle: str = ""
+    message: str = ""
+
+
+class CaseComparisonResult(Typed):
+    """Every gated metric of a case against its baseline, and the case's outcome."""
+
+    case_id: str
+    source: str
+    baseline_hardware: str
+    hardware: str
+    outcome: Outcome
+    verdict: Outcome
+    settle: str = ""
+    alpha: float
+    summary: str = ""
+    regressions: list[str] = Field(default_factory=list)
+    inconclusive: list[str] = Field(default_factory=list)
+    metrics: list[MetricVerdict] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class BaselineVerdict(Typed):
+    """The ``baseline`` entry of a case: the comparison's outcome (None when it was not
+    compared: no baseline, or refused), what would settle an inconclusive one, every
+    configuration difference and whether they refused the comparison, and where the
+    case was saved as a baseline."""
+
+    outcome: Outcome | None = None
+    verdict: Outcome | None = None
+    settle: str = ""
+    refused: bool = False
+    differences: list[ConfigDifference] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    saved: str | None = None
+    comparison: CaseComparisonResult | None = None
+
+    @property
+    def label(self) -> str:
+        """The verdict in a word or two: "refused", an outcome, or "" when not compared."""
+        if self.refused:
+            return "refused"
+        return self.outcome.value if self.outcome is not None else ""
+
+
+# -- one case -----------------------------------------------------------------------------
+class CaseIdentity(Typed):
+    """What a case is: task, scenario, engine, model and their options (a baseline file's ``case``)."""
+
+    task: str | None = None
+    scenario: str | None = None
+    engine: str | None = None
+    model: str | None = None
+    engine_options: dict[str, Any] = Field(default_factory=dict)
+    scenario_options: dict[str, Any] = Field(default_factory=dict)
+    task_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseResult(Typed):
+    """One case's result. Built by :class:`openaiperf.runner.CaseRunner`; ``valid`` is
+    derived from ``validity`` (every constraint met)."""
+
+    id: str = Field(description="<task>-<scenario>-<engine>-<model>, and [<variant>] for a sweep variant")
+    task: str
+    scenario: str
+    engine: str
+    model: str
+    engine_options: dict[str, Any] = Field(default_factory=dict, description="options given to the engine")
+    scenario_options: dict[str, Any] = Field(default_factory=dict, description="options given to the scenario")
+    task_options: dict[str, Any] = Field(
+        default_factory=dict, description="task input-profile overrides of a sweep variant (max_new_tokens...)")
+    variant: str = Field(default="", description='the swept values of a sweep variant ("batch_size=2"), else ""')
+    base_id: str = Field(default="", description="the case id without the variant (the id outside a sweep)")
+    hardware: str = Field(description="the hardware profile the case ran on")
+    status: CaseStatus = "passed"
+    validity: dict[str, bool] = Field(
+        default_factory=dict, description="constraint -> met (min_duration, min_queries, error_rate, SLAs...)")
+    metrics: dict[str, MetricValue] = Field(default_factory=dict, description="metric name -> value, unit, direction")
+    rounds: list[dict[str, float | None]] = Field(
+        default_factory=list, description="each measured round's metric values (what the baseline gate tests)")
+    quality: CaseQuality | None = None
+    resources: ResourceSummary = Field(default_factory=ResourceSummary)
+    engine_info: dict[str, Any] = Field(
+        default_factory=dict, description="engine-defined (free-form): engine, library versions, device...")
+    settings: CaseSettings = Field(default_factory=CaseSettings)
+    notes: list[str] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list, description="why a failed case failed (one line each)")
+    error: str | None = Field(default=None, description="the exception that ended an error or interrupted case")
+    records_file: str | None = Field(default=None, description="the per-request records, relative to the run folder")
+    profile: CaseProfile | None = None
+    fingerprint: Fingerprint | None = None
+    baseline: BaselineVerdict | None = None
+    calibration: dict[str, Any] | None = Field(
+        default=None, description="the hardware calibration's measurements (the calibration item only; free-form)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_fields(cls, data: Any) -> Any:
+        """``valid`` is derived: a file's value must agree with its ``validity``."""
+        if isinstance(data, dict) and "valid" in data:
+            data = dict(data)
+            stated = data.pop("valid")
+            validity = data.get("validity") or {}
+            if isinstance(validity, dict) and stated != all(validity.values()):
+                raise ValueError(f"valid is {stated!r} but validity is {validity!r}")
+        return data
+
+    @model_validator(mode="after")
+    def _base_id(self) -> CaseResult:
+        if not self.base_id:
+            if self.variant:
+                raise ValueError(f"case {self.id!r} is a sweep variant ({self.variant!r}) without a base_id")
+            self.base_id = self.id
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def valid(self) -> bool:
+        """Every validity constraint met (a case without constraints is valid)."""
+        return all(self.validity.values())
+
+    @classmethod
+    def for_case(cls, case: Case, hardware: str, **fields: Any) -> CaseResult:
+        """A result for ``case`` (a matrix case) on ``hardware``, not yet measured."""
+        return cls(id=case.id, task=case.task, scenario=case.scenario, engine=case.engine, model=case.model,
+                   engine_options=dict(case.engine_options), scenario_options=dict(case.scenario_options),
+                   task_options=dict(case.task_options), variant=case.variant, base_id=case.base_id,
+                   hardware=hardware, **fields)
+
+    @property
+    def identity(self) -> CaseIdentity:
+        return CaseIdentity(task=self.task, scenario=self.scenario, engine=self.engine, model=self.model,
+                            engine_options=self.engine_options, scenario_options=self.scenario_options,
+                            task_options=self.task_options)
+
+    def value(self, metric: str) -> float | None:
+        """A metric's value; None when the case has no such metric or no value for it."""
+        found = self.metrics.get(metric)
+        return found.value if found is not None else None
+
+    @property
+    def qps_target(self) -> float | None:
+        """The arrival rate asked for (server, interactive): the scenario option (a sweep's
+        axis), else the rate the scenario ran at; None for a closed-loop scenario."""
+        asked = self.scenario_options.get("qps_target")  # scenario options: option name -> value
+        if asked is not None:
+            return float(asked)
+        return self.settings.scenario.qps_target if self.settings.scenario is not None else None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED_STATUSES
+
+    @property
+    def verdict_label(self) -> str:
+        """The baseline verdict in a word or two ("" when not compared)."""
+        return self.baseline.label if self.baseline is not None else ""
+
+
+# -- one run ------------------------------------------------------------------------------
+class CpuInfo(FreeForm):
+    model: str | None = None
+    cores: int | None = None
+    threads: int | None = None
+
+
+class AcceleratorInfo(FreeForm):
+    name: str | None = None
+    model: str | None = None
+    count: int = 1
+    memory_gb: float | None = None
+    power_limits_w: list[float | None] | None = None
+
+
+class MemoryInfo(FreeForm):
+    total_gb: float | None = None
+
+
+class HardwareInfo(FreeForm):
+    cpu: CpuInfo = Field(default_factory=CpuInfo)
+    accelerators: list[AcceleratorInfo] = Field(default_factory=list)
+    memory: MemoryInfo | None = None
+
+
+class ComputeBackend(FreeForm):
+    type: str | None = None
+    version: str | None = None
+
+
+class SoftwareInfo(FreeForm):
+    os: str | None = None
+    python: str | None = None
+    driver: str | None = None
+    compute_backend: ComputeBackend | None = None
+    packages: dict[str, str | None] = Field(default_factory=dict)
+
+
+class SystemInfo(FreeForm):
+    """The system probe (:func:`openaiperf.hardware.probe.probe_system`): typed where it is
+    read (CPU, accelerators, software versions), the rest kept as probed."""
+
+    hardware: HardwareInfo = Field(default_factory=HardwareInfo)
+    software: SoftwareInfo = Field(default_factory=SoftwareInfo)
+    probed_at: str | None = None
+    #: environment variables that set CPU threading (OMP_NUM_THREADS), where set
+    environment: dict[str, str] = Field(default_factory=dict)
+
+    def summary(self) -> str | None:
+        """"8x NVIDIA H100 80GB HBM3", or "AMD EPYC, 2 cores" on a CPU machine."""
+        accelerators = self.hardware.accelerators
+        if accelerators:
+            return ", ".join(f"{a.count}x {a.model or a.name or '?'}" for a in accelerators)
+        cpu = self.hardware.cpu
+        if cpu.model:
+            return f"{cpu.model}, {cpu.cores if cpu.cores is not None else '?'} cores"
+        return None
+
+
+class HardwareProfileInfo(FreeForm):
+    """The hardware profile the run used (its YAML's fields beside the name)."""
+
+    name: str
+
+
+class RunConfig(Typed):
+    """The run's configuration: the hardware profile, the options as given (free-form:
+    option name -> value), and the pytest command line; secrets masked when written."""
+
+    hardware_profile: HardwareProfileInfo | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    pytest_args: list[str] = Field(default_factory=list)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class RunResult(Typed):
+    """One run: what ``results.json`` holds."""
+
+    schema_version: Literal[2] = Field(default=SCHEMA_VERSION,
+                                       description="the layout's version, bumped on any incompatible change")
+    openaiperf_version: str = __version__
+    created: str = Field(default_factory=_now, description="when the document was written (ISO 8601, UTC)")
+    system: SystemInfo = Field(default_factory=SystemInfo)
+    config: RunConfig = Field(default_factory=RunConfig)
+    cases: list[CaseResult] = Field(default_factory=list)
+
+    @property
+    def hardware_profile(self) -> str | None:
+        """The hardware profile's name, else the first case's hardware."""
+        if self.config.hardware_profile is not None:
+            return self.config.hardware_profile.name
+        return next((c.hardware for c in self.cases if c.hardware), None)
+
+
+def result_schema() -> dict[str, Any]:
+    """The JSON Schema of results.json (the file as written: ``valid`` included,
+    a metric's absent interval left out)."""
+    schema = RunResult.model_json_schema(mode="serialization")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            **schema, "title": f"OpenAIPerf results.json, schema_version {SCHEMA_VERSION}"}
+
+
+def schema_text() -> str:
+    """``docs/result-schema.json`` as committed (``python -m openaiperf.result > docs/result-schema.json``)."""
+    import json
+
+    return json.dumps(result_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(schema_text())
