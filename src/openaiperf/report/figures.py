@@ -1,5 +1,6 @@
 """Figures of a run (matplotlib, headless): latency CDF, TTFT/TPOT histograms,
-throughput vs latency over the QPS points of server runs. Each returns a Figure
+throughput vs latency over the QPS points of the scenarios that have a QPS axis
+(the scenario registry says which: server, interactive). Each returns a Figure
 or None when there is nothing to draw; :func:`png_bytes` / :func:`data_uri` encode it."""
 
 from __future__ import annotations
@@ -82,16 +83,21 @@ def qps_of(case: dict[str, Any]) -> float | None:
 
 
 def throughput_vs_latency(cases: Sequence[dict[str, Any]], latency: str = "ttft_p90") -> Figure | None:
-    """Server runs: achieved throughput against a latency percentile, one line per
-    task/engine/model over its QPS targets. None unless some group has >= 2 QPS points."""
+    """Runs of the scenarios with a QPS axis: achieved throughput against a latency
+    percentile, one line per task/scenario/engine/model over its QPS targets. None
+    unless some group has >= 2 QPS points."""
+    from openaiperf.scenarios import rate_scenarios
+
+    rated = rate_scenarios()
     groups: dict[str, list[tuple[float, float, float]]] = {}
     for case in cases:
         qps = qps_of(case)
         metrics = case.get("metrics") or {}
         x = (metrics.get("requests_per_s") or {}).get("value")
         y = (metrics.get(latency) or {}).get("value")
-        if case.get("scenario") == "server" and qps is not None and x is not None and y is not None:
-            groups.setdefault(f"{case['task']} {case['engine']} {case['model']}", []).append((qps, x, y))
+        if case.get("scenario") in rated and qps is not None and x is not None and y is not None:
+            scenario = "" if case["scenario"] == "server" else f" ({case['scenario']})"
+            groups.setdefault(f"{case['task']} {case['engine']} {case['model']}{scenario}", []).append((qps, x, y))
     groups = {k: sorted(v) for k, v in groups.items() if len(v) >= 2}
     if not groups:
         return None
@@ -102,7 +108,7 @@ def throughput_vs_latency(cases: Sequence[dict[str, Any]], latency: str = "ttft_
             axes.annotate(f"{qps:g} QPS", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
     axes.set_xlabel("achieved throughput (requests/s)")
     axes.set_ylabel(f"{latency} (ms)")
-    axes.set_title("Throughput vs latency (server scenario)")
+    axes.set_title("Throughput vs latency (open-loop scenarios)")
     axes.grid(alpha=0.3)
     legend_outside(axes)
     return figure

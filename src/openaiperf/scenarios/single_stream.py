@@ -7,15 +7,11 @@ import time
 from typing import Any, ClassVar, Sequence
 
 from openaiperf.records import RecordSink, Request
-from openaiperf.scenarios import ScenarioConfig, ScenarioRun, check_minimums, new_records
+from openaiperf.scenarios import Scenario, ScenarioRun, check_minimums, new_records
 
 
-class SingleStreamScenario:
+class SingleStreamScenario(Scenario):
     name: ClassVar[str] = "single_stream"
-    headline: ClassVar[str] = "e2e_p90"
-
-    def __init__(self, config: ScenarioConfig) -> None:
-        self.config = config
 
     def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
         records = new_records(requests, round_index)
