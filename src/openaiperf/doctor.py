@@ -103,6 +103,10 @@ def check_tool(tool: str, what: str, fix: str) -> Check:
     return Check("software", tool, True, path)
 
 
+#: distributions with a row of their own (the device backend, the NVIDIA driver)
+OWN_ROWS = ("torch", "nvidia-ml-py")
+
+
 def requirement_checks() -> list[Check]:
     """One row per distribution the registered classes require, naming who needs it."""
     from openaiperf.registry import all_registries
@@ -114,6 +118,8 @@ def requirement_checks() -> list[Check]:
                 users.setdefault(req, []).append(f"{name} {axis}")
     checks = []
     for req, who in users.items():
+        if req.distributions[0] in OWN_ROWS:
+            continue
         version = req.installed_version()
         problem = req.problem() if version is not None else f"{req.name} is not installed"
         checks.append(Check("software", f"{req.name} ({', '.join(who)})", None if problem else True,

@@ -309,24 +309,25 @@ class Registry(Generic[C]):
             entry_points = self.entry_points()
             if name in entry_points:
                 cls = entry_points[name].load()
-                if self._registered.get(name) is cls:  # its module registered it on import too
-                    del self._registered[name]
             else:
                 extra = self.extra()
                 if name not in extra:
                     raise UnknownNameError(self.axis, name, self.names(), source=source or f"--{self.axis}")
                 target, where = extra[name]
                 cls = load_target(target, source=where)
+            if self._registered.get(name) is cls:  # its module registered it when imported, too
+                del self._registered[name]
             self.check(cls, name)
         return cls
 
     def classes(self) -> dict[str, Any]:
-        """Every class that loads here (one whose import fails is left out)."""
+        """Every class that loads here (one whose import or check fails is left out:
+        ``ob doctor`` shows why, and using it names the error)."""
         out = {}
         for name in self.names():
             try:
                 out[name] = self.get(name)
-            except (ImportError, ConfigError):
+            except Exception:  # a broken plugin class must not break the others
                 continue
         return out
 

@@ -37,7 +37,7 @@ def is_matrix_file(path: Path, config: pytest.Config) -> bool:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix in (".yaml", ".yml") and is_matrix_file(file_path, parent.config):
+    if is_matrix_file(file_path, parent.config):
         return MatrixFile.from_parent(parent, path=file_path)
     return None
 
@@ -129,10 +129,11 @@ def build_cases(session: BenchSession, matrix: MatrixSpec, path: Path) -> list[C
             engines.get(name)  # refuses a class that lacks a method of the protocol, naming it
         except ImportError:
             continue  # its cases are skipped with the reason
-    cases = apply_cli_options(cases, session.option)
+    cases = expand_cases(apply_cli_options(cases, session.option),
+                         sweep_axes(session.option("sweep"), session.option("preset")))
     for case in cases:
         check_case_options(case)
-    return expand_cases(cases, sweep_axes(session.option("sweep"), session.option("preset")))
+    return cases
 
 
 def case_of(item: pytest.Item) -> Case | None:
