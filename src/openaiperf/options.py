@@ -248,14 +248,15 @@ def field_options(axis: str, models: Iterable[tuple[str, Any]]) -> list[Option]:
         kind = _simple_type(info.annotation)
         scope = "" if owners == ["*"] else f"{', '.join(owners)}: "
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        common = dict(help=scope + (info.description or name), group="serving",
-                      target=(axis, name, tuple(owners)))
+        help_text = scope + (info.description or name)
+        target = (axis, name, tuple(owners))
         if kind is bool:
-            out.append(Option(flag, action="store_true", **common))
+            out.append(Option(flag, help_text, "serving", action="store_true", target=target))
         else:
-            out.append(Option(flag, type=kind if kind is not str else None, metavar=extra.get("metavar"),
-                              bounds=_bounds(info.metadata) if kind in (int, float) else None,
-                              check=_field_check(model, name, flag), **common))
+            bounds = _bounds(info.metadata) if kind in (int, float) else None
+            out.append(Option(flag, help_text, "serving", type=kind if kind is not str else None,
+                              metavar=extra.get("metavar"), bounds=bounds, check=_field_check(model, name, flag),
+                              target=target))
     return out
 
 

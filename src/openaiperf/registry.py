@@ -128,7 +128,7 @@ def option_field(default: Any = None, *, flag: str | None = None, help: str = ""
     """A pydantic field that may also be a command-line flag: ``flag`` (``--qps-target``)
     makes the plugin and ``ob run`` offer it (see :mod:`openaiperf.options`),
     with ``help`` and the field's bounds (``gt``, ``ge``, ``le``...) checked at start-up."""
-    extra = {"flag": flag, "metavar": metavar} if flag else None
+    extra: dict[str, Any] | None = {"flag": flag, "metavar": metavar} if flag else None
     return Field(default, description=help or None, json_schema_extra=extra, **constraints)
 
 
@@ -335,8 +335,12 @@ class Registry(Generic[C]):
     def check(self, cls: Any, name: str, where: str | None = None) -> None:
         """Refuse a class that lacks a required method, naming the class and the file."""
         base = self.base
-        missing = [m for m in self.required
-                   if not callable(getattr(cls, m, None)) or (base is not None and getattr(cls, m) is getattr(base, m, None))]
+
+        def lacks(method: str) -> bool:  # absent, or only the base's stub
+            own = getattr(cls, method, None)
+            return not callable(own) or (base is not None and own is getattr(base, method, None))
+
+        missing = [m for m in self.required if lacks(m)]
         if missing:
             import inspect
 

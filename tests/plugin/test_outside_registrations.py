@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from outside import ENGINE, ENTRY_POINTS, MATRIX, MODELS, SCENARIO, TASK_FILE, TASK_KIND
 
 REPO = Path(__file__).resolve().parents[2]

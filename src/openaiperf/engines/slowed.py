@@ -17,7 +17,6 @@ from pydantic import Field
 from openaiperf.engines import EngineContext
 from openaiperf.engines.hf import HFEngine, HFOptions
 from openaiperf.records import Record, Request
-from openaiperf.registry import Options
 
 ENV_VAR = "OPENAIPERF_SLOWDOWN"
 

@@ -162,8 +162,8 @@ class VLLMEngine(Engine):
 
         from openaiperf.redact import redact
 
-        return {"engine": self.name, "vllm": vllm.__version__, "device": self.device, "options": redact(self.options.model_dump()),
-                "prefix_caching": self.options.enable_prefix_caching,
+        return {"engine": self.name, "vllm": vllm.__version__, "device": self.device,
+                "options": redact(self.options.model_dump()), "prefix_caching": self.options.enable_prefix_caching,
                 "api": "AsyncLLM (continuous batching, per-token times)" if self.llm is None
                 else "LLM.generate/chat (one time per request: no TTFT, TPOT or ITL)",
                 "env": {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE")}}

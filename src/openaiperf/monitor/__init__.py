@@ -17,8 +17,9 @@ import csv
 import logging
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar
 
 from openaiperf.registry import Registry, Requirement, add_registry
 

@@ -14,6 +14,7 @@ by engine and model so that each engine is loaded once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -121,8 +122,8 @@ def build_cases(session: BenchSession, matrix: MatrixSpec, path: Path) -> list[C
     cases = select_cases(matrix, SelectionInputs(
         wanted=wanted_lists(session.config), free_tasks=session.file_tasks, tasks=session.tasks,
         models=session.models, option=session.option))
-    known = {"task": list(session.tasks), "scenario": scenarios.names(), "engine": engines.names(),
-             "model": list(session.models)}
+    known: dict[str, Sequence[str]] = {"task": list(session.tasks), "scenario": scenarios.names(),
+                                       "engine": engines.names(), "model": list(session.models)}
     check_names(cases, known, source=str(path))
     for name in sorted({c.engine for c in cases}):
         try:
@@ -147,7 +148,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         cases = {id(item): case for item in items if (case := case_of(item)) is not None}
         kept_cases, _ = narrow(list(cases.values()), **wanted)
         kept_ids = {c.id for c in kept_cases}
-        selected, deselected = [], []
+        selected: list[pytest.Item] = []
+        deselected: list[pytest.Item] = []
         for item in items:
             case = cases.get(id(item))
             if case is None:
@@ -161,6 +163,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             items[:] = selected
     # Group cases by (engine, model) so each engine is loaded once and reused.
     order = {(c.engine, c.model): i for i, c in enumerate(filter(None, map(case_of, items)))}
-    keyed = [(order.get(((c := case_of(item)) and (c.engine, c.model)) or None, -1), n, item)
-             for n, item in enumerate(items)]
+
+    def group(item: pytest.Item) -> int:
+        case = case_of(item)
+        return order[(case.engine, case.model)] if case is not None else -1
+
+    keyed = [(group(item), n, item) for n, item in enumerate(items)]
     items[:] = [item for _, _, item in sorted(keyed, key=lambda t: (t[0], t[1]))]

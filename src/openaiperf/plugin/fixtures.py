@@ -204,7 +204,9 @@ class BenchmarkedCase:
             "units": {name: metric.unit for name, metric in result.metrics.items()},
             "valid": result.valid,
         })
-        case_json = result.to_json() | {"fingerprint": fingerprint} | ({"baseline": baseline} if baseline is not None else {})
+        case_json = result.to_json() | {"fingerprint": fingerprint}
+        if baseline is not None:
+            case_json["baseline"] = baseline
         self.session.add_result(case_json)
         attach_case(case_json, self.session)
         return result

@@ -92,13 +92,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if not is_worker(config):
         return
-    worker_id = config.workerinput.get("workerid", "gw0")
+    workerinput: dict[str, Any] = config.workerinput  # type: ignore[attr-defined]  # set by pytest-xdist
+    worker_id = workerinput.get("workerid", "gw0")
     gpu = worker_gpu(worker_id, os.environ.get("CUDA_VISIBLE_DEVICES"), gpu_count())
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     bench = _session(config)
-    if bench is not None and RUN_DIR_KEY in config.workerinput:
-        bench.run_dir = Path(config.workerinput[RUN_DIR_KEY])
+    if bench is not None and RUN_DIR_KEY in workerinput:
+        bench.run_dir = Path(workerinput[RUN_DIR_KEY])
         bench.results_name = f"results.{worker_id}.json"
 
 

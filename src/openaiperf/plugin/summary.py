@@ -25,4 +25,4 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write(text)
         else:
             terminalreporter.write_line(text, yellow=highlighted)
-    terminalreporter.write_line(f"reports: {os.path.relpath(session.run_dir)}")
+    terminalreporter.write_line(f"reports: {os.path.relpath(report.run_dir)}")

@@ -4,7 +4,8 @@ each sends its next request as soon as its previous one completes. The first
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from pydantic import Field
 

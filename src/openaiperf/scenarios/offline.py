@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from openaiperf.records import RecordSink, Request
 from openaiperf.scenarios import Scenario, ScenarioRun, check_minimums, new_records

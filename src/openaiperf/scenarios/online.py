@@ -4,8 +4,9 @@ requests, validity, and the notes a report needs."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any
 
 from openaiperf.loadgen.dispatcher import DispatchResult
 from openaiperf.records import Request

@@ -25,7 +25,8 @@ send times (``requests_per_s`` is the completion throughput).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, ClassVar, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 

@@ -34,15 +34,16 @@ from typing import Any, ClassVar, Sequence
 
 from pydantic import Field, model_validator
 
+from openaiperf.engines import Engine, Scorer
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.metrics import Metric, MetricSet
 from openaiperf.records import Record, RecordSink, Request
-from openaiperf.engines import Engine, Scorer
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec, select_subset
 from openaiperf.tasks.datasets import dataset_details, load_rows
 from openaiperf.tasks.quality import apply_targets, record_per_sample, sample_fingerprint
 from openaiperf.tasks.tokenizer import tokenizer_for
+
 
 class PerplexityParameters(Options):
     #: tokens per window (the model's context for the scored tokens)
