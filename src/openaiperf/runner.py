@@ -280,7 +280,7 @@ class CaseRunner:
             if mismatch.note:
                 result.notes.append(mismatch.note)
         result.notes.extend(timing_notes(records))
-        if not self.engine.concurrent and self.case.scenario not in ("offline", "single_stream"):
+        if not self.engine.concurrent and self.scenario.overlapping:
             result.notes.append(f"{self.case.engine} serves one request at a time: requests queue in front of it")
         self.apply_gates(result)
         return result

@@ -33,6 +33,11 @@ def test_each_axis_has_its_registry_and_entry_point_group():
     assert engines.names()[:3] == ["hf", "vllm", "openai"]
     assert scenarios.names() == ["offline", "single_stream", "multi_stream", "server", "interactive"]
     assert task_kinds.names() == ["summarization", "perplexity", "chat", "synthetic"]
+    # capabilities the rest of the suite asks instead of naming engines, scenarios or kinds
+    assert [n for n, c in scenarios.classes().items() if c.overlapping] == ["multi_stream", "server", "interactive"]
+    assert [n for n, c in engines.classes().items() if c.online] == ["openai"]
+    assert [n for n, c in task_kinds.classes().items() if not c.needs_dataset] == ["synthetic"]
+    assert [n for n, c in task_kinds.classes().items() if c.needs_model] == ["perplexity", "chat", "synthetic"]
 
 
 def test_an_unknown_name_lists_the_known_ones():
@@ -207,3 +212,13 @@ def test_the_engines_module_lists_its_docs_example(tmp_path: Path):
 
     registry.register("echo", Echo)
     assert registry.get("echo").name == "echo" and registry.get("echo").Options.model_config["extra"] == "allow"
+
+
+def test_ob_scenario_list_shows_options_and_their_flags(capsys):
+    from openaiperf.cli import main
+
+    assert main(["scenario", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "min_duration_s (--min-duration)" in out
+    assert "multi_stream     builtin" in out and "stream_count (--stream-count)" in out
+    assert "seed (--arrival-seed)" in out

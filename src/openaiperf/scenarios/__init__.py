@@ -66,6 +66,9 @@ class Scenario:
     name: ClassVar[str] = ""
     #: its own options (``scenario_options.<name>`` in a matrix); the base takes none
     Options: ClassVar[type[Options]] = Options
+    #: capability: it sends requests that overlap in time (through ``stream``), so an
+    #: engine that serves one at a time makes them queue (the case says so)
+    overlapping: ClassVar[bool] = False
 
     config: ScenarioConfig
     options: Any

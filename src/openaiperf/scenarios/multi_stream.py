@@ -25,6 +25,7 @@ class MultiStreamOptions(Options):
 
 class MultiStreamScenario(Scenario):
     name: ClassVar[str] = "multi_stream"
+    overlapping: ClassVar[bool] = True
     Options: ClassVar[type[Options]] = MultiStreamOptions
     options: MultiStreamOptions
 

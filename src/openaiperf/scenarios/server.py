@@ -116,6 +116,7 @@ def find_peak(trial: Callable[[float], bool], start_qps: float, *, tolerance: fl
 
 class ServerScenario(Scenario):
     name: ClassVar[str] = "server"
+    overlapping: ClassVar[bool] = True
     Options: ClassVar[type[Options]] = ServerOptions
     default_sla: ClassVar[SLA] = SERVER_SLA
     options: ServerOptions
