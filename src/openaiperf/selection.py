@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from openaiperf.errors import ConfigError
+from openaiperf.errors import ConfigError, EngineError
 from openaiperf.matrix import Case, MatrixSpec, SuiteSpec, expand
 
 AXES = ("task", "scenario", "engine", "model")
@@ -68,7 +68,10 @@ def served_models(engine: str, matrix: MatrixSpec, inputs: SelectionInputs) -> l
         return None
     probe = Case("-", "-", engine, "-", engine_options=first_options(matrix, "engine", engine))
     (probe,) = apply_cli_options([probe], inputs.option)
-    names = cls.served_models(cls.parse_options(probe.engine_options, source=f"engine {engine} options"))
+    try:
+        names = cls.served_models(cls.parse_options(probe.engine_options, source=f"engine {engine} options"))
+    except EngineError as exc:
+        raise ConfigError(f"{exc}; or give --model NAME", source=f"engine {engine}") from None
     if names is None:
         return None
     found = [model for served in names for model, spec in inputs.models.items()
