@@ -121,8 +121,9 @@ BASE_OPTIONS: tuple[Option, ...] = (
            metavar="DIR", recorded=False),
     Option("--matrix", "suite definition (default: the matrix.yaml / *.matrix.yaml files in the collected folders)",
            "selection", metavar="PATH"),
-    *(Option(f"--{kind}", f"{kind}s to run (comma-separated): narrows the matrix to them, and adds cases for a "
-              f"{kind} the matrix does not have (see the README's selection rule)", "selection", metavar="A,B")
+    *(Option(f"--{kind}", f"{kind}s to run (comma-separated): narrows the matrix to them, and adds cases for "
+              f"{'an' if kind == 'engine' else 'a'} {kind} the matrix does not have (see the README's selection rule)",
+              "selection", metavar="A,B")
       for kind in ("task", "scenario", "engine", "model")),
     Option("--model-file", "extra model registry entries", "selection", action="append", metavar="YAML",
            recorded=False),
