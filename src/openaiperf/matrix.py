@@ -34,6 +34,9 @@ class SuiteSpec(Spec):
 
 class MatrixSpec(Spec):
     suites: list[SuiteSpec] = Field(min_length=1)
+    #: also measure the machine (GEMM and memory-copy rates against the hardware
+    #: profile) when the whole suite runs
+    calibration: bool = False
 
 
 @dataclass(frozen=True)

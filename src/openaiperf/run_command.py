@@ -1,10 +1,11 @@
-"""``ob run``: seed 000's command line as a thin wrapper over ``pytest benchmarks``.
+"""``ob run``: the benchmark suite from the ``ob`` command, a thin wrapper over pytest.
 
-    ob run --task summarization.xsum --model smollm2-135m --scenario offline --backend hf --repeats 3
+    ob run --task summarization.xsum --model smollm2-135m --scenario offline --engine hf --repeats 3
     ob run ... -- -x -v          # anything after -- goes to pytest unchanged
 
-Every flag maps to a plugin option (``--backend`` is ``--engine``); the exit
-status is pytest's.
+Its options are the plugin's, declared once (:mod:`openaiperf.options`):
+each one given becomes the same pytest option; ``--backend`` is ``--engine``
+under the name the original command line used. The exit status is pytest's.
 """
 
 from __future__ import annotations
@@ -12,22 +13,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-#: ob run flag -> pytest option
-FLAG_MAP = {
-    "task": "--task", "model": "--model", "scenario": "--scenario", "backend": "--engine", "hw": "--hw",
-    "qps_target": "--qps-target", "repeats": "--repeats", "subset_seed": "--subset-seed",
-    "max_samples": "--max-samples", "report_dir": "--report-dir", "baseline_compare": "--baseline-compare",
-    "baseline_save": "--baseline-save",
-}
-
 
 def pytest_args(args: argparse.Namespace) -> list[str]:
+    from openaiperf.options import options
+
     out = [args.benchmarks]
-    for attr, option in FLAG_MAP.items():
-        value = getattr(args, attr, None)
-        if value is None or value is False:
-            continue
-        out.append(option if value is True else f"{option}={value}")
+    for option in options():
+        out += option.argv(getattr(args, option.dest, None))
     if args.alluredir:
         out.append(f"--alluredir={args.alluredir}")
     rest = list(args.pytest_args)
@@ -43,20 +35,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    run = subparsers.add_parser("run", help="run benchmarks (a wrapper over pytest benchmarks)")
-    run.add_argument("--task", help="task(s), comma-separated")
-    run.add_argument("--model", help="model(s), comma-separated")
-    run.add_argument("--scenario", help="scenario(s): offline, single_stream, server, ...")
-    run.add_argument("--backend", help="engine(s): hf, vllm, openai")
-    run.add_argument("--hw", help="hardware profile, or auto")
-    run.add_argument("--qps-target", type=float, help="server scenario target QPS")
-    run.add_argument("--repeats", type=int)
-    run.add_argument("--subset-seed", type=int)
-    run.add_argument("--max-samples", type=int)
-    run.add_argument("--report-dir")
-    run.add_argument("--baseline-compare", nargs="?", const=True, help="compare with baselines (optional PATH)")
-    run.add_argument("--baseline-save", nargs="?", const=True, help="save baselines (optional DIR)")
+    from openaiperf.options import GROUPS, add_options
+
+    run = subparsers.add_parser("run", help="run benchmarks (a wrapper over pytest: the plugin's options)")
+    for name, what in GROUPS.items():
+        group = run.add_argument_group(f"{name}: {what}")
+        add_options(group.add_argument, groups=[name])
+        if name == "selection":
+            group.add_argument("--backend", dest="engine", help="the same as --engine")
     run.add_argument("--alluredir", help="write Allure results here")
-    run.add_argument("--benchmarks", default="benchmarks", help="the benchmark folder (default: benchmarks)")
+    run.add_argument("--benchmarks", default="benchmarks",
+                     help="the folder or matrix file to run (default: benchmarks)")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest")
     run.set_defaults(func=cmd_run)

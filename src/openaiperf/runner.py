@@ -33,7 +33,7 @@ from openaiperf.result import (
     ScenarioSettings,
     metric_values,
 )
-from openaiperf.scenarios import ScenarioConfig, ScenarioRun, create_scenario
+from openaiperf.scenarios import ScenarioRun, create_scenario, scenario_config
 from openaiperf.tasks import Sample
 
 __all__ = ["CaseResult", "CaseRunner", "RunSettings", "case_skip_reason", "rounds_of"]
@@ -41,7 +41,7 @@ __all__ = ["CaseResult", "CaseRunner", "RunSettings", "case_skip_reason", "round
 
 def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict[str, Any] | None) -> str | None:
     """Why ``case`` cannot run on ``hardware`` (shown as the skip reason), or None."""
-    limit_b = getattr(hardware, "max_model_params_b", None)
+    limit_b = hardware.max_model_params_b
     if limit_b is not None and model.parameters > limit_b * 1e9:
         return (f"{model.name} has {model.parameters / 1e9:.1f}B parameters; the {hardware.name!r} hardware "
                 f"profile runs models up to {limit_b:g}B")
@@ -104,21 +104,16 @@ class CaseRunner:
         self.requests: list[Any] = []
         self.runs: list[ScenarioRun] = []
         self.run_dir = run_dir
-        gpu = getattr(hardware, "device", "cpu") != "cpu"
+        gpu = hardware.device != "cpu"
         self.monitor = CaseMonitor(case.id, run_dir, enabled=settings.monitor, interval_s=settings.monitor_interval_s,
                                    metrics=("cpu", "gpu") if gpu else ("cpu",))
         from openaiperf.profiling import create_case_profiler
 
         self.profiler = create_case_profiler(settings.profile, case.id, run_dir)
-        options = dict(case.scenario_options)
         # Online scenarios fall back to the task's SLA defaults.
-        options.setdefault("task_sla", dict(getattr(getattr(task, "spec", None), "sla", None) or {}))
-        self.scenario = create_scenario(case.scenario, ScenarioConfig(
-            min_duration_s=float(options.pop("min_duration_s", 0.0)),
-            min_queries=int(options.pop("min_queries", 1)),
-            max_error_rate=float(options.pop("max_error_rate", settings.max_error_rate)),
-            options=options,
-        ))
+        self.scenario = create_scenario(case.scenario, scenario_config(
+            case.scenario_options, source=f"case {case.id}: scenario options",
+            max_error_rate=settings.max_error_rate, task_sla=dict(task.spec.sla)))
 
     # -- phases -----------------------------------------------------------------------
     def prepare(self) -> None:
@@ -127,9 +122,7 @@ class CaseRunner:
         self.samples = self.task.load_samples(max_samples, self.settings.subset_seed)
         self.requests = self.task.build_requests(self.samples, self.model)
         # A task whose requests are not generation (perplexity scoring) serves them through its own adapter.
-        adapt_engine = getattr(self.task, "adapt_engine", None)
-        if callable(adapt_engine):
-            self.engine = adapt_engine(self.engine)
+        self.engine = self.task.adapt_engine(self.engine)
         warmup = self.settings.warmup_samples
         if warmup is None:
             warmup = self.task.spec.warmup.samples
@@ -144,7 +137,7 @@ class CaseRunner:
         from openaiperf.scenarios import new_records
 
         # Prompts of their own (a tag in front): a prefix cache must not serve the measured requests from warmup.
-        requests = [r.warmup_copy(i) if hasattr(r, "warmup_copy") else r for i, r in enumerate(requests)]
+        requests = [r.warmup_copy(i) for i, r in enumerate(requests)]
         records = new_records(requests, -1)
         start = time.perf_counter()
         for record in records:
@@ -153,12 +146,11 @@ class CaseRunner:
         self.engine.run(requests, records, lambda record: None)
         self.complete_records(records)
 
-    def complete_records(self, records: Sequence[Record]) -> None:
+    def complete_records(self, records: Sequence[Record]) -> bool:
         """The engine's after-round step (e.g. the openai engine counts tokens per
-        chunk with the client tokenizer here, off the event loop that timed them)."""
-        complete = getattr(self.engine, "complete_records", None)
-        if callable(complete):
-            complete(records)
+        chunk with the client tokenizer here, off the event loop that timed them);
+        True when it changed the records."""
+        return bool(self.engine.complete_records(records))
 
     def measure_round(self, round_index: int) -> ScenarioRun:
         """One measured pass of the scenario over every request; records go to the
@@ -171,8 +163,7 @@ class CaseRunner:
                     run = self.scenario.run(self.engine, self.requests, writer.write, round_index)
             finally:
                 self.monitor.stop_round()
-            if callable(getattr(self.engine, "complete_records", None)):
-                self.complete_records(run.records)
+            if self.complete_records(run.records):
                 writer.rewrite()  # the lines appended at completion, now with the final token counts
         self.runs.append(run)
         return run
@@ -238,9 +229,7 @@ class CaseRunner:
                 ci = quality.intervals.get(name)
                 metrics[name] = Metric(value, unit, better, *(ci or (None, None)))
         # Task-specific throughput (e.g. scored tokens/s of a scoring workload).
-        case_metrics = getattr(self.task, "case_metrics", None)
-        if callable(case_metrics):
-            metrics.update(case_metrics(records, self.runs))
+        metrics.update(self.task.case_metrics(records, self.runs))
         scenario_settings: dict[str, Any] = {}
         for run in self.runs:
             for name, ok in run.constraints.items():
@@ -258,7 +247,7 @@ class CaseRunner:
                 result.notes.append(mismatch.note)
         result.metrics = metric_values(metrics)
         result.notes.extend(timing_notes(records))
-        if not getattr(self.engine, "concurrent", True) and self.case.scenario not in ("offline", "single_stream"):
+        if not self.engine.concurrent and self.scenario.overlapping:
             result.notes.append(f"{self.case.engine} serves one request at a time: requests queue in front of it")
         self.apply_gates(result)
         return result
@@ -271,9 +260,7 @@ class CaseRunner:
         peak = self.efficiency_basis.peak_flops
         metrics["mfu"] = mfu(self.model.parameters, tokens, seconds, peak)
         metrics |= self.compute_mbu(records)
-        scenario_metrics = getattr(self.scenario, "metrics", None)
-        if callable(scenario_metrics):  # e.g. goodput, peak QPS
-            metrics |= scenario_metrics(records, runs)
+        metrics |= self.scenario.metrics(records, runs)  # e.g. goodput, peak QPS
         return metrics
 
     def summarize_resources(self) -> dict[str, Any]:
@@ -292,17 +279,22 @@ class CaseRunner:
                                          "completion (warmup requests and find-peak trials excluded)")
         return resources
 
+    @property
+    def weights(self) -> str | None:
+        """Where the engine loaded the model from (its config.json tells the KV-cache shape)."""
+        context = self.engine.context
+        return context.weights if context is not None else None
+
     @cached_property
     def kv_geometry(self) -> Any:
         """The model's KV-cache shape from its config.json: read once per case, not once per round."""
-        return load_kv_geometry(getattr(getattr(self.engine, "context", None), "weights", None))
+        return load_kv_geometry(self.weights)
 
     @cached_property
     def precision(self) -> Precision:
         """What the engine computes and stores in, on how many devices (engine options and
         the checkpoint's quantization_config over the case's dtype)."""
-        weights = getattr(getattr(self.engine, "context", None), "weights", None)
-        return effective_precision(self.dtype, self.case.engine_options, load_quantization_config(weights))
+        return effective_precision(self.dtype, self.case.engine_options, load_quantization_config(self.weights))
 
     @cached_property
     def efficiency_basis(self) -> EfficiencyBasis:

@@ -1,5 +1,6 @@
 """Real benchmark cases, run as a user runs them (``pytest benchmarks --endpoint
-URL``), through the ``openai`` engine against the scripted server: every
+URL`` in a folder holding only a matrix and a models file: the installed plugin
+alone), through the ``openai`` engine against the scripted server: every
 scenario, both APIs (a chat model's messages go to /v1/chat/completions, a plain
 model's prompts to /v1/completions). The results' TTFT, TPOT, per-token ITL,
 chunk ITL, E2E, token counts and errors must recover the script (tolerances in
@@ -19,19 +20,6 @@ from openaiperf.testing.scripted_server import Script, start_scripted_server
 from tests.conformance.truth import close_gap, close_start, median_s
 
 REPO = Path(__file__).resolve().parents[2]
-
-CONFTEST = f"""
-import sys
-sys.path[:0] = [{str(REPO)!r}]
-pytest_plugins = ["fixtures.hardware", "fixtures.model", "fixtures.dataset", "fixtures.engine",
-                  "fixtures.monitor", "fixtures.case"]
-"""
-
-TEST_FILE = """
-def test_llm(bench_case, case_runner, benchmark):
-    result = case_runner.run(benchmark)
-    assert result.status == "passed", "\\n".join(result.failures)
-"""
 
 #: model prefix -> (script, engine options, expected token source)
 SCRIPTS = {
@@ -68,10 +56,8 @@ def scripted():
 @pytest.fixture(scope="module")
 def run_dir(scripted, word_tokenizer, tmp_path_factory) -> Path:
     project = tmp_path_factory.mktemp("conformance-project")
-    (project / "conftest.py").write_text(CONFTEST)
     (project / "benchmarks").mkdir()
     (project / "benchmarks" / "matrix.yaml").write_text(matrix())
-    (project / "benchmarks" / "test_llm.py").write_text(TEST_FILE)
     models = "".join(f"{name}-{kind}:\n  source: {word_tokenizer}\n  parameters: 1000000\n  dtype: float32\n"
                      f"  chat: {str(kind == 'chat').lower()}\n" for name in SCRIPTS for kind in ("chat", "text"))
     (project / "models.yaml").write_text(models)

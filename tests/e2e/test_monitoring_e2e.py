@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_monitor_profile_and_sweep_on_smollm2(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks/test_llm.py", "--hw", "cpu", "--max-samples", "2",
+        [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--max-samples", "2",
          "--warmup-samples", "1", "--task", "summarization.xsum", "--engine", "hf", "--scenario", "offline",
          "--model", "smollm2-135m", "--sweep", "max_tokens:8", "--profile", "torch",
          "--monitor-interval", "50ms", "--report-dir", str(tmp_path), "-p", "no:cacheprovider"],

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from benchproject import MATRIX, MODELS, PROJECT_CONFTEST, TEST_FILE
+from benchproject import FAKE_ENGINE, MATRIX, MODELS, PROJECT_CONFTEST
 
 
 @pytest.fixture
 def bench_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     pytester.makeconftest(PROJECT_CONFTEST)
+    pytester.makepyfile(fake_engine=FAKE_ENGINE)
     (pytester.path / "benchmarks").mkdir()
     (pytester.path / "benchmarks" / "matrix.yaml").write_text(MATRIX)
-    (pytester.path / "benchmarks" / "test_llm.py").write_text(TEST_FILE)
     (pytester.path / "models.yaml").write_text(MODELS)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     for name in ("FAKE_SLOWDOWN", "FAKE_SEED", "FAKE_JITTER"):

@@ -1,5 +1,5 @@
 """The examples of the extension pages (docs/new-task.md, new-engine.md,
-new-hardware-profile.md) are executed: blocks tagged ``file=NAME`` are written
+new-scenario.md, new-hardware-profile.md) are executed: blocks tagged ``file=NAME`` are written
 to a temporary folder, ``shell test`` blocks run there line by line, ``python
 test`` blocks run as scripts; then the written task / engine are used by the
 real suite."""
@@ -64,9 +64,14 @@ def test_new_task_page(tmp_path):
     outputs = run_page("new-task.md", tmp_path)
     assert "ok: task capitals.summary" in outputs[0]
     assert "capitals.summary" in outputs[2]
+    assert outputs[3].strip() == "counting.numbers ['0', '0 1', '0 1 2']"  # the new kind's samples
     # the registered task joins the matrix with its own scenarios
     done = run_suite(tmp_path, "--task", "capitals.summary", "--model", "smollm2-135m", "--collect-only", "-q")
     assert "test_llm[capitals.summary-offline-hf-smollm2-135m]" in done.stdout, done.stdout + done.stderr
+    # a task of the new kind, its module registered with -p
+    done = run_suite(tmp_path, "-p", "counting_kind", "--task-file", "counting.yaml", "--task", "counting.numbers",
+                     "--model", "smollm2-135m", "--collect-only", "-q")
+    assert "test_llm[counting.numbers-offline-hf-smollm2-135m]" in done.stdout, done.stdout + done.stderr
 
 
 def test_new_engine_page(tmp_path):
@@ -81,12 +86,18 @@ def test_new_engine_page(tmp_path):
     assert case["metrics"]["output_tokens"]["value"] > 0
 
 
+def test_new_scenario_page(tmp_path):
+    outputs = run_page("new-scenario.md", tmp_path)
+    assert outputs[0].split() == ["7", "3", "True"]  # 7 requests in bursts of 3: 3 bursts
+    assert "matrix.yaml::test_llm[summarization.xsum-burst-hf-smollm2-135m]" in outputs[1], outputs[1]
+
+
 def test_new_hardware_profile_page(tmp_path):
     outputs = run_page("new-hardware-profile.md", tmp_path)
     assert outputs[0].startswith("rtx4090")
 
 
-@pytest.mark.parametrize("page", ["new-task.md", "new-engine.md", "new-hardware-profile.md"])
+@pytest.mark.parametrize("page", ["new-task.md", "new-engine.md", "new-scenario.md", "new-hardware-profile.md"])
 def test_pages_have_complete_examples(page):
     tags = [tag for _, tag, _ in blocks(page)]
     assert any(t.startswith("file=") for t in tags) and "test" in tags

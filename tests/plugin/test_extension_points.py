@@ -66,7 +66,7 @@ def write_task(folder: Path, **dataset_changes) -> str:
     folder.joinpath("towns.csv").write_text(CSV, encoding="utf-8")
     task = {"name": "towns.summary", "kind": "summarization", "version": "0.1.0",
             "datasets": {"eval": {"source": "towns.csv", "format": "csv", "license": "CC0-1.0", **dataset_changes}},
-            "metrics": {"quality": [{"name": "rouge1", "target": 0.0, "higher_is_better": True}]},
+            "metrics": {"quality": [{"name": "rouge1", "target": 0.0}]},
             "scenarios": ["offline"], "input_profile": {"max_new_tokens": 8}, "warmup": {"samples": 0},
             "prompt": {"user": "Summarize in one sentence.\n\n{document}"}}
     path = folder / "towns.yaml"

@@ -9,7 +9,7 @@ import json
 import pytest
 from benchproject import bench_args
 
-# A deterministic test engine (tests/plugin/fake_engine.py) that raises KeyboardInterrupt,
+# A deterministic test engine (the project's fake_engine.py) that raises KeyboardInterrupt,
 # as Ctrl-C would, when asked for its third request.
 INTERRUPTING_ENGINE = """
 from fake_engine import FakeEngine
@@ -31,8 +31,8 @@ class InterruptingEngine(FakeEngine):
 def test_an_interrupted_case_is_recorded_with_what_finished(bench_project):
     bench_project.makepyfile(interrupting_engine=INTERRUPTING_ENGINE)
     conftest = bench_project.path / "conftest.py"
-    conftest.write_text(conftest.read_text() + "\nimport sys\nsys.path.insert(0, " + repr(str(bench_project.path))
-                        + ')\nBUILTIN_ENGINES["interrupting"] = "interrupting_engine:InterruptingEngine"\n')
+    conftest.write_text(conftest.read_text() + "\nfrom interrupting_engine import InterruptingEngine\n"
+                        'engines.register("interrupting", InterruptingEngine)\n')
     matrix = bench_project.path / "benchmarks" / "matrix.yaml"
     matrix.write_text(matrix.read_text().replace("engines: [fake]", "engines: [interrupting]"))
     result = bench_project.runpytest(*bench_args("--scenario", "single_stream", "--report-dir", "out"),

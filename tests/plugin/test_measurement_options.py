@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(str(REPO / "benchmarks" / "test_llm.py"), "--rootdir", str(REPO),
+    return pytester.runpytest_subprocess(str(REPO / "benchmarks"), "--rootdir", str(REPO),
                                          "-p", "no:cacheprovider", "--hw", "cpu", *args)
 
 

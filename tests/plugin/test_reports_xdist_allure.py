@@ -35,7 +35,7 @@ def test_xdist_workers_merge_into_one_results_json(bench_project: pytest.Pyteste
 
 
 def test_worker_gpu_pinning_rule() -> None:
-    from openaiperf.report.plugin import worker_gpu
+    from openaiperf.plugin.reporting import worker_gpu
 
     assert worker_gpu("gw0", None, 2) == "0"
     assert worker_gpu("gw3", None, 2) == "1"
@@ -131,7 +131,7 @@ def test_ob_commands_over_run_folders(bench_project: pytest.Pytester, monkeypatc
     assert f"{c.name}/logs/engine.log" in tarfile.open(output).getnames()
 
 
-def test_ob_run_maps_seed_flags_to_pytest_options() -> None:
+def test_ob_run_maps_its_flags_to_pytest_options() -> None:
     import argparse
 
     from openaiperf.cli import build_parser
@@ -141,9 +141,33 @@ def test_ob_run_maps_seed_flags_to_pytest_options() -> None:
                                       "--scenario", "server", "--backend", "vllm", "--qps-target", "100",
                                       "--repeats", "3", "--subset-seed", "1234", "--", "-x"])
     assert isinstance(args, argparse.Namespace)
-    assert pytest_args(args) == ["benchmarks", "--task=summarization.xsum", "--model=smollm2-135m",
-                                 "--scenario=server", "--engine=vllm", "--qps-target=100.0", "--repeats=3",
-                                 "--subset-seed=1234", "-x"]
+    assert pytest_args(args) == ["benchmarks", "--task=summarization.xsum", "--scenario=server", "--engine=vllm",
+                                 "--model=smollm2-135m", "--repeats=3", "--subset-seed=1234", "--qps-target=100.0",
+                                 "-x"]
+
+
+def test_ob_run_has_every_plugin_option(pytestconfig: pytest.Config) -> None:
+    """One declaration: every option of the plugin's group is an ``ob run`` option, and
+    each given value reaches pytest as the same option."""
+    from openaiperf.cli import build_parser
+    from openaiperf.options import options
+    from openaiperf.run_command import pytest_args
+
+    group = next(g for g in pytestconfig._parser._groups if g.name == "openaiperf")
+    plugin_flags = {name for option in group.options for name in option.names()}
+    declared = {o.flag for o in options()}
+    assert plugin_flags == declared and len(declared) >= 40
+    parser = build_parser()
+    run = parser._subparsers._group_actions[0].choices["run"]
+    run_flags = {flag for action in run._actions for flag in action.option_strings}
+    assert declared <= run_flags
+    argv = ["run", "--hw", "cpu", "--max-error-rate", "0.5", "--no-monitor", "--engine-option", "hf:batch_size=2",
+            "--engine-option", "vllm:max_model_len=512", "--baseline-compare", "--baseline-save", "here",
+            "--endpoint", "http://h:1", "--find-peak", "--min-queries", "9"]
+    assert pytest_args(parser.parse_args(argv))[1:] == [
+        "--hw=cpu", "--max-error-rate=0.5", "--no-monitor", "--engine-option=hf:batch_size=2",
+        "--engine-option=vllm:max_model_len=512", "--endpoint=http://h:1", "--find-peak", "--min-queries=9",
+        "--baseline-save=here", "--baseline-compare"]
 
 
 def test_ob_run_runs_pytest(bench_project: pytest.Pytester, monkeypatch) -> None:
@@ -155,7 +179,7 @@ def test_ob_run_runs_pytest(bench_project: pytest.Pytester, monkeypatch) -> None
 
 
 def test_auto_workers_follow_the_visible_gpus(monkeypatch) -> None:
-    from openaiperf.report.plugin import gpu_count, pytest_xdist_auto_num_workers
+    from openaiperf.plugin.reporting import gpu_count, pytest_xdist_auto_num_workers
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert gpu_count() == 2 and pytest_xdist_auto_num_workers(None) == 2

@@ -110,3 +110,20 @@ def test_closed_loop_keeps_n_streams_busy_and_flags_warmup():
     assert peak == 3
     assert sum(r.warmup for r in records) == 3 and all(r.done for r in records)
     assert all(r.sent == r.scheduled for r in records)
+
+
+def test_no_request_is_sent_before_its_scheduled_time_on_the_event_loop_the_runs_use():
+    """uvloop (the loop runs use when it is installed) counts timers in whole
+    milliseconds and may wake early: the open loop waits the rest, never sends early."""
+    from openaiperf.loadgen.dispatcher import run_loop
+
+    requests = [Request(id=f"r{i}", sample_id="s", max_tokens=1, prompt="p") for i in range(120)]
+    records = [Record(request_id=r.id, sample_id="s") for r in requests]
+    offsets = [i * 0.0013 for i in range(len(requests))]  # gaps that do not fall on whole milliseconds
+
+    async def send(request: Request, record: Record) -> None:
+        record.done = time.perf_counter()
+
+    run_loop(dispatch_open(requests, records, offsets, send, lambda record: None))
+    early = [r.scheduled - r.sent for r in records if r.sent < r.scheduled]
+    assert not early, f"{len(early)} request(s) sent before their time, up to {max(early) * 1e6:.0f} µs"

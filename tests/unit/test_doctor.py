@@ -72,3 +72,41 @@ def test_the_openai_engine_is_checked_by_the_client_it_uses(monkeypatch):
     monkeypatch.setattr(doctor, "check_torch", lambda: doctor.Check("software", "torch", True, "skipped here"))
     names = [c.name for c in software_checks()]
     assert "aiohttp (openai engine)" in names and not any("httpx" in n for n in names)
+
+
+def test_an_engine_registered_from_outside_is_checked_by_what_it_requires(monkeypatch):
+    """The doctor asks the registry: a new engine needs no entry of its own there."""
+    from openaiperf import doctor
+    from openaiperf.doctor import engine_checks
+    from openaiperf.engines import Engine, engines
+    from openaiperf.registry import requirement
+
+    class Needy(Engine):
+        requires = (requirement("no-such-client-xyz>=2"),)
+
+        def prepare(self): ...
+        def run(self, requests, records, on_done): ...
+        async def stream(self, request, record): ...
+        def teardown(self): ...
+        def info(self): return {}
+
+    monkeypatch.setattr(doctor, "check_torch", lambda: doctor.Check("software", "torch", True, "skipped here"))
+    state = engines.snapshot()
+    engines.register("needy", Needy)
+    try:
+        software = {c.name: c for c in software_checks()}
+        engine = {c.name: c for c in engine_checks()}
+    finally:
+        engines.restore(state)
+    row = software["no-such-client-xyz (needy engine)"]
+    assert row.ok is None and row.detail == "no-such-client-xyz is not installed"
+    assert row.fix == "pip install 'no-such-client-xyz>=2'"
+    assert engine["needy"].ok is False and engine["needy"].fix == "pip install 'no-such-client-xyz>=2'"
+    assert engine["hf"].ok and "needy" not in {c.name for c in engine_checks()}
+
+
+def test_ob_task_check_and_the_earlier_spelling(capsys):
+    assert main(["task", "check", "summarization.xsum", "--json"]) == 0
+    (check,) = json.loads(capsys.readouterr().out)
+    assert check["ok"] and "loads (2 samples read)" in check["detail"]
+    assert main(["check", "--task", "summarization.xsum", "--json"]) == 0

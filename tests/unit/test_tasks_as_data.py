@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -160,23 +161,24 @@ ENGINES = textwrap.dedent('''
 ''')
 
 
-def test_ob_backend_register_and_list(tmp_path, user_home, capsys):
-    from openaiperf.engines import engine_class, known_engines
+@pytest.mark.parametrize("group", ["engine", "backend"])  # backend: the earlier spelling
+def test_ob_engine_register_and_list(tmp_path, user_home, capsys, group):
+    from openaiperf.engines import engine_class, engines
 
     module = tmp_path / "my_engines.py"
     module.write_text(ENGINES, encoding="utf-8")
-    assert main(["backend", "register", f"{module}:Complete", "--name", "mine"]) == 0
-    assert "mine" in known_engines()
+    assert main([group, "register", f"{module}:Complete", "--name", "mine"]) == 0
+    assert "mine" in engines.names()
     assert engine_class("mine").__name__ == "Complete"
     capsys.readouterr()
-    assert main(["backend", "list"]) == 0
-    assert "mine" in capsys.readouterr().out
-    assert main(["backend", "register", f"{module}:NoStream", "--name", "broken"]) == 2
+    assert main([group, "list"]) == 0
+    assert re.search(r"^mine\s+registered", capsys.readouterr().out, re.M)
+    assert main([group, "register", f"{module}:NoStream", "--name", "broken"]) == 2
     err = capsys.readouterr().err
-    assert f"engine class NoStream (in {module}) lacks stream" in err and "broken" not in known_engines()
-    assert main(["backend", "register", f"{module}:Missing", "--name", "x"]) == 2
+    assert f"engine class NoStream (in {module}) lacks stream" in err and "broken" not in engines.names()
+    assert main([group, "register", f"{module}:Missing", "--name", "x"]) == 2
     assert "has no class 'Missing'" in capsys.readouterr().err
-    assert main(["backend", "register", f"{tmp_path / 'nope.py'}:A", "--name", "x"]) == 2
+    assert main([group, "register", f"{tmp_path / 'nope.py'}:A", "--name", "x"]) == 2
     assert "file does not exist" in capsys.readouterr().err
 
 

@@ -1,10 +1,10 @@
-"""``ob compare`` and ``ob baseline update``.
+"""``ob baseline compare|update`` (``ob compare`` is the same as ``ob baseline compare``).
 
-    ob compare RUN_A RUN_B             # two run folders (reports/<run>); RUN_A is the reference
-    ob compare RUN baselines/          # a run and the stored baselines (its hardware's folder)
+    ob baseline compare RUN_A RUN_B    # two run folders (reports/<run>); RUN_A is the reference
+    ob baseline compare RUN baselines/ # a run and the stored baselines (its hardware's folder)
     ob baseline update RUN [--hw NAME] # promote a run's passing cases to baselines/<hw>/
 
-``ob compare`` gives the gate's three outcomes per metric and per case, with
+``ob baseline compare`` gives the gate's three outcomes per metric and per case, with
 their intervals, what would settle an inconclusive one, and every configuration
 difference; a differing configuration is refused unless ``--force``.
 """
@@ -169,8 +169,7 @@ def cmd_baseline_update(args: argparse.Namespace) -> int:
     return 0 if saved else 1
 
 
-def register(subparsers: Any) -> None:
-    compare = subparsers.add_parser("compare", help="compare a run with another run or with stored baselines")
+def add_compare_arguments(compare: argparse.ArgumentParser) -> None:
     compare.add_argument("run_a", metavar="RUN_A", help="a run folder (the reference when RUN_B is a run too)")
     compare.add_argument("run_b", metavar="RUN_B", help="the run to judge, or a baseline folder to judge RUN_A by")
     compare.add_argument("--force", action="store_true",
@@ -179,8 +178,15 @@ def register(subparsers: Any) -> None:
     compare.add_argument("--alpha", default="0.05", help="significance level, family-wise per case (default 0.05)")
     compare.add_argument("--tolerance", action="append", metavar="METRIC=FRACTION", help="override a tolerance")
     compare.set_defaults(func=cmd_compare)
-    baseline = subparsers.add_parser("baseline", help="manage stored baselines")
+
+
+def register(subparsers: Any) -> None:
+    add_compare_arguments(subparsers.add_parser(
+        "compare", help="the same as ob baseline compare: a run against another run or the stored baselines"))
+    baseline = subparsers.add_parser("baseline", help="compare runs with baselines, promote runs to baselines")
     actions = baseline.add_subparsers(dest="baseline_command", metavar="ACTION", required=True)
+    add_compare_arguments(actions.add_parser(
+        "compare", help="compare a run with another run or with stored baselines"))
     update = actions.add_parser("update", help="promote a run's passing cases to baselines/<hw>/")
     update.add_argument("run_dir", metavar="RUN_DIR")
     update.add_argument("--hw", default=None, help="store under this hardware profile (default: the run's)")

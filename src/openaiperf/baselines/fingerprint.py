@@ -183,11 +183,10 @@ def for_result(result: CaseResult, session: Any) -> Fingerprint:
 # -- comparing two ---------------------------------------------------------------------------
 def option_for(part: str) -> str | None:
     """The command-line option that sets a part, where one does (for the message)."""
-    from openaiperf.case_options import SCENARIO_FLAGS
+    from openaiperf.options import flag_of
 
     if part.startswith("scenario option "):
-        key = part.removeprefix("scenario option ")
-        return next((f"--{dest.replace('_', '-')}" for dest, (k, _) in SCENARIO_FLAGS.items() if k == key), None)
+        return flag_of("scenario", part.removeprefix("scenario option "))
     if part.startswith("engine option "):
         return "--engine-option"
     return {"samples": "--max-samples", "dtype": "--dtype", "hardware profile": "--hw"}.get(part)

@@ -1,40 +1,35 @@
 """Engines: what runs the model.
 
-An engine implements :class:`Engine` (seed 000's BackendInterface: prepare, run,
-stream, teardown). Built-in engines are listed in :data:`BUILTIN_ENGINES` as
-``module:Class`` strings and imported only when used, so a missing optional
-dependency (vLLM, say) affects only the cases that need it. Third-party engines
-register through the ``openaiperf.engines`` entry-point group.
+An engine is a class with ``prepare``, ``run``, ``stream``, ``teardown`` and
+``info`` (the required methods) registered by name in :data:`engines`:
 
-Adding an engine: write one module with a class implementing :class:`Engine`
-and add one line to :data:`BUILTIN_ENGINES` (or an entry point).
+- the built-in ones (``hf``, ``vllm``, ``openai``) are listed below as
+  ``module:Class`` and imported only when used, so a missing optional
+  dependency (vLLM, say) affects only the cases that need it;
+- any other joins with ``@engines.register("name")`` (from a module a pytest
+  plugin or ``conftest.py`` imports), an ``openaiperf.engines`` entry point, or
+  ``ob engine register module:Class --name NAME`` (see ``docs/new-engine.md``).
 
-The protocol is public: third-party engines implement it and are found through
-the ``openaiperf.engines`` entry-point group, or registered from a module or a
-local file with ``ob backend register module:Class --name NAME`` (see
-``docs/new-engine.md``). A class is constructed with an :class:`EngineContext`.
-Optional methods: ``unavailable_reason()`` (a static method: why the engine
-cannot run here, shown as the skip reason) and ``score(windows)`` (per-token
-log-probabilities of token windows, used by the perplexity task).
+A class is constructed with an :class:`EngineContext`. Subclassing :class:`Engine`
+gives it the defaults of the optional parts: ``Options`` (its options as a
+pydantic model; the base takes any key unchecked), ``requires`` (what
+``ob doctor`` and the skip reason check), ``concurrent`` / ``online``
+(capabilities), ``unavailable_reason()``, ``complete_records(records)``,
+``scorer()`` and ``served_models(options)``. A class that does not subclass it
+gets the same defaults from the registry.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
-from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar
 
-from openaiperf.errors import ConfigError, UnknownNameError
 from openaiperf.records import Record, RecordSink, Request
+from openaiperf.registry import OpenOptions, Options, Registry, Requirement, add_registry, parse_options, unmet
 
-BUILTIN_ENGINES: dict[str, str] = {
-    "hf": "openaiperf.engines.hf:HFEngine",
-    "vllm": "openaiperf.engines.vllm:VLLMEngine",
-    "openai": "openaiperf.engines.openai:OpenAIEngine",
-}
-
-ENTRY_POINT_GROUP = "openaiperf.engines"
+#: per-token log-probabilities of token windows (``len(window) - 1`` values each)
+Scorer = Callable[[Sequence[Sequence[int]]], list[list[float]]]
 
 
 @dataclass
@@ -49,17 +44,15 @@ class EngineContext:
     log_dir: Any = None  # pathlib.Path where an engine may write its logs
 
 
-@runtime_checkable
-class Engine(Protocol):
-    """The engine protocol.
+class Engine:
+    """Base class of engines: the protocol and the defaults of its optional parts.
 
     Example::
 
-        class EchoEngine:
-            name = "echo"
+        @engines.register("echo")
+        class EchoEngine(Engine):
             concurrent = False
 
-            def __init__(self, context): self.context = context
             def prepare(self): ...
             def run(self, requests, records, on_done):
                 for request, record in zip(requests, records):
@@ -68,135 +61,125 @@ class Engine(Protocol):
                     record.done = time.perf_counter(); on_done(record)
             async def stream(self, request, record): ...
             def teardown(self): ...
-            def info(self): return {"engine": "echo"}
+            def info(self): return {"engine": self.name}
     """
 
-    #: registry name
-    name: ClassVar[str]
+    #: registry name (set by the registry when the class has none)
+    name: ClassVar[str] = ""
     #: True if the engine serves several requests at once; False: online
     #: scenarios queue their requests in front of it.
-    concurrent: ClassVar[bool]
+    concurrent: ClassVar[bool] = True
+    #: True if it talks to a server over the network (one it was given or starts)
+    online: ClassVar[bool] = False
+    #: what must be installed for it to run (``ob doctor``, skip reasons)
+    requires: ClassVar[tuple[Requirement, ...]] = ()
+    #: its options (the matrix's ``engine_options``, ``--engine-option``); fields
+    #: made with :func:`openaiperf.registry.option_field` and a ``flag`` are command-line flags too
+    Options: ClassVar[type[Options]] = OpenOptions
 
+    #: what it was started with (None for a test double built without one)
+    context: EngineContext | None = None
+    options: Any = None
+
+    def __init__(self, context: EngineContext) -> None:
+        self.context = context
+        self.options = self.parse_options(context.options)
+
+    @classmethod
+    def parse_options(cls, options: Mapping[str, Any] | None, *, source: str | None = None) -> Any:
+        """The options validated by :attr:`Options` (a bad one names ``source`` and the field)."""
+        return parse_options(cls.Options, options, source=source or f"engine {cls.name} options")
+
+    # -- required ----------------------------------------------------------------------------
     def prepare(self) -> None:
         """Load the model (once per session; cases reuse the engine)."""
+        raise NotImplementedError
 
     def run(self, requests: Sequence[Request], records: Sequence[Record], on_done: RecordSink) -> None:
         """Serve ``requests`` as one offline batch; fill each record's times, token
         counts and text; call ``on_done(record)`` as each one completes. An error
         in one request is recorded on its record; an engine-wide failure raises."""
+        raise NotImplementedError
 
     async def stream(self, request: Request, record: Record) -> None:
         """Serve one request, noting each token as it arrives (online scenarios)."""
+        raise NotImplementedError
 
     def teardown(self) -> None:
         """Release the model and any process or server the engine started."""
+        raise NotImplementedError
 
     def info(self) -> dict[str, Any]:
         """Versions, device, dtype and options, for the report."""
+        raise NotImplementedError
 
+    # -- optional, with defaults -------------------------------------------------------------
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why the engine cannot run here (the skip reason), or None: by default the
+        first of :attr:`requires` that is not met."""
+        return unmet(cls.requires)
 
-def merge_options(engine: str, defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """An engine's options: its defaults updated by the case's; an unknown key is an error naming it."""
-    unknown = set(given) - set(defaults)
-    if unknown:
-        raise ConfigError(f"unknown {engine} engine option(s) {sorted(unknown)}; known: {sorted(defaults)}",
-                          source="engine options")
-    return {**defaults, **given}
+    @classmethod
+    def served_models(cls, options: Any) -> list[str] | None:
+        """The models a server given in ``options`` serves (names as it reports
+        them), when the engine talks to one; None otherwise. A task added from the
+        command line without ``--model`` runs on these (see the README's selection rule)."""
+        return None
 
+    def complete_records(self, records: Sequence[Record]) -> bool:
+        """After each round (and warmup), off the timed event loop: work out what was
+        too costly to do while timing (the ``openai`` engine counts tokens per chunk
+        here). Returns True when it changed the records (the records file is then
+        rewritten)."""
+        return False
 
-def _entry_points() -> dict[str, metadata.EntryPoint]:
-    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    def scorer(self) -> Scorer | None:
+        """Per-token log-probabilities of token windows, for the perplexity task: the
+        engine's own ``score(windows)`` method when it has one, else (an engine
+        holding a ``vllm.LLM`` as ``llm``) vLLM's prompt logprobs; None when it
+        cannot score."""
+        score = getattr(self, "score", None)
+        if callable(score):
+            return score  # type: ignore[no-any-return]
+        llm = getattr(self, "llm", None)
+        if llm is not None and type(llm).__module__.startswith("vllm"):
+            from openaiperf.engines.vllm_scoring import score_windows
 
-
-def user_engines() -> dict[str, str]:
-    """Engines registered with ``ob backend register``: name -> ``module:Class`` or ``/path/file.py:Class``."""
-    from openaiperf.specs import read_yaml
-    from openaiperf.userdir import user_engines_file
-
-    path = user_engines_file()
-    if not path.is_file():
-        return {}
-    data = read_yaml(path) or {}
-    engines = data.get("engines") if isinstance(data, dict) else None
-    if not isinstance(engines, dict):
-        raise ConfigError("expected a mapping 'engines: {name: module:Class}'", source=str(path), field="engines")
-    return {str(k): str(v) for k, v in engines.items()}
-
-
-def load_target(target: str, *, source: str) -> type:
-    """Import ``module:Class`` or ``/path/to/file.py:Class``; errors name ``source``."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    module_name, _, attr = target.rpartition(":")
-    try:
-        if module_name.endswith(".py"):
-            path = Path(module_name)
-            if not path.is_file():
-                raise ConfigError("engine file does not exist", source=f"{source}: {path}")
-            unique = f"openaiperf_user_engine_{path.stem}_{abs(hash(str(path)))}"
-            module = sys.modules.get(unique)
-            if module is None:
-                spec = importlib.util.spec_from_file_location(unique, path)
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[unique] = module
-                spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import {module_name!r}: {exc}", source=source) from None
-    cls = getattr(module, attr, None)
-    if cls is None:
-        raise ConfigError(f"{module_name!r} has no class {attr!r}", source=source)
-    return cls
-
-
-def known_engines() -> list[str]:
-    return sorted({*BUILTIN_ENGINES, *_entry_points(), *user_engines()})
-
-
-def engine_class(name: str) -> type:
-    """Import and return the engine class registered as ``name`` (built-in, entry
-    point, or ``ob backend register``)."""
-    if name in BUILTIN_ENGINES:
-        module_name, _, attr = BUILTIN_ENGINES[name].partition(":")
-        return getattr(importlib.import_module(module_name), attr)
-    entry_points = _entry_points()
-    if name in entry_points:
-        return entry_points[name].load()
-    registered = user_engines()
-    if name in registered:
-        from openaiperf.userdir import user_engines_file
-
-        return load_target(registered[name], source=f"{user_engines_file()}: engines.{name}")
-    raise UnknownNameError("engine", name, known_engines(), source="--engine")
+            return lambda windows: score_windows(llm, windows)
+        return None
 
 
 REQUIRED_METHODS = ("prepare", "run", "stream", "teardown", "info")
 
 
-def check_engine_class(cls: type, name: str) -> None:
-    """Refuse a class that lacks a method of the protocol, naming it."""
-    missing = [m for m in REQUIRED_METHODS if not callable(getattr(cls, m, None))]
-    if missing:
-        import inspect
+def _user_engines() -> dict[str, tuple[str, str]]:
+    """Engines recorded by ``ob engine register``: name -> (target, where)."""
+    from openaiperf.engines.commands import user_engines
+    from openaiperf.userdir import user_engines_file
 
-        try:
-            where = f" (in {inspect.getfile(cls)})"
-        except (TypeError, OSError):
-            where = ""
-        raise ConfigError(
-            f"engine class {cls.__qualname__}{where} lacks {', '.join(missing)} "
-            f"(the engine protocol needs {', '.join(REQUIRED_METHODS)})",
-            source=f"engine {name}",
-        )
+    where = user_engines_file()
+    return {name: (target, f"{where}: engines.{name}") for name, target in user_engines().items()}
+
+
+#: the engine registry
+engines: Registry[type[Engine]] = add_registry(Registry(
+    "engine", "openaiperf.engines",
+    builtins={
+        "hf": "openaiperf.engines.hf:HFEngine",
+        "vllm": "openaiperf.engines.vllm:VLLMEngine",
+        "openai": "openaiperf.engines.openai:OpenAIEngine",
+    },
+    base=Engine, required=REQUIRED_METHODS, extra=_user_engines))
+
+
+def engine_class(name: str) -> type[Engine]:
+    """The engine class registered as ``name`` (ImportError when its module cannot be imported)."""
+    return engines.get(name, source="--engine")  # type: ignore[no-any-return]
 
 
 def create_engine(name: str, context: EngineContext) -> Engine:
-    cls = engine_class(name)
-    check_engine_class(cls, name)
-    return cls(context)
+    return engine_class(name)(context)
 
 
 def engine_unavailable_reason(name: str) -> str | None:
@@ -204,6 +187,5 @@ def engine_unavailable_reason(name: str) -> str | None:
     try:
         cls = engine_class(name)
     except ImportError as exc:
-        return f"engine {name!r} cannot be imported ({exc}); install its extra: pip install 'openaiperf[{name}]'"
-    check = getattr(cls, "unavailable_reason", None)
-    return check() if callable(check) else None
+        return f"engine {name!r} cannot be imported ({exc})"
+    return cls.unavailable_reason()

@@ -1,10 +1,12 @@
-"""``ob backend register|list``: engines users bring (seed 000's custom backends).
+"""``ob engine list|register``: the engines, and engines users bring.
 
-``ob backend register module:Class --name NAME`` (or ``path/to/file.py:Class``)
+``ob engine register module:Class --name NAME`` (or ``path/to/file.py:Class``)
 checks that the class implements the engine protocol and records it in the user
 registry file (``$OPENAIPERF_HOME/engines.yaml`` or
-``~/.config/openaiperf/engines.yaml``), which :func:`openaiperf.engines.engine_class`
-reads; the engine is then usable in a matrix or with ``--engine NAME``.
+``~/.config/openaiperf/engines.yaml``), which the engine registry
+(:data:`openaiperf.engines.engines`) reads; the engine is then usable in a
+matrix or with ``--engine NAME``. ``ob backend`` is the same group under the
+name the original command line used.
 """
 
 from __future__ import annotations
@@ -13,28 +15,46 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from openaiperf.engines import BUILTIN_ENGINES, check_engine_class, known_engines, load_target, user_engines
 from openaiperf.errors import ConfigError
 
-__all__ = ["register"]
+__all__ = ["register", "user_engines"]
+
+
+def user_engines() -> dict[str, str]:
+    """Engines registered with ``ob engine register``: name -> ``module:Class`` or ``/path/file.py:Class``."""
+    from openaiperf.specs import read_yaml
+    from openaiperf.userdir import user_engines_file
+
+    path = user_engines_file()
+    if not path.is_file():
+        return {}
+    data = read_yaml(path) or {}
+    engines = data.get("engines") if isinstance(data, dict) else None
+    if not isinstance(engines, dict):
+        raise ConfigError("expected a mapping 'engines: {name: module:Class}'", source=str(path), field="engines")
+    return {str(k): str(v) for k, v in engines.items()}
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("backend", help="register and list engines",
-                                   description="Engines (backends): built-in, entry points, and registered ones.")
-    commands = parser.add_subparsers(dest="backend_command", metavar="ACTION", required=True)
-    add = commands.add_parser("register", help="register an engine class: module:Class or file.py:Class")
-    add.add_argument("target", help="module:Class, or path/to/file.py:Class")
-    add.add_argument("--name", required=True, help="the engine's name in matrices and --engine")
-    add.add_argument("--force", action="store_true", help="replace a registered engine of the same name")
-    add.set_defaults(func=run_register)
-    listing = commands.add_parser("list", help="list the engines")
-    listing.set_defaults(func=run_list)
+    for name, hidden in (("engine", False), ("backend", True)):
+        kwargs = {} if hidden else {"help": "list the engines, register one of your own"}
+        parser = subparsers.add_parser(name, description="Engines: built-in, registered, and entry points.",
+                                       **kwargs)
+        commands = parser.add_subparsers(dest="engine_command", metavar="ACTION", required=True)
+        add = commands.add_parser("register", help="register an engine class: module:Class or file.py:Class")
+        add.add_argument("target", help="module:Class, or path/to/file.py:Class")
+        add.add_argument("--name", required=True, help="the engine's name in matrices and --engine")
+        add.add_argument("--force", action="store_true", help="replace a registered engine of the same name")
+        add.set_defaults(func=run_register)
+        listing = commands.add_parser("list", help="list the engines: origin, capabilities, options, whether usable")
+        listing.set_defaults(func=run_list)
 
 
 def run_register(args: argparse.Namespace) -> int:
     import yaml
 
+    from openaiperf.engines import engines
+    from openaiperf.registry import load_target
     from openaiperf.userdir import user_engines_file
 
     target = args.target
@@ -46,13 +66,13 @@ def run_register(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise ConfigError("file does not exist", source=str(path))
         target = f"{path}:{attr}"
-    if args.name in BUILTIN_ENGINES:
+    if args.name in engines.builtins:
         raise ConfigError(f"a built-in engine is named {args.name!r}; choose another name", source="--name")
     registered = user_engines()
     if args.name in registered and not args.force:
         raise ConfigError(f"engine {args.name!r} is already registered ({registered[args.name]}); use --force",
                           source="--name")
-    check_engine_class(load_target(target, source=target), args.name)
+    engines.check(load_target(target, source=target), args.name)
     registered[args.name] = target
     path = user_engines_file()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,16 +82,18 @@ def run_register(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from openaiperf.engines import _entry_points
+    from openaiperf.engines import engines
 
-    registered = user_engines()
-    entry_points = _entry_points()
-    for name in known_engines():
-        if name in BUILTIN_ENGINES:
-            origin, where = "builtin", BUILTIN_ENGINES[name]
-        elif name in registered:
-            origin, where = "registered", registered[name]
-        else:
-            origin, where = "entry point", entry_points[name].value
-        print(f"{name:<16} {origin:<12} {where}")
+    for name in engines.names():
+        origin, where = engines.origin(name)
+        try:
+            cls = engines.get(name)
+        except (ImportError, ConfigError) as exc:
+            print(f"{name:<16} {origin:<12} {where}  (cannot load: {exc})")
+            continue
+        capabilities = ",".join(c for c in ("concurrent", "online") if getattr(cls, c)) or "-"
+        options = ", ".join(cls.Options.model_fields) or "any"
+        reason = cls.unavailable_reason()
+        print(f"{name:<16} {origin:<12} {where}  [{capabilities}] options: {options}"
+              + (f"  (not usable here: {reason})" if reason else ""))
     return 0

@@ -16,11 +16,21 @@ import threading
 import time
 from typing import Any, ClassVar, Sequence
 
-from openaiperf.engines import EngineContext, merge_options
+from pydantic import Field
+
+from openaiperf.engines import Engine, EngineContext
 from openaiperf.errors import EngineError
 from openaiperf.records import Record, RecordSink, Request
+from openaiperf.registry import Options, Requirement, requirement
 
-DEFAULT_OPTIONS: dict[str, Any] = {"batch_size": 16, "attn_implementation": "sdpa"}
+
+class HFOptions(Options):
+    """Options of the ``hf`` engine (matrix ``engine_options.hf``, ``--engine-option hf:KEY=VALUE``)."""
+
+    #: requests per static batch (offline)
+    batch_size: int = Field(default=16, gt=0)
+    #: transformers' attention implementation (sdpa, eager, flash_attention_2, ...)
+    attn_implementation: str = "sdpa"
 
 
 class StepClock:
@@ -48,26 +58,23 @@ class StepClock:
         pass
 
 
-class HFEngine:
+class HFEngine(Engine):
     name: ClassVar[str] = "hf"
     concurrent: ClassVar[bool] = False
+    requires: ClassVar[tuple[Requirement, ...]] = (
+        requirement("torch", import_check=True,
+                    install="CPU: pip install torch==2.13.0 (the CPU build); GPU: the CUDA/ROCm build of torch"),
+        requirement("transformers>=4.46", import_check=True),
+    )
+    Options: ClassVar[type[Options]] = HFOptions
+    options: HFOptions
 
     def __init__(self, context: EngineContext) -> None:
-        self.context = context
-        self.options = merge_options("hf", DEFAULT_OPTIONS, context.options)
+        super().__init__(context)
         self.model = None
         self.tokenizer = None
         self.device = context.hardware.device
         self._lock = threading.Lock()
-
-    @staticmethod
-    def unavailable_reason() -> str | None:
-        try:
-            import torch  # noqa: F401
-            import transformers  # noqa: F401
-        except ImportError as exc:
-            return f"transformers/torch not importable ({exc})"
-        return None
 
     # -- life cycle -----------------------------------------------------------------
     def prepare(self) -> None:
@@ -86,7 +93,7 @@ class HFEngine:
         self.model = AutoModelForCausalLM.from_pretrained(
             self.context.weights,
             dtype=getattr(torch, self.context.dtype),
-            attn_implementation=self.options["attn_implementation"],
+            attn_implementation=self.options.attn_implementation,
         ).to(self.device)
         self.model.eval()
         config = self.model.generation_config
@@ -111,7 +118,7 @@ class HFEngine:
             "torch": torch.__version__,
             "device": self.device,
             "dtype": self.context.dtype,
-            "options": self.options,
+            "options": self.options.model_dump(),
             "batching": "static batches, left padding",
             "online": "requests queue in front of the engine (no continuous batching)",
         }
@@ -181,7 +188,7 @@ class HFEngine:
     def run(self, requests: Sequence[Request], records: Sequence[Record], on_done: RecordSink) -> None:
         if self.model is None:
             raise EngineError("hf engine used before prepare()")
-        batch_size = int(self.options["batch_size"])
+        batch_size = self.options.batch_size
         lengths = {r.id: self.count_tokens(self.render(r)) for r in requests}
         order = sorted(range(len(requests)), key=lambda i: (requests[i].max_tokens, lengths[requests[i].id]))
         handed_over = time.perf_counter()

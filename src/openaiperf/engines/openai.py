@@ -41,30 +41,60 @@ import os
 import shlex
 import time
 import urllib.parse
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
-from openaiperf.engines import EngineContext, merge_options
+from pydantic import Field, field_validator
+
+from openaiperf.engines import Engine, EngineContext
 from openaiperf.engines.sse import MalformedSSE, chunk_parts, completion_tokens, parse_sse_line
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.records import Record, RecordSink, Request
+from openaiperf.registry import Options, Requirement, option_field, requirement
 
-DEFAULT_OPTIONS: dict[str, Any] = {
-    "endpoint": None,            # base URL of a running server; None: start a managed vLLM server
-    "api_key_env": "OPENAI_API_KEY",
-    "served_model": None,        # model name the server knows; default: the case's model (managed) or /v1/models
-    "api": "auto",               # auto (chat for messages, completions for prompts) | chat | completions
-    "request_timeout_s": 600.0,  # per request, whole response
-    "connect_timeout_s": 10.0,
-    "client_tokenizer": True,    # count tokens per chunk with the model's tokenizer, after each round
-    "continuous_usage": "auto",  # ask for usage on every chunk: auto (managed vLLM server only) | true | false
-    "extra_body": {},            # fields added to every request body (e.g. vLLM's top_k, chat_template_kwargs)
+
+class OpenAIOptions(Options):
+    """Options of the ``openai`` engine (matrix ``engine_options.openai``,
+    ``--engine-option openai:KEY=VALUE``; ``--endpoint`` and ``--api-key-env`` are flags)."""
+
+    endpoint: str | None = option_field(
+        None, flag="--endpoint", metavar="URL",
+        help="a running OpenAI-compatible server (default: start a managed vLLM server)")
+    api_key_env: str | None = option_field(
+        "OPENAI_API_KEY", flag="--api-key-env", metavar="NAME",
+        help="environment variable holding the API key (default OPENAI_API_KEY; the key is never written to "
+             "reports or logs)")
+    #: model name the server knows; default: the case's model (managed) or the first of /v1/models
+    served_model: str | None = None
+    #: auto (chat for messages, completions for prompts) | chat | completions
+    api: Literal["auto", "chat", "completions"] = "auto"
+    #: per request, whole response
+    request_timeout_s: float = Field(default=600.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    #: count tokens per chunk with the model's tokenizer, after each round
+    client_tokenizer: bool = True
+    #: ask for usage on every chunk: auto (managed vLLM server only) | true | false
+    continuous_usage: Literal["auto"] | bool | None = "auto"
+    #: fields added to every request body (e.g. vLLM's top_k, chat_template_kwargs)
+    extra_body: dict[str, Any] | None = Field(default_factory=dict)
     # managed-server settings (vLLM flags)
-    "dtype": None, "max_model_len": 2048, "enforce_eager": True, "gpu_memory_utilization": 0.5,
-    "tensor_parallel_size": None, "quantization": None, "kv_cache_dtype": None,
-    "enable_prefix_caching": False,
-    "server_args": [],           # extra vLLM server argv
-    "start_timeout_s": 600.0,
-}
+    dtype: str | None = None
+    max_model_len: int = Field(default=2048, gt=0)
+    enforce_eager: bool = True
+    gpu_memory_utilization: float = Field(default=0.5, gt=0, le=1)
+    tensor_parallel_size: int | None = Field(default=None, ge=1)
+    quantization: str | None = None
+    kv_cache_dtype: str | None = None
+    enable_prefix_caching: bool = False
+    #: extra vLLM server argv: a list, or one shell-quoted string
+    server_args: list[str] | str = Field(default_factory=list)
+    start_timeout_s: float = Field(default=600.0, gt=0)
+
+    @field_validator("server_args", mode="before")
+    @classmethod
+    def _argv_items(cls, value: Any) -> Any:
+        return [str(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
 SERVER_KEYS = ("max_model_len", "enforce_eager", "gpu_memory_utilization", "tensor_parallel_size", "quantization",
                "kv_cache_dtype", "enable_prefix_caching")
 
@@ -103,14 +133,42 @@ def split_credentials(url: str) -> tuple[str, str | None]:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), userinfo
 
 
+def base_url(url: str) -> str:
+    """The server's root URL (an endpoint may be given with or without ``/v1``)."""
+    return url.rstrip("/").removesuffix("/v1")
+
+
+def auth_headers(api_key_env: str | None, server_key: str | None, credentials: str | None) -> dict[str, str]:
+    """Request headers: the key from ``$api_key_env`` (else the managed server's own
+    key) as a bearer token, else the URL's ``user:pass`` as basic auth."""
+    headers = {"Content-Type": "application/json"}
+    key = os.environ.get(api_key_env or "") or server_key
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    elif credentials:
+        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+    return headers
+
+
+def list_models(root: str, headers: dict[str, str], timeout_s: float) -> list[str]:
+    """The model ids a server's ``/v1/models`` lists (an error names the URL, never its credentials)."""
+    import urllib.request
+
+    from openaiperf.redact import redact_text
+
+    request = urllib.request.Request(f"{root}/v1/models", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            models = json.loads(response.read()).get("data") or []
+    except Exception as exc:
+        raise EngineError(f"cannot list models at {redact_text(root)}/v1/models ({type(exc).__name__}: {exc}); "
+                          f"set the served_model engine option") from None
+    return [str(model["id"]) for model in models]
+
+
 def continuous_usage_option(value: Any) -> bool | None:
     """``continuous_usage``: True, False, or None for auto."""
-    if value in ("auto", None):
-        return None
-    if isinstance(value, bool):
-        return value
-    raise ConfigError(f"continuous_usage must be auto, true or false, got {value!r}", source="engine options",
-                      field="continuous_usage")
+    return None if value in ("auto", None) else bool(value)
 
 
 def installed_version(*distributions: str) -> str | None:
@@ -129,49 +187,47 @@ class RequestFailed(Exception):
     """One request failed; the message becomes the record's error."""
 
 
-class OpenAIEngine:
+class OpenAIEngine(Engine):
     name: ClassVar[str] = "openai"
     concurrent: ClassVar[bool] = True
+    online: ClassVar[bool] = True
+    requires: ClassVar[tuple[Requirement, ...]] = (requirement("aiohttp>=3.9", import_check=True),)
+    Options: ClassVar[type[Options]] = OpenAIOptions
+    options: OpenAIOptions
 
     def __init__(self, context: EngineContext) -> None:
-        self.context = context
-        self.options = merge_options("openai", DEFAULT_OPTIONS, context.options)
-        if self.options["api"] not in ("auto", "chat", "completions"):
-            raise ConfigError(f"api must be auto, chat or completions, got {self.options['api']!r}",
-                              source="engine options", field="api")
-        if not isinstance(self.options["extra_body"] or {}, dict):
-            raise ConfigError(f"extra_body must be a mapping of request fields, got {self.options['extra_body']!r}",
-                              source="engine options", field="extra_body")
-        self.continuous_requested = continuous_usage_option(self.options["continuous_usage"])
+        super().__init__(context)
+        self.continuous_requested = continuous_usage_option(self.options.continuous_usage)
         self.continuous_usage = False
         self.continuous_note: str | None = None
         self.server = None
         self.base_url: str | None = None
         self._credentials: str | None = None  # user:pass from the endpoint URL, never shown
         # The managed server's --api-key (server_args): requests must carry it too.
-        self._server_key = None if self.options["endpoint"] else flag_value(
-            server_argv(self.options["server_args"]), "--api-key")
+        self._server_key = None if self.options.endpoint else flag_value(
+            server_argv(self.options.server_args), "--api-key")
         self.model_name: str | None = None
         self.tokenizer = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sessions: dict[asyncio.AbstractEventLoop, Any] = {}
         self.sessions_opened = 0
 
-    @staticmethod
-    def unavailable_reason() -> str | None:
-        try:
-            import aiohttp  # noqa: F401
-        except ImportError as exc:
-            return f"aiohttp not importable ({exc}); pip install 'openaiperf[openai]'"
-        return None
+    @classmethod
+    def served_models(cls, options: Any) -> list[str] | None:
+        """The models the ``endpoint`` serves (its ``/v1/models``); None without an endpoint."""
+        if not options.endpoint:
+            return None
+        url, credentials = split_credentials(str(options.endpoint))
+        return list_models(base_url(url), auth_headers(options.api_key_env, None, credentials),
+                           options.connect_timeout_s)
 
     # -- life cycle -----------------------------------------------------------------
     def prepare(self) -> None:
-        endpoint = self.options["endpoint"]
+        endpoint = self.options.endpoint
         if endpoint:
             url, self._credentials = split_credentials(str(endpoint))
-            self.base_url = url.rstrip("/").removesuffix("/v1")
-            self.model_name = self.options["served_model"] or self.discover_model()
+            self.base_url = base_url(url)
+            self.model_name = self.options.served_model or self.discover_model()
             self.continuous_usage = bool(self.continuous_requested)
             if self.continuous_usage:
                 self.check_continuous_usage()
@@ -179,7 +235,7 @@ class OpenAIEngine:
             self.start_managed_server()
             # vLLM's server accepts stream_options.continuous_usage_stats.
             self.continuous_usage = self.continuous_requested is not False
-        if self.options["client_tokenizer"]:
+        if self.options.client_tokenizer:
             self.tokenizer = self.load_tokenizer()
 
     def start_managed_server(self) -> None:
@@ -189,34 +245,26 @@ class OpenAIEngine:
             raise EngineError(f"no --endpoint given and vLLM is not importable to start a managed server ({exc})")
         from openaiperf.engines.managed_server import ManagedServer
 
-        args = {key: self.options[key] for key in SERVER_KEYS}
-        args["dtype"] = self.options["dtype"] or self.context.dtype
-        self.model_name = self.options["served_model"] or self.context.model.name
+        args = {key: getattr(self.options, key) for key in SERVER_KEYS}
+        args["dtype"] = self.options.dtype or self.context.dtype
+        self.model_name = self.options.served_model or self.context.model.name
         self.server = ManagedServer(self.context.weights, self.model_name, log_dir=self.context.log_dir, args=args,
-                                    extra_argv=server_argv(self.options["server_args"]),
-                                    start_timeout_s=float(self.options["start_timeout_s"]))
+                                    extra_argv=server_argv(self.options.server_args),
+                                    start_timeout_s=self.options.start_timeout_s)
         self.server.start()
         self.base_url = self.server.base_url
 
     def discover_model(self) -> str:
-        import urllib.request
-
-        request = urllib.request.Request(self.base_url + "/v1/models", headers=self.headers())
-        try:
-            with urllib.request.urlopen(request, timeout=float(self.options["connect_timeout_s"])) as response:
-                models = json.loads(response.read()).get("data") or []
-        except Exception as exc:
-            raise EngineError(f"cannot list models at {self.base_url}/v1/models ({type(exc).__name__}: {exc}); "
-                              f"set the served_model engine option") from None
+        models = list_models(str(self.base_url), self.headers(), self.options.connect_timeout_s)
         if not models:
             raise EngineError(f"{self.base_url}/v1/models lists no model; set the served_model engine option")
-        return str(models[0]["id"])
+        return models[0]
 
     def check_continuous_usage(self) -> None:
         """One short request with continuous usage asked for: a server that refuses
         the unknown field (HTTP 4xx) while it takes the request without it gets
         requests without it, and the engine info says so."""
-        chat = self.options["api"] != "completions"
+        chat = self.options.api != "completions"
         probe = Request(id="probe", sample_id="probe", max_tokens=1,
                         messages=[{"role": "user", "content": "hi"}] if chat else None,
                         prompt=None if chat else "hi")
@@ -261,12 +309,12 @@ class OpenAIEngine:
 
         from openaiperf.redact import redact, redact_text
 
-        shown = {k: v for k, v in self.options.items() if k != "api_key_env"}
+        shown = {k: v for k, v in self.options.model_dump().items() if k != "api_key_env"}
         info: dict[str, Any] = {
             "engine": self.name, "aiohttp": aiohttp.__version__, "model_name": self.model_name,
-            "mode": "endpoint" if self.options["endpoint"] else "managed vLLM server",
+            "mode": "endpoint" if self.options.endpoint else "managed vLLM server",
             "base_url": redact_text(self.base_url) if self.base_url else None, "options": redact(shown),
-            "api_key": f"from ${self.options['api_key_env']}" if os.environ.get(self.options["api_key_env"]) else None,
+            "api_key": f"from ${self.options.api_key_env}" if os.environ.get(self.options.api_key_env or "") else None,
             "continuous_usage": self.continuous_usage,
             "tokens_per_chunk": ("server usage on every chunk" if self.continuous_usage else
                                  "client tokenizer after each round" if self.tokenizer is not None else
@@ -285,13 +333,7 @@ class OpenAIEngine:
 
     # -- HTTP -------------------------------------------------------------------------
     def headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.options["api_key_env"] or "") or self._server_key
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        elif self._credentials:
-            headers["Authorization"] = "Basic " + base64.b64encode(self._credentials.encode()).decode()
-        return headers
+        return auth_headers(self.options.api_key_env, self._server_key, self._credentials)
 
     def session(self):
         """One aiohttp session per event loop, without a connection limit (a pool
@@ -302,8 +344,8 @@ class OpenAIEngine:
         session = self._sessions.get(loop)
         if session is None or session.closed:
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
-            timeout = aiohttp.ClientTimeout(total=float(self.options["request_timeout_s"]),
-                                            sock_connect=float(self.options["connect_timeout_s"]))
+            timeout = aiohttp.ClientTimeout(total=self.options.request_timeout_s,
+                                            sock_connect=self.options.connect_timeout_s)
             session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self.headers())
             self._sessions[loop] = session
             self.sessions_opened += 1
@@ -316,12 +358,12 @@ class OpenAIEngine:
             await session.close()
 
     def payload(self, request: Request) -> tuple[str, dict[str, Any]]:
-        api = self.options["api"]
+        api = self.options.api
         chat = request.messages is not None if api == "auto" else api == "chat"
         stream_options: dict[str, Any] = {"include_usage": True}
         if self.continuous_usage:
             stream_options["continuous_usage_stats"] = True
-        body: dict[str, Any] = {**(self.options["extra_body"] or {}), "model": self.model_name,
+        body: dict[str, Any] = {**(self.options.extra_body or {}), "model": self.model_name,
                                 "max_tokens": request.max_tokens, "temperature": request.temperature,
                                 "top_p": request.top_p, "stream": True, "stream_options": stream_options}
         if request.ignore_eos:
@@ -352,7 +394,7 @@ class OpenAIEngine:
         except MalformedSSE as exc:
             record.fail(str(exc))
         except asyncio.TimeoutError:
-            record.fail(f"timeout: no complete response within {self.options['request_timeout_s']} s")
+            record.fail(f"timeout: no complete response within {self.options.request_timeout_s} s")
         except aiohttp.ClientConnectorError as exc:
             record.fail(f"unreachable: {self.base_url} ({exc.os_error or exc})")
         except aiohttp.ClientPayloadError as exc:
@@ -392,12 +434,13 @@ class OpenAIEngine:
         stream.finish()
 
 
-    def complete_records(self, records: Sequence[Record]) -> None:
+    def complete_records(self, records: Sequence[Record]) -> bool:
         """After a round, off the event loop: tokens per chunk (and the client
         tokenizer's count) for the records whose server sent no per-chunk usage."""
         from openaiperf.metrics.tokens import complete_chunk_tokens
 
         complete_chunk_tokens(records, self.tokenizer)
+        return True
 
     # -- offline ----------------------------------------------------------------------
     def event_loop(self) -> asyncio.AbstractEventLoop:

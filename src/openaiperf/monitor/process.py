@@ -8,15 +8,18 @@ from typing import Any
 
 import psutil
 
+from openaiperf.monitor import Sampler
+
 #: Children are re-listed every this many samples: walking /proc for the process
 #: tree is the costliest part of a sample, and workers start or stop rarely.
 CHILDREN_REFRESH_SAMPLES = 10
 
 
-class ProcessSampler:
+class ProcessSampler(Sampler):
     """This process (and its children): RSS; the machine: CPU utilisation, memory used."""
 
     name = "process"
+    group = "cpu"
 
     def __init__(self, pid: int | None = None) -> None:
         self.process = psutil.Process(pid)

@@ -16,13 +16,22 @@ import shutil
 import subprocess
 from typing import Any, Callable
 
+from openaiperf.monitor import Sampler
 from openaiperf.monitor.util import SamplerUnavailable, summarize_gpu_columns
 
 log = logging.getLogger("openaiperf.monitor")
 
 
-class AmdSmiSampler:
+class AmdSmiSampler(Sampler):
+    """Through the ``amdsmi`` library; registered as ``rocm``, it falls back to the
+    ``rocm-smi`` command (:meth:`create`)."""
+
     name = "amdsmi"
+    group = "gpu"
+
+    @classmethod
+    def create(cls) -> Sampler:
+        return create_rocm_sampler()
 
     def __init__(self, amdsmi: Any | None = None) -> None:
         if amdsmi is None:
@@ -91,10 +100,11 @@ class AmdSmiSampler:
             pass
 
 
-class RocmSmiSampler:
+class RocmSmiSampler(Sampler):
     """Fallback through the ``rocm-smi --json`` command (no energy counter: power is integrated)."""
 
     name = "rocm-smi"
+    group = "gpu"
 
     def __init__(self, executable: str | None = None) -> None:
         self.executable = executable or shutil.which("rocm-smi")

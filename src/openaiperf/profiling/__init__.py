@@ -1,4 +1,4 @@
-"""Profiling a case (seed 004).
+"""Profiling a case: a PyTorch profiler trace, or the whole run under Nsight.
 
 ``--profile torch`` runs each case's first measured round under the PyTorch
 profiler (:mod:`.torch_profiler`): a Chrome trace JSON and a top-ops/kernels table

@@ -77,7 +77,7 @@ def register(subparsers: Any) -> None:
                         help="results history to read the cases' trends from (default: as for the run)")
     report.add_argument("--no-history", action="store_true", help="leave the history section out")
     report.set_defaults(func=cmd_report)
-    pack = subparsers.add_parser("pack", help="archive a run's results (seed 000's ob pack)")
+    pack = subparsers.add_parser("pack", help="archive a run's results (results, records, optionally logs and configs)")
     pack.add_argument("--run", default=None, metavar="RUN_DIR", help="run folder (default: the latest in --reports)")
     pack.add_argument("--reports", default="reports", metavar="DIR")
     pack.add_argument("--include-logs", action="store_true", help="add the engine/server logs")

@@ -2,37 +2,44 @@
 
 A scenario drives an engine with a case's requests and returns a
 :class:`ScenarioRun` (its records and the constraints it checked). Each one is a
-module with a class implementing :class:`Scenario`, listed in
-:data:`BUILTIN_SCENARIOS`.
+module with a :class:`Scenario` subclass registered by name in :data:`scenarios`
+(built in: ``offline``, ``single_stream``, ``multi_stream``, ``server``,
+``interactive``; any other with ``@scenarios.register("name")`` or an
+``openaiperf.scenarios`` entry point; see ``docs/new-scenario.md``).
+
+A scenario's options (the matrix's ``scenario_options``) are its ``Options``
+model; a field made with :func:`~openaiperf.registry.option_field` and a
+``flag`` is also a command-line flag (``--qps-target``...), applied to the cases
+of every scenario whose options have that field. :class:`ScenarioConfig` holds
+the knobs every scenario shares (``--min-duration``, ``--min-queries``).
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, Sequence
+from typing import Any, ClassVar
 
-from openaiperf.errors import UnknownNameError
+from pydantic import Field
+
+from openaiperf.metrics import MetricSet
 from openaiperf.records import Record, RecordSink, Request
-
-BUILTIN_SCENARIOS: dict[str, str] = {
-    "offline": "openaiperf.scenarios.offline:OfflineScenario",
-    "single_stream": "openaiperf.scenarios.single_stream:SingleStreamScenario",
-    "multi_stream": "openaiperf.scenarios.multi_stream:MultiStreamScenario",
-    "server": "openaiperf.scenarios.server:ServerScenario",
-    "interactive": "openaiperf.scenarios.interactive:InteractiveScenario",
-}
+from openaiperf.registry import Options, Registry, add_registry, option_field, parse_options
 
 
-@dataclass
-class ScenarioConfig:
-    """Knobs common to the scenarios; each scenario reads those it needs."""
+class ScenarioConfig(Options):
+    """Knobs common to the scenarios, validated when built."""
 
-    min_duration_s: float = 0.0
-    min_queries: int = 1
+    min_duration_s: float = option_field(0.0, ge=0, flag="--min-duration", metavar="S",
+                                         help="minimum measured duration for a VALID result, s")
+    min_queries: int = option_field(1, ge=1, flag="--min-queries", metavar="N",
+                                    help="minimum measured query count for a VALID result")
     #: the largest failed-request fraction of a VALID run (``--max-error-rate``; MLPerf: none)
-    max_error_rate: float = 0.0
-    options: dict[str, Any] = field(default_factory=dict)
+    max_error_rate: float = Field(default=0.0, ge=0, le=1)
+    #: the task's default SLA bounds (its ``sla``), for the scenarios that judge one
+    task_sla: dict[str, float] = Field(default_factory=dict)
+    #: the scenario's own options, validated by its ``Options``
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass
@@ -52,30 +59,86 @@ class ScenarioRun:
         return all(self.constraints.values())
 
 
-class Scenario(Protocol):
-    name: ClassVar[str]
-    #: the headline metric MLPerf reports for the scenario
-    headline: ClassVar[str]
+class Scenario:
+    """Base class of scenarios: construct with a :class:`ScenarioConfig`, then :meth:`run`."""
 
-    def __init__(self, config: ScenarioConfig) -> None: ...
+    #: registry name (set by the registry when the class has none)
+    name: ClassVar[str] = ""
+    #: its own options (``scenario_options.<name>`` in a matrix); the base takes none
+    Options: ClassVar[type[Options]] = Options
+    #: capability: it sends requests that overlap in time (through ``stream``), so an
+    #: engine that serves one at a time makes them queue (the case says so)
+    overlapping: ClassVar[bool] = False
+
+    config: ScenarioConfig
+    options: Any
+
+    def __init__(self, config: ScenarioConfig) -> None:
+        self.config = config
+        self.options = parse_options(self.Options, config.options, source=f"scenario {self.name}")
 
     def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
         """Drive ``engine`` with ``requests``; pass every finished record to ``sink``."""
+        raise NotImplementedError
+
+    def metrics(self, records: Sequence[Record], runs: Sequence[ScenarioRun]) -> MetricSet:
+        """Metrics of the scenario's own, added to the case's (e.g. goodput, peak QPS)."""
+        return {}
 
 
-def known_scenarios() -> list[str]:
-    return sorted(BUILTIN_SCENARIOS)
+#: the scenario registry
+scenarios: Registry[type[Scenario]] = add_registry(Registry(
+    "scenario", "openaiperf.scenarios",
+    builtins={
+        "offline": "openaiperf.scenarios.offline:OfflineScenario",
+        "single_stream": "openaiperf.scenarios.single_stream:SingleStreamScenario",
+        "multi_stream": "openaiperf.scenarios.multi_stream:MultiStreamScenario",
+        "server": "openaiperf.scenarios.server:ServerScenario",
+        "interactive": "openaiperf.scenarios.interactive:InteractiveScenario",
+    },
+    base=Scenario, required=("run",)))
 
 
-def scenario_class(name: str) -> type:
-    if name not in BUILTIN_SCENARIOS:
-        raise UnknownNameError("scenario", name, known_scenarios(), source="--scenario")
-    module_name, _, attr = BUILTIN_SCENARIOS[name].partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+def scenario_class(name: str) -> type[Scenario]:
+    return scenarios.get(name, source="--scenario")  # type: ignore[no-any-return]
 
 
 def create_scenario(name: str, config: ScenarioConfig) -> Scenario:
     return scenario_class(name)(config)
+
+
+def scenario_config(options: Mapping[str, Any], *, source: str, **common: Any) -> ScenarioConfig:
+    """A case's ``scenario_options`` as a :class:`ScenarioConfig`: the shared knobs
+    (``min_duration_s``, ``min_queries``, ``max_error_rate``) in their fields, the
+    rest as the scenario's own options. ``common`` gives defaults (the run's
+    ``max_error_rate``, the task's SLA) that the options override."""
+    shared = {k: v for k, v in options.items() if k in ScenarioConfig.model_fields and k != "options"}
+    own = {k: v for k, v in options.items() if k not in shared}
+    return parse_options(ScenarioConfig, {**common, **shared, "options": own}, source=source)
+
+
+def check_scenario_options(name: str, options: Mapping[str, Any], *, source: str) -> None:
+    """``options`` valid for scenario ``name`` (shared and own; an unknown scenario is left
+    to the name check, one whose module cannot be imported to its skip reason)."""
+    if name not in scenarios:
+        return
+    try:
+        cls = scenario_class(name)
+    except ImportError:
+        return
+    config = scenario_config(options, source=source)
+    parse_options(cls.Options, config.options, source=source)
+
+
+def scenario_option_keys(name: str) -> set[str]:
+    """The ``scenario_options`` keys scenario ``name`` takes (shared ones included)."""
+    shared = set(ScenarioConfig.model_fields) - {"options", "task_sla"}
+    return shared | set(scenario_class(name).Options.model_fields)
+
+
+def rate_scenarios() -> list[str]:
+    """The scenarios with a QPS axis (open-loop arrivals at ``qps_target``)."""
+    return [name for name, cls in scenarios.classes().items() if "qps_target" in cls.Options.model_fields]
 
 
 def new_records(requests: Sequence[Request], round_index: int) -> list[Record]:

@@ -13,5 +13,4 @@ from openaiperf.scenarios.server import ServerScenario
 
 class InteractiveScenario(ServerScenario):
     name: ClassVar[str] = "interactive"
-    headline: ClassVar[str] = "goodput"
     default_sla: ClassVar[SLA] = INTERACTIVE_SLA

@@ -4,29 +4,40 @@ each sends its next request as soon as its previous one completes. The first
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from pydantic import Field
 
 from openaiperf.loadgen.dispatcher import dispatch_closed, engine_sender, run_dispatch
 from openaiperf.records import RecordSink, Request
-from openaiperf.scenarios import ScenarioConfig, ScenarioRun
-from openaiperf.scenarios.online import finish_run, fresh_records, number_option, with_warmup
+from openaiperf.registry import Options, option_field
+from openaiperf.scenarios import Scenario, ScenarioConfig, ScenarioRun, new_records
+from openaiperf.scenarios.online import finish_run, with_warmup
 
-DEFAULT_STREAMS = 4
+
+class MultiStreamOptions(Options):
+    stream_count: int = option_field(4, ge=1, flag="--stream-count", metavar="N",
+                                     help="closed-loop concurrent streams")
+    #: unmeasured requests sent first (default: stream_count)
+    warmup_requests: int | None = Field(default=None, ge=0)
 
 
-class MultiStreamScenario:
+class MultiStreamScenario(Scenario):
     name: ClassVar[str] = "multi_stream"
-    headline: ClassVar[str] = "e2e_p99"
+    overlapping: ClassVar[bool] = True
+    Options: ClassVar[type[Options]] = MultiStreamOptions
+    options: MultiStreamOptions
 
     def __init__(self, config: ScenarioConfig) -> None:
-        self.config = config
-        options = config.options
-        self.streams = number_option(options, "stream_count", DEFAULT_STREAMS, minimum=1, integer=True)
-        self.warmup = number_option(options, "warmup_requests", self.streams, minimum=0, integer=True)
+        super().__init__(config)
+        self.streams = self.options.stream_count
+        warmup = self.options.warmup_requests
+        self.warmup = self.streams if warmup is None else warmup
 
     def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
         all_requests = with_warmup(requests, self.warmup, self.config.min_queries)
-        records = fresh_records(all_requests, round_index)
+        records = new_records(all_requests, round_index)
         send = engine_sender(engine)
         result = run_dispatch(engine, lambda: dispatch_closed(all_requests, records, self.streams, send, sink,
                                                               warmup=self.warmup))

@@ -4,18 +4,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from openaiperf.records import RecordSink, Request
-from openaiperf.scenarios import ScenarioConfig, ScenarioRun, check_minimums, new_records
+from openaiperf.scenarios import Scenario, ScenarioRun, check_minimums, new_records
 
 
-class OfflineScenario:
+class OfflineScenario(Scenario):
     name: ClassVar[str] = "offline"
-    headline: ClassVar[str] = "output_tokens_per_s"
-
-    def __init__(self, config: ScenarioConfig) -> None:
-        self.config = config
 
     def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
         records = new_records(requests, round_index)

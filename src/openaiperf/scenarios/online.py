@@ -1,31 +1,16 @@
-"""What the online scenarios (multi_stream, server, interactive) share: option
-parsing, warmup requests, validity, and the notes a report needs."""
+"""What the online scenarios (multi_stream, server, interactive) share: warmup
+requests, validity, and the notes a report needs."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from openaiperf.errors import ConfigError
 from openaiperf.loadgen.dispatcher import DispatchResult
-from openaiperf.records import Record, Request
-from openaiperf.scenarios import ScenarioConfig, ScenarioRun, check_minimums, new_records
-
-
-def number_option(options: Mapping[str, Any], name: str, default: float, *, minimum: float | None = None,
-                  integer: bool = False) -> Any:
-    value = options.get(name, default)
-    flag = "--" + name.replace("_", "-")
-    try:
-        number = int(value) if integer else float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"expected {'an integer' if integer else 'a number'}, got {value!r}", source=flag) from None
-    if integer and float(value) != number:
-        raise ConfigError(f"expected an integer, got {value!r}", source=flag)
-    if minimum is not None and number < minimum:
-        raise ConfigError(f"must be >= {minimum:g}, got {value!r}", source=flag)
-    return number
+from openaiperf.records import Request
+from openaiperf.scenarios import ScenarioConfig, ScenarioRun, check_minimums
 
 
 def with_warmup(requests: Sequence[Request], warmup: int, min_queries: int = 1) -> list[Request]:
@@ -54,11 +39,7 @@ def finish_run(result: DispatchResult, config: ScenarioConfig, settings: dict[st
     check_minimums(run, config)
     warmup = sum(r.warmup for r in result.records)
     run.notes.append(f"{warmup} warmup request(s) sent first and not measured")
-    if not getattr(engine, "concurrent", True):
+    if not engine.concurrent:
         # The runner notes that the engine queues requests; say here that the queueing is measured.
         run.settings["queued_in_front_of_engine"] = True
     return run
-
-
-def fresh_records(requests: Sequence[Request], round_index: int) -> list[Record]:
-    return new_records(requests, round_index)

@@ -25,15 +25,51 @@ send times (``requests_per_s`` is the completion throughput).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, ClassVar, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
+from pydantic import Field, field_validator
+
+from openaiperf.errors import ConfigError
 from openaiperf.loadgen.arrivals import arrival_times, offered_rate
 from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
-from openaiperf.loadgen.slo import SERVER_SLA, SLA, goodput_metrics, resolve_sla, sla_constraints
+from openaiperf.loadgen.slo import SERVER_SLA, SLA, goodput_metrics, parse_sla, resolve_sla, sla_constraints
 from openaiperf.metrics import MetricSet
 from openaiperf.records import Record, RecordSink, Request
-from openaiperf.scenarios import ScenarioConfig, ScenarioRun
-from openaiperf.scenarios.online import default_warmup, finish_run, fresh_records, number_option, with_warmup
+from openaiperf.registry import Options, option_field
+from openaiperf.scenarios import Scenario, ScenarioConfig, ScenarioRun, new_records
+from openaiperf.scenarios.online import default_warmup, finish_run, with_warmup
+
+
+class ServerOptions(Options):
+    """Options of the open-loop scenarios (``server``, ``interactive``)."""
+
+    qps_target: float = option_field(1.0, gt=0, flag="--qps-target", metavar="QPS",
+                                     help="Poisson arrival rate, requests/s (start rate with --find-peak)")
+    burstiness: float = option_field(1.0, gt=0, flag="--burstiness", metavar="B",
+                                     help="gamma shape of the arrival gaps (1 = Poisson, <1 burstier)")
+    seed: int = option_field(0, ge=0, flag="--arrival-seed", metavar="SEED", help="seed of the arrival schedule")
+    latency_sla: str | list[float] | dict[str, float] | None = option_field(
+        None, flag="--latency-sla", metavar="TTFT_MS,TPOT_MS",
+        help="p99 TTFT and p99 TPOT bounds (default: task sla; interactive 450,40)")
+    find_peak: bool = option_field(
+        False, flag="--find-peak",
+        help="search the highest QPS that stays VALID (MLPerf FindPeakPerformance)")
+    #: find-peak stops when the bracket is this narrow (relative)
+    peak_tolerance: float = Field(default=0.1, ge=1e-3)
+    peak_max_trials: int = Field(default=8, ge=1)
+    #: unmeasured requests sent first (default: the concurrency the rate implies)
+    warmup_requests: int | None = Field(default=None, ge=0)
+
+    @field_validator("latency_sla")
+    @classmethod
+    def _parses(cls, value: Any) -> Any:
+        if value is not None:
+            try:
+                parse_sla(value, source="")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 def find_peak(trial: Callable[[float], bool], start_qps: float, *, tolerance: float = 0.1,
@@ -78,27 +114,29 @@ def find_peak(trial: Callable[[float], bool], start_qps: float, *, tolerance: fl
     return low, history
 
 
-class ServerScenario:
+class ServerScenario(Scenario):
     name: ClassVar[str] = "server"
-    headline: ClassVar[str] = "goodput"
+    overlapping: ClassVar[bool] = True
+    Options: ClassVar[type[Options]] = ServerOptions
     default_sla: ClassVar[SLA] = SERVER_SLA
+    options: ServerOptions
 
     def __init__(self, config: ScenarioConfig) -> None:
-        self.config = config
-        options = config.options
-        self.qps = number_option(options, "qps_target", 1.0, minimum=1e-6)
-        self.burstiness = number_option(options, "burstiness", 1.0, minimum=1e-6)
-        self.seed = number_option(options, "seed", 0, integer=True)
-        self.sla, self.sla_source = resolve_sla(options, self.default_sla)
-        self.find_peak = bool(options.get("find_peak", False))
-        self.peak_tolerance = number_option(options, "peak_tolerance", 0.1, minimum=1e-3)
-        self.peak_max_trials = number_option(options, "peak_max_trials", 8, minimum=1, integer=True)
-        self.warmup_option = options.get("warmup_requests")
+        super().__init__(config)
+        o = self.options
+        self.qps = o.qps_target
+        self.burstiness = o.burstiness
+        self.seed = o.seed
+        self.sla, self.sla_source = resolve_sla({"latency_sla": o.latency_sla, "task_sla": config.task_sla},
+                                                self.default_sla)
+        self.find_peak = o.find_peak
+        self.peak_tolerance = o.peak_tolerance
+        self.peak_max_trials = o.peak_max_trials
+        self.warmup_option = o.warmup_requests
 
     def warmup_for(self, qps: float) -> int:
         if self.warmup_option is not None:
-            return number_option({"warmup_requests": self.warmup_option}, "warmup_requests", 0, minimum=0,
-                                 integer=True)
+            return self.warmup_option
         return default_warmup(qps)
 
     def measured_count(self, qps: float) -> int:
@@ -113,7 +151,7 @@ class ServerScenario:
                qps: float) -> ScenarioRun:
         warmup = self.warmup_for(qps)
         all_requests = with_warmup(requests, warmup, self.measured_count(qps))
-        records = fresh_records(all_requests, round_index)
+        records = new_records(all_requests, round_index)
         offsets = arrival_times(len(all_requests), qps, seed=self.seed + round_index, burstiness=self.burstiness,
                                 warmup=warmup)
         send = engine_sender(engine)

@@ -4,23 +4,20 @@ completes (MLPerf SingleStream: the headline is p90 latency)."""
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from openaiperf.records import RecordSink, Request
-from openaiperf.scenarios import ScenarioConfig, ScenarioRun, check_minimums, new_records
+from openaiperf.scenarios import Scenario, ScenarioRun, check_minimums, new_records
 
 
-class SingleStreamScenario:
+class SingleStreamScenario(Scenario):
     name: ClassVar[str] = "single_stream"
-    headline: ClassVar[str] = "e2e_p90"
-
-    def __init__(self, config: ScenarioConfig) -> None:
-        self.config = config
 
     def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
         records = new_records(requests, round_index)
         start = time.perf_counter()
-        for request, record in zip(requests, records):
+        for request, record in zip(requests, records, strict=True):
             record.scheduled = time.perf_counter()
             engine.run([request], [record], sink)
         run = ScenarioRun(records=records, start=start, end=time.perf_counter(), settings={"concurrency": 1})

@@ -1,19 +1,22 @@
-"""Parameter sweeps and presets (seeds 002 and 004).
+"""Parameter sweeps and presets.
 
 ``--sweep "batch_size:1,2,4;max_tokens:50,100"`` expands each selected case into
 the cross product of the values, with the values in its id:
 ``summarization.xsum-offline-hf-smollm2-135m[batch_size=2,max_tokens=50]``.
 ``--preset NAME`` takes the axes from ``presets.yaml``.
 
-Where a key goes:
+Where a key goes (the registries say which options each scenario and engine takes):
 
 - ``task.K`` / ``scenario.K`` / ``engine.K``: explicitly there;
 - input-profile keys (``max_tokens`` = ``max_new_tokens``, ``temperature``,
   ``top_p``, ``max_length``): the task's input profile;
-- scenario keys (:data:`SCENARIO_KEYS`, e.g. ``qps_target``): the scenario
-  options, only for the scenarios that take them (a QPS sweep leaves offline
-  cases alone);
-- anything else: the engine options (the engine rejects what it does not know).
+- a key some scenario's options have (``qps_target``, ``min_duration_s``...):
+  the scenario options;
+- else a key some engine's options have (``batch_size``...): the engine options.
+
+A scenario or engine axis applies only to the cases whose scenario or engine
+takes the key (a QPS sweep leaves offline cases alone; a ``batch_size`` sweep
+leaves vLLM cases alone); a key nothing takes is refused, naming the option.
 """
 
 from __future__ import annotations
@@ -28,15 +31,31 @@ from openaiperf.errors import ConfigError
 
 PRESETS_FILE = Path(__file__).with_name("presets.yaml")
 
+#: the task input profile's keys (and ``max_tokens``, the name engines use for ``max_new_tokens``)
 TASK_KEYS = {"max_tokens": "max_new_tokens", "max_new_tokens": "max_new_tokens", "temperature": "temperature",
              "top_p": "top_p", "max_length": "max_length"}
-#: scenario option -> scenarios that take it (None: every scenario)
-SCENARIO_KEYS: dict[str, tuple[str, ...] | None] = {
-    "qps_target": ("server",),
-    "min_duration_s": None,
-    "min_queries": None,
-}
 TARGETS = ("task", "scenario", "engine")
+
+
+def scenario_takes(name: str, key: str) -> bool:
+    from openaiperf.errors import OpenAIPerfError
+    from openaiperf.scenarios import scenario_option_keys
+
+    try:
+        return key in scenario_option_keys(name)
+    except (ImportError, OpenAIPerfError):
+        return False
+
+
+def takers(target: str, key: str) -> list[str]:
+    """The scenarios / engines whose options have ``key``."""
+    from openaiperf.case_options import engine_takes
+    from openaiperf.engines import engines
+    from openaiperf.scenarios import scenarios
+
+    if target == "scenario":
+        return [name for name in scenarios.names() if scenario_takes(name, key)]
+    return [name for name in engines.names() if engine_takes(name, key)]
 
 
 @dataclass(frozen=True)
@@ -47,10 +66,13 @@ class Axis:
     values: tuple[Any, ...]
 
     def applies_to(self, case: Any) -> bool:
-        if self.target != "scenario":
-            return True
-        scenarios = SCENARIO_KEYS.get(self.option)
-        return scenarios is None or case.scenario in scenarios
+        from openaiperf.case_options import engine_takes
+
+        if self.target == "scenario":
+            return scenario_takes(case.scenario, self.option)
+        if self.target == "engine":
+            return engine_takes(case.engine, self.option)
+        return True
 
 
 def _value(text: str) -> Any:
@@ -79,10 +101,13 @@ def make_axis(key: str, values: Sequence[Any], source: str) -> Axis:
             option = TASK_KEYS[option]
     elif key in TASK_KEYS:
         target, option = "task", TASK_KEYS[key]
-    elif key in SCENARIO_KEYS:
+    elif takers("scenario", key):
         target, option = "scenario", key
     else:
         target, option = "engine", key
+    if target != "task" and not takers(target, option):
+        raise ConfigError(f"{key!r}: no {'scenario or engine' if target == 'engine' and '.' not in key else target} "
+                          f"takes {option!r}", source=source)
     return Axis(key, target, option, tuple(values))
 
 

@@ -1,35 +1,29 @@
 """Tasks: what is asked of the model and how its answers are judged.
 
-A task is a YAML definition (seed 000's schema, validated by :class:`TaskSpec`)
-plus the implementation its ``kind`` names. Built-in definitions live in
-``tasks/builtin/*.yaml``; users add their own with ``--task-file``. Adding a task
-kind: one module with a class implementing :class:`Task`, one line in
-:data:`TASK_KINDS`.
+A task is a YAML definition (validated by :class:`TaskSpec`: dataset, prompt,
+quality targets, scenarios, input profile) plus the implementation its ``kind``
+names. Built-in definitions live in ``tasks/builtin/*.yaml``; users add their own
+with ``--task-file`` or ``ob task register``. A kind is a :class:`Task` subclass
+registered in :data:`task_kinds` (built in: ``summarization``, ``perplexity``,
+``chat``, ``synthetic``; any other with ``@task_kinds.register("name")`` or an
+``openaiperf.tasks`` entry point; see ``docs/new-task.md``).
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, Sequence
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from openaiperf.errors import ConfigError, UnknownNameError
+from openaiperf.metrics import MetricSet
+from openaiperf.registry import Options, Registry, Requirement, add_registry
 from openaiperf.specs import Spec, load_yaml_spec
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
-
-TASK_KINDS: dict[str, str] = {
-    "summarization": "openaiperf.tasks.summarization:SummarizationTask",
-    "perplexity": "openaiperf.tasks.perplexity:PerplexityTask",
-    "chat": "openaiperf.tasks.chat:ChatTask",
-    "synthetic": "openaiperf.tasks.synthetic:SyntheticTask",
-}
-
-#: kinds that generate their inputs (no ``datasets.eval`` needed)
-DATASET_FREE_KINDS: set[str] = {"synthetic"}
 
 
 class DatasetSpec(Spec):
@@ -49,7 +43,7 @@ class QualityMetricSpec(Spec):
     min_ratio: float = Field(default=0.99, gt=0, le=1)
     #: relative band around the reference (e.g. 0.1 = ±10%) for two-sided metrics
     tolerance: float | None = Field(default=None, gt=0)
-    higher_is_better: bool | None = None
+    #: the score is better lower (perplexity); default: higher (ROUGE)
     lower_is_better: bool | None = None
     unit: str = ""
 
@@ -76,7 +70,6 @@ class InputProfileSpec(Spec):
 
 class WarmupSpec(Spec):
     samples: int = Field(default=2, ge=0)
-    batches: int = Field(default=0, ge=0)
 
 
 class PromptSpec(Spec):
@@ -99,22 +92,27 @@ class TaskSpec(Spec):
     references: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: default SLA bounds for online scenarios, ms
     sla: dict[str, float] = Field(default_factory=dict)
-    #: kind-specific settings, validated by the kind's ``Parameters`` spec (e.g. perplexity's stride)
+    #: kind-specific settings, validated by the kind's ``Options`` model (e.g. perplexity's stride)
     parameters: dict[str, Any] = Field(default_factory=dict)
     #: the folder of the YAML file it was loaded from (relative dataset paths resolve there)
     _source_dir: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check(self) -> TaskSpec:
-        if self.kind not in TASK_KINDS:
-            raise ValueError(f"kind {self.kind!r} is not one of {sorted(TASK_KINDS)}")
-        if "eval" not in self.datasets and self.kind not in DATASET_FREE_KINDS:
+        if self.kind not in task_kinds:
+            raise ValueError(f"kind {self.kind!r} is not one of {task_kinds.names()}")
+        try:
+            kind = task_kinds.get(self.kind)
+        except ImportError as exc:
+            raise ValueError(f"kind {self.kind!r} cannot be imported ({exc})") from None
+        if "eval" not in self.datasets and kind.needs_dataset:
             raise ValueError("datasets must have an 'eval' entry")
-        from openaiperf.scenarios import known_scenarios
+        from openaiperf.scenarios import scenarios
 
-        unknown = [s for s in self.scenarios if s not in known_scenarios()]
+        known = scenarios.names()
+        unknown = [s for s in self.scenarios if s not in known]
         if unknown:
-            raise ValueError(f"scenarios: unknown scenario(s) {unknown}; known: {known_scenarios()}")
+            raise ValueError(f"scenarios: unknown scenario(s) {unknown}; known: {known}")
         return self
 
     @property
@@ -143,24 +141,76 @@ class QualityResult:
         return all(ok for ok, _ in self.checks.values())
 
 
-class Task(Protocol):
-    kind: ClassVar[str]
+class Task:
+    """Base class of task kinds: what a task file's ``kind`` names.
+
+    Required: :meth:`load_samples`, :meth:`build_requests`, :meth:`evaluate`. The
+    rest has defaults: capabilities (``needs_dataset``: the task file must name a
+    ``datasets.eval``; ``needs_model``: samples are made with the case model's
+    tokenizer, so a check without a model cannot load them), ``requires``,
+    ``Options`` (validates the task file's ``parameters``), :meth:`adapt_engine`
+    and :meth:`case_metrics`.
+    """
+
+    #: the kind's name (set by the registry when the class has none)
+    kind: ClassVar[str] = ""
+    needs_dataset: ClassVar[bool] = True
+    needs_model: ClassVar[bool] = False
+    requires: ClassVar[tuple[Requirement, ...]] = ()
+    #: the task file's ``parameters``; the base takes none
+    Options: ClassVar[type[BaseModel]] = Options
+
     spec: TaskSpec
+    parameters: Any
 
-    def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]: ...
+    def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
+                 model: Any = None) -> None:
+        self.spec = spec
+        self.dataset_source = dataset_source
+        self.base_dir = base_dir
+        self.model = model
+        self.parameters = parse_parameters(self.Options, spec.parameters, source=f"task {spec.name}")
 
-    def build_requests(self, samples: Sequence[Sample], model: Any) -> list[Any]: ...
+    def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
+        """The samples (``max_samples`` of them, a subset drawn with ``seed`` when given)."""
+        raise NotImplementedError
 
-    def evaluate(self, samples: Sequence[Sample], records: Sequence[Any], model: Any) -> QualityResult: ...
+    def build_requests(self, samples: Sequence[Sample], model: Any) -> list[Any]:
+        """One request per sample (:class:`openaiperf.records.Request`)."""
+        raise NotImplementedError
+
+    def evaluate(self, samples: Sequence[Sample], records: Sequence[Any], model: Any) -> QualityResult:
+        """Quality of the first measured round's answers, with the verdict of each target."""
+        raise NotImplementedError
+
+    def adapt_engine(self, engine: Any) -> Any:
+        """The engine the requests go to: the case's, or (a task whose requests are not
+        generation, as perplexity's scoring) an adapter around it."""
+        return engine
+
+    def case_metrics(self, records: Sequence[Any], runs: Sequence[Any]) -> MetricSet:
+        """Task-specific metrics (e.g. scored tokens/s), added to the case's."""
+        return {}
+
+
+#: the task-kind registry
+task_kinds: Registry[type[Task]] = add_registry(Registry(
+    "task kind", "openaiperf.tasks",
+    builtins={
+        "summarization": "openaiperf.tasks.summarization:SummarizationTask",
+        "perplexity": "openaiperf.tasks.perplexity:PerplexityTask",
+        "chat": "openaiperf.tasks.chat:ChatTask",
+        "synthetic": "openaiperf.tasks.synthetic:SyntheticTask",
+    },
+    base=Task, required=("load_samples", "build_requests", "evaluate")))
 
 
 def builtin_task_files() -> dict[str, Path]:
     return {p.stem: p for p in sorted(BUILTIN_DIR.glob("*.yaml"))}
 
 
-def task_class(kind: str) -> type:
-    module_name, _, attr = TASK_KINDS[kind].partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+def task_class(kind: str) -> type[Task]:
+    return task_kinds.get(kind, source="kind")  # type: ignore[no-any-return]
 
 
 def parse_parameters(parameters_spec: type, data: dict[str, Any], *, source: str) -> Any:
@@ -180,9 +230,7 @@ def load_task_spec(path: Path) -> TaskSpec:
     """Load and validate one task YAML, including its kind's ``parameters``."""
     path = Path(path)
     spec = load_yaml_spec(TaskSpec, path)
-    parameters_spec = getattr(task_class(spec.kind), "Parameters", None)
-    if parameters_spec is not None:
-        parse_parameters(parameters_spec, spec.parameters, source=str(path))
+    parse_parameters(task_class(spec.kind).Options, spec.parameters, source=str(path))
     spec._source_dir = path.resolve().parent
     return spec
 
@@ -206,21 +254,14 @@ def load_task_specs(extra_files: Sequence[Path] = (), *, include_user: bool = Tr
 
 
 def create_task(name: str, specs: dict[str, TaskSpec], options: dict[str, Any] | None = None) -> Task:
-    """Build the task ``name``. Options a kind's constructor does not take (``model``,
-    needed only by kinds that tokenize while loading) are dropped."""
-    import inspect
-
+    """Build the task ``name`` (``options``: ``dataset_source``, ``base_dir``, ``model``)."""
     if name not in specs:
         raise UnknownNameError("task", name, list(specs), source="--task")
     spec = specs[name]
-    cls = task_class(spec.kind)
     options = dict(options or {})
     if spec.source_dir is not None:
         options["base_dir"] = spec.source_dir
-    accepted = inspect.signature(cls).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-        options = {k: v for k, v in options.items() if k in accepted}
-    return cls(spec, **options)
+    return task_class(spec.kind)(spec, **options)
 
 
 def select_subset(samples: list[Sample], max_samples: int | None, seed: int | None, *, source: str) -> list[Sample]:

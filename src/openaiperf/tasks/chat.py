@@ -24,13 +24,13 @@ from pydantic import Field
 
 from openaiperf.errors import ConfigError
 from openaiperf.records import Record, Request
-from openaiperf.specs import Spec
-from openaiperf.tasks import QualityResult, Sample, TaskSpec, parse_parameters
+from openaiperf.registry import Options
+from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec
 from openaiperf.tasks.datasets import dataset_details, resolve_path, verify_checksum
 from openaiperf.tasks.tokenizer import tokenizer_for
 
 
-class ChatParameters(Spec):
+class ChatParameters(Options):
     min_prompt_tokens: int = Field(default=4, ge=1)
     min_output_tokens: int = Field(default=4, ge=1)
     max_prompt_tokens: int = Field(default=1024, gt=0)
@@ -103,17 +103,16 @@ def filter_pairs(pairs: Sequence[tuple[str, str]], tokenizer: Any, p: ChatParame
     return kept
 
 
-class ChatTask:
+class ChatTask(Task):
     kind: ClassVar[str] = "chat"
-    Parameters: ClassVar[type[Spec]] = ChatParameters
+    #: the length filters count tokens with the case model's tokenizer
+    needs_model: ClassVar[bool] = True
+    Options: ClassVar[type[Options]] = ChatParameters
+    parameters: ChatParameters
 
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
                  model: Any = None) -> None:
-        self.spec = spec
-        self.parameters: ChatParameters = parse_parameters(ChatParameters, spec.parameters, source=f"task {spec.name}")
-        self.dataset_source = dataset_source
-        self.base_dir = base_dir
-        self.model = model
+        super().__init__(spec, dataset_source=dataset_source, base_dir=base_dir, model=model)
         self.source: str | None = None
         self.complete = True
 

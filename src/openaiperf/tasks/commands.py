@@ -1,4 +1,4 @@
-"""``ob task validate|register|list``: task definitions as data (seed 000).
+"""``ob task list|validate|check|register``: task definitions as data.
 
 ``register`` copies a validated YAML into the user registry folder
 (``$OPENAIPERF_HOME/tasks`` or ``~/.config/openaiperf/tasks``), which the pytest
@@ -22,8 +22,8 @@ __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("task", help="validate, register and list task definitions",
-                                   description="Task definitions (YAML, seed 000's schema).")
+    parser = subparsers.add_parser("task", help="list, validate, check and register task definitions",
+                                   description="Task definitions (YAML; see docs/new-task.md).")
     commands = parser.add_subparsers(dest="task_command", metavar="ACTION", required=True)
     validate = commands.add_parser("validate", help="check a task YAML (errors name the field)")
     validate.add_argument("file", type=Path)
@@ -35,6 +35,16 @@ def register(subparsers: Any) -> None:
     listing = commands.add_parser("list", help="list built-in and registered tasks")
     listing.add_argument("--custom", action="store_true", help="only registered tasks")
     listing.set_defaults(func=run_list)
+    check = commands.add_parser("check", help="can this task run here: its definition, its dataset (read)")
+    check.add_argument("name", metavar="NAME")
+    check.add_argument("--json", action="store_true", help="print the checks as JSON")
+    check.set_defaults(func=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from openaiperf.doctor import run_task_check
+
+    return run_task_check(args)
 
 
 def run_validate(args: argparse.Namespace) -> int:

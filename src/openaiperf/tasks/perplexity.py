@@ -30,23 +30,22 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 from pydantic import Field, model_validator
 
+from openaiperf.engines import Engine, Scorer
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.metrics import Metric, MetricSet
 from openaiperf.records import Record, RecordSink, Request
-from openaiperf.specs import Spec
-from openaiperf.tasks import QualityResult, Sample, TaskSpec, parse_parameters, select_subset
+from openaiperf.registry import Options
+from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec, select_subset
 from openaiperf.tasks.datasets import dataset_details, load_rows
 from openaiperf.tasks.quality import apply_targets, record_per_sample, sample_fingerprint
 from openaiperf.tasks.tokenizer import tokenizer_for
 
-Scorer = Callable[[Sequence[Sequence[int]]], list[list[float]]]
 
-
-class PerplexityParameters(Spec):
+class PerplexityParameters(Options):
     #: tokens per window (the model's context for the scored tokens)
     context_length: int = Field(default=512, gt=1)
     #: tokens the window advances by; stride < context_length gives every scored token more context
@@ -87,36 +86,28 @@ def sliding_windows(n_tokens: int, context_length: int, stride: int) -> list[tup
     return windows
 
 
-def vllm_scorer(llm: Any) -> Scorer:
-    from openaiperf.engines.vllm_scoring import score_windows
-
-    return lambda windows: score_windows(llm, windows)
-
-
-def scorer_of(engine: Any) -> Scorer:
+def scorer_of(engine: Engine) -> Scorer:
     """The engine's scoring function, or a clear error naming the engine."""
-    score = getattr(engine, "score", None)
-    if callable(score):
-        return score
-    llm = getattr(engine, "llm", None)
-    if llm is not None and type(llm).__module__.startswith("vllm"):
-        return vllm_scorer(llm)
-    raise EngineError(f"engine {getattr(engine, 'name', type(engine).__name__)!r} cannot score tokens: the perplexity "
-                      "task needs a score(windows) -> per-token logprobs method (see docs/new-engine.md)")
+    scorer = engine.scorer()
+    if scorer is None:
+        raise EngineError(f"engine {engine.name!r} cannot score tokens: the perplexity task needs a "
+                          "score(windows) -> per-token logprobs method (see docs/new-engine.md)")
+    return scorer
 
 
-class ScoringEngine:
+class ScoringEngine(Engine):
     """Serves :class:`ScoringRequest` windows through an engine's scorer and keeps
     each window's logprobs for the task's evaluation."""
 
     concurrent: ClassVar[bool] = False
 
-    def __init__(self, engine: Any, batch_size: int, logprobs: dict[str, list[float]]) -> None:
+    def __init__(self, engine: Engine, batch_size: int, logprobs: dict[str, list[float]]) -> None:
         self.engine = engine
-        self.name = getattr(engine, "name", "engine")
+        self.context = engine.context
+        self.name = engine.name  # type: ignore[misc]
         self.batch_size = batch_size
         self.logprobs = logprobs
-        self.scorer = scorer_of(engine)
+        self.score_windows = scorer_of(engine)
 
     def run(self, requests: Sequence[ScoringRequest], records: Sequence[Record], on_done: RecordSink) -> None:
         # Every window is handed to the engine now; batches queue inside it.
@@ -126,7 +117,7 @@ class ScoringEngine:
         for start in range(0, len(requests), self.batch_size):
             batch = list(zip(requests[start:start + self.batch_size], records[start:start + self.batch_size]))
             try:
-                scored = self.scorer([request.token_ids for request, _ in batch])
+                scored = self.score_windows([request.token_ids for request, _ in batch])
             except Exception as exc:  # keep the case's other windows
                 for _, record in batch:
                     record.fail(f"{type(exc).__name__}: {exc}")
@@ -158,18 +149,16 @@ class ScoringEngine:
                 "scoring_batch_size": self.batch_size}
 
 
-class PerplexityTask:
+class PerplexityTask(Task):
     kind: ClassVar[str] = "perplexity"
-    Parameters: ClassVar[type[Spec]] = PerplexityParameters
+    #: windows are cut with the case model's tokenizer
+    needs_model: ClassVar[bool] = True
+    Options: ClassVar[type[Options]] = PerplexityParameters
+    parameters: PerplexityParameters
 
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
                  model: Any = None) -> None:
-        self.spec = spec
-        self.parameters: PerplexityParameters = parse_parameters(PerplexityParameters, spec.parameters,
-                                                                 source=f"task {spec.name}")
-        self.dataset_source = dataset_source
-        self.base_dir = base_dir
-        self.model = model
+        super().__init__(spec, dataset_source=dataset_source, base_dir=base_dir, model=model)
         self.source: str | None = None
         self.logprobs: dict[str, list[float]] = {}
         self.targets: dict[str, int] = {}

@@ -1,4 +1,4 @@
-"""Summarization (seed 001's XSum harness): one-sentence summaries judged by
+"""Summarization (XSum-style): one-sentence summaries judged by
 ROUGE-1/2/L/Lsum (``rouge-score``, stemmed F1) with seeded bootstrap
 confidence intervals, plus mean output tokens per sample."""
 
@@ -12,7 +12,8 @@ import numpy as np
 
 from openaiperf.metrics.stats import bootstrap_ci
 from openaiperf.records import Record, Request
-from openaiperf.tasks import QualityResult, Sample, TaskSpec, select_subset
+from openaiperf.registry import Requirement, requirement
+from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec, select_subset
 from openaiperf.tasks.datasets import dataset_details, load_rows
 from openaiperf.tasks.quality import apply_targets, failed_samples, record_per_sample, sample_fingerprint
 
@@ -26,17 +27,16 @@ def split_sentences(text: str) -> str:
     return "\n".join(s for s in _SENTENCE_END.split(text.strip()) if s)
 
 
-class SummarizationTask:
+class SummarizationTask(Task):
     kind: ClassVar[str] = "summarization"
+    requires: ClassVar[tuple[Requirement, ...]] = (requirement("rouge-score>=0.1.2", module="rouge_score"),)
     fields: ClassVar[tuple[str, ...]] = ("id", "document", "summary")
 
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
-                 bootstrap_seed: int = 0) -> None:
-        self.spec = spec
-        self.dataset_source = dataset_source
-        self.base_dir = base_dir
+                 model: Any = None, bootstrap_seed: int = 0) -> None:
+        super().__init__(spec, dataset_source=dataset_source, base_dir=base_dir, model=model)
         self.bootstrap_seed = bootstrap_seed
-        self.source = None
+        self.source: str | None = None
 
     def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
         rows, self.source = load_rows(

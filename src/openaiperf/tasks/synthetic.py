@@ -1,6 +1,6 @@
-"""Synthetic prompts of chosen lengths, for pure performance cases (seed 002's
-sequence_length × new_tokens grid; its batch size is the engine's
-``batch_size`` option in the matrix).
+"""Synthetic prompts of chosen lengths, for pure performance cases (the usual
+benchmark grid of input length × output length; the batch size is the
+engine's ``batch_size`` option in the matrix).
 
 Every grid point (input length × output length) gets ``samples_per_point``
 prompts made of random tokens from the model's vocabulary (special tokens
@@ -18,12 +18,12 @@ import numpy as np
 from pydantic import Field
 
 from openaiperf.records import Record, Request
-from openaiperf.specs import Spec
-from openaiperf.tasks import QualityResult, Sample, TaskSpec, parse_parameters, select_subset
+from openaiperf.registry import Options
+from openaiperf.tasks import QualityResult, Sample, Task, select_subset
 from openaiperf.tasks.tokenizer import tokenizer_for
 
 
-class SyntheticParameters(Spec):
+class SyntheticParameters(Options):
     input_lengths: list[int] = Field(default_factory=lambda: [128], min_length=1)
     output_lengths: list[int] = Field(default_factory=lambda: [32], min_length=1)
     samples_per_point: int = Field(default=4, gt=0)
@@ -43,15 +43,13 @@ def draw_length(rng: np.random.Generator, length: int, p: SyntheticParameters) -
     return max(1, int(round(value)))
 
 
-class SyntheticTask:
+class SyntheticTask(Task):
     kind: ClassVar[str] = "synthetic"
-    Parameters: ClassVar[type[Spec]] = SyntheticParameters
-
-    def __init__(self, spec: TaskSpec, *, model: Any = None, **_: Any) -> None:
-        self.spec = spec
-        self.parameters: SyntheticParameters = parse_parameters(SyntheticParameters, spec.parameters,
-                                                                source=f"task {spec.name}")
-        self.model = model
+    #: prompts are generated (no dataset), from the case model's vocabulary
+    needs_dataset: ClassVar[bool] = False
+    needs_model: ClassVar[bool] = True
+    Options: ClassVar[type[Options]] = SyntheticParameters
+    parameters: SyntheticParameters
 
     def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
         p = self.parameters

@@ -1,26 +1,37 @@
-"""Calibration: what this machine reaches (GEMM TFLOP/s, memory copy GB/s) as a
-fraction of the selected hardware profile's datasheet figures.
+"""The benchmark tests the plugin ships; a matrix file is collected as this module.
 
-Runs with the suite (``pytest benchmarks --hw h100``), or alone:
-``pytest benchmarks/test_hardware.py --hw auto``. The numbers go into the run's
-results.json (a result with task ``calibration``), ``calibration.json`` in the run
-folder, and the terminal.
+``test_llm`` runs once per case of the matrix (parametrized by the collector
+with ``bench_case``); ``test_calibration`` measures the machine when the matrix
+says ``calibration: true`` (it runs with the whole suite only: ``--task``,
+``--scenario``, ``--engine``, ``--model`` or ``--matrix`` deselect it; ``-k
+calibration`` runs it alone).
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-from openaiperf.hardware.calibration import calibrate, describe
 from openaiperf.result import CaseResult, MetricValue
 
 # A suite item: deselected when --task/--engine/--scenario/--model/--matrix narrow the run.
 pytestmark = pytest.mark.ob_case
 
 
-def test_calibration(bench_session, capsys):
+def test_llm(bench_case: Any, case_runner: Any, benchmark: Any) -> None:
+    result = case_runner.run(benchmark)
+    if result.status != "passed":
+        pytest.fail("\n".join(result.failures) or str(result.error), pytrace=False)
+
+
+def test_calibration(bench_session: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """What this machine reaches (GEMM TFLOP/s, memory copy GB/s) as a fraction of the
+    selected hardware profile's datasheet figures: into results.json (a result with
+    task ``calibration``), ``calibration.json`` in the run folder, and the terminal."""
+    from openaiperf.hardware.calibration import calibrate, describe
+
     hardware = bench_session.hardware
     if hardware.device == "cuda":
         torch = pytest.importorskip("torch")
@@ -30,7 +41,7 @@ def test_calibration(bench_session, capsys):
     run_dir = bench_session.ensure_run_dir()
     (run_dir / "calibration.json").write_text(json.dumps({"hardware": hardware.name, **result}, indent=2) + "\n")
 
-    def metric(value, unit):
+    def metric(value: float, unit: str) -> MetricValue:
         return MetricValue(value=value, unit=unit, better="higher")
 
     bench_session.add_result(CaseResult(

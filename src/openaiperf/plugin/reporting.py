@@ -1,7 +1,8 @@
-"""The reporting half of the pytest plugin (imported by :mod:`openaiperf.plugin`).
+"""The reporting half of the pytest plugin (registered by :mod:`openaiperf.plugin.session`).
 
-- end of session: ``report.html``, ``pr-comment.md`` (and ``$GITHUB_STEP_SUMMARY``),
-  Allure's ``environment.properties`` and ``categories.json``;
+- end of session: the report writers (:data:`openaiperf.report.writers`: the
+  results history, ``report.html``, ``pr-comment.md`` and ``$GITHUB_STEP_SUMMARY``,
+  Allure's ``environment.properties`` and ``categories.json``...);
 - pytest-xdist: the controller makes the run folder and hands it to the workers;
   each worker writes its own ``results.<worker>.json`` and the controller merges
   them into one ``results.json`` as workers finish; each worker is pinned to one
@@ -60,7 +61,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 
 # -- xdist: one run folder, one results.json ---------------------------------------------
 def _session(config: pytest.Config) -> Any:
-    from openaiperf.plugin import SESSION_KEY
+    from openaiperf.plugin.session import SESSION_KEY
 
     return config.stash.get(SESSION_KEY, None)
 
@@ -82,10 +83,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
     try:
         check_options(config.getoption)
-        if config.getoption("history"):
-            from openaiperf.history.location import normalize_url
-
-            normalize_url(config.getoption("history"))
     except OpenAIPerfError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -94,13 +91,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if not is_worker(config):
         return
-    worker_id = config.workerinput.get("workerid", "gw0")
+    workerinput: dict[str, Any] = config.workerinput  # type: ignore[attr-defined]  # set by pytest-xdist
+    worker_id = workerinput.get("workerid", "gw0")
     gpu = worker_gpu(worker_id, os.environ.get("CUDA_VISIBLE_DEVICES"), gpu_count())
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     bench = _session(config)
-    if bench is not None and RUN_DIR_KEY in config.workerinput:
-        bench.run_dir = Path(config.workerinput[RUN_DIR_KEY])
+    if bench is not None and RUN_DIR_KEY in workerinput:
+        bench.run_dir = Path(workerinput[RUN_DIR_KEY])
         bench.results_name = f"results.{worker_id}.json"
 
 
@@ -153,7 +151,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
 
 # -- end of session -----------------------------------------------------------------------
 REPORTS_KEY = pytest.StashKey[list]()
-HISTORY_KEY = pytest.StashKey[Any]()
+LINES_KEY = pytest.StashKey[list]()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -161,33 +159,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     bench = _session(config)
     if bench is None or is_worker(config):
         return
-    from openaiperf.report import allure
+    from openaiperf.report import run_writers
 
-    alluredir = getattr(config.option, "allure_report_dir", None)
-    if allure.enabled(config) and alluredir:
-        allure.write_run_files(Path(alluredir), bench.system, bench.hardware.name if bench.hardware else "?")
-    if not bench.results or bench.run_dir is None:
-        return
-    written: list[Path] = []
-    from openaiperf.history import record_session_run
-    from openaiperf.report.markdown import write_markdown
-    from openaiperf.report.results import read_results
+    # Writers that need no results (Allure's run files) run in a session without any too.
+    if bench.results and bench.run_dir is not None:
+        report = bench.report()
+    else:
+        from openaiperf.report import RunReport
+        from openaiperf.report.results import results_document
 
-    # The run goes into the results history first (never fails the run); the reports show its cases' trends.
-    history = record_session_run(bench.run_dir, Path(config.rootpath), history=config.getoption("history"),
-                                 disabled=config.getoption("no_history"))
-    config.stash[HISTORY_KEY] = history
-    written += write_markdown(bench.run_dir, read_results(bench.run_dir / "results.json"), trends=history.trends)
-    if not config.getoption("no_html_report"):
-        from openaiperf.report.html import write_html_report
-
-        written.append(write_html_report(bench.run_dir, trends=history.trends))
-    config.stash[REPORTS_KEY] = written
+        report = RunReport(run_dir=Path(config.rootpath), document=results_document(bench.system, {}, []),
+                           hardware=bench.hardware.name if bench.hardware else "?", root=Path(config.rootpath),
+                           option=lambda name: config.getoption(name, None))
+    config.stash[REPORTS_KEY] = run_writers("session", report)
+    config.stash[LINES_KEY] = report.lines
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     for path in config.stash.get(REPORTS_KEY, []):
         terminalreporter.write_line(f"report: {os.path.relpath(path)}")
-    history = config.stash.get(HISTORY_KEY, None)
-    if history is not None and (line := history.summary_line()):
-        terminalreporter.write_line(line, yellow=bool(history.error))
+    for text, highlighted in config.stash.get(LINES_KEY, []):
+        terminalreporter.write_line(text, yellow=highlighted)

@@ -1,0 +1,229 @@
+"""The fixtures of a benchmark case, shipped with the plugin.
+
+Session-scoped: ``bench_session`` (:class:`~openaiperf.plugin.session.BenchSession`),
+``hardware`` (the profile ``--hw`` selected), ``system_info`` (the machine as
+probed at start-up), ``model_weights`` (name -> where an engine loads the model
+from; the embedded model is converted once), ``engine_pool`` (one engine alive
+at a time, reused across cases) and ``run_settings`` (samples, repeats, warmup,
+monitor). Per case: ``model_spec``, ``task`` (with its dataset), ``engine`` and
+``case_runner`` (a :class:`BenchmarkedCase`: the case timed through
+pytest-benchmark, its result in the session, its gates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openaiperf.engines import Engine, EngineContext, create_engine
+from openaiperf.errors import EngineError
+from openaiperf.matrix import Case
+from openaiperf.plugin.session import BenchSession, get_session
+from openaiperf.report.allure import attach_case, step
+from openaiperf.result import CaseResult
+from openaiperf.runner import CaseRunner, RunSettings
+
+
+# -- the session ----------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def bench_session(pytestconfig: pytest.Config) -> BenchSession:
+    return get_session(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def hardware(bench_session: BenchSession) -> Any:
+    """The :class:`~openaiperf.hardware.HardwareProfile` of this run."""
+    return bench_session.hardware
+
+
+@pytest.fixture(scope="session")
+def system_info(bench_session: BenchSession) -> dict[str, Any]:
+    """The machine as probed at start-up (the shape of ``ob init``'s system.json)."""
+    return bench_session.system
+
+
+@pytest.fixture(scope="session")
+def run_settings(pytestconfig: pytest.Config) -> RunSettings:
+    from openaiperf.monitor.util import parse_interval
+
+    # The values were checked at start-up (openaiperf.options.check_values).
+    option = pytestconfig.getoption
+    return RunSettings(
+        max_samples=option("max_samples"),
+        repeats=option("repeats"),
+        subset_seed=option("subset_seed"),
+        warmup_samples=option("warmup_samples"),
+        max_error_rate=option("max_error_rate"),
+        monitor_interval_s=parse_interval(option("monitor_interval"), source="--monitor-interval"),
+        monitor=not option("no_monitor"),
+        profile=option("profile"),
+    )
+
+
+# -- the model --------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def model_weights(bench_session: BenchSession) -> Callable[[str], str]:
+    """name -> where the engine loads it from; the embedded model is converted once
+    (and its checksums verified once per process, by the provisioning itself)."""
+    from openaiperf.models import resolve_weights
+
+    def weights(name: str) -> str:
+        return resolve_weights(bench_session.models[name])
+
+    return weights
+
+
+@pytest.fixture
+def model_spec(bench_case: Case, bench_session: BenchSession) -> Any:
+    return bench_session.models[bench_case.model]
+
+
+# -- the task ---------------------------------------------------------------------------------
+@pytest.fixture
+def task(bench_case: Case, bench_session: BenchSession, pytestconfig: pytest.Config) -> Any:
+    """The case's task (its dataset is loaded by the case runner)."""
+    from openaiperf.tasks import create_task
+
+    options: dict[str, Any] = {"base_dir": Path(pytestconfig.rootpath), "model": bench_session.models[bench_case.model]}
+    source = pytestconfig.getoption("dataset_source")
+    if source:
+        options["dataset_source"] = source
+    specs = bench_session.tasks
+    if bench_case.task_options:  # a sweep over the input profile (max_tokens, temperature...)
+        from openaiperf.sweeps import apply_task_options
+
+        specs = {**specs, bench_case.task: apply_task_options(specs[bench_case.task], bench_case.task_options)}
+    return create_task(bench_case.task, specs, options)
+
+
+# -- the engine -------------------------------------------------------------------------------
+class EnginePool:
+    """Keeps one engine alive at a time (cases are ordered by engine and model, so each
+    is loaded once); a failed start is remembered so the cases that need the same
+    engine fail fast with the same reason."""
+
+    def __init__(self, session: BenchSession, weights: Callable[[str], str]) -> None:
+        self.session = session
+        self.weights = weights
+        self.key: tuple[Any, ...] | None = None
+        self.engine: Engine | None = None
+        self.failures: dict[tuple[Any, ...], str] = {}
+
+    def get(self, case: Case, log_dir: Path) -> Engine:
+        model = self.session.models[case.model]
+        dtype = self.session.dtype_for(model)
+        key = (case.engine, case.model, dtype, tuple(sorted((k, repr(v)) for k, v in case.engine_options.items())))
+        if key in self.failures:
+            raise EngineError(f"engine {case.engine} for {case.model} failed to start earlier: {self.failures[key]}")
+        if key != self.key or self.engine is None:
+            self.close()
+            context = EngineContext(model=model, weights=self.weights(case.model), hardware=self.session.hardware,
+                                    dtype=dtype, options=dict(case.engine_options), log_dir=log_dir)
+            try:
+                engine = create_engine(case.engine, context)
+                engine.prepare()
+            except Exception as exc:
+                self.failures[key] = f"{type(exc).__name__}: {exc}"
+                raise
+            self.engine, self.key = engine, key
+        return self.engine
+
+    def close(self) -> None:
+        if self.engine is not None:
+            engine, self.engine, self.key = self.engine, None, None
+            engine.teardown()
+
+
+@pytest.fixture(scope="session")
+def engine_pool(bench_session: BenchSession, model_weights: Callable[[str], str]) -> Iterator[EnginePool]:
+    pool = EnginePool(bench_session, model_weights)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def engine(bench_case: Case, engine_pool: EnginePool, bench_session: BenchSession) -> Engine:
+    return engine_pool.get(bench_case, bench_session.ensure_run_dir() / "logs")
+
+
+# -- the case ---------------------------------------------------------------------------------
+class BenchmarkedCase:
+    """Runs a :class:`CaseRunner` with pytest-benchmark's ``pedantic`` (repeats
+    as rounds, no warmup rounds: our own warmup requests are never measured),
+    stores the result in the session, and raises if a gate failed."""
+
+    def __init__(self, runner: CaseRunner, session: BenchSession) -> None:
+        self.runner = runner
+        self.session = session
+
+    def run(self, benchmark: Any) -> CaseResult:
+        runner = self.runner
+        rounds = runner.settings.repeats
+        baseline = None
+        phase = "warmup"
+        try:
+            with step("warmup"):
+                runner.prepare()
+            phase = "measurement"
+            with step("measure"):
+                if getattr(benchmark, "disabled", False):
+                    # Under xdist or --benchmark-disable, pedantic would run only once.
+                    for index in range(rounds):
+                        runner.measure_round(index)
+                else:
+                    counter = iter(range(rounds))
+                    benchmark.pedantic(lambda: runner.measure_round(next(counter)), rounds=rounds, iterations=1,
+                                       warmup_rounds=0)
+            phase = "gates"
+            with step("gate"):
+                result = runner.finish()
+                from openaiperf.baselines.fingerprint import for_result
+                from openaiperf.baselines.gate import gate_case_result
+
+                fingerprint = for_result(result, self.session)
+                baseline = gate_case_result(result, self.session, fingerprint)
+        except KeyboardInterrupt:
+            # Ctrl-C: the case is in results.json as interrupted, with what finished; pytest then
+            # stops the session and still writes its reports.
+            result = runner.interrupt(phase)
+            self.session.add_result(result)
+            raise
+        except Exception as exc:
+            if runner.runs:
+                runner.finish()
+            result = runner.fail(exc)
+            self.session.add_result(result)
+            attach_case(result, self.session)
+            raise
+        benchmark.extra_info.update({
+            "openaiperf_case": result.id,
+            "hardware": result.hardware,
+            **{name: metric.value for name, metric in result.metrics.items()},
+            "units": {name: metric.unit for name, metric in result.metrics.items()},
+            "valid": result.valid,
+        })
+        result.fingerprint = fingerprint
+        result.baseline = baseline
+        self.session.add_result(result)
+        attach_case(result, self.session)
+        return result
+
+
+@pytest.fixture
+def case_runner(bench_case: Case, bench_session: BenchSession, task: Any, model_spec: Any,
+                run_settings: RunSettings, request: pytest.FixtureRequest) -> BenchmarkedCase:
+    try:
+        with step("provision"):
+            engine = request.getfixturevalue("engine")
+    except Exception as exc:
+        result = CaseResult.for_case(bench_case, bench_session.hardware.name, status="error",
+                                     error=f"engine failed to start: {type(exc).__name__}: {exc}")
+        bench_session.add_result(result)
+        raise
+    runner = CaseRunner(bench_case, task=task, engine=engine, model=model_spec, hardware=bench_session.hardware,
+                        system=bench_session.system, dtype=bench_session.dtype_for(model_spec),
+                        run_dir=bench_session.ensure_run_dir(), settings=run_settings)
+    return BenchmarkedCase(runner, bench_session)

@@ -1,0 +1,197 @@
+"""The session state every case shares (:class:`BenchSession`: the hardware, the
+registries, the run folder, the results) and the start-up checks that build it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from openaiperf.errors import OpenAIPerfError
+
+if TYPE_CHECKING:
+    from openaiperf.result import CaseResult, RunResult
+
+SESSION_KEY = pytest.StashKey["BenchSession"]()
+REGISTRY_STATE = pytest.StashKey[dict]()
+
+
+@dataclass
+class BenchSession:
+    """What every case of the session shares: the hardware, the registries, the run folder."""
+
+    config: pytest.Config
+    hardware: Any = None
+    system: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
+    tasks: dict[str, Any] = field(default_factory=dict)
+    run_dir: Path | None = None
+    results: list[CaseResult] = field(default_factory=list)
+    #: tasks from --task-file and ``ob task register`` (they join the matrix)
+    file_tasks: list[str] = field(default_factory=list)
+    load_error: str | None = None
+    #: results file in the run folder (an xdist worker writes its own partial file)
+    results_name: str = "results.json"
+
+    def option(self, name: str) -> Any:
+        """An option's value; None for a flag a class registered after the options were
+        added declares (a conftest's scenario: its options come from the matrix)."""
+        return self.config.getoption(name, None)
+
+    def load(self) -> None:
+        """Resolve --hw, probe the system, load the registries (errors name the option/file)."""
+        from openaiperf.hardware import load_profile
+        from openaiperf.hardware.probe import match_profile, probe_system
+        from openaiperf.models import load_registry
+        from openaiperf.tasks import load_task_spec, load_task_specs, user_task_files
+
+        dirs = [Path(d) for d in self.option("hw_dir")] or None
+        self.system = probe_system()
+        name = self.option("hw")
+        if name == "auto":
+            name = match_profile(self.system, dirs)
+        self.hardware = load_profile(name, dirs)
+        self.models = load_registry([Path(p) for p in self.option("model_file")])
+        task_files = [Path(p) for p in self.option("task_file")]
+        self.tasks = load_task_specs(task_files)
+        # Registered (`ob task register`) and --task-file tasks join the matrix.
+        self.file_tasks = [load_task_spec(p).name for p in [*user_task_files().values(), *task_files]]
+
+    def ensure_run_dir(self) -> Path:
+        if self.run_dir is None:
+            from openaiperf.report import make_run_dir
+
+            base = Path(self.option("report_dir"))
+            if not base.is_absolute():
+                base = Path(self.config.rootpath) / base
+            self.run_dir = make_run_dir(base, self.hardware.name)
+        return self.run_dir
+
+    def dtype_for(self, model: Any) -> str:
+        explicit = self.option("dtype")
+        if explicit:
+            return str(explicit)
+        return str(self.hardware.default_dtype if self.hardware.device == "cpu" else model.dtype)
+
+    def run_config(self) -> dict[str, Any]:
+        """The run's options as given (secrets masked: results.py redacts the whole
+        document again when it writes it)."""
+        from openaiperf.options import recorded_options
+        from openaiperf.redact import redact, redact_argv
+
+        return {"hardware_profile": self.hardware.model_dump() if self.hardware else None,
+                "options": redact({k: self.option(k) for k in recorded_options()}),
+                "pytest_args": redact_argv(self.config.invocation_params.args)}
+
+    def document(self) -> RunResult:
+        """The run's typed results (what results.json holds)."""
+        from openaiperf.report.results import results_document
+
+        return results_document(self.system, self.run_config(), self.results)
+
+    def add_result(self, result: CaseResult) -> None:
+        self.results.append(result)
+        self.write_results()
+
+    def write_results(self) -> None:
+        from openaiperf.report.results import write_results
+
+        run_dir = self.ensure_run_dir()
+        write_results(run_dir / self.results_name, self.document())
+
+    def report(self, width: int = 240) -> Any:
+        """What the report writers get (:class:`openaiperf.report.RunReport`)."""
+        from openaiperf.report import RunReport
+
+        return RunReport(run_dir=self.ensure_run_dir(), document=self.document(),
+                         hardware=self.hardware.name if self.hardware else "?", root=Path(self.config.rootpath),
+                         option=lambda name: self.config.getoption(name, None), width=width)
+
+
+def get_session(config: pytest.Config) -> BenchSession:
+    return config.stash[SESSION_KEY]
+
+
+def check_selection(config: pytest.Config, session: BenchSession) -> None:
+    """Refuse, at start-up, a --task/--scenario/--engine/--model name nobody knows,
+    listing the accepted ones (otherwise it would select nothing in silence), and an
+    --engine-option an engine does not take."""
+    from openaiperf.case_options import check_engine_options
+    from openaiperf.engines import engines
+    from openaiperf.matrix import parse_list
+    from openaiperf.scenarios import scenarios
+
+    known: dict[str, Any] = {"scenario": scenarios.names(), "engine": engines.names()}
+    if session.load_error is None:  # the registries loaded
+        known |= {"task": list(session.tasks), "model": list(session.models)}
+    for kind, names in known.items():
+        for value in parse_list(config.getoption(kind)) or ():
+            if value not in names:
+                raise pytest.UsageError(f"--{kind}: unknown {kind} {value!r}; known: {', '.join(sorted(names))}")
+    try:
+        check_engine_options(config.getoption("engine_option") or ())
+    except OpenAIPerfError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _explicit_bench_run(config: pytest.Config) -> bool:
+    """True when the command line names benchmarks (a matrix file, or a folder holding
+    one), so that start-up errors are fatal."""
+    for arg in config.args:
+        path = Path(str(arg).split("::")[0])
+        if path.name == "benchmarks" or path.name.endswith(("matrix.yaml", "matrix.yml")):
+            return True
+        if path.is_dir() and (any(path.glob("matrix.yaml")) or any(path.glob("*.matrix.yaml"))):
+            return True
+    return bool(config.getoption("matrix"))
+
+
+def _collect_matrix_option(config: pytest.Config) -> None:
+    """A --matrix file outside the folders on the command line is collected too."""
+    path = config.getoption("matrix")
+    if not path:
+        return
+    matrix = Path(path).resolve()
+    for arg in config.args:
+        given = Path(str(arg).split("::")[0]).resolve()
+        if given == matrix or (given.is_dir() and matrix.is_relative_to(given)):
+            return
+    config.args.append(str(matrix))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Not named "openaiperf": -k matches marker names, and -k openai would then select every case.
+    config.addinivalue_line("markers", "ob_case: an OpenAIPerf benchmark case")
+    # Reports, Allure, xdist merging and GPU pinning live in their own plugin module.
+    config.pluginmanager.import_plugin("openaiperf.plugin.reporting")
+    from openaiperf.plugin.options import check_options
+
+    session = BenchSession(config)
+    config.stash[SESSION_KEY] = session
+    check_options(session.option)
+    try:
+        session.load()
+    except OpenAIPerfError as exc:
+        if config.getoption("hw") != "auto" or _explicit_bench_run(config):
+            raise pytest.UsageError(str(exc)) from None
+        # `pytest tests` on a machine --hw auto cannot place must still run the
+        # project's own tests: the error waits for the first benchmark case.
+        session.load_error = str(exc)
+    check_selection(config, session)
+    from openaiperf.sweeps import sweep_axes
+
+    try:  # a bad sweep or preset: stop before collection, naming the option
+        sweep_axes(config.getoption("sweep"), config.getoption("preset"))
+    except OpenAIPerfError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    _collect_matrix_option(config)
+    if config.getoption("profile") in ("nsys", "ncu") and not hasattr(config, "workerinput"):
+        from openaiperf.profiling.nsight import ProfilerToolMissing, wrap_session
+
+        try:
+            wrap_session(config.getoption("profile"), list(config.invocation_params.args),
+                         Path(config.rootpath) / config.getoption("report_dir"))
+        except ProfilerToolMissing as exc:
+            raise pytest.UsageError(str(exc)) from None
