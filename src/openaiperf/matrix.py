@@ -8,9 +8,10 @@ so that ``-k llama3``, ``-k offline`` or ``-k hf`` select what users expect.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pydantic import Field
 

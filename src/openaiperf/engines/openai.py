@@ -41,7 +41,8 @@ import os
 import shlex
 import time
 import urllib.parse
-from typing import Any, ClassVar, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -242,7 +243,8 @@ class OpenAIEngine(Engine):
         try:
             import vllm  # noqa: F401
         except ImportError as exc:
-            raise EngineError(f"no --endpoint given and vLLM is not importable to start a managed server ({exc})")
+            raise EngineError(
+                f"no --endpoint given and vLLM is not importable to start a managed server ({exc})") from None
         from openaiperf.engines.managed_server import ManagedServer
 
         args = {key: getattr(self.options, key) for key in SERVER_KEYS}

@@ -30,7 +30,8 @@ import itertools
 import os
 import threading
 import time
-from typing import Any, ClassVar, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 

@@ -14,8 +14,9 @@ met every SLO (TTFT and TPOT each within its bound) per second of the window.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from openaiperf.errors import ConfigError
 from openaiperf.metrics import Metric, MetricSet

@@ -13,9 +13,10 @@ the stored precision's (:mod:`openaiperf.metrics.precision` works both out).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from openaiperf.metrics import Metric
 

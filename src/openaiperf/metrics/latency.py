@@ -16,7 +16,7 @@ per request, at its end) has no TTFT, TPOT or ITL: they are unknown (None), and
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -4,7 +4,7 @@ durations add up (the pauses between rounds are not measured time)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from openaiperf.metrics import Metric, MetricSet
 from openaiperf.records import Record

@@ -9,8 +9,9 @@ loop that times the stream: :func:`complete_chunk_tokens`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

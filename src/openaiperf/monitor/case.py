@@ -12,8 +12,9 @@ power cover exactly the time and the tokens they are divided by."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from openaiperf.monitor import Monitor, combine_summaries, create_samplers, write_timeline
 from openaiperf.monitor.worker import MonitorProcess

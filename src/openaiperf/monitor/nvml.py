@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from openaiperf.monitor import Sampler
 from openaiperf.monitor.util import SamplerUnavailable, summarize_gpu_columns

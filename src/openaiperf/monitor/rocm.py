@@ -14,7 +14,8 @@ import json
 import logging
 import shutil
 import subprocess
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from openaiperf.monitor import Sampler
 from openaiperf.monitor.util import SamplerUnavailable, summarize_gpu_columns

@@ -27,7 +27,8 @@ BUILTIN_DIR = Path(__file__).with_name("builtin")
 
 
 class DatasetSpec(Spec):
-    source: str = Field(min_length=1, description="path, package:<pkg>/<file>, dist:<distribution>/<file>, or hf:<id>[:<split>]")
+    source: str = Field(min_length=1,
+                        description="path, package:<pkg>/<file>, dist:<distribution>/<file>, or hf:<id>[:<split>]")
     format: Literal["csv", "jsonl", "json", "text", "hf"] = "csv"
     sha256: str | None = None
     license: str = "unknown"

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError

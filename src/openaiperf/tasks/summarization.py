@@ -5,8 +5,9 @@ confidence intervals, plus mean output tokens per sample."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -56,7 +57,9 @@ class SummarizationTask(Task):
             common = dict(id=f"{sample.id}#{i}", sample_id=sample.id, max_tokens=profile.max_new_tokens,
                           temperature=profile.temperature, top_p=profile.top_p)
             if getattr(model, "chat", True):
-                messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+                messages = ([{"role": "system", "content": system}] if system else []) + [
+                    {"role": "user", "content": user}
+                ]
                 requests.append(Request(messages=messages, **common))
             else:
                 requests.append(Request(prompt=f"{system + chr(10) if system else ''}{user}\nSummary:", **common))

@@ -42,9 +42,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from aiohttp import web
 
