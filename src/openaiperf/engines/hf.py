@@ -60,6 +60,7 @@ class StepClock:
 
 
 class HFEngine(Engine):
+    context: EngineContext  # always given to these engines
     name: ClassVar[str] = "hf"
     concurrent: ClassVar[bool] = False
     requires: ClassVar[tuple[Requirement, ...]] = (
@@ -72,8 +73,8 @@ class HFEngine(Engine):
 
     def __init__(self, context: EngineContext) -> None:
         super().__init__(context)
-        self.model = None
-        self.tokenizer = None
+        self.model: Any = None
+        self.tokenizer: Any = None
         self.device = context.hardware.device
         self._lock = threading.Lock()
 

@@ -54,9 +54,10 @@ class NvmlSampler(Sampler):
     def __init__(self, pynvml: Any | None = None) -> None:
         if pynvml is None:
             try:
-                import pynvml  # the nvidia-ml-py distribution
+                import pynvml as module  # the nvidia-ml-py distribution
             except ImportError as exc:
                 raise SamplerUnavailable(f"nvidia-ml-py is not installed ({exc}); pip install nvidia-ml-py") from None
+            pynvml = module
         self.nvml = pynvml
         try:
             pynvml.nvmlInit()

@@ -211,10 +211,10 @@ def builtin_task_files() -> dict[str, Path]:
 
 
 def task_class(kind: str) -> type[Task]:
-    return task_kinds.get(kind, source="kind")  # type: ignore[no-any-return]
+    return task_kinds.get(kind, source="kind")
 
 
-def parse_parameters(parameters_spec: type, data: dict[str, Any], *, source: str) -> Any:
+def parse_parameters(parameters_spec: type[BaseModel], data: dict[str, Any], *, source: str) -> Any:
     """Validate a task's ``parameters`` mapping; errors name ``parameters.<field>``."""
     from pydantic import ValidationError
 

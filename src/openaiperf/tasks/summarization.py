@@ -54,7 +54,7 @@ class SummarizationTask(Task):
         requests = []
         for i, sample in enumerate(samples):
             user = user_template.format(**sample.fields)
-            common = dict(id=f"{sample.id}#{i}", sample_id=sample.id, max_tokens=profile.max_new_tokens,
+            common: dict[str, Any] = dict(id=f"{sample.id}#{i}", sample_id=sample.id, max_tokens=profile.max_new_tokens,
                           temperature=profile.temperature, top_p=profile.top_p)
             if getattr(model, "chat", True):
                 messages = ([{"role": "system", "content": system}] if system else []) + [
