@@ -15,8 +15,9 @@ weights' values. Tasks that judge the quality of the answers skip such cases.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 

@@ -27,7 +27,8 @@ BUILTIN_DIR = Path(__file__).with_name("builtin")
 
 
 class DatasetSpec(Spec):
-    source: str = Field(min_length=1, description="path, package:<pkg>/<file>, dist:<distribution>/<file>, or hf:<id>[:<split>]")
+    source: str = Field(min_length=1,
+                        description="path, package:<pkg>/<file>, dist:<distribution>/<file>, or hf:<id>[:<split>]")
     format: Literal["csv", "jsonl", "json", "text", "hf"] = "csv"
     sha256: str | None = None
     license: str = "unknown"
@@ -214,10 +215,10 @@ def builtin_task_files() -> dict[str, Path]:
 
 
 def task_class(kind: str) -> type[Task]:
-    return task_kinds.get(kind, source="kind")  # type: ignore[no-any-return]
+    return task_kinds.get(kind, source="kind")
 
 
-def parse_parameters(parameters_spec: type, data: dict[str, Any], *, source: str) -> Any:
+def parse_parameters(parameters_spec: type[BaseModel], data: dict[str, Any], *, source: str) -> Any:
     """Validate a task's ``parameters`` mapping; errors name ``parameters.<field>``."""
     from pydantic import ValidationError
 
