@@ -213,6 +213,9 @@ class CaseRunner:
         basis = self.efficiency_basis
         result.settings.efficiency = basis
         result.notes.extend(f"efficiency: {note}" for note in self.precision.notes)
+        if getattr(self.model, "random_weights", False):
+            result.notes.append(f"weights: {self.model.weights_description()}: performance only, the answers "
+                                "are meaningless")
         if "NOT an upper bound" in (basis.peak_source or ""):
             result.notes.append("efficiency: the CPU peak comes from the current clock, not the maximum boost "
                                 "clock (not stated here): MFU may exceed 100%")

@@ -35,6 +35,7 @@ from pydantic import Field
 
 from openaiperf.engines import Engine, EngineContext
 from openaiperf.errors import EngineError
+from openaiperf.models import describe_weights
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, Requirement, requirement
 
@@ -155,7 +156,7 @@ class HFEngine(Engine):
             "options": self.options.model_dump(),
             "batching": "static batches, left padding",
             "online": "requests queue in front of the engine (no continuous batching)",
-            "weights": self.context.model.weights_description() if self.context.model is not None else "real",
+            "weights": describe_weights(self.context.model),
             "load_s": self.load_seconds,
             "tokenizer": "yes" if self.tokenizer is not None else "none (prompts as token ids, no output text)",
         }

@@ -58,6 +58,7 @@ from pydantic import Field, field_validator
 from openaiperf.engines import Engine, EngineContext
 from openaiperf.engines.sse import MalformedSSE, chunk_parts, completion_tokens, parse_sse_line
 from openaiperf.errors import ConfigError, EngineError
+from openaiperf.models import describe_weights
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, Requirement, option_field, requirement
 
@@ -358,7 +359,7 @@ class OpenAIEngine(Engine):
             "api_key": f"from ${self.options.api_key_env}" if os.environ.get(self.options.api_key_env or "") else None,
             "continuous_usage": self.continuous_usage,
             "token_prompts": self.token_prompts, "return_token_ids": self.return_token_ids,
-            "weights": self.context.model.weights_description() if self.context.model is not None else "real",
+            "weights": describe_weights(self.context.model),
             "tokens_per_chunk": ("server usage on every chunk" if self.continuous_usage else
                                  "client tokenizer after each round" if self.tokenizer is not None else
                                  "server usage total spread by text length (estimated)"),

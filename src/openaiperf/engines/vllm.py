@@ -44,6 +44,7 @@ from pydantic import Field
 
 from openaiperf.engines import Engine, EngineContext
 from openaiperf.errors import EngineError
+from openaiperf.models import describe_weights
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, Requirement, requirement
 
@@ -177,7 +178,7 @@ class VLLMEngine(Engine):
 
         return {"engine": self.name, "vllm": vllm.__version__, "device": self.device,
                 "options": redact(self.options.model_dump()), "prefix_caching": self.options.enable_prefix_caching,
-                "weights": self.context.model.weights_description() if self.context.model is not None else "real",
+                "weights": describe_weights(self.context.model),
                 "load_format": "dummy" if self.random_weights else "auto",
                 "api": "AsyncLLM (continuous batching, per-token times)" if self.llm is None
                 else "LLM.generate/chat (one time per request: no TTFT, TPOT or ITL)",

@@ -131,6 +131,12 @@ def get_model(name: str, registry: dict[str, ModelSpec] | None = None) -> ModelS
     return registry[name]
 
 
+def describe_weights(model: Any) -> str:
+    """How ``model``'s weights are made (engine info): a ModelSpec's description; "real" otherwise."""
+    describe = getattr(model, "weights_description", None)
+    return describe() if callable(describe) else "real"
+
+
 def weights_unavailable_reason(spec: ModelSpec) -> str | None:
     """Why the model cannot be run with its ``weights`` kind (a case's skip reason), or None."""
     if spec.random_weights and spec.architecture is None:
