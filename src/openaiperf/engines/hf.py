@@ -8,11 +8,14 @@ temperature, so quality numbers are reproducible. Online requests (``stream``)
 are served one at a time: transformers has no continuous batching, so they
 queue in front of the engine and the case says so.
 
-A step's timestamp is taken once its tokens are on the host: ``generate`` hands
-the streamer ``next_tokens.cpu()`` (a copy that waits for the device to finish
-the step), and :class:`StepClock` copies any tensor still on a device itself
-before reading the clock, so no timestamp is ever taken before the device
-produced the token, whatever transformers version calls it.
+A step's timestamp is taken once its tokens are on the host. ``generate`` hands
+the streamer host tensors: ``tokens.cpu()`` (a copy that waits for the device to
+finish the step), or, where transformers defers its stop check on a GPU
+(``DeferredStopCheck``, transformers 5), a host copy whose CUDA event it has
+synchronised, one step late (the stamp then also waits for the next step's
+launch, a few microseconds, never for its compute). :class:`StepClock` copies any
+tensor still on a device itself before reading the clock, so no timestamp is ever
+taken before the device produced the token, whatever transformers version calls it.
 
 Prompts given as token ids (``Request.prompt_token_ids``) are used as they are;
 text and chat prompts go through the model's tokenizer. Random weights (the
