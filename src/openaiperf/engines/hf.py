@@ -12,8 +12,10 @@ A step's timestamp is taken once its tokens are on the host. ``generate`` hands
 the streamer host tensors: ``tokens.cpu()`` (a copy that waits for the device to
 finish the step), or, where transformers defers its stop check on a GPU
 (``DeferredStopCheck``, transformers 5), a host copy whose CUDA event it has
-synchronised, one step late (the stamp then also waits for the next step's
-launch, a few microseconds, never for its compute). :class:`StepClock` copies any
+synchronised, one step late: the stamp then comes after the host has queued
+the next step's kernels, which, where the host's launches are slower than the
+device's compute (small models), delays it by up to one step's launch time;
+TPOT, a mean over the steps, keeps its value, TTFT can be that much late. :class:`StepClock` copies any
 tensor still on a device itself before reading the clock, so no timestamp is ever
 taken before the device produced the token, whatever transformers version calls it.
 
