@@ -66,3 +66,26 @@ def test_the_tiny_random_llama_runs_the_synthetic_suite(tmp_path: Path) -> None:
     assert prefill["input_tokens"]["value"] == 1024  # token ids: exactly the drawn length
     assert 0 < decode["mfu"]["value"] < prefill["mfu"]["value"] < 1
     assert prefill["mbu"]["value"] is None and 0 < decode["mbu"]["value"] < 1
+
+
+@pytest.mark.slow
+def test_a_managed_vllm_server_takes_the_token_ids_of_a_random_weights_model(tmp_path: Path) -> None:
+    """vLLM serves the tiny model from its config.json alone (--load-format dummy
+    --skip-tokenizer-init); the openai engine sends each prompt as a token array, so the
+    server's usage counts exactly the drawn prompt length, and the chunks' token ids
+    count the output without any text."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OPENAIPERF_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--weights", "random",
+         "-k", "synthetic.random-single_stream-openai-tiny-llama", "--max-samples", "2", "--warmup-samples", "0",
+         "--no-monitor", "--no-history", "--no-html-report", "--report-dir", str(tmp_path / "reports"),
+         "-p", "no:cacheprovider", "-q"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (results,) = (tmp_path / "reports").glob("*/results.json")
+    (case,) = json.loads(results.read_text())["cases"]
+    assert case["status"] == "passed" and case["engine_info"]["token_prompts"] is True
+    (log,) = (results.parent / "logs").glob("vllm-server-*.log")
+    assert "--load-format dummy --skip-tokenizer-init" in log.read_text().splitlines()[0]
+    metrics = case["metrics"]
+    assert metrics["input_tokens"]["value"] == 2 * 64 and metrics["output_tokens"]["value"] == 2 * 16
