@@ -138,6 +138,10 @@ BASE_OPTIONS: tuple[Option, ...] = (
     Option("--warmup-samples", "warmup requests before measuring (default: the task's warmup.samples)", "run",
            type=int, metavar="N", bounds=AT_LEAST_0),
     Option("--dtype", "model dtype (default: hardware profile's on CPU, else the model's)", "run", check=_dtype),
+    Option("--weights", "real: load each model's checkpoint; random: build each model from its registry "
+           "architecture with random weights on the device, no download (performance only: tasks that judge "
+           "quality skip); default: each model's own setting (weights: in the model registry)", "run",
+           choices=("real", "random")),
     Option("--dataset-source", "load the task's eval dataset from here (e.g. the real XSum CSV)", "run",
            metavar="PATH|hf:ID"),
     Option("--max-error-rate", "fail a case whose failed-request fraction exceeds this (default 0)", "run",

@@ -30,8 +30,12 @@ from typing import Any
 class Request:
     """What a task asks of an engine.
 
-    ``messages`` (chat) or ``prompt`` (plain text) is set; engines apply the
-    model's chat template to ``messages`` when the model has one.
+    ``messages`` (chat), ``prompt`` (plain text) or ``prompt_token_ids`` (the
+    prompt as token ids) is set; engines apply the model's chat template to
+    ``messages`` when the model has one. A prompt may come as both ids and text
+    (the text decoded from the ids, when a tokenizer was at hand): engines that
+    take ids use them as they are (no tokenizer, no re-tokenization), the others
+    the text.
     """
 
     id: str
@@ -43,10 +47,18 @@ class Request:
     top_p: float = 1.0
     # Ask the engine to generate exactly max_tokens (synthetic workloads).
     ignore_eos: bool = False
+    #: the prompt as token ids of the model's vocabulary (no special tokens added by engines)
+    prompt_token_ids: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if (self.messages is None) == (self.prompt is None):
-            raise ValueError(f"request {self.id}: exactly one of messages or prompt must be set")
+        if self.prompt_token_ids is not None:
+            object.__setattr__(self, "prompt_token_ids", tuple(int(t) for t in self.prompt_token_ids))
+            if not self.prompt_token_ids:
+                raise ValueError(f"request {self.id}: prompt_token_ids is empty")
+        if self.messages is not None and (self.prompt is not None or self.prompt_token_ids is not None):
+            raise ValueError(f"request {self.id}: messages exclude prompt and prompt_token_ids")
+        if self.messages is None and self.prompt is None and self.prompt_token_ids is None:
+            raise ValueError(f"request {self.id}: one of messages, prompt or prompt_token_ids must be set")
 
     def warmup_copy(self, index: int) -> Request:
         """The request as warmup request ``index``: a new id, and a prompt that starts
@@ -60,7 +72,14 @@ class Request:
             tagged = [{"type": "text", "text": tag}, *content] if isinstance(content, list) else tag + (content or "")
             messages = [{**first, "content": tagged}, *rest]
             return replace(self, id=f"warmup-{index}:{self.id}", messages=messages)
-        return replace(self, id=f"warmup-{index}:{self.id}", prompt=tag + (self.prompt or ""))
+        ids = self.prompt_token_ids
+        if ids is not None:
+            # Token ids have no tag: the same ids rotated (same length, same vocabulary)
+            # start differently, which is what a prefix cache keys on.
+            shift = (index + 1) % len(ids)
+            ids = ids[shift:] + ids[:shift]
+        return replace(self, id=f"warmup-{index}:{self.id}", prompt_token_ids=ids,
+                       prompt=None if self.prompt is None else tag + self.prompt)
 
 
 #: where a record's ``chunk_tokens`` come from, best first

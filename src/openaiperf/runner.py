@@ -39,8 +39,15 @@ from openaiperf.tasks import Sample
 __all__ = ["CaseResult", "CaseRunner", "RunSettings", "case_skip_reason", "rounds_of"]
 
 
-def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict[str, Any] | None) -> str | None:
-    """Why ``case`` cannot run on ``hardware`` (shown as the skip reason), or None."""
+def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict[str, Any] | None,
+                     task_kind: Any = None) -> str | None:
+    """Why ``case`` cannot run on ``hardware`` (shown as the skip reason), or None.
+    ``task_kind``: the case task's class (its capabilities decide whether random weights can run it)."""
+    from openaiperf.models import weights_skip_reason
+
+    reason = weights_skip_reason(model, task_kind, case.task)
+    if reason:
+        return reason
     limit_b = hardware.max_model_params_b
     if limit_b is not None and model.parameters > limit_b * 1e9:
         return (f"{model.name} has {model.parameters / 1e9:.1f}B parameters; the {hardware.name!r} hardware "
@@ -206,6 +213,9 @@ class CaseRunner:
         basis = self.efficiency_basis
         result.settings.efficiency = basis
         result.notes.extend(f"efficiency: {note}" for note in self.precision.notes)
+        if getattr(self.model, "random_weights", False):
+            result.notes.append(f"weights: {self.model.weights_description()}: performance only, the answers "
+                                "are meaningless")
         if "NOT an upper bound" in (basis.peak_source or ""):
             result.notes.append("efficiency: the CPU peak comes from the current clock, not the maximum boost "
                                 "clock (not stated here): MFU may exceed 100%")

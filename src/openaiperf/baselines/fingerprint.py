@@ -6,7 +6,8 @@ A fingerprint is two flat maps of readable labels to values:
 - ``checked``: what decides the numbers: engine and its options, scenario and
   its options (``qps_target``, ``stream_count``, ...), the workload (task,
   version, input profile, parameters, prompt template, dataset and its checksum,
-  sample count, subset seed, warmup), the model (source, revision, dtype), the
+  sample count, subset seed, warmup), the model (weights kind: real or random,
+  source, revision or, for random weights, the architecture's hash; dtype), the
   engine's library versions, and the probed device (CPU model, cores and
   threads; or GPU name and count, memory, driver, power cap, CUDA/ROCm);
 - ``noted``: what is shown when it differs but does not refuse a comparison
@@ -103,10 +104,18 @@ def model_revision(model_spec: Any) -> str | None:
 def model_parts(case: CaseResult, model_spec: Any = None) -> dict[str, Any]:
     parts: dict[str, Any] = {"model": case.model, "dtype": case.settings.dtype}
     if model_spec is not None:
+        # Random weights never compare with real ones (nor with another architecture's); real
+        # weights add no part, so baselines stored before the part existed still compare.
+        random = bool(getattr(model_spec, "random_weights", False))
+        if random:
+            parts["model weights"] = "random"
         parts["model source"] = model_spec.source
         if model_spec.tokenizer_source:
             parts["model tokenizer"] = model_spec.tokenizer_source
-        parts["model revision"] = model_revision(model_spec)
+        if random:
+            parts["model architecture"] = model_spec.architecture.fingerprint()
+        else:
+            parts["model revision"] = model_revision(model_spec)
     return parts
 
 
@@ -189,7 +198,8 @@ def option_for(part: str) -> str | None:
         return flag_of("scenario", part.removeprefix("scenario option "))
     if part.startswith("engine option "):
         return "--engine-option"
-    return {"samples": "--max-samples", "dtype": "--dtype", "hardware profile": "--hw"}.get(part)
+    return {"samples": "--max-samples", "dtype": "--dtype", "hardware profile": "--hw",
+            "model weights": "--weights"}.get(part)
 
 
 @dataclass(frozen=True)

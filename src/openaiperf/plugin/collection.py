@@ -97,11 +97,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for case in cases:
         marks = [pytest.mark.ob_case]
-        reason = case_skip_reason(case, session.models[case.model], session.hardware, session.system)
+        reason = case_skip_reason(case, session.models[case.model], session.hardware, session.system,
+                                  task_kind_of(session, case.task))
         if reason:
             marks.append(pytest.mark.skip(reason=reason))
         params.append(pytest.param(case, id=case.id, marks=marks))
     metafunc.parametrize(CASE_FIXTURE, params)
+
+
+def task_kind_of(session: BenchSession, task: str) -> Any:
+    """The class of the task's kind (None when it cannot be imported: the case fails with that)."""
+    from openaiperf.tasks import task_class
+
+    spec = session.tasks.get(task)
+    try:
+        return task_class(spec.kind) if spec is not None else None
+    except (ImportError, OpenAIPerfError):
+        return None
 
 
 def wanted_lists(config: pytest.Config) -> dict[str, list[str] | None]:

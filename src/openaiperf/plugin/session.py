@@ -53,7 +53,9 @@ class BenchSession:
         if name == "auto":
             name = match_profile(self.system, dirs)
         self.hardware = load_profile(name, dirs)
-        self.models = load_registry([Path(p) for p in self.option("model_file")])
+        # --weights sets every model's weights kind (default: each entry's own `weights:`).
+        self.models = {name: spec.with_weights(self.option("weights"))
+                       for name, spec in load_registry([Path(p) for p in self.option("model_file")]).items()}
         task_files = [Path(p) for p in self.option("task_file")]
         self.tasks = load_task_specs(task_files)
         # Registered (`ob task register`) and --task-file tasks join the matrix.

@@ -148,7 +148,9 @@ class Task:
     Required: :meth:`load_samples`, :meth:`build_requests`, :meth:`evaluate`. The
     rest has defaults: capabilities (``needs_dataset``: the task file must name a
     ``datasets.eval``; ``needs_model``: samples are made with the case model's
-    tokenizer, so a check without a model cannot load them), ``requires``,
+    tokenizer, so a check without a model cannot load them; ``judges_quality``:
+    its verdict depends on what the model answers, so cases with random weights
+    are skipped: a performance workload sets it False), ``requires``,
     ``Options`` (validates the task file's ``parameters``), :meth:`adapt_engine`
     and :meth:`case_metrics`.
     """
@@ -157,6 +159,8 @@ class Task:
     kind: ClassVar[str] = ""
     needs_dataset: ClassVar[bool] = True
     needs_model: ClassVar[bool] = False
+    #: the task judges the answers (ROUGE, perplexity...): meaningless with random weights
+    judges_quality: ClassVar[bool] = True
     requires: ClassVar[tuple[Requirement, ...]] = ()
     #: the task file's ``parameters``; the base takes none
     Options: ClassVar[type[BaseModel]] = Options

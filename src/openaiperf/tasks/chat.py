@@ -106,6 +106,8 @@ def filter_pairs(pairs: Sequence[tuple[str, str]], tokenizer: Any, p: ChatParame
 
 class ChatTask(Task):
     kind: ClassVar[str] = "chat"
+    #: a performance workload (no quality target): random-weights models run it
+    judges_quality: ClassVar[bool] = False
     #: the length filters count tokens with the case model's tokenizer
     needs_model: ClassVar[bool] = True
     Options: ClassVar[type[Options]] = ChatParameters

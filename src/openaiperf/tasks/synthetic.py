@@ -6,8 +6,16 @@ Every grid point (input length × output length) gets ``samples_per_point``
 prompts made of random tokens from the model's vocabulary (special tokens
 excluded; seeded), and asks for exactly the output length (``ignore_eos``).
 Lengths are fixed, or drawn per prompt around the grid value (uniform ±spread
-or normal with std spread × length). The decoded random text can re-tokenize to
-a slightly different length; the record's input tokens are the engine's count.
+or normal with std spread × length).
+
+Prompts are token ids (``Request.prompt_token_ids``): engines that take ids
+(``hf``, ``vllm``, ``openai`` to a server that accepts token arrays) process
+exactly the drawn length, and no tokenizer is needed. The vocabulary is the
+tokenizer's when one is at hand, else the architecture's ``vocab_size`` (a
+random-weights model without tokenizer files), bos/eos left out. With a
+tokenizer the prompt also comes as text (the ids decoded), for engines that only
+take text; that text can re-tokenize to a slightly different length, and the
+record's input tokens are then the engine's count.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
+from openaiperf.errors import ConfigError
 from openaiperf.records import Record, Request
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task, select_subset
@@ -46,35 +55,55 @@ def draw_length(rng: np.random.Generator, length: int, p: SyntheticParameters) -
 
 class SyntheticTask(Task):
     kind: ClassVar[str] = "synthetic"
+    #: a performance workload: random-weights models run it
+    judges_quality: ClassVar[bool] = False
     #: prompts are generated (no dataset), from the case model's vocabulary
     needs_dataset: ClassVar[bool] = False
     needs_model: ClassVar[bool] = True
     Options: ClassVar[type[Options]] = SyntheticParameters
     parameters: SyntheticParameters
 
+    def vocabulary(self) -> tuple[np.ndarray, Any]:
+        """(the token ids prompts are drawn from, the tokenizer or None)."""
+        model = self.model
+        random = getattr(model, "random_weights", False)
+        tokenizer = tokenizer_for(model, self.spec.name, required=not random)
+        architecture = getattr(model, "architecture", None)
+        if tokenizer is not None:
+            size = len(tokenizer)
+            if architecture is not None:
+                size = min(size, architecture.vocab_size)  # ids the model's embedding has
+            special = set(tokenizer.all_special_ids)
+        else:
+            if architecture is None:
+                raise ConfigError(f"model {model.name} has neither a tokenizer nor an architecture to draw token ids "
+                                  "from", source=f"task {self.spec.name}")
+            size, special = architecture.vocab_size, architecture.special_token_ids
+        return np.array([t for t in range(size) if t not in special]), tokenizer
+
     def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
         p = self.parameters
-        tokenizer = tokenizer_for(self.model, self.spec.name)
-        special = set(tokenizer.all_special_ids)
-        vocabulary = np.array([t for t in range(len(tokenizer)) if t not in special])
+        vocabulary, tokenizer = self.vocabulary()
         rng = np.random.default_rng(p.seed)
         samples = []
         for input_length in p.input_lengths:
             for output_length in p.output_lengths:
                 for k in range(p.samples_per_point):
                     n_in = draw_length(rng, input_length, p)
-                    ids = rng.choice(vocabulary, size=n_in)
+                    ids = [int(t) for t in rng.choice(vocabulary, size=n_in)]
                     samples.append(Sample(id=f"in{input_length}-out{output_length}-{k}", fields={
-                        "prompt": tokenizer.decode(ids.tolist()), "input_tokens": n_in,
-                        "output_tokens": draw_length(rng, output_length, p),
+                        "prompt_token_ids": ids,
+                        "prompt": tokenizer.decode(ids) if tokenizer is not None else None,
+                        "input_tokens": n_in, "output_tokens": draw_length(rng, output_length, p),
                         "point": f"{input_length}x{output_length}"}))
         return select_subset(samples, max_samples, seed, source=f"task {self.spec.name} ({len(samples)} prompts)")
 
     def build_requests(self, samples: Sequence[Sample], model: Any) -> list[Request]:
         profile = self.spec.input_profile
         return [Request(id=f"{s.id}#{i}", sample_id=s.id, prompt=s.fields["prompt"],
-                        max_tokens=s.fields["output_tokens"], temperature=profile.temperature, top_p=profile.top_p,
-                        ignore_eos=True) for i, s in enumerate(samples)]
+                        prompt_token_ids=s.fields["prompt_token_ids"], max_tokens=s.fields["output_tokens"],
+                        temperature=profile.temperature, top_p=profile.top_p, ignore_eos=True)
+                for i, s in enumerate(samples)]
 
     def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
         by_id = {s.id: s for s in samples}
@@ -92,6 +121,8 @@ class SyntheticTask(Task):
             result.scores["tokens_per_sample"] = float(np.mean([r.output_tokens or 0 for r in ok]))
         result.details["quality"] = "none: a performance workload"
         result.details["grid"] = self.parameters.model_dump()
+        result.details["prompts"] = "token ids" + (" (and their decoded text)" if samples and
+                                                    samples[0].fields.get("prompt") is not None else "")
         result.details.update({"dataset_source": "generated: random tokens from the model's vocabulary",
                                "license": "n/a (generated)", "dataset_sha256": None})
         return result

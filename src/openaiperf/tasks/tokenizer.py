@@ -3,23 +3,23 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from openaiperf.errors import ConfigError
 
 
-@lru_cache(maxsize=4)
-def _load(weights: str) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(weights)
-
-
-def tokenizer_for(model: Any, task_name: str) -> Any:
-    """The tokenizer of ``model`` (a ModelSpec); its weights are provisioned if needed."""
+def tokenizer_for(model: Any, task_name: str, *, required: bool = True) -> Any:
+    """The tokenizer of ``model`` (a ModelSpec); its weights are provisioned if needed.
+    A random-weights model has one only when it is on this machine already: without
+    it, None if not ``required``, else an error saying so."""
     if model is None:
         raise ConfigError("this task tokenizes its dataset and needs the case's model", source=f"task {task_name}")
-    from openaiperf.models import resolve_weights
+    from openaiperf.models.tokenizer import local_tokenizer_sources, model_tokenizer
 
-    return _load(resolve_weights(model))
+    tokenizer = model_tokenizer(model)
+    if tokenizer is None and required:
+        places = ", ".join(local_tokenizer_sources(model)) or "none named"
+        raise ConfigError(f"this task needs the tokenizer of {model.name}, which has random weights and no tokenizer "
+                          f"on this machine (looked for: {places}); run it with real weights, or put the tokenizer "
+                          "in the Hugging Face cache", source=f"task {task_name}")
+    return tokenizer
