@@ -9,7 +9,8 @@ real engines are exercised end to end on SmolLM2 in tests/e2e.
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from openaiperf.engines import Engine
 from openaiperf.records import Record, RecordSink, Request

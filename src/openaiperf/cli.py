@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from openaiperf import __version__
 from openaiperf.errors import OpenAIPerfError

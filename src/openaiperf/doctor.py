@@ -14,10 +14,11 @@ import argparse
 import importlib.util
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 
 @dataclass

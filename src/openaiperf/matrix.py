@@ -8,9 +8,10 @@ so that ``-k llama3``, ``-k offline`` or ``-k hf`` select what users expect.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pydantic import Field
 
@@ -119,7 +120,8 @@ def parse_list(value: str | None) -> list[str] | None:
 
 def narrow(cases: Sequence[Case], **wanted: list[str] | None) -> tuple[list[Case], list[Case]]:
     """Split cases into (kept, dropped) by the --task/--scenario/--engine/--model lists."""
-    kept, dropped = [], []
+    kept: list[Case] = []
+    dropped: list[Case] = []
     for case in cases:
         ok = all(values is None or getattr(case, kind) in values for kind, values in wanted.items())
         (kept if ok else dropped).append(case)

@@ -20,9 +20,9 @@ from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.efficiency import energy_metrics, load_kv_geometry, mbu, mfu
 from openaiperf.metrics.latency import latency_metrics, timing_notes
 from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
-from openaiperf.metrics.throughput import throughput_metrics
 from openaiperf.metrics.server import server_metrics
 from openaiperf.metrics.sessions import session_metrics, session_table
+from openaiperf.metrics.throughput import throughput_metrics
 from openaiperf.monitor.case import CaseMonitor
 from openaiperf.monitor.prometheus import ServerMetricsTracker, combine, interval_peaks
 from openaiperf.records import Record, RecordWriter, Session, measured, read_records

@@ -44,7 +44,10 @@ def test_results_json_and_records_agree(run):
     document = json.loads((run_dir / "results.json").read_text())
     assert document["config"]["hardware_profile"]["name"] == "cpu"
     cases = {c["id"]: c for c in document["cases"]}
-    assert set(cases) == {"summarization.xsum-offline-hf-smollm2-135m", "summarization.xsum-single_stream-hf-smollm2-135m"}
+    assert set(cases) == {
+        "summarization.xsum-offline-hf-smollm2-135m",
+        "summarization.xsum-single_stream-hf-smollm2-135m",
+    }
     for case in cases.values():
         assert case["status"] == "passed" and case["valid"]
         records = [json.loads(line) for line in (run_dir / case["records_file"]).read_text().splitlines()]
@@ -57,7 +60,11 @@ def test_results_json_and_records_agree(run):
             assert len(r["chunk_times"]) == sum(r["chunk_tokens"]) == r["output_tokens"]  # hf: a token per step
             assert r["scheduled"] <= r["sent"] <= r["first_token"] <= r["done"]
         assert 0 < case["metrics"]["rouge1"]["value"] <= 1
-        assert case["metrics"]["rouge1"]["ci_low"] <= case["metrics"]["rouge1"]["value"] <= case["metrics"]["rouge1"]["ci_high"]
+        assert (
+            case["metrics"]["rouge1"]["ci_low"]
+            <= case["metrics"]["rouge1"]["value"]
+            <= case["metrics"]["rouge1"]["ci_high"]
+        )
         assert 0 < case["metrics"]["mfu"]["value"] < 1
         assert case["metrics"]["peak_memory"]["value"] > 100  # MiB: the model is resident
         assert case["engine_info"]["device"] == "cpu"
@@ -66,7 +73,9 @@ def test_results_json_and_records_agree(run):
     # offline: all three scheduled at once; single stream: one after the other
     off_records = [json.loads(line) for line in (run_dir / offline["records_file"]).read_text().splitlines()]
     assert len({r["scheduled"] for r in off_records}) == 1
-    single_records = sorted((json.loads(line) for line in (run_dir / single["records_file"]).read_text().splitlines()),
-                            key=lambda r: r["scheduled"])
+    single_records = sorted(
+        (json.loads(line) for line in (run_dir / single["records_file"]).read_text().splitlines()),
+        key=lambda r: r["scheduled"],
+    )
     for previous, current in zip(single_records, single_records[1:]):
         assert current["scheduled"] >= previous["done"]

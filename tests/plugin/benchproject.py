@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import scipy.stats  # noqa: F401,E402
+
 # Import matplotlib (and scipy) once, here: pytester's in-process runs drop the modules
 # first imported inside them, and a half-reloaded matplotlib breaks.
 import openaiperf.report.figures  # noqa: F401,E402
-import scipy.stats  # noqa: F401,E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from benchproject import FAKE_ENGINE, MATRIX, MODELS, PROJECT_CONFTEST
 
 

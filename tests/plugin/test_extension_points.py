@@ -137,7 +137,9 @@ def test_engine_missing_a_method_is_refused_at_collection(folder, home):
     result = run_suite(folder, "--matrix", write_matrix(folder, "half"), "--task-file", write_task(folder),
                        "--collect-only")
     assert result.ret != pytest.ExitCode.OK
-    assert f"engine half: engine class HalfEngine (in {engine_file}) lacks stream, teardown" in result.stdout, result.stdout + result.stderr
+    assert f"engine half: engine class HalfEngine (in {engine_file}) lacks stream, teardown" in result.stdout, (
+        result.stdout + result.stderr
+    )
 
 
 def test_bad_task_yaml_is_refused_at_collection(folder, home):
@@ -146,23 +148,28 @@ def test_bad_task_yaml_is_refused_at_collection(folder, home):
     open(path, "w").write(text)
     result = run_suite(folder, "--task-file", path, "--collect-only")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert f"{path}: input_profile.max_new_tokens: Input should be a valid integer" in result.stderr, result.stdout + result.stderr
+    assert f"{path}: input_profile.max_new_tokens: Input should be a valid integer" in result.stderr, (
+        result.stdout + result.stderr
+    )
 
 
 def test_checksum_mismatch_is_refused_at_collection(folder, home):
     path = write_task(folder, sha256="ab" * 32)
     result = run_suite(folder, "--task-file", path, "--task", "towns.summary", "--collect-only")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert f"task towns.summary: {folder / 'towns.csv'}: checksum mismatch" in result.stderr, result.stdout + result.stderr
+    assert f"task towns.summary: {folder / 'towns.csv'}: checksum mismatch" in result.stderr, (
+        result.stdout + result.stderr
+    )
 
 
 def test_dataset_too_small_is_refused_at_collection(folder, home):
     path = write_task(folder)
     path = write_task(folder, sha256=sha256_of(folder / "towns.csv"))
-    result = run_suite(folder, "--task-file", path, "--task", "towns.summary", "--max-samples", "5",
-                       "--collect-only")
+    result = run_suite(folder, "--task-file", path, "--task", "towns.summary", "--max-samples", "5", "--collect-only")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "towns.csv: --max-samples 5 exceeds the 3 rows the dataset has" in result.stderr, result.stdout + result.stderr
+    assert "towns.csv: --max-samples 5 exceeds the 3 rows the dataset has" in result.stderr, (
+        result.stdout + result.stderr
+    )
 
 
 @pytest.mark.slow
@@ -170,8 +177,19 @@ def test_yaml_only_task_runs_on_the_embedded_model(folder, home):
     """A task written only as YAML (+ its CSV) in a temporary folder, run through
     --task-file on hf + SmolLM2, without touching the package."""
     path = write_task(folder)
-    result = run_suite(folder, "--task-file", path, "--task", "towns.summary", "--model", "smollm2-135m",
-                       "--max-samples", "2", "--subset-seed", "1")
+    result = run_suite(
+        folder,
+        "--task-file",
+        path,
+        "--task",
+        "towns.summary",
+        "--model",
+        "smollm2-135m",
+        "--max-samples",
+        "2",
+        "--subset-seed",
+        "1",
+    )
     result.assert_passed(1)
     (case,) = results(folder)["cases"]
     assert case["id"] == "towns.summary-offline-hf-smollm2-135m"

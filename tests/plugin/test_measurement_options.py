@@ -28,7 +28,9 @@ def test_sweep_expands_cases_with_readable_ids(pytester):
 
 
 def test_preset_quick(pytester):
-    result = run(pytester, "--collect-only", "-q", "-k", "summarization and single_stream and smollm2", "--preset", "quick")
+    result = run(
+        pytester, "--collect-only", "-q", "-k", "summarization and single_stream and smollm2", "--preset", "quick"
+    )
     assert result.stdout.str().count("single_stream-hf-smollm2-135m[") == 4
 
 

@@ -58,7 +58,9 @@ def test_collects_the_matrix_with_readable_ids_and_skip_reasons(suite):
         "*test_llm[[]summarization.xsum-single_stream-scripted-llama3-70b[]]",
     ])
     result = run(suite, "-rs", "-k", "llama3")
-    result.stdout.fnmatch_lines(["*SKIPPED*llama3-70b has 70.6B parameters; the 'cpu' hardware profile runs models up to 3B*"])
+    result.stdout.fnmatch_lines(
+        ["*SKIPPED*llama3-70b has 70.6B parameters; the 'cpu' hardware profile runs models up to 3B*"]
+    )
     result.assert_outcomes(skipped=2)
 
 
@@ -101,8 +103,11 @@ def test_reports_agree_with_each_other(suite):
     assert offline["metrics"]["ttft_p50"]["unit"] == "ms"
     assert offline["quality"]["details"]["license"].startswith("Apache-2.0")
     bench = json.loads((suite.path / "bench.json").read_text())
-    extra = {b["params"]["bench_case"]: b["extra_info"] for b in bench["benchmarks"]} if all(
-        "params" in b and b["params"] for b in bench["benchmarks"]) else {b["name"]: b["extra_info"] for b in bench["benchmarks"]}
+    extra = (
+        {b["params"]["bench_case"]: b["extra_info"] for b in bench["benchmarks"]}
+        if all("params" in b and b["params"] for b in bench["benchmarks"])
+        else {b["name"]: b["extra_info"] for b in bench["benchmarks"]}
+    )
     assert any(info.get("output_tokens") == 9 and info["units"]["ttft_p50"] == "ms" for info in extra.values())
 
 
@@ -116,14 +121,17 @@ def test_repeats_are_benchmark_rounds(suite):
 
 
 def test_engine_failing_mid_case_keeps_records_and_the_session_goes_on(suite):
-    (suite.path / "benchmarks" / "matrix.yaml").write_text(MATRIX.replace(
-        "models: [tiny, llama3-70b]", "models: [tiny]").replace("token_s: 0.0005}", "token_s: 0.0005, fail_after: 2}")
-        .replace("scenarios: [offline, single_stream]", "scenarios: [single_stream]") + """
+    (suite.path / "benchmarks" / "matrix.yaml").write_text(
+        MATRIX.replace("models: [tiny, llama3-70b]", "models: [tiny]")
+        .replace("token_s: 0.0005}", "token_s: 0.0005, fail_after: 2}")
+        .replace("scenarios: [offline, single_stream]", "scenarios: [single_stream]")
+        + """
   - tasks: [summarization.xsum]
     scenarios: [offline]
     engines: [scripted]
     models: [tiny]
-""")
+"""
+    )
     result = run(suite, "--warmup-samples", "0")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*RuntimeError: scripted failure after 2 requests*"])

@@ -8,8 +8,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from benchproject import bench_args
+
 from openaiperf.cli import main as ob
 
 pytest_plugins = ["pytester"]
@@ -82,8 +82,8 @@ def test_pytest_benchmark_compare_still_works(bench_project: pytest.Pytester) ->
     assert saved
     data = json.loads(saved[0].read_text())
     assert data["benchmarks"][0]["extra_info"]["openaiperf_case"] == "summarization.xsum-offline-fake-fake-tiny"
-    second = bench_project.runpytest_subprocess(*bench_args("-k", "offline", "--repeats", "3", "--benchmark-compare=0001",
-                                                 "--benchmark-compare-fail=mean:1000%"))
+    second = bench_project.runpytest_subprocess(*bench_args("-k", "offline", "--repeats", "3",
+                                                 "--benchmark-compare=0001", "--benchmark-compare-fail=mean:1000%"))
     second.assert_outcomes(passed=1)
     # pytest-benchmark orders the rows by speed: check each row on its own.
     second.stdout.fnmatch_lines(["*test_llm*offline*(NOW)*"])
@@ -92,8 +92,8 @@ def test_pytest_benchmark_compare_still_works(bench_project: pytest.Pytester) ->
     for name in ("min", "max", "mean", "median"):
         data["benchmarks"][0]["stats"][name] = 1e-9
     saved[0].write_text(json.dumps(data))
-    strict = bench_project.runpytest_subprocess(*bench_args("-k", "offline", "--repeats", "3", "--benchmark-compare=0001",
-                                                 "--benchmark-compare-fail=mean:5%"))
+    strict = bench_project.runpytest_subprocess(*bench_args("-k", "offline", "--repeats", "3",
+                                                 "--benchmark-compare=0001", "--benchmark-compare-fail=mean:5%"))
     assert strict.ret != 0
     assert "Performance has regressed" in "\n".join(strict.outlines + strict.errlines)
 

@@ -32,7 +32,9 @@ def test_schedule_is_seeded_and_starts_at_zero():
     assert not np.array_equal(a, arrival_times(100, 5.0, seed=8))
 
 
-@pytest.mark.parametrize("option,kwargs", [("--qps-target", {"rate": 0}), ("--burstiness", {"rate": 1, "burstiness": 0})])
+@pytest.mark.parametrize(
+    "option,kwargs", [("--qps-target", {"rate": 0}), ("--burstiness", {"rate": 1, "burstiness": 0})]
+)
 def test_bad_rates_name_the_option(option, kwargs):
     with pytest.raises(ConfigError, match=option):
         arrival_gaps(10, **kwargs)

@@ -5,11 +5,11 @@ import pytest
 from openaiperf.case_options import apply_cli_options, parse_engine_option
 from openaiperf.errors import ConfigError
 from openaiperf.matrix import Case
+from openaiperf.records import Request
 from openaiperf.scenarios import ScenarioConfig
 from openaiperf.scenarios.multi_stream import MultiStreamScenario
 from openaiperf.scenarios.online import with_warmup
 from openaiperf.scenarios.server import ServerScenario
-from openaiperf.records import Request
 
 
 def test_engine_option_parsing():

@@ -4,8 +4,14 @@ import json
 
 import pytest
 
-from openaiperf.metrics.efficiency import (KVGeometry, decode_stats, energy_metrics, kv_geometry_from_config,
-                                           load_kv_geometry, mbu)
+from openaiperf.metrics.efficiency import (
+    KVGeometry,
+    decode_stats,
+    energy_metrics,
+    kv_geometry_from_config,
+    load_kv_geometry,
+    mbu,
+)
 from openaiperf.records import Record
 
 

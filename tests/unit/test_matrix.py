@@ -33,7 +33,10 @@ def test_narrow_by_lists(tmp_path):
     path.write_text(MATRIX)
     cases = expand(load_matrix(path))
     kept, dropped = narrow(cases, scenario=["offline"], model=parse_list("llama3-8b, smollm2-135m"))
-    assert [c.id for c in kept] == ["summarization.xsum-offline-hf-smollm2-135m", "summarization.xsum-offline-hf-llama3-8b"]
+    assert [c.id for c in kept] == [
+        "summarization.xsum-offline-hf-smollm2-135m",
+        "summarization.xsum-offline-hf-llama3-8b",
+    ]
     assert len(dropped) == 2
 
 
@@ -41,8 +44,12 @@ def test_unknown_name_in_matrix_is_named(tmp_path):
     path = tmp_path / "matrix.yaml"
     path.write_text(MATRIX.replace("engines: [hf]", "engines: [hf, tgi]"))
     cases = expand(load_matrix(path))
-    known = {"task": ["summarization.xsum"], "scenario": ["offline", "single_stream"], "engine": ["hf"],
-             "model": ["smollm2-135m", "llama3-8b"]}
+    known = {
+        "task": ["summarization.xsum"],
+        "scenario": ["offline", "single_stream"],
+        "engine": ["hf"],
+        "model": ["smollm2-135m", "llama3-8b"],
+    }
     with pytest.raises(UnknownNameError, match=r"matrix.yaml: unknown engine 'tgi'; known engines: hf"):
         check_names(cases, known, source=str(path))
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError, UnknownNameError
 from openaiperf.models import get_model, load_registry, resolve_weights
-from openaiperf.checksums import sha256_file
 from openaiperf.models.embedded import MANIFEST, checkpoint_is_valid, locate_packaged_file
 
 

@@ -5,6 +5,7 @@ import logging
 import time
 
 import pytest
+from fake_pynvml import NVML_ERROR_LIBRARY_NOT_FOUND, FakeNvml
 
 from openaiperf.errors import ConfigError
 from openaiperf.monitor import Monitor, ProcessSampler, combine_summaries, create_samplers, write_timeline
@@ -12,8 +13,6 @@ from openaiperf.monitor.case import CaseMonitor
 from openaiperf.monitor.nvml import NvmlSampler
 from openaiperf.monitor.rocm import create_rocm_sampler
 from openaiperf.monitor.util import SamplerUnavailable, integrate_power_j, parse_interval
-
-from fake_pynvml import NVML_ERROR_LIBRARY_NOT_FOUND, FakeNvml
 
 
 def rows_from(sampler: NvmlSampler, fake: FakeNvml, steps: int, dt: float = 0.5) -> list[dict]:
@@ -149,7 +148,8 @@ def test_monitor_drops_a_failing_sampler_and_keeps_going():
 def test_combine_summaries_of_rounds():
     combined = combine_summaries([
         {"peak_process_rss_bytes": 10, "mean_cpu_percent": 50.0, "energy_j": 3.0, "samples": 4, "gpu_warnings": ["a"]},
-        {"peak_process_rss_bytes": 30, "mean_cpu_percent": 70.0, "energy_j": 5.0, "samples": 6, "gpu_warnings": ["a", "b"]},
+        {"peak_process_rss_bytes": 30, "mean_cpu_percent": 70.0, "energy_j": 5.0, "samples": 6,
+         "gpu_warnings": ["a", "b"]},
     ])
     assert combined == {"peak_process_rss_bytes": 30, "mean_cpu_percent": 60.0, "energy_j": 8.0, "samples": 10,
                         "gpu_warnings": ["a", "b"]}

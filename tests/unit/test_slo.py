@@ -3,8 +3,16 @@ from __future__ import annotations
 import pytest
 
 from openaiperf.errors import ConfigError
-from openaiperf.loadgen.slo import (INTERACTIVE_SLA, SERVER_SLA, SLA, goodput_metrics, meets_slo, parse_sla,
-                                    resolve_sla, sla_constraints)
+from openaiperf.loadgen.slo import (
+    INTERACTIVE_SLA,
+    SERVER_SLA,
+    SLA,
+    goodput_metrics,
+    meets_slo,
+    parse_sla,
+    resolve_sla,
+    sla_constraints,
+)
 from openaiperf.records import Record
 from openaiperf.scenarios.server import find_peak
 

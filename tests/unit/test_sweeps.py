@@ -5,8 +5,7 @@ import pytest
 from openaiperf.errors import ConfigError
 from openaiperf.matrix import Case
 from openaiperf.result import CaseResult, MetricValue
-from openaiperf.sweeps import (apply_task_options, expand_cases, load_presets, parse_sweep, preset_axes,
-                               sweep_axes)
+from openaiperf.sweeps import apply_task_options, expand_cases, load_presets, parse_sweep, preset_axes, sweep_axes
 from openaiperf.sweeps.report import qps_curve, write_sweep_reports
 from openaiperf.tasks import load_task_specs
 

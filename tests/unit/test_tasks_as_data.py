@@ -12,7 +12,7 @@ import yaml
 
 from openaiperf.cli import main
 from openaiperf.errors import ConfigError
-from openaiperf.tasks import load_task_spec, load_task_specs, select_subset, Sample
+from openaiperf.tasks import Sample, load_task_spec, load_task_specs, select_subset
 from openaiperf.tasks.datasets import load_rows, preflight, sha256_of
 from openaiperf.tasks.perplexity import sliding_windows
 
@@ -108,7 +108,9 @@ def test_subset_is_reproducible():
     assert [s.id for s in select_subset(samples, 3, None, source="x")] == ["0", "1", "2"]
 
 
-@pytest.mark.parametrize(("n", "context", "stride"), [(1000, 256, 128), (1000, 256, 256), (100, 512, 256), (257, 128, 64)])
+@pytest.mark.parametrize(
+    ("n", "context", "stride"), [(1000, 256, 128), (1000, 256, 256), (100, 512, 256), (257, 128, 64)]
+)
 def test_sliding_windows_score_every_token_once(n, context, stride):
     windows = sliding_windows(n, context, stride)
     assert sum(target for _, _, target in windows) == n - 1
@@ -139,7 +141,7 @@ def test_ob_task_validate_register_list(tmp_path, user_home, capsys):
     assert f"{bad}: kind: required field is missing" in capsys.readouterr().err
 
 
-ENGINES = textwrap.dedent('''
+ENGINES = textwrap.dedent("""
     class Complete:
         name = "complete"
         concurrent = False
@@ -158,7 +160,7 @@ ENGINES = textwrap.dedent('''
         def run(self, requests, records, on_done): pass
         def teardown(self): pass
         def info(self): return {}
-''')
+""")
 
 
 @pytest.mark.parametrize("group", ["engine", "backend"])  # backend: the earlier spelling

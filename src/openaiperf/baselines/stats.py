@@ -34,7 +34,7 @@ step-down Bonferroni), valid under any dependence between the metrics.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -246,7 +246,7 @@ def _decided(worse: float, noise: Noise, design: Design, threshold: float, alpha
     return worse_bound(worse, se, df, alpha) <= threshold  # ruled out once the bound is within tolerance
 
 
-def _first(decides, low: int, high: int) -> int | None:
+def _first(decides: Callable[[int], bool], low: int, high: int) -> int | None:
     """The smallest count in [low, high] for which ``decides`` holds (it only grows
     more decisive with more rounds or runs), by bisection; None if even ``high`` fails."""
     if low > high or not decides(high):

@@ -147,7 +147,7 @@ class Engine:
         cannot score."""
         score = getattr(self, "score", None)
         if callable(score):
-            return score  # type: ignore[no-any-return]
+            return score
         llm = getattr(self, "llm", None)
         if llm is not None and type(llm).__module__.startswith("vllm"):
             from openaiperf.engines.vllm_scoring import score_windows
@@ -181,7 +181,7 @@ engines: Registry[type[Engine]] = add_registry(Registry(
 
 def engine_class(name: str) -> type[Engine]:
     """The engine class registered as ``name`` (ImportError when its module cannot be imported)."""
-    return engines.get(name, source="--engine")  # type: ignore[no-any-return]
+    return engines.get(name, source="--engine")
 
 
 def create_engine(name: str, context: EngineContext) -> Engine:

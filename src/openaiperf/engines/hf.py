@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -59,6 +60,7 @@ class StepClock:
 
 
 class HFEngine(Engine):
+    context: EngineContext  # always given to these engines
     name: ClassVar[str] = "hf"
     concurrent: ClassVar[bool] = False
     requires: ClassVar[tuple[Requirement, ...]] = (
@@ -71,8 +73,8 @@ class HFEngine(Engine):
 
     def __init__(self, context: EngineContext) -> None:
         super().__init__(context)
-        self.model = None
-        self.tokenizer = None
+        self.model: Any = None
+        self.tokenizer: Any = None
         self.device = context.hardware.device
         self._lock = threading.Lock()
 

@@ -28,8 +28,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO
 
 from openaiperf.errors import EngineError
 
@@ -91,8 +92,8 @@ class ManagedServer:
         self.extra_argv = list(extra_argv)
         self.start_timeout_s = start_timeout_s
         self.log_path = Path(log_dir or ".") / f"vllm-server-{served_name}-{self.port}.log"
-        self.process: subprocess.Popen | None = None
-        self._log_file = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_file: BinaryIO | None = None
 
     @property
     def base_url(self) -> str:
@@ -130,9 +131,9 @@ class ManagedServer:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log_file = self.log_path.open("ab")
-        self._log_file.write(("$ " + " ".join(self.shown_command) + "\n").encode())
-        self._log_file.flush()
+        self._log_file = log_file = self.log_path.open("ab")
+        log_file.write(("$ " + " ".join(self.shown_command) + "\n").encode())
+        log_file.flush()
         self.process = subprocess.Popen(self.command, stdout=self._log_file, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=self.environment(), start_new_session=True,
                                         preexec_fn=_die_with_parent)

@@ -41,7 +41,8 @@ import os
 import shlex
 import time
 import urllib.parse
-from typing import Any, ClassVar, Literal, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from pydantic import Field, field_validator
 
@@ -50,6 +51,9 @@ from openaiperf.engines.sse import MalformedSSE, chunk_parts, completion_tokens,
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, Requirement, option_field, requirement
+
+if TYPE_CHECKING:
+    from openaiperf.engines.managed_server import ManagedServer
 
 
 class OpenAIOptions(Options):
@@ -192,6 +196,7 @@ class RequestFailed(Exception):
 
 
 class OpenAIEngine(Engine):
+    context: EngineContext  # always given to these engines
     name: ClassVar[str] = "openai"
     concurrent: ClassVar[bool] = True
     online: ClassVar[bool] = True
@@ -204,14 +209,14 @@ class OpenAIEngine(Engine):
         self.continuous_requested = continuous_usage_option(self.options.continuous_usage)
         self.continuous_usage = False
         self.continuous_note: str | None = None
-        self.server = None
+        self.server: ManagedServer | None = None
         self.base_url: str | None = None
         self._credentials: str | None = None  # user:pass from the endpoint URL, never shown
         # The managed server's --api-key (server_args): requests must carry it too.
         self._server_key = None if self.options.endpoint else flag_value(
             server_argv(self.options.server_args), "--api-key")
         self.model_name: str | None = None
-        self.tokenizer = None
+        self.tokenizer: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sessions: dict[asyncio.AbstractEventLoop, Any] = {}
         self.sessions_opened = 0
@@ -246,7 +251,8 @@ class OpenAIEngine(Engine):
         try:
             import vllm  # noqa: F401
         except ImportError as exc:
-            raise EngineError(f"no --endpoint given and vLLM is not importable to start a managed server ({exc})")
+            raise EngineError(
+                f"no --endpoint given and vLLM is not importable to start a managed server ({exc})") from None
         from openaiperf.engines.managed_server import ManagedServer
 
         args = {key: getattr(self.options, key) for key in SERVER_KEYS}
@@ -418,7 +424,7 @@ class OpenAIEngine(Engine):
     async def _exchange(self, path: str, body: dict[str, Any], record: Record) -> None:
         session = self.session()
         stream = StreamReader(record, self.continuous_usage)
-        async with session.post(self.base_url + path, json=body) as response:
+        async with session.post(cast(str, self.base_url) + path, json=body) as response:
             if response.status >= 400:
                 detail = (await response.text())[:300]
                 retry = response.headers.get("Retry-After")
@@ -504,7 +510,7 @@ class StreamReader:
         if event.done:
             self.finished, self.done = True, now
             return True
-        data = event.data
+        data = cast(dict[str, Any], event.data)  # only the [DONE] event has none
         record = self.record
         thought, text = chunk_parts(data)
         cumulative = completion_tokens(data) if self.continuous else None

@@ -30,7 +30,8 @@ import itertools
 import os
 import threading
 import time
-from typing import Any, ClassVar, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal, cast
 
 from pydantic import Field
 
@@ -61,6 +62,7 @@ def on_cpu(device: str) -> bool:
 
 
 class VLLMEngine(Engine):
+    context: EngineContext  # always given to these engines
     name: ClassVar[str] = "vllm"
     concurrent: ClassVar[bool] = True
     requires: ClassVar[tuple[Requirement, ...]] = (requirement(
@@ -77,9 +79,9 @@ class VLLMEngine(Engine):
             "gpu_memory_utilization": self.options.gpu_memory_utilization
             if self.options.gpu_memory_utilization is not None else (0.5 if on_cpu(self.device) else 0.9),
             "dtype": self.options.dtype or context.dtype})
-        self.engine = None  # AsyncLLM
-        self.llm = None  # LLM (offline_api: llm)
-        self.tokenizer = None
+        self.engine: Any = None  # AsyncLLM
+        self.llm: Any = None  # LLM (offline_api: llm)
+        self.tokenizer: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ids = itertools.count()
@@ -217,7 +219,8 @@ class VLLMEngine(Engine):
             raise EngineError("vllm engine: online scenarios need the async engine (offline_api: async) and prepare()")
         if record.sent is None:
             record.sent = time.perf_counter()
-        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._generate(request, record), self._loop))
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._generate(request, record),
+                                                                       cast(asyncio.AbstractEventLoop, self._loop)))
 
     def run(self, requests: Sequence[Request], records: Sequence[Record], on_done: RecordSink) -> None:
         if self.llm is not None:
@@ -235,7 +238,7 @@ class VLLMEngine(Engine):
                 record.sent = sent
             await asyncio.gather(*(one(q, r) for q, r in zip(requests, records)))
 
-        asyncio.run_coroutine_threadsafe(everything(), self._loop).result()
+        asyncio.run_coroutine_threadsafe(everything(), cast(asyncio.AbstractEventLoop, self._loop)).result()
 
     def _run_llm(self, requests: Sequence[Request], records: Sequence[Record], on_done: RecordSink) -> None:
         prompts = [{"prompt_token_ids": self.prompt_ids(r)} for r in requests]

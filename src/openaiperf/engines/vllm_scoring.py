@@ -10,7 +10,8 @@ them. :func:`score_windows` has the signature of an engine's optional
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def score_windows(llm: Any, windows: Sequence[Sequence[int]]) -> list[list[float]]:

@@ -15,8 +15,9 @@ bandwidth, means clocks, power limits, a wrong profile or a busy machine.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)

@@ -130,9 +130,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 # -- export -------------------------------------------------------------------------------
 EXPORT_FIELDS = ("run_id", "run_name", "created", "hardware_profile", "hardware_summary", "host", "git_commit",
-                 "git_branch", "git_dirty", "ci_ref", "case_id", "task", "scenario", "engine", "engine_version", "model",
-                 "status", "metric", "value", "unit", "better", "ci_low", "ci_high", "valid", "baseline_verdict",
-                 "baseline_value", "baseline_ratio")
+                 "git_branch", "git_dirty", "ci_ref", "case_id", "task", "scenario", "engine", "engine_version",
+                 "model", "status", "metric", "value", "unit", "better", "ci_low", "ci_high", "valid",
+                 "baseline_verdict", "baseline_value", "baseline_ratio")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -87,8 +87,9 @@ def metric_over_runs(series: dict[str, list[Point]], case_id: str, metric: str) 
     axes.set_xlabel("run (time, commit; * = uncommitted changes)")
     axes.set_title(f"{case_id}: {metric}", fontsize=10)
     axes.grid(alpha=0.3)
-    handles = [Line2D([], [], linestyle="", marker=VERDICT_STYLE[v][0], markersize=8, markerfacecolor=VERDICT_STYLE[v][1],
-                      markeredgecolor=VERDICT_STYLE[v][1], label=f"baseline: {VERDICT_STYLE[v][2]}")
+    handles = [Line2D([], [], linestyle="", marker=VERDICT_STYLE[v][0], markersize=8,
+                      markerfacecolor=VERDICT_STYLE[v][1], markeredgecolor=VERDICT_STYLE[v][1],
+                      label=f"baseline: {VERDICT_STYLE[v][2]}")
                for v in VERDICT_STYLE if v in used_verdicts]
     if any(not p.usable for points in series.values() for p in points if p.value is not None):
         handles.append(Line2D([], [], linestyle="", marker="o", markersize=8, markerfacecolor="white",

@@ -19,10 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
 
 from openaiperf.records import Record, RecordSink, Request
+
+T = TypeVar("T")
 
 SendFn = Callable[[Request, Record], Awaitable[None]]
 
@@ -61,11 +66,12 @@ def _window(records: Sequence[Record], fallback: float) -> tuple[float, float]:
     return start, end
 
 
-async def dispatch_open(requests: Sequence[Request], records: Sequence[Record], offsets: Sequence[float],
-                        send: SendFn, sink: RecordSink, *, warmup: int = 0) -> DispatchResult:
+async def dispatch_open(requests: Sequence[Request], records: Sequence[Record],
+                        offsets: Sequence[float] | np.ndarray[Any, Any], send: SendFn, sink: RecordSink, *,
+                        warmup: int = 0) -> DispatchResult:
     """Send request i at ``t0 + offsets[i]``; the first ``warmup`` are not measured."""
     loop = asyncio.get_running_loop()
-    tasks: list[asyncio.Task] = []
+    tasks: list[asyncio.Task[None]] = []
 
     async def one(request: Request, record: Record) -> None:
         # The send happens when this task runs, not when it was created: a busy
@@ -131,11 +137,12 @@ def run_dispatch(engine: Any, coroutine_factory: Callable[[], Awaitable[Dispatch
     return run_loop(main())
 
 
-def run_loop(coroutine: Awaitable[Any]) -> Any:
+def run_loop(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run on uvloop when it is installed (it comes with vLLM's server stack): the
     client's own overhead per request is what limits the rates it can hold."""
     try:
         import uvloop
     except ImportError:
         return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
+    result: T = uvloop.run(coroutine)
+    return result

@@ -14,11 +14,12 @@ met every SLO (TTFT and TPOT each within its bound) per second of the window.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from openaiperf.errors import ConfigError
-from openaiperf.metrics import Metric, MetricSet
+from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.latency import MS, tpot_s, ttft_s
 from openaiperf.metrics.stats import percentile
 from openaiperf.metrics.throughput import window_s
@@ -125,6 +126,6 @@ def goodput_metrics(records: Sequence[Record], sla: SLA) -> MetricSet:
     good = sum(meets_slo(r, sla) for r in records)
     duration = window_s(records)
     return {
-        "goodput": Metric(good / duration if duration else None, "requests/s", "higher"),
-        "slo_attainment": Metric(good / len(records) if records else None, "fraction", "higher"),
+        "goodput": Metric(good / duration if duration else None, "requests/s", Better.HIGHER),
+        "slo_attainment": Metric(good / len(records) if records else None, "fraction", Better.HIGHER),
     }

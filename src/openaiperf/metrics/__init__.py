@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from enum import Enum
+from typing import Any
 
 
 class Better(str, Enum):
@@ -71,7 +72,7 @@ class Metric:
         # Callers pass "lower"/"higher"/"none": keep the typed direction.
         object.__setattr__(self, "better", Better.parse(self.better, source=f"metric ({self.unit}) better"))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {k: (v.value if isinstance(v, Better) else v) for k, v in asdict(self).items()
                 if v is not None or k == "value"}
 

@@ -13,11 +13,12 @@ the stored precision's (:mod:`openaiperf.metrics.precision` works both out).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from openaiperf.metrics import Metric
+from openaiperf.metrics import Better, Metric
 
 
 def model_flops(parameters: int, tokens: int) -> float:
@@ -26,8 +27,8 @@ def model_flops(parameters: int, tokens: int) -> float:
 
 def mfu(parameters: int, tokens: int, seconds: float | None, peak_flops: float | None) -> Metric:
     if not seconds or not peak_flops:
-        return Metric(None, "fraction", "higher")
-    return Metric(model_flops(parameters, tokens) / seconds / peak_flops, "fraction", "higher")
+        return Metric(None, "fraction", Better.HIGHER)
+    return Metric(model_flops(parameters, tokens) / seconds / peak_flops, "fraction", Better.HIGHER)
 
 
 # -- MBU (model bandwidth utilisation) --------------------------------------------------
@@ -106,12 +107,12 @@ def mbu(records: Sequence[Any], weight_bytes: float, kv: KVGeometry | None, dtyp
     """``mbu`` (fraction of the profile's bandwidth) and ``decode_bandwidth`` (GB/s reached)."""
     stats = decode_stats(records)
     if stats is None or stats["step_s"] <= 0:
-        return {"mbu": Metric(None, "fraction", "higher"), "decode_bandwidth": Metric(None, "GB/s", "higher")}
+        return {"mbu": Metric(None, "fraction", Better.HIGHER), "decode_bandwidth": Metric(None, "GB/s", Better.HIGHER)}
     per_step = decode_bytes_per_step(weight_bytes, kv, dtype_bytes, stats["batch"], stats["context_tokens"])
     achieved = per_step / stats["step_s"]
     return {
-        "mbu": Metric(achieved / bandwidth_bytes_per_s if bandwidth_bytes_per_s else None, "fraction", "higher"),
-        "decode_bandwidth": Metric(achieved / 1e9, "GB/s", "higher"),
+        "mbu": Metric(achieved / bandwidth_bytes_per_s if bandwidth_bytes_per_s else None, "fraction", Better.HIGHER),
+        "decode_bandwidth": Metric(achieved / 1e9, "GB/s", Better.HIGHER),
     }
 
 
@@ -119,13 +120,13 @@ def mbu(records: Sequence[Any], weight_bytes: float, kv: KVGeometry | None, dtyp
 def energy_metrics(resources: dict[str, Any], output_tokens: float, seconds: float | None) -> dict[str, Metric]:
     """From the monitor's energy (J, all devices, all rounds): J per output token and
     output tokens/s per W (= tokens per J). None where the monitor had no energy reading."""
-    energy = resources.get("energy_j")
+    energy: Any = resources.get("energy_j")
     known = isinstance(energy, (int, float)) and energy > 0
     return {
-        "energy": Metric(energy if known else None, "J", "lower"),
+        "energy": Metric(energy if known else None, "J", Better.LOWER),
         "energy_per_output_token": Metric(energy / output_tokens if known and output_tokens else None,
-                                          "J/token", "lower"),
+                                          "J/token", Better.LOWER),
         "output_tokens_per_s_per_w": Metric(output_tokens / energy if known and output_tokens else None,
-                                            "tokens/s/W", "higher"),
-        "mean_power": Metric(energy / seconds if known and seconds else None, "W", "lower"),
+                                            "tokens/s/W", Better.HIGHER),
+        "mean_power": Metric(energy / seconds if known and seconds else None, "W", Better.LOWER),
     }

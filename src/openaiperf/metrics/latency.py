@@ -16,11 +16,11 @@ per request, at its end) has no TTFT, TPOT or ITL: they are unknown (None), and
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from openaiperf.metrics import Metric, MetricSet
+from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.stats import PERCENTILES, percentile
 from openaiperf.records import Record
 
@@ -68,11 +68,11 @@ def send_lag_s(record: Record) -> float | None:
 def distribution(name: str, values_s: Sequence[float], *, with_max: bool = False) -> MetricSet:
     """mean and p50/p90/p99 (and max) of a latency, in ms (lower is better)."""
     values = [v * MS for v in values_s]
-    out: MetricSet = {f"{name}_mean": Metric(float(np.mean(values)) if values else None, "ms", "lower")}
+    out: MetricSet = {f"{name}_mean": Metric(float(np.mean(values)) if values else None, "ms", Better.LOWER)}
     for q in PERCENTILES:
-        out[f"{name}_p{q}"] = Metric(percentile(values, q), "ms", "lower")
+        out[f"{name}_p{q}"] = Metric(percentile(values, q), "ms", Better.LOWER)
     if with_max:
-        out[f"{name}_max"] = Metric(float(np.max(values)) if values else None, "ms", "lower")
+        out[f"{name}_max"] = Metric(float(np.max(values)) if values else None, "ms", Better.LOWER)
     return out
 
 
@@ -86,8 +86,8 @@ def latency_metrics(records: Sequence[Record]) -> MetricSet:
     metrics |= distribution("chunk_itl", [gap for r in ok for gap in chunk_itl_s(r)], with_max=True)
     metrics |= distribution("e2e", [v for r in ok if (v := e2e_s(r)) is not None])
     lags = [v * MS for r in records if (v := send_lag_s(r)) is not None]
-    metrics["send_lag_p50"] = Metric(percentile(lags, 50), "ms", "lower")
-    metrics["send_lag_p99"] = Metric(percentile(lags, 99), "ms", "lower")
+    metrics["send_lag_p50"] = Metric(percentile(lags, 50), "ms", Better.LOWER)
+    metrics["send_lag_p99"] = Metric(percentile(lags, 99), "ms", Better.LOWER)
     return metrics
 
 

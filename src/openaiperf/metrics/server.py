@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from openaiperf.metrics import Metric, MetricSet
+from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.latency import MS, ttft_s
 from openaiperf.monitor.prometheus import RoundDelta
 from openaiperf.records import Record
@@ -32,22 +32,22 @@ def server_metrics(total: RoundDelta | None, records: Sequence[Record]) -> Metri
     for name, metric in MEANS.items():
         if name in total.histograms:
             mean = total.mean_s(name)
-            out[metric] = Metric(mean * MS if mean is not None else None, "ms", "lower")
+            out[metric] = Metric(mean * MS if mean is not None else None, "ms", Better.LOWER)
     counters = total.counters
     if "requests_finished" in counters:
-        out["server_requests"] = Metric(counters["requests_finished"], "requests", "none")
+        out["server_requests"] = Metric(counters["requests_finished"], "requests", Better.NONE)
     if "prefix_queries" in counters and "prefix_hits" in counters:
         queries = counters["prefix_queries"]
         out["prefix_cache_hit_rate"] = Metric(counters["prefix_hits"] / queries if queries > 0 else None, "fraction",
-                                              "none")
-        out["prefix_cache_hit_tokens"] = Metric(counters["prefix_hits"], "tokens", "none")
+                                              Better.NONE)
+        out["prefix_cache_hit_tokens"] = Metric(counters["prefix_hits"], "tokens", Better.NONE)
     if "preemptions" in counters:
-        out["preemptions"] = Metric(counters["preemptions"], "preemptions", "lower")
+        out["preemptions"] = Metric(counters["preemptions"], "preemptions", Better.LOWER)
     for key in ("running", "waiting"):
         if key in total.peaks:
-            out[f"server_{key}_peak"] = Metric(total.peaks[key], "requests", "none")
+            out[f"server_{key}_peak"] = Metric(total.peaks[key], "requests", Better.NONE)
     server_ttft = total.mean_s("ttft")
     client = [v for r in records if r.ok and (v := ttft_s(r)) is not None]
     if server_ttft is not None and client:
-        out["client_minus_server_ttft"] = Metric((sum(client) / len(client) - server_ttft) * MS, "ms", "lower")
+        out["client_minus_server_ttft"] = Metric((sum(client) / len(client) - server_ttft) * MS, "ms", Better.LOWER)
     return out

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from openaiperf.metrics import Metric, MetricSet
+from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.latency import MS, e2e_s, tpot_s, ttft_s
 from openaiperf.metrics.stats import percentile
 from openaiperf.records import Record
@@ -79,10 +79,10 @@ def session_metrics(records: Sequence[Record]) -> MetricSet:
     first = [v * MS for r in records if r.ok and r.turn == 1 and (v := ttft_s(r)) is not None]
     later = [v * MS for r in records if r.ok and (r.turn or 0) > 1 and (v := ttft_s(r)) is not None]
     return {
-        "sessions": Metric(float(table["sessions"]), "sessions", "none"),
-        "turns_per_session": Metric(table["turns_mean"], "turns", "none"),
-        "session_duration_mean": Metric(table["duration_mean_s"], "s", "lower"),
-        "session_duration_p90": Metric(table["duration_p90_s"], "s", "lower"),
-        "ttft_first_turn_mean": Metric(_mean(first), "ms", "lower"),
-        "ttft_later_turns_mean": Metric(_mean(later), "ms", "lower"),
+        "sessions": Metric(float(table["sessions"]), "sessions", Better.NONE),
+        "turns_per_session": Metric(table["turns_mean"], "turns", Better.NONE),
+        "session_duration_mean": Metric(table["duration_mean_s"], "s", Better.LOWER),
+        "session_duration_p90": Metric(table["duration_p90_s"], "s", Better.LOWER),
+        "ttft_first_turn_mean": Metric(_mean(first), "ms", Better.LOWER),
+        "ttft_later_turns_mean": Metric(_mean(later), "ms", Better.LOWER),
     }

@@ -3,7 +3,7 @@ confidence intervals (scipy), seeded so a report is reproducible."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

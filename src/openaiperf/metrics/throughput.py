@@ -4,9 +4,9 @@ durations add up (the pauses between rounds are not measured time)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from openaiperf.metrics import Metric, MetricSet
+from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.records import Record
 
 
@@ -35,14 +35,14 @@ def throughput_metrics(records: Sequence[Record]) -> MetricSet:
         return amount / duration if duration else None
 
     return {
-        "duration": Metric(duration, "s", "none"),
-        "requests": Metric(float(len(records)), "requests", "none"),
-        "errors": Metric(float(errors), "requests", "lower"),
-        "error_rate": Metric(errors / len(records) if records else None, "fraction", "lower"),
-        "requests_per_s": Metric(rate(len(ok)), "requests/s", "higher"),
-        "output_tokens_per_s": Metric(rate(out_tokens), "tokens/s", "higher"),
-        "total_tokens_per_s": Metric(rate(in_tokens + out_tokens), "tokens/s", "higher"),
-        "input_tokens": Metric(float(in_tokens), "tokens", "none"),
-        "output_tokens": Metric(float(out_tokens), "tokens", "none"),
-        "output_tokens_per_request": Metric(out_tokens / len(ok) if ok else None, "tokens", "none"),
+        "duration": Metric(duration, "s", Better.NONE),
+        "requests": Metric(float(len(records)), "requests", Better.NONE),
+        "errors": Metric(float(errors), "requests", Better.LOWER),
+        "error_rate": Metric(errors / len(records) if records else None, "fraction", Better.LOWER),
+        "requests_per_s": Metric(rate(len(ok)), "requests/s", Better.HIGHER),
+        "output_tokens_per_s": Metric(rate(out_tokens), "tokens/s", Better.HIGHER),
+        "total_tokens_per_s": Metric(rate(in_tokens + out_tokens), "tokens/s", Better.HIGHER),
+        "input_tokens": Metric(float(in_tokens), "tokens", Better.NONE),
+        "output_tokens": Metric(float(out_tokens), "tokens", Better.NONE),
+        "output_tokens_per_request": Metric(out_tokens / len(ok) if ok else None, "tokens", Better.NONE),
     }

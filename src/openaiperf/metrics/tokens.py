@@ -9,12 +9,13 @@ loop that times the stream: :func:`complete_chunk_tokens`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from openaiperf.metrics import Metric, MetricSet
+from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.records import Record
 
 
@@ -35,8 +36,8 @@ def token_count_mismatch(records: Sequence[Record]) -> TokenMismatch | None:
     differing = sum(1 for e, c in pairs if e != c)
     relative = (client - engine) / engine if engine else None
     metrics = {
-        "client_output_tokens": Metric(float(client), "tokens", "none"),
-        "token_count_mismatch": Metric(relative, "fraction", "none"),
+        "client_output_tokens": Metric(float(client), "tokens", Better.NONE),
+        "token_count_mismatch": Metric(relative, "fraction", Better.NONE),
     }
     note = None
     if differing:

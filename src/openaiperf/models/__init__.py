@@ -8,8 +8,9 @@ Python package (the default SmolLM2, see :mod:`openaiperf.models.embedded`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from pydantic import Field
 

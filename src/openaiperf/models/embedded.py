@@ -60,7 +60,9 @@ def checkpoint_is_valid(directory: Path) -> bool:
         files = json.loads(manifest.read_text())["files"]
     except (OSError, ValueError, KeyError):
         return False
-    return all((directory / name).is_file() and sha256_file(directory / name) == digest for name, digest in files.items())
+    return all(
+        (directory / name).is_file() and sha256_file(directory / name) == digest for name, digest in files.items()
+    )
 
 
 def convert_gguf(gguf: Path, target: Path) -> None:

@@ -6,10 +6,11 @@ summarises them. Samplers are :class:`Sampler` classes registered by name in
 memory; always runs), ``nvml`` (NVIDIA, nvidia-ml-py) and ``rocm`` (AMD/Hygon,
 amdsmi or rocm-smi), which join when their library and a device are there, and
 ``prometheus`` (a serving engine's ``/metrics``: running and waiting requests,
-started by a case whose engine exposes one); any other with ``@monitors.register("name")`` or an ``openaiperf.monitors`` entry
-point. A sampler declares the ``--metrics`` group that starts it (``cpu``,
-``gpu``...). A sampler that cannot start, or that raises while sampling, is
-dropped with one warning: monitoring never fails a case.
+started by a case whose engine exposes one); any other with
+``@monitors.register("name")`` or an ``openaiperf.monitors`` entry point. A
+sampler declares the ``--metrics`` group that starts it (``cpu``, ``gpu``...). A
+sampler that cannot start, or that raises while sampling, is dropped with one
+warning: monitoring never fails a case.
 """
 
 from __future__ import annotations

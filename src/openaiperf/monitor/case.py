@@ -12,8 +12,9 @@ power cover exactly the time and the tokens they are divided by."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from openaiperf.monitor import Monitor, combine_summaries, create_samplers, write_timeline
 from openaiperf.monitor.worker import MonitorProcess
@@ -91,8 +92,9 @@ class CaseMonitor:
         elif self._worker is not None:
             try:
                 rows, summary = self._worker.stop()
-                if getattr(self._worker, "last_t0", None) is not None:
-                    self.round_t0[self._round] = self._worker.last_t0
+                last_t0 = getattr(self._worker, "last_t0", None)
+                if last_t0 is not None:
+                    self.round_t0[self._round] = last_t0
             except Exception as exc:
                 self._warn(f"monitor process failed ({exc}); this round has no readings")
                 self._worker = None

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from openaiperf.monitor import Sampler
 from openaiperf.monitor.util import SamplerUnavailable, summarize_gpu_columns
@@ -53,9 +54,10 @@ class NvmlSampler(Sampler):
     def __init__(self, pynvml: Any | None = None) -> None:
         if pynvml is None:
             try:
-                import pynvml  # the nvidia-ml-py distribution
+                import pynvml as module  # the nvidia-ml-py distribution
             except ImportError as exc:
                 raise SamplerUnavailable(f"nvidia-ml-py is not installed ({exc}); pip install nvidia-ml-py") from None
+            pynvml = module
         self.nvml = pynvml
         try:
             pynvml.nvmlInit()

@@ -14,17 +14,9 @@ and waiting requests.
 Names differ between servers; :data:`SERVER_METRICS` maps each server's names
 onto ours (a server is recognised by the names it exposes):
 
-| ours | vLLM | SGLang | TGI |
-| --- | --- | --- | --- |
-| finished requests | ``vllm:request_success_total`` | ``sglang:num_requests_total`` | ``tgi_request_success`` |
-| running / waiting | ``vllm:num_requests_running`` / ``_waiting`` | ``sglang:num_running_reqs`` / ``num_queue_reqs`` | ``tgi_batch_current_size`` / ``tgi_queue_size`` |
-| preemptions | ``vllm:num_preemptions_total`` | ``sglang:num_retracted_requests_total`` | - |
-| prefix-cache queries / hits (tokens) | ``vllm:prefix_cache_queries_total`` / ``_hits_total`` | ``sglang:prompt_tokens_total`` / ``sglang:cached_tokens_total`` | - |
-| queue time | ``vllm:request_queue_time_seconds`` | ``sglang:queue_time_seconds`` | ``tgi_request_queue_duration`` |
-| prefill / decode time | ``vllm:request_prefill_time_seconds`` / ``_decode_time_seconds`` | - | - |
-| time to first token | ``vllm:time_to_first_token_seconds`` | ``sglang:time_to_first_token_seconds`` | - |
-| end to end | ``vllm:e2e_request_latency_seconds`` | ``sglang:e2e_request_latency_seconds`` | ``tgi_request_duration`` |
-| KV-cache block (tokens) | ``vllm:cache_config_info{block_size}`` | ``sglang:cache_config_info{page_size}`` | - |
+the table of names is in docs/serving.md ("The server's own metrics"), and
+:data:`SERVER_METRICS` is the code of it (vLLM ``vllm:*``, SGLang ``sglang:*``,
+TGI ``tgi_*``).
 
 Values of every label set of a name are added up (several engines, finish
 reasons, cache sources). A scrape that fails disables the tracker for the case
@@ -256,7 +248,8 @@ class ServerMetricsTracker:
         result.settled = expected_requests is None or finished >= expected_requests
         if not result.settled:
             self.notes.append(f"server metrics, round {round_index}: the server counted {finished:g} finished "
-                              f"request(s) of the {expected_requests} the round completed, {self.settle_s:g} s after it")
+                              f"request(s) of the {expected_requests} the round completed, "
+                              f"{self.settle_s:g} s after it")
         for key, value in (interval_peaks or {}).items():
             result.peaks[key] = max(value, result.peaks.get(key, value))
         self.rounds.append(result)

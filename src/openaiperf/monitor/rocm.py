@@ -14,7 +14,8 @@ import json
 import logging
 import shutil
 import subprocess
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from openaiperf.monitor import Sampler
 from openaiperf.monitor.util import SamplerUnavailable, summarize_gpu_columns
@@ -36,9 +37,10 @@ class AmdSmiSampler(Sampler):
     def __init__(self, amdsmi: Any | None = None) -> None:
         if amdsmi is None:
             try:
-                import amdsmi
+                import amdsmi as module
             except ImportError as exc:
                 raise SamplerUnavailable(f"amdsmi is not importable ({exc}); it ships with ROCm") from None
+            amdsmi = module
         self.smi = amdsmi
         try:
             amdsmi.amdsmi_init()
@@ -107,7 +109,7 @@ class RocmSmiSampler(Sampler):
     group = "gpu"
 
     def __init__(self, executable: str | None = None) -> None:
-        self.executable = executable or shutil.which("rocm-smi")
+        self.executable: str = executable or shutil.which("rocm-smi") or ""
         if not self.executable:
             raise SamplerUnavailable("neither amdsmi nor rocm-smi is available (install ROCm)")
         self.count = len(self._query())

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 class SamplerUnavailable(RuntimeError):
@@ -83,7 +84,7 @@ def summarize_gpu_columns(rows: list[dict[str, float]], indices: Sequence[int], 
     summary: dict[str, Any] = {}
     total, known = 0.0, False
     for index in indices:
-        def column(field: str) -> list[tuple[float, float]]:
+        def column(field: str, index: int = index) -> list[tuple[float, float]]:
             key = f"gpu{index}_{field}"
             return [(r["t"], r[key]) for r in rows if key in r]
 

@@ -25,9 +25,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
-
+from typing import Any
 
 #: the environment variable that hands the worker the headers of a server's /metrics (never its argv)
 PROMETHEUS_HEADERS_ENV = "OPENAIPERF_PROMETHEUS_HEADERS"

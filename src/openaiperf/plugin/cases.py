@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from openaiperf.metrics import Better
 from openaiperf.result import CaseResult, MetricValue
 
 # A suite item: deselected when --task/--engine/--scenario/--model/--matrix narrow the run.
@@ -42,7 +43,7 @@ def test_calibration(bench_session: Any, capsys: pytest.CaptureFixture[str]) -> 
     (run_dir / "calibration.json").write_text(json.dumps({"hardware": hardware.name, **result}, indent=2) + "\n")
 
     def metric(value: float, unit: str) -> MetricValue:
-        return MetricValue(value=value, unit=unit, better="higher")
+        return MetricValue(value=value, unit=unit, better=Better.HIGHER)
 
     bench_session.add_result(CaseResult(
         id=f"calibration-{hardware.name}", task="calibration", scenario="-", engine="torch", model="-",

@@ -150,8 +150,8 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
 
 
 # -- end of session -----------------------------------------------------------------------
-REPORTS_KEY = pytest.StashKey[list]()
-LINES_KEY = pytest.StashKey[list]()
+REPORTS_KEY = pytest.StashKey[list[Path]]()
+LINES_KEY = pytest.StashKey[list[tuple[str, bool]]]()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from openaiperf.result import CaseResult, RunResult
 
 SESSION_KEY = pytest.StashKey["BenchSession"]()
-REGISTRY_STATE = pytest.StashKey[dict]()
+REGISTRY_STATE = pytest.StashKey[dict[str, Any]]()
 
 
 @dataclass

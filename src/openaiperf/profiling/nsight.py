@@ -16,8 +16,9 @@ import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 WRAPPED_ENV = "OPENAIPERF_PROFILE_WRAPPED"
 
@@ -96,7 +97,14 @@ class NvtxCaseProfiler:
 
     def finish(self) -> dict[str, Any]:
         ext = ".nsys-rep" if self.tool == "nsys" else ".ncu-rep"
-        return {"tool": self.tool, "wrapped": self.wrapped, "nvtx_range": f"{self.case_id}/round<N>",
-                "report": f"{self.tool}-session{ext} (in the report folder)",
-                "kernel_table": ("nsys stats --report cuda_gpu_kern_sum --filter-nvtx " f"{self.case_id}/round0 <report>"
-                                 if self.tool == "nsys" else "ncu --import <report> --page raw")}
+        return {
+            "tool": self.tool,
+            "wrapped": self.wrapped,
+            "nvtx_range": f"{self.case_id}/round<N>",
+            "report": f"{self.tool}-session{ext} (in the report folder)",
+            "kernel_table": (
+                f"nsys stats --report cuda_gpu_kern_sum --filter-nvtx {self.case_id}/round0 <report>"
+                if self.tool == "nsys"
+                else "ncu --import <report> --page raw"
+            ),
+        }

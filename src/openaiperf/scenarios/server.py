@@ -42,7 +42,7 @@ from openaiperf.loadgen.arrivals import arrival_times, offered_rate, trace_offse
 from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
 from openaiperf.loadgen.sessions import dispatch_sessions_open, is_sessions
 from openaiperf.loadgen.slo import SERVER_SLA, SLA, goodput_metrics, parse_sla, resolve_sla, sla_constraints
-from openaiperf.metrics import MetricSet
+from openaiperf.metrics import Better, MetricSet
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, option_field
 from openaiperf.scenarios import Scenario, ScenarioConfig, ScenarioRun, new_records
@@ -187,9 +187,9 @@ class ServerScenario(Scenario):
                                     "sla_source": self.sla_source}
         if is_sessions(requests):
             sessions = with_warmup_sessions(requests, warmup, self.measured_count(qps))  # type: ignore[arg-type]
-            offsets = arrival_times(len(sessions), qps, seed=self.seed + round_index, burstiness=self.burstiness,
-                                    warmup=warmup)
-            result = run_dispatch(engine, lambda: dispatch_sessions_open(sessions, offsets, send, sink,
+            starts = arrival_times(len(sessions), qps, seed=self.seed + round_index, burstiness=self.burstiness,
+                                   warmup=warmup).tolist()
+            result = run_dispatch(engine, lambda: dispatch_sessions_open(sessions, starts, send, sink,
                                                                           warmup=warmup, round_index=round_index))
             settings.update(arrivals="poisson", arrival_unit="sessions/s", sessions=len(sessions) - warmup)
             run = finish_run(result, self.config, settings, engine)
@@ -262,8 +262,8 @@ class ServerScenario(Scenario):
         out = goodput_metrics(records, self.sla)
         peaks = [run.settings.get("find_peak", {}).get("peak_qps") for run in runs]
         if any(p is not None for p in peaks):
-            out["peak_qps"] = Metric(max(p for p in peaks if p is not None), "requests/s", "higher")
-        achieved = [run.settings.get("achieved_qps") for run in runs if run.settings.get("achieved_qps")]
+            out["peak_qps"] = Metric(max(p for p in peaks if p is not None), "requests/s", Better.HIGHER)
+        achieved: list[float] = [run.settings["achieved_qps"] for run in runs if run.settings.get("achieved_qps")]
         if achieved:
-            out["achieved_qps"] = Metric(sum(achieved) / len(achieved), "requests/s", "higher")
+            out["achieved_qps"] = Metric(sum(achieved) / len(achieved), "requests/s", Better.HIGHER)
         return out

@@ -21,9 +21,10 @@ leaves vLLM cases alone); a key nothing takes is refused, naming the option.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 

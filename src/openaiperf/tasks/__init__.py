@@ -5,8 +5,8 @@ quality targets, scenarios, input profile) plus the implementation its ``kind``
 names. Built-in definitions live in ``tasks/builtin/*.yaml``; users add their own
 with ``--task-file`` or ``ob task register``. A kind is a :class:`Task` subclass
 registered in :data:`task_kinds` (built in: ``summarization``, ``perplexity``,
-``chat``, ``synthetic``, ``multiturn``, ``shared_prefix``, ``trace``; any other with ``@task_kinds.register("name")`` or an
-``openaiperf.tasks`` entry point; see ``docs/new-task.md``).
+``chat``, ``synthetic``, ``multiturn``, ``shared_prefix``, ``trace``; any other
+with ``@task_kinds.register("name")`` or an ``openaiperf.tasks`` entry point; see ``docs/new-task.md``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ BUILTIN_DIR = Path(__file__).with_name("builtin")
 
 
 class DatasetSpec(Spec):
-    source: str = Field(min_length=1, description="path, package:<pkg>/<file>, dist:<distribution>/<file>, or hf:<id>[:<split>]")
+    source: str = Field(min_length=1,
+                        description="path, package:<pkg>/<file>, dist:<distribution>/<file>, or hf:<id>[:<split>]")
     format: Literal["csv", "jsonl", "json", "text", "hf"] = "csv"
     sha256: str | None = None
     license: str = "unknown"
@@ -230,10 +231,10 @@ def builtin_task_files() -> dict[str, Path]:
 
 
 def task_class(kind: str) -> type[Task]:
-    return task_kinds.get(kind, source="kind")  # type: ignore[no-any-return]
+    return task_kinds.get(kind, source="kind")
 
 
-def parse_parameters(parameters_spec: type, data: dict[str, Any], *, source: str) -> Any:
+def parse_parameters(parameters_spec: type[BaseModel], data: dict[str, Any], *, source: str) -> Any:
     """Validate a task's ``parameters`` mapping; errors name ``parameters.<field>``."""
     from pydantic import ValidationError
 

@@ -15,9 +15,10 @@ Quality: none; this is a performance workload (the report says so).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -178,10 +179,13 @@ class ChatTask(Task):
             asked = [float(by_id[r.sample_id].fields["output_tokens"]) for r in ok]
             result.scores["tokens_per_sample"] = float(np.mean(produced))
             result.details["requested_tokens_mean"] = float(np.mean(asked))
-            result.details["prompt_tokens_mean"] = float(np.mean([by_id[r.sample_id].fields["prompt_tokens"] for r in ok]))
+            prompts = [by_id[r.sample_id].fields["prompt_tokens"] for r in ok]
+            result.details["prompt_tokens_mean"] = float(np.mean(prompts))
         result.details["quality"] = "none: a performance workload (no quality target)"
         result.details["filters"] = self.parameters.model_dump()
         if not self.complete:
-            result.details["dataset_note"] = "the JSON file ends mid-conversation; the conversations before the cut are used"
+            result.details["dataset_note"] = (
+                "the JSON file ends mid-conversation; the conversations before the cut are used"
+            )
         result.details.update(dataset_details(self.spec.datasets["eval"], self.source))
         return result

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError
@@ -155,7 +156,7 @@ def preflight(task_spec: Any, *, max_samples: int | None, source_override: str |
         if source == spec.source:
             verify_checksum(spec, path)
         rows_per_sample = name == "eval" and spec.format in ("csv", "jsonl") and max_samples is not None
-        if rows_per_sample:
+        if rows_per_sample and max_samples is not None:
             rows = len(_read_file(path, _format_from_suffix(path, spec.format) if source_override else spec.format))
             if max_samples > rows:
                 raise ConfigError(f"--max-samples {max_samples} exceeds the {rows} rows the dataset has "

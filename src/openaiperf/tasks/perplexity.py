@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
 from openaiperf.engines import Engine, Scorer
 from openaiperf.errors import ConfigError, EngineError
-from openaiperf.metrics import Metric, MetricSet
+from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec, select_subset
@@ -109,7 +110,8 @@ class ScoringEngine(Engine):
         self.logprobs = logprobs
         self.score_windows = scorer_of(engine)
 
-    def run(self, requests: Sequence[ScoringRequest], records: Sequence[Record], on_done: RecordSink) -> None:
+    def run(self, requests: Sequence[ScoringRequest], records: Sequence[Record],  # type: ignore[override]
+            on_done: RecordSink) -> None:
         # Every window is handed to the engine now; batches queue inside it.
         sent = time.perf_counter()
         for record in records:
@@ -133,7 +135,7 @@ class ScoringEngine(Engine):
                     self.logprobs.setdefault(request.id, list(logprobs))
                 on_done(record)
 
-    async def stream(self, request: ScoringRequest, record: Record) -> None:
+    async def stream(self, request: ScoringRequest, record: Record) -> None:  # type: ignore[override]
         import asyncio
 
         await asyncio.to_thread(self.run, [request], [record], lambda r: None)
@@ -231,4 +233,4 @@ class PerplexityTask(Task):
         every window token, context included)."""
         seconds = sum(run.end - run.start for run in runs) or None
         scored = sum(self.targets.get(r.request_id, 0) for r in records if r.ok)
-        return {"scored_tokens_per_s": Metric(scored / seconds if seconds else None, "tokens/s", "higher")}
+        return {"scored_tokens_per_s": Metric(scored / seconds if seconds else None, "tokens/s", Better.HIGHER)}

@@ -12,7 +12,8 @@ instead of changing the sample set and so switching the gate off in silence."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from openaiperf.records import Record
 from openaiperf.tasks import QualityResult, Sample, TaskSpec
@@ -54,7 +55,9 @@ def apply_targets(spec: TaskSpec, model_name: str, fingerprint: str, result: Qua
         lower_better = bool(target.lower_is_better)
         if target.target == "reference":
             if target.name not in reference:
-                result.details.setdefault("not_gated", []).append(f"{target.name}: no stored reference for {model_name}")
+                result.details.setdefault("not_gated", []).append(
+                    f"{target.name}: no stored reference for {model_name}"
+                )
                 continue
             if not same_samples:
                 result.details.setdefault("not_gated", []).append(
@@ -83,4 +86,7 @@ def apply_targets(spec: TaskSpec, model_name: str, fingerprint: str, result: Qua
         else:
             bound = float(target.target)
             ok = score <= bound if lower_better else score >= bound
-            result.checks[target.name] = (ok, f"{target.name} = {score:.4f}, target {'≤' if lower_better else '≥'} {bound:g}")
+            result.checks[target.name] = (
+                ok,
+                f"{target.name} = {score:.4f}, target {'≤' if lower_better else '≥'} {bound:g}",
+            )

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from openaiperf.metrics import Metric, MetricSet
+from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.prefix_cache import ideal_prefix_hits, shared_prefix_ideal_rate
 from openaiperf.records import Record, Request
 from openaiperf.registry import Options
@@ -134,5 +134,5 @@ def ideal_metrics(task: Task, runs: Sequence[Any], block_size: int) -> MetricSet
         hits, tokens = hits + ideal.hits, tokens + ideal.tokens
     if not tokens:
         return {}
-    return {"ideal_prefix_cache_hit_rate": Metric(hits / tokens, "fraction", "none"),
-            "prefix_cache_block_size": Metric(float(block_size), "tokens", "none")}
+    return {"ideal_prefix_cache_hit_rate": Metric(hits / tokens, "fraction", Better.NONE),
+            "prefix_cache_block_size": Metric(float(block_size), "tokens", Better.NONE)}

@@ -5,8 +5,9 @@ confidence intervals, plus mean output tokens per sample."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -53,10 +54,12 @@ class SummarizationTask(Task):
         requests = []
         for i, sample in enumerate(samples):
             user = user_template.format(**sample.fields)
-            common = dict(id=f"{sample.id}#{i}", sample_id=sample.id, max_tokens=profile.max_new_tokens,
+            common: dict[str, Any] = dict(id=f"{sample.id}#{i}", sample_id=sample.id, max_tokens=profile.max_new_tokens,
                           temperature=profile.temperature, top_p=profile.top_p)
             if getattr(model, "chat", True):
-                messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+                messages = ([{"role": "system", "content": system}] if system else []) + [
+                    {"role": "user", "content": user}
+                ]
                 requests.append(Request(messages=messages, **common))
             else:
                 requests.append(Request(prompt=f"{system + chr(10) if system else ''}{user}\nSummary:", **common))

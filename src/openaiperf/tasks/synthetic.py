@@ -12,7 +12,8 @@ a slightly different length; the record's input tokens are the engine's count.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field

@@ -55,9 +55,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -291,7 +292,8 @@ class ServerMetrics:
                  "# TYPE vllm:request_success counter",
                  f'vllm:request_success_total{{finished_reason="length",{label}}} {self.finished}',
                  "# TYPE vllm:num_preemptions counter", f"vllm:num_preemptions_total{{{label}}} 0",
-                 "# TYPE vllm:prefix_cache_queries counter", f"vllm:prefix_cache_queries_total{{{label}}} {self.queries}",
+                 "# TYPE vllm:prefix_cache_queries counter",
+                 f"vllm:prefix_cache_queries_total{{{label}}} {self.queries}",
                  "# TYPE vllm:prefix_cache_hits counter", f"vllm:prefix_cache_hits_total{{{label}}} {self.hits}"]
         if self.block:
             lines += ["# TYPE vllm:cache_config_info gauge",
@@ -384,7 +386,8 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         sizes = script.chunk_sizes(count)
         for index, (offset, payload) in enumerate(chunks):
             if script.cut_after is not None and sent >= script.cut_after:
-                request.transport.close()
+                if request.transport is not None:
+                    request.transport.close()
                 return response
             if script.error_after is not None and sent >= script.error_after:
                 await response.write(sse({"error": {"message": "scripted error mid-stream", "code": 500}}))

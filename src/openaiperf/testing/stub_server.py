@@ -16,7 +16,7 @@ or :func:`start_stub_server` (a subprocess, for tests and scripts).
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from aiohttp import web
 

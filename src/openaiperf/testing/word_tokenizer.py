@@ -4,8 +4,8 @@ scripted server's text) without loading a model."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 
 def write_word_tokenizer(directory: Path, words: Iterable[str] = ("tok",)) -> Path:
