@@ -38,8 +38,8 @@ def test_each_axis_has_its_registry_and_entry_point_group():
     assert [n for n, c in scenarios.classes().items() if c.overlapping] == ["multi_stream", "server", "interactive"]
     assert [n for n, c in engines.classes().items() if c.online] == ["openai"]
     assert [n for n, c in task_kinds.classes().items() if not c.needs_dataset] == ["synthetic", "shared_prefix"]
-    assert [n for n, c in task_kinds.classes().items() if c.needs_model] == ["perplexity", "chat", "synthetic", "multiturn",
-                                                                                "shared_prefix", "trace"]
+    assert [n for n, c in task_kinds.classes().items() if c.needs_model] == [
+        "perplexity", "chat", "synthetic", "multiturn", "shared_prefix", "trace"]
 
 
 def test_an_unknown_name_lists_the_known_ones():
