@@ -24,6 +24,16 @@ def window_s(records: Sequence[Record]) -> float | None:
     return total if any_done else None
 
 
+def per_user_rate(records: Sequence[Record]) -> float | None:
+    """Output tokens/s one user sees while its answer streams: the mean over the answered
+    requests of (output tokens - 1) / (E2E - TTFT), i.e. of 1 / TPOT (the rate after the
+    first token, as MLPerf's per-user throughput and ``vllm bench sweep`` count it)."""
+    from openaiperf.metrics.latency import tpot_s
+
+    rates = [1.0 / v for r in records if r.ok and (v := tpot_s(r)) is not None and v > 0]
+    return sum(rates) / len(rates) if rates else None
+
+
 def throughput_metrics(records: Sequence[Record]) -> MetricSet:
     ok = [r for r in records if r.ok]
     duration = window_s(records)
@@ -45,4 +55,5 @@ def throughput_metrics(records: Sequence[Record]) -> MetricSet:
         "input_tokens": Metric(float(in_tokens), "tokens", Better.NONE),
         "output_tokens": Metric(float(out_tokens), "tokens", Better.NONE),
         "output_tokens_per_request": Metric(out_tokens / len(ok) if ok else None, "tokens", Better.NONE),
+        "output_tokens_per_s_per_user": Metric(per_user_rate(records), "tokens/s", Better.HIGHER),
     }

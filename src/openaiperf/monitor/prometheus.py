@@ -126,14 +126,17 @@ def parse_exposition(text: str, names: ServerMetricNames | None = None, t: float
     block: int | None = None
     for family in text_string_to_metric_families("\n".join(lines) + "\n"):
         for sample in family.samples:
-            if sample.name not in wanted:
+            name = sample.name
+            if name not in wanted and name.endswith("_total") and name[:-6] in wanted:
+                name = name[:-6]  # the parser names a counter's samples <name>_total; TGI's counters have no suffix
+            if name not in wanted:
                 continue
-            if names.block_size and sample.name == names.block_size[0]:
+            if names.block_size and name == names.block_size[0]:
                 value = sample.labels.get(names.block_size[1])
                 if value and value.isdigit():
                     block = int(value)
                 continue
-            sums[sample.name] = sums.get(sample.name, 0.0) + float(sample.value)
+            sums[name] = sums.get(name, 0.0) + float(sample.value)
     values: dict[str, float] = {}
     for ours, theirs in names.scalars.items():
         if theirs and theirs in sums:
