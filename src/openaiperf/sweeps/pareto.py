@@ -110,6 +110,11 @@ def plot_pareto(path: Path, points: Sequence[ParetoPoint]) -> Path | None:
     return path
 
 
+def xy(point: ParetoPoint) -> tuple[float, float]:
+    """(per device, per user) of a point that has both."""
+    return float(point.output_tokens_per_s_per_device or 0.0), float(point.output_tokens_per_s_per_user or 0.0)
+
+
 def pareto_figure(points: Sequence[ParetoPoint]) -> Any:
     usable = [p for p in points if p.output_tokens_per_s_per_device is not None
               and p.output_tokens_per_s_per_user is not None]
@@ -129,15 +134,13 @@ def pareto_figure(points: Sequence[ParetoPoint]) -> Any:
         members = [p for p in usable if p.sweep == sweep]
         colour = f"C{index % 10}"
         label = sweep if len(sweep) <= 60 else sweep[:57] + "..."
-        axes.plot([p.output_tokens_per_s_per_device for p in members],
-                  [p.output_tokens_per_s_per_user for p in members], marker="o", color=colour, alpha=0.35,
+        axes.plot([xy(p)[0] for p in members], [xy(p)[1] for p in members], marker="o", color=colour, alpha=0.35,
                   linewidth=1)
-        front = sorted((p for p in members if p.on_front), key=lambda p: p.output_tokens_per_s_per_device or 0)
-        axes.plot([p.output_tokens_per_s_per_device for p in front], [p.output_tokens_per_s_per_user for p in front],
-                  marker="o", color=colour, linewidth=2.5, label=f"{label} (front bold)")
+        front = sorted((p for p in members if p.on_front), key=lambda p: xy(p)[0])
+        axes.plot([xy(p)[0] for p in front], [xy(p)[1] for p in front], marker="o", color=colour, linewidth=2.5,
+                  label=f"{label} (front bold)")
         for p in members:
-            axes.annotate(f"{short.get(p.load_key, p.load_key + '=')}{p.load:g}",
-                          (p.output_tokens_per_s_per_device, p.output_tokens_per_s_per_user),
+            axes.annotate(f"{short.get(p.load_key, p.load_key + '=')}{p.load:g}", xy(p),
                           textcoords="offset points", xytext=(5, 4), fontsize=8)
     devices = sorted({p.devices for p in usable})
     per = "device" if devices != [1] else "device (or server)"
