@@ -302,7 +302,8 @@ class CaseRunner:
                 result.server_metrics = ServerMetricsSummary(
                     server=tracker.names.server, url=redact_text(tracker.url), block_size=block_size,
                     names={**tracker.names.scalars, **tracker.names.histograms},
-                    rounds=[ServerRound.model_validate(vars(r)) for r in tracker.rounds])
+                    rounds=[ServerRound.model_validate({k: v for k, v in vars(r).items() if k != "server"})
+                            for r in tracker.rounds])
                 # the server counted every request of the rounds, warmup ones included
                 metrics |= server_metrics(combine(tracker.rounds), [r for run in self.runs for r in run.records])
         metrics |= self.task.prefix_cache_metrics(self.runs, block_size)

@@ -25,13 +25,15 @@ def window_s(records: Sequence[Record]) -> float | None:
 
 
 def per_user_rate(records: Sequence[Record]) -> float | None:
-    """Output tokens/s one user sees while its answer streams: the mean over the answered
-    requests of (output tokens - 1) / (E2E - TTFT), i.e. of 1 / TPOT (the rate after the
-    first token, as MLPerf's per-user throughput and ``vllm bench sweep`` count it)."""
+    """Output tokens/s one user sees while its answer streams: 1 / the mean TPOT over
+    the answered requests ((E2E - TTFT) / (output tokens - 1)), the rate after the
+    first token. The reciprocal of the mean, not the mean of reciprocals: a request
+    whose tokens arrived in one read (TPOT near 0) would make the latter unbounded."""
     from openaiperf.metrics.latency import tpot_s
 
-    rates = [1.0 / v for r in records if r.ok and (v := tpot_s(r)) is not None and v > 0]
-    return sum(rates) / len(rates) if rates else None
+    tpots = [v for r in records if r.ok and (v := tpot_s(r)) is not None]
+    mean = sum(tpots) / len(tpots) if tpots else 0.0
+    return 1.0 / mean if mean > 0 else None
 
 
 def throughput_metrics(records: Sequence[Record]) -> MetricSet:

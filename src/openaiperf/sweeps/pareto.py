@@ -7,8 +7,8 @@ A sweep over concurrency (``stream_count``, ``batch_size``) or rate
 - x: output tokens/s per device: the case's ``output_tokens_per_s`` divided by
   the devices the engine spans (``settings.efficiency.devices``; 1 when unknown,
   which for a remote server means "per server");
-- y: output tokens/s per user: ``output_tokens_per_s_per_user``, the mean over
-  answered requests of 1 / TPOT (:func:`openaiperf.metrics.throughput.per_user_rate`).
+- y: output tokens/s per user: ``output_tokens_per_s_per_user``, 1 / the mean
+  TPOT of the answered requests (:func:`openaiperf.metrics.throughput.per_user_rate`).
 
 A point is on the Pareto front when no other point of the same sweep is at least
 as good on both axes and better on one. :func:`write_pareto` writes
@@ -145,7 +145,7 @@ def pareto_figure(points: Sequence[ParetoPoint]) -> Any:
     devices = sorted({p.devices for p in usable})
     per = "device" if devices != [1] else "device (or server)"
     axes.set_xlabel(f"output tokens/s per {per}")
-    axes.set_ylabel("output tokens/s per user (1 / TPOT)")
+    axes.set_ylabel("output tokens/s per user (1 / mean TPOT)")
     axes.set_title("Pareto: per-user speed vs throughput (c = concurrency)", fontsize=10)
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=7, loc="best")
