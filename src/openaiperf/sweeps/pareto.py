@@ -47,6 +47,13 @@ class ParetoPoint:
     on_front: bool = False
 
 
+def curve_of(result: CaseResult) -> str:
+    """The curve a variant belongs to: its base case and the swept values other than the
+    load (a sweep of concurrency x prefix caching draws one curve per caching setting)."""
+    others = [part for part in (result.variant or "").split(",") if part and part.partition("=")[0] not in LOAD_KEYS]
+    return f"{result.base_id}[{','.join(others)}]" if others else str(result.base_id)
+
+
 def load_of(result: CaseResult) -> tuple[str, float] | None:
     """The swept concurrency or rate of a variant (key, value), or None."""
     for part in (result.variant or "").split(","):
@@ -74,10 +81,12 @@ def mark_front(points: Sequence[ParetoPoint]) -> None:
 
 def pareto_points(results: Sequence[CaseResult]) -> list[ParetoPoint]:
     """The points of every sweep over concurrency or rate (sorted by sweep, then load)."""
-    from openaiperf.sweeps.report import group_sweeps
-
+    curves: dict[str, list[CaseResult]] = {}
+    for result in results:
+        if result.variant:
+            curves.setdefault(curve_of(result), []).append(result)
     points: list[ParetoPoint] = []
-    for base, variants in group_sweeps(results).items():
+    for base, variants in curves.items():
         members: list[ParetoPoint] = []
         for result in variants:
             load = load_of(result)
