@@ -22,7 +22,7 @@ from openaiperf.metrics.sessions import session_table
 from openaiperf.monitor.prometheus import delta, parse_exposition
 from openaiperf.records import Record, Request, Session, Turn
 from openaiperf.result import CaseResult, CaseSettings, EfficiencyBasis, metric_values
-from openaiperf.sweeps.pareto import ParetoPoint, mark_front, pareto_points
+from openaiperf.sweeps.pareto import ParetoPoint, curve_of, mark_front, pareto_points
 
 # -- sessions ---------------------------------------------------------------------------
 
@@ -253,3 +253,12 @@ def test_pareto_points_of_a_concurrency_sweep_divide_by_the_devices():
     points = pareto_points(results)
     assert [(p.load, p.output_tokens_per_s_per_device, p.on_front) for p in points] == [
         (1.0, 10.0, True), (2.0, 18.0, True), (4.0, 15.0, False)]
+
+
+def test_each_value_of_another_swept_key_draws_a_curve_of_its_own():
+    def variant(text: str) -> CaseResult:
+        return CaseResult(id=f"t-s-e-m[{text}]", task="t", scenario="s", engine="e", model="m", hardware="cpu",
+                          status="passed", variant=text, base_id="t-s-e-m")
+
+    assert curve_of(variant("enable_prefix_caching=True,stream_count=2")) == "t-s-e-m[enable_prefix_caching=True]"
+    assert curve_of(variant("stream_count=2")) == "t-s-e-m"
