@@ -262,3 +262,17 @@ def test_each_value_of_another_swept_key_draws_a_curve_of_its_own():
 
     assert curve_of(variant("enable_prefix_caching=True,stream_count=2")) == "t-s-e-m[enable_prefix_caching=True]"
     assert curve_of(variant("stream_count=2")) == "t-s-e-m"
+
+
+def test_the_sampler_skips_a_missed_scrape_and_gives_up_on_a_server_that_is_gone():
+    import socket
+
+    from openaiperf.monitor.prometheus import PrometheusSampler
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sampler = PrometheusSampler(f"http://127.0.0.1:{port}/metrics", min_interval_s=0.0, timeout_s=1.0)
+    assert [sampler.sample() for _ in range(PrometheusSampler.max_failures - 1)] == [{}] * 4
+    with pytest.raises(OSError):
+        sampler.sample()

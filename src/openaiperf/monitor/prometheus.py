@@ -269,6 +269,8 @@ class PrometheusSampler(Sampler):
     requires: ClassVar[tuple[Requirement, ...]] = (requirement("prometheus-client", module="prometheus_client"),)
     COLUMNS: ClassVar[tuple[str, ...]] = ("running", "waiting", "requests_finished", "preemptions",
                                           "prefix_queries", "prefix_hits")
+    #: consecutive failed scrapes after which the sampler gives up (the monitor drops it with a warning)
+    max_failures: ClassVar[int] = 5
 
     def __init__(self, url: str | None = None, headers: Mapping[str, str] | None = None,
                  min_interval_s: float = 1.0, timeout_s: float = 2.0) -> None:
@@ -281,6 +283,7 @@ class PrometheusSampler(Sampler):
         self.timeout_s = timeout_s
         self.names: ServerMetricNames | None = None
         self._last = -float("inf")
+        self._failures = 0
 
     @classmethod
     def create(cls) -> Sampler:
@@ -291,7 +294,16 @@ class PrometheusSampler(Sampler):
         if now - self._last < self.min_interval_s:
             return {}
         self._last = now
-        snapshot = parse_exposition(fetch_text(self.url, self.headers, self.timeout_s), self.names)
+        try:
+            text = fetch_text(self.url, self.headers, self.timeout_s)
+        except OSError:  # timeouts and refused connections included
+            # A loaded server can miss one scrape: skip it; only a server gone for good drops the sampler.
+            self._failures += 1
+            if self._failures >= self.max_failures:
+                raise
+            return {}
+        self._failures = 0
+        snapshot = parse_exposition(text, self.names)
         if snapshot is None:
             raise RuntimeError(f"no known server's metric names at {self.url}")
         self.names = SERVER_METRICS[snapshot.server]
