@@ -31,6 +31,9 @@ class SuiteSpec(Spec):
     scenario_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: samples per case unless --max-samples says otherwise (keeps slow CPU suites short)
     max_samples: int | None = Field(default=None, gt=0)
+    #: key -> values: the suite's cases once per combination, as ``--sweep`` makes them (the values
+    #: show in the case ids, e.g. ``[enable_prefix_caching=true]``; keys as in --sweep)
+    sweep: dict[str, list[Any]] = Field(default_factory=dict)
 
 
 class MatrixSpec(Spec):
@@ -79,18 +82,24 @@ def load_matrix(path: Path) -> MatrixSpec:
 
 
 def expand(matrix: MatrixSpec) -> list[Case]:
-    """Every case of every suite, in order, without duplicates."""
+    """Every case of every suite, in order, without duplicates (a suite's ``sweep``
+    expands its cases, one value after another)."""
     cases: dict[str, Case] = {}
-    for suite in matrix.suites:
-        for task in suite.tasks:
-            for scenario in suite.scenarios:
-                for engine in suite.engines:
-                    for model in suite.models:
-                        case = Case(task, scenario, engine, model,
-                                    engine_options=suite.engine_options.get(engine, {}),
-                                    scenario_options=suite.scenario_options.get(scenario, {}),
-                                    max_samples=suite.max_samples)
-                        cases.setdefault(case.id, case)
+    for index, suite in enumerate(matrix.suites):
+        members = [Case(task, scenario, engine, model, engine_options=suite.engine_options.get(engine, {}),
+                        scenario_options=suite.scenario_options.get(scenario, {}), max_samples=suite.max_samples)
+                   for task in suite.tasks for scenario in suite.scenarios for engine in suite.engines
+                   for model in suite.models]
+        if suite.sweep:
+            from openaiperf.sweeps import expand_cases, make_axis
+
+            source = f"suites[{index}]{f' ({suite.name})' if suite.name else ''}.sweep"
+            axes = [make_axis(str(key), list(values), source) for key, values in suite.sweep.items()]
+            expanded = expand_cases(members, axes)
+            order = {variant: n for n, variant in enumerate(dict.fromkeys(c.variant for c in expanded))}
+            members = sorted(expanded, key=lambda c: order[c.variant])  # stable: a value's cases together
+        for case in members:
+            cases.setdefault(case.id, case)
     return list(cases.values())
 
 

@@ -20,10 +20,10 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,11 @@ class Request:
     ignore_eos: bool = False
     #: the prompt as token ids of the model's vocabulary (no special tokens added by engines)
     prompt_token_ids: tuple[int, ...] | None = None
+    #: a turn of a multi-turn session: the session's id and the turn's number (1, 2, ...)
+    session_id: str | None = None
+    turn: int | None = None
+    #: when a trace says this request arrives, seconds after the trace's first request
+    arrival_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.prompt_token_ids is not None:
@@ -60,26 +65,133 @@ class Request:
         if self.messages is None and self.prompt is None and self.prompt_token_ids is None:
             raise ValueError(f"request {self.id}: one of messages, prompt or prompt_token_ids must be set")
 
+    def tagged(self, tag: str) -> Request:
+        """The request with ``tag`` in front of its prompt (or its first message): a
+        prefix of its own, which no prompt without the same tag shares."""
+        if self.messages is not None:
+            return replace(self, messages=tag_messages(self.messages, tag))
+        return replace(self, prompt=tag_text(self.prompt or "", tag))
+
     def warmup_copy(self, index: int) -> Request:
         """The request as warmup request ``index``: a new id, and a prompt that starts
         with a short tag of its own, so that an engine's prefix cache cannot turn the
         measured requests that follow into cache hits of their warmup."""
-        tag = f"[warmup {index}] "
-        if self.messages is not None:
-            first, *rest = self.messages
-            content = first.get("content")
-            # Content is a string, or a list of parts (text, images) in the OpenAI format.
-            tagged = [{"type": "text", "text": tag}, *content] if isinstance(content, list) else tag + (content or "")
-            messages = [{**first, "content": tagged}, *rest]
-            return replace(self, id=f"warmup-{index}:{self.id}", messages=messages)
         ids = self.prompt_token_ids
         if ids is not None:
             # Token ids have no tag: the same ids rotated (same length, same vocabulary)
             # start differently, which is what a prefix cache keys on.
             shift = (index + 1) % len(ids)
-            ids = ids[shift:] + ids[:shift]
-        return replace(self, id=f"warmup-{index}:{self.id}", prompt_token_ids=ids,
-                       prompt=None if self.prompt is None else tag + self.prompt)
+            rotated = replace(self, prompt_token_ids=ids[shift:] + ids[:shift])
+            tagged = rotated if self.prompt is None else rotated.tagged(f"[warmup {index}]")
+            return replace(tagged, id=f"warmup-{index}:{self.id}")
+        return replace(self.tagged(f"[warmup {index}]"), id=f"warmup-{index}:{self.id}")
+
+
+def tag_text(text: str, tag: str) -> str:
+    """``tag`` in front of ``text``, with a space between unless ``text`` starts with one."""
+    return tag + ("" if text[:1].isspace() else " ") + text
+
+
+def tag_messages(messages: Sequence[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
+    """The messages with ``tag`` in front of the first one's content."""
+    first, *rest = messages
+    content = first.get("content")
+    # Content is a string, or a list of parts (text, images) in the OpenAI format.
+    tagged: Any = [{"type": "text", "text": tag + " "}, *content] if isinstance(content, list) else tag_text(
+        content or "", tag)
+    return [{**first, "content": tagged}, *rest]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn of a conversation: what the user says, the answer the dataset recorded,
+    and how many tokens the turn may generate."""
+
+    user: str
+    reply: str
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class Session:
+    """A multi-turn conversation, replayed turn by turn as a chat client would: turn k's
+    request carries the conversation so far (every earlier user message and answer:
+    the model's own answers with ``history="model"``, the recorded ones with
+    ``"recorded"``), is sent when turn k - 1 has been answered and the user has
+    thought for a while (``think_time_s``: fixed, or exponential with that mean,
+    seeded per session), and is one :class:`Request` with ``session_id`` and ``turn``."""
+
+    id: str
+    sample_id: str
+    turns: tuple[Turn, ...]
+    system: str | None = None
+    #: chat messages (the model has a chat template); else the history as one plain-text prompt
+    chat: bool = True
+    history: Literal["model", "recorded"] = "model"
+    think_time_s: float = 0.0
+    think_time: Literal["fixed", "exponential"] = "fixed"
+    seed: int = 0
+    temperature: float = 0.0
+    top_p: float = 1.0
+    #: a tag in front of the first user message (see :meth:`tagged`)
+    tag: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.turns:
+            raise ValueError(f"session {self.id}: no turns")
+
+    def request_id(self, turn: int) -> str:
+        return f"{self.id}/t{turn}"
+
+    def request(self, turn: int, answers: Sequence[str]) -> Request:
+        """The request of turn ``turn`` (1-based), given the answers to the turns before it."""
+        if not 1 <= turn <= len(self.turns) or len(answers) < turn - 1:
+            raise ValueError(f"session {self.id}: turn {turn} needs {turn - 1} earlier answer(s), got {len(answers)}")
+        users = [t.user for t in self.turns[:turn]]
+        if self.tag:
+            users[0] = tag_text(users[0], self.tag)
+        common = dict(id=self.request_id(turn), sample_id=self.sample_id, max_tokens=self.turns[turn - 1].max_tokens,
+                      temperature=self.temperature, top_p=self.top_p, session_id=self.id, turn=turn)
+        if self.chat:
+            messages: list[dict[str, str]] = [{"role": "system", "content": self.system}] if self.system else []
+            for index, user in enumerate(users):
+                messages.append({"role": "user", "content": user})
+                if index < turn - 1:
+                    messages.append({"role": "assistant", "content": answers[index]})
+            return Request(messages=messages, **common)  # type: ignore[arg-type]
+        lines = [self.system] if self.system else []
+        for index, user in enumerate(users):
+            lines.append(f"User: {user}")
+            lines.append(f"Assistant: {answers[index]}" if index < turn - 1 else "Assistant:")
+        return Request(prompt="\n".join(lines), **common)  # type: ignore[arg-type]
+
+    def answer(self, turn: int, record: Record) -> str:
+        """What the conversation keeps as the answer to ``turn``: the model's, or the recorded one."""
+        return record.text if self.history == "model" else self.turns[turn - 1].reply
+
+    def think_times(self) -> list[float]:
+        """The pause before each turn after the first, seconds (seeded: the same in every run)."""
+        gaps = len(self.turns) - 1
+        if self.think_time_s <= 0 or gaps <= 0:
+            return [0.0] * max(gaps, 0)
+        if self.think_time == "fixed":
+            return [self.think_time_s] * gaps
+        import numpy as np
+
+        return [float(v) for v in np.random.default_rng(self.seed).exponential(self.think_time_s, gaps)]
+
+    def tagged(self, tag: str) -> Session:
+        """The session with ``tag`` in front of its first user message: every turn's
+        prompt then starts with it (see :meth:`Request.tagged`)."""
+        return replace(self, tag=f"{tag} {self.tag}".strip() if self.tag else tag)
+
+    def warmup_copy(self, index: int, turns: int = 1) -> Session:
+        """Warmup session ``index``: a new id, its own tag, its first ``turns`` turns."""
+        return replace(self.tagged(f"[warmup {index}]"), id=f"warmup-{index}:{self.id}",
+                       turns=self.turns[:max(1, turns)])
+
+    def repeat(self, cycle: int) -> Session:
+        return replace(self, id=f"{self.id}~{cycle}")
 
 
 #: where a record's ``chunk_tokens`` come from, best first
@@ -126,6 +238,9 @@ class Record:
     reasoning: str = ""
     error: str | None = None
     warmup: bool = False
+    #: the session and turn (1, 2, ...) of a multi-turn request; None for a single request
+    session_id: str | None = None
+    turn: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -218,6 +218,78 @@ class CaseProfile(Typed):
     kernel_table: str | None = None
 
 
+# -- workloads: sessions, the server's own metrics, batch invariance ----------------------
+class TurnStats(Typed):
+    """The requests of one turn index of a multi-turn workload (turn 1 is every session's first)."""
+
+    turn: int
+    requests: int
+    ok: int
+    input_tokens_mean: float | None = None
+    output_tokens_mean: float | None = None
+    ttft_mean_ms: float | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p90_ms: float | None = None
+    tpot_mean_ms: float | None = None
+    e2e_mean_ms: float | None = None
+
+
+class SessionSummary(Typed):
+    """A multi-turn workload's sessions: how many, how many had every turn answered,
+    turns and duration (s, first scheduled send to last answer) per session, and the
+    requests by turn index."""
+
+    sessions: int
+    completed: int
+    turns_mean: float | None = None
+    duration_mean_s: float | None = None
+    duration_p50_s: float | None = None
+    duration_p90_s: float | None = None
+    by_turn: list[TurnStats] = Field(default_factory=list)
+
+
+class ServerRound(Typed):
+    """What the server's /metrics counted in one round: counters' growth, each
+    histogram's growth as [sum s, count], peaks of running/waiting requests, and
+    whether it had counted every request the round completed when scraped."""
+
+    round: int
+    duration_s: float
+    counters: dict[str, float] = Field(default_factory=dict)
+    histograms: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    peaks: dict[str, float] = Field(default_factory=dict)
+    settled: bool = True
+
+
+class ServerMetricsSummary(Typed):
+    """The server's own metrics around the case's rounds (see docs/serving.md): which
+    server's names were read (vllm, sglang, tgi), from where (credentials masked), our
+    name -> its name, its KV-cache block size when it says, and each round."""
+
+    server: str
+    url: str
+    names: dict[str, str | None] = Field(default_factory=dict)
+    block_size: int | None = None
+    rounds: list[ServerRound] = Field(default_factory=list)
+
+
+class BatchInvariance(Typed):
+    """Greedy answers under load against the same requests served one at a time
+    (concurrency ``reference_concurrency``) after the measured rounds: ``rate`` is
+    the fraction identical; ``first_difference``, for each one that differs, the
+    first position (``position_unit``) where it parts from its reference."""
+
+    reference_concurrency: int = 1
+    compared: int
+    identical: int
+    rate: float | None = None
+    first_difference: list[int] = Field(default_factory=list)
+    position_unit: Literal["tokens", "characters"] = "tokens"
+    unmatched: int = 0
+    reference_requests: int = 0
+    reference_s: float | None = None
+
+
 # -- the configuration fingerprint and the baseline verdict -------------------------------
 class Fingerprint(Typed):
     """What a case was measured with (:mod:`openaiperf.baselines.fingerprint`): readable
@@ -370,6 +442,11 @@ class CaseResult(Typed):
     baseline: BaselineVerdict | None = None
     calibration: dict[str, Any] | None = Field(
         default=None, description="the hardware calibration's measurements (the calibration item only; free-form)")
+    sessions: SessionSummary | None = Field(default=None, description="a multi-turn workload's sessions and turns")
+    server_metrics: ServerMetricsSummary | None = Field(
+        default=None, description="the server's own /metrics around each round (an engine that exposes them)")
+    batch_invariance: BatchInvariance | None = Field(
+        default=None, description="greedy answers under load vs alone (--batch-invariance)")
 
     @model_validator(mode="before")
     @classmethod

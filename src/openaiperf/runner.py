@@ -20,10 +20,14 @@ from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.efficiency import energy_metrics, load_kv_geometry, mbu, mfu
 from openaiperf.metrics.latency import latency_metrics, timing_notes
 from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
+from openaiperf.metrics.server import server_metrics
+from openaiperf.metrics.sessions import session_metrics, session_table
 from openaiperf.metrics.throughput import throughput_metrics
 from openaiperf.monitor.case import CaseMonitor
-from openaiperf.records import Record, RecordWriter, measured, read_records
+from openaiperf.monitor.prometheus import ServerMetricsTracker, combine, interval_peaks
+from openaiperf.records import Record, RecordWriter, Session, measured, read_records
 from openaiperf.result import (
+    BatchInvariance,
     CaseProfile,
     CaseQuality,
     CaseResult,
@@ -31,6 +35,9 @@ from openaiperf.result import (
     EfficiencyBasis,
     ResourceSummary,
     ScenarioSettings,
+    ServerMetricsSummary,
+    ServerRound,
+    SessionSummary,
     metric_values,
 )
 from openaiperf.scenarios import ScenarioRun, create_scenario, scenario_config
@@ -60,6 +67,13 @@ def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict[str, An
             return (f"{model.name} needs {need / 2**30:.0f} GiB for its {model.dtype} weights; "
                     f"{hardware.name} has {memory * count / 2**30:.0f} GiB on {count} device(s)")
     return engine_unavailable_reason(case.engine)
+
+
+def round_tag(case_id: str, round_index: int) -> str:
+    """A short tag unique to a case and a round (see :meth:`openaiperf.tasks.Task.for_round`)."""
+    import hashlib
+
+    return f"[{hashlib.sha256(case_id.encode()).hexdigest()[:8]} r{round_index}]"
 
 
 def rounds_of(records: Sequence[Record]) -> list[ScenarioRun]:
@@ -112,8 +126,13 @@ class CaseRunner:
         self.runs: list[ScenarioRun] = []
         self.run_dir = run_dir
         gpu = hardware.device != "cpu"
+        # A server's own /metrics, scraped around each round and on an interval.
+        endpoint = engine.metrics_endpoint()
+        self.server_metrics = ServerMetricsTracker(*endpoint) if endpoint is not None else None
         self.monitor = CaseMonitor(case.id, run_dir, enabled=settings.monitor, interval_s=settings.monitor_interval_s,
-                                   metrics=("cpu", "gpu") if gpu else ("cpu",))
+                                   metrics=("cpu", "gpu") if gpu else ("cpu",), prometheus=endpoint)
+        #: each round's requests (the task's, as tagged for that round)
+        self.round_requests: list[list[Any]] = []
         from openaiperf.profiling import create_case_profiler
 
         self.profiler = create_case_profiler(settings.profile, case.id, run_dir)
@@ -144,7 +163,9 @@ class CaseRunner:
         from openaiperf.scenarios import new_records
 
         # Prompts of their own (a tag in front): a prefix cache must not serve the measured requests from warmup.
+        # A multi-turn session warms up with its first turn.
         requests = [r.warmup_copy(i) for i, r in enumerate(requests)]
+        requests = [r.request(1, []) if isinstance(r, Session) else r for r in requests]
         records = new_records(requests, -1)
         start = time.perf_counter()
         for record in records:
@@ -162,14 +183,23 @@ class CaseRunner:
     def measure_round(self, round_index: int) -> ScenarioRun:
         """One measured pass of the scenario over every request; records go to the
         JSONL file as they complete."""
+        requests = self.task.for_round(self.requests, round_tag(self.case.id, round_index))
+        self.round_requests.append(requests)
         t0 = time.perf_counter()
         with RecordWriter(self.records_path, t0) as writer:
             self.monitor.start_round(round_index)
+            if self.server_metrics is not None:
+                self.server_metrics.begin()
+            run: ScenarioRun | None = None
             try:
                 with self.profiler.round(round_index):
-                    run = self.scenario.run(self.engine, self.requests, writer.write, round_index)
+                    run = self.scenario.run(self.engine, requests, writer.write, round_index)
             finally:
-                self.monitor.stop_round()
+                summary = self.monitor.stop_round()
+                if self.server_metrics is not None:
+                    # the server counts the round's warmup requests too: they were sent inside it
+                    self.server_metrics.end(round_index, sum(r.ok for r in run.records) if run else None,
+                                            interval_peaks(summary))
             if self.complete_records(run.records):
                 writer.rewrite()  # the lines appended at completion, now with the final token counts
         self.runs.append(run)
@@ -240,6 +270,7 @@ class CaseRunner:
                 metrics[name] = Metric(value, unit, better, *(ci or (None, None)))
         # Task-specific throughput (e.g. scored tokens/s of a scoring workload).
         metrics.update(self.task.case_metrics(records, self.runs))
+        metrics.update(self.workload_metrics(result))
         scenario_settings: dict[str, Any] = {}
         for run in self.runs:
             for name, ok in run.constraints.items():
@@ -262,6 +293,91 @@ class CaseRunner:
         self.apply_gates(result)
         return result
 
+    def workload_metrics(self, result: CaseResult) -> MetricSet:
+        """Sessions by turn, the server's own metrics, what an ideal prefix cache would
+        serve, and batch invariance (each where it applies); the typed parts into ``result``."""
+        metrics: MetricSet = {}
+        records = [r for run in self.runs for r in measured(run.records)]
+        sessions = session_table(records)
+        if sessions is not None:
+            result.sessions = SessionSummary.model_validate(sessions)
+        tracker = self.server_metrics
+        block_size = None
+        if tracker is not None:
+            result.notes.extend(note for note in tracker.notes if note not in result.notes)
+            if tracker.rounds and tracker.names is not None:
+                from openaiperf.redact import redact_text
+
+                block_size = tracker.block_size
+                result.server_metrics = ServerMetricsSummary(
+                    server=tracker.names.server, url=redact_text(tracker.url), block_size=block_size,
+                    names={**tracker.names.scalars, **tracker.names.histograms},
+                    rounds=[ServerRound.model_validate({k: v for k, v in vars(r).items() if k != "server"})
+                            for r in tracker.rounds])
+                # the server counted every request of the rounds, warmup ones included
+                metrics |= server_metrics(combine(tracker.rounds), [r for run in self.runs for r in run.records])
+        metrics |= self.task.prefix_cache_metrics(self.runs, block_size)
+        if self.case.scenario_options.get("batch_invariance") and self.runs:
+            metrics |= self.check_batch_invariance(result)
+        return metrics
+
+    def check_batch_invariance(self, result: CaseResult) -> MetricSet:
+        """Every request of the first round again, one at a time (concurrency 1), and each
+        measured greedy answer compared with its reference (:mod:`openaiperf.metrics.invariance`)."""
+        from openaiperf.metrics.invariance import compare_outputs
+
+        requests = self.round_requests[0]
+        greedy = all(r.temperature == 0 for r in requests)
+        if not greedy:
+            result.notes.append("batch invariance: not measured (the requests sample: temperature > 0)")
+            return {}
+        start = time.perf_counter()
+        reference = self.reference_pass(requests)
+        elapsed = time.perf_counter() - start
+        tokenizer = self.engine_tokenizer()
+        outcome = compare_outputs(measured(self.runs[0].records), {r.request_id: r for r in reference},
+                                  (lambda text: list(tokenizer(text, add_special_tokens=False)["input_ids"]))
+                                  if tokenizer is not None else None)
+        result.batch_invariance = BatchInvariance(
+            compared=outcome.compared, identical=outcome.identical, rate=outcome.rate,
+            first_difference=outcome.first_difference, position_unit=outcome.position_unit,  # type: ignore[arg-type]
+            unmatched=outcome.unmatched, reference_requests=len(reference), reference_s=elapsed)
+        result.notes.append(f"batch invariance: {outcome.identical} of {outcome.compared} greedy answer(s) under "
+                            f"load identical to the same request alone (reference pass: {len(reference)} "
+                            f"request(s) one at a time, {elapsed:.1f} s, not measured)")
+        return {"batch_invariance": Metric(outcome.rate, "fraction", Better.HIGHER)}
+
+    def reference_pass(self, requests: Sequence[Any]) -> list[Record]:
+        """``requests`` (or sessions) one at a time, not measured; their records."""
+        from openaiperf.loadgen.dispatcher import engine_sender, run_dispatch
+        from openaiperf.loadgen.sessions import dispatch_sessions_closed, is_sessions
+        from openaiperf.scenarios import new_records
+
+        if is_sessions(requests):
+            send = engine_sender(self.engine)
+            done = run_dispatch(self.engine, lambda: dispatch_sessions_closed(requests, 1, send, lambda r: None,
+                                                                              round_index=-1, think=False))
+            records = done.records
+        else:
+            records = new_records(requests, -1)
+            for request, record in zip(requests, records):
+                record.scheduled = time.perf_counter()
+                self.engine.run([request], [record], lambda r: None)
+        self.complete_records(records)
+        return records
+
+    def engine_tokenizer(self) -> Any:
+        """The engine's tokenizer when it has one, else the model's (None when neither loads)."""
+        tokenizer = getattr(self.engine, "tokenizer", None)  # engines keep it as an attribute, if at all
+        if tokenizer is not None:
+            return tokenizer
+        try:
+            from openaiperf.tasks.tokenizer import tokenizer_for
+
+            return tokenizer_for(self.model, self.case.task)
+        except Exception:
+            return None
+
     def compute_metrics(self, records: Sequence[Record], runs: Sequence[ScenarioRun]) -> MetricSet:
         metrics = latency_metrics(records) | throughput_metrics(records)
         tokens = int((metrics["input_tokens"].value or 0) + (metrics["output_tokens"].value or 0))
@@ -271,6 +387,7 @@ class CaseRunner:
         metrics["mfu"] = mfu(self.model.parameters, tokens, seconds, peak)
         metrics |= self.compute_mbu(records)
         metrics |= self.scenario.metrics(records, runs)  # e.g. goodput, peak QPS
+        metrics |= session_metrics(records)  # multi-turn workloads: TTFT of first and later turns...
         return metrics
 
     def summarize_resources(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ gives it the defaults of the optional parts: ``Options`` (its options as a
 pydantic model; the base takes any key unchecked), ``requires`` (what
 ``ob doctor`` and the skip reason check), ``concurrent`` / ``online``
 (capabilities), ``unavailable_reason()``, ``complete_records(records)``,
-``scorer()`` and ``served_models(options)``. A class that does not subclass it
+``scorer()``, ``served_models(options)`` and ``metrics_endpoint()``. A class that does not subclass it
 gets the same defaults from the registry.
 """
 
@@ -125,6 +125,12 @@ class Engine:
         """The models a server given in ``options`` serves (names as it reports
         them), when the engine talks to one; None otherwise. A task added from the
         command line without ``--model`` runs on these (see the README's selection rule)."""
+        return None
+
+    def metrics_endpoint(self) -> tuple[str, dict[str, str]] | None:
+        """The server's Prometheus ``/metrics`` URL and the headers to read it with, when
+        the engine talks to a server that has one (scraped around each measured round,
+        see :mod:`openaiperf.monitor.prometheus`); None otherwise."""
         return None
 
     def complete_records(self, records: Sequence[Record]) -> bool:

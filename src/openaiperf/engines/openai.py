@@ -103,6 +103,10 @@ class OpenAIOptions(Options):
     quantization: str | None = None
     kv_cache_dtype: str | None = None
     enable_prefix_caching: bool = False
+    #: scrape the server's Prometheus /metrics around each round (queue, prefill, decode time,
+    #: prefix-cache hits, preemptions); metrics_url: another URL than <server>/metrics
+    server_metrics: bool = True
+    metrics_url: str | None = None
     #: extra vLLM server argv: a list, or one shell-quoted string
     server_args: list[str] | str = Field(default_factory=list)
     start_timeout_s: float = Field(default=600.0, gt=0)
@@ -291,6 +295,13 @@ class OpenAIEngine(Engine):
                                     start_timeout_s=self.options.start_timeout_s)
         self.server.start()
         self.base_url = self.server.base_url
+
+    def metrics_endpoint(self) -> tuple[str, dict[str, str]] | None:
+        """``<server>/metrics`` (or the ``metrics_url`` option), read with the requests' headers."""
+        if not self.options.server_metrics or (self.base_url is None and not self.options.metrics_url):
+            return None
+        url, credentials = split_credentials(self.options.metrics_url or f"{self.base_url}/metrics")
+        return url, auth_headers(self.options.api_key_env, self._server_key, credentials or self._credentials)
 
     def discover_model(self) -> str:
         models = list_models(str(self.base_url), self.headers(), self.options.connect_timeout_s)

@@ -70,3 +70,23 @@ def offered_rate(times: np.ndarray | list[float]) -> float | None:
         return None
     span = float(max(times) - min(times))
     return (len(times) - 1) / span if span > 0 else None
+
+
+def trace_offsets(arrivals_s: list[float], count: int, *, time_scale: float = 1.0, warmup: int = 0) -> np.ndarray:
+    """Send offsets (s, the first at 0) that replay a trace: ``warmup`` requests first,
+    one mean trace gap apart, then ``count`` measured requests at the trace's times
+    (relative to its first request) times ``time_scale``. A ``count`` beyond the
+    trace's length replays it again after its end (one mean gap later), as many
+    times as needed."""
+    if time_scale <= 0:
+        raise ConfigError(f"must be > 0, got {time_scale}", source="--time-scale")
+    if not arrivals_s:
+        return np.zeros(max(warmup, 0))
+    base = np.asarray(arrivals_s, dtype=float)
+    base = (base - base[0]) * time_scale
+    span = float(base[-1])
+    gap = span / (len(base) - 1) if len(base) > 1 and span > 0 else 0.1
+    index = np.arange(max(count, 0))
+    measured = base[index % len(base)] + (index // len(base)) * (span + gap)
+    head = np.arange(max(warmup, 0)) * gap
+    return np.concatenate([head, measured + max(warmup, 0) * gap])

@@ -24,6 +24,18 @@ def window_s(records: Sequence[Record]) -> float | None:
     return total if any_done else None
 
 
+def per_user_rate(records: Sequence[Record]) -> float | None:
+    """Output tokens/s one user sees while its answer streams: 1 / the mean TPOT over
+    the answered requests ((E2E - TTFT) / (output tokens - 1)), the rate after the
+    first token. The reciprocal of the mean, not the mean of reciprocals: a request
+    whose tokens arrived in one read (TPOT near 0) would make the latter unbounded."""
+    from openaiperf.metrics.latency import tpot_s
+
+    tpots = [v for r in records if r.ok and (v := tpot_s(r)) is not None]
+    mean = sum(tpots) / len(tpots) if tpots else 0.0
+    return 1.0 / mean if mean > 0 else None
+
+
 def throughput_metrics(records: Sequence[Record]) -> MetricSet:
     ok = [r for r in records if r.ok]
     duration = window_s(records)
@@ -45,4 +57,5 @@ def throughput_metrics(records: Sequence[Record]) -> MetricSet:
         "input_tokens": Metric(float(in_tokens), "tokens", Better.NONE),
         "output_tokens": Metric(float(out_tokens), "tokens", Better.NONE),
         "output_tokens_per_request": Metric(out_tokens / len(ok) if ok else None, "tokens", Better.NONE),
+        "output_tokens_per_s_per_user": Metric(per_user_rate(records), "tokens/s", Better.HIGHER),
     }

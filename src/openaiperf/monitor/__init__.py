@@ -4,11 +4,13 @@ A :class:`Monitor` runs samplers on a background thread at a fixed interval and
 summarises them. Samplers are :class:`Sampler` classes registered by name in
 :data:`monitors`, one module each: ``process`` (psutil: CPU, RSS, system
 memory; always runs), ``nvml`` (NVIDIA, nvidia-ml-py) and ``rocm`` (AMD/Hygon,
-amdsmi or rocm-smi), which join when their library and a device are there; any
-other with ``@monitors.register("name")`` or an ``openaiperf.monitors`` entry
-point. A sampler declares the ``--metrics`` group that starts it (``cpu``,
-``gpu``...). A sampler that cannot start, or that raises while sampling, is
-dropped with one warning: monitoring never fails a case.
+amdsmi or rocm-smi), which join when their library and a device are there, and
+``prometheus`` (a serving engine's ``/metrics``: running and waiting requests,
+started by a case whose engine exposes one); any other with
+``@monitors.register("name")`` or an ``openaiperf.monitors`` entry point. A
+sampler declares the ``--metrics`` group that starts it (``cpu``, ``gpu``...). A
+sampler that cannot start, or that raises while sampling, is dropped with one
+warning: monitoring never fails a case.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ monitors: Registry[type[Sampler]] = add_registry(Registry(
         "process": "openaiperf.monitor.process:ProcessSampler",
         "nvml": "openaiperf.monitor.nvml:NvmlSampler",
         "rocm": "openaiperf.monitor.rocm:AmdSmiSampler",
+        "prometheus": "openaiperf.monitor.prometheus:PrometheusSampler",
     },
     base=Sampler, required=("sample", "summarize")))
 

@@ -24,12 +24,16 @@ log = logging.getLogger("openaiperf.monitor")
 
 class CaseMonitor:
     def __init__(self, case_id: str, run_dir: Path, *, enabled: bool = True, interval_s: float = 0.1,
-                 metrics: Sequence[str] = ("cpu", "gpu"), in_process: bool = False) -> None:
+                 metrics: Sequence[str] = ("cpu", "gpu"), in_process: bool = False,
+                 prometheus: tuple[str, dict[str, str]] | None = None, prometheus_interval_s: float = 1.0) -> None:
         self.case_id = case_id
         self.run_dir = run_dir
         self.enabled = enabled
         self.interval_s = interval_s
         self.metrics = tuple(metrics)
+        #: a server's /metrics (URL, headers) scraped on an interval too (at most every prometheus_interval_s)
+        self.prometheus = prometheus
+        self.prometheus_interval_s = max(interval_s, prometheus_interval_s)
         self.missing: list[str] = []
         self.warnings: list[str] = []
         self.rows: list[dict[str, Any]] = []
@@ -43,7 +47,8 @@ class CaseMonitor:
         self._running = False
         if enabled and not in_process:
             try:
-                self._worker = MonitorProcess(interval_s, self.metrics)
+                self._worker = MonitorProcess(interval_s, self.metrics, prometheus=prometheus,
+                                              prometheus_interval_s=self.prometheus_interval_s)
                 self.missing = self._worker.missing
             except Exception as exc:  # never fail a case over monitoring: fall back to a thread
                 self._warn(f"monitor process did not start ({exc}); sampling on a thread instead")
@@ -66,6 +71,10 @@ class CaseMonitor:
                 self._worker = None
         if self._samplers is None:
             self._samplers, self.missing = create_samplers(self.metrics)
+            if self.prometheus is not None:
+                from openaiperf.monitor.prometheus import PrometheusSampler
+
+                self._samplers.append(PrometheusSampler(*self.prometheus, min_interval_s=self.prometheus_interval_s))
         self._thread_monitor = Monitor(self._samplers, interval_s=self.interval_s).start()
 
     def stop_round(self) -> dict[str, Any]:

@@ -29,13 +29,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+#: the environment variable that hands the worker the headers of a server's /metrics (never its argv)
+PROMETHEUS_HEADERS_ENV = "OPENAIPERF_PROMETHEUS_HEADERS"
 
-def serve(pid: int, interval_s: float, metrics: Sequence[str]) -> None:
+
+def serve(pid: int, interval_s: float, metrics: Sequence[str], prometheus: str | None = None,
+          prometheus_interval_s: float = 1.0) -> None:
     from openaiperf.monitor import Monitor, create_samplers
     from openaiperf.monitor.process import ProcessSampler
 
     samplers, missing = create_samplers(metrics)
     samplers = [ProcessSampler(pid) if s.name == "process" else s for s in samplers]
+    if prometheus:
+        from openaiperf.monitor.prometheus import PrometheusSampler
+
+        headers = json.loads(os.environ.get(PROMETHEUS_HEADERS_ENV) or "{}")
+        samplers.append(PrometheusSampler(prometheus, headers, min_interval_s=prometheus_interval_s))
     print(json.dumps({"ready": True, "missing": missing}), flush=True)
     monitor: Monitor | None = None
     for line in sys.stdin:
@@ -60,17 +69,22 @@ def serve(pid: int, interval_s: float, metrics: Sequence[str]) -> None:
 class MonitorProcess:
     """The parent's handle on a worker: start/stop rounds, get rows and summaries back."""
 
-    def __init__(self, interval_s: float, metrics: Sequence[str], timeout_s: float = 60.0) -> None:
+    def __init__(self, interval_s: float, metrics: Sequence[str], timeout_s: float = 60.0,
+                 prometheus: tuple[str, dict[str, str]] | None = None, prometheus_interval_s: float = 1.0) -> None:
         self.timeout_s = timeout_s
         import openaiperf
 
         env = dict(os.environ)
+        extra: list[str] = []
+        if prometheus is not None:
+            extra = ["--prometheus", prometheus[0], "--prometheus-interval", str(prometheus_interval_s)]
+            env[PROMETHEUS_HEADERS_ENV] = json.dumps(prometheus[1])
         # the child must import this very openaiperf (a worktree, a script's sys.path), not another install
         package_root = str(Path(openaiperf.__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "openaiperf.monitor.worker", "--pid", str(_pid()), "--interval", str(interval_s),
-             "--metrics", ",".join(metrics)],
+             "--metrics", ",".join(metrics), *extra],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env,
         )
         hello = self._read()
@@ -128,8 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pid", type=int, required=True)
     parser.add_argument("--interval", type=float, required=True)
     parser.add_argument("--metrics", default="cpu")
+    parser.add_argument("--prometheus", default=None, help="a server's /metrics URL to scrape too")
+    parser.add_argument("--prometheus-interval", type=float, default=1.0)
     args = parser.parse_args(argv)
-    serve(args.pid, args.interval, [m for m in args.metrics.split(",") if m])
+    serve(args.pid, args.interval, [m for m in args.metrics.split(",") if m], args.prometheus,
+          args.prometheus_interval)
     return 0
 
 

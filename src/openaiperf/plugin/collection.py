@@ -128,7 +128,7 @@ def build_cases(session: BenchSession, matrix: MatrixSpec, path: Path) -> list[C
     from openaiperf.matrix import check_names
     from openaiperf.scenarios import scenarios
     from openaiperf.selection import SelectionInputs, select_cases
-    from openaiperf.sweeps import expand_cases, sweep_axes
+    from openaiperf.sweeps import check_variant_options, expand_cases, sweep_axes
 
     check_matrix_options(matrix, source=str(path))
     cases = select_cases(matrix, SelectionInputs(
@@ -142,8 +142,10 @@ def build_cases(session: BenchSession, matrix: MatrixSpec, path: Path) -> list[C
             engines.get(name)  # refuses a class that lacks a method of the protocol, naming it
         except ImportError:
             continue  # its cases are skipped with the reason
-    cases = expand_cases(apply_cli_options(cases, session.option),
-                         sweep_axes(session.option("sweep"), session.option("preset")))
+    cases = apply_cli_options(cases, session.option)
+    for case in cases:
+        check_variant_options(case)  # a suite's sweep: the command line must not change a swept value
+    cases = expand_cases(cases, sweep_axes(session.option("sweep"), session.option("preset")))
     for case in cases:
         check_case_options(case)
     return cases
@@ -173,12 +175,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = selected
-    # Group cases by (engine, model) so each engine is loaded once and reused.
-    order = {(c.engine, c.model): i for i, c in enumerate(filter(None, map(case_of, items)))}
+    # Group cases by engine, model and engine options so each engine is loaded once and reused
+    # (cases of one engine with other options, e.g. prefix caching on and off, need another start).
+    def engine_key(case: Case) -> tuple[str, str, str]:
+        return case.engine, case.model, repr(sorted((k, repr(v)) for k, v in case.engine_options.items()))
+
+    order = {engine_key(c): i for i, c in enumerate(filter(None, map(case_of, items)))}
 
     def group(item: pytest.Item) -> int:
         case = case_of(item)
-        return order[(case.engine, case.model)] if case is not None else -1
+        return order[engine_key(case)] if case is not None else -1
 
     keyed = [(group(item), n, item) for n, item in enumerate(items)]
     items[:] = [item for _, _, item in sorted(keyed, key=lambda t: (t[0], t[1]))]

@@ -95,9 +95,10 @@ class SweepWriter(Writer):
     stage: ClassVar[str] = "terminal"
 
     def write(self, report: RunReport) -> list[Path]:
+        from openaiperf.sweeps.pareto import write_pareto
         from openaiperf.sweeps.report import write_sweep_reports
 
-        paths = write_sweep_reports(report.results, report.run_dir)
+        paths = write_sweep_reports(report.results, report.run_dir) + write_pareto(report.results, report.run_dir)
         report.lines += [(f"sweep report: {os.path.relpath(path)}", False) for path in paths]
         return paths
 

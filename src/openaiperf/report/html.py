@@ -172,6 +172,15 @@ def throughput_figure(groups: Sequence[CaseGroup]) -> str | None:
     return figures.data_uri(figure) if figure is not None else None
 
 
+def pareto_section(cases: Sequence[CaseResult]) -> str | None:
+    """The Pareto figure of the run's concurrency or rate sweeps (a data URI), or None."""
+    from openaiperf.report import figures
+    from openaiperf.sweeps.pareto import pareto_figure, pareto_points
+
+    figure = pareto_figure(pareto_points(cases))
+    return figures.data_uri(figure) if figure is not None else None
+
+
 def history_section(trends: Any) -> dict[str, Any] | None:
     """The history section: per case, its headline metrics against its last runs (table
     and sparklines). None when the history was not read (the section is left out)."""
@@ -226,6 +235,7 @@ def render_html(run_dir: Path, trends: Any = None, run: RunResult | None = None)
     return environment.get_template(TEMPLATE).render(
         run_id=run_dir.name, run=run, hardware=run.hardware_profile or "?", columns=[c[0] for c in COLUMNS],
         groups=groups, counts=status_counts(cases), throughput=throughput_figure(groups),
+        pareto=pareto_section(cases),
         verdicts=verdicts(groups), verdict_counts={k: n for k, n in verdict.counts(cases).items() if n},
         session_line=verdict.session_line(cases), verdict=verdict, numbers=numbers,
         notes=[row for group in groups for row in group.rows if row.case.notes or row.case.failures],

@@ -53,6 +53,9 @@ class ScenarioRun:
     constraints: dict[str, bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: every request sent in the round (warmup ones too), in the order they were sent:
+    #: what the engine saw, e.g. to work out what an ideal prefix cache would have served
+    requests: list[Request] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -69,6 +72,9 @@ class Scenario:
     #: capability: it sends requests that overlap in time (through ``stream``), so an
     #: engine that serves one at a time makes them queue (the case says so)
     overlapping: ClassVar[bool] = False
+    #: capability: it drives multi-turn sessions (a task that builds
+    #: :class:`~openaiperf.records.Session` s), each turn sent when the one before was answered
+    sessions: ClassVar[bool] = False
 
     config: ScenarioConfig
     options: Any
@@ -142,7 +148,34 @@ def rate_scenarios() -> list[str]:
 
 
 def new_records(requests: Sequence[Request], round_index: int) -> list[Record]:
-    return [Record(request_id=r.id, sample_id=r.sample_id, round=round_index) for r in requests]
+    return [Record(request_id=r.id, sample_id=r.sample_id, round=round_index, session_id=r.session_id, turn=r.turn)
+            for r in requests]
+
+
+def in_send_order(requests: Sequence[Request], records: Sequence[Record]) -> list[Request]:
+    """The requests in the order they were sent (records aligned with them)."""
+    pairs = sorted(zip(requests, records), key=lambda pair: (pair[1].sent is None, pair[1].sent or 0.0))
+    return [request for request, _ in pairs]
+
+
+def session_scenarios() -> list[str]:
+    """The scenarios that drive multi-turn sessions."""
+    return [name for name, cls in scenarios.classes().items() if cls.sessions]
+
+
+def workload_skip_reason(scenario: str, task_kind: Any) -> str | None:
+    """Why a scenario cannot run a task's workload (a task kind that builds sessions on a
+    scenario that cannot drive them), or None."""
+    if not getattr(task_kind, "builds_sessions", False):
+        return None
+    try:
+        cls = scenario_class(scenario)
+    except Exception:
+        return None  # an unknown or broken scenario has its own error
+    if cls.sessions:
+        return None
+    return (f"scenario {scenario!r} cannot drive multi-turn sessions (task kind {task_kind.kind!r}); "
+            f"scenarios that can: {', '.join(session_scenarios())}")
 
 
 def check_minimums(run: ScenarioRun, config: ScenarioConfig) -> None:

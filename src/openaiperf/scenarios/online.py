@@ -9,8 +9,9 @@ from dataclasses import replace
 from typing import Any
 
 from openaiperf.loadgen.dispatcher import DispatchResult
-from openaiperf.records import Request
-from openaiperf.scenarios import ScenarioConfig, ScenarioRun, check_minimums
+from openaiperf.loadgen.sessions import SessionDispatch
+from openaiperf.records import Request, Session
+from openaiperf.scenarios import ScenarioConfig, ScenarioRun, check_minimums, in_send_order
 
 
 def with_warmup(requests: Sequence[Request], warmup: int, min_queries: int = 1) -> list[Request]:
@@ -28,17 +29,44 @@ def with_warmup(requests: Sequence[Request], warmup: int, min_queries: int = 1) 
     return head + measured
 
 
+def with_warmup_sessions(sessions: Sequence[Session], warmup: int, min_queries: int = 1,
+                         warmup_turns: int = 1) -> list[Session]:
+    """``warmup`` warmup sessions (the case's sessions again, with new ids, a tag of
+    their own at the start, and only their first ``warmup_turns`` turns) in front of
+    the measured ones; the measured sessions are repeated until they hold at least
+    ``min_queries`` turns."""
+    measured = list(sessions)
+    if sessions:
+        cycle = 1
+        while sum(len(s.turns) for s in measured) < min_queries:
+            measured += [s.repeat(cycle) for s in sessions]
+            cycle += 1
+    head = [sessions[i % len(sessions)].warmup_copy(i, warmup_turns) for i in range(warmup)] if sessions else []
+    return head + measured
+
+
 def default_warmup(concurrency: float) -> int:
     """MLPerf: warmup at least the concurrency, so measurement starts in steady state."""
     return max(1, math.ceil(concurrency))
 
 
 def finish_run(result: DispatchResult, config: ScenarioConfig, settings: dict[str, Any],
-               engine: Any) -> ScenarioRun:
-    run = ScenarioRun(records=result.records, start=result.start, end=result.end, settings=settings)
+               engine: Any, requests: Sequence[Request] = ()) -> ScenarioRun:
+    """The round's run: ``requests`` are the ones dispatched (records aligned), unless
+    the dispatch kept them itself (sessions, whose requests are made as they go)."""
+    sent = result.requests if isinstance(result, SessionDispatch) else in_send_order(requests, result.records)
+    run = ScenarioRun(records=result.records, start=result.start, end=result.end, settings=settings, requests=sent)
     check_minimums(run, config)
     warmup = sum(r.warmup for r in result.records)
-    run.notes.append(f"{warmup} warmup request(s) sent first and not measured")
+    if isinstance(result, SessionDispatch):
+        sessions = len({r.session_id for r in result.records if r.warmup})
+        run.notes.append(f"{warmup} warmup request(s) of {sessions} warmup session(s) sent first and not measured")
+        run.settings["sessions_ended_early"] = result.ended_early
+        if result.ended_early:
+            run.notes.append(f"{result.ended_early} session(s) ended early: a failed turn leaves nothing to "
+                             "continue the conversation with")
+    else:
+        run.notes.append(f"{warmup} warmup request(s) sent first and not measured")
     if not engine.concurrent:
         # The runner notes that the engine queues requests; say here that the queueing is measured.
         run.settings["queued_in_front_of_engine"] = True

@@ -20,25 +20,33 @@ duration at any rate, so a rate is INVALID only for what the system does.
 ``achieved_qps`` is the arrival rate actually offered to the engine: the
 measured requests' ``(n - 1) / (last send - first send)``, from their actual
 send times (``requests_per_s`` is the completion throughput).
+
+Arrivals (``arrivals``): ``poisson`` (the process above), or ``trace``: each
+request at the time its trace gives (a trace-replay task's requests carry it),
+the gaps multiplied by ``time_scale`` (``--time-scale``: 0.5 replays twice as
+fast); ``auto`` (the default) replays a trace when the requests carry arrival
+times. Multi-turn sessions arrive at ``qps_target`` sessions per second (Poisson
+gaps); each session's turns then follow its answers and think times.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from openaiperf.errors import ConfigError
-from openaiperf.loadgen.arrivals import arrival_times, offered_rate
+from openaiperf.loadgen.arrivals import arrival_times, offered_rate, trace_offsets
 from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
+from openaiperf.loadgen.sessions import dispatch_sessions_open, is_sessions
 from openaiperf.loadgen.slo import SERVER_SLA, SLA, goodput_metrics, parse_sla, resolve_sla, sla_constraints
 from openaiperf.metrics import Better, MetricSet
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, option_field
 from openaiperf.scenarios import Scenario, ScenarioConfig, ScenarioRun, new_records
-from openaiperf.scenarios.online import default_warmup, finish_run, with_warmup
+from openaiperf.scenarios.online import default_warmup, finish_run, with_warmup, with_warmup_sessions
 
 
 class ServerOptions(Options):
@@ -60,6 +68,17 @@ class ServerOptions(Options):
     peak_max_trials: int = Field(default=8, ge=1)
     #: unmeasured requests sent first (default: the concurrency the rate implies)
     warmup_requests: int | None = Field(default=None, ge=0)
+    arrivals: Literal["auto", "poisson", "trace"] = option_field(
+        "auto", flag="--arrivals", metavar="auto|poisson|trace",
+        help="when requests are sent: Poisson at --qps-target, or at the times a trace-replay task gives "
+             "(auto: the trace when the requests carry one)")
+    time_scale: float = option_field(
+        1.0, gt=0, flag="--time-scale", metavar="F",
+        help="trace arrivals: multiply the trace's gaps by F (0.5 replays twice as fast)")
+    batch_invariance: bool = option_field(
+        False, flag="--batch-invariance",
+        help="online greedy cases: also run every measured request alone (concurrency 1) after the "
+             "measured rounds and report the fraction whose output is identical")
 
     @field_validator("latency_sla")
     @classmethod
@@ -117,6 +136,7 @@ def find_peak(trial: Callable[[float], bool], start_qps: float, *, tolerance: fl
 class ServerScenario(Scenario):
     name: ClassVar[str] = "server"
     overlapping: ClassVar[bool] = True
+    sessions: ClassVar[bool] = True
     Options: ClassVar[type[Options]] = ServerOptions
     default_sla: ClassVar[SLA] = SERVER_SLA
     options: ServerOptions
@@ -147,24 +167,56 @@ class ServerScenario(Scenario):
             count = max(count, math.ceil(qps * self.config.min_duration_s) + 1)
         return count
 
+    def uses_trace(self, requests: Sequence[Any]) -> bool:
+        """Whether the arrivals follow the requests' trace times (``arrivals``), refusing
+        a trace asked for without one."""
+        carried = bool(requests) and not is_sessions(requests) and all(
+            getattr(r, "arrival_s", None) is not None for r in requests)
+        arrivals = self.options.arrivals
+        if arrivals == "trace" and not carried:
+            raise ConfigError("the task's requests carry no arrival times (a trace-replay task's do); "
+                              "use --arrivals poisson", source=f"scenario {self.name}", field="arrivals")
+        return arrivals == "trace" or (arrivals == "auto" and carried)
+
     def run_at(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int,
                qps: float) -> ScenarioRun:
         warmup = self.warmup_for(qps)
-        all_requests = with_warmup(requests, warmup, self.measured_count(qps))
-        records = new_records(all_requests, round_index)
-        offsets = arrival_times(len(all_requests), qps, seed=self.seed + round_index, burstiness=self.burstiness,
-                                warmup=warmup)
         send = engine_sender(engine)
-        result = run_dispatch(engine, lambda: dispatch_open(all_requests, records, offsets, send, sink,
-                                                            warmup=warmup))
-        settings = {"qps_target": qps, "burstiness": self.burstiness, "seed": self.seed, "warmup_requests": warmup,
-                    "loop": "open", "sla": self.sla.to_json(), "sla_source": self.sla_source}
-        run = finish_run(result, self.config, settings, engine)
+        settings: dict[str, Any] = {"qps_target": qps, "burstiness": self.burstiness, "seed": self.seed,
+                                    "warmup_requests": warmup, "loop": "open", "sla": self.sla.to_json(),
+                                    "sla_source": self.sla_source}
+        if is_sessions(requests):
+            sessions = with_warmup_sessions(requests, warmup, self.measured_count(qps))  # type: ignore[arg-type]
+            starts = arrival_times(len(sessions), qps, seed=self.seed + round_index, burstiness=self.burstiness,
+                                   warmup=warmup).tolist()
+            result = run_dispatch(engine, lambda: dispatch_sessions_open(sessions, starts, send, sink,
+                                                                          warmup=warmup, round_index=round_index))
+            settings.update(arrivals="poisson", arrival_unit="sessions/s", sessions=len(sessions) - warmup)
+            run = finish_run(result, self.config, settings, engine)
+            records = result.records
+            # the rate a session workload is offered is that of its sessions: their first turns
+            arrivals = [r for r in records if r.turn == 1 and not r.warmup]
+        else:
+            trace = self.uses_trace(requests)
+            all_requests = with_warmup(requests, warmup, self.measured_count(qps))
+            records = new_records(all_requests, round_index)
+            if trace:
+                offsets = trace_offsets([float(r.arrival_s or 0.0) for r in requests], len(all_requests) - warmup,
+                                        time_scale=self.options.time_scale, warmup=warmup)
+                settings.update(arrivals="trace", time_scale=self.options.time_scale, qps_target=None)
+            else:
+                offsets = arrival_times(len(all_requests), qps, seed=self.seed + round_index,
+                                        burstiness=self.burstiness, warmup=warmup)
+                settings["arrivals"] = "poisson"
+            result = run_dispatch(engine, lambda: dispatch_open(all_requests, records, offsets, send, sink,
+                                                                warmup=warmup))
+            run = finish_run(result, self.config, settings, engine, all_requests)
+            arrivals = [r for r in records if not r.warmup]
         measured = [r for r in records if not r.warmup]
         run.constraints.update(sla_constraints(measured, self.sla))
         run.settings["measured_requests"] = len(measured)
-        run.settings["scheduled_qps"] = offered_rate([r.scheduled for r in measured])
-        run.settings["achieved_qps"] = offered_rate([r.sent for r in measured if r.sent is not None])
+        run.settings["scheduled_qps"] = offered_rate([r.scheduled for r in arrivals])
+        run.settings["achieved_qps"] = offered_rate([r.sent for r in arrivals if r.sent is not None])
         run.notes.append(f"SLA p99 TTFT <= {self.sla.ttft_ms:g} ms, p99 TPOT <= {self.sla.tpot_ms:g} ms "
                          f"({self.sla_source})")
         return run
@@ -172,6 +224,10 @@ class ServerScenario(Scenario):
     def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
         if not self.find_peak:
             return self.run_at(engine, requests, sink, round_index, self.qps)
+        if self.uses_trace(requests):
+            raise ConfigError("find-peak searches a Poisson rate; a trace replays its own times (sweep "
+                              "--time-scale instead, or --arrivals poisson)", source=f"scenario {self.name}",
+                              field="find_peak")
         runs: dict[float, ScenarioRun] = {}
         pending: dict[float, list[Record]] = {}
 

@@ -184,6 +184,22 @@ def expand_case(case: Any, axes: Sequence[Axis]) -> list[Any]:
     return variants
 
 
+def check_variant_options(case: Any) -> None:
+    """A case swept by its matrix suite still runs with the values its id names (a
+    command-line option that set a swept key would make the id lie): refused, naming it."""
+    if not case.variant:
+        return
+    options = {"engine": case.engine_options, "scenario": case.scenario_options, "task": case.task_options}
+    for part in case.variant.split(","):
+        key, _, shown = part.partition("=")
+        axis = make_axis(key, [shown], source=f"case {case.id}")
+        value = options[axis.target].get(axis.option)
+        if value is not None and _format(value) != shown:
+            raise ConfigError(f"the matrix sweeps {key!r} (this case: {shown}), and a command-line option sets it "
+                              f"to {_format(value)}; leave {key!r} to the sweep or select the variant with -k",
+                              source=f"case {case.id}")
+
+
 def expand_cases(cases: Sequence[Any], axes: Sequence[Axis]) -> list[Any]:
     if not axes:
         return list(cases)

@@ -5,8 +5,8 @@ quality targets, scenarios, input profile) plus the implementation its ``kind``
 names. Built-in definitions live in ``tasks/builtin/*.yaml``; users add their own
 with ``--task-file`` or ``ob task register``. A kind is a :class:`Task` subclass
 registered in :data:`task_kinds` (built in: ``summarization``, ``perplexity``,
-``chat``, ``synthetic``; any other with ``@task_kinds.register("name")`` or an
-``openaiperf.tasks`` entry point; see ``docs/new-task.md``).
+``chat``, ``synthetic``, ``multiturn``, ``shared_prefix``, ``trace``; any other
+with ``@task_kinds.register("name")`` or an ``openaiperf.tasks`` entry point; see ``docs/new-task.md``).
 """
 
 from __future__ import annotations
@@ -150,9 +150,11 @@ class Task:
     ``datasets.eval``; ``needs_model``: samples are made with the case model's
     tokenizer, so a check without a model cannot load them; ``judges_quality``:
     its verdict depends on what the model answers, so cases with random weights
-    are skipped: a performance workload sets it False), ``requires``,
-    ``Options`` (validates the task file's ``parameters``), :meth:`adapt_engine`
-    and :meth:`case_metrics`.
+    are skipped: a performance workload sets it False; ``builds_sessions``:
+    :meth:`build_requests` returns multi-turn :class:`~openaiperf.records.Session` s,
+    which only the scenarios that can drive them run), ``requires``, ``Options``
+    (validates the task file's ``parameters``), :meth:`adapt_engine`,
+    :meth:`case_metrics`, :meth:`for_round` and :meth:`prefix_cache_metrics`.
     """
 
     #: the kind's name (set by the registry when the class has none)
@@ -161,6 +163,7 @@ class Task:
     needs_model: ClassVar[bool] = False
     #: the task judges the answers (ROUGE, perplexity...): meaningless with random weights
     judges_quality: ClassVar[bool] = True
+    builds_sessions: ClassVar[bool] = False
     requires: ClassVar[tuple[Requirement, ...]] = ()
     #: the task file's ``parameters``; the base takes none
     Options: ClassVar[type[BaseModel]] = Options
@@ -197,6 +200,20 @@ class Task:
         """Task-specific metrics (e.g. scored tokens/s), added to the case's."""
         return {}
 
+    def for_round(self, requests: Sequence[Any], tag: str) -> list[Any]:
+        """The requests of one measured round. ``tag`` is unique to the case and the round;
+        a workload whose requests share prefixes on purpose puts it in front of every
+        prompt, so that an engine's prefix cache starts each round with none of them
+        (not from an earlier round or case) and the round's reuse is its own. By
+        default the requests are unchanged."""
+        return list(requests)
+
+    def prefix_cache_metrics(self, runs: Sequence[Any], block_size: int | None) -> MetricSet:
+        """What an ideal prefix cache would have served of the prompts the rounds sent
+        (``runs[i].requests``), for a workload that can tell (e.g. the fraction of prompt
+        tokens); ``block_size``: the engine's KV-cache block, when the server said."""
+        return {}
+
 
 #: the task-kind registry
 task_kinds: Registry[type[Task]] = add_registry(Registry(
@@ -206,6 +223,9 @@ task_kinds: Registry[type[Task]] = add_registry(Registry(
         "perplexity": "openaiperf.tasks.perplexity:PerplexityTask",
         "chat": "openaiperf.tasks.chat:ChatTask",
         "synthetic": "openaiperf.tasks.synthetic:SyntheticTask",
+        "multiturn": "openaiperf.tasks.multiturn:MultiTurnTask",
+        "shared_prefix": "openaiperf.tasks.shared_prefix:SharedPrefixTask",
+        "trace": "openaiperf.tasks.trace:TraceTask",
     },
     base=Task, required=("load_samples", "build_requests", "evaluate")))
 

@@ -69,20 +69,46 @@ def read_json_array(text: str) -> tuple[list[Any], bool]:
         items.append(item)
 
 
+#: messages kept per conversation (16: eight user turns and their answers), so that the
+#: parsed file does not stay in memory whole
+MAX_MESSAGES = 16
+
+
 @lru_cache(maxsize=2)
-def _conversations(path: str) -> tuple[tuple[tuple[str, str], ...], bool]:
-    """(first turn, second turn) of every conversation with at least 2 turns, and
-    whether the file was complete."""
+def sharegpt_conversations(path: str) -> tuple[tuple[tuple[tuple[str, str], ...], ...], bool]:
+    """Every conversation of a ShareGPT JSON file as its first :data:`MAX_MESSAGES`
+    messages ((speaker, text), the speaker as the file names it: ``human``, ``gpt``...),
+    and whether the file was complete."""
     try:
         data, complete = read_json_array(Path(path).read_text(encoding="utf-8"))
     except ValueError as exc:
         raise ConfigError(f"expected a JSON list of conversations ({exc})", source=path) from None
-    pairs = []
+    conversations = []
     for entry in data:
         turns = (entry.get("conversations") or []) if isinstance(entry, dict) else []
-        if len(turns) >= 2:
-            pairs.append((str(turns[0].get("value", "")), str(turns[1].get("value", ""))))
-    return tuple(pairs), complete
+        conversations.append(tuple((str(t.get("from", "")), str(t.get("value", ""))) for t in turns[:MAX_MESSAGES]
+                                   if isinstance(t, dict)))
+    return tuple(conversations), complete
+
+
+def _conversations(path: str) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """(first turn, second turn) of every conversation with at least 2 turns, and
+    whether the file was complete."""
+    conversations, complete = sharegpt_conversations(path)
+    return tuple((c[0][1], c[1][1]) for c in conversations if len(c) >= 2), complete
+
+
+def load_sharegpt(task: Any) -> Path:
+    """The path of a ShareGPT task's dataset (``--dataset-source`` or its ``datasets.eval``),
+    checked to exist and, for the shipped one, verified against its sha256."""
+    dataset = task.spec.datasets["eval"]
+    task.source = task.dataset_source or dataset.source
+    path = resolve_path(task.source, task.base_dir)
+    if not path.is_file():
+        raise ConfigError("dataset file does not exist", source=str(path))
+    if not task.dataset_source:
+        verify_checksum(dataset, path)
+    return path
 
 
 def filter_pairs(pairs: Sequence[tuple[str, str]], tokenizer: Any, p: ChatParameters, wanted: int,
@@ -120,13 +146,7 @@ class ChatTask(Task):
         self.complete = True
 
     def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
-        dataset = self.spec.datasets["eval"]
-        self.source = self.dataset_source or dataset.source
-        path = resolve_path(self.source, self.base_dir)
-        if not path.is_file():
-            raise ConfigError("dataset file does not exist", source=str(path))
-        if not self.dataset_source:
-            verify_checksum(dataset, path)
+        path = load_sharegpt(self)
         p = self.parameters
         wanted = max_samples or p.num_prompts
         pairs, self.complete = _conversations(str(path))

@@ -24,8 +24,21 @@ per-token gap is ``gap_ms`` for every token after the first chunk, the tokens of
 the first chunk arrive together, and E2E = ttft + (N - F) × gap (+ stall).
 
 The server keeps what it saw (``GET /stats``: request arrivals, its own TTFT per
-request, distinct client connections; ``POST /stats/reset``), times in
-``time.perf_counter()`` seconds, which on Linux is the same clock in every process.
+request, distinct client connections, every request's messages or prompt and
+max_tokens; ``POST /stats/reset``), times in ``time.perf_counter()`` seconds, which
+on Linux is the same clock in every process.
+
+``GET /metrics`` is a Prometheus page in vLLM's names, consistent with what it
+served: finished requests, running (in flight) and waiting (0) requests, no
+preemptions, and per request the script's nominal times (queue 0, prefill = time
+to first token = the script's TTFT, decode = E2E - TTFT), so the sums are exactly
+the script's times × requests. Its prefix cache is simulated over the prompt's
+words (a chat request's words are those of ``role: content`` of each message):
+queries count every prompt word; with ``prefix_cache_block`` > 0, hits are what
+an ideal cache of blocks of that many words serves (the rule of
+:mod:`openaiperf.metrics.prefix_cache`), and ``cache_config_info`` names the block.
+``vary_under_load`` makes a batch-variant server: a request that arrives while
+another is in flight reads ``alt`` instead of the script's word from that token on.
 
 Run: ``python -m openaiperf.testing.scripted_server --port 8123 --ttft-ms 50 --gap-ms 10``,
 or :func:`start_scripted_server` (a subprocess, for tests and scripts).
@@ -48,6 +61,8 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from aiohttp import web
+
+from openaiperf.metrics.prefix_cache import IdealPrefixCache
 
 MODEL = "stub"
 PROMPT_TOKENS = 8
@@ -78,6 +93,10 @@ class Script:
     retry_after_s: int = 1           # Retry-After of a 429
     linger_ms: float = 0.0           # pause between [DONE] and the end of the response
     word: str = "tok"                # every token's text is word + " "
+    alt_after: int | None = None     # tokens from this index on read "alt" instead of word
+    vary_under_load: int | None = None  # alt_after for a request that arrives while another is in flight
+    prefix_cache_block: int = 0      # simulated prefix cache: block of this many prompt words (0: off)
+    prompt_words: bool = False       # usage.prompt_tokens: the prompt's words, instead of 8
 
     def __post_init__(self) -> None:
         if self.tokens < 0 or self.chunk_tokens < 1 or self.first_chunk_tokens < 1:
@@ -152,16 +171,22 @@ def sse(obj: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
 
+def token_words(script: Script, start: int, size: int) -> str:
+    """The text of tokens ``start`` .. ``start + size - 1``."""
+    return "".join(f"{'alt' if script.alt_after is not None and start + i >= script.alt_after else script.word} "
+                   for i in range(size))
+
+
 @lru_cache(maxsize=256)
 def plan(script: Script, count: int, chat: bool, include_usage: bool, continuous: bool,
-         model: str) -> tuple[bytes, tuple[tuple[float, bytes], ...], bytes]:
+         model: str, prompt_tokens: int = PROMPT_TOKENS) -> tuple[bytes, tuple[tuple[float, bytes], ...], bytes]:
     """(head bytes, ((offset s, chunk bytes), ...), tail bytes) of one response, built once per shape."""
     kind = "chat.completion.chunk" if chat else "text_completion"
     base = {"id": "scripted", "object": kind, "created": 0, "model": model}
     per_chunk_usage = include_usage and continuous and script.usage == "continuous"
 
     def usage(done: int) -> dict[str, int]:
-        return {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": done, "total_tokens": PROMPT_TOKENS + done}
+        return {"prompt_tokens": prompt_tokens, "completion_tokens": done, "total_tokens": prompt_tokens + done}
 
     head = b""
     if chat and script.role_chunk:
@@ -176,9 +201,9 @@ def plan(script: Script, count: int, chat: bool, include_usage: bool, continuous
         reasoning = max(0, min(size, script.reasoning_tokens - done)) if chat else 0
         parts: dict[str, str] = {}
         if reasoning:
-            parts["reasoning_content"] = f"{script.word} " * reasoning
+            parts["reasoning_content"] = token_words(script, done, reasoning)
         if size - reasoning:
-            parts["content"] = f"{script.word} " * (size - reasoning)
+            parts["content"] = token_words(script, done + reasoning, size - reasoning)
         if chat:
             choice: dict[str, Any] = {"index": 0, "delta": parts, "finish_reason": None}
         else:
@@ -205,16 +230,87 @@ class Stats:
         self.arrivals: list[float] = []
         self.ttft_s: list[float] = []
         self.peers: set[Any] = set()
+        self.received: list[dict[str, Any]] = []
 
     def to_json(self) -> dict[str, Any]:
         return {"requests": len(self.arrivals), "connections": len(self.peers), "arrivals": self.arrivals,
-                "ttft_s": self.ttft_s}
+                "ttft_s": self.ttft_s, "received": self.received}
+
+
+def prompt_words(body: dict[str, Any]) -> list[str]:
+    """The words of a request's prompt (a chat request's: ``role: content`` of each message)."""
+    if "messages" in body:
+        text = "\n".join(f"{m.get('role', '')}: {m.get('content', '')}" for m in body.get("messages") or [])
+    else:
+        prompt = body.get("prompt", "")
+        text = prompt if isinstance(prompt, str) else " ".join(map(str, prompt))
+    return text.split()
+
+
+class ServerMetrics:
+    """The counters and histogram sums of ``/metrics`` (vLLM's names), and the
+    simulated prefix cache (an ideal one: unbounded, blocks of prompt words)."""
+
+    HISTOGRAMS = ("request_queue_time_seconds", "request_prefill_time_seconds", "request_decode_time_seconds",
+                  "time_to_first_token_seconds", "e2e_request_latency_seconds")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.finished = 0
+        self.running = 0
+        self.queries = 0
+        self.hits = 0
+        self.block = 0
+        self.sums = {name: 0.0 for name in self.HISTOGRAMS}
+        self.counts = {name: 0 for name in self.HISTOGRAMS}
+        self.cache: IdealPrefixCache | None = None
+
+    def lookup(self, words: list[str], block: int) -> None:
+        """Count a prompt's lookup; with a block size, serve its leading blocks seen before."""
+        self.queries += len(words)
+        if block <= 0:
+            return
+        if self.cache is None or block != self.block:  # another block size: another cache
+            self.block, self.cache = block, IdealPrefixCache(block)
+        self.hits += self.cache.lookup(words)
+
+    def observe(self, truth: Truth) -> None:
+        ttft, e2e = truth.ttft_s or 0.0, truth.e2e_s or 0.0
+        for name, value in (("request_queue_time_seconds", 0.0), ("request_prefill_time_seconds", ttft),
+                            ("request_decode_time_seconds", e2e - ttft), ("time_to_first_token_seconds", ttft),
+                            ("e2e_request_latency_seconds", e2e)):
+            self.sums[name] += value
+            self.counts[name] += 1
+        self.finished += 1
+
+    def text(self, model: str) -> str:
+        label = f'model_name="{model}"'
+        lines = ["# TYPE vllm:num_requests_running gauge", f"vllm:num_requests_running{{{label}}} {self.running}",
+                 "# TYPE vllm:num_requests_waiting gauge", f"vllm:num_requests_waiting{{{label}}} 0",
+                 "# TYPE vllm:request_success counter",
+                 f'vllm:request_success_total{{finished_reason="length",{label}}} {self.finished}',
+                 "# TYPE vllm:num_preemptions counter", f"vllm:num_preemptions_total{{{label}}} 0",
+                 "# TYPE vllm:prefix_cache_queries counter",
+                 f"vllm:prefix_cache_queries_total{{{label}}} {self.queries}",
+                 "# TYPE vllm:prefix_cache_hits counter", f"vllm:prefix_cache_hits_total{{{label}}} {self.hits}"]
+        if self.block:
+            lines += ["# TYPE vllm:cache_config_info gauge",
+                      f'vllm:cache_config_info{{block_size="{self.block}",enable_prefix_caching="True"}} 1.0']
+        for name in self.HISTOGRAMS:
+            lines += [f"# TYPE vllm:{name} histogram",
+                      f'vllm:{name}_bucket{{le="+Inf",{label}}} {self.counts[name]}',
+                      f"vllm:{name}_count{{{label}}} {self.counts[name]}",
+                      f"vllm:{name}_sum{{{label}}} {self.sums[name]!r}"]
+        return "\n".join(lines) + "\n"
 
 
 def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Application:
     """The aiohttp application; ``default`` is every request's script unless its body changes it."""
     default = default or Script()
     stats = Stats()
+    metrics = ServerMetrics()
 
     async def health(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -227,7 +323,11 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
 
     async def reset_stats(request: web.Request) -> web.Response:
         stats.reset()
+        metrics.reset()
         return web.json_response({"reset": True})
+
+    async def get_metrics(request: web.Request) -> web.Response:
+        return web.Response(text=metrics.text(MODEL), content_type="text/plain")
 
     async def complete(request: web.Request) -> web.StreamResponse:
         arrival = time.perf_counter()
@@ -238,10 +338,26 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         body = await request.json()
         chat = request.path.endswith("/chat/completions")
         model = str(body.get("model", MODEL))
+        stats.received.append({"arrival": arrival, "path": request.path, "messages": body.get("messages"),
+                               "prompt": body.get("prompt"), "max_tokens": body.get("max_tokens")})
         try:
             script = preset(default, model, slow_s).updated(body.get("script"))
         except (TypeError, ValueError) as exc:
             return web.json_response({"error": {"message": f"bad script: {exc}"}}, status=400)
+        if script.vary_under_load is not None and metrics.running > 0:
+            script = dataclasses.replace(script, alt_after=script.vary_under_load)
+        words = prompt_words(body)
+        metrics.lookup(words, script.prefix_cache_block)
+        prompt_tokens = len(words) if script.prompt_words else PROMPT_TOKENS
+        metrics.running += 1
+        try:
+            return await respond(request, body, script, chat, model, prompt_tokens, arrival, start, loop)
+        finally:
+            metrics.running -= 1
+
+    async def respond(request: web.Request, body: dict[str, Any], script: Script, chat: bool, model: str,
+                      prompt_tokens: int, arrival: float, start: float,
+                      loop: asyncio.AbstractEventLoop) -> web.StreamResponse:
         if script.http_status:
             headers = {"Retry-After": str(script.retry_after_s)} if script.http_status == 429 else None
             return web.json_response({"error": {"message": f"scripted HTTP {script.http_status}"}},
@@ -254,12 +370,14 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         count = script.count(body.get("max_tokens"))
         if not body.get("stream"):
             await asyncio.sleep(script.truth(count).e2e_s or 0)
-            text = f"{script.word} " * count
+            text = token_words(script, 0, count)
             choice = ({"index": 0, "message": {"role": "assistant", "content": text}} if chat
                       else {"index": 0, "text": text})
+            metrics.observe(script.truth(count))
             return web.json_response({"id": "scripted", "choices": [choice], "usage": {
-                "prompt_tokens": PROMPT_TOKENS, "completion_tokens": count, "total_tokens": PROMPT_TOKENS + count}})
-        head, chunks, tail = plan(script, count, chat, bool(options.get("include_usage")), continuous, model)
+                "prompt_tokens": prompt_tokens, "completion_tokens": count, "total_tokens": prompt_tokens + count}})
+        head, chunks, tail = plan(script, count, chat, bool(options.get("include_usage")), continuous, model,
+                                  prompt_tokens)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         if head:
@@ -287,6 +405,8 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
             if index == 0:
                 stats.ttft_s.append(time.perf_counter() - arrival)
             sent += sizes[index]
+        # counted before [DONE] goes out, as vLLM records a request's stats when it finishes
+        metrics.observe(script.truth(count))
         await response.write(tail)
         if script.linger_ms:
             await asyncio.sleep(script.linger_ms / 1000)
@@ -298,6 +418,7 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
     app.router.add_get("/v1/models", models)
     app.router.add_get("/stats", get_stats)
     app.router.add_post("/stats/reset", reset_stats)
+    app.router.add_get("/metrics", get_metrics)
     app.router.add_post("/v1/chat/completions", complete)
     app.router.add_post("/v1/completions", complete)
     return app
