@@ -22,6 +22,7 @@ from openaiperf.metrics.latency import latency_metrics, timing_notes
 from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
 from openaiperf.metrics.throughput import throughput_metrics
 from openaiperf.monitor.case import CaseMonitor
+from openaiperf.progress import CaseProgress
 from openaiperf.records import Record, RecordWriter, measured, read_records
 from openaiperf.result import (
     CaseProfile,
@@ -87,8 +88,10 @@ class CaseRunner:
     round (pytest-benchmark does, as its timed rounds), then :meth:`finish`."""
 
     def __init__(self, case: Case, *, task: Any, engine: Any, model: Any, hardware: Any, system: dict[str, Any] | None,
-                 dtype: str, run_dir: Path, settings: RunSettings) -> None:
+                 dtype: str, run_dir: Path, settings: RunSettings, progress: CaseProgress | None = None) -> None:
         self.case = case
+        #: the live progress line (draws nothing unless given a terminal)
+        self.progress = progress if progress is not None else CaseProgress(case.id, None)
         self.task = task
         self.engine = engine
         self.model = model
@@ -143,7 +146,8 @@ class CaseRunner:
         for record in records:
             record.scheduled = start
             record.warmup = True
-        self.engine.run(requests, records, lambda record: None)
+        self.progress.begin("warmup", len(requests))
+        self.engine.run(requests, records, self.progress.record_done)
         self.complete_records(records)
 
     def complete_records(self, records: Sequence[Record]) -> bool:
@@ -157,10 +161,16 @@ class CaseRunner:
         JSONL file as they complete."""
         t0 = time.perf_counter()
         with RecordWriter(self.records_path, t0) as writer:
+            self.progress.begin(f"round {round_index + 1}/{self.settings.repeats}", len(self.requests))
+
+            def completed(record: Record) -> None:
+                writer.write(record)
+                self.progress.advance()
+
             self.monitor.start_round(round_index)
             try:
                 with self.profiler.round(round_index):
-                    run = self.scenario.run(self.engine, self.requests, writer.write, round_index)
+                    run = self.scenario.run(self.engine, self.requests, completed, round_index)
             finally:
                 self.monitor.stop_round()
             if self.complete_records(run.records):
