@@ -1,10 +1,10 @@
 """A live progress line per case on a terminal: requests done/total, elapsed time.
 
-:class:`CaseProgress` counts (thread-safe: engines complete requests on their own
-threads) and renders ``12/48 requests · 0:37 · round 1/3 · <case>`` (the counts first: a
-narrow terminal cuts the end); a ticker
-thread redraws it once a second so the elapsed time moves while a long batch is
-still running. Where the line goes is a :class:`LineSink`: on a terminal,
+:class:`CaseProgress` counts (thread-safe: engines complete requests on their
+own threads) and renders ``12/48 requests · 0:37 · round 1/3 · <case>`` (the
+counts first: a narrow terminal cuts the end). A ticker thread redraws it twice
+a second, so the elapsed time moves while a long batch is still running; the
+engine's thread, inside the measured window, only counts. Where the line goes is a :class:`LineSink`: on a terminal,
 :class:`TerminalLine` draws it at the end of pytest's current line (ANSI "save
 cursor" / "erase to end of line", so pytest's own dots and verdicts are left
 as they were) and erases it when the case ends. Anywhere else (CI logs, pipes,
@@ -20,8 +20,6 @@ from typing import Any, Protocol
 
 SAVE_CURSOR = "\x1b7"
 RESTORE_AND_ERASE = "\x1b8\x1b[K"
-#: a completed request redraws the line at most this often (the ticker redraws once a second anyway)
-REDRAW_S = 0.2
 #: the fewest columns worth drawing a progress line in
 MIN_WIDTH = 24
 
@@ -43,7 +41,7 @@ class LineSink(Protocol):
 class CaseProgress:
     """The progress of one case: which phase or round, requests done of total, time since start."""
 
-    def __init__(self, label: str, sink: LineSink | None, *, interval_s: float = 1.0,
+    def __init__(self, label: str, sink: LineSink | None, *, interval_s: float = 0.5,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.label = label
         self.sink = sink
@@ -53,7 +51,6 @@ class CaseProgress:
         self.phase = ""
         self.done = 0
         self.total = 0
-        self.drawn_at = -float("inf")
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -80,11 +77,10 @@ class CaseProgress:
             self._ticker.start()
 
     def advance(self, count: int = 1) -> None:
+        # Only counts: it runs on the engine's thread inside the measured window, so the drawing
+        # (terminal I/O, pytest's capture switched off and on) is left to the ticker thread.
         with self._lock:
             self.done = min(self.total, self.done + count) if self.total else self.done + count
-            due = self.done == self.total or self.clock() - self.drawn_at >= REDRAW_S
-        if due:
-            self._draw()
 
     def record_done(self, _record: Any) -> None:
         """A scenario's per-record callback."""
@@ -109,7 +105,6 @@ class CaseProgress:
             return
         with self._lock:
             if not self._stop.is_set():
-                self.drawn_at = self.clock()
                 self.sink.show(self.render())
 
 

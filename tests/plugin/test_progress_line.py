@@ -62,10 +62,10 @@ def test_no_progress_line_when_the_output_is_not_a_terminal(suite):
     assert "requests · " not in output
 
 
-def test_progress_line_on_a_terminal_counts_the_case_requests(suite):
+def test_progress_line_on_a_terminal_shows_the_round_and_its_requests(suite):
     suite.makeconftest(CONFTEST + AS_TTY)
     result = run(suite)
     result.assert_outcomes(passed=1)
     output = result.stdout.str()
     assert SAVE_CURSOR in output
-    assert " 3/3 requests · 0:0" in output
+    assert " 0/3 requests · 0:0" in output and "round 1/1" in output  # drawn when the round begins
