@@ -25,6 +25,7 @@ from openaiperf.metrics.sessions import session_metrics, session_table
 from openaiperf.metrics.throughput import throughput_metrics
 from openaiperf.monitor.case import CaseMonitor
 from openaiperf.monitor.prometheus import ServerMetricsTracker, combine, interval_peaks
+from openaiperf.progress import CaseProgress
 from openaiperf.records import Record, RecordWriter, Session, measured, read_records
 from openaiperf.result import (
     BatchInvariance,
@@ -108,8 +109,10 @@ class CaseRunner:
     round (pytest-benchmark does, as its timed rounds), then :meth:`finish`."""
 
     def __init__(self, case: Case, *, task: Any, engine: Any, model: Any, hardware: Any, system: dict[str, Any] | None,
-                 dtype: str, run_dir: Path, settings: RunSettings) -> None:
+                 dtype: str, run_dir: Path, settings: RunSettings, progress: CaseProgress | None = None) -> None:
         self.case = case
+        #: the live progress line (draws nothing unless given a terminal)
+        self.progress = progress if progress is not None else CaseProgress(case.id, None)
         self.task = task
         self.engine = engine
         self.model = model
@@ -171,7 +174,8 @@ class CaseRunner:
         for record in records:
             record.scheduled = start
             record.warmup = True
-        self.engine.run(requests, records, lambda record: None)
+        self.progress.begin("warmup", len(requests))
+        self.engine.run(requests, records, self.progress.record_done)
         self.complete_records(records)
 
     def complete_records(self, records: Sequence[Record]) -> bool:
@@ -187,13 +191,19 @@ class CaseRunner:
         self.round_requests.append(requests)
         t0 = time.perf_counter()
         with RecordWriter(self.records_path, t0) as writer:
+            self.progress.begin(f"round {round_index + 1}/{self.settings.repeats}", len(requests))
+
+            def completed(record: Record) -> None:
+                writer.write(record)
+                self.progress.advance()
+
             self.monitor.start_round(round_index)
             if self.server_metrics is not None:
                 self.server_metrics.begin()
             run: ScenarioRun | None = None
             try:
                 with self.profiler.round(round_index):
-                    run = self.scenario.run(self.engine, requests, writer.write, round_index)
+                    run = self.scenario.run(self.engine, requests, completed, round_index)
             finally:
                 summary = self.monitor.stop_round()
                 if self.server_metrics is not None:

@@ -72,3 +72,14 @@ def test_bad_monitor_interval_is_a_usage_error(pytester):
     result = run(pytester, "--collect-only", "--monitor-interval", "often")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--monitor-interval*expected a duration*"])
+
+
+def test_preset_quality_selects_the_xsum_quality_cases_and_the_command_line_wins(pytester):
+    result = run(pytester, "--collect-only", "-q", "--preset", "quality", "-m", "not skip")
+    ids = [line for line in result.stdout.lines if "::test_llm[" in line]
+    assert sorted(i.split("[")[1].rstrip("]") for i in ids if "smollm2" in i) == [
+        "summarization.xsum-offline-hf-smollm2-135m", "summarization.xsum-single_stream-hf-smollm2-135m"]
+    assert all("summarization.xsum-" in i and "-hf-" in i for i in ids)
+    result = run(pytester, "--collect-only", "-q", "--preset", "quality", "--scenario", "offline")
+    ids = [line for line in result.stdout.lines if "::test_llm[" in line]
+    assert ids and all("-offline-hf-" in i for i in ids)

@@ -141,3 +141,16 @@ def test_engine_failing_mid_case_keeps_records_and_the_session_goes_on(suite):
     kept = (run_dir(suite) / failed["records_file"]).read_text().splitlines()
     assert len(kept) == 2
     assert cases["summarization.xsum-offline-scripted-tiny"]["status"] == "passed"
+
+
+def test_preset_quality_runs_every_xsum_sample(suite):
+    """The quality preset's sample count applies where the command line gives none."""
+    result = suite.runpytest("benchmarks", "--hw", "cpu", "--model-file", "models.yaml", "--preset", "quality",
+                             "--engine", "scripted", "--model", "tiny", "--scenario", "offline", "--warmup-samples",
+                             "0", "--report-dir", "out", "--no-history", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    document = json.loads((run_dir(suite) / "results.json").read_text())
+    assert document["config"]["options"]["max_samples"] == 48
+    (case,) = document["cases"]
+    assert case["id"] == "summarization.xsum-offline-scripted-tiny"
+    assert case["settings"]["samples"] == 48

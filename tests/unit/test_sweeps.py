@@ -5,7 +5,15 @@ import pytest
 from openaiperf.errors import ConfigError
 from openaiperf.matrix import Case
 from openaiperf.result import CaseResult, MetricValue
-from openaiperf.sweeps import apply_task_options, expand_cases, load_presets, parse_sweep, preset_axes, sweep_axes
+from openaiperf.sweeps import (
+    apply_task_options,
+    expand_cases,
+    load_presets,
+    parse_sweep,
+    preset_axes,
+    preset_options,
+    sweep_axes,
+)
 from openaiperf.sweeps.report import qps_curve, write_sweep_reports
 from openaiperf.tasks import load_task_specs
 
@@ -100,3 +108,21 @@ def test_qps_curve_and_reports(tmp_path):
     names = sorted(p.name for p in written)
     assert names == [f"{SERVER.id}.csv", f"{SERVER.id}.qps_curve.csv", f"{SERVER.id}.qps_curve.png"]
     assert all(p.stat().st_size > 0 for p in written)
+
+
+def test_quality_preset_gives_the_full_xsum_run_as_options():
+    assert preset_options("quality") == {"task": "summarization.xsum", "engine": "hf",
+                                         "scenario": "offline,single_stream", "max_samples": 48}
+    assert preset_axes("quality") == []
+
+
+def test_preset_options_are_checked_naming_the_file_and_field(tmp_path):
+    path = tmp_path / "presets.yaml"
+    path.write_text("bad:\n  options:\n    max-sample: 4\nlow:\n  options:\n    max-samples: 0\n"
+                    "empty:\n  description: nothing\n")
+    with pytest.raises(ConfigError, match=r"\[bad\].*options.max-sample.*unknown option 'max-sample'"):
+        preset_options("bad", path)
+    with pytest.raises(ConfigError, match="--max-samples.*expected an integer >= 1, got 0"):
+        preset_options("low", path)
+    with pytest.raises(ConfigError, match=r"\[empty\].*'sweep'.*'options'"):
+        preset_options("empty", path)

@@ -14,6 +14,7 @@ its reports. One module per concern:
 - :mod:`.fixtures`: ``bench_session``, ``hardware``, ``system_info``,
   ``model_weights``, ``model_spec``, ``task``, ``engine_pool``, ``engine``,
   ``run_settings``, ``case_runner``;
+- :mod:`.progress`: the live progress line of each case on a terminal;
 - :mod:`.cases`: the shipped tests (``test_llm``, ``test_calibration``);
 - :mod:`.summary`: the terminal summary; :mod:`.reporting`: the report writers
   at session end, pytest-xdist and GPU pinning, pytest-benchmark's JSON.
@@ -36,6 +37,7 @@ pytest_plugins = [
     "openaiperf.plugin.collection",
     "openaiperf.plugin.preflight",
     "openaiperf.plugin.fixtures",
+    "openaiperf.plugin.progress",
     "openaiperf.plugin.summary",
 ]
 

@@ -21,6 +21,7 @@ import pytest
 from openaiperf.engines import Engine, EngineContext, create_engine
 from openaiperf.errors import EngineError
 from openaiperf.matrix import Case
+from openaiperf.plugin.progress import case_progress
 from openaiperf.plugin.session import BenchSession, get_session
 from openaiperf.report.allure import attach_case, step
 from openaiperf.result import CaseResult
@@ -160,6 +161,12 @@ class BenchmarkedCase:
         self.session = session
 
     def run(self, benchmark: Any) -> CaseResult:
+        try:
+            return self._run(benchmark)
+        finally:
+            self.runner.progress.close()
+
+    def _run(self, benchmark: Any) -> CaseResult:
         runner = self.runner
         rounds = runner.settings.repeats
         baseline = None
@@ -225,5 +232,6 @@ def case_runner(bench_case: Case, bench_session: BenchSession, task: Any, model_
         raise
     runner = CaseRunner(bench_case, task=task, engine=engine, model=model_spec, hardware=bench_session.hardware,
                         system=bench_session.system, dtype=bench_session.dtype_for(model_spec),
-                        run_dir=bench_session.ensure_run_dir(), settings=run_settings)
+                        run_dir=bench_session.ensure_run_dir(), settings=run_settings,
+                        progress=case_progress(request.config, bench_case.id))
     return BenchmarkedCase(runner, bench_session)

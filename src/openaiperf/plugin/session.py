@@ -163,6 +163,24 @@ def _collect_matrix_option(config: pytest.Config) -> None:
     config.args.append(str(matrix))
 
 
+def apply_preset_options(config: pytest.Config) -> None:
+    """The --preset's options, where the command line left them at their defaults."""
+    name = config.getoption("preset", None)
+    if not name:
+        return
+    from openaiperf.options import options
+    from openaiperf.sweeps import preset_options
+
+    try:
+        given = preset_options(name)
+    except OpenAIPerfError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    defaults = {o.dest: o.kwargs()["default"] for o in options()}
+    for dest, value in given.items():
+        if config.getoption(dest, None) == defaults[dest]:
+            setattr(config.option, dest, value)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Not named "openaiperf": -k matches marker names, and -k openai would then select every case.
     config.addinivalue_line("markers", "ob_case: an OpenAIPerf benchmark case")
@@ -172,6 +190,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     session = BenchSession(config)
     config.stash[SESSION_KEY] = session
+    apply_preset_options(config)
     check_options(session.option)
     try:
         session.load()

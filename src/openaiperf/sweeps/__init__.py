@@ -3,7 +3,9 @@
 ``--sweep "batch_size:1,2,4;max_tokens:50,100"`` expands each selected case into
 the cross product of the values, with the values in its id:
 ``summarization.xsum-offline-hf-smollm2-135m[batch_size=2,max_tokens=50]``.
-``--preset NAME`` takes the axes from ``presets.yaml``.
+``--preset NAME`` takes the axes from ``presets.yaml``; a preset may also give
+command-line options (``options:``, e.g. the quality run's task, engine and
+sample count), which apply where the command line does not give them.
 
 Where a key goes (the registries say which options each scenario and engine takes):
 
@@ -137,11 +139,25 @@ def load_presets(path: Path = PRESETS_FILE) -> dict[str, dict[str, Any]]:
     return data
 
 
-def preset_axes(name: str, path: Path = PRESETS_FILE) -> list[Axis]:
+def preset_entry(name: str, path: Path = PRESETS_FILE) -> dict[str, Any]:
     presets = load_presets(path)
     if name not in presets:
         raise ConfigError(f"unknown preset {name!r}; known: {', '.join(presets)}", source="--preset")
-    sweep = presets[name].get("sweep") if isinstance(presets[name], dict) else None
+    entry = presets[name]
+    if not isinstance(entry, dict) or not (entry.get("sweep") or entry.get("options")):
+        raise ConfigError("expected a 'sweep' mapping of key -> list of values, an 'options' mapping of "
+                          "option -> value, or both", source=f"{path} [{name}]")
+    unknown = sorted(set(entry) - {"description", "sweep", "options"})
+    if unknown:
+        raise ConfigError(f"unknown field(s) {unknown}; known: description, sweep, options",
+                          source=f"{path} [{name}]")
+    return entry
+
+
+def preset_axes(name: str, path: Path = PRESETS_FILE) -> list[Axis]:
+    sweep = preset_entry(name, path).get("sweep")
+    if sweep is None:
+        return []
     if not isinstance(sweep, dict) or not sweep:
         raise ConfigError("expected a non-empty 'sweep' mapping of key -> list of values",
                           source=f"{path} [{name}]", field="sweep")
@@ -152,6 +168,35 @@ def preset_axes(name: str, path: Path = PRESETS_FILE) -> list[Axis]:
                               field=f"sweep.{key}")
         axes.append(make_axis(str(key), values, f"{path} [{name}]"))
     return axes
+
+
+def preset_options(name: str, path: Path = PRESETS_FILE) -> dict[str, Any]:
+    """The command-line options the preset gives (option name as on the command line, without
+    the dashes, -> value), each a known option with a value it accepts."""
+    from openaiperf.options import check_value, options
+
+    given = preset_entry(name, path).get("options") or {}
+    source = f"{path} [{name}]"
+    if not isinstance(given, dict):
+        raise ConfigError("expected a mapping of option -> value", source=source, field="options")
+    known = {o.flag.removeprefix("--"): o for o in options()}
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        option = known.get(str(key))
+        if option is None or option.flag == "--preset":
+            raise ConfigError(f"unknown option {key!r}; known: {', '.join(k for k in known if k != 'preset')}",
+                              source=source, field=f"options.{key}")
+        if isinstance(value, list) and option.action != "append":  # task: [a, b] -> "a,b"
+            value = ",".join(str(v) for v in value)
+        if option.type is not None and not isinstance(value, bool):
+            try:
+                value = option.type(str(value))
+            except ValueError:
+                raise ConfigError(f"{option.flag} expects a {option.type.__name__}, got {value!r}",
+                                  source=source, field=f"options.{key}") from None
+        check_value(option, value)
+        out[option.dest] = value
+    return out
 
 
 def sweep_axes(sweep: str | None, preset: str | None) -> list[Axis]:

