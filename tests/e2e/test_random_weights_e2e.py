@@ -45,8 +45,9 @@ def test_the_tiny_random_llama_runs_the_synthetic_suite(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OPENAIPERF_CACHE_DIR": str(tmp_path / "cache")}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu-bw", "--hw-dir", str(tmp_path / "hw"),
-         "--weights", "random", "-k", "tiny-llama and (random-single_stream or prefill-heavy-offline or "
-         "decode-heavy-offline)", "--max-samples", "1", "--warmup-samples", "0", "--no-monitor", "--no-history",
+         "--weights", "random", "--engine", "hf",
+         "-k", "tiny-llama and (random-single_stream or prefill-heavy-offline or decode-heavy-offline)",
+         "--max-samples", "1", "--warmup-samples", "0", "--no-monitor", "--no-history",
          "--no-html-report", "--report-dir", str(tmp_path / "reports"), "-p", "no:cacheprovider", "-q"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -42,7 +42,7 @@ def servers_on(port: int) -> list[psutil.Process]:
 def test_managed_vllm_server_runs_server_and_multi_stream(tmp_path):
     if psutil.virtual_memory().available < 4 * 2**30:
         pytest.skip("less than 4 GiB of free memory for a vLLM server")
-    proc = run_benchmarks(tmp_path, "--engine", "openai", "--model", "smollm2-135m",
+    proc = run_benchmarks(tmp_path, "--engine", "openai", "--model", "smollm2-135m", "--task", "summarization.xsum",
                           "--scenario", "server,multi_stream", "--qps-target", "2", "--stream-count", "3")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     run_dir, document = results(tmp_path)
@@ -76,7 +76,8 @@ def test_managed_vllm_server_runs_server_and_multi_stream(tmp_path):
 
 
 def test_a_server_that_cannot_start_fails_its_cases_with_its_log(tmp_path):
-    proc = run_benchmarks(tmp_path, "--engine", "openai", "--model", "smollm2-135m", "--scenario", "server",
+    proc = run_benchmarks(tmp_path, "--engine", "openai", "--model", "smollm2-135m", "--task", "summarization.xsum",
+                          "--scenario", "server",
                           "--engine-option", "openai:server_args=--no-such-vllm-flag", timeout=300)
     assert proc.returncode != 0
     _, document = results(tmp_path)

@@ -207,7 +207,10 @@ def test_online_and_runner_warmup_requests_share_no_prompt_start_with_measured_o
     seen: list[Request] = []
     engine = SimpleNamespace(run=lambda reqs, records, sink: seen.extend(reqs))
     completed: list[list[Record]] = []
-    CaseRunner.warmup(SimpleNamespace(engine=engine, complete_records=completed.append), requests)
+    from openaiperf.progress import CaseProgress
+
+    runner = SimpleNamespace(engine=engine, complete_records=completed.append, progress=CaseProgress("case", None))
+    CaseRunner.warmup(runner, requests)
     assert [r.prompt for r in seen] == ["[warmup 0] article 0", "[warmup 1] article 1"]
     assert len(completed) == 1 and all(r.warmup for r in completed[0])
 
