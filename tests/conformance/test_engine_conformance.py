@@ -235,6 +235,23 @@ def test_single_stream_keeps_one_session_and_one_connection(server, linger_ms):
     assert close_start(value(latency_metrics(records), "e2e_p50"), Script(**BASE).truth().e2e_s)
 
 
+def test_a_connection_the_server_closed_when_idle_is_never_reused():
+    """Between cases the engine's event loop is idle, so it never sees a server close
+    an idle kept-alive connection (uvicorn, behind vLLM, does after 5 s). A connection
+    idle for longer than ``keepalive_s`` is dropped instead of reused, so the next
+    request opens a new one rather than failing with "Server disconnected"."""
+    with start_scripted_server(Script(), keepalive_s=1.0) as short_lived:
+        e = engine(short_lived, BASE, keepalive_s=0.5)
+        try:
+            first = single_stream(e, "chat", count=1)
+            time.sleep(1.5)  # the server has closed the connection by now
+            second = single_stream(e, "chat", count=1)
+        finally:
+            e.teardown()
+        assert all(r.ok for r in first + second), [r.error for r in first + second]
+        assert short_lived.stats()["connections"] == 2
+
+
 class SpyTokenizer:
     """The real tokenizer, noting whether it was ever called on a running event loop."""
 

@@ -84,6 +84,10 @@ class OpenAIOptions(Options):
     #: per request, whole response
     request_timeout_s: float = Field(default=600.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
+    #: an idle pooled connection is dropped after this many seconds: below the servers' own
+    #: keep-alive (uvicorn's 5 s: vLLM, SGLang), so a connection the server has closed is never
+    #: reused (that request would fail with "Server disconnected")
+    keepalive_s: float = Field(default=4.0, gt=0)
     #: count tokens per chunk with the model's tokenizer, after each round
     client_tokenizer: bool = True
     #: ask for usage on every chunk: auto (managed vLLM server only) | true | false
@@ -398,7 +402,8 @@ class OpenAIEngine(Engine):
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300,
+                                             keepalive_timeout=self.options.keepalive_s)
             timeout = aiohttp.ClientTimeout(total=self.options.request_timeout_s,
                                             sock_connect=self.options.connect_timeout_s)
             session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self.headers())

@@ -455,6 +455,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--slow-s", type=float, default=30.0, help="how long the stub-slow model waits")
+    parser.add_argument("--keepalive-s", type=float, default=75.0,
+                        help="how long an idle kept-alive connection stays open (uvicorn, behind vLLM: 5 s)")
     script_arguments(parser)
     args = parser.parse_args(argv)
     script = Script(tokens=args.tokens, ttft_ms=args.ttft_ms, gap_ms=args.gap_ms, chunk_tokens=args.chunk_tokens,
@@ -467,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         pass
     web.run_app(make_app(script, args.slow_s), host=args.host, port=args.port, print=None, access_log=None,
-                backlog=4096)
+                backlog=4096, keepalive_timeout=args.keepalive_s)
 
 
 class ScriptedServer:
@@ -486,16 +488,17 @@ class ScriptedServer:
 
 @contextlib.contextmanager
 def start_scripted_server(script: Script | None = None, *, slow_s: float = 30.0, timeout_s: float = 30.0,
-                          cpu: int | None = None) -> Iterator[ScriptedServer]:
+                          cpu: int | None = None, keepalive_s: float = 75.0) -> Iterator[ScriptedServer]:
     """Run the server in a subprocess on a free loopback port (pinned to CPU
-    ``cpu`` when given); yields a :class:`ScriptedServer`."""
+    ``cpu`` when given; idle connections closed after ``keepalive_s``); yields a
+    :class:`ScriptedServer`."""
     from openaiperf.engines.managed_server import free_port
 
     script = script or Script()
     changes = {f.name: getattr(script, f.name) for f in dataclasses.fields(script)}
     port = free_port()
     command = [sys.executable, "-m", "openaiperf.testing.scripted_server", "--port", str(port), "--slow-s",
-               str(slow_s), "--script", json.dumps(changes)]
+               str(slow_s), "--keepalive-s", str(keepalive_s), "--script", json.dumps(changes)]
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
