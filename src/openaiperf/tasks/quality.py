@@ -31,6 +31,18 @@ def record_per_sample(samples: Sequence[Sample], records: Sequence[Record]) -> d
     return {s.id: first.get(s.id) for s in samples}
 
 
+def check_exact_output_tokens(samples: Sequence[Sample], records: Sequence[Record], result: QualityResult) -> None:
+    """The ``exact_output_tokens`` check of the workloads that ask for set output lengths
+    (``ignore_eos``): every request generated exactly its sample's ``output_tokens``. A
+    failed request generated nothing, so it did not either."""
+    by_id = {s.id: s for s in samples}
+    short = [r.request_id for r in records if r.sample_id in by_id and (
+        not r.ok or (r.output_tokens or 0) != by_id[r.sample_id].fields["output_tokens"])]
+    result.checks["exact_output_tokens"] = (
+        not short, "every request generated exactly its requested tokens" if not short
+        else f"{len(short)} request(s) did not generate their requested token count: {short[:3]}")
+
+
 def failed_samples(per_sample: dict[str, Record | None]) -> list[str]:
     """Ids of the samples whose request failed or never completed."""
     return [sample_id for sample_id, record in per_sample.items() if record is None or not record.ok]

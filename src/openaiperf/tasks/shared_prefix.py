@@ -37,6 +37,7 @@ from openaiperf.metrics.prefix_cache import ideal_prefix_hits, shared_prefix_ide
 from openaiperf.records import Record, Request
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task
+from openaiperf.tasks.quality import check_exact_output_tokens
 from openaiperf.tasks.token_prompts import decode, prompt_ids, word_vocabulary
 from openaiperf.tasks.tokenizer import tokenizer_for
 
@@ -103,12 +104,7 @@ class SharedPrefixTask(Task):
     def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
         p = self.parameters
         result = QualityResult()
-        by_id = {s.id: s for s in samples}
-        short = [r.request_id for r in records if r.sample_id in by_id and (
-            not r.ok or (r.output_tokens or 0) != by_id[r.sample_id].fields["output_tokens"])]
-        result.checks["exact_output_tokens"] = (
-            not short, "every request generated exactly its requested tokens" if not short
-            else f"{len(short)} request(s) did not generate their requested token count: {short[:3]}")
+        check_exact_output_tokens(samples, records, result)
         ok = [r for r in records if r.ok]
         if ok:
             result.scores["input_tokens_mean"] = float(np.mean([r.input_tokens or 0 for r in ok]))

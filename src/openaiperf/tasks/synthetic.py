@@ -30,6 +30,7 @@ from openaiperf.errors import ConfigError
 from openaiperf.records import Record, Request
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task, select_subset
+from openaiperf.tasks.quality import check_exact_output_tokens
 from openaiperf.tasks.tokenizer import tokenizer_for
 
 
@@ -109,13 +110,7 @@ class SyntheticTask(Task):
         by_id = {s.id: s for s in samples}
         ok = [r for r in records if r.ok and r.sample_id in by_id]
         result = QualityResult()
-        # A failed request generated nothing: it did not generate its requested tokens either.
-        short = [r.request_id for r in records if r.sample_id in by_id and (
-            not r.ok or (r.output_tokens or 0) != by_id[r.sample_id].fields["output_tokens"])]
-        result.checks["exact_output_tokens"] = (
-            not short, "every request generated exactly its requested tokens" if not short
-            else f"{len(short)} request(s) did not generate their requested token count (ignore_eos, or the "
-                 f"request failed): {short[:3]}")
+        check_exact_output_tokens(samples, records, result)
         if ok:
             result.scores["input_tokens_mean"] = float(np.mean([r.input_tokens or 0 for r in ok]))
             result.scores["tokens_per_sample"] = float(np.mean([r.output_tokens or 0 for r in ok]))

@@ -46,6 +46,7 @@ from openaiperf.records import Record, Request
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec
 from openaiperf.tasks.datasets import dataset_details, resolve_path, verify_checksum
+from openaiperf.tasks.quality import check_exact_output_tokens
 from openaiperf.tasks.shared_prefix import ideal_metrics
 from openaiperf.tasks.token_prompts import decode, word_vocabulary
 from openaiperf.tasks.tokenizer import tokenizer_for
@@ -243,13 +244,8 @@ class TraceTask(Task):
         return ideal_metrics(self, runs, block_size or self.parameters.block_size)
 
     def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
-        by_id = {s.id: s for s in samples}
         result = QualityResult()
-        short = [r.request_id for r in records if r.sample_id in by_id and (
-            not r.ok or (r.output_tokens or 0) != by_id[r.sample_id].fields["output_tokens"])]
-        result.checks["exact_output_tokens"] = (
-            not short, "every request generated exactly its requested tokens" if not short
-            else f"{len(short)} request(s) did not generate their requested token count: {short[:3]}")
+        check_exact_output_tokens(samples, records, result)
         ok = [r for r in records if r.ok]
         if ok:
             result.scores["input_tokens_mean"] = float(np.mean([r.input_tokens or 0 for r in ok]))
