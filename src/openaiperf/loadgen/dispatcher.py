@@ -98,29 +98,33 @@ async def dispatch_open(requests: Sequence[Request], records: Sequence[Record],
     return DispatchResult(list(records), start, end)
 
 
+async def run_closed_loop(count: int, streams: int, job: Callable[[int], Awaitable[None]]) -> None:
+    """``streams`` closed-loop workers share the jobs ``0 .. count - 1`` in order; each
+    starts its next job as soon as its previous one has ended."""
+    pending = iter(range(count))  # shared: each index goes to exactly one worker
+
+    async def worker() -> None:
+        for index in pending:
+            await job(index)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, streams))))
+
+
 async def dispatch_closed(requests: Sequence[Request], records: Sequence[Record], streams: int, send: SendFn,
                           sink: RecordSink, *, warmup: int = 0) -> DispatchResult:
     """``streams`` closed-loop streams share the requests in order; each sends its
     next request as soon as its previous one completes."""
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(len(requests)):
-        queue.put_nowait(index)
     t0 = time.perf_counter()
 
-    async def stream_worker() -> None:
-        while True:
-            try:
-                index = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            record = records[index]
-            record.warmup = index < warmup
-            record.scheduled = time.perf_counter()
-            record.sent = record.scheduled
-            await send(requests[index], record)
-            sink(record)
+    async def send_one(index: int) -> None:
+        record = records[index]
+        record.warmup = index < warmup
+        record.scheduled = time.perf_counter()
+        record.sent = record.scheduled
+        await send(requests[index], record)
+        sink(record)
 
-    await asyncio.gather(*(stream_worker() for _ in range(max(1, streams))))
+    await run_closed_loop(len(requests), streams, send_one)
     start, end = _window(records, t0)
     return DispatchResult(list(records), start, end)
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from openaiperf.loadgen.dispatcher import DispatchResult, SendFn, _window
+from openaiperf.loadgen.dispatcher import DispatchResult, SendFn, _window, run_closed_loop
 from openaiperf.records import Record, RecordSink, Request, Session
 
 
@@ -99,20 +99,12 @@ async def dispatch_sessions_closed(sessions: Sequence[Session], streams: int, se
     """``streams`` closed-loop streams share the sessions in order; each starts its next
     session as soon as its previous one has ended."""
     runner = SessionRunner(send, sink, round_index)
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(len(sessions)):
-        queue.put_nowait(index)
     t0 = time.perf_counter()
 
-    async def stream_worker() -> None:
-        while True:
-            try:
-                index = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            await runner.run(sessions[index], time.perf_counter(), warmup=index < warmup, think=think)
+    async def run_session(index: int) -> None:
+        await runner.run(sessions[index], time.perf_counter(), warmup=index < warmup, think=think)
 
-    await asyncio.gather(*(stream_worker() for _ in range(max(1, streams))))
+    await run_closed_loop(len(sessions), streams, run_session)
     return runner.result(t0)
 
 
