@@ -27,7 +27,7 @@ from openaiperf.errors import ConfigError
 from openaiperf.records import Record, Request
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec
-from openaiperf.tasks.datasets import dataset_details, resolve_path, verify_checksum
+from openaiperf.tasks.datasets import dataset_details, eval_dataset_path
 from openaiperf.tasks.tokenizer import tokenizer_for
 
 
@@ -98,19 +98,6 @@ def _conversations(path: str) -> tuple[tuple[tuple[str, str], ...], bool]:
     return tuple((c[0][1], c[1][1]) for c in conversations if len(c) >= 2), complete
 
 
-def load_sharegpt(task: Any) -> Path:
-    """The path of a ShareGPT task's dataset (``--dataset-source`` or its ``datasets.eval``),
-    checked to exist and, for the shipped one, verified against its sha256."""
-    dataset = task.spec.datasets["eval"]
-    task.source = task.dataset_source or dataset.source
-    path = resolve_path(task.source, task.base_dir)
-    if not path.is_file():
-        raise ConfigError("dataset file does not exist", source=str(path))
-    if not task.dataset_source:
-        verify_checksum(dataset, path)
-    return path
-
-
 def filter_pairs(pairs: Sequence[tuple[str, str]], tokenizer: Any, p: ChatParameters, wanted: int,
                  seed: int) -> list[tuple[int, str, int, int]]:
     """(index, prompt, prompt tokens, reply tokens) of the first ``wanted`` pairs, in a
@@ -146,7 +133,7 @@ class ChatTask(Task):
         self.complete = True
 
     def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
-        path = load_sharegpt(self)
+        path = eval_dataset_path(self)
         p = self.parameters
         wanted = max_samples or p.num_prompts
         pairs, self.complete = _conversations(str(path))

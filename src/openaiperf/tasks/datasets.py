@@ -161,3 +161,17 @@ def preflight(task_spec: Any, *, max_samples: int | None, source_override: str |
             if max_samples > rows:
                 raise ConfigError(f"--max-samples {max_samples} exceeds the {rows} rows the dataset has "
                                   f"(use --max-samples {rows} or less, or a larger dataset)", source=str(path))
+
+
+def eval_dataset_path(task: Any) -> Path:
+    """The path of a task's ``datasets.eval`` file (or ``--dataset-source``), checked to
+    exist and, for the shipped file, verified against its sha256; notes the source on
+    the task (``task.source``)."""
+    dataset = task.spec.datasets["eval"]
+    task.source = task.dataset_source or dataset.source
+    path = resolve_path(task.source, task.base_dir)
+    if not path.is_file():
+        raise ConfigError("dataset file does not exist", source=str(path))
+    if not task.dataset_source:
+        verify_checksum(dataset, path)
+    return path

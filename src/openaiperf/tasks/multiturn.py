@@ -39,8 +39,8 @@ from openaiperf.errors import ConfigError
 from openaiperf.records import Record, Session, Turn
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec
-from openaiperf.tasks.chat import MAX_MESSAGES, load_sharegpt, sharegpt_conversations
-from openaiperf.tasks.datasets import dataset_details
+from openaiperf.tasks.chat import MAX_MESSAGES, sharegpt_conversations
+from openaiperf.tasks.datasets import dataset_details, eval_dataset_path
 from openaiperf.tasks.tokenizer import tokenizer_for
 
 USER_SPEAKERS = ("human", "user")
@@ -94,7 +94,7 @@ class MultiTurnTask(Task):
         self.complete = True
 
     def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
-        path = load_sharegpt(self)
+        path = eval_dataset_path(self)
         p = self.parameters
         if p.min_turns > p.max_turns:
             raise ConfigError(f"min_turns {p.min_turns} > max_turns {p.max_turns}", source=f"task {self.spec.name}",

@@ -45,7 +45,7 @@ from openaiperf.metrics import MetricSet
 from openaiperf.records import Record, Request
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec
-from openaiperf.tasks.datasets import dataset_details, resolve_path, verify_checksum
+from openaiperf.tasks.datasets import dataset_details, eval_dataset_path
 from openaiperf.tasks.quality import check_exact_output_tokens
 from openaiperf.tasks.shared_prefix import ideal_metrics
 from openaiperf.tasks.token_prompts import decode, word_vocabulary
@@ -170,13 +170,7 @@ class TraceTask(Task):
                           "(mooncake or burstgpt)", source=str(path))
 
     def read_rows(self) -> list[TraceRow]:
-        dataset = self.spec.datasets["eval"]
-        self.source = self.dataset_source or dataset.source
-        path = resolve_path(self.source, self.base_dir)
-        if not path.is_file():
-            raise ConfigError("dataset file does not exist", source=str(path))
-        if not self.dataset_source:
-            verify_checksum(dataset, path)
+        path = eval_dataset_path(self)
         fmt = self.trace_format(path)
         failed = 0
         if fmt == "mooncake":
