@@ -3,6 +3,9 @@
 Each test gets its own results-history store in a temporary folder
 (``$OPENAIPERF_HISTORY``), so no test, nor any pytest run or ``ob`` command a test
 starts (pytester, subprocess), ever writes into the real user data directory.
+
+The quick subset runs on two xdist workers (``make test``, ``make quick``); a pytest
+run a test starts must not believe it is one of them.
 """
 
 from __future__ import annotations
@@ -24,3 +27,11 @@ def temp_history_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     path = tmp_path_factory.mktemp("history") / "history.sqlite"
     monkeypatch.setenv("OPENAIPERF_HISTORY", f"sqlite:///{path}")
     return path
+
+
+@pytest.fixture(autouse=True)
+def not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide this xdist worker's variables from the pytest runs a test starts: pytest-benchmark
+    turns itself off in a worker (``$PYTEST_XDIST_WORKER``), and a run under test is not one."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)

@@ -47,7 +47,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-CASE_ID = "gate.synthetic-offline-hf-smollm2-135m"
+
+
+def case_id(model: str) -> str:
+    return f"gate.synthetic-offline-hf-{model}"
 
 TASK = """
 name: gate.synthetic
@@ -65,7 +68,7 @@ suites:
     tasks: [gate.synthetic]
     scenarios: [offline]
     engines: [hf]
-    models: [smollm2-135m]
+    models: [{model}]
     engine_options:
       hf: {{batch_size: {samples}}}
 """
@@ -82,6 +85,8 @@ def run_once(work: Path, label: str, args: argparse.Namespace) -> dict[str, Any]
                "--task-file", str(work / "task.yaml"), "--task", "gate.synthetic", "--repeats", str(args.rounds),
                "--report-dir", str(report_dir), "--no-monitor", "--no-html-report", "-p", "no:cacheprovider",
                "-q", "--benchmark-disable"]
+    if args.cpus:  # pinned: the scheduler cannot move the run between cores
+        command[:0] = ["taskset", "-c", args.cpus]
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(args.threads)
     if label.startswith("B"):
@@ -102,7 +107,7 @@ def record(work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     work.mkdir(parents=True, exist_ok=True)
     (work / "task.yaml").write_text(TASK.format(input_length=args.input_length, tokens=args.tokens,
                                                 samples=args.samples))
-    (work / "matrix.yaml").write_text(MATRIX.format(samples=args.samples))
+    (work / "matrix.yaml").write_text(MATRIX.format(samples=args.samples, model=args.model))
     labels = [label for i in range(args.pairs) for label in (f"A{i:03d}", f"B{i:03d}")] + [f"A{args.pairs:03d}"]
     runs: list[dict[str, Any]] = []
     for label in labels:
@@ -127,7 +132,8 @@ def load_runs(work: Path) -> list[dict[str, Any]]:
     for entry in recorded:
         if not entry.get("results"):
             continue
-        result = next((c for c in read_results(Path(entry["results"])).cases if c.id == CASE_ID), None)
+        model = json.loads((work / "runs.json").read_text())["args"].get("model", "smollm2-135m")
+        result = next((c for c in read_results(Path(entry["results"])).cases if c.id == case_id(model)), None)
         if result is None or result.status != "passed":
             continue
         runs.append(entry | {"case": result.model_dump(mode="json"), "result": result, "kind": entry["label"][0],
@@ -218,7 +224,8 @@ def analyze(work: Path, args: argparse.Namespace) -> int:
     if nb > rounds or max(ks) > rounds:
         raise SystemExit(f"runs have {rounds} rounds: --baseline-rounds {nb} / --new-rounds {max(ks)} do not fit")
     loads = [x for r in runs for x in (r["load_before"], r["load_after"])]
-    print(f"{len(a_runs)} A runs and {len(b_runs)} B runs of {CASE_ID}, {rounds} rounds each, "
+    model = json.loads((work / "runs.json").read_text())["args"].get("model", "smollm2-135m")
+    print(f"{len(a_runs)} A runs and {len(b_runs)} B runs of {case_id(model)}, {rounds} rounds each, "
           f"{sum(r['seconds'] for r in runs) / 60:.0f} min; load average (1 min) at the start and end of each run: "
           f"median {np.median(loads):.2f}, range {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} CPUs")
     ratio = np.median([median_tpot(b) for b in b_runs]) / np.median([median_tpot(a) for a in a_runs])
@@ -264,6 +271,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--slowdown", type=float, default=0.10, help="injected per-token slowdown (default 0.10)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (OMP_NUM_THREADS) of every run")
     parser.add_argument("--hw", default="cpu")
+    parser.add_argument("--model", default="smollm2-135m",
+                        help="registry model of the case (default smollm2-135m; tiny-llama: random weights)")
+    parser.add_argument("--cpus", default=None, metavar="LIST",
+                        help="pin every run to these CPUs with taskset (e.g. 1), so the scheduler cannot move it")
     parser.add_argument("--work", default=None, help="folder for the runs (default: a new temporary folder)")
     parser.add_argument("--record-only", action="store_true", help="record the runs, do not analyze")
     parser.add_argument("--analyze", default=None, metavar="DIR", help="analyze runs recorded in DIR (no new runs)")

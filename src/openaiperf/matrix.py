@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from openaiperf.errors import UnknownNameError
 from openaiperf.specs import Spec, load_yaml_spec
@@ -34,6 +34,20 @@ class SuiteSpec(Spec):
     #: key -> values: the suite's cases once per combination, as ``--sweep`` makes them (the values
     #: show in the case ids, e.g. ``[enable_prefix_caching=true]``; keys as in --sweep)
     sweep: dict[str, list[Any]] = Field(default_factory=dict)
+    #: overrides of the tasks' input profile for this suite's cases (max_new_tokens, temperature,
+    #: top_p, max_length), e.g. shorter replies where a suite measures timing, not quality
+    input_profile: dict[str, Any] = Field(default_factory=dict)
+    #: a preset the suite belongs to: it runs only with ``--preset <name>``, or when ``--task`` names
+    #: one of its tasks (the suites a main job leaves out for time)
+    preset: str | None = None
+
+    @field_validator("input_profile")
+    @classmethod
+    def _known_profile_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from openaiperf.tasks import InputProfileSpec
+
+        InputProfileSpec.model_validate(value)  # names an unknown key or a bad value
+        return value
 
 
 class MatrixSpec(Spec):
@@ -72,13 +86,21 @@ class Case:
         return {
             "task": self.task, "scenario": self.scenario, "engine": self.engine, "model": self.model,
             "engine_options": self.engine_options, "scenario_options": self.scenario_options,
-            **({"task_options": self.task_options, "variant": self.variant, "base_id": self.base_id}
-               if self.variant else {}),
+            **({"task_options": self.task_options} if self.task_options else {}),
+            **({"variant": self.variant, "base_id": self.base_id} if self.variant else {}),
         }
 
 
 def load_matrix(path: Path) -> MatrixSpec:
     return load_yaml_spec(MatrixSpec, path)
+
+
+def active_suites(matrix: MatrixSpec, preset: str | None, tasks: Sequence[str] = ()) -> MatrixSpec:
+    """The matrix without the suites of another preset than ``preset`` (a suite of a preset
+    stays when one of its tasks is in ``tasks``, the ones the command line names)."""
+    kept = [suite for suite in matrix.suites
+            if suite.preset is None or suite.preset == preset or set(suite.tasks) & set(tasks)]
+    return matrix if len(kept) == len(matrix.suites) else matrix.model_copy(update={"suites": kept})
 
 
 def expand(matrix: MatrixSpec) -> list[Case]:
@@ -87,7 +109,8 @@ def expand(matrix: MatrixSpec) -> list[Case]:
     cases: dict[str, Case] = {}
     for index, suite in enumerate(matrix.suites):
         members = [Case(task, scenario, engine, model, engine_options=suite.engine_options.get(engine, {}),
-                        scenario_options=suite.scenario_options.get(scenario, {}), max_samples=suite.max_samples)
+                        scenario_options=suite.scenario_options.get(scenario, {}),
+                        task_options=dict(suite.input_profile), max_samples=suite.max_samples)
                    for task in suite.tasks for scenario in suite.scenarios for engine in suite.engines
                    for model in suite.models]
         if suite.sweep:

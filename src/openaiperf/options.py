@@ -157,7 +157,8 @@ BASE_OPTIONS: tuple[Option, ...] = (
     Option("--sweep", 'expand each case over parameters, e.g. "batch_size:1,2,4;max_tokens:50,100"', "measurement",
            metavar="K:V1,V2;K2:..."),
     Option("--preset", "a preset from openaiperf/sweeps/presets.yaml: the sweeps quick, comprehensive, scaling, "
-           "qps-curve; quality (the 48-sample XSum quality run)", "measurement", metavar="NAME"),
+           "qps-curve, pareto; quality (the 48-sample XSum quality run); extended (the main job and the matrix suites "
+           "marked preset: extended)", "measurement", metavar="NAME"),
     # -- serving (the engines' and scenarios' own flags follow, from their options)
     Option("--engine-option", "engine option, e.g. vllm:max_model_len=1024, or KEY=VALUE for every engine that "
            "takes KEY; repeatable", "serving", action="append", metavar="[ENGINE:]KEY=VALUE", check=_engine_option),

@@ -3,7 +3,9 @@
 The rule (the README's "Selection"): ``--task``, ``--scenario``, ``--engine`` and
 ``--model`` each name the values wanted on their axis.
 
-1. The matrix's cases are every suite's tasks × scenarios × engines × models.
+1. The matrix's cases are every suite's tasks × scenarios × engines × models; a
+   suite that belongs to a preset (``preset: NAME``) counts only with ``--preset
+   NAME`` or when ``--task`` names one of its tasks.
 2. A task that no suite names (one from ``--task-file``, from ``ob task
    register``, or named with ``--task``) joins them: that task, in the
    ``--scenario`` list or else its own scenarios, on the ``--engine`` list or
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from openaiperf.errors import ConfigError, EngineError
-from openaiperf.matrix import Case, MatrixSpec, SuiteSpec, expand
+from openaiperf.matrix import Case, MatrixSpec, SuiteSpec, active_suites, expand
 
 AXES = ("task", "scenario", "engine", "model")
 
@@ -131,8 +133,9 @@ def substituted_cases(matrix: MatrixSpec, cases: Sequence[Case], inputs: Selecti
 def select_cases(matrix: MatrixSpec, inputs: SelectionInputs) -> list[Case]:
     """The matrix's cases and the command line's additions, without duplicates (the
     narrowing to the command line's lists is left to the caller)."""
-    cases = expand(matrix)
     named = {task for suite in matrix.suites for task in suite.tasks}
+    matrix = active_suites(matrix, inputs.option("preset"), inputs.wanted["task"] or ())
+    cases = expand(matrix)
     cases += free_task_cases(matrix, inputs, named)
     cases += substituted_cases(matrix, cases, inputs)
     unique: dict[str, Case] = {}

@@ -5,7 +5,7 @@ as CI and a pull request use it, in separate pytest runs one after another:
 2. run it again at the default settings (one round) with ``--baseline-compare DIR``:
    the A/A verdict must not be a regression and the run must pass (an A/A
    failure fails CI: a gate that cries wolf is switched off);
-3. run it with every decoding step slowed 4x (:class:`~openaiperf.engines.slowed.SlowedHFEngine`
+3. run it again at one round with every decoding step slowed 4x (:class:`~openaiperf.engines.slowed.SlowedHFEngine`
    loaded as a pytest plugin, so the case and its configuration are unchanged):
    the gate fails the case and names the per-token metrics.
 
@@ -86,7 +86,7 @@ def test_the_gate_passes_itself_and_catches_a_slowdown(tmp_path: Path) -> None:
     assert {m["metric"] for m in verdict["comparison"]["metrics"]} >= {"tpot_p50", "ttft_p50", "output_tokens_per_s"}
     assert all(m["n_baseline"] == 3 and m["n_current"] == 1 for m in verdict["comparison"]["metrics"])
 
-    slow, case = run(tmp_path, "--repeats", "3", f"--baseline-compare={baselines}", slowdown=3.0)
+    slow, case = run(tmp_path, f"--baseline-compare={baselines}", slowdown=3.0)
     assert slow.returncode != 0 and case["status"] == "failed"
     assert case["baseline"]["outcome"] == "regression"
     assert {"tpot_p50", "output_tokens_per_s"} <= set(case["baseline"]["comparison"]["regressions"])

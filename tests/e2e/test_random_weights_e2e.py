@@ -78,7 +78,8 @@ def test_a_managed_vllm_server_takes_the_token_ids_of_a_random_weights_model(tmp
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OPENAIPERF_CACHE_DIR": str(tmp_path / "cache")}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--weights", "random",
-         "-k", "synthetic.random-single_stream-openai-tiny-llama", "--max-samples", "2", "--warmup-samples", "0",
+         "--preset", "extended", "-k", "synthetic.random-single_stream-openai-tiny-llama", "--max-samples", "2",
+         "--warmup-samples", "0",
          "--no-monitor", "--no-history", "--no-html-report", "--report-dir", str(tmp_path / "reports"),
          "-p", "no:cacheprovider", "-q"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)

@@ -72,3 +72,14 @@ def test_suite_max_samples_reaches_its_cases(tmp_path):
     path.write_text(MATRIX + "    max_samples: 0\n")
     with pytest.raises(ConfigError, match=r"suites.0.max_samples"):
         load_matrix(path)
+
+
+def test_suite_input_profile_reaches_its_cases_and_is_checked(tmp_path):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(MATRIX + "    input_profile: {max_new_tokens: 32}\n")
+    (case, *_) = expand(load_matrix(path))
+    assert case.task_options == {"max_new_tokens": 32} and case.variant == ""  # the id does not change
+    assert case.to_json()["task_options"] == {"max_new_tokens": 32}
+    path.write_text(MATRIX + "    input_profile: {max_tokens: 32}\n")
+    with pytest.raises(ConfigError, match=r"suites.0.input_profile.max_tokens"):
+        load_matrix(path)

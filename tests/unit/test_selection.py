@@ -110,3 +110,34 @@ def test_an_engine_model_or_scenario_the_matrix_lacks_replaces_it_in_the_matchin
     cases = select_cases(MATRIX, SelectionInputs(
         wanted={"task": None, "scenario": None, "engine": ["serving"], "model": None}, tasks=TASKS, models=MODELS))
     assert all(c.engine_options == {} for c in cases if c.engine == "serving")
+
+
+EXTENDED = MatrixSpec.model_validate({"suites": [
+    *MATRIX.model_dump()["suites"],
+    {"tasks": ["my.task"], "scenarios": ["offline"], "engines": ["hf"], "models": ["smollm2-135m"],
+     "preset": "extended"},
+]})
+
+
+def test_a_suite_of_a_preset_runs_with_that_preset_or_when_its_task_is_named():
+    def ids(preset: str | None = None, task: str | None = None) -> list[str]:
+        lists = {"task": task.split(",") if task else None, "scenario": None, "engine": None, "model": None}
+        cases = select_cases(EXTENDED, SelectionInputs(wanted=lists, tasks=TASKS, models=MODELS,
+                                                       option={"preset": preset}.get))
+        return [c.id for c in narrow(cases, **lists)[0]]
+
+    extra = "my.task-offline-hf-smollm2-135m"
+    assert extra not in ids() and extra not in ids(preset="quick")  # the main job leaves it out
+    assert extra in ids(preset="extended") and len(ids(preset="extended")) == len(ids()) + 1
+    assert ids(task="my.task") == [extra]
+
+
+def test_a_suite_naming_an_unknown_preset_is_refused():
+    from openaiperf.sweeps import check_suite_presets
+
+    bad = MatrixSpec.model_validate({"suites": [{**EXTENDED.model_dump()["suites"][-1], "preset": "nightly"}]})
+    with pytest.raises(ConfigError, match=r"m.yaml: suites\[0\].preset: unknown preset 'nightly'; known: .*extended"):
+        check_suite_presets(bad, None, source="m.yaml")
+    with pytest.raises(ConfigError, match=r"preset 'extended' adds the suites that name it"):
+        check_suite_presets(MATRIX, "extended", source="m.yaml")
+    check_suite_presets(EXTENDED, "extended", source="m.yaml")

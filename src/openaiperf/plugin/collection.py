@@ -128,9 +128,10 @@ def build_cases(session: BenchSession, matrix: MatrixSpec, path: Path) -> list[C
     from openaiperf.matrix import check_names
     from openaiperf.scenarios import scenarios
     from openaiperf.selection import SelectionInputs, select_cases
-    from openaiperf.sweeps import check_variant_options, expand_cases, sweep_axes
+    from openaiperf.sweeps import check_suite_presets, check_variant_options, expand_cases, sweep_axes
 
     check_matrix_options(matrix, source=str(path))
+    check_suite_presets(matrix, session.option("preset"), source=str(path))
     cases = select_cases(matrix, SelectionInputs(
         wanted=wanted_lists(session.config), free_tasks=session.file_tasks, tasks=session.tasks,
         models=session.models, option=session.option))

@@ -5,7 +5,8 @@ the cross product of the values, with the values in its id:
 ``summarization.xsum-offline-hf-smollm2-135m[batch_size=2,max_tokens=50]``.
 ``--preset NAME`` takes the axes from ``presets.yaml``; a preset may also give
 command-line options (``options:``, e.g. the quality run's task, engine and
-sample count), which apply where the command line does not give them.
+sample count), which apply where the command line does not give them, and a
+matrix's suites may belong to a preset (``preset: NAME``): they run only with it.
 
 Where a key goes (the registries say which options each scenario and engine takes):
 
@@ -26,11 +27,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from openaiperf.errors import ConfigError
+
+if TYPE_CHECKING:
+    from openaiperf.matrix import MatrixSpec
 
 PRESETS_FILE = Path(__file__).with_name("presets.yaml")
 
@@ -144,14 +148,28 @@ def preset_entry(name: str, path: Path = PRESETS_FILE) -> dict[str, Any]:
     if name not in presets:
         raise ConfigError(f"unknown preset {name!r}; known: {', '.join(presets)}", source="--preset")
     entry = presets[name]
-    if not isinstance(entry, dict) or not (entry.get("sweep") or entry.get("options")):
-        raise ConfigError("expected a 'sweep' mapping of key -> list of values, an 'options' mapping of "
-                          "option -> value, or both", source=f"{path} [{name}]")
+    if not isinstance(entry, dict):
+        raise ConfigError("expected a mapping with a 'description', a 'sweep' mapping of key -> list of values "
+                          "and/or an 'options' mapping of option -> value", source=f"{path} [{name}]")
     unknown = sorted(set(entry) - {"description", "sweep", "options"})
     if unknown:
         raise ConfigError(f"unknown field(s) {unknown}; known: description, sweep, options",
                           source=f"{path} [{name}]")
     return entry
+
+
+def check_suite_presets(matrix: MatrixSpec, preset: str | None, *, source: str) -> None:
+    """Every suite's ``preset`` is a known preset, and a ``--preset`` that gives neither a
+    sweep nor options has suites of its own in the matrix (else it would do nothing)."""
+    presets = load_presets()
+    for index, suite in enumerate(matrix.suites):
+        if suite.preset is not None and suite.preset not in presets:
+            raise ConfigError(f"unknown preset {suite.preset!r}; known: {', '.join(presets)}",
+                              source=source, field=f"suites[{index}].preset")
+    if preset and not (preset_entry(preset).get("sweep") or preset_entry(preset).get("options")) and not any(
+            suite.preset == preset for suite in matrix.suites):
+        raise ConfigError(f"preset {preset!r} adds the suites that name it (preset: {preset}), and this matrix "
+                          "has none", source=source)
 
 
 def preset_axes(name: str, path: Path = PRESETS_FILE) -> list[Axis]:
