@@ -85,13 +85,13 @@ def run_once(work: Path, label: str, args: argparse.Namespace) -> dict[str, Any]
                "--task-file", str(work / "task.yaml"), "--task", "gate.synthetic", "--repeats", str(args.rounds),
                "--report-dir", str(report_dir), "--no-monitor", "--no-html-report", "-p", "no:cacheprovider",
                "-q", "--benchmark-disable"]
-    if args.cpus:  # pinned: the scheduler cannot move the run between cores
-        command[:0] = ["taskset", "-c", args.cpus]
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(args.threads)
     if label.startswith("B"):
         command[3:3] = ["-p", "openaiperf.engines.slowed"]
         env["OPENAIPERF_SLOWDOWN"] = str(args.slowdown)
+    if args.cpus:  # pinned: the scheduler cannot move the run between cores
+        command[:0] = ["taskset", "-c", args.cpus]
     load_before, started = load_average(), time.perf_counter()
     completed = subprocess.run(command, check=False, cwd=REPO, env=env, capture_output=True, text=True)
     entry = {"label": label, "returncode": completed.returncode, "seconds": round(time.perf_counter() - started, 1),
@@ -155,11 +155,13 @@ def side(runs: list[dict[str, Any]], rounds: list[list[int]]) -> Any:
 
 
 def verdict(baseline_runs: list[dict[str, Any]], baseline_rounds: list[list[int]], new_run: dict[str, Any],
-            new_rounds: list[int]) -> str:
-    """The gate's verdict at its defaults: "regression", "no regression", "inconclusive" or "refused"."""
+            new_rounds: list[int], drift: float) -> str:
+    """The gate's verdict at its defaults but the assumed drift of a one-run baseline:
+    "regression", "no regression", "inconclusive" or "refused"."""
     from openaiperf.baselines.gate import GateSettings, judge
 
-    outcome = judge(side(baseline_runs, baseline_rounds), side([new_run], [new_rounds]), GateSettings())
+    settings = GateSettings(drift=drift)
+    outcome = judge(side(baseline_runs, baseline_rounds), side([new_run], [new_rounds]), settings)
     return "refused" if outcome.refused else outcome.outcome.value
 
 
@@ -175,7 +177,8 @@ def median_tpot(run: dict[str, Any]) -> float:
     return float(np.median([r["tpot_p50"] for r in run["case"]["rounds"]]))
 
 
-def real_pairs(by_index: dict[tuple[str, int], dict[str, Any]], m: int, nb: int, k: int) -> tuple[list, list]:
+def real_pairs(by_index: dict[tuple[str, int], dict[str, Any]], m: int, nb: int, k: int,
+               drift: float) -> tuple[list, list]:
     """Sequential pairs: the baseline is A runs i-m+1..i (their first ``nb`` rounds); A/A
     judges run A(i+1), A/B run B(i) (their first ``k`` rounds)."""
     aa, ab = [], []
@@ -186,13 +189,14 @@ def real_pairs(by_index: dict[tuple[str, int], dict[str, Any]], m: int, nb: int,
             continue
         keep = [list(range(nb))] * m
         if ("A", i + 1) in by_index:
-            aa.append(verdict(base, keep, by_index[("A", i + 1)], list(range(k))))
+            aa.append(verdict(base, keep, by_index[("A", i + 1)], list(range(k)), drift))
         if ("B", i) in by_index:
-            ab.append(verdict(base, keep, by_index[("B", i)], list(range(k))))
+            ab.append(verdict(base, keep, by_index[("B", i)], list(range(k)), drift))
     return aa, ab
 
 
-def resampled(a_runs: list, b_runs: list, m: int, nb: int, k: int, count: int, rng: Any) -> tuple[list, list]:
+def resampled(a_runs: list, b_runs: list, m: int, nb: int, k: int, count: int, rng: Any,
+              drift: float) -> tuple[list, list]:
     """``count`` A/A and A/B comparisons: m + 1 different A runs drawn at random (m for
     the baseline, one judged), a B run drawn at random; rounds drawn without
     replacement within each run."""
@@ -206,8 +210,8 @@ def resampled(a_runs: list, b_runs: list, m: int, nb: int, k: int, count: int, r
         chosen = rng.choice(len(a_runs), size=m + 1, replace=False)
         base = [a_runs[i] for i in chosen[:m]]
         keep = [pick(nb) for _ in base]
-        aa.append(verdict(base, keep, a_runs[chosen[m]], pick(k)))
-        ab.append(verdict(base, keep, b_runs[int(rng.integers(len(b_runs)))], pick(k)))
+        aa.append(verdict(base, keep, a_runs[chosen[m]], pick(k), drift))
+        ab.append(verdict(base, keep, b_runs[int(rng.integers(len(b_runs)))], pick(k), drift))
     return aa, ab
 
 
@@ -235,27 +239,31 @@ def analyze(work: Path, args: argparse.Namespace) -> int:
     print(f"A runs, TPOT p50 (log sd): round to round within a run, median {np.median(within):.3f}; "
           f"run to run (run medians) {drift:.3f}")
     by_index = {(r["kind"], r["index"]): r for r in runs}
-    rng = np.random.default_rng(args.seed)
     passed = {}
-    for m in ms:
-        for k in ks:
-            setting = f"baseline {m} run(s) x {nb} rounds, new run {k} round(s)"
-            aa, ab = real_pairs(by_index, m, nb, k)
-            raa, rab = resampled(a_runs, b_runs, m, nb, k, args.resample, rng)
-            alarms, caught = raa.count("regression"), rab.count("regression")
-            ok = alarms <= 0.01 * len(raa) and caught >= 0.95 * len(rab)
-            passed[setting] = ok
-            print(f"\n-- {setting} --")
-            print(f"real sequential pairs  A/A: {tally(aa)}")
-            print(f"real sequential pairs  A/B: {tally(ab)}")
-            print(f"resampled              A/A: {tally(raa)}")
-            print(f"resampled              A/B: {tally(rab)}")
-            print(f"A/A false alarms {alarms}/{len(raa)} (goal <= 1 in 100), A/B detections {caught}/{len(rab)} "
-                  f"(goal >= 95 in 100): {'PASS' if ok else 'FAIL'}")
+    drifts = [float(d) for d in str(args.drift).split(",")]
+    settings = [(runs, k, d) for runs in ms for k in ks for d in (drifts if runs == 1 else drifts[:1])]
+    for m, k, d in settings:
+        rng = np.random.default_rng(args.seed)  # the same draws for every setting
+        assumed = f", assumed drift {d:.0%}" if m == 1 else ""
+        setting = f"baseline {m} run(s) x {nb} rounds, new run {k} round(s){assumed}"
+        aa, ab = real_pairs(by_index, m, nb, k, d)
+        raa, rab = resampled(a_runs, b_runs, m, nb, k, args.resample, rng, d)
+        alarms, caught = raa.count("regression"), rab.count("regression")
+        ok = alarms <= 0.01 * len(raa) and caught >= 0.95 * len(rab)
+        passed[setting] = ok
+        print(f"\n-- {setting} --")
+        print(f"real sequential pairs  A/A: {tally(aa)}")
+        print(f"real sequential pairs  A/B: {tally(ab)}")
+        print(f"resampled              A/A: {tally(raa)}")
+        print(f"resampled              A/B: {tally(rab)}")
+        print(f"A/A false alarms {alarms}/{len(raa)} (goal <= 1 in 100), A/B detections {caught}/{len(rab)} "
+              f"(goal >= 95 in 100): {'PASS' if ok else 'FAIL'}")
     command = (f"python benchmarks/scripts/gate_false_alarm.py --pairs {args.pairs} --rounds {args.rounds} "
                f"--samples {args.samples} --tokens {args.tokens} --input-length {args.input_length} "
                f"--slowdown {args.slowdown} --threads {args.threads} --baseline-rounds {nb} --baseline-runs "
-               f"{args.baseline_runs} --new-rounds {args.new_rounds} --resample {args.resample}")
+               f"{args.baseline_runs} --new-rounds {args.new_rounds} --resample {args.resample} --drift {args.drift}"
+               + (f" --model {args.model}" if args.model != "smollm2-135m" else "")
+               + (f" --cpus {args.cpus}" if args.cpus else ""))
     print(f"\nreproduce: {command}\nrecorded runs: {work} (analyze them again: --analyze {work})")
     return 0 if all(passed.values()) else 1
 
@@ -285,6 +293,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--new-rounds", default="1,3", help="rounds of the judged run, comma-separated (default 1,3)")
     parser.add_argument("--resample", type=int, default=100, help="resampled comparisons per kind (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    parser.add_argument("--drift", default="0.05",
+                        help="run-to-run drift a one-run baseline assumes (--baseline-drift), comma-separated to "
+                             "compare several (default 0.05, the gate's default)")
     return parser.parse_args(argv)
 
 

@@ -179,6 +179,9 @@ BASE_OPTIONS: tuple[Option, ...] = (
            action="store_true", recorded=False),
     Option("--baseline-alpha", "significance level of the baseline gate, family-wise per case (default 0.05)",
            "baseline", default="0.05", metavar="ALPHA", recorded=False),
+    Option("--baseline-drift", "run-to-run drift (relative standard deviation of a run) that a baseline saved "
+           "from one run assumes, since it cannot measure it (default 0.05; --baseline-append measures it)",
+           "baseline", default="0.05", metavar="FRACTION", recorded=False),
     Option("--tolerance", "relative tolerance of a metric, e.g. ttft_p90=0.05 (repeatable)", "baseline",
            action="append", metavar="METRIC=FRACTION", recorded=False),
     # -- report

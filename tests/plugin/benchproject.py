@@ -45,5 +45,6 @@ fake-tiny:
 
 
 def bench_args(*extra: str) -> list[str]:
+    # The fake engine's times are synthetic: its runs do not drift, so a one-run baseline assumes none.
     return ["benchmarks", "--hw", "cpu", "--model-file", "models.yaml", "--max-samples", "8",
-            "--warmup-samples", "0", "-p", "no:cacheprovider", *extra]
+            "--warmup-samples", "0", "--baseline-drift", "0", "-p", "no:cacheprovider", *extra]

@@ -156,7 +156,7 @@ def test_ob_compare_shows_outcomes_intervals_and_differences(bench_project: pyte
     bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3")).assert_outcomes(passed=1)
     first, second = run_dirs(bench_project.path)[-2:]
     capsys.readouterr()
-    assert main(["compare", str(first), str(second)]) == 1
+    assert main(["compare", str(first), str(second), "--drift", "0"]) == 1
     out = capsys.readouterr().out
     assert "tpot_p50" in out and "[1.0" in out and "3/3" in out  # the interval of the ratio, rounds per side
     assert f"{OFFLINE}: regression (" in out and "Holm over" in out
@@ -166,10 +166,10 @@ def test_ob_compare_shows_outcomes_intervals_and_differences(bench_project: pyte
     document = json.loads(results.read_text())
     document["cases"][0]["fingerprint"]["checked"]["engine option batch_size"] = 8
     results.write_text(json.dumps(document))
-    assert main(["compare", str(first), str(second)]) == 1
+    assert main(["compare", str(first), str(second), "--drift", "0"]) == 1
     out = capsys.readouterr().out
     assert "refusing to compare" in out and "engine option batch_size (--engine-option): baseline absent, now 8" in out
-    assert main(["compare", str(first), str(second), "--force"]) == 1
+    assert main(["compare", str(first), str(second), "--force", "--drift", "0"]) == 1
     out = capsys.readouterr().out
     assert "compared although the configuration differs (--force)" in out and "regression" in out
 

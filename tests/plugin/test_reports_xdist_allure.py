@@ -105,17 +105,17 @@ def test_ob_commands_over_run_folders(bench_project: pytest.Pytester, monkeypatc
     bench_project.runpytest(*bench_args("--repeats", "3", "--report-dir", "runs/c")).assert_outcomes(passed=2)
     monkeypatch.chdir(bench_project.path)
     a, b, c = (next((bench_project.path / "runs" / n).iterdir()) for n in "abc")
-    assert ob(["compare", str(a), str(b)]) == 0
-    assert ob(["compare", str(a), str(c)]) == 1
+    assert ob(["compare", str(a), str(b), "--drift", "0"]) == 0
+    assert ob(["compare", str(a), str(c), "--drift", "0"]) == 1
     out = capsys.readouterr().out
     assert "summarization.xsum-offline-fake-fake-tiny: regression (" in out
     assert "performance regression: tpot_p50 regression:" in out
     assert ob(["baseline", "update", str(a), "--hw", "h100"]) == 0
     assert len(list((bench_project.path / "baselines" / "h100").glob("*.json"))) == 2
     capsys.readouterr()
-    assert ob(["compare", str(b), "baselines/h100"]) == 1  # another hardware profile: refused
+    assert ob(["compare", str(b), "baselines/h100", "--drift", "0"]) == 1  # another hardware profile: refused
     assert "hardware profile (--hw): baseline h100, now cpu" in capsys.readouterr().out
-    assert ob(["compare", str(b), "baselines/h100", "--force"]) == 0
+    assert ob(["compare", str(b), "baselines/h100", "--force", "--drift", "0"]) == 0
     (c / "report.html").unlink()
     assert ob(["report", str(c)]) == 0
     html = (c / "report.html").read_text()

@@ -43,8 +43,9 @@ def make(values: list[float], metric: str = "tpot_p50", better: str = "lower", h
 
 
 def judged(baseline: Baseline, current: Baseline, tolerance: float = 0.05, metric: str = "tpot_p50",
-           alpha: float = 0.05):
-    return compare_case(baseline, current, {metric: tolerance}, alpha=alpha).metrics[0]
+           alpha: float = 0.05, drift: float = 0.0):
+    """One metric's comparison; no assumed run-to-run drift unless given (the textbook formulas)."""
+    return compare_case(baseline, current, {metric: tolerance}, alpha=alpha, drift=drift).metrics[0]
 
 
 # -- statistics against the textbook ---------------------------------------------------------
@@ -145,6 +146,25 @@ def test_noisy_rounds_are_inconclusive_with_what_would_settle_it() -> None:
     assert gate_stats.worse_bound(change.estimate, se, n_b + rounds - 3, 0.05) > math.log(1.05)
 
 
+def test_a_one_run_baseline_counts_the_assumed_drift_of_both_runs() -> None:
+    base, new = [10.0, 10.05, 9.95], [10.6]
+    bare = gate_stats.log_change(base, new)
+    drifting = gate_stats.log_change(base, new, assumed_drift=0.05)
+    assert drifting.se == pytest.approx(math.sqrt(bare.se**2 + 2 * 0.05**2))
+    assert drifting.df == bare.df  # so that assuming drift only ever widens the interval
+    # A new run 12% off a steady one-run baseline: a regression if runs never drift, and
+    # inconclusive once they may (5%): more baseline runs would measure the drift.
+    assert judged(make(base), make([11.2])).outcome is Outcome.REGRESSION
+    result = judged(make(base), make([11.2]), drift=0.05)
+    assert result.outcome is Outcome.INCONCLUSIVE and "more baseline runs (--baseline-append)" in result.settle
+    assert "run-to-run drift assumed 5.0% (--baseline-drift)" in result.method
+    # 6% off, within what a 5% drift of the new run alone explains: no number of runs settles it.
+    assert judged(make(base), make(new)).outcome is Outcome.REGRESSION
+    assert "a steadier machine" in judged(make(base), make(new), drift=0.05).settle
+    # A 4x slowdown stays a regression at any plausible drift.
+    assert judged(make(base), make([40.0]), drift=0.05).outcome is Outcome.REGRESSION
+
+
 def test_a_hopelessly_noisy_metric_says_so() -> None:
     result = judged(make([10.0, 20.0, 5.0]), make([10.0]), tolerance=0.01)
     assert result.outcome is Outcome.INCONCLUSIVE
@@ -155,10 +175,10 @@ def test_case_outcome_regression_beats_inconclusive_beats_no_regression() -> Non
     base = make([10.0, 10.1, 9.9, 10.0], ttft_p50=[50.0, 50.2, 49.8, 50.1], e2e_p50=[100.0, 130.0, 80.0, 100.0])
     steady = make([10.0, 10.05, 9.95], ttft_p50=[50.0, 50.1, 49.9], e2e_p50=[100.0, 101.0, 99.0])
     tolerances = {"tpot_p50": 0.05, "ttft_p50": 0.05, "e2e_p50": 0.05}
-    assert compare_case(base, steady, tolerances).outcome is Outcome.INCONCLUSIVE  # e2e is too noisy
-    assert compare_case(base, steady, {"tpot_p50": 0.05, "ttft_p50": 0.05}).outcome is Outcome.NO_REGRESSION
+    assert compare_case(base, steady, tolerances, drift=0.0).outcome is Outcome.INCONCLUSIVE  # e2e is too noisy
+    assert compare_case(base, steady, {"tpot_p50": 0.05, "ttft_p50": 0.05}, drift=0.0).outcome is Outcome.NO_REGRESSION
     slow = make([11.5, 11.6, 11.4], ttft_p50=[50.0, 50.1, 49.9], e2e_p50=[100.0, 101.0, 99.0])
-    case = compare_case(base, slow, tolerances)
+    case = compare_case(base, slow, tolerances, drift=0.0)
     assert case.outcome is Outcome.REGRESSION and next(m.metric for m in case.metrics) == "tpot_p50"
     assert "1 regression, 1 inconclusive, 1 no regression" in case.summary()
 
@@ -167,7 +187,7 @@ def test_a_percentile_verdict_uses_that_percentile_per_round() -> None:
     # p50 15% better, p90 17% worse: each is judged on its own rounds.
     base = make([10.0, 10.1, 9.9], tpot_p90=[20.0, 20.2, 19.8])
     now = make([8.5, 8.6, 8.4], tpot_p90=[23.4, 23.5, 23.3])
-    case = compare_case(base, now, {"tpot_p50": 0.05, "tpot_p90": 0.05})
+    case = compare_case(base, now, {"tpot_p50": 0.05, "tpot_p90": 0.05}, drift=0.0)
     by_name = {m.metric: m for m in case.metrics}
     assert by_name["tpot_p90"].outcome is Outcome.REGRESSION
     assert by_name["tpot_p50"].outcome is Outcome.NO_REGRESSION and by_name["tpot_p50"].change == "better"
@@ -214,7 +234,7 @@ def test_holm_across_metrics_and_alpha_are_honoured() -> None:
     others = {f"m{i}": [10.0, 10.3, 9.8, 10.1] for i in range(7)}
     case = compare_case(make([10.0, 10.3, 9.8, 10.1], **others),
                         make([10.9], **{name: [10.05] for name in others}),
-                        {"tpot_p50": 0.05, **{name: 0.05 for name in others}})
+                        {"tpot_p50": 0.05, **{name: 0.05 for name in others}}, drift=0.0)
     tpot = next(m for m in case.metrics if m.metric == "tpot_p50")
     assert tpot.p_holm == pytest.approx(min(1.0, 8 * tpot.p_value)) and tpot.p_holm > 0.05
     assert tpot.outcome is Outcome.INCONCLUSIVE and "not significantly (Holm p=" in tpot.reason
@@ -401,9 +421,9 @@ def test_tolerances_defaults_task_file_and_command_line() -> None:
 def reported_document() -> RunResult:
     base = make([10.0, 10.1, 9.9, 10.0])
     regression = gate(make([12.0]), GateSettings(), passed=True)
-    regression.comparison = compare_case(base, make([12.0]), {"tpot_p50": 0.05})
+    regression.comparison = compare_case(base, make([12.0]), {"tpot_p50": 0.05}, drift=0.0)
     inconclusive = gate(make([10.2]), GateSettings(), passed=True)
-    inconclusive.comparison = compare_case(make([10.0, 10.6, 9.5]), make([10.2]), {"tpot_p50": 0.05})
+    inconclusive.comparison = compare_case(make([10.0, 10.6, 9.5]), make([10.2]), {"tpot_p50": 0.05}, drift=0.0)
     identity = {"task": "t", "scenario": "offline", "engine": "hf", "model": "m", "hardware": "cpu"}
     return RunResult(config={"hardware_profile": {"name": "cpu"}}, cases=[
         CaseResult(id="a", **identity, status="passed", baseline=inconclusive.to_result()),

@@ -119,10 +119,12 @@ def test_quality_preset_gives_the_full_xsum_run_as_options():
 def test_preset_options_are_checked_naming_the_file_and_field(tmp_path):
     path = tmp_path / "presets.yaml"
     path.write_text("bad:\n  options:\n    max-sample: 4\nlow:\n  options:\n    max-samples: 0\n"
-                    "empty:\n  description: nothing\n")
+                    "scalar: 3\nsuites:\n  description: only the matrix suites that name it\n")
     with pytest.raises(ConfigError, match=r"\[bad\].*options.max-sample.*unknown option 'max-sample'"):
         preset_options("bad", path)
     with pytest.raises(ConfigError, match="--max-samples.*expected an integer >= 1, got 0"):
         preset_options("low", path)
-    with pytest.raises(ConfigError, match=r"\[empty\].*'sweep'.*'options'"):
-        preset_options("empty", path)
+    with pytest.raises(ConfigError, match=r"\[scalar\].*'sweep'.*'options'"):
+        preset_options("scalar", path)
+    # neither sweep nor options: it adds the matrix suites that name it (checked at collection)
+    assert preset_options("suites", path) == {} and preset_axes("suites", path) == []

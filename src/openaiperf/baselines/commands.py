@@ -18,7 +18,7 @@ from typing import Any
 
 from openaiperf.baselines import MIN_BASELINE_ROUNDS, Baseline
 from openaiperf.baselines.compare import Outcome, baseline_from_case
-from openaiperf.baselines.gate import GateOutcome, GateSettings, judge, parse_alpha, parse_tolerances, save
+from openaiperf.baselines.gate import GateOutcome, GateSettings, judge, parse_alpha, parse_drift, parse_tolerances, save
 from openaiperf.baselines.json_store import read_baseline
 from openaiperf.baselines.stats import holm
 from openaiperf.errors import ConfigError
@@ -82,7 +82,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     hardware = next(iter(current.values())).hardware if current else None
     reference = load_side(reference_path, hardware)
     settings = GateSettings(force=args.force, strict=args.strict, tolerances=parse_tolerances(args.tolerance or []),
-                            alpha=parse_alpha(args.alpha, "--alpha"))
+                            alpha=parse_alpha(args.alpha, "--alpha"), drift=parse_drift(args.drift, "--drift"))
     tasks = load_task_specs()
     judged: list[tuple[str, GateOutcome]] = []
     for case_id, now in current.items():
@@ -177,6 +177,9 @@ def add_compare_arguments(compare: argparse.ArgumentParser) -> None:
     compare.add_argument("--strict", action="store_true", help="exit 1 on an inconclusive verdict too")
     compare.add_argument("--alpha", default="0.05", help="significance level, family-wise per case (default 0.05)")
     compare.add_argument("--tolerance", action="append", metavar="METRIC=FRACTION", help="override a tolerance")
+    compare.add_argument("--drift", default="0.05", metavar="FRACTION",
+                         help="run-to-run drift a one-run baseline (or RUN_A) assumes (default 0.05, as "
+                              "--baseline-drift)")
     compare.set_defaults(func=cmd_compare)
 
 

@@ -35,10 +35,14 @@ from openaiperf.metrics import Better
 from openaiperf.records import Record
 from openaiperf.result import CaseComparisonResult, CaseResult, Change, Fingerprint, MetricVerdict, Outcome
 
-__all__ = ["ALPHA", "CaseComparison", "MetricComparison", "Outcome", "baseline_from_case", "compare_case",
+__all__ = ["ALPHA", "DRIFT", "CaseComparison", "MetricComparison", "Outcome", "baseline_from_case", "compare_case",
            "compare_metric", "per_request_latencies"]
 
 ALPHA = 0.05
+#: the run-to-run drift (standard deviation of a run's log mean) a one-run baseline assumes:
+#: it cannot measure it, and a gate that leaves it out cries wolf on a machine that drifts
+#: (a multi-run baseline, ``--baseline-append``, measures it instead)
+DRIFT = 0.05
 
 
 #: display order: what needs attention first
@@ -163,7 +167,7 @@ def _direction(metric: str, baseline: Baseline, current: Baseline) -> tuple[Bett
 
 
 def compare_metric(metric: str, baseline: Baseline, current: Baseline, tolerance: float,
-                   *, alpha: float = ALPHA) -> MetricComparison | None:
+                   *, alpha: float = ALPHA, drift: float = DRIFT) -> MetricComparison | None:
     """Compare one metric before Holm (the case does that); None when neither side has it."""
     if baseline.value(metric) is None and current.value(metric) is None:
         return None
@@ -186,7 +190,7 @@ def compare_metric(metric: str, baseline: Baseline, current: Baseline, tolerance
     if min(base_rounds + cur_rounds) <= 0:
         result.reason = "values <= 0 cannot be compared as ratios"
         return result
-    change = gate_stats.log_change(base_runs, cur_rounds)
+    change = gate_stats.log_change(base_runs, cur_rounds, assumed_drift=math.log1p(drift))
     result.log_change = change
     result.current = math.exp(sum(math.log(v) for v in cur_rounds) / len(cur_rounds))
     # The baseline's geometric mean is that of its run means (each run weighs alike).
@@ -283,12 +287,12 @@ class CaseComparison:
 
 
 def compare_case(baseline: Baseline, current: Baseline, tolerances: dict[str, float],
-                 *, alpha: float = ALPHA) -> CaseComparison:
+                 *, alpha: float = ALPHA, drift: float = DRIFT) -> CaseComparison:
     """Compare every metric that has a tolerance; Holm across those that could be tested."""
     out = CaseComparison(case_id=current.case_id, baseline_source=baseline.source,
                          baseline_hardware=baseline.hardware, hardware=current.hardware, alpha=alpha)
     for metric, tolerance in tolerances.items():
-        comparison = compare_metric(metric, baseline, current, tolerance, alpha=alpha)
+        comparison = compare_metric(metric, baseline, current, tolerance, alpha=alpha, drift=drift)
         if comparison is not None:
             out.metrics.append(comparison)
     # a metric with a log change has its p-value (compare_metric sets both)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.baselines import MAX_BASELINE_RUNS, MIN_BASELINE_ROUNDS, RUN_KEY, Baseline, BaselineError
-from openaiperf.baselines.compare import ALPHA, CaseComparison, Outcome, baseline_from_case, compare_case
+from openaiperf.baselines.compare import ALPHA, DRIFT, CaseComparison, Outcome, baseline_from_case, compare_case
 from openaiperf.baselines.fingerprint import Difference, differences
 from openaiperf.baselines.json_store import JsonBaselineStore
 from openaiperf.errors import ConfigError
@@ -66,10 +66,24 @@ def parse_alpha(value: Any, option: str = "--baseline-alpha") -> float:
     return alpha
 
 
+def parse_drift(value: Any, option: str = "--baseline-drift") -> float:
+    if value is None:
+        return DRIFT
+    try:
+        drift = float(value)
+    except (TypeError, ValueError):
+        drift = -1.0
+    if not 0 <= drift < 1:
+        raise ConfigError(f"expected a run-to-run drift 0 <= FRACTION < 1 (e.g. 0.02 for 2%), got {value!r}",
+                          source=option)
+    return drift
+
+
 def check_options(option: Callable[[str], Any]) -> None:
     """Start-up checks of the baseline options (a ConfigError names the option)."""
     parse_tolerances(option("tolerance") or [])
     parse_alpha(option("baseline_alpha"))
+    parse_drift(option("baseline_drift"))
     repeats = option("repeats") or 1
     if option("baseline_save") is not None and option("baseline_append") is not None:
         raise ConfigError("give one of --baseline-save (replace) and --baseline-append (add this run)",
@@ -100,6 +114,7 @@ class GateSettings:
     strict: bool = False
     tolerances: dict[str, float] = field(default_factory=dict)  # command-line overrides
     alpha: float = ALPHA
+    drift: float = DRIFT  # assumed run-to-run drift of a one-run baseline
 
 
 @dataclass
@@ -145,7 +160,7 @@ def judge(baseline: Baseline, current: Baseline, settings: GateSettings, *, task
     if noted := [d for d in outcome.differences if not d.refuses]:
         outcome.notes.append("baseline: measured with a different " + "; ".join(d.text() for d in noted))
     tolerances = resolve_tolerances(task_spec, settings.tolerances)
-    comparison = compare_case(baseline, current, tolerances, alpha=settings.alpha)
+    comparison = compare_case(baseline, current, tolerances, alpha=settings.alpha, drift=settings.drift)
     outcome.comparison = comparison
     absent = sorted(set(settings.tolerances) - {m.metric for m in comparison.metrics})
     if absent:
@@ -243,7 +258,7 @@ def settings_from_session(session: Any) -> GateSettings:
     return GateSettings(compare_root=where(compare), save_root=where(save_to), append=append is not None,
                         required=bool(option("baseline_required")), force=bool(option("baseline_force")),
                         strict=bool(option("baseline_strict")), tolerances=parse_tolerances(option("tolerance") or []),
-                        alpha=parse_alpha(option("baseline_alpha")))
+                        alpha=parse_alpha(option("baseline_alpha")), drift=parse_drift(option("baseline_drift")))
 
 
 def gate_case_result(result: CaseResult, session: Any,

@@ -19,8 +19,13 @@ means) by Student's t:
   hypothesis of a comparison whose configuration the gate has checked; on the
   log scale a slowdown does not change that spread, and with equal round counts
   the pooled test is robust to unequal variances (Welch's would leave one degree
-  of freedom to a new run of two rounds). Drift between runs is not seen: only
-  the tolerance guards against it (a false alarm needs the estimate beyond it);
+  of freedom to a new run of two rounds). Drift between runs cannot be seen in
+  one run, so it is *assumed*: ``d`` (``--baseline-drift``, a run-to-run standard
+  deviation on the log scale) adds ``2 d²`` (the baseline run's and the new
+  run's effects) to ``se²`` (the degrees of freedom stay the round spread's, so
+  that assuming drift can only widen the interval).
+  ``d = 0`` is the bare prediction interval, which cries wolf on a machine that
+  drifts between runs;
 - **several baseline runs** (``--baseline-append``): the variance of the baseline
   run means ``S_b²`` (``m - 1`` df) estimates ``σ_r² + σ_w² h`` with ``h =
   mean(1/n_g)``, so the new run's mean has, around the baseline mean,
@@ -75,13 +80,17 @@ class Noise:
 
     within: float  # s_w²: round-to-round, pooled within runs
     between: float | None  # S_b²: variance of the baseline run means (None: one baseline run)
+    #: d: the run-to-run standard deviation assumed where one baseline run cannot measure it
+    assumed_drift: float = 0.0
 
     def se_df(self, design: Design) -> tuple[float, float]:
         """Standard error of (new run mean - baseline mean) and its degrees of freedom."""
         k, m, h, df_w = design.current, design.runs, design.inverse_rounds, design.within_df
         drift_free = self.within * (1 / k + h / m)
         if self.between is None or m < 2:
-            return math.sqrt(drift_free), float(df_w)
+            # The baseline run's effect and the new run's; the degrees of freedom stay those of the
+            # round spread, so that assuming drift can only widen the interval.
+            return math.sqrt(drift_free + 2 * self.assumed_drift**2), float(df_w)
         between_part, within_part = self.between * (1 + 1 / m), self.within * (1 / k - h)
         variance = between_part + within_part
         if variance <= drift_free:  # no drift beyond what round noise explains
@@ -91,7 +100,7 @@ class Noise:
 
     def drift(self, design: Design) -> float | None:
         """Estimated run-to-run standard deviation σ_r (None with one baseline run)."""
-        if self.between is None:
+        if self.between is None or design.runs < 2:
             return None
         return math.sqrt(max(0.0, self.between - self.within * design.inverse_rounds))
 
@@ -127,7 +136,10 @@ class LogChange:
                 text = f"prediction interval from {d.n_baseline} baseline rounds"
             else:
                 text = f"pooled t on log values, {d.current} vs {d.n_baseline} rounds"
-            return f"{text} ({self.df:.0f} df; one baseline run: run-to-run drift not measured)"
+            assumed = self.noise.assumed_drift
+            counted = (f"run-to-run drift assumed {100 * math.expm1(assumed):.1f}% (--baseline-drift)"
+                       if assumed > 0 else "run-to-run drift not counted (--baseline-drift 0)")
+            return f"{text} ({self.df:.0f} df; one baseline run: {counted})"
         drift = self.noise.drift(d) or 0.0
         return (f"t against {d.runs} baseline runs ({d.n_baseline} rounds), run-to-run drift "
                 f"{100 * drift:.1f}%, {d.current} new round(s) ({self.df:.1f} df)")
@@ -141,9 +153,12 @@ def _as_runs(baseline: Sequence[float] | Sequence[Sequence[float]]) -> list[list
     return [[float(v) for v in cast(Sequence[float], run)] for run in items]
 
 
-def log_change(baseline: Sequence[float] | Sequence[Sequence[float]], current: Sequence[float]) -> LogChange:
+def log_change(baseline: Sequence[float] | Sequence[Sequence[float]], current: Sequence[float],
+               assumed_drift: float = 0.0) -> LogChange:
     """The log change between a baseline and a new run's positive round values. The
-    baseline is a list of values (one run, >= 2 rounds) or a list of runs' lists."""
+    baseline is a list of values (one run, >= 2 rounds) or a list of runs' lists;
+    ``assumed_drift`` is the run-to-run standard deviation (log scale) counted when
+    the baseline is one run."""
     runs = [r for r in _as_runs(baseline) if r]
     log_runs = [np.log(np.asarray(r, dtype=float)) for r in runs]
     log_c = np.log(np.asarray(current, dtype=float))
@@ -154,7 +169,7 @@ def log_change(baseline: Sequence[float] | Sequence[Sequence[float]], current: S
     squares = sum(float(((g - g.mean()) ** 2).sum()) for g in [*log_runs, log_c])
     means = np.array([g.mean() for g in log_runs])
     between = float(means.var(ddof=1)) if len(means) > 1 else None
-    noise = Noise(within=squares / design.within_df, between=between)
+    noise = Noise(within=squares / design.within_df, between=between, assumed_drift=assumed_drift)
     se, df = noise.se_df(design)
     return LogChange(estimate=float(log_c.mean() - means.mean()), se=se, df=df, design=design, noise=noise)
 
@@ -277,7 +292,11 @@ def rounds_to_settle(change: LogChange, worse: float, threshold: float, alpha: f
     if design.runs == 1:
         n = _first(lambda n: decides(Design((n,), n)), max(design.n_baseline, design.current) + 1,
                    MAX_SUGGESTED_ROUNDS)
-        return Settle(both_rounds=n)
+        if n is not None or noise.assumed_drift == 0.0:
+            return Settle(both_rounds=n)
+        # More rounds cannot shrink an assumed drift: more baseline runs measure it (as assumed).
+        noise = Noise(noise.within, noise.assumed_drift**2 + noise.within / design.n_baseline)
     per_run = round(1 / design.inverse_rounds)
-    m = _first(lambda m: decides(Design((per_run,) * m, design.current)), design.runs + 1, MAX_SUGGESTED_ROUNDS)
+    m = _first(lambda m: _decided(worse, noise, Design((per_run,) * m, design.current), threshold, alpha, level),
+               max(design.runs + 1, 2), MAX_SUGGESTED_ROUNDS)
     return Settle(baseline_runs=m)
