@@ -10,6 +10,10 @@ one after another as a user or CI would start them, never interleaved:
 first slowed by ``--slowdown`` (default 10%: :class:`~openaiperf.engines.slowed.SlowedHFEngine`,
 loaded as a pytest plugin, so the case id and its configuration are those of
 ``hf``). Each run keeps ``--rounds`` measured rounds in its ``results.json``.
+``--engine scripted`` measures the same through the ``openai`` engine against the
+scripted server (a test instrument: no model, a known per-token gap ``--gap-ms``,
+which the B runs lengthen by ``--slowdown``), restarted on one port for every run:
+the gate's statistics on a timing source whose runs do not drift with the machine.
 
 The gate is :func:`openaiperf.baselines.gate.compare_with_baseline`, at its defaults
 (tolerances, alpha, Holm across the case's metrics), on baselines of
@@ -37,20 +41,22 @@ verdicts are counted apart (they pass, and fail only with ``--baseline-strict``)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def case_id(model: str) -> str:
-    return f"gate.synthetic-offline-hf-{model}"
+def case_id(model: str, engine: str = "hf") -> str:
+    return f"gate.synthetic-offline-{'openai' if engine == 'scripted' else 'hf'}-{model}"
 
 TASK = """
 name: gate.synthetic
@@ -73,6 +79,44 @@ suites:
       hf: {{batch_size: {samples}}}
 """
 
+#: ``--engine scripted``: the openai engine against the scripted server (a test instrument
+#: whose timing is known: no model, so no drift between runs from the machine's speed)
+SCRIPTED_MATRIX = """
+suites:
+  - name: gate
+    tasks: [gate.synthetic]
+    scenarios: [offline]
+    engines: [openai]
+    models: [{model}]
+    engine_options:
+      openai: {{endpoint: "{endpoint}"}}
+"""
+
+
+@contextlib.contextmanager
+def scripted_server(port: int, gap_ms: float, tokens: int) -> Iterator[None]:
+    """The scripted server on ``port`` for one run: 30 ms to the first token, then
+    ``gap_ms`` per token (the B runs' gap is longer by the slowdown)."""
+    import urllib.request
+
+    script = json.dumps({"tokens": tokens, "ttft_ms": 30.0, "gap_ms": gap_ms})
+    process = subprocess.Popen([sys.executable, "-m", "openaiperf.testing.scripted_server", "--port", str(port),
+                                "--script", script], stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the scripted server did not start") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
 
 def load_average() -> float:
     return os.getloadavg()[0]
@@ -87,13 +131,18 @@ def run_once(work: Path, label: str, args: argparse.Namespace) -> dict[str, Any]
                "-q", "--benchmark-disable"]
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(args.threads)
-    if label.startswith("B"):
+    server: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if args.engine == "scripted":  # the slowdown is the server's: every gap after the first token
+        gap_ms = args.gap_ms * (1 + args.slowdown) if label.startswith("B") else args.gap_ms
+        server = scripted_server(args.port, gap_ms, args.tokens)
+    elif label.startswith("B"):
         command[3:3] = ["-p", "openaiperf.engines.slowed"]
         env["OPENAIPERF_SLOWDOWN"] = str(args.slowdown)
     if args.cpus:  # pinned: the scheduler cannot move the run between cores
         command[:0] = ["taskset", "-c", args.cpus]
     load_before, started = load_average(), time.perf_counter()
-    completed = subprocess.run(command, check=False, cwd=REPO, env=env, capture_output=True, text=True)
+    with server:
+        completed = subprocess.run(command, check=False, cwd=REPO, env=env, capture_output=True, text=True)
     entry = {"label": label, "returncode": completed.returncode, "seconds": round(time.perf_counter() - started, 1),
              "load_before": round(load_before, 2), "load_after": round(load_average(), 2)}
     results = sorted(report_dir.glob("*/results.json"))
@@ -107,7 +156,14 @@ def record(work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     work.mkdir(parents=True, exist_ok=True)
     (work / "task.yaml").write_text(TASK.format(input_length=args.input_length, tokens=args.tokens,
                                                 samples=args.samples))
-    (work / "matrix.yaml").write_text(MATRIX.format(samples=args.samples, model=args.model))
+    if args.engine == "scripted":
+        from openaiperf.engines.managed_server import free_port
+
+        args.port = free_port()  # one endpoint for every run: the baselines' configurations match
+        matrix = SCRIPTED_MATRIX.format(model=args.model, endpoint=f"http://127.0.0.1:{args.port}")
+    else:
+        matrix = MATRIX.format(samples=args.samples, model=args.model)
+    (work / "matrix.yaml").write_text(matrix)
     labels = [label for i in range(args.pairs) for label in (f"A{i:03d}", f"B{i:03d}")] + [f"A{args.pairs:03d}"]
     runs: list[dict[str, Any]] = []
     for label in labels:
@@ -132,8 +188,9 @@ def load_runs(work: Path) -> list[dict[str, Any]]:
     for entry in recorded:
         if not entry.get("results"):
             continue
-        model = json.loads((work / "runs.json").read_text())["args"].get("model", "smollm2-135m")
-        result = next((c for c in read_results(Path(entry["results"])).cases if c.id == case_id(model)), None)
+        recorded_args = json.loads((work / "runs.json").read_text())["args"]
+        wanted = case_id(recorded_args.get("model", "smollm2-135m"), recorded_args.get("engine", "hf"))
+        result = next((c for c in read_results(Path(entry["results"])).cases if c.id == wanted), None)
         if result is None or result.status != "passed":
             continue
         runs.append(entry | {"case": result.model_dump(mode="json"), "result": result, "kind": entry["label"][0],
@@ -228,8 +285,9 @@ def analyze(work: Path, args: argparse.Namespace) -> int:
     if nb > rounds or max(ks) > rounds:
         raise SystemExit(f"runs have {rounds} rounds: --baseline-rounds {nb} / --new-rounds {max(ks)} do not fit")
     loads = [x for r in runs for x in (r["load_before"], r["load_after"])]
-    model = json.loads((work / "runs.json").read_text())["args"].get("model", "smollm2-135m")
-    print(f"{len(a_runs)} A runs and {len(b_runs)} B runs of {case_id(model)}, {rounds} rounds each, "
+    recorded_args = json.loads((work / "runs.json").read_text())["args"]
+    recorded_case = case_id(recorded_args.get("model", "smollm2-135m"), recorded_args.get("engine", "hf"))
+    print(f"{len(a_runs)} A runs and {len(b_runs)} B runs of {recorded_case}, {rounds} rounds each, "
           f"{sum(r['seconds'] for r in runs) / 60:.0f} min; load average (1 min) at the start and end of each run: "
           f"median {np.median(loads):.2f}, range {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} CPUs")
     ratio = np.median([median_tpot(b) for b in b_runs]) / np.median([median_tpot(a) for a in a_runs])
@@ -263,6 +321,7 @@ def analyze(work: Path, args: argparse.Namespace) -> int:
                f"--slowdown {args.slowdown} --threads {args.threads} --baseline-rounds {nb} --baseline-runs "
                f"{args.baseline_runs} --new-rounds {args.new_rounds} --resample {args.resample} --drift {args.drift}"
                + (f" --model {args.model}" if args.model != "smollm2-135m" else "")
+               + (f" --engine scripted --gap-ms {args.gap_ms:g}" if args.engine == "scripted" else "")
                + (f" --cpus {args.cpus}" if args.cpus else ""))
     print(f"\nreproduce: {command}\nrecorded runs: {work} (analyze them again: --analyze {work})")
     return 0 if all(passed.values()) else 1
@@ -281,6 +340,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hw", default="cpu")
     parser.add_argument("--model", default="smollm2-135m",
                         help="registry model of the case (default smollm2-135m; tiny-llama: random weights)")
+    parser.add_argument("--engine", choices=["hf", "scripted"], default="hf",
+                        help="hf: the real model through transformers (default); scripted: the openai engine against "
+                             "the scripted server, whose per-token gap the B runs lengthen by --slowdown")
+    parser.add_argument("--gap-ms", type=float, default=10.0, help="scripted: the A runs' per-token gap (default 10)")
     parser.add_argument("--cpus", default=None, metavar="LIST",
                         help="pin every run to these CPUs with taskset (e.g. 1), so the scheduler cannot move it")
     parser.add_argument("--work", default=None, help="folder for the runs (default: a new temporary folder)")

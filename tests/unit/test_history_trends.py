@@ -86,17 +86,18 @@ def test_two_earlier_runs_make_no_range_to_call_a_value_outside_of(tmp_path: Pat
 
 
 def test_html_section_and_figures(tmp_path: Path) -> None:
-    from openaiperf.history.plot import metric_over_runs, sparklines
+    from openaiperf.history.plot import metric_over_runs, sparkline_svg
     from openaiperf.report.html import render_html
 
     store, document, name = history_of(tmp_path, [400.0, 405.0, 410.0], ttft_p50=500.0, output_tokens_per_s=55.0)
     trends = case_trends(store, document, name, limit=10)
-    assert sparklines(trends.cases[CASE]) is not None
+    svg = sparkline_svg(trends.cases[CASE].metrics[0])
+    assert svg is not None and svg.startswith("<svg") and svg.count("<circle") == 3 + 1  # three runs, this one
     series = {"cpu": store.case_points(CASE, "ttft_p50")}
     assert metric_over_runs(series, CASE, "ttft_p50") is not None
     page = render_html(tmp_path / "reports" / "current", trends)
     assert "History: each case against its last 10 runs" in page
-    assert "above the range (worse)" in page and "data:image/png;base64," in page
+    assert "above the range (worse)" in page and '<svg class="spark"' in page
     assert "History:" not in render_html(tmp_path / "reports" / "current")  # no trends given: no section
 
 

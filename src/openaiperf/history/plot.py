@@ -3,8 +3,8 @@
 - :func:`metric_over_runs`: one metric of one case over its runs (``ob history show --plot``),
   one line per hardware profile, each point marked with its baseline verdict, hollow
   when the case failed or was INVALID, and a dotted line where the engine version changed;
-- :func:`sparklines`: a case's headline metrics over its last runs, the current run
-  highlighted (the HTML report's history section).
+- :func:`sparkline_svg`: one metric of a case over its last runs as inline SVG, the
+  current run highlighted (a column of the HTML report's history table).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from openaiperf.history.store import Point
-from openaiperf.history.trends import CaseTrend
+from openaiperf.history.trends import MetricTrend
 from openaiperf.report import figures  # noqa: F401 - selects matplotlib's headless backend
 
 #: baseline verdict -> (marker, colour, legend label)
@@ -29,7 +29,6 @@ VERDICT_STYLE: dict[str | None, tuple[str, str, str]] = {
 }
 LINE_COLOURS = ("#64748b", "#0891b2", "#ca8a04", "#7c3aed", "#db2777")
 #: the HTML report's history figure stays within a page's width
-SPARKLINES_PER_ROW = 4
 
 
 def _label(point: Point) -> str:
@@ -101,37 +100,44 @@ def metric_over_runs(series: dict[str, list[Point]], case_id: str, metric: str) 
     return figure
 
 
-def sparklines(trend: CaseTrend) -> Figure | None:
-    """One small panel per headline metric: the last runs (grey), their median (dashed)
-    and the current value (orange star, right-most)."""
-    panels = [m for m in trend.metrics if m.current is not None]
-    if not panels or not trend.runs:
+def sparkline_svg(metric: MetricTrend, width: int = 140, height: int = 30) -> str | None:
+    """One metric over the case's last runs as a small inline SVG (the HTML report's
+    history table): the runs (grey line; a regression a red cross, a failed or INVALID
+    run hollow), their median (dashed) and this run (orange dot, right-most). Drawn as
+    markup, not with matplotlib, so that a report of many cases stays fast."""
+    history = [p for p in metric.points if p.value is not None]
+    if metric.current is None or not history:
         return None
-    columns = min(len(panels), SPARKLINES_PER_ROW)
-    rows = -(-len(panels) // columns)
-    figure, grid = plt.subplots(rows, columns, figsize=(2.4 * columns, 1.8 * rows), squeeze=False)
-    for axes in grid.flat[len(panels):]:
-        axes.set_visible(False)
-    for axes, metric in zip(grid.flat, panels):
-        history = [p for p in metric.points if p.value is not None]
-        ys, unit = _scale([p.value for p in history], metric.unit)  # type: ignore[misc]
-        (current,), _ = _scale([metric.current], metric.unit)  # type: ignore[list-item]
-        axes.plot(range(len(ys)), ys, color="#64748b", marker="o", markersize=3, linewidth=1)
-        for x, (y, point) in enumerate(zip(ys, history)):
-            if point.verdict == "regression" or not point.usable:
-                colour = "#dc2626" if point.verdict == "regression" else "#111827"
-                axes.scatter([x], [y], marker="X" if point.verdict == "regression" else "o", s=30,
-                             facecolors="white" if not point.usable else colour, edgecolors=colour, zorder=3)
-        if metric.median is not None:
-            (median,), _ = _scale([metric.median], metric.unit)
-            axes.axhline(median, color="#94a3b8", linestyle="--", linewidth=0.8)
-        axes.scatter([len(ys)], [current], marker="*", s=120, color="#f97316", zorder=4)
-        axes.set_title(f"{metric.metric} ({unit})" if unit else metric.metric, fontsize=8)
-        axes.tick_params(labelsize=6)
-        axes.set_xticks([])
-        axes.grid(alpha=0.3)
-    figure.tight_layout()
-    return figure
+    values = [p.value for p in history if p.value is not None] + [metric.current]
+    median = metric.median
+    low, high = min([*values, *([median] if median is not None else [])]), max(
+        [*values, *([median] if median is not None else [])])
+    span = (high - low) or abs(high) or 1.0
+    pad = 4.0
+
+    def x(index: int) -> float:
+        return pad + index * (width - 2 * pad) / len(history)
+
+    def y(value: float) -> float:
+        return height - pad - (value - low) / span * (height - 2 * pad)
+
+    line = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values[:-1]))
+    parts = [f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
+             f"<title>{metric.metric}: {len(history)} earlier run(s) and this run</title>"]
+    if median is not None:
+        parts.append(f'<line x1="{pad}" x2="{width - pad}" y1="{y(median):.1f}" y2="{y(median):.1f}" '
+                     'stroke="#94a3b8" stroke-dasharray="3 2" stroke-width="0.8"/>')
+    parts.append(f'<polyline points="{line}" fill="none" stroke="#64748b" stroke-width="1.2"/>')
+    for i, point in enumerate(history):
+        cx, cy = x(i), y(point.value)  # type: ignore[arg-type]
+        if point.verdict == "regression":
+            parts.append(f'<path d="M{cx - 3:.1f},{cy - 3:.1f}l6,6m0,-6l-6,6" stroke="#dc2626" stroke-width="1.5"/>')
+        else:
+            fill = "#64748b" if point.usable else "white"
+            parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="1.8" fill="{fill}" stroke="#64748b"/>')
+    parts.append(f'<circle cx="{x(len(history)):.1f}" cy="{y(metric.current):.1f}" r="3.2" fill="#f97316"/>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def save_png(figure: Figure, path: Any) -> None:

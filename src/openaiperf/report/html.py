@@ -182,13 +182,14 @@ def pareto_section(cases: Sequence[CaseResult]) -> str | None:
 
 
 def history_section(trends: Any) -> dict[str, Any] | None:
-    """The history section: per case, its headline metrics against its last runs (table
-    and sparklines). None when the history was not read (the section is left out)."""
+    """The history section: per case, its headline metrics against its last runs (a table
+    with a sparkline per metric). None when the history was not read (the section is left out)."""
     if trends is None:
         return None
-    from openaiperf.history.plot import sparklines
+    from markupsafe import Markup
+
+    from openaiperf.history.plot import sparkline_svg
     from openaiperf.history.trends import MIN_RUNS_FOR_RANGE, format_range, format_value
-    from openaiperf.report import figures
 
     cases = []
     for case_id, case in trends.cases.items():
@@ -200,12 +201,11 @@ def history_section(trends: Any) -> dict[str, Any] | None:
                  "change": f"{100 * m.change:+.1f}%" if m.change is not None else "-",
                  "position": m.position(),
                  # a range of one or two runs says little: colour only values outside a real range
-                 "outcome": m.outcome if m.outcome and len(m.values) >= MIN_RUNS_FOR_RANGE else ""}
+                 "outcome": m.outcome if m.outcome and len(m.values) >= MIN_RUNS_FOR_RANGE else "",
+                 "trend": Markup(svg) if (svg := sparkline_svg(m)) else ""}  # markup we drew
                 for m in case.metrics]
-        figure = sparklines(case)
         cases.append({"id": case_id, "runs": case.runs, "rows": rows,
-                      "worse": sum(row["outcome"] == "worse" for row in rows),
-                      "src": figures.data_uri(figure) if figure is not None else None})
+                      "worse": sum(row["outcome"] == "worse" for row in rows)})
     return {"store": trends.store, "limit": trends.limit, "error": trends.error, "cases": cases}
 
 
