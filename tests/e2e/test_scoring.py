@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# vLLM's CPU workers keep every core busy: one vLLM test at a time (the xdist group).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("vllm")]
 
 
 @pytest.fixture(scope="module")

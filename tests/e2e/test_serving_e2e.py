@@ -1,5 +1,6 @@
 """End to end: the real vLLM OpenAI server (managed mode) on SmolLM2, driven by
-the server and multi_stream scenarios through `pytest benchmarks`."""
+the server and multi_stream scenarios and the serving workloads (multi-turn,
+shared prefix, trace replay) through `pytest benchmarks`, one server for all."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+# vLLM's CPU workers keep every core busy: one vLLM test at a time (make test runs the slow tests on
+# two xdist workers, this group on one of them).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("vllm")]
 
 
 def run_benchmarks(report_dir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -39,26 +42,38 @@ def servers_on(port: int) -> list[psutil.Process]:
     return found
 
 
-def test_managed_vllm_server_runs_server_and_multi_stream(tmp_path):
+@pytest.fixture(scope="module")
+def managed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One run on one managed server (SmolLM2, prefix caching off): the XSum serving suite's
+    server and multi_stream cases, and the serving workloads' caching-off variants (multi-turn,
+    shared prefix, both traces), as `--preset extended` runs them; 8 samples each (the shared-prefix
+    task's first 8 prompts are two of each group, interleaved)."""
     if psutil.virtual_memory().available < 4 * 2**30:
         pytest.skip("less than 4 GiB of free memory for a vLLM server")
-    proc = run_benchmarks(tmp_path, "--engine", "openai", "--model", "smollm2-135m", "--task", "summarization.xsum",
-                          "--scenario", "server,multi_stream", "--qps-target", "2", "--stream-count", "3")
+    report_dir = tmp_path_factory.mktemp("managed")
+    proc = run_benchmarks(report_dir, "--preset", "extended", "--engine", "openai", "--model", "smollm2-135m",
+                          "-k", "(xsum and (server or multi_stream)) or ((multiturn or shared_prefix or trace) "
+                          "and False)", "--max-samples", "8", "--qps-target", "2", "--stream-count", "4",
+                          "--no-history")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    run_dir, document = results(tmp_path)
-    cases = {c["scenario"]: c for c in document["cases"]}
+    return results(report_dir)
+
+
+def test_managed_vllm_server_runs_server_and_multi_stream(managed_run):
+    run_dir, document = managed_run
+    cases = {c["scenario"]: c for c in document["cases"] if c["task"] == "summarization.xsum"}
     assert set(cases) == {"server", "multi_stream"}
     for case in cases.values():
         assert case["status"] == "passed" and case["engine"] == "openai"
         metrics = case["metrics"]
-        assert metrics["errors"]["value"] == 0 and metrics["requests"]["value"] == 4
+        assert metrics["errors"]["value"] == 0 and metrics["requests"]["value"] == 8
         assert metrics["ttft_p50"]["unit"] == "ms" and metrics["ttft_p50"]["value"] > 0
         assert 0 < metrics["tpot_p50"]["value"] < metrics["e2e_p50"]["value"]
         assert metrics["send_lag_p99"]["value"] is not None
         assert case["engine_info"]["mode"] == "managed vLLM server"
         lines = [json.loads(line) for line in (run_dir / case["records_file"]).read_text().splitlines()]
         measured = [r for r in lines if not r["warmup"]]
-        assert len(measured) == 4 and len(lines) > 4  # warmup requests recorded but not measured
+        assert len(measured) == 8 and len(lines) > 8  # warmup requests recorded but not measured
         for r in measured:
             assert r["sent"] >= r["scheduled"] and r["first_token"] > r["sent"]
             assert r["output_tokens"] > 0 and r["text"]
@@ -67,12 +82,38 @@ def test_managed_vllm_server_runs_server_and_multi_stream(tmp_path):
     assert server["settings"]["scenario"]["sla"] == {"ttft_p99_ms": 2000.0, "tpot_p99_ms": 200.0}
     assert {"ttft_p99_sla", "tpot_p99_sla", "min_queries", "min_duration"} <= set(server["validity"])
     assert server["metrics"]["goodput"]["unit"] == "requests/s"
-    assert cases["multi_stream"]["settings"]["scenario"]["stream_count"] == 3
-    # The server's log went to the run's logs directory, and the server is gone.
+    assert cases["multi_stream"]["settings"]["scenario"]["stream_count"] == 4
+    # One server for every case of the run (same engine options); its log went to the run's
+    # logs directory, and the server is gone.
     (log,) = (run_dir / "logs").glob("vllm-server-*.log")
     assert "api_server" in log.read_text()
     port = int(re.search(r"-(\d+)\.log$", log.name).group(1))
     assert servers_on(port) == []
+
+
+def test_serving_workloads_on_the_managed_server(managed_run):
+    """Multi-turn sessions, shared prefixes and trace replay on the real server, which
+    reports its own metrics beside ours; with prefix caching off it serves no cached
+    prefix, however much the prompts share."""
+    _, document = managed_run
+    cases = {c["task"]: c for c in document["cases"] if c["task"] != "summarization.xsum"}
+    assert set(cases) == {"chat.multiturn", "synthetic.shared_prefix", "trace.mooncake", "trace.burstgpt"}
+    for case in cases.values():
+        assert case["status"] == "passed" and case["engine_options"]["enable_prefix_caching"] is False
+        assert case["server_metrics"]["server"] == "vllm"
+        assert case["server_metrics"]["block_size"] is not None
+        metrics = {name: m["value"] for name, m in case["metrics"].items()}
+        assert metrics["errors"] == 0 and metrics["server_ttft_mean"] > 0
+        # the server's TTFT starts when the request arrives, the client's when it was scheduled
+        assert metrics["client_minus_server_ttft"] > 0
+    sessions = cases["chat.multiturn"]["sessions"]
+    assert sessions["completed"] == sessions["sessions"] and len(sessions["by_turn"]) >= 3
+    shared = {name: m["value"] for name, m in cases["synthetic.shared_prefix"]["metrics"].items()}
+    assert shared["ideal_prefix_cache_hit_rate"] > 0 and not shared["prefix_cache_hit_rate"]
+    invariance = cases["synthetic.shared_prefix"]["batch_invariance"]
+    assert invariance["compared"] == 8 and 0 <= invariance["rate"] <= 1
+    for name in ("trace.mooncake", "trace.burstgpt"):
+        assert cases[name]["settings"]["scenario"]["arrivals"] == "trace"
 
 
 def test_a_server_that_cannot_start_fails_its_cases_with_its_log(tmp_path):
