@@ -10,8 +10,7 @@ import os
 
 import pytest
 
-# vLLM's CPU workers keep every core busy: one vLLM test at a time (the xdist group).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("vllm")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

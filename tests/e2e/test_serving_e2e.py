@@ -16,9 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# vLLM's CPU workers keep every core busy: one vLLM test at a time (make test runs the slow tests on
-# two xdist workers, this group on one of them).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("vllm")]
+pytestmark = pytest.mark.slow
 
 
 def run_benchmarks(report_dir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
