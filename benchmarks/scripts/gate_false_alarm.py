@@ -48,15 +48,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def case_id(model: str, engine: str = "hf") -> str:
-    return f"gate.synthetic-offline-{'openai' if engine == 'scripted' else 'hf'}-{model}"
+def recorded_case_id(work: Path) -> str:
+    """The id of the case the runs recorded in ``work`` measured (from their arguments)."""
+    recorded = json.loads((work / "runs.json").read_text())["args"]
+    engine = "openai" if recorded.get("engine") == "scripted" else "hf"
+    return f"gate.synthetic-offline-{engine}-{recorded.get('model', 'smollm2-135m')}"
 
 TASK = """
 name: gate.synthetic
@@ -73,49 +75,11 @@ suites:
   - name: gate
     tasks: [gate.synthetic]
     scenarios: [offline]
-    engines: [hf]
+    engines: [{engine}]
     models: [{model}]
     engine_options:
-      hf: {{batch_size: {samples}}}
+      {engine}: {options}
 """
-
-#: ``--engine scripted``: the openai engine against the scripted server (a test instrument
-#: whose timing is known: no model, so no drift between runs from the machine's speed)
-SCRIPTED_MATRIX = """
-suites:
-  - name: gate
-    tasks: [gate.synthetic]
-    scenarios: [offline]
-    engines: [openai]
-    models: [{model}]
-    engine_options:
-      openai: {{endpoint: "{endpoint}"}}
-"""
-
-
-@contextlib.contextmanager
-def scripted_server(port: int, gap_ms: float, tokens: int) -> Iterator[None]:
-    """The scripted server on ``port`` for one run: 30 ms to the first token, then
-    ``gap_ms`` per token (the B runs' gap is longer by the slowdown)."""
-    import urllib.request
-
-    script = json.dumps({"tokens": tokens, "ttft_ms": 30.0, "gap_ms": gap_ms})
-    process = subprocess.Popen([sys.executable, "-m", "openaiperf.testing.scripted_server", "--port", str(port),
-                                "--script", script], stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the scripted server did not start") from None
-                time.sleep(0.05)
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def load_average() -> float:
@@ -131,10 +95,12 @@ def run_once(work: Path, label: str, args: argparse.Namespace) -> dict[str, Any]
                "-q", "--benchmark-disable"]
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(args.threads)
-    server: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    server: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if args.engine == "scripted":  # the slowdown is the server's: every gap after the first token
+        from openaiperf.testing.scripted_server import Script, start_scripted_server
+
         gap_ms = args.gap_ms * (1 + args.slowdown) if label.startswith("B") else args.gap_ms
-        server = scripted_server(args.port, gap_ms, args.tokens)
+        server = start_scripted_server(Script(tokens=args.tokens, ttft_ms=30.0, gap_ms=gap_ms), port=args.port)
     elif label.startswith("B"):
         command[3:3] = ["-p", "openaiperf.engines.slowed"]
         env["OPENAIPERF_SLOWDOWN"] = str(args.slowdown)
@@ -160,9 +126,9 @@ def record(work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
         from openaiperf.engines.managed_server import free_port
 
         args.port = free_port()  # one endpoint for every run: the baselines' configurations match
-        matrix = SCRIPTED_MATRIX.format(model=args.model, endpoint=f"http://127.0.0.1:{args.port}")
+        matrix = MATRIX.format(engine="openai", model=args.model, options=f'{{endpoint: "http://127.0.0.1:{args.port}"}}')
     else:
-        matrix = MATRIX.format(samples=args.samples, model=args.model)
+        matrix = MATRIX.format(engine="hf", model=args.model, options=f"{{batch_size: {args.samples}}}")
     (work / "matrix.yaml").write_text(matrix)
     labels = [label for i in range(args.pairs) for label in (f"A{i:03d}", f"B{i:03d}")] + [f"A{args.pairs:03d}"]
     runs: list[dict[str, Any]] = []
@@ -184,12 +150,11 @@ def load_runs(work: Path) -> list[dict[str, Any]]:
     from openaiperf.report.results import read_results
 
     recorded = json.loads((work / "runs.json").read_text())["runs"]
+    wanted = recorded_case_id(work)
     runs = []
     for entry in recorded:
         if not entry.get("results"):
             continue
-        recorded_args = json.loads((work / "runs.json").read_text())["args"]
-        wanted = case_id(recorded_args.get("model", "smollm2-135m"), recorded_args.get("engine", "hf"))
         result = next((c for c in read_results(Path(entry["results"])).cases if c.id == wanted), None)
         if result is None or result.status != "passed":
             continue
@@ -285,9 +250,7 @@ def analyze(work: Path, args: argparse.Namespace) -> int:
     if nb > rounds or max(ks) > rounds:
         raise SystemExit(f"runs have {rounds} rounds: --baseline-rounds {nb} / --new-rounds {max(ks)} do not fit")
     loads = [x for r in runs for x in (r["load_before"], r["load_after"])]
-    recorded_args = json.loads((work / "runs.json").read_text())["args"]
-    recorded_case = case_id(recorded_args.get("model", "smollm2-135m"), recorded_args.get("engine", "hf"))
-    print(f"{len(a_runs)} A runs and {len(b_runs)} B runs of {recorded_case}, {rounds} rounds each, "
+    print(f"{len(a_runs)} A runs and {len(b_runs)} B runs of {recorded_case_id(work)}, {rounds} rounds each, "
           f"{sum(r['seconds'] for r in runs) / 60:.0f} min; load average (1 min) at the start and end of each run: "
           f"median {np.median(loads):.2f}, range {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} CPUs")
     ratio = np.median([median_tpot(b) for b in b_runs]) / np.median([median_tpot(a) for a in a_runs])

@@ -181,7 +181,7 @@ BASE_OPTIONS: tuple[Option, ...] = (
            "baseline", default="0.05", metavar="ALPHA", recorded=False),
     Option("--baseline-drift", "run-to-run drift (relative standard deviation of a run) that a baseline saved "
            "from one run assumes, since it cannot measure it (default 0.05; --baseline-append measures it)",
-           "baseline", default="0.05", metavar="FRACTION", recorded=False),
+           "baseline", default=None, metavar="FRACTION", recorded=False),
     Option("--tolerance", "relative tolerance of a metric, e.g. ttft_p90=0.05 (repeatable)", "baseline",
            action="append", metavar="METRIC=FRACTION", recorded=False),
     # -- report

@@ -177,7 +177,7 @@ def add_compare_arguments(compare: argparse.ArgumentParser) -> None:
     compare.add_argument("--strict", action="store_true", help="exit 1 on an inconclusive verdict too")
     compare.add_argument("--alpha", default="0.05", help="significance level, family-wise per case (default 0.05)")
     compare.add_argument("--tolerance", action="append", metavar="METRIC=FRACTION", help="override a tolerance")
-    compare.add_argument("--drift", default="0.05", metavar="FRACTION",
+    compare.add_argument("--drift", default=None, metavar="FRACTION",
                          help="run-to-run drift a one-run baseline (or RUN_A) assumes (default 0.05, as "
                               "--baseline-drift)")
     compare.set_defaults(func=cmd_compare)

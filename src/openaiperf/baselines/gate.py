@@ -14,6 +14,7 @@ a baseline whose configuration differs is refused, naming each difference
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,27 +57,27 @@ def parse_tolerances(items: Sequence[str], option: str = "--tolerance") -> dict[
     return out
 
 
-def parse_alpha(value: Any, option: str = "--baseline-alpha") -> float:
+def _parse_number(value: Any, accepts: Callable[[float], bool], expected: str, option: str) -> float:
     try:
-        alpha = float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        alpha = -1.0
-    if not 0 < alpha < 0.5:
-        raise ConfigError(f"expected a significance level 0 < ALPHA < 0.5 (e.g. 0.05), got {value!r}", source=option)
-    return alpha
+        number = math.nan
+    if not accepts(number):  # NaN is accepted by no range
+        raise ConfigError(f"expected {expected}, got {value!r}", source=option)
+    return number
+
+
+def parse_alpha(value: Any, option: str = "--baseline-alpha") -> float:
+    if value is None:
+        return ALPHA
+    return _parse_number(value, lambda a: 0 < a < 0.5, "a significance level 0 < ALPHA < 0.5 (e.g. 0.05)", option)
 
 
 def parse_drift(value: Any, option: str = "--baseline-drift") -> float:
     if value is None:
         return DRIFT
-    try:
-        drift = float(value)
-    except (TypeError, ValueError):
-        drift = -1.0
-    if not 0 <= drift < 1:
-        raise ConfigError(f"expected a run-to-run drift 0 <= FRACTION < 1 (e.g. 0.02 for 2%), got {value!r}",
-                          source=option)
-    return drift
+    return _parse_number(value, lambda d: 0 <= d < 1, "a run-to-run drift 0 <= FRACTION < 1 (e.g. 0.02 for 2%)",
+                         option)
 
 
 def check_options(option: Callable[[str], Any]) -> None:

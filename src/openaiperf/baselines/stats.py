@@ -294,9 +294,10 @@ def rounds_to_settle(change: LogChange, worse: float, threshold: float, alpha: f
                    MAX_SUGGESTED_ROUNDS)
         if n is not None or noise.assumed_drift == 0.0:
             return Settle(both_rounds=n)
-        # More rounds cannot shrink an assumed drift: more baseline runs measure it (as assumed).
-        noise = Noise(noise.within, noise.assumed_drift**2 + noise.within / design.n_baseline)
+    # More rounds cannot shrink an assumed drift: more baseline runs would measure it (as assumed).
+    runs_noise = noise if design.runs > 1 else Noise(
+        noise.within, noise.assumed_drift**2 + noise.within / design.n_baseline)
     per_run = round(1 / design.inverse_rounds)
-    m = _first(lambda m: _decided(worse, noise, Design((per_run,) * m, design.current), threshold, alpha, level),
+    m = _first(lambda m: _decided(worse, runs_noise, Design((per_run,) * m, design.current), threshold, alpha, level),
                max(design.runs + 1, 2), MAX_SUGGESTED_ROUNDS)
     return Settle(baseline_runs=m)

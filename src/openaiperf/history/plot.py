@@ -28,7 +28,6 @@ VERDICT_STYLE: dict[str | None, tuple[str, str, str]] = {
     None: ("o", "#111827", "not compared"),
 }
 LINE_COLOURS = ("#64748b", "#0891b2", "#ca8a04", "#7c3aed", "#db2777")
-#: the HTML report's history figure stays within a page's width
 
 
 def _label(point: Point) -> str:
@@ -105,13 +104,12 @@ def sparkline_svg(metric: MetricTrend, width: int = 140, height: int = 30) -> st
     history table): the runs (grey line; a regression a red cross, a failed or INVALID
     run hollow), their median (dashed) and this run (orange dot, right-most). Drawn as
     markup, not with matplotlib, so that a report of many cases stays fast."""
-    history = [p for p in metric.points if p.value is not None]
-    if metric.current is None or not history:
+    history = [(p, p.value) for p in metric.points if p.value is not None]
+    current, median = metric.current, metric.median
+    if current is None or not history:
         return None
-    values = [p.value for p in history if p.value is not None] + [metric.current]
-    median = metric.median
-    low, high = min([*values, *([median] if median is not None else [])]), max(
-        [*values, *([median] if median is not None else [])])
+    drawn = [*(value for _, value in history), current, *([median] if median is not None else [])]
+    low, high = min(drawn), max(drawn)
     span = (high - low) or abs(high) or 1.0
     pad = 4.0
 
@@ -121,21 +119,21 @@ def sparkline_svg(metric: MetricTrend, width: int = 140, height: int = 30) -> st
     def y(value: float) -> float:
         return height - pad - (value - low) / span * (height - 2 * pad)
 
-    line = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values[:-1]))
+    line = " ".join(f"{x(i):.1f},{y(value):.1f}" for i, (_, value) in enumerate(history))
     parts = [f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
              f"<title>{metric.metric}: {len(history)} earlier run(s) and this run</title>"]
     if median is not None:
         parts.append(f'<line x1="{pad}" x2="{width - pad}" y1="{y(median):.1f}" y2="{y(median):.1f}" '
                      'stroke="#94a3b8" stroke-dasharray="3 2" stroke-width="0.8"/>')
     parts.append(f'<polyline points="{line}" fill="none" stroke="#64748b" stroke-width="1.2"/>')
-    for i, point in enumerate(history):
-        cx, cy = x(i), y(point.value)  # type: ignore[arg-type]
+    for i, (point, value) in enumerate(history):
+        cx, cy = x(i), y(value)
         if point.verdict == "regression":
             parts.append(f'<path d="M{cx - 3:.1f},{cy - 3:.1f}l6,6m0,-6l-6,6" stroke="#dc2626" stroke-width="1.5"/>')
         else:
             fill = "#64748b" if point.usable else "white"
             parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="1.8" fill="{fill}" stroke="#64748b"/>')
-    parts.append(f'<circle cx="{x(len(history)):.1f}" cy="{y(metric.current):.1f}" r="3.2" fill="#f97316"/>')
+    parts.append(f'<circle cx="{x(len(history)):.1f}" cy="{y(current):.1f}" r="3.2" fill="#f97316"/>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -166,7 +166,8 @@ def check_suite_presets(matrix: MatrixSpec, preset: str | None, *, source: str) 
         if suite.preset is not None and suite.preset not in presets:
             raise ConfigError(f"unknown preset {suite.preset!r}; known: {', '.join(presets)}",
                               source=source, field=f"suites[{index}].preset")
-    if preset and not (preset_entry(preset).get("sweep") or preset_entry(preset).get("options")) and not any(
+    entry = presets.get(preset) if preset else None
+    if entry and not (entry.get("sweep") or entry.get("options")) and not any(
             suite.preset == preset for suite in matrix.suites):
         raise ConfigError(f"preset {preset!r} adds the suites that name it (preset: {preset}), and this matrix "
                           "has none", source=source)

@@ -488,15 +488,16 @@ class ScriptedServer:
 
 @contextlib.contextmanager
 def start_scripted_server(script: Script | None = None, *, slow_s: float = 30.0, timeout_s: float = 30.0,
-                          cpu: int | None = None, keepalive_s: float = 75.0) -> Iterator[ScriptedServer]:
-    """Run the server in a subprocess on a free loopback port (pinned to CPU
-    ``cpu`` when given; idle connections closed after ``keepalive_s``); yields a
-    :class:`ScriptedServer`."""
+                          cpu: int | None = None, keepalive_s: float = 75.0,
+                          port: int | None = None) -> Iterator[ScriptedServer]:
+    """Run the server in a subprocess on a loopback port (``port``, else a free one;
+    pinned to CPU ``cpu`` when given; idle connections closed after ``keepalive_s``);
+    yields a :class:`ScriptedServer`."""
     from openaiperf.engines.managed_server import free_port
 
     script = script or Script()
     changes = {f.name: getattr(script, f.name) for f in dataclasses.fields(script)}
-    port = free_port()
+    port = port or free_port()
     command = [sys.executable, "-m", "openaiperf.testing.scripted_server", "--port", str(port), "--slow-s",
                str(slow_s), "--keepalive-s", str(keepalive_s), "--script", json.dumps(changes)]
     if cpu is not None:
