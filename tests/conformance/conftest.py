@@ -8,6 +8,16 @@ from pathlib import Path
 
 import pytest
 
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every conformance test holds measured times to the script within milliseconds: marked
+    ``timing``, so that make test runs them one at a time, not beside other tests on two workers."""
+    for item in items:
+        if HERE in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.timing)
+
 
 @pytest.fixture(scope="session")
 def word_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
