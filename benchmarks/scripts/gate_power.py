@@ -23,11 +23,11 @@ import sys
 import numpy as np
 
 from openaiperf.baselines import Baseline
-from openaiperf.baselines.compare import compare_case
+from openaiperf.baselines.compare import DRIFT, compare_case
 
 
 def simulate(spread: float, drift: float, design: str, change: float, tolerance: float, metrics: int,
-             trials: int, rng: np.random.Generator) -> dict[str, float]:
+             trials: int, rng: np.random.Generator, assumed_drift: float = DRIFT) -> dict[str, float]:
     runs_rounds, current = design.split(":")
     runs, rounds = (int(x) for x in runs_rounds.split("x"))
     names = [f"m{i}" for i in range(metrics)]
@@ -42,7 +42,8 @@ def simulate(spread: float, drift: float, design: str, change: float, tolerance:
         logs = np.log1p(change) + rng.normal(0, drift) + rng.normal(0, spread, int(current))
         current_rounds = [dict.fromkeys(names, float(np.exp(v))) for v in logs]
         baseline, now = Baseline("c", "cpu", meta, baseline_rounds), Baseline("c", "cpu", meta, current_rounds)
-        outcomes[compare_case(baseline, now, dict.fromkeys(names, tolerance)).outcome.value] += 1
+        case = compare_case(baseline, now, dict.fromkeys(names, tolerance), drift=assumed_drift)
+        outcomes[case.outcome.value] += 1
     return {k: v / trials for k, v in outcomes.items()}
 
 
@@ -58,18 +59,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance", type=float, default=0.05)
     parser.add_argument("--metrics", type=int, default=7, help="gated metrics moving together (default 7)")
     parser.add_argument("--trials", type=int, default=2000)
+    parser.add_argument("--assumed-drift", type=float, default=DRIFT,
+                        help=f"the drift a one-run baseline assumes (--baseline-drift; default {DRIFT})")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
-    print(f"tolerance {args.tolerance:.0%}, {args.metrics} correlated metrics, {args.trials} trials per cell; "
-          f"A/A: false alarms (regression) and no-regression verdicts; A/B: {args.change:.0%} slowdown caught")
+    print(f"tolerance {args.tolerance:.0%}, {args.metrics} correlated metrics, {args.trials} trials per cell, "
+          f"one-run baselines assume a {args.assumed_drift:.0%} drift; A/A: false alarms (regression) and "
+          f"no-regression verdicts; A/B: {args.change:.0%} slowdown caught")
     print("| spread | drift | baseline runs x rounds : new rounds | A/A false alarm | A/A no regression | "
           "A/B caught | A/B inconclusive |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for spread in args.spread:
         for drift in args.drift:
             for design in args.designs:
-                aa = simulate(spread, drift, design, 0.0, args.tolerance, args.metrics, args.trials, rng)
-                ab = simulate(spread, drift, design, args.change, args.tolerance, args.metrics, args.trials, rng)
+                aa = simulate(spread, drift, design, 0.0, args.tolerance, args.metrics, args.trials, rng,
+                              args.assumed_drift)
+                ab = simulate(spread, drift, design, args.change, args.tolerance, args.metrics, args.trials, rng,
+                              args.assumed_drift)
                 print(f"| {spread:.0%} | {drift:.0%} | {design} | {aa['regression']:.1%} | {aa['no regression']:.0%} "
                       f"| {ab['regression']:.0%} | {ab['inconclusive']:.0%} |", flush=True)
     return 0
