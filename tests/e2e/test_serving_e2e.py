@@ -20,8 +20,9 @@ pytestmark = pytest.mark.slow
 
 
 def run_benchmarks(report_dir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`pytest benchmarks` on the CPU profile (each suite at its own sample count unless args say)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    command = [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--max-samples", "4",
+    command = [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu",
                "--report-dir", str(report_dir), "-p", "no:cacheprovider", "-q", *args]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -44,19 +45,19 @@ def servers_on(port: int) -> list[psutil.Process]:
 def managed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """One run on one managed server (SmolLM2, prefix caching off): the XSum serving suite's
     server and multi_stream cases, and the serving workloads' caching-off variants (multi-turn,
-    shared prefix, both traces), as `--preset extended` runs them; 8 samples each (the shared-prefix
-    task's first 8 prompts are two of each group, interleaved)."""
+    shared prefix, both traces), as `--preset extended` runs them, at their suites' sample counts
+    (XSum 4, multi-turn 4 sessions, shared prefix 8: two of each group, traces 8 arrivals)."""
     if psutil.virtual_memory().available < 4 * 2**30:
         pytest.skip("less than 4 GiB of free memory for a vLLM server")
     report_dir = tmp_path_factory.mktemp("managed")
     proc = run_benchmarks(report_dir, "--preset", "extended", "--engine", "openai", "--model", "smollm2-135m",
                           "-k", "(xsum and (server or multi_stream)) or ((multiturn or shared_prefix or trace) "
-                          "and False)", "--max-samples", "8", "--qps-target", "2", "--stream-count", "4",
-                          "--no-history")
+                          "and False)", "--qps-target", "2", "--stream-count", "4", "--no-history")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return results(report_dir)
 
 
+@pytest.mark.vllm
 def test_managed_vllm_server_runs_server_and_multi_stream(managed_run):
     run_dir, document = managed_run
     cases = {c["scenario"]: c for c in document["cases"] if c["task"] == "summarization.xsum"}
@@ -64,14 +65,14 @@ def test_managed_vllm_server_runs_server_and_multi_stream(managed_run):
     for case in cases.values():
         assert case["status"] == "passed" and case["engine"] == "openai"
         metrics = case["metrics"]
-        assert metrics["errors"]["value"] == 0 and metrics["requests"]["value"] == 8
+        assert metrics["errors"]["value"] == 0 and metrics["requests"]["value"] == 4
         assert metrics["ttft_p50"]["unit"] == "ms" and metrics["ttft_p50"]["value"] > 0
         assert 0 < metrics["tpot_p50"]["value"] < metrics["e2e_p50"]["value"]
         assert metrics["send_lag_p99"]["value"] is not None
         assert case["engine_info"]["mode"] == "managed vLLM server"
         lines = [json.loads(line) for line in (run_dir / case["records_file"]).read_text().splitlines()]
         measured = [r for r in lines if not r["warmup"]]
-        assert len(measured) == 8 and len(lines) > 8  # warmup requests recorded but not measured
+        assert len(measured) == 4 and len(lines) > 4  # warmup requests recorded but not measured
         for r in measured:
             assert r["sent"] >= r["scheduled"] and r["first_token"] > r["sent"]
             assert r["output_tokens"] > 0 and r["text"]
@@ -89,6 +90,7 @@ def test_managed_vllm_server_runs_server_and_multi_stream(managed_run):
     assert servers_on(port) == []
 
 
+@pytest.mark.vllm
 def test_serving_workloads_on_the_managed_server(managed_run):
     """Multi-turn sessions, shared prefixes and trace replay on the real server, which
     reports its own metrics beside ours; with prefix caching off it serves no cached
@@ -115,7 +117,8 @@ def test_serving_workloads_on_the_managed_server(managed_run):
 
 
 def test_a_server_that_cannot_start_fails_its_cases_with_its_log(tmp_path):
-    proc = run_benchmarks(tmp_path, "--engine", "openai", "--model", "smollm2-135m", "--task", "summarization.xsum",
+    proc = run_benchmarks(tmp_path, "--max-samples", "4", "--engine", "openai", "--model", "smollm2-135m",
+                          "--task", "summarization.xsum",
                           "--scenario", "server",
                           "--engine-option", "openai:server_args=--no-such-vllm-flag", timeout=300)
     assert proc.returncode != 0
