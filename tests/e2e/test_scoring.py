@@ -54,7 +54,6 @@ def test_hf_score_matches_transformers_loss(setup):
     assert scored[1] == pytest.approx(alone, abs=1e-3)
 
 
-@pytest.mark.vllm
 def test_vllm_prompt_logprobs_agree_with_hf(setup):
     pytest.importorskip("vllm")
     from openaiperf.engines.vllm_scoring import score_windows

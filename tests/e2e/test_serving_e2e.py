@@ -57,7 +57,6 @@ def managed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return results(report_dir)
 
 
-@pytest.mark.vllm
 def test_managed_vllm_server_runs_server_and_multi_stream(managed_run):
     run_dir, document = managed_run
     cases = {c["scenario"]: c for c in document["cases"] if c["task"] == "summarization.xsum"}
@@ -90,7 +89,6 @@ def test_managed_vllm_server_runs_server_and_multi_stream(managed_run):
     assert servers_on(port) == []
 
 
-@pytest.mark.vllm
 def test_serving_workloads_on_the_managed_server(managed_run):
     """Multi-turn sessions, shared prefixes and trace replay on the real server, which
     reports its own metrics beside ours; with prefix caching off it serves no cached

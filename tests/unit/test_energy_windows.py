@@ -3,7 +3,9 @@ holds warmup requests (and find-peak trials), whose energy the reported tokens d
 not pay for. The GPU is a fake of nvidia-ml-py (fake_pynvml) whose power is
 constant and whose energy counter grows with real time, so the energy of any
 window is known: power x its length (to the time a reading takes after its row's
-timestamp, microseconds for the fake: hence the 0.1% tolerance)."""
+timestamp: microseconds for the fake on an idle machine, but a sampling thread can be
+held up for several milliseconds beside other busy tests: hence 5% on windows of
+about 200 ms, still far from the whole round's energy, which is 2x the window's)."""
 
 from __future__ import annotations
 
@@ -70,7 +72,7 @@ def test_case_monitor_energy_of_a_window_inside_a_round(tmp_path):
     monitor.stop_round()
     whole = monitor.finish()["energy_j"]
     window = monitor.window_energy([(start, end)])
-    assert window["energy_j"] == pytest.approx(POWER_W * (end - start), rel=1e-3)
+    assert window["energy_j"] == pytest.approx(POWER_W * (end - start), rel=0.05)
     assert whole > window["energy_j"] * 1.5
 
 
@@ -90,10 +92,10 @@ def test_a_cases_energy_and_mean_power_exclude_its_warmup_requests(tmp_path):
     result = runner.finish()
     (run,) = runner.runs
     window = run.end - run.start
-    assert result.metrics["energy"].value == pytest.approx(POWER_W * window, rel=1e-3)
-    assert result.metrics["mean_power"].value == pytest.approx(POWER_W, rel=1e-3)
+    assert result.metrics["energy"].value == pytest.approx(POWER_W * window, rel=0.05)
+    assert result.metrics["mean_power"].value == pytest.approx(POWER_W, rel=0.05)
     tokens = result.metrics["output_tokens"].value
-    assert result.metrics["energy_per_output_token"].value == pytest.approx(POWER_W * window / tokens, rel=1e-3)
+    assert result.metrics["energy_per_output_token"].value == pytest.approx(POWER_W * window / tokens, rel=0.05)
     # the monitored round also covered the 8 warmup requests (200 ms at 40 req/s)
     assert result.resources.monitored_energy_j > POWER_W * (window + 0.15)
     assert "warmup requests and find-peak trials excluded" in result.resources.energy_scope

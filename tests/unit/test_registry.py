@@ -12,7 +12,15 @@ from pydantic import Field
 
 from openaiperf.engines import Engine, engines
 from openaiperf.errors import ConfigError, UnknownNameError
-from openaiperf.registry import Options, Registry, all_registries, option_field, parse_options, requirement
+from openaiperf.registry import (
+    Options,
+    Registry,
+    all_registries,
+    option_field,
+    parse_options,
+    requirement,
+    requirements_found_not_imported,
+)
 from openaiperf.scenarios import scenarios
 from openaiperf.tasks import task_kinds
 
@@ -224,3 +232,15 @@ def test_ob_scenario_list_shows_options_and_their_flags(capsys):
     assert "min_duration_s (--min-duration)" in out
     assert "multi_stream     builtin" in out and "stream_count (--stream-count)" in out
     assert "seed (--arrival-seed)" in out
+
+
+def test_an_import_checked_requirement_is_imported_except_at_collection(tmp_path, monkeypatch):
+    # found on the path, but broken: importing it fails
+    (tmp_path / "broken_dependency.py").write_text("raise ImportError('libfoo.so: cannot open shared object file')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    req = requirement("broken-dependency", import_check=True)
+    assert "broken_dependency not importable (libfoo.so" in (req.problem() or "")
+    with requirements_found_not_imported():  # how collection checks every case: found is enough
+        assert req.problem() is None
+        assert requirement("no-such-dependency", import_check=True).problem() == "no-such-dependency is not installed"
+    assert req.problem() is not None  # imported again outside

@@ -82,6 +82,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     matrix_file = matrix_of(metafunc.definition)
     if matrix_file is None:
         return
+    from openaiperf.registry import requirements_found_not_imported
     from openaiperf.runner import case_skip_reason
 
     session = get_session(metafunc.config)
@@ -97,8 +98,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for case in cases:
         marks = [pytest.mark.ob_case]
-        reason = case_skip_reason(case, session.models[case.model], session.hardware, session.system,
-                                  task_kind_of(session, case.task))
+        with requirements_found_not_imported():
+            reason = case_skip_reason(case, session.models[case.model], session.hardware, session.system,
+                                      task_kind_of(session, case.task))
         if reason:
             marks.append(pytest.mark.skip(reason=reason))
         params.append(pytest.param(case, id=case.id, marks=marks))
