@@ -13,10 +13,17 @@ HERE = Path(__file__).parent
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every conformance test holds measured times to the script within milliseconds: marked
-    ``timing``, so that make test runs them one at a time, not beside other tests on two workers."""
+    ``timing``, so that make test runs them one at a time, not beside other tests on two workers.
+
+    A failed one is measured again, twice at most (pytest-rerunfailures): the virtual machines
+    these tests run on stall now and then for 100-300 ms (the hypervisor takes the CPUs: 4% steal
+    time on this 2-core VM), which no millisecond tolerance absorbs. A wrong measurement fails
+    every attempt; a stall does not come back at the same moment. Only the test is run again: a
+    module-scoped run (the plugin conformance run) is measured once."""
     for item in items:
         if HERE in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.timing)
+            item.add_marker(pytest.mark.flaky(reruns=2))
 
 
 @pytest.fixture(scope="session")
