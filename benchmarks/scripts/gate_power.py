@@ -31,7 +31,7 @@ def simulate(spread: float, drift: float, design: str, change: float, tolerance:
     runs_rounds, current = design.split(":")
     runs, rounds = (int(x) for x in runs_rounds.split("x"))
     names = [f"m{i}" for i in range(metrics)]
-    meta = {name: {"value": 1.0, "better": "lower"} for name in names}
+    meta = {name: {"value": 1.0, "unit": "ms", "better": "lower"} for name in names}
     outcomes = {"regression": 0, "inconclusive": 0, "no regression": 0}
     for _ in range(trials):
         baseline_rounds = []

@@ -8,12 +8,9 @@ the rounds' p90s, never a whole-distribution test), on the log scale
 - ``w`` = how much worse the run is: ``log(current / baseline)`` of the round
   geometric means, sign-flipped for a higher-is-better metric; ``θ`` = τ on the
   same scale (``log(1 + τ)``, or ``-log(1 - τ)`` for higher-is-better);
-- **regression**: significantly worse *than the tolerance*: the one-sided t test
-  of ``w > θ`` (null hypothesis ``w ≤ θ``), Holm-adjusted across the case's
-  metrics, below ``alpha``, so the worse-side ``1 - alpha`` bound of the other
-  end lies beyond the tolerance too. Testing against the tolerance rather than
-  against no change keeps a round that strays just past the tolerance (a
-  scheduling hiccup in a 30 ms TTFT) from reading as a regression;
+- **regression**: significantly worse (one-sided t, Holm-adjusted across the
+  case's metrics, below ``alpha``) *and* the estimate worse than the tolerance
+  (``w > θ``);
 - **no regression**: the worse-side one-sided ``1 - alpha`` bound of ``w`` is
   within the tolerance (``≤ θ``): a regression beyond τ is ruled out. Claiming
   this for every metric at once needs no multiplicity correction (an
@@ -95,7 +92,7 @@ class MetricComparison:
     ci_low: float | None = None
     ci_high: float | None = None
     confidence: float = 1 - 2 * ALPHA
-    #: one-sided p-value of "worse beyond the tolerance", and after Holm across the case's metrics
+    #: one-sided p-value of "worse", and after Holm across the case's metrics
     p_value: float | None = None
     p_holm: float | None = None
     method: str = ""
@@ -202,7 +199,7 @@ def compare_metric(metric: str, baseline: Baseline, current: Baseline, tolerance
     half = gate_stats.t_quantile(1 - alpha, change.df) * change.se if change.se > 0 else 0.0
     result.ci_low, result.ci_high = math.exp(change.estimate - half), math.exp(change.estimate + half)
     worse = direction.worse_by(change.estimate)
-    result.p_value = gate_stats.p_worse(worse - direction.tolerance_log(tolerance), change.se, change.df)
+    result.p_value = gate_stats.p_worse(worse, change.se, change.df)
     result.method = change.method
     result.spread = math.expm1(change.spread)
     return result
@@ -213,9 +210,10 @@ def _decide(result: MetricComparison, change: gate_stats.LogChange, level: float
     worse = result.better.worse_by(change.estimate)
     threshold = result.better.tolerance_log(result.tolerance)
     bound = gate_stats.worse_bound(worse, change.se, change.df, alpha)
-    if result.p_holm is not None and result.p_holm < alpha:  # only when worse > threshold
+    significant = result.p_holm is not None and result.p_holm < alpha
+    if significant and worse > threshold:
         result.outcome = Outcome.REGRESSION
-        result.reason = "significantly worse than the tolerance"
+        result.reason = "significantly worse, beyond the tolerance"
         return
     if bound <= threshold:
         result.outcome = Outcome.NO_REGRESSION
@@ -223,8 +221,9 @@ def _decide(result: MetricComparison, change: gate_stats.LogChange, level: float
         return
     result.outcome = Outcome.INCONCLUSIVE
     if worse > threshold:
-        result.reason = (f"worse than the tolerance, but not significantly (Holm p={result.p_holm:.2g} >= "
-                         f"{alpha:g})")
+        result.reason = f"worse beyond the tolerance, but not significantly (Holm p={result.p_holm:.2g} >= {alpha:g})"
+    elif significant:
+        result.reason = f"significantly worse, but it cannot be told whether by more than {result.tolerance_text()}"
     else:
         result.reason = f"too noisy to rule out a change beyond {result.tolerance_text()}"
     result.settle_rounds = gate_stats.rounds_to_settle(change, worse, threshold, alpha, level)

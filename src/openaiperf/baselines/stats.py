@@ -181,9 +181,8 @@ def t_quantile(level: float, df: float) -> float:
 
 
 def p_worse(worse: float, se: float, df: float) -> float:
-    """One-sided p-value of "worse" (null: no worse) for a worse-side change
-    ``worse`` with standard error ``se``; the gate passes the change beyond its
-    tolerance, so the null is "within the tolerance"."""
+    """One-sided p-value of "worse than the baseline" (null: no change) for a
+    worse-side change ``worse`` with standard error ``se``."""
     if se == 0.0:
         return 0.0 if worse > 0 else 1.0
     from scipy.stats import t as student_t
@@ -228,21 +227,17 @@ class Settle:
     current_rounds: int | None = None
     both_rounds: int | None = None
     baseline_runs: int | None = None
-    #: a one-run baseline whose assumed drift no count of rounds or runs can overcome:
-    #: only measuring the drift (which may be smaller than assumed) can settle it
-    measure_drift: bool = False
 
     @property
     def demand(self) -> tuple[int, int]:
-        """Orders answers by how much they ask: more new rounds < a new baseline < more
-        baseline runs < measuring the drift < impossible."""
+        """Orders answers by how much they ask: more new rounds < a new baseline < impossible."""
         if self.current_rounds is not None:
             return 0, self.current_rounds
         if self.both_rounds is not None:
             return 1, self.both_rounds
         if self.baseline_runs is not None:
             return 2, self.baseline_runs
-        return (3, 0) if self.measure_drift else (4, 0)
+        return 3, 0
 
     def text(self, change: LogChange, tolerance: float) -> str:
         if self.current_rounds is not None:
@@ -254,11 +249,6 @@ class Settle:
         if self.baseline_runs is not None:
             more = self.baseline_runs - change.design.runs
             return f"{more} more baseline run{'s' if more != 1 else ''} (--baseline-append) to pin down the drift"
-        if self.measure_drift:
-            assumed = 100 * math.expm1(change.noise.assumed_drift)
-            return (f"more baseline runs (--baseline-append) to measure the run-to-run drift: at the {assumed:.1f}% "
-                    f"assumed (--baseline-drift), one new run cannot tell whether a change of "
-                    f"{100 * math.expm1(change.estimate):+.1f}% is beyond {100 * tolerance:.0f}%")
         return (f"a steadier machine or a wider tolerance: at a round-to-round spread of "
                 f"{100 * math.expm1(change.spread):.1f}% and a change of {100 * math.expm1(change.estimate):+.1f}%, "
                 f"{MAX_SUGGESTED_ROUNDS} rounds would not tell whether it is beyond {100 * tolerance:.0f}%")
@@ -266,8 +256,8 @@ class Settle:
 
 def _decided(worse: float, noise: Noise, design: Design, threshold: float, alpha: float, level: float) -> bool:
     se, df = noise.se_df(design)
-    if worse > threshold:  # a regression once it is significantly beyond the tolerance
-        return p_worse(worse - threshold, se, df) < level
+    if worse > threshold:  # a regression once it is significant
+        return p_worse(worse, se, df) < level
     return worse_bound(worse, se, df, alpha) <= threshold  # ruled out once the bound is within tolerance
 
 
@@ -310,8 +300,4 @@ def rounds_to_settle(change: LogChange, worse: float, threshold: float, alpha: f
     per_run = round(1 / design.inverse_rounds)
     m = _first(lambda m: _decided(worse, runs_noise, Design((per_run,) * m, design.current), threshold, alpha, level),
                max(design.runs + 1, 2), MAX_SUGGESTED_ROUNDS)
-    if m is None and design.runs == 1:
-        # The new run's own drift counts however many baseline runs there are; a measured
-        # drift may be smaller than the one assumed.
-        return Settle(measure_drift=True)
     return Settle(baseline_runs=m)

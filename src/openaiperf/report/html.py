@@ -99,7 +99,7 @@ def verdicts(groups: Sequence[CaseGroup]) -> list[Verdict]:
         if label == "refused":
             named, why = [], "; ".join(d.text for d in entry.differences if d.refuses)
         elif label == "regression":
-            named, why = list(comparison.regressions) if comparison else [], "significantly worse than the tolerance"
+            named, why = list(comparison.regressions) if comparison else [], "significantly worse, beyond the tolerance"
         elif label == "inconclusive":
             named, why = list(comparison.inconclusive) if comparison else [], f"would settle it: {entry.settle or '?'}"
         else:
