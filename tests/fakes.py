@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from openaiperf.engines import Engine
@@ -74,3 +75,22 @@ def make_record(scheduled: float, token_times: Sequence[float], *, sent: float |
     record.done = token_times[-1] if token_times else scheduled
     record.error = error
     return record
+
+
+REPO_PROFILES = Path(__file__).resolve().parents[1] / "hardware_profiles"
+
+
+def xsum_case_runner(run_dir: Path, case: Any, *, engine: Engine | None = None, parameters: int = 1_000_000,
+                     dtype: str = "float32", settings: Any = None) -> Any:
+    """A :class:`~openaiperf.runner.CaseRunner` of ``case`` (an XSum case) on the h100
+    profile, with a model of ``parameters`` named as the case's (no weights) and ``engine``
+    (a :class:`ScriptedEngine` by default)."""
+    from openaiperf.hardware import load_profile
+    from openaiperf.models import ModelSpec
+    from openaiperf.runner import CaseRunner, RunSettings
+    from openaiperf.tasks import create_task, load_task_specs
+
+    model = ModelSpec(name=case.model, source=f"test/{case.model}", parameters=parameters, dtype=dtype)
+    return CaseRunner(case, task=create_task("summarization.xsum", load_task_specs()),
+                      engine=engine or ScriptedEngine(), model=model, hardware=load_profile("h100", [REPO_PROFILES]),
+                      system=None, dtype=dtype, run_dir=run_dir, settings=settings or RunSettings(monitor=False))

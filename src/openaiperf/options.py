@@ -178,7 +178,7 @@ BASE_OPTIONS: tuple[Option, ...] = (
     Option("--baseline-strict", "an inconclusive baseline verdict fails the case too", "baseline",
            action="store_true", recorded=False),
     Option("--baseline-alpha", "significance level of the baseline gate, family-wise per case (default 0.05)",
-           "baseline", default="0.05", metavar="ALPHA", recorded=False),
+           "baseline", default=None, metavar="ALPHA", recorded=False),
     Option("--baseline-drift", "run-to-run drift (relative standard deviation of a run) that a baseline saved "
            "from one run assumes, since it cannot measure it (default 0.05; --baseline-append measures it)",
            "baseline", default=None, metavar="FRACTION", recorded=False),

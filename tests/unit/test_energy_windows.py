@@ -10,22 +10,16 @@ about 200 ms, still far from the whole round's energy, which is 2x the window's)
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from fake_pynvml import FakeNvml
 
-from openaiperf.hardware import load_profile
 from openaiperf.matrix import Case
-from openaiperf.models import ModelSpec
 from openaiperf.monitor.case import CaseMonitor
 from openaiperf.monitor.nvml import NvmlSampler
 from openaiperf.monitor.util import window_energy_j
-from openaiperf.runner import CaseRunner, RunSettings
-from openaiperf.tasks import create_task, load_task_specs
-from tests.fakes import ScriptedEngine
-
-REPO_PROFILES = Path(__file__).resolve().parents[2] / "hardware_profiles"
+from openaiperf.runner import RunSettings
+from tests.fakes import ScriptedEngine, xsum_case_runner
 
 
 class TimedFakeNvml(FakeNvml):
@@ -77,14 +71,10 @@ def test_case_monitor_energy_of_a_window_inside_a_round(tmp_path):
 
 
 def test_a_cases_energy_and_mean_power_exclude_its_warmup_requests(tmp_path):
-    specs = load_task_specs()
     case = Case("summarization.xsum", "server", "scripted", "m", engine_options={},
                 scenario_options={"qps_target": 40.0, "warmup_requests": 8})
-    model = ModelSpec(name="m", source="test/m", parameters=1_000_000, dtype="float32")
-    runner = CaseRunner(case, task=create_task("summarization.xsum", specs),
-                        engine=ScriptedEngine(tokens=3, token_s=0.001), model=model,
-                        hardware=load_profile("h100", [REPO_PROFILES]), system=None, dtype="float32",
-                        run_dir=tmp_path, settings=RunSettings(max_samples=8, warmup_samples=0, monitor=False))
+    runner = xsum_case_runner(tmp_path, case, engine=ScriptedEngine(tokens=3, token_s=0.001),
+                              settings=RunSettings(max_samples=8, warmup_samples=0, monitor=False))
     runner.monitor = CaseMonitor(case.id, tmp_path, interval_s=0.01, metrics=("cpu",), in_process=True)
     runner.monitor._samplers = [NvmlSampler(TimedFakeNvml())]
     runner.prepare()

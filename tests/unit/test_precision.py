@@ -10,17 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from openaiperf.hardware import load_profile
 from openaiperf.matrix import Case
 from openaiperf.metrics.precision import effective_precision, load_quantization_config
-from openaiperf.models import ModelSpec
 from openaiperf.records import Record
-from openaiperf.runner import CaseRunner, RunSettings
+from openaiperf.runner import CaseRunner
 from openaiperf.scenarios import ScenarioRun
-from openaiperf.tasks import create_task, load_task_specs
-from tests.fakes import ScriptedEngine
-
-REPO_PROFILES = Path(__file__).resolve().parents[2] / "hardware_profiles"
+from tests.fakes import xsum_case_runner
 
 
 @pytest.mark.parametrize("options,quant_config,expected", [
@@ -62,12 +57,8 @@ PARAMETERS = 8_000_000_000
 
 
 def runner(tmp_path: Path, **engine_options) -> CaseRunner:
-    specs = load_task_specs()
     case = Case("summarization.xsum", "offline", "scripted", "m8b", engine_options=engine_options)
-    model = ModelSpec(name="m8b", source="test/m8b", parameters=PARAMETERS, dtype="bfloat16")
-    return CaseRunner(case, task=create_task("summarization.xsum", specs), engine=ScriptedEngine(), model=model,
-                      hardware=load_profile("h100", [REPO_PROFILES]), system=None, dtype="bfloat16",
-                      run_dir=tmp_path, settings=RunSettings(monitor=False))
+    return xsum_case_runner(tmp_path, case, parameters=PARAMETERS, dtype="bfloat16")
 
 
 def one_second_of_work() -> tuple[list[Record], list[ScenarioRun]]:

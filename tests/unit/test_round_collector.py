@@ -8,18 +8,12 @@ from __future__ import annotations
 import gc
 import weakref
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from openaiperf.hardware import load_profile
 from openaiperf.matrix import Case
-from openaiperf.models import ModelSpec
 from openaiperf.records import Record, RecordSink, Request
-from openaiperf.runner import CaseRunner, RunSettings
-from openaiperf.tasks import create_task, load_task_specs
-from tests.fakes import ScriptedEngine
-
-REPO_PROFILES = Path(__file__).resolve().parents[2] / "hardware_profiles"
+from openaiperf.runner import RunSettings
+from tests.fakes import ScriptedEngine, xsum_case_runner
 
 
 class Node:
@@ -47,11 +41,8 @@ class CollectorWatchingEngine(ScriptedEngine):
 def test_a_measured_round_runs_with_the_heap_frozen_and_the_collector_on(tmp_path):
     case = Case("summarization.xsum", "offline", "scripted", "m", engine_options={}, scenario_options={})
     engine = CollectorWatchingEngine()
-    runner = CaseRunner(case, task=create_task("summarization.xsum", load_task_specs()), engine=engine,
-                        model=ModelSpec(name="m", source="test/m", parameters=1_000_000, dtype="float32"),
-                        hardware=load_profile("h100", [REPO_PROFILES]), system=None, dtype="float32",
-                        run_dir=tmp_path, settings=RunSettings(max_samples=2, warmup_samples=1, repeats=2,
-                                                               monitor=False))
+    runner = xsum_case_runner(tmp_path, case, engine=engine,
+                              settings=RunSettings(max_samples=2, warmup_samples=1, repeats=2, monitor=False))
     before = gc.get_freeze_count()
     runner.prepare()
     runner.warmup(runner.requests[:1])

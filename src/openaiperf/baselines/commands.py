@@ -175,7 +175,7 @@ def add_compare_arguments(compare: argparse.ArgumentParser) -> None:
     compare.add_argument("--force", action="store_true",
                          help="compare although the configuration (options, versions, device) differs")
     compare.add_argument("--strict", action="store_true", help="exit 1 on an inconclusive verdict too")
-    compare.add_argument("--alpha", default="0.05", help="significance level, family-wise per case (default 0.05)")
+    compare.add_argument("--alpha", default=None, help="significance level, family-wise per case (default 0.05)")
     compare.add_argument("--tolerance", action="append", metavar="METRIC=FRACTION", help="override a tolerance")
     compare.add_argument("--drift", default=None, metavar="FRACTION",
                          help="run-to-run drift a one-run baseline (or RUN_A) assumes (default 0.05, as "

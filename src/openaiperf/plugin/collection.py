@@ -96,14 +96,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if error is not None:
         pytest.fail(error, pytrace=False)
     params = []
-    for case in cases:
-        marks = [pytest.mark.ob_case]
-        with requirements_found_not_imported():
+    with requirements_found_not_imported():
+        for case in cases:
+            marks = [pytest.mark.ob_case]
             reason = case_skip_reason(case, session.models[case.model], session.hardware, session.system,
                                       task_kind_of(session, case.task))
-        if reason:
-            marks.append(pytest.mark.skip(reason=reason))
-        params.append(pytest.param(case, id=case.id, marks=marks))
+            if reason:
+                marks.append(pytest.mark.skip(reason=reason))
+            params.append(pytest.param(case, id=case.id, marks=marks))
     metafunc.parametrize(CASE_FIXTURE, params)
 
 
