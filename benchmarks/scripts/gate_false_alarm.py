@@ -30,6 +30,10 @@ The gate is :func:`openaiperf.baselines.gate.compare_with_baseline`, at its defa
   draws reuse a limited number of real runs, so they are not independent: the
   real pairs are the primary evidence, the resampled counts the larger sample.
 
+Every run measures a round again when the client stalled in it (``--stall-limit``,
+the suite's default unless given; ``off`` records the stalls and keeps every
+round): the analysis prints how often, and draws only the rounds the gate judges.
+
 A comparison of an A run is a **false alarm** when its verdict is "regression";
 one of a B run is a **detection** when its verdict is "regression". Inconclusive
 verdicts are counted apart (they pass, and fail only with ``--baseline-strict``).
@@ -50,6 +54,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from openaiperf.monitor.stalls import STALL_LIMIT_MS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,7 +98,7 @@ def run_once(work: Path, label: str, args: argparse.Namespace) -> dict[str, Any]
     command = [sys.executable, "-m", "pytest", "benchmarks", "--hw", args.hw, "--matrix", str(work / "matrix.yaml"),
                "--task-file", str(work / "task.yaml"), "--task", "gate.synthetic", "--repeats", str(args.rounds),
                "--report-dir", str(report_dir), "--no-monitor", "--no-html-report", "-p", "no:cacheprovider",
-               "-q", "--benchmark-disable"]
+               "-q", "--benchmark-disable", f"--stall-limit={args.stall_limit}"]
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(args.threads)
     server: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
@@ -158,8 +164,11 @@ def load_runs(work: Path) -> list[dict[str, Any]]:
         result = next((c for c in read_results(Path(entry["results"])).cases if c.id == wanted), None)
         if result is None or result.status != "passed":
             continue
+        # a round the client stalled in at every attempt is not judged by the gate: nor drawn here
+        stalled = {s.round for s in result.stalls if s.kept and s.over_limit}
         runs.append(entry | {"case": result.model_dump(mode="json"), "result": result, "kind": entry["label"][0],
-                             "index": int(entry["label"][1:])})
+                             "index": int(entry["label"][1:]),
+                             "usable": [i for i in range(len(result.rounds)) if i not in stalled]})
     return runs
 
 
@@ -209,11 +218,11 @@ def real_pairs(by_index: dict[tuple[str, int], dict[str, Any]], m: int, nb: int,
         base = [by_index.get(("A", j)) for j in range(i - m + 1, i + 1)]
         if None in base:
             continue
-        keep = [list(range(nb))] * m
+        keep = [run["usable"][:nb] for run in base]
         if ("A", i + 1) in by_index:
-            aa.append(verdict(base, keep, by_index[("A", i + 1)], list(range(k)), drift))
+            aa.append(verdict(base, keep, by_index[("A", i + 1)], by_index[("A", i + 1)]["usable"][:k], drift))
         if ("B", i) in by_index:
-            ab.append(verdict(base, keep, by_index[("B", i)], list(range(k)), drift))
+            ab.append(verdict(base, keep, by_index[("B", i)], by_index[("B", i)]["usable"][:k], drift))
     return aa, ab
 
 
@@ -222,19 +231,39 @@ def resampled(a_runs: list, b_runs: list, m: int, nb: int, k: int, count: int, r
     """``count`` A/A and A/B comparisons: m + 1 different A runs drawn at random (m for
     the baseline, one judged), a B run drawn at random; rounds drawn without
     replacement within each run."""
-    rounds = min(len(r["case"]["rounds"]) for r in a_runs + b_runs)
-
-    def pick(n: int) -> list[int]:
-        return sorted(rng.choice(rounds, size=n, replace=False).tolist())
+    def pick(run: dict[str, Any], n: int) -> list[int]:
+        usable = run["usable"]
+        return sorted(rng.choice(usable, size=min(n, len(usable)), replace=False).tolist())
 
     aa, ab = [], []
     for _ in range(count):
         chosen = rng.choice(len(a_runs), size=m + 1, replace=False)
         base = [a_runs[i] for i in chosen[:m]]
-        keep = [pick(nb) for _ in base]
-        aa.append(verdict(base, keep, a_runs[chosen[m]], pick(k), drift))
-        ab.append(verdict(base, keep, b_runs[int(rng.integers(len(b_runs)))], pick(k), drift))
+        keep = [pick(run, nb) for run in base]
+        new_a, new_b = a_runs[chosen[m]], b_runs[int(rng.integers(len(b_runs)))]
+        aa.append(verdict(base, keep, new_a, pick(new_a, k), drift))
+        ab.append(verdict(base, keep, new_b, pick(new_b, k), drift))
     return aa, ab
+
+
+def stall_summary(runs: list[dict[str, Any]]) -> str:
+    """How often the client stalled: attempts measured again, rounds kept stalled, the
+    longest stall of each attempt (``--stall-limit``; runs recorded before it: none)."""
+    import numpy as np
+
+    attempts = [s for r in runs for s in r["result"].stalls]
+    if not attempts:
+        return "stalls of the client: not recorded in these runs"
+    longest = np.array([s.longest_ms for s in attempts])
+    steal = [s.steal_ms for s in attempts if s.steal_ms is not None]
+    again = sum(not s.kept for s in attempts)
+    stuck = sum(s.kept and s.over_limit for s in attempts)
+    text = (f"stalls of the client: {len(attempts)} attempts, {again} measured again, {stuck} kept over the "
+            f"limit (not judged); longest stall per attempt p50 {np.percentile(longest, 50):.1f} ms, "
+            f"p99 {np.percentile(longest, 99):.1f} ms, max {longest.max():.1f} ms")
+    if steal:
+        text += f"; CPU steal per attempt (most of any CPU) p50 {np.median(steal):.0f} ms, max {max(steal):.0f} ms"
+    return text
 
 
 def analyze(work: Path, args: argparse.Namespace) -> int:
@@ -259,6 +288,7 @@ def analyze(work: Path, args: argparse.Namespace) -> int:
     drift = float(np.std(np.log([median_tpot(a) for a in a_runs]), ddof=1))
     print(f"A runs, TPOT p50 (log sd): round to round within a run, median {np.median(within):.3f}; "
           f"run to run (run medians) {drift:.3f}")
+    print(stall_summary(runs))
     by_index = {(r["kind"], r["index"]): r for r in runs}
     passed = {}
     drifts = [float(d) for d in str(args.drift).split(",")]
@@ -279,13 +309,16 @@ def analyze(work: Path, args: argparse.Namespace) -> int:
         print(f"resampled              A/B: {tally(rab)}")
         print(f"A/A false alarms {alarms}/{len(raa)} (goal <= 1 in 100), A/B detections {caught}/{len(rab)} "
               f"(goal >= 95 in 100): {'PASS' if ok else 'FAIL'}")
-    command = (f"python benchmarks/scripts/gate_false_alarm.py --pairs {args.pairs} --rounds {args.rounds} "
-               f"--samples {args.samples} --tokens {args.tokens} --input-length {args.input_length} "
-               f"--slowdown {args.slowdown} --threads {args.threads} --baseline-rounds {nb} --baseline-runs "
+    # the recording's own settings (an --analyze run gives only the analysis's)
+    rec = argparse.Namespace(**{**vars(args), **json.loads((work / "runs.json").read_text())["args"]})
+    command = (f"python benchmarks/scripts/gate_false_alarm.py --pairs {rec.pairs} --rounds {rec.rounds} "
+               f"--samples {rec.samples} --tokens {rec.tokens} --input-length {rec.input_length} "
+               f"--slowdown {rec.slowdown} --threads {rec.threads} --baseline-rounds {nb} --baseline-runs "
                f"{args.baseline_runs} --new-rounds {args.new_rounds} --resample {args.resample} --drift {args.drift}"
-               + (f" --model {args.model}" if args.model != "smollm2-135m" else "")
-               + (f" --engine scripted --gap-ms {args.gap_ms:g}" if args.engine == "scripted" else "")
-               + (f" --cpus {args.cpus}" if args.cpus else ""))
+               + (f" --model {rec.model}" if rec.model != "smollm2-135m" else "")
+               + (f" --engine scripted --gap-ms {rec.gap_ms:g}" if rec.engine == "scripted" else "")
+               + (f" --cpus {rec.cpus}" if rec.cpus else "")
+               + (f" --stall-limit {rec.stall_limit}" if getattr(rec, "stall_limit", None) else ""))
     print(f"\nreproduce: {command}\nrecorded runs: {work} (analyze them again: --analyze {work})")
     return 0 if all(passed.values()) else 1
 
@@ -306,6 +339,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--engine", choices=["hf", "scripted"], default="hf",
                         help="hf: the real model through transformers (default); scripted: the openai engine against "
                              "the scripted server, whose per-token gap the B runs lengthen by --slowdown")
+    parser.add_argument("--stall-limit", default=f"{STALL_LIMIT_MS:g}ms", metavar="DURATION|off",
+                        help="every run's --stall-limit (default: the suite's)")
     parser.add_argument("--gap-ms", type=float, default=10.0, help="scripted: the A runs' per-token gap (default 10)")
     parser.add_argument("--cpus", default=None, metavar="LIST",
                         help="pin every run to these CPUs with taskset (e.g. 1), so the scheduler cannot move it")

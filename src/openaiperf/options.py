@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openaiperf.errors import ConfigError
+from openaiperf.monitor.stalls import STALL_LIMIT_MS, STALL_RETRIES
 
 #: what --dtype accepts: the model registry's dtypes
 MODEL_DTYPES = ("float32", "bfloat16", "float16")
@@ -98,6 +99,19 @@ def _interval(text: str) -> None:
     parse_interval(text, source="--monitor-interval")
 
 
+def parse_stall_limit(text: str) -> float | None:
+    """``--stall-limit``: ``"20ms"`` -> 20.0 (ms); ``"off"`` -> None."""
+    if str(text).strip().lower() == "off":
+        return None
+    from openaiperf.monitor.util import parse_interval
+
+    return 1000 * parse_interval(text, source="--stall-limit (a duration like 20ms, or off)")
+
+
+def _stall_limit(text: str) -> None:
+    parse_stall_limit(text)
+
+
 def _dtype(value: str) -> None:
     if value not in MODEL_DTYPES:
         raise ConfigError(f"unknown dtype {value!r}; known: {', '.join(MODEL_DTYPES)}", source="--dtype")
@@ -152,6 +166,12 @@ BASE_OPTIONS: tuple[Option, ...] = (
     Option("--monitor-interval", "resource monitor sampling interval, e.g. 100ms or 1s (default 100ms)",
            "measurement", default="100ms", metavar="DURATION", check=_interval),
     Option("--no-monitor", "do not sample CPU/GPU/memory during cases", "measurement", action="store_true"),
+    Option("--stall-limit", "measure a round again when the client stalled this long in it (a machine that stopped "
+           "the client, not the engine) and for a tenth of the round's median TTFT or decoding time, e.g. 50ms; "
+           f"'off' never does (default {STALL_LIMIT_MS:g}ms)",
+           "measurement", default=f"{STALL_LIMIT_MS:g}ms", metavar="DURATION|off", check=_stall_limit),
+    Option("--stall-retries", f"how many times a stalled round is measured again at most (default {STALL_RETRIES})",
+           "measurement", default=STALL_RETRIES, type=int, metavar="N", bounds=AT_LEAST_0),
     Option("--profile", "torch: PyTorch profiler trace + top-ops table per case; nsys/ncu: re-run under Nsight",
            "measurement", choices=("torch", "nsys", "ncu")),
     Option("--sweep", 'expand each case over parameters, e.g. "batch_size:1,2,4;max_tokens:50,100"', "measurement",

@@ -238,6 +238,8 @@ class Record:
     reasoning: str = ""
     error: str | None = None
     warmup: bool = False
+    #: measured in an attempt of its round that the client stalled in, and measured again (never counted)
+    discarded: bool = False
     #: the session and turn (1, 2, ...) of a multi-turn request; None for a single request
     session_id: str | None = None
     turn: int | None = None
@@ -372,5 +374,6 @@ def read_records(path: Path) -> list[Record]:
 
 
 def measured(records: Iterable[Record]) -> list[Record]:
-    """The records that count: warmup requests are never measured."""
-    return [r for r in records if not r.warmup]
+    """The records that count: warmup requests are never measured, nor the requests of
+    an attempt that was measured again because the client stalled in it."""
+    return [r for r in records if not (r.warmup or r.discarded)]

@@ -273,6 +273,24 @@ class ServerMetricsSummary(Typed):
     rounds: list[ServerRound] = Field(default_factory=list)
 
 
+class RoundStalls(Typed):
+    """One measured attempt at a round, watched for stalls of the client
+    (:mod:`openaiperf.monitor.stalls`): an attempt whose longest stall reached
+    ``--stall-limit`` is measured again, and its records are kept, marked ``discarded``."""
+
+    round: int
+    attempt: int = Field(default=0, description="0 for the first measurement of the round, then 1, 2...")
+    longest_ms: float = Field(description="the longest time the client's watch thread woke up late, ms")
+    limit_ms: float | None = Field(
+        default=None, description="the stall that measures the attempt again (--stall-limit, or a tenth of its "
+                                  "median TTFT or decoding time when longer); None: --stall-limit off")
+    steal_ms: float | None = Field(
+        default=None, description="CPU time the hypervisor took during the attempt, the most of any CPU, ms")
+    seconds: float = Field(description="the attempt's length")
+    over_limit: bool = Field(default=False, description="the longest stall reached --stall-limit")
+    kept: bool = Field(default=True, description="its records count (False: measured again, records discarded)")
+
+
 class BatchInvariance(Typed):
     """Greedy answers under load against the same requests served one at a time
     (concurrency ``reference_concurrency``) after the measured rounds: ``rate`` is
@@ -447,6 +465,8 @@ class CaseResult(Typed):
         default=None, description="the server's own /metrics around each round (an engine that exposes them)")
     batch_invariance: BatchInvariance | None = Field(
         default=None, description="greedy answers under load vs alone (--batch-invariance)")
+    stalls: list[RoundStalls] = Field(
+        default_factory=list, description="each measured attempt at a round, watched for stalls of the client")
 
     @model_validator(mode="before")
     @classmethod

@@ -20,13 +20,14 @@ from openaiperf.engines import engine_unavailable_reason
 from openaiperf.matrix import Case
 from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.efficiency import energy_metrics, load_kv_geometry, mbu, mfu
-from openaiperf.metrics.latency import latency_metrics, timing_notes
+from openaiperf.metrics.latency import e2e_s, latency_metrics, timing_notes, ttft_s
 from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
 from openaiperf.metrics.server import server_metrics
 from openaiperf.metrics.sessions import session_metrics, session_table
 from openaiperf.metrics.throughput import throughput_metrics
 from openaiperf.monitor.case import CaseMonitor
 from openaiperf.monitor.prometheus import ServerMetricsTracker, combine, interval_peaks
+from openaiperf.monitor.stalls import STALL_LIMIT_MS, STALL_RETRIES, Stalls, StallWatch, stall_limit_ms
 from openaiperf.progress import CaseProgress
 from openaiperf.records import Record, RecordWriter, Session, measured, read_records
 from openaiperf.result import (
@@ -37,6 +38,7 @@ from openaiperf.result import (
     CaseSettings,
     EfficiencyBasis,
     ResourceSummary,
+    RoundStalls,
     ScenarioSettings,
     ServerMetricsSummary,
     ServerRound,
@@ -92,11 +94,14 @@ def collector_held_still() -> Iterator[None]:
         gc.unfreeze()
 
 
-def round_tag(case_id: str, round_index: int) -> str:
-    """A short tag unique to a case and a round (see :meth:`openaiperf.tasks.Task.for_round`)."""
+def round_tag(case_id: str, round_index: int, attempt: int = 0) -> str:
+    """A short tag unique to a case, a round and an attempt at it (see
+    :meth:`openaiperf.tasks.Task.for_round`); every tag of a case has the same length,
+    so a round measured again sends prompts as long as the first attempt's."""
     import hashlib
 
-    return f"[{hashlib.sha256(case_id.encode()).hexdigest()[:8]} r{round_index}]"
+    key = case_id if attempt == 0 else f"{case_id}#attempt{attempt}"
+    return f"[{hashlib.sha256(key.encode()).hexdigest()[:8]} r{round_index}]"
 
 
 def rounds_of(records: Sequence[Record]) -> list[ScenarioRun]:
@@ -124,6 +129,10 @@ class RunSettings:
     monitor_interval_s: float = 0.1
     monitor: bool = True
     profile: str | None = None  # torch | nsys | ncu (nsys/ncu wrap the whole run)
+    #: a round whose client stalled this long (ms; and a tenth of its latencies) is measured again (None: never)
+    stall_limit_ms: float | None = STALL_LIMIT_MS
+    #: how many times a round is measured again at most
+    stall_retries: int = STALL_RETRIES
 
 
 class CaseRunner:
@@ -158,6 +167,7 @@ class CaseRunner:
                                    metrics=("cpu", "gpu") if gpu else ("cpu",), prometheus=endpoint)
         #: each round's requests (the task's, as tagged for that round)
         self.round_requests: list[list[Any]] = []
+        self.attempt_requests: list[Any] = []
         from openaiperf.profiling import create_case_profiler
 
         self.profiler = create_case_profiler(settings.profile, case.id, run_dir)
@@ -208,35 +218,86 @@ class CaseRunner:
 
     def measure_round(self, round_index: int) -> ScenarioRun:
         """One measured pass of the scenario over every request; records go to the
-        JSONL file as they complete."""
-        requests = self.task.for_round(self.requests, round_tag(self.case.id, round_index))
-        self.round_requests.append(requests)
-        t0 = time.perf_counter()
-        with RecordWriter(self.records_path, t0) as writer:
-            self.progress.begin(f"round {round_index + 1}/{self.settings.repeats}", len(requests))
-
-            def completed(record: Record) -> None:
-                writer.write(record)
-                self.progress.advance()
-
-            with collector_held_still():  # collected before the round's windows open
-                self.monitor.start_round(round_index)
-                if self.server_metrics is not None:
-                    self.server_metrics.begin()
-                run: ScenarioRun | None = None
-                try:
-                    with self.profiler.round(round_index):
-                        run = self.scenario.run(self.engine, requests, completed, round_index)
-                finally:
-                    summary = self.monitor.stop_round()
-                    if self.server_metrics is not None:
-                        # the server counts the round's warmup requests too: they were sent inside it
-                        self.server_metrics.end(round_index, sum(r.ok for r in run.records) if run else None,
-                                                interval_peaks(summary))
-            if self.complete_records(run.records):
-                writer.rewrite()  # the lines appended at completion, now with the final token counts
+        JSONL file as they complete. An attempt in which the client stalled for
+        ``stall_limit_ms`` or more is measured again (``stall_retries`` times at most):
+        its records stay in the file, marked ``discarded``, and the case's ``stalls``
+        list every attempt."""
+        floor, retries = self.settings.stall_limit_ms, self.settings.stall_retries
+        with RecordWriter(self.records_path, time.perf_counter()) as writer:
+            attempt = 0
+            while True:
+                run, stalls = self.measure_attempt(round_index, attempt, writer)
+                limit = None if floor is None else self.stall_limit(floor, run)
+                over = limit is not None and stalls.longest_ms >= limit
+                again = over and attempt < retries
+                self.result.stalls.append(RoundStalls(
+                    round=round_index, attempt=attempt, longest_ms=round(stalls.longest_ms, 3),
+                    limit_ms=None if limit is None else round(limit, 3),
+                    steal_ms=None if stalls.steal_ms is None else round(stalls.steal_ms, 3),
+                    seconds=round(stalls.seconds, 6), over_limit=over, kept=not again))
+                if not again:
+                    break
+                self.result.notes.append(f"round {round_index + 1}: measured again, the client stalled "
+                                         f"{stalls.longest_ms:.0f} ms (limit {limit:.0f} ms)")
+                self.discard_attempt(run, writer)
+                attempt += 1
+        if over:
+            self.result.notes.append(
+                f"round {round_index + 1}: the client stalled {stalls.longest_ms:.0f} ms (limit {limit:.0f} ms) in "
+                f"each of {attempt + 1} attempt(s); the last one is kept, and the baseline gate does not judge it")
+        self.round_requests.append(self.attempt_requests)
         self.runs.append(run)
         return run
+
+    def measure_attempt(self, round_index: int, attempt: int, writer: RecordWriter) -> tuple[ScenarioRun, Stalls]:
+        """One pass of the scenario, watched for stalls of the client."""
+        requests = self.task.for_round(self.requests, round_tag(self.case.id, round_index, attempt))
+        self.attempt_requests = requests
+        again = " (measured again: the client stalled)" if attempt else ""
+        self.progress.begin(f"round {round_index + 1}/{self.settings.repeats}{again}", len(requests))
+
+        def completed(record: Record) -> None:
+            writer.write(record)
+            self.progress.advance()
+
+        with collector_held_still():  # collected before the round's windows open
+            self.monitor.start_round(round_index)
+            if self.server_metrics is not None:
+                self.server_metrics.begin()
+            run: ScenarioRun | None = None
+            try:
+                with self.profiler.round(round_index), StallWatch() as watch:
+                    run = self.scenario.run(self.engine, requests, completed, round_index)
+            finally:
+                summary = self.monitor.stop_round()
+                if self.server_metrics is not None:
+                    # the server counts the round's warmup requests too: they were sent inside it
+                    self.server_metrics.end(round_index, sum(r.ok for r in run.records) if run else None,
+                                            interval_peaks(summary))
+        if self.complete_records(run.records):
+            writer.rewrite()  # the lines appended at completion, now with the final token counts
+        assert watch.stalls is not None
+        return run, watch.stalls
+
+    @staticmethod
+    def stall_limit(floor_ms: float, run: ScenarioRun) -> float:
+        """The stall that measures this attempt again, from its requests' latencies."""
+        ok = [r for r in measured(run.records) if r.ok]
+        ttft = [t for r in ok if (t := ttft_s(r)) is not None]
+        decode = [e - t for r in ok if (t := ttft_s(r)) is not None and (e := e2e_s(r)) is not None]
+        if not ttft:  # no token times: the whole request
+            decode = [e for r in ok if (e := e2e_s(r)) is not None]
+        return stall_limit_ms(floor_ms, ttft, decode)
+
+    def discard_attempt(self, run: ScenarioRun, writer: RecordWriter) -> None:
+        """An attempt that is measured again: its records marked discarded (on disk
+        too), its resource readings and server-metric deltas dropped."""
+        for record in run.records:
+            record.discarded = True
+        writer.rewrite()
+        self.monitor.discard_round()
+        if self.server_metrics is not None:
+            self.server_metrics.discard_round()
 
     def fail(self, exc: BaseException) -> CaseResult:
         """The engine or scenario raised: keep what was measured, note the reason."""

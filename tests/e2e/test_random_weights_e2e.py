@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.vllm_env import vllm_test_environment
+
 REPO = Path(__file__).resolve().parents[2]
 
 PROFILE = """
@@ -74,8 +76,8 @@ def test_a_managed_vllm_server_takes_the_token_ids_of_a_random_weights_model(tmp
     """vLLM serves the tiny model from its config.json alone (--load-format dummy
     --skip-tokenizer-init); the openai engine sends each prompt as a token array, so the
     server's usage counts exactly the drawn prompt length, and the chunks' token ids
-    count the output without any text."""
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OPENAIPERF_CACHE_DIR": str(tmp_path / "cache")}
+    count the output without any text. The server runs in one process (tests/vllm_env.py)."""
+    env = vllm_test_environment(PYTHONPATH=str(REPO / "src"), OPENAIPERF_CACHE_DIR=str(tmp_path / "cache"))
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--weights", "random",
          "--preset", "extended", "-k", "synthetic.random-single_stream-openai-tiny-llama", "--max-samples", "2",

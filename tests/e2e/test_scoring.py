@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+from tests.vllm_env import ONE_PROCESS_VLLM
+
 pytestmark = pytest.mark.slow
 
 
@@ -54,8 +56,10 @@ def test_hf_score_matches_transformers_loss(setup):
     assert scored[1] == pytest.approx(alone, abs=1e-3)
 
 
-def test_vllm_prompt_logprobs_agree_with_hf(setup):
+def test_vllm_prompt_logprobs_agree_with_hf(setup, monkeypatch):
     pytest.importorskip("vllm")
+    for name, value in ONE_PROCESS_VLLM.items():  # the engine in this process (tests/vllm_env.py)
+        monkeypatch.setenv(name, value)
     from openaiperf.engines.vllm_scoring import score_windows
 
     engine, weights, windows = setup
@@ -63,7 +67,8 @@ def test_vllm_prompt_logprobs_agree_with_hf(setup):
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     from vllm import LLM
 
-    llm = LLM(model=weights, dtype="bfloat16", max_model_len=2048, enforce_eager=True, gpu_memory_utilization=0.5)
+    llm = LLM(model=weights, dtype="bfloat16", max_model_len=2048, enforce_eager=True, gpu_memory_utilization=0.5,
+              distributed_executor_backend="uni")
     try:
         vllm_scored = score_windows(llm, windows)
     finally:

@@ -42,7 +42,8 @@ def test_a_measured_round_runs_with_the_heap_frozen_and_the_collector_on(tmp_pat
     case = Case("summarization.xsum", "offline", "scripted", "m", engine_options={}, scenario_options={})
     engine = CollectorWatchingEngine()
     runner = xsum_case_runner(tmp_path, case, engine=engine,
-                              settings=RunSettings(max_samples=2, warmup_samples=1, repeats=2, monitor=False))
+                              settings=RunSettings(max_samples=2, warmup_samples=1, repeats=2, monitor=False,
+                                                   stall_limit_ms=None))  # its own collection stalls the client
     before = gc.get_freeze_count()
     runner.prepare()
     runner.warmup(runner.requests[:1])

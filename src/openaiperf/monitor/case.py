@@ -39,6 +39,8 @@ class CaseMonitor:
         self.rows: list[dict[str, Any]] = []
         self.summaries: list[dict[str, Any]] = []
         self._round = 0
+        #: rows and summary (added or not) of the last round stopped
+        self._last_round: tuple[int, bool] = (0, False)
         #: round -> its start on time.perf_counter (the rows' ``t`` counts from there)
         self.round_t0: dict[int, float] = {}
         self._samplers: list[Any] | None = None  # in-process mode
@@ -99,9 +101,18 @@ class CaseMonitor:
                 self._warn(f"monitor process failed ({exc}); this round has no readings")
                 self._worker = None
         self.rows += [{"round": self._round, **row} for row in rows]
+        self._last_round = (len(rows), bool(summary))
         if summary:
             self.summaries.append(summary)
         return summary
+
+    def discard_round(self) -> None:
+        """Forget the readings of the round that just stopped (an attempt measured again)."""
+        rows, summarized = self._last_round
+        del self.rows[len(self.rows) - rows:]
+        if summarized:
+            self.summaries.pop()
+        self._last_round = (0, False)
 
     def finish(self) -> dict[str, Any]:
         """The case's summary (rounds combined), with the timeline written out."""

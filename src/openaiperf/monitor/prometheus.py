@@ -204,6 +204,7 @@ class ServerMetricsTracker:
         self.block_size: int | None = None
         self.disabled = False
         self._before: Snapshot | None = None
+        self._ended_with_delta = False
 
     def scrape(self) -> Snapshot | None:
         if self.disabled:
@@ -236,6 +237,7 @@ class ServerMetricsTracker:
         """The round's delta; waits (up to ``settle_s``) until the server has counted
         ``expected_requests`` more finished requests than before the round."""
         before, self._before = self._before, None
+        self._ended_with_delta = False
         if before is None:
             return None
         deadline = time.perf_counter() + self.settle_s
@@ -256,7 +258,14 @@ class ServerMetricsTracker:
         for key, value in (interval_peaks or {}).items():
             result.peaks[key] = max(value, result.peaks.get(key, value))
         self.rounds.append(result)
+        self._ended_with_delta = True
         return result
+
+    def discard_round(self) -> None:
+        """Forget the delta of the round that just ended (an attempt measured again)."""
+        if self._ended_with_delta:
+            self.rounds.pop()
+            self._ended_with_delta = False
 
 
 class PrometheusSampler(Sampler):

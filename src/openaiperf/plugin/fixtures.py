@@ -49,6 +49,7 @@ def system_info(bench_session: BenchSession) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def run_settings(pytestconfig: pytest.Config) -> RunSettings:
     from openaiperf.monitor.util import parse_interval
+    from openaiperf.options import parse_stall_limit
 
     # The values were checked at start-up (openaiperf.options.check_values).
     option = pytestconfig.getoption
@@ -61,6 +62,8 @@ def run_settings(pytestconfig: pytest.Config) -> RunSettings:
         monitor_interval_s=parse_interval(option("monitor_interval"), source="--monitor-interval"),
         monitor=not option("no_monitor"),
         profile=option("profile"),
+        stall_limit_ms=parse_stall_limit(option("stall_limit")),
+        stall_retries=option("stall_retries"),
     )
 
 

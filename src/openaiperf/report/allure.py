@@ -61,14 +61,12 @@ def step(title: str) -> Iterator[None]:
 def records_csv(path: Path) -> str:
     """The case's JSONL records as CSV with the derived latencies (ms)."""
     from openaiperf.metrics.latency import MS, e2e_s, tpot_s, ttft_s
-    from openaiperf.records import read_records
+    from openaiperf.records import measured, read_records
 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
-    for record in read_records(path):
-        if record.warmup:
-            continue
+    for record in measured(read_records(path)):
         row = {k: getattr(record, k) for k in CSV_FIELDS if hasattr(record, k)}
         for name, fn in (("ttft_ms", ttft_s), ("tpot_ms", tpot_s), ("e2e_ms", e2e_s)):
             value = fn(record) if record.ok else None
