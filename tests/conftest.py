@@ -6,10 +6,17 @@ starts (pytester, subprocess), ever writes into the real user data directory.
 
 The quick subset runs on two xdist workers (``make test``, ``make quick``); a pytest
 run a test starts must not believe it is one of them.
+
+Only the tests marked ``timing`` measure rounds again when the client stalls
+(``--stall-limit``, on by default for users): the others count requests, records
+and engine calls, and on two busy workers the client stalls for milliseconds in
+most rounds, so every pytest run they start gets ``--stall-limit=off``
+(``$PYTEST_ADDOPTS``, which in-process and subprocess runs both read).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -35,3 +42,11 @@ def not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     turns itself off in a worker (``$PYTEST_XDIST_WORKER``), and a run under test is not one."""
     for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def rounds_measured_once(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--stall-limit=off`` for the pytest runs a test starts, unless it is marked ``timing``."""
+    if request.node.get_closest_marker("timing") is None:
+        monkeypatch.setenv("PYTEST_ADDOPTS", " ".join(filter(None, [os.environ.get("PYTEST_ADDOPTS"),
+                                                                      "--stall-limit=off"])))

@@ -93,4 +93,5 @@ def xsum_case_runner(run_dir: Path, case: Any, *, engine: Engine | None = None, 
     model = ModelSpec(name=case.model, source=f"test/{case.model}", parameters=parameters, dtype=dtype)
     return CaseRunner(case, task=create_task("summarization.xsum", load_task_specs()),
                       engine=engine or ScriptedEngine(), model=model, hardware=load_profile("h100", [REPO_PROFILES]),
-                      system=None, dtype=dtype, run_dir=run_dir, settings=settings or RunSettings(monitor=False))
+                      system=None, dtype=dtype, run_dir=run_dir,
+                      settings=settings or RunSettings(monitor=False, stall_limit_ms=None))

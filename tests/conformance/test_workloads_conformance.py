@@ -123,7 +123,9 @@ def case(run_dir: Path, prefix: str) -> dict:
 
 
 def records(run_dir: Path, result: dict) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / result["records_file"]).read_text().splitlines()]
+    """The case's records, but those of an attempt measured again because the client stalled."""
+    lines = (run_dir / result["records_file"]).read_text().splitlines()
+    return [record for record in map(json.loads, lines) if not record["discarded"]]
 
 
 def value(result: dict, metric: str) -> float | None:

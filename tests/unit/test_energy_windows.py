@@ -74,7 +74,8 @@ def test_a_cases_energy_and_mean_power_exclude_its_warmup_requests(tmp_path):
     case = Case("summarization.xsum", "server", "scripted", "m", engine_options={},
                 scenario_options={"qps_target": 40.0, "warmup_requests": 8})
     runner = xsum_case_runner(tmp_path, case, engine=ScriptedEngine(tokens=3, token_s=0.001),
-                              settings=RunSettings(max_samples=8, warmup_samples=0, monitor=False))
+                              settings=RunSettings(max_samples=8, warmup_samples=0, monitor=False,
+                                                   stall_limit_ms=None))
     runner.monitor = CaseMonitor(case.id, tmp_path, interval_s=0.01, metrics=("cpu",), in_process=True)
     runner.monitor._samplers = [NvmlSampler(TimedFakeNvml())]
     runner.prepare()
