@@ -44,9 +44,21 @@ def not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture(autouse=True)
-def rounds_measured_once(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``--stall-limit=off`` for the pytest runs a test starts, unless it is marked ``timing``."""
+def measure_rounds_once(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     if request.node.get_closest_marker("timing") is None:
         monkeypatch.setenv("PYTEST_ADDOPTS", " ".join(filter(None, [os.environ.get("PYTEST_ADDOPTS"),
                                                                       "--stall-limit=off"])))
+
+
+@pytest.fixture(autouse=True)
+def rounds_measured_once(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--stall-limit=off`` for the pytest runs a test starts, unless it is marked ``timing``."""
+    measure_rounds_once(request, monkeypatch)
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, request: pytest.FixtureRequest,
+             monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """The built-in fixture, which clears ``$PYTEST_ADDOPTS`` when it starts: set again for its runs."""
+    measure_rounds_once(request, monkeypatch)
+    return pytester

@@ -32,7 +32,7 @@ The gate is :func:`openaiperf.baselines.gate.compare_with_baseline`, at its defa
 
 Every run measures a round again when the client stalled in it (``--stall-limit``,
 the suite's default unless given; ``off`` records the stalls and keeps every
-round): the analysis prints how often, and draws only the rounds the gate judges.
+round): the analysis prints how often.
 
 A comparison of an A run is a **false alarm** when its verdict is "regression";
 one of a B run is a **detection** when its verdict is "regression". Inconclusive
@@ -164,11 +164,8 @@ def load_runs(work: Path) -> list[dict[str, Any]]:
         result = next((c for c in read_results(Path(entry["results"])).cases if c.id == wanted), None)
         if result is None or result.status != "passed":
             continue
-        # a round the client stalled in at every attempt is not judged by the gate: nor drawn here
-        stalled = {s.round for s in result.stalls if s.kept and s.over_limit}
         runs.append(entry | {"case": result.model_dump(mode="json"), "result": result, "kind": entry["label"][0],
-                             "index": int(entry["label"][1:]),
-                             "usable": [i for i in range(len(result.rounds)) if i not in stalled]})
+                             "index": int(entry["label"][1:])})
     return runs
 
 
@@ -218,11 +215,11 @@ def real_pairs(by_index: dict[tuple[str, int], dict[str, Any]], m: int, nb: int,
         base = [by_index.get(("A", j)) for j in range(i - m + 1, i + 1)]
         if None in base:
             continue
-        keep = [run["usable"][:nb] for run in base]
+        keep = [list(range(nb))] * m
         if ("A", i + 1) in by_index:
-            aa.append(verdict(base, keep, by_index[("A", i + 1)], by_index[("A", i + 1)]["usable"][:k], drift))
+            aa.append(verdict(base, keep, by_index[("A", i + 1)], list(range(k)), drift))
         if ("B", i) in by_index:
-            ab.append(verdict(base, keep, by_index[("B", i)], by_index[("B", i)]["usable"][:k], drift))
+            ab.append(verdict(base, keep, by_index[("B", i)], list(range(k)), drift))
     return aa, ab
 
 
@@ -232,8 +229,7 @@ def resampled(a_runs: list, b_runs: list, m: int, nb: int, k: int, count: int, r
     the baseline, one judged), a B run drawn at random; rounds drawn without
     replacement within each run."""
     def pick(run: dict[str, Any], n: int) -> list[int]:
-        usable = run["usable"]
-        return sorted(rng.choice(usable, size=min(n, len(usable)), replace=False).tolist())
+        return sorted(rng.choice(len(run["case"]["rounds"]), size=n, replace=False).tolist())
 
     aa, ab = [], []
     for _ in range(count):
@@ -259,7 +255,7 @@ def stall_summary(runs: list[dict[str, Any]]) -> str:
     again = sum(not s.kept for s in attempts)
     stuck = sum(s.kept and s.over_limit for s in attempts)
     text = (f"stalls of the client: {len(attempts)} attempts, {again} measured again, {stuck} kept over the "
-            f"limit (not judged); longest stall per attempt p50 {np.percentile(longest, 50):.1f} ms, "
+            f"limit (stalls routine); longest stall per attempt p50 {np.percentile(longest, 50):.1f} ms, "
             f"p99 {np.percentile(longest, 99):.1f} ms, max {longest.max():.1f} ms")
     if steal:
         text += f"; CPU steal per attempt (most of any CPU) p50 {np.median(steal):.0f} ms, max {max(steal):.0f} ms"

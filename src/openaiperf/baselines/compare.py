@@ -63,12 +63,9 @@ def per_request_latencies(records: Sequence[Record]) -> dict[str, list[float]]:
 
 
 def baseline_from_case(case: CaseResult, fingerprint: Fingerprint | None = None) -> Baseline:
-    """A case of a run in the shape of a baseline (its fingerprint: the case's own, else ``fingerprint``).
-    A round the client stalled in at every attempt is left out: its times are the machine's pause."""
-    stalled = {s.round for s in case.stalls if s.kept and s.over_limit}
-    rounds = [dict(r) for index, r in enumerate(case.rounds) if index not in stalled]
+    """A case of a run in the shape of a baseline (its fingerprint: the case's own, else ``fingerprint``)."""
     return Baseline(
-        case_id=case.id, hardware=case.hardware, metrics=dict(case.metrics), rounds=rounds,
+        case_id=case.id, hardware=case.hardware, metrics=dict(case.metrics), rounds=[dict(r) for r in case.rounds],
         fingerprint=case.fingerprint or fingerprint, case=case.identity,
         settings=case.settings.model_dump(mode="json"),
     )
@@ -185,7 +182,7 @@ def compare_metric(metric: str, baseline: Baseline, current: Baseline, tolerance
     base_rounds = [v for run in base_runs for v in run]
     result.n_baseline, result.n_current = len(base_rounds), len(cur_rounds)
     if not cur_rounds:
-        result.reason = "no round of this run to judge (not measured, or the client stalled in every attempt)"
+        result.reason = "not measured in this run"
         return result
     if sum(len(run) - 1 for run in base_runs) + len(cur_rounds) - 1 < 1:
         result.reason = f"the baseline has {len(base_rounds)} round(s) of it, too few for a round-to-round spread"
