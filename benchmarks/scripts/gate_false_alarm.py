@@ -32,7 +32,8 @@ The gate is :func:`openaiperf.baselines.gate.compare_with_baseline`, at its defa
 
 Every run measures a round again when the client stalled in it (``--stall-limit``,
 the suite's default unless given; ``off`` records the stalls and keeps every
-round): the analysis prints how often.
+round): the analysis prints how often, and judges a new run as the gate does,
+without a round that stalled at every attempt.
 
 A comparison of an A run is a **false alarm** when its verdict is "regression";
 one of a B run is a **detection** when its verdict is "regression". Inconclusive
@@ -55,6 +56,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from openaiperf.baselines.compare import judged_rounds
 from openaiperf.monitor.stalls import STALL_LIMIT_MS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,8 +166,11 @@ def load_runs(work: Path) -> list[dict[str, Any]]:
         result = next((c for c in read_results(Path(entry["results"])).cases if c.id == wanted), None)
         if result is None or result.status != "passed":
             continue
+        # as the gate judges a new run: without a round the client stalled in at every attempt
+        _, stalled = judged_rounds(result)
         runs.append(entry | {"case": result.model_dump(mode="json"), "result": result, "kind": entry["label"][0],
-                             "index": int(entry["label"][1:])})
+                             "index": int(entry["label"][1:]),
+                             "judged": [i for i in range(len(result.rounds)) if i not in stalled]})
     return runs
 
 
@@ -217,9 +222,9 @@ def real_pairs(by_index: dict[tuple[str, int], dict[str, Any]], m: int, nb: int,
             continue
         keep = [list(range(nb))] * m
         if ("A", i + 1) in by_index:
-            aa.append(verdict(base, keep, by_index[("A", i + 1)], list(range(k)), drift))
+            aa.append(verdict(base, keep, by_index[("A", i + 1)], by_index[("A", i + 1)]["judged"][:k], drift))
         if ("B", i) in by_index:
-            ab.append(verdict(base, keep, by_index[("B", i)], list(range(k)), drift))
+            ab.append(verdict(base, keep, by_index[("B", i)], by_index[("B", i)]["judged"][:k], drift))
     return aa, ab
 
 
@@ -228,17 +233,17 @@ def resampled(a_runs: list, b_runs: list, m: int, nb: int, k: int, count: int, r
     """``count`` A/A and A/B comparisons: m + 1 different A runs drawn at random (m for
     the baseline, one judged), a B run drawn at random; rounds drawn without
     replacement within each run."""
-    def pick(run: dict[str, Any], n: int) -> list[int]:
-        return sorted(rng.choice(len(run["case"]["rounds"]), size=n, replace=False).tolist())
+    def pick(rounds: list[int], n: int) -> list[int]:
+        return sorted(rng.choice(rounds, size=min(n, len(rounds)), replace=False).tolist())
 
     aa, ab = [], []
     for _ in range(count):
         chosen = rng.choice(len(a_runs), size=m + 1, replace=False)
         base = [a_runs[i] for i in chosen[:m]]
-        keep = [pick(run, nb) for run in base]
+        keep = [pick(list(range(len(run["case"]["rounds"]))), nb) for run in base]
         new_a, new_b = a_runs[chosen[m]], b_runs[int(rng.integers(len(b_runs)))]
-        aa.append(verdict(base, keep, new_a, pick(new_a, k), drift))
-        ab.append(verdict(base, keep, new_b, pick(new_b, k), drift))
+        aa.append(verdict(base, keep, new_a, pick(new_a["judged"], k), drift))
+        ab.append(verdict(base, keep, new_b, pick(new_b["judged"], k), drift))
     return aa, ab
 
 
@@ -255,7 +260,7 @@ def stall_summary(runs: list[dict[str, Any]]) -> str:
     again = sum(not s.kept for s in attempts)
     stuck = sum(s.kept and s.over_limit for s in attempts)
     text = (f"stalls of the client: {len(attempts)} attempts, {again} measured again, {stuck} kept over the "
-            f"limit (stalls routine); longest stall per attempt p50 {np.percentile(longest, 50):.1f} ms, "
+            f"limit (not judged in a new run); longest stall per attempt p50 {np.percentile(longest, 50):.1f} ms, "
             f"p99 {np.percentile(longest, 99):.1f} ms, max {longest.max():.1f} ms")
     if steal:
         text += f"; CPU steal per attempt (most of any CPU) p50 {np.median(steal):.0f} ms, max {max(steal):.0f} ms"

@@ -71,6 +71,15 @@ def baseline_from_case(case: CaseResult, fingerprint: Fingerprint | None = None)
     )
 
 
+def judged_rounds(case: CaseResult) -> tuple[list[dict[str, float | None]], list[int]]:
+    """The rounds of a run the gate judges, and the indices of those it leaves out: a round
+    the client stalled in at every attempt (a stall burst longer than the retries) holds the
+    machine's pause, not the engine's time. A baseline keeps such rounds: they widen its
+    spread, which can hide a regression but never invent one."""
+    stalled = sorted({s.round for s in case.stalls if s.kept and s.over_limit})
+    return [dict(r) for index, r in enumerate(case.rounds) if index not in stalled], stalled
+
+
 # -- one metric ---------------------------------------------------------------------------
 def _percent(fraction: float) -> str:
     return f"{100 * fraction:+.1f}%"

@@ -14,6 +14,7 @@ a baseline whose configuration differs is refused, naming each difference
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.baselines import MAX_BASELINE_RUNS, MIN_BASELINE_ROUNDS, RUN_KEY, Baseline, BaselineError
-from openaiperf.baselines.compare import ALPHA, DRIFT, CaseComparison, Outcome, baseline_from_case, compare_case
+from openaiperf.baselines.compare import (
+    ALPHA,
+    DRIFT,
+    CaseComparison,
+    Outcome,
+    baseline_from_case,
+    compare_case,
+    judged_rounds,
+)
 from openaiperf.baselines.fingerprint import Difference, differences
 from openaiperf.baselines.json_store import JsonBaselineStore
 from openaiperf.errors import ConfigError
@@ -217,8 +226,9 @@ def save(current: Baseline, settings: GateSettings, run_id: str) -> tuple[str | 
 
 
 def gate(current: Baseline, settings: GateSettings, *, task_spec: Any = None, passed: bool = True,
-         run_id: str = "") -> GateOutcome:
-    """Compare ``current`` with its stored baseline (if asked), then save it (if asked)."""
+         run_id: str = "", judged: Baseline | None = None) -> GateOutcome:
+    """Compare ``current`` (as ``judged``: its rounds the gate judges, when given) with its
+    stored baseline (if asked), then save it (if asked)."""
     outcome = GateOutcome()
     if settings.compare_root is not None:
         try:
@@ -232,7 +242,7 @@ def gate(current: Baseline, settings: GateSettings, *, task_spec: Any = None, pa
                 message = f"no baseline for {current.case_id} on {current.hardware} (looked for {where})"
                 (outcome.failures if settings.required else outcome.notes).append(f"baseline: {message}")
             else:
-                outcome = judge(baseline, current, settings, task_spec=task_spec)
+                outcome = judge(baseline, judged or current, settings, task_spec=task_spec)
     if settings.save_root is not None:
         if not passed or outcome.failures:
             outcome.notes.append("baseline: not saved, the case failed")
@@ -278,8 +288,13 @@ def gate_case_result(result: CaseResult, session: Any,
 
         fingerprint = for_result(result, session)
     current = baseline_from_case(result, fingerprint)
+    rounds, stalled = judged_rounds(result)
+    judged = dataclasses.replace(current, rounds=rounds) if stalled else None
     outcome = gate(current, settings, task_spec=session.tasks.get(result.task),
-                   passed=result.status == "passed", run_id=session.ensure_run_dir().name)
+                   passed=result.status == "passed", run_id=session.ensure_run_dir().name, judged=judged)
+    if stalled and settings.compare_root is not None:
+        outcome.notes.append(f"baseline: round(s) {', '.join(str(i + 1) for i in stalled)} not judged: the client "
+                             "stalled in every attempt")
     result.failures.extend(outcome.failures)
     result.notes.extend(outcome.notes)
     if outcome.failures and result.status == "passed":

@@ -41,6 +41,9 @@ STALL_LIMIT_MS = 5.0
 STALL_FRACTION = 0.1
 #: how many times a round is measured again at most (``--stall-retries``)
 STALL_RETRIES = 2
+#: the pause before measuring again, times the attempt: stalls come in bursts (three attempts
+#: of 0.2 s in a row stalled on this project's VM)
+STALL_PAUSE_S = 0.5
 
 
 @dataclass(frozen=True)
