@@ -1,7 +1,9 @@
 """The gate checks itself on the real embedded model (SmolLM2-135M, hf engine, CPU),
 as CI and a pull request use it, in separate pytest runs one after another:
 
-1. save a baseline of a small case (``--repeats 3 --baseline-save DIR``);
+1. save a baseline of a small case (``--repeats 5 --baseline-save DIR``: with the three rounds a
+   baseline needs at least, a moment of 16% round spread on this machine left even the 4x slowdown
+   of step 3 short of significance across the case's seven metrics, "inconclusive");
 2. run it again at the default settings (one round) with ``--baseline-compare DIR``:
    the A/A verdict must not be a regression and the run must pass (an A/A
    failure fails CI: a gate that cries wolf is switched off);
@@ -25,6 +27,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CASE_ID = "gate.synthetic-offline-hf-smollm2-135m"
+BASELINE_ROUNDS = 5
 
 TASK = """
 name: gate.synthetic
@@ -71,10 +74,10 @@ def test_the_gate_passes_itself_and_catches_a_slowdown(tmp_path: Path) -> None:
     (tmp_path / "matrix.yaml").write_text(MATRIX)
     baselines = tmp_path / "baselines"
 
-    saved, case = run(tmp_path, "--repeats", "3", f"--baseline-save={baselines}")
+    saved, case = run(tmp_path, "--repeats", str(BASELINE_ROUNDS), f"--baseline-save={baselines}")
     assert saved.returncode == 0, saved.stdout[-3000:]
     stored = json.loads((baselines / "cpu" / f"{CASE_ID}.json").read_text())
-    assert len(stored["rounds"]) == 3 and stored["fingerprint"] == case["fingerprint"]
+    assert len(stored["rounds"]) == BASELINE_ROUNDS and stored["fingerprint"] == case["fingerprint"]
     assert stored["fingerprint"]["checked"]["engine option batch_size"] == 4
     assert stored["fingerprint"]["checked"]["OMP_NUM_THREADS"] == "1"
 
@@ -84,7 +87,7 @@ def test_the_gate_passes_itself_and_catches_a_slowdown(tmp_path: Path) -> None:
         case["failures"])
     assert same.returncode == 0 and case["status"] == "passed", same.stdout[-3000:]
     assert {m["metric"] for m in verdict["comparison"]["metrics"]} >= {"tpot_p50", "ttft_p50", "output_tokens_per_s"}
-    assert all(m["n_baseline"] == 3 and m["n_current"] == 1 for m in verdict["comparison"]["metrics"])
+    assert all(m["n_baseline"] == BASELINE_ROUNDS and m["n_current"] == 1 for m in verdict["comparison"]["metrics"])
 
     slow, case = run(tmp_path, f"--baseline-compare={baselines}", slowdown=3.0)
     assert slow.returncode != 0 and case["status"] == "failed"
