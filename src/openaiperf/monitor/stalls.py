@@ -32,8 +32,10 @@ import psutil
 
 #: how often the watch thread asks to wake up
 TICK_S = 0.005
-#: the default ``--stall-limit``, ms: the least stall that measures a round again
-STALL_LIMIT_MS = 5.0
+#: the default ``--stall-limit``, ms: the least stall that measures a round again. Above the
+#: interpreter's switch interval (5 ms): an engine in the client's process (hf) holds the lock
+#: that long between switches, and the main job's tiny models read 5-9 ms in routine rounds
+STALL_LIMIT_MS = 10.0
 #: ... and only when it is this fraction of the median request's TTFT or of its decoding time
 #: (whichever is shorter): a stall that short of the latencies it lands in moves them less than
 #: the gate's tolerances, while a saturated CPU host (its engine's threads starving the client
