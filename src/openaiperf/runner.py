@@ -174,7 +174,6 @@ class CaseRunner:
                                    metrics=("cpu", "gpu") if gpu else ("cpu",), prometheus=endpoint)
         #: each round's requests (the task's, as tagged for that round)
         self.round_requests: list[list[Any]] = []
-        self.attempt_requests: list[Any] = []
         from openaiperf.profiling import create_case_profiler
 
         self.profiler = create_case_profiler(settings.profile, case.id, run_dir)
@@ -233,7 +232,8 @@ class CaseRunner:
         with RecordWriter(self.records_path, time.perf_counter()) as writer:
             attempt = 0
             while True:
-                run, stalls = self.measure_attempt(round_index, attempt, writer)
+                requests = self.task.for_round(self.requests, round_tag(self.case.id, round_index, attempt))
+                run, stalls = self.measure_attempt(round_index, attempt, requests, writer)
                 limit = None if floor is None else self.stall_limit(floor, run)
                 over = limit is not None and stalls.longest_ms >= limit
                 again = over and attempt < retries
@@ -253,14 +253,13 @@ class CaseRunner:
             self.result.notes.append(
                 f"round {round_index + 1}: the client stalled {stalls.longest_ms:.0f} ms (limit {limit:.0f} ms) in "
                 f"each of {attempt + 1} attempt(s): the last one is kept, and the baseline gate does not judge it")
-        self.round_requests.append(self.attempt_requests)
+        self.round_requests.append(requests)
         self.runs.append(run)
         return run
 
-    def measure_attempt(self, round_index: int, attempt: int, writer: RecordWriter) -> tuple[ScenarioRun, Stalls]:
-        """One pass of the scenario, watched for stalls of the client."""
-        requests = self.task.for_round(self.requests, round_tag(self.case.id, round_index, attempt))
-        self.attempt_requests = requests
+    def measure_attempt(self, round_index: int, attempt: int, requests: list[Any],
+                        writer: RecordWriter) -> tuple[ScenarioRun, Stalls]:
+        """One pass of the scenario over ``requests``, watched for stalls of the client."""
         again = " (measured again: the client stalled)" if attempt else ""
         self.progress.begin(f"round {round_index + 1}/{self.settings.repeats}{again}", len(requests))
 
