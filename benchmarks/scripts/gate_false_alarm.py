@@ -56,6 +56,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from openaiperf.baselines import CONFIRM_ROUNDS
 from openaiperf.baselines.compare import judged_rounds
 from openaiperf.monitor.stalls import STALL_LIMIT_MS
 
@@ -66,27 +67,30 @@ def recorded_case_id(work: Path) -> str:
     """The id of the case the runs recorded in ``work`` measured (from their arguments)."""
     recorded = json.loads((work / "runs.json").read_text())["args"]
     engine = "openai" if recorded.get("engine") == "scripted" else "hf"
-    return f"gate.synthetic-offline-{engine}-{recorded.get('model', 'smollm2-135m')}"
+    scenario = "multi_stream" if recorded.get("streams") else "offline"
+    return f"gate.synthetic-{scenario}-{engine}-{recorded.get('model', 'smollm2-135m')}"
 
 TASK = """
 name: gate.synthetic
 kind: synthetic
 description: short random-token prompts for the gate's false-alarm and detection rates
 parameters: {{input_lengths: [{input_length}], output_lengths: [{tokens}], samples_per_point: {samples}, seed: 0}}
-scenarios: [offline]
+scenarios: [{scenario}]
 input_profile: {{max_new_tokens: {tokens}}}
-warmup: {{samples: {samples}}}
+warmup: {{samples: {warmup}}}
 """
 
 MATRIX = """
 suites:
   - name: gate
     tasks: [gate.synthetic]
-    scenarios: [offline]
+    scenarios: [{scenario}]
     engines: [{engine}]
     models: [{model}]
     engine_options:
       {engine}: {options}
+    scenario_options:
+      multi_stream: {{stream_count: {streams}}}
 """
 
 
@@ -128,15 +132,19 @@ def run_once(work: Path, label: str, args: argparse.Namespace) -> dict[str, Any]
 
 def record(work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     work.mkdir(parents=True, exist_ok=True)
+    scenario = "multi_stream" if args.streams else "offline"
     (work / "task.yaml").write_text(TASK.format(input_length=args.input_length, tokens=args.tokens,
-                                                samples=args.samples))
+                                                samples=args.samples, scenario=scenario,
+                                                warmup=args.streams or args.samples))
     if args.engine == "scripted":
         from openaiperf.engines.managed_server import free_port
 
         args.port = free_port()  # one endpoint for every run: the baselines' configurations match
-        matrix = MATRIX.format(engine="openai", model=args.model, options=f'{{endpoint: "http://127.0.0.1:{args.port}"}}')
+        matrix = MATRIX.format(engine="openai", model=args.model, scenario=scenario, streams=args.streams or 1,
+                               options=f'{{endpoint: "http://127.0.0.1:{args.port}"}}')
     else:
-        matrix = MATRIX.format(engine="hf", model=args.model, options=f"{{batch_size: {args.samples}}}")
+        matrix = MATRIX.format(engine="hf", model=args.model, scenario=scenario, streams=args.streams or 1,
+                               options=f"{{batch_size: {args.streams or args.samples}}}")
     (work / "matrix.yaml").write_text(matrix)
     labels = [label for i in range(args.pairs) for label in (f"A{i:03d}", f"B{i:03d}")] + [f"A{args.pairs:03d}"]
     runs: list[dict[str, Any]] = []
@@ -188,13 +196,18 @@ def side(runs: list[dict[str, Any]], rounds: list[list[int]]) -> Any:
 
 
 def verdict(baseline_runs: list[dict[str, Any]], baseline_rounds: list[list[int]], new_run: dict[str, Any],
-            new_rounds: list[int], drift: float) -> str:
+            new_rounds: list[int], drift: float, confirm: list[int]) -> str:
     """The gate's verdict at its defaults but the assumed drift of a one-run baseline:
-    "regression", "no regression", "inconclusive" or "refused"."""
+    "regression", "no regression", "inconclusive" or "refused". A regression is judged
+    again with the rounds ``confirm`` added, as ``--baseline-confirm`` measures more
+    rounds of the same run before the verdict (none: the verdict of ``new_rounds``)."""
     from openaiperf.baselines.gate import GateSettings, judge
 
     settings = GateSettings(drift=drift)
-    outcome = judge(side(baseline_runs, baseline_rounds), side([new_run], [new_rounds]), settings)
+    baseline = side(baseline_runs, baseline_rounds)
+    outcome = judge(baseline, side([new_run], [new_rounds]), settings)
+    if outcome.outcome is not None and outcome.outcome.value == "regression" and confirm:
+        outcome = judge(baseline, side([new_run], [sorted(new_rounds + confirm)]), settings)
     return "refused" if outcome.refused else outcome.outcome.value
 
 
@@ -211,9 +224,10 @@ def median_tpot(run: dict[str, Any]) -> float:
 
 
 def real_pairs(by_index: dict[tuple[str, int], dict[str, Any]], m: int, nb: int, k: int,
-               drift: float) -> tuple[list, list]:
+               drift: float, confirm: int) -> tuple[list, list]:
     """Sequential pairs: the baseline is A runs i-m+1..i (their first ``nb`` rounds); A/A
-    judges run A(i+1), A/B run B(i) (their first ``k`` rounds)."""
+    judges run A(i+1), A/B run B(i) (their first ``k`` rounds; a regression, with the
+    ``confirm`` rounds that follow)."""
     aa, ab = [], []
     last = max(index for _, index in by_index)
     for i in range(m - 1, last + 1):
@@ -221,20 +235,24 @@ def real_pairs(by_index: dict[tuple[str, int], dict[str, Any]], m: int, nb: int,
         if None in base:
             continue
         keep = [list(range(nb))] * m
-        if ("A", i + 1) in by_index:
-            aa.append(verdict(base, keep, by_index[("A", i + 1)], by_index[("A", i + 1)]["judged"][:k], drift))
-        if ("B", i) in by_index:
-            ab.append(verdict(base, keep, by_index[("B", i)], by_index[("B", i)]["judged"][:k], drift))
+        for kind, j, verdicts in (("A", i + 1, aa), ("B", i, ab)):
+            if (kind, j) in by_index:
+                judged = by_index[(kind, j)]["judged"]
+                verdicts.append(verdict(base, keep, by_index[(kind, j)], judged[:k], drift, judged[k:k + confirm]))
     return aa, ab
 
 
 def resampled(a_runs: list, b_runs: list, m: int, nb: int, k: int, count: int, rng: Any,
-              drift: float) -> tuple[list, list]:
+              drift: float, confirm: int) -> tuple[list, list]:
     """``count`` A/A and A/B comparisons: m + 1 different A runs drawn at random (m for
     the baseline, one judged), a B run drawn at random; rounds drawn without
-    replacement within each run."""
+    replacement within each run (a judged run's ``confirm`` rounds from those left)."""
     def pick(rounds: list[int], n: int) -> list[int]:
         return sorted(rng.choice(rounds, size=min(n, len(rounds)), replace=False).tolist())
+
+    def judged(run: dict[str, Any], baseline: list, keep: list) -> str:
+        drawn = [int(i) for i in rng.permutation(run["judged"])]
+        return verdict(baseline, keep, run, sorted(drawn[:k]), drift, drawn[k:k + confirm])
 
     aa, ab = [], []
     for _ in range(count):
@@ -242,8 +260,8 @@ def resampled(a_runs: list, b_runs: list, m: int, nb: int, k: int, count: int, r
         base = [a_runs[i] for i in chosen[:m]]
         keep = [pick(list(range(len(run["case"]["rounds"]))), nb) for run in base]
         new_a, new_b = a_runs[chosen[m]], b_runs[int(rng.integers(len(b_runs)))]
-        aa.append(verdict(base, keep, new_a, pick(new_a["judged"], k), drift))
-        ab.append(verdict(base, keep, new_b, pick(new_b["judged"], k), drift))
+        aa.append(judged(new_a, base, keep))
+        ab.append(judged(new_b, base, keep))
     return aa, ab
 
 
@@ -277,8 +295,9 @@ def analyze(work: Path, args: argparse.Namespace) -> int:
     nb = args.baseline_rounds
     ks = [int(k) for k in str(args.new_rounds).split(",")]
     ms = [int(m) for m in str(args.baseline_runs).split(",")]
-    if nb > rounds or max(ks) > rounds:
-        raise SystemExit(f"runs have {rounds} rounds: --baseline-rounds {nb} / --new-rounds {max(ks)} do not fit")
+    if nb > rounds or max(ks) + args.confirm > rounds:
+        raise SystemExit(f"runs have {rounds} rounds: --baseline-rounds {nb} / --new-rounds {max(ks)} with "
+                         f"--confirm {args.confirm} do not fit")
     loads = [x for r in runs for x in (r["load_before"], r["load_after"])]
     print(f"{len(a_runs)} A runs and {len(b_runs)} B runs of {recorded_case_id(work)}, {rounds} rounds each, "
           f"{sum(r['seconds'] for r in runs) / 60:.0f} min; load average (1 min) at the start and end of each run: "
@@ -297,9 +316,10 @@ def analyze(work: Path, args: argparse.Namespace) -> int:
     for m, k, d in settings:
         rng = np.random.default_rng(args.seed)  # the same draws for every setting
         assumed = f", assumed drift {d:.0%}" if m == 1 else ""
-        setting = f"baseline {m} run(s) x {nb} rounds, new run {k} round(s){assumed}"
-        aa, ab = real_pairs(by_index, m, nb, k, d)
-        raa, rab = resampled(a_runs, b_runs, m, nb, k, args.resample, rng, d)
+        confirmed = f" (+{args.confirm} to confirm a regression)" if args.confirm else ""
+        setting = f"baseline {m} run(s) x {nb} rounds, new run {k} round(s){confirmed}{assumed}"
+        aa, ab = real_pairs(by_index, m, nb, k, d, args.confirm)
+        raa, rab = resampled(a_runs, b_runs, m, nb, k, args.resample, rng, d, args.confirm)
         alarms, caught = raa.count("regression"), rab.count("regression")
         ok = alarms <= 0.01 * len(raa) and caught >= 0.95 * len(rab)
         passed[setting] = ok
@@ -315,10 +335,12 @@ def analyze(work: Path, args: argparse.Namespace) -> int:
     command = (f"python benchmarks/scripts/gate_false_alarm.py --pairs {rec.pairs} --rounds {rec.rounds} "
                f"--samples {rec.samples} --tokens {rec.tokens} --input-length {rec.input_length} "
                f"--slowdown {rec.slowdown} --threads {rec.threads} --baseline-rounds {nb} --baseline-runs "
-               f"{args.baseline_runs} --new-rounds {args.new_rounds} --resample {args.resample} --drift {args.drift}"
+               f"{args.baseline_runs} --new-rounds {args.new_rounds} --confirm {args.confirm} --resample "
+               f"{args.resample} --drift {args.drift}"
                + (f" --model {rec.model}" if rec.model != "smollm2-135m" else "")
                + (f" --engine scripted --gap-ms {rec.gap_ms:g}" if rec.engine == "scripted" else "")
                + (f" --cpus {rec.cpus}" if rec.cpus else "")
+               + (f" --streams {rec.streams}" if getattr(rec, "streams", 0) else "")
                + (f" --stall-limit {rec.stall_limit}" if getattr(rec, "stall_limit", None) else ""))
     print(f"\nreproduce: {command}\nrecorded runs: {work} (analyze them again: --analyze {work})")
     return 0 if all(passed.values()) else 1
@@ -329,7 +351,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pairs", type=int, default=24,
                         help="B runs, each after an A run (default 24: 20 real pairs for five-run baselines)")
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds per run (default 5)")
-    parser.add_argument("--samples", type=int, default=4, help="requests per round, one batch (default 4)")
+    parser.add_argument("--samples", type=int, default=4,
+                        help="requests per round (default 4): one batch (offline), or --streams at a time")
+    parser.add_argument("--streams", type=int, default=0, metavar="N",
+                        help="closed-loop streams (multi_stream): a round of --samples requests is several waves, "
+                             "so a hiccup of the machine touches a wave, not every request of the round "
+                             "(default 0: offline, the round is one batch)")
     parser.add_argument("--tokens", type=int, default=32, help="new tokens per request (default 32)")
     parser.add_argument("--input-length", type=int, default=32, help="prompt tokens (default 32)")
     parser.add_argument("--slowdown", type=float, default=0.10, help="injected per-token slowdown (default 0.10)")
@@ -353,6 +380,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="runs in a baseline, comma-separated (default 1,5: --baseline-save, and five "
                              "--baseline-append runs)")
     parser.add_argument("--new-rounds", default="1,3", help="rounds of the judged run, comma-separated (default 1,3)")
+    parser.add_argument("--confirm", type=int, default=CONFIRM_ROUNDS, metavar="N",
+                        help="rounds of the judged run added when its rounds make a regression, as "
+                             f"--baseline-confirm measures them (default {CONFIRM_ROUNDS}, the gate's; 0: none); "
+                             "--rounds must hold --new-rounds + N")
     parser.add_argument("--resample", type=int, default=100, help="resampled comparisons per kind (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
     parser.add_argument("--drift", default="0.05",

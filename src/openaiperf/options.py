@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from openaiperf.baselines import CONFIRM_ROUNDS
 from openaiperf.errors import ConfigError
 from openaiperf.monitor.stalls import STALL_LIMIT_MS, STALL_RETRIES
 
@@ -202,6 +203,10 @@ BASE_OPTIONS: tuple[Option, ...] = (
     Option("--baseline-drift", "run-to-run drift (relative standard deviation of a run) that a baseline saved "
            "from one run assumes, since it cannot measure it (default 0.05; --baseline-append measures it)",
            "baseline", default=None, metavar="FRACTION", recorded=False),
+    Option("--baseline-confirm", "rounds measured more, after the last, when the rounds so far make a regression "
+           "against the stored baseline; the verdict is then on every round (default "
+           f"{CONFIRM_ROUNDS}; 0: none)", "baseline", default=CONFIRM_ROUNDS, type=int, metavar="N",
+           bounds=AT_LEAST_0, recorded=False),
     Option("--tolerance", "relative tolerance of a metric, e.g. ttft_p90=0.05 (repeatable)", "baseline",
            action="append", metavar="METRIC=FRACTION", recorded=False),
     # -- report

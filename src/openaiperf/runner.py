@@ -261,7 +261,9 @@ class CaseRunner:
                         writer: RecordWriter) -> tuple[ScenarioRun, Stalls]:
         """One pass of the scenario over ``requests``, watched for stalls of the client."""
         again = " (measured again: the client stalled)" if attempt else ""
-        self.progress.begin(f"round {round_index + 1}/{self.settings.repeats}{again}", len(requests))
+        of = (f"/{self.settings.repeats}" if round_index < self.settings.repeats
+              else " (confirming a regression: --baseline-confirm)")
+        self.progress.begin(f"round {round_index + 1}{of}{again}", len(requests))
 
         def completed(record: Record) -> None:
             writer.write(record)
@@ -337,10 +339,7 @@ class CaseRunner:
         result = self.result
         records = [r for run in self.runs for r in measured(run.records)]
         metrics = self.compute_metrics(records, self.runs)
-        # One round: its metrics are the case's; several: each round on its own (for the gate's test).
-        per_round = [metrics] if len(self.runs) == 1 else [
-            self.compute_metrics(measured(run.records), [run]) for run in self.runs]
-        result.rounds = [{name: m.value for name, m in round_metrics.items()} for round_metrics in per_round]
+        result.rounds = self.round_values(metrics)
         basis = self.efficiency_basis
         result.settings.efficiency = basis
         result.notes.extend(f"efficiency: {note}" for note in self.precision.notes)
@@ -392,6 +391,22 @@ class CaseRunner:
         if not self.engine.concurrent and self.scenario.overlapping:
             result.notes.append(f"{self.case.engine} serves one request at a time: requests queue in front of it")
         self.apply_gates(result)
+        return result
+
+    def round_values(self, metrics: MetricSet | None = None) -> list[dict[str, float | None]]:
+        """Each measured round's metric values (for the gate's test); ``metrics``: those of
+        every round together, which are the one round's when there is one."""
+        per_round = [metrics] if metrics is not None and len(self.runs) == 1 else [
+            self.compute_metrics(measured(run.records), [run]) for run in self.runs]
+        return [{name: m.value for name, m in round_metrics.items()} for round_metrics in per_round]
+
+    def rounds_so_far(self) -> CaseResult:
+        """The case as measured so far, before :meth:`finish`: its rounds, and the metric
+        units and directions of the first (what the baseline gate judges)."""
+        result = self.result.model_copy(deep=True)
+        result.rounds = self.round_values()
+        if self.runs:
+            result.metrics = metric_values(self.compute_metrics(measured(self.runs[0].records), self.runs[:1]))
         return result
 
     def workload_metrics(self, result: CaseResult) -> MetricSet:

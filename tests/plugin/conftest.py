@@ -14,6 +14,6 @@ def bench_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) ->
     (pytester.path / "benchmarks" / "matrix.yaml").write_text(MATRIX)
     (pytester.path / "models.yaml").write_text(MODELS)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    for name in ("FAKE_SLOWDOWN", "FAKE_SEED", "FAKE_JITTER"):
+    for name in ("FAKE_SLOWDOWN", "FAKE_SEED", "FAKE_JITTER", "FAKE_SLOW_ROUNDS"):
         monkeypatch.delenv(name, raising=False)
     return pytester

@@ -2,7 +2,9 @@
 pytester runs of the plugin take milliseconds). Token times are synthetic:
 TTFT and TPOT with a small seeded jitter, scaled by ``1 + $FAKE_SLOWDOWN``; the
 jitter's seed comes from ``$FAKE_SEED`` so two "runs" differ like real noise, and
-its size from ``$FAKE_JITTER`` (relative standard deviation per token, default 0.02)."""
+its size from ``$FAKE_JITTER`` (relative standard deviation per token, default 0.02).
+``$FAKE_SLOW_ROUNDS`` (measured rounds, 0-based, comma-separated) slows only those
+rounds: one round a hiccup inflated."""
 
 from __future__ import annotations
 
@@ -37,7 +39,9 @@ class FakeEngine:
         return {"engine": self.name, "deterministic": True}
 
     def _fill(self, index: int, record: Any) -> None:
-        slowdown = 1.0 + float(os.environ.get("FAKE_SLOWDOWN", "0"))
+        slowed = os.environ.get("FAKE_SLOW_ROUNDS")  # only these measured rounds (0-based): a hiccup
+        slow = slowed is None or (not record.warmup and str(record.round) in slowed.split(","))
+        slowdown = 1.0 + (float(os.environ.get("FAKE_SLOWDOWN", "0")) if slow else 0.0)
         rng = np.random.default_rng([int(os.environ.get("FAKE_SEED", "0")), self.calls, index])
         jitter = float(os.environ.get("FAKE_JITTER", JITTER))
         # Sent when scheduled: every time is synthetic, none depends on how busy the machine is.

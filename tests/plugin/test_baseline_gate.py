@@ -46,15 +46,39 @@ def test_save_then_compare_passes_and_slowdown_fails(bench_project: pytest.Pytes
     monkeypatch.setenv("FAKE_SLOWDOWN", "0.10")
     slow = bench_project.runpytest(*bench_args("--baseline-compare"))  # the default: one new round
     slow.assert_outcomes(failed=2)
+    # one round made a regression; two more confirmed it, and the verdict is on all three
     slow.stdout.fnmatch_lines([("*performance regression: tpot_p50 regression: * ms vs baseline * ms, +10.*% (worse; "
-                               "90% CI *prediction interval from 3 baseline rounds*tolerance +5%*")])
+                               "90% CI *pooled t on log values, 3 vs 3 rounds*tolerance +5%*")])
     case = last_cases(bench_project.path)[OFFLINE]
     assert case["status"] == "failed" and case["baseline"]["outcome"] == "regression"
+    assert len(case["rounds"]) == 3 and any("2 more round(s) measured to confirm it" in n for n in case["notes"])
     assert {"tpot_p50", "e2e_p50"} <= set(case["baseline"]["comparison"]["regressions"])
     markdown = (run_dirs(bench_project.path)[-1] / "pr-comment.md").read_text()
     assert "2 regression, 0 inconclusive" in markdown
     assert next(line for line in markdown.splitlines() if f"`{OFFLINE}` | tpot_p50" in line).count("| regression |")
     assert (run_dirs(bench_project.path)[-1] / "report.html").exists()
+
+
+def test_a_regression_of_one_round_is_measured_again_before_it_fails_the_case(bench_project: pytest.Pytester,
+                                                                              monkeypatch) -> None:
+    bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3", "--baseline-save")).assert_outcomes(passed=1)
+    monkeypatch.setenv("FAKE_SEED", "1")
+    # The first measured round a hiccup made 30% slower.
+    monkeypatch.setenv("FAKE_SLOWDOWN", "0.3")
+    monkeypatch.setenv("FAKE_SLOW_ROUNDS", "0")
+    alone = bench_project.runpytest(*bench_args("-k", "offline", "--baseline-compare", "--baseline-confirm", "0"))
+    alone.assert_outcomes(failed=1)  # judged on that round alone: a false alarm
+    assert len(last_cases(bench_project.path)[OFFLINE]["rounds"]) == 1
+    confirmed = bench_project.runpytest(*bench_args("-k", "offline", "--baseline-compare"))
+    confirmed.assert_outcomes(passed=1)  # two more rounds do not bear it out
+    case = last_cases(bench_project.path)[OFFLINE]
+    assert len(case["rounds"]) == 3 and case["baseline"]["outcome"] != "regression"
+    assert any("the 1 round(s) measured made a regression (" in n and "2 more round(s)" in n for n in case["notes"])
+    assert case["rounds"][0]["tpot_p50"] > 1.25 * case["rounds"][1]["tpot_p50"]  # the hiccup is in the record
+    # A slowdown in every round is confirmed (the first test); a case without a regression measures no more.
+    monkeypatch.delenv("FAKE_SLOWDOWN")
+    bench_project.runpytest(*bench_args("-k", "offline", "--baseline-compare")).assert_outcomes(passed=1)
+    assert len(last_cases(bench_project.path)[OFFLINE]["rounds"]) == 1
 
 
 def test_inconclusive_passes_and_strict_fails_it(bench_project: pytest.Pytester, monkeypatch) -> None:

@@ -158,9 +158,30 @@ def test_a_one_run_baseline_counts_the_assumed_drift_of_both_runs() -> None:
     result = judged(make(base), make([11.2]), drift=0.05)
     assert result.outcome is Outcome.INCONCLUSIVE and "more baseline runs (--baseline-append)" in result.settle
     assert "run-to-run drift assumed 5.0% (--baseline-drift)" in result.method
-    # 6% off, within what a 5% drift of the new run alone explains: no number of runs settles it.
+    # 6% off, within what a 5% drift of the new run alone explains: at the assumed drift no number
+    # of runs settles it; the advice is to measure the drift, and how many runs would do if the
+    # runs drift no more than their rounds vary.
     assert judged(make(base), make(new)).outcome is Outcome.REGRESSION
-    assert "a steadier machine" in judged(make(base), make(new), drift=0.05).settle
+    result = judged(make(base), make(new), drift=0.05)
+    assert result.outcome is Outcome.INCONCLUSIVE and result.settle_rounds.measure_drift
+    runs = result.settle_rounds.baseline_runs
+    assert runs is not None and f"{runs - 1} more baseline run" in result.settle
+    assert "to measure the drift instead of assuming it" in result.settle
+    assert "(5.0%, --baseline-drift)" in result.settle
+    # Followed, on runs that agree as well as their rounds do, the advice decides it; one run fewer does not.
+    from openaiperf.baselines import RUN_KEY
+
+    def runs_of(count: int) -> Baseline:
+        rounds = [{RUN_KEY: f"r{i}", "tpot_p50": v} for i in range(count) for v in base]
+        return Baseline(case_id="c", hardware="cpu", metrics=make(base).metrics, rounds=rounds,
+                        fingerprint=FINGERPRINT)
+
+    assert judged(runs_of(runs), make(new), drift=0.05).outcome is Outcome.REGRESSION
+    if runs > 2:
+        assert judged(runs_of(runs - 1), make(new), drift=0.05).outcome is Outcome.INCONCLUSIVE
+    # Where even a machine without drift would not tell, the advice says which spread stands in the way.
+    hopeless = judged(make([10.0, 10.6, 9.5]), make([10.55]), drift=0.05)
+    assert "a steadier machine" in hopeless.settle and "round-to-round spread of" in hopeless.settle
     # A 4x slowdown stays a regression at any plausible drift.
     assert judged(make(base), make([40.0]), drift=0.05).outcome is Outcome.REGRESSION
 

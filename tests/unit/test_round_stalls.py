@@ -136,3 +136,23 @@ def test_the_limit_option():
     assert parse_stall_limit("off") is None
     with pytest.raises(ConfigError, match="--stall-limit"):
         parse_stall_limit("soon")
+
+
+def test_ob_compare_leaves_out_of_the_judged_run_a_round_that_stalled_at_every_attempt(tmp_path, capsys):
+    from openaiperf.cli import main
+    from openaiperf.report.results import write_results
+    from openaiperf.result import RunResult
+
+    folders = {}
+    for name, stall_in in (("reference", set()), ("current", {0, 1})):
+        _, _, result = run_case(tmp_path / name, stall_in, repeats=3, stall_limit_ms=50.0, stall_retries=1)
+        folders[name] = tmp_path / name / "run"
+        folders[name].mkdir()
+        write_results(folders[name] / "results.json", RunResult(cases=[result]))
+    capsys.readouterr()
+    # (--force: cases built outside a pytest session carry no configuration fingerprint)
+    main(["compare", str(folders["reference"]), str(folders["current"]), "--drift", "0", "--force"])
+    out = capsys.readouterr().out
+    # judged on its two other rounds, as the gate judges it; the reference keeps all three
+    assert "round(s) 1 not judged: the client stalled in every attempt" in out
+    assert "3/2" in out and "3/3" not in out

@@ -29,6 +29,11 @@ MIN_BASELINE_ROUNDS = 3
 #: tagged with its run's id under this key (never a metric name)
 RUN_KEY = "_run"
 MAX_BASELINE_RUNS = 10
+#: rounds measured more when a compared run's rounds make a regression (``--baseline-confirm``):
+#: a machine's hiccup inflates a round now and then (one in 25 rounds read 8% or more high on this
+#: project's 2-core VM, the client not stalled), and a verdict on one round would take it for the
+#: engine's; a real slowdown shows in the new rounds too
+CONFIRM_ROUNDS = 2
 
 
 class BaselineError(OpenAIPerfError):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.baselines import MIN_BASELINE_ROUNDS, Baseline
-from openaiperf.baselines.compare import Outcome, baseline_from_case
+from openaiperf.baselines.compare import Outcome, baseline_from_case, judged_rounds, stalled_note
 from openaiperf.baselines.gate import GateOutcome, GateSettings, judge, parse_alpha, parse_drift, parse_tolerances, save
 from openaiperf.baselines.json_store import read_baseline
 from openaiperf.baselines.stats import holm
@@ -25,23 +25,32 @@ from openaiperf.errors import ConfigError
 from openaiperf.result import RunResult
 
 
-def read_run(run_dir: Path) -> tuple[RunResult, dict[str, Baseline]]:
-    """A run folder's results.json, and each case in the shape of a baseline."""
+def read_run(run_dir: Path, *, judged: bool = False) -> tuple[RunResult, dict[str, Baseline], dict[str, list[int]]]:
+    """A run folder's results.json, each case in the shape of a baseline, and the rounds
+    left out of each case. ``judged``: the run is the one judged, so, as the gate does, a
+    round the client stalled in at every attempt is left out (a reference keeps it)."""
     from openaiperf.report.results import read_results
 
     run = read_results(run_dir / "results.json")
-    cases = {}
+    cases, left_out = {}, {}
     for case in run.cases:
         cases[case.id] = baseline_from_case(case)
         cases[case.id].source = str(run_dir / "results.json")
-    return run, cases
+        if judged:
+            rounds, stalled = judged_rounds(case)
+            if stalled:
+                cases[case.id].rounds, left_out[case.id] = rounds, stalled
+    return run, cases, left_out
 
 
-def load_side(path: Path, hardware: str | None = None) -> dict[str, Baseline]:
+def load_side(path: Path, hardware: str | None = None, *,
+              judged: bool = False) -> tuple[dict[str, Baseline], dict[str, list[int]]]:
     """Cases of a run folder, a baseline folder (``baselines/cpu``) or a baseline root
-    (``baselines``, whose ``hardware`` folder is used)."""
+    (``baselines``, whose ``hardware`` folder is used), and the rounds a judged run
+    folder leaves out (:func:`read_run`)."""
     if (path / "results.json").exists():
-        return read_run(path)[1]
+        _, cases, left_out = read_run(path, judged=judged)
+        return cases, left_out
     if not path.is_dir():
         raise ConfigError("expected a run folder (with results.json) or a baseline folder", source=str(path))
     files = sorted(path.glob("*.json"))
@@ -58,7 +67,7 @@ def load_side(path: Path, hardware: str | None = None) -> dict[str, Baseline]:
     for file in files:
         baseline = read_baseline(file)
         out[baseline.case_id] = baseline
-    return out
+    return out, {}
 
 
 def session_holm(outcomes: Sequence[GateOutcome], alpha: float) -> tuple[int, int]:
@@ -78,9 +87,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         current_path, reference_path = a, b
     else:
         current_path, reference_path = b, a
-    current = load_side(current_path)
+    current, left_out = load_side(current_path, judged=True)
     hardware = next(iter(current.values())).hardware if current else None
-    reference = load_side(reference_path, hardware)
+    reference, _ = load_side(reference_path, hardware)
     settings = GateSettings(force=args.force, strict=args.strict, tolerances=parse_tolerances(args.tolerance or []),
                             alpha=parse_alpha(args.alpha, "--alpha"), drift=parse_drift(args.drift, "--drift"))
     tasks = load_task_specs()
@@ -90,8 +99,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if before is None:
             print(f"{case_id}: no baseline in {reference_path}")
             continue
-        judged.append((case_id, judge(before, now, settings, task_spec=tasks.get(now.case.task or ""),
-                                      force_option="--force")))
+        outcome = judge(before, now, settings, task_spec=tasks.get(now.case.task or ""), force_option="--force")
+        if case_id in left_out:
+            outcome.notes.append(stalled_note(left_out[case_id]))
+        judged.append((case_id, outcome))
     print(render_comparisons(judged))
     for case_id, outcome in judged:
         print(f"{case_id}: {outcome.comparison.summary() if outcome.comparison else 'not compared'}")
@@ -141,7 +152,7 @@ def render_comparisons(judged: Sequence[tuple[str, GateOutcome]]) -> str:
 
 def cmd_baseline_update(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    run, cases = read_run(run_dir)
+    run, cases, _ = read_run(run_dir)
     saved = 0
     statuses = {c.id: c.status for c in run.cases}
     for case_id, baseline in cases.items():

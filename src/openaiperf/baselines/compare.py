@@ -36,7 +36,8 @@ from openaiperf.records import Record
 from openaiperf.result import CaseComparisonResult, CaseResult, Change, Fingerprint, MetricVerdict, Outcome
 
 __all__ = ["ALPHA", "DRIFT", "CaseComparison", "MetricComparison", "Outcome", "baseline_from_case", "compare_case",
-           "compare_metric", "per_request_latencies"]
+           "compare_metric", "judged_rounds", "per_request_latencies",
+           "stalled_note"]
 
 ALPHA = 0.05
 #: the run-to-run drift (standard deviation of a run's log mean) a one-run baseline assumes:
@@ -78,6 +79,12 @@ def judged_rounds(case: CaseResult) -> tuple[list[dict[str, float | None]], list
     spread, which can hide a regression but never invent one."""
     stalled = sorted({s.round for s in case.stalls if s.kept and s.over_limit})
     return [dict(r) for index, r in enumerate(case.rounds) if index not in stalled], stalled
+
+
+def stalled_note(stalled: Sequence[int]) -> str:
+    """The note of a judged run whose rounds ``stalled`` (0-based) were left out."""
+    rounds = ", ".join(str(i + 1) for i in stalled)
+    return f"baseline: round(s) {rounds} not judged: the client stalled in every attempt"
 
 
 # -- one metric ---------------------------------------------------------------------------

@@ -19,9 +19,16 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openaiperf.baselines import MAX_BASELINE_RUNS, MIN_BASELINE_ROUNDS, RUN_KEY, Baseline, BaselineError
+from openaiperf.baselines import (
+    CONFIRM_ROUNDS,
+    MAX_BASELINE_RUNS,
+    MIN_BASELINE_ROUNDS,
+    RUN_KEY,
+    Baseline,
+    BaselineError,
+)
 from openaiperf.baselines.compare import (
     ALPHA,
     DRIFT,
@@ -30,11 +37,15 @@ from openaiperf.baselines.compare import (
     baseline_from_case,
     compare_case,
     judged_rounds,
+    stalled_note,
 )
 from openaiperf.baselines.fingerprint import Difference, differences
 from openaiperf.baselines.json_store import JsonBaselineStore
 from openaiperf.errors import ConfigError
 from openaiperf.result import BaselineVerdict, CaseResult, Fingerprint
+
+if TYPE_CHECKING:
+    from openaiperf.runner import CaseRunner
 
 #: relative tolerance per gated metric. 5% sits between what a shared machine's
 #: run-to-run drift reaches and the 10% per-token slowdown the gate must catch (a
@@ -128,6 +139,7 @@ class GateSettings:
     tolerances: dict[str, float] = field(default_factory=dict)  # command-line overrides
     alpha: float = ALPHA
     drift: float = DRIFT  # assumed run-to-run drift of a one-run baseline
+    confirm: int = CONFIRM_ROUNDS  # rounds measured more to confirm a regression (0: none)
 
 
 @dataclass
@@ -272,7 +284,40 @@ def settings_from_session(session: Any) -> GateSettings:
     return GateSettings(compare_root=where(compare), save_root=where(save_to), append=append is not None,
                         required=bool(option("baseline_required")), force=bool(option("baseline_force")),
                         strict=bool(option("baseline_strict")), tolerances=parse_tolerances(option("tolerance") or []),
-                        alpha=parse_alpha(option("baseline_alpha")), drift=parse_drift(option("baseline_drift")))
+                        alpha=parse_alpha(option("baseline_alpha")), drift=parse_drift(option("baseline_drift")),
+                        confirm=CONFIRM_ROUNDS if option("baseline_confirm") is None else option("baseline_confirm"))
+
+
+def rounds_to_confirm(runner: CaseRunner, session: Any) -> tuple[int, str]:
+    """How many rounds to measure more before the verdict, and the note saying why:
+    ``--baseline-confirm`` when the rounds the runner measured so far (before the case
+    finishes: :meth:`~openaiperf.runner.CaseRunner.rounds_so_far`) make a regression
+    against the stored baseline, else ``(0, "")``. The verdict is then on every round: a
+    regression stands only if the new rounds bear it out, so a round a hiccup of the
+    machine inflated does not fail the case alone, while a real slowdown, in every round,
+    still does. Confirming can only lower the false-alarm rate: a regression needs the
+    verdict on all rounds, which is the gate's test at that round count."""
+    settings = settings_from_session(session)
+    if settings.compare_root is None or settings.confirm <= 0:
+        return 0, ""
+    try:
+        baseline = JsonBaselineStore(settings.compare_root).load(runner.result.hardware, runner.result.id)
+    except BaselineError:
+        return 0, ""  # the verdict reports it
+    if baseline is None:
+        return 0, ""
+    result = runner.rounds_so_far()
+    rounds, _ = judged_rounds(result)
+    if not rounds:
+        return 0, ""
+    current = dataclasses.replace(baseline_from_case(result), rounds=rounds)
+    tolerances = resolve_tolerances(session.tasks.get(result.task), settings.tolerances)
+    comparison = compare_case(baseline, current, tolerances, alpha=settings.alpha, drift=settings.drift)
+    if comparison.outcome is not Outcome.REGRESSION:
+        return 0, ""
+    return settings.confirm, (f"baseline: the {len(rounds)} round(s) measured made a regression "
+                              f"({', '.join(m.metric for m in comparison.regressions)}); {settings.confirm} more "
+                              "round(s) measured to confirm it (--baseline-confirm): the verdict is on every round")
 
 
 def gate_case_result(result: CaseResult, session: Any,
@@ -293,8 +338,7 @@ def gate_case_result(result: CaseResult, session: Any,
     outcome = gate(current, settings, task_spec=session.tasks.get(result.task),
                    passed=result.status == "passed", run_id=session.ensure_run_dir().name, judged=judged)
     if stalled and settings.compare_root is not None:
-        outcome.notes.append(f"baseline: round(s) {', '.join(str(i + 1) for i in stalled)} not judged: the client "
-                             "stalled in every attempt")
+        outcome.notes.append(stalled_note(stalled))
     result.failures.extend(outcome.failures)
     result.notes.extend(outcome.notes)
     if outcome.failures and result.status == "passed":

@@ -222,11 +222,15 @@ class Settle:
     baseline); ``both_rounds`` when a one-run baseline must be re-saved with more
     rounds (and compared with as many); ``baseline_runs`` when a baseline's drift
     needs more runs (``--baseline-append``); none when :data:`MAX_SUGGESTED_ROUNDS`
-    would not do."""
+    would not do. ``measure_drift``: no count of runs decides at the drift a one-run
+    baseline assumes, so ``baseline_runs`` is what would decide once the runs are
+    found to drift no more than their rounds vary (the measured drift replaces the
+    assumed one)."""
 
     current_rounds: int | None = None
     both_rounds: int | None = None
     baseline_runs: int | None = None
+    measure_drift: bool = False
 
     @property
     def demand(self) -> tuple[int, int]:
@@ -246,12 +250,20 @@ class Settle:
         if self.both_rounds is not None:
             return (f"a baseline of more rounds: re-save it with --repeats {self.both_rounds} and compare with "
                     f"--repeats {self.both_rounds}")
+        drift = change.noise.assumed_drift if change.design.runs == 1 else 0.0
+        assumed = (f"the run-to-run drift a one-run baseline assumes ({100 * math.expm1(drift):.1f}%, --baseline-drift)"
+                   if drift > 0 else "")
         if self.baseline_runs is not None:
             more = self.baseline_runs - change.design.runs
-            return f"{more} more baseline run{'s' if more != 1 else ''} (--baseline-append) to pin down the drift"
-        return (f"a steadier machine or a wider tolerance: at a round-to-round spread of "
-                f"{100 * math.expm1(change.spread):.1f}% and a change of {100 * math.expm1(change.estimate):+.1f}%, "
-                f"{MAX_SUGGESTED_ROUNDS} rounds would not tell whether it is beyond {100 * tolerance:.0f}%")
+            runs = f"{more} more baseline run{'s' if more != 1 else ''} (--baseline-append)"
+            if self.measure_drift:
+                return (f"{runs} to measure the drift instead of assuming it: at {assumed} no number of runs "
+                        f"tells; if the runs drift no more than their rounds vary, {self.baseline_runs} would")
+            return f"{runs} to pin down the drift"
+        spread = f"round-to-round spread of {100 * math.expm1(change.spread):.1f}%"
+        return (f"a steadier machine or a wider tolerance: at a {spread}{' and ' + assumed if assumed else ''} "
+                f"and a change of {100 * math.expm1(change.estimate):+.1f}%, {MAX_SUGGESTED_ROUNDS} rounds or "
+                f"runs would not tell whether it is beyond {100 * tolerance:.0f}%")
 
 
 def _decided(worse: float, noise: Noise, design: Design, threshold: float, alpha: float, level: float) -> bool:
@@ -295,9 +307,16 @@ def rounds_to_settle(change: LogChange, worse: float, threshold: float, alpha: f
         if n is not None or noise.assumed_drift == 0.0:
             return Settle(both_rounds=n)
     # More rounds cannot shrink an assumed drift: more baseline runs would measure it (as assumed).
-    runs_noise = noise if design.runs > 1 else Noise(
-        noise.within, noise.assumed_drift**2 + noise.within / design.n_baseline)
     per_run = round(1 / design.inverse_rounds)
-    m = _first(lambda m: _decided(worse, runs_noise, Design((per_run,) * m, design.current), threshold, alpha, level),
-               max(design.runs + 1, 2), MAX_SUGGESTED_ROUNDS)
-    return Settle(baseline_runs=m)
+
+    def runs_to_decide(between: float) -> int | None:
+        runs_noise = noise if design.runs > 1 else Noise(noise.within, between)
+        return _first(lambda m: _decided(worse, runs_noise, Design((per_run,) * m, design.current), threshold,
+                                         alpha, level), max(design.runs + 1, 2), MAX_SUGGESTED_ROUNDS)
+
+    m = runs_to_decide(noise.assumed_drift**2 + noise.within / per_run)
+    if m is not None or design.runs > 1:
+        return Settle(baseline_runs=m)
+    # At the assumed drift nothing decides; measured, the drift may prove smaller: the runs that
+    # would decide if their means varied only by round noise (the least a measurement can find).
+    return Settle(baseline_runs=runs_to_decide(noise.within / per_run), measure_drift=True)
