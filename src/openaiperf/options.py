@@ -318,6 +318,15 @@ def options() -> list[Option]:
     return [*BASE_OPTIONS[:serving_end], *generated, *BASE_OPTIONS[serving_end:]]
 
 
+def add_options_as(addoption: Callable[..., Any], flags: dict[str, str]) -> None:
+    """Add the options ``flags`` names (declared flag -> the flag another command spells it
+    with, e.g. ``--baseline-force`` -> ``--force``) with their declared help, default and type."""
+    declared = {option.flag: option for option in options()}
+    for flag, spelled in flags.items():
+        kwargs = declared[flag].kwargs() | {"dest": spelled.removeprefix("--").replace("-", "_")}
+        addoption(spelled, **kwargs)
+
+
 def add_options(addoption: Callable[..., Any], prefix: str = "", groups: Iterable[str] | None = None) -> None:
     """Add every option (of ``groups``, default all) with ``addoption(flag, **kwargs)``:
     pytest's ``group.addoption`` or argparse's ``add_argument``; ``prefix`` goes

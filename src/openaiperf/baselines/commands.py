@@ -183,14 +183,12 @@ def cmd_baseline_update(args: argparse.Namespace) -> int:
 def add_compare_arguments(compare: argparse.ArgumentParser) -> None:
     compare.add_argument("run_a", metavar="RUN_A", help="a run folder (the reference when RUN_B is a run too)")
     compare.add_argument("run_b", metavar="RUN_B", help="the run to judge, or a baseline folder to judge RUN_A by")
-    compare.add_argument("--force", action="store_true",
-                         help="compare although the configuration (options, versions, device) differs")
-    compare.add_argument("--strict", action="store_true", help="exit 1 on an inconclusive verdict too")
-    compare.add_argument("--alpha", default=None, help="significance level, family-wise per case (default 0.05)")
-    compare.add_argument("--tolerance", action="append", metavar="METRIC=FRACTION", help="override a tolerance")
-    compare.add_argument("--drift", default=None, metavar="FRACTION",
-                         help="run-to-run drift a one-run baseline (or RUN_A) assumes (default 0.05, as "
-                              "--baseline-drift)")
+    from openaiperf.options import add_options_as
+
+    # the gate's own options, as this command spells them (exit 1 stands for a failed case)
+    add_options_as(compare.add_argument, {"--baseline-force": "--force", "--baseline-strict": "--strict",
+                                          "--baseline-alpha": "--alpha", "--tolerance": "--tolerance",
+                                          "--baseline-drift": "--drift"})
     compare.set_defaults(func=cmd_compare)
 
 
