@@ -36,8 +36,7 @@ from openaiperf.records import Record
 from openaiperf.result import CaseComparisonResult, CaseResult, Change, Fingerprint, MetricVerdict, Outcome
 
 __all__ = ["ALPHA", "DRIFT", "CaseComparison", "MetricComparison", "Outcome", "baseline_from_case", "compare_case",
-           "compare_metric", "judged_rounds", "per_request_latencies",
-           "stalled_note"]
+           "compare_metric", "judged_rounds", "per_request_latencies", "stalled_note"]
 
 ALPHA = 0.05
 #: the run-to-run drift (standard deviation of a run's log mean) a one-run baseline assumes:
