@@ -339,7 +339,7 @@ class CaseRunner:
         result = self.result
         records = [r for run in self.runs for r in measured(run.records)]
         metrics = self.compute_metrics(records, self.runs)
-        result.rounds = self.round_values(metrics)
+        result.rounds = self.round_values(self.round_metrics(metrics))
         basis = self.efficiency_basis
         result.settings.efficiency = basis
         result.notes.extend(f"efficiency: {note}" for note in self.precision.notes)
@@ -393,20 +393,25 @@ class CaseRunner:
         self.apply_gates(result)
         return result
 
-    def round_values(self, metrics: MetricSet | None = None) -> list[dict[str, float | None]]:
-        """Each measured round's metric values (for the gate's test); ``metrics``: those of
-        every round together, which are the one round's when there is one."""
-        per_round = [metrics] if metrics is not None and len(self.runs) == 1 else [
-            self.compute_metrics(measured(run.records), [run]) for run in self.runs]
+    def round_metrics(self, metrics: MetricSet | None = None) -> list[MetricSet]:
+        """Each measured round's metrics (for the gate's test); ``metrics``: those of every
+        round together, which are the one round's when there is one."""
+        if metrics is not None and len(self.runs) == 1:
+            return [metrics]
+        return [self.compute_metrics(measured(run.records), [run]) for run in self.runs]
+
+    @staticmethod
+    def round_values(per_round: Sequence[MetricSet]) -> list[dict[str, float | None]]:
         return [{name: m.value for name, m in round_metrics.items()} for round_metrics in per_round]
 
     def rounds_so_far(self) -> CaseResult:
         """The case as measured so far, before :meth:`finish`: its rounds, and the metric
         units and directions of the first (what the baseline gate judges)."""
         result = self.result.model_copy(deep=True)
-        result.rounds = self.round_values()
-        if self.runs:
-            result.metrics = metric_values(self.compute_metrics(measured(self.runs[0].records), self.runs[:1]))
+        per_round = self.round_metrics()
+        result.rounds = self.round_values(per_round)
+        if per_round:
+            result.metrics = metric_values(per_round[0])
         return result
 
     def workload_metrics(self, result: CaseResult) -> MetricSet:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.baselines import MIN_BASELINE_ROUNDS, Baseline
-from openaiperf.baselines.compare import Outcome, baseline_from_case, judged_rounds, stalled_note
+from openaiperf.baselines.compare import Outcome, baseline_from_case, judged_side, stalled_note
 from openaiperf.baselines.gate import GateOutcome, GateSettings, judge, parse_alpha, parse_drift, parse_tolerances, save
 from openaiperf.baselines.json_store import read_baseline
 from openaiperf.baselines.stats import holm
@@ -34,12 +34,13 @@ def read_run(run_dir: Path, *, judged: bool = False) -> tuple[RunResult, dict[st
     run = read_results(run_dir / "results.json")
     cases, left_out = {}, {}
     for case in run.cases:
-        cases[case.id] = baseline_from_case(case)
-        cases[case.id].source = str(run_dir / "results.json")
         if judged:
-            rounds, stalled = judged_rounds(case)
+            cases[case.id], stalled = judged_side(case)
             if stalled:
-                cases[case.id].rounds, left_out[case.id] = rounds, stalled
+                left_out[case.id] = stalled
+        else:
+            cases[case.id] = baseline_from_case(case)
+        cases[case.id].source = str(run_dir / "results.json")
     return run, cases, left_out
 
 

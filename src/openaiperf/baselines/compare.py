@@ -36,7 +36,7 @@ from openaiperf.records import Record
 from openaiperf.result import CaseComparisonResult, CaseResult, Change, Fingerprint, MetricVerdict, Outcome
 
 __all__ = ["ALPHA", "DRIFT", "CaseComparison", "MetricComparison", "Outcome", "baseline_from_case", "compare_case",
-           "compare_metric", "judged_rounds", "per_request_latencies", "stalled_note"]
+           "compare_metric", "judged_rounds", "judged_side", "per_request_latencies", "stalled_note"]
 
 ALPHA = 0.05
 #: the run-to-run drift (standard deviation of a run's log mean) a one-run baseline assumes:
@@ -78,6 +78,15 @@ def judged_rounds(case: CaseResult) -> tuple[list[dict[str, float | None]], list
     spread, which can hide a regression but never invent one."""
     stalled = sorted({s.round for s in case.stalls if s.kept and s.over_limit})
     return [dict(r) for index, r in enumerate(case.rounds) if index not in stalled], stalled
+
+
+def judged_side(case: CaseResult, fingerprint: Fingerprint | None = None) -> tuple[Baseline, list[int]]:
+    """A run's case as the gate judges it (:func:`baseline_from_case` without the rounds
+    :func:`judged_rounds` leaves out), and the indices of those rounds."""
+    rounds, stalled = judged_rounds(case)
+    side = baseline_from_case(case, fingerprint)
+    side.rounds = rounds
+    return side, stalled
 
 
 def stalled_note(stalled: Sequence[int]) -> str:

@@ -14,7 +14,6 @@ a baseline whose configuration differs is refused, naming each difference
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from openaiperf.baselines.compare import (
     Outcome,
     baseline_from_case,
     compare_case,
-    judged_rounds,
+    judged_side,
     stalled_note,
 )
 from openaiperf.baselines.fingerprint import Difference, differences
@@ -307,15 +306,14 @@ def rounds_to_confirm(runner: CaseRunner, session: Any) -> tuple[int, str]:
     if baseline is None:
         return 0, ""
     result = runner.rounds_so_far()
-    rounds, _ = judged_rounds(result)
-    if not rounds:
+    current, _ = judged_side(result)
+    if not current.rounds:
         return 0, ""
-    current = dataclasses.replace(baseline_from_case(result), rounds=rounds)
     tolerances = resolve_tolerances(session.tasks.get(result.task), settings.tolerances)
     comparison = compare_case(baseline, current, tolerances, alpha=settings.alpha, drift=settings.drift)
     if comparison.outcome is not Outcome.REGRESSION:
         return 0, ""
-    return settings.confirm, (f"baseline: the {len(rounds)} round(s) measured made a regression "
+    return settings.confirm, (f"baseline: the {len(current.rounds)} round(s) measured made a regression "
                               f"({', '.join(m.metric for m in comparison.regressions)}); {settings.confirm} more "
                               "round(s) measured to confirm it (--baseline-confirm): the verdict is on every round")
 
@@ -333,8 +331,7 @@ def gate_case_result(result: CaseResult, session: Any,
 
         fingerprint = for_result(result, session)
     current = baseline_from_case(result, fingerprint)
-    rounds, stalled = judged_rounds(result)
-    judged = dataclasses.replace(current, rounds=rounds) if stalled else None
+    judged, stalled = judged_side(result, fingerprint)
     outcome = gate(current, settings, task_spec=session.tasks.get(result.task),
                    passed=result.status == "passed", run_id=session.ensure_run_dir().name, judged=judged)
     if stalled and settings.compare_root is not None:
