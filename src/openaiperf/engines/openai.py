@@ -227,7 +227,9 @@ class OpenAIEngine(Engine):
     name: ClassVar[str] = "openai"
     concurrent: ClassVar[bool] = True
     online: ClassVar[bool] = True
-    requires: ClassVar[tuple[Requirement, ...]] = (requirement("aiohttp>=3.9", import_check=True),)
+    # transformers (without torch) for the client tokenizer that builds and counts prompts
+    requires: ClassVar[tuple[Requirement, ...]] = (requirement("aiohttp>=3.9", import_check=True),
+                                                   requirement("transformers>=4.46"))
     Options: ClassVar[type[Options]] = OpenAIOptions
     options: OpenAIOptions
 

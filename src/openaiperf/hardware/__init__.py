@@ -225,14 +225,17 @@ def profile_dirs(extra: Sequence[str | Path] = ()) -> list[Path]:
     """Directories searched for profiles, first match wins.
 
     ``extra``, then ``$OPENAIPERF_HARDWARE_PROFILES`` (os.pathsep-separated), then
-    ``./hardware_profiles``, then the repository's own (editable installs).
-    Only existing directories, without duplicates.
+    ``./hardware_profiles``, then the profiles shipped in the installed package, then
+    the repository's own (a source checkout or an editable install, where the
+    package's copy is not built). Only existing directories, without duplicates.
     """
     candidates: list[Path] = [Path(p) for p in extra]
     env = os.environ.get(_ENV_VAR, "")
     candidates += [Path(p) for p in env.split(os.pathsep) if p]
     candidates.append(Path.cwd() / "hardware_profiles")
-    candidates.append(Path(__file__).resolve().parents[3] / "hardware_profiles")
+    package = Path(__file__).resolve().parents[1]
+    candidates.append(package / "hardware_profiles")
+    candidates.append(package.parents[1] / "hardware_profiles")
     seen: set[Path] = set()
     dirs: list[Path] = []
     for path in candidates:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from openaiperf.registry import Registry, Requirement, add_registry
+from openaiperf.registry import Registry, Requirement, add_registry, unmet
 
 if TYPE_CHECKING:
     from openaiperf.result import CaseResult, RunResult, SystemInfo
@@ -90,6 +90,11 @@ def run_writers(stage: str, report: RunReport) -> list[Path]:
     for name in writers.names():
         writer = writers.get(name)()
         if writer.stage != stage or (writer.needs_results and not report.results) or not writer.enabled(report):
+            continue
+        missing = unmet(writer.requires)
+        if missing:
+            # An optional extra not installed leaves out its report, never the others.
+            report.lines.append((f"{name} report not written: {missing}", True))
             continue
         written += writer.write(report)
     return written

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
+from openaiperf.registry import Requirement, requirement
 from openaiperf.report import RunReport, Writer
 
 
@@ -52,6 +53,10 @@ class MarkdownWriter(Writer):
 
 
 class HtmlWriter(Writer):
+    requires: ClassVar[tuple[Requirement, ...]] = (
+        requirement("jinja2>=3", install="pip install 'openaiperf[report]'"),
+        requirement("matplotlib>=3.7", install="pip install 'openaiperf[report]'"))
+
     def enabled(self, report: RunReport) -> bool:
         return not report.option("no_html_report")
 
