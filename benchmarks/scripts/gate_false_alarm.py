@@ -7,7 +7,7 @@ one after another as a user or CI would start them, never interleaved:
     A0, B0, A1, B1, ..., An-1, Bn-1, An
 
 ``A`` runs the plain engine; ``B`` the same case with every token after the
-first slowed by ``--slowdown`` (default 10%: :class:`~openaiperf.engines.slowed.SlowedHFEngine`,
+first slowed by ``--slowdown`` (default 10%: :class:`~fixtures.slowed_engine.SlowedHFEngine`,
 loaded as a pytest plugin, so the case id and its configuration are those of
 ``hf``). Each run keeps ``--rounds`` measured rounds in its ``results.json``.
 ``--engine scripted`` measures the same through the ``openai`` engine against the
@@ -114,7 +114,7 @@ def run_once(work: Path, label: str, args: argparse.Namespace) -> dict[str, Any]
         gap_ms = args.gap_ms * (1 + args.slowdown) if label.startswith("B") else args.gap_ms
         server = start_scripted_server(Script(tokens=args.tokens, ttft_ms=30.0, gap_ms=gap_ms), port=args.port)
     elif label.startswith("B"):
-        command[3:3] = ["-p", "openaiperf.engines.slowed"]
+        command[3:3] = ["-p", "fixtures.slowed_engine"]
         env["OPENAIPERF_SLOWDOWN"] = str(args.slowdown)
     if args.cpus:  # pinned: the scheduler cannot move the run between cores
         command[:0] = ["taskset", "-c", args.cpus]

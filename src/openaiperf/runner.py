@@ -52,7 +52,7 @@ from openaiperf.result import (
     SessionSummary,
     metric_values,
 )
-from openaiperf.scenarios import ScenarioRun, create_scenario, scenario_config
+from openaiperf.scenarios import ScenarioRun, create_scenario, scenario_config, workload_skip_reason
 from openaiperf.tasks import Sample
 
 __all__ = ["CaseResult", "CaseRunner", "RunSettings", "case_skip_reason", "rounds_of"]
@@ -64,7 +64,7 @@ def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict[str, An
     ``task_kind``: the case task's class (its capabilities decide whether random weights can run it)."""
     from openaiperf.models import weights_skip_reason
 
-    reason = weights_skip_reason(model, task_kind, case.task)
+    reason = weights_skip_reason(model, task_kind, case.task) or workload_skip_reason(case.scenario, task_kind)
     if reason:
         return reason
     limit_b = hardware.max_model_params_b

@@ -8,7 +8,7 @@ as CI and a pull request use it, in separate pytest runs one after another:
    regression: ``--baseline-confirm``) with ``--baseline-compare DIR``: the A/A verdict
    must not be a regression and the run must pass (an A/A failure fails CI: a gate that
    cries wolf is switched off);
-3. run it again at one round with every decoding step slowed 4x (:class:`~openaiperf.engines.slowed.SlowedHFEngine`
+3. run it again at one round with every decoding step slowed 4x (:class:`~fixtures.slowed_engine.SlowedHFEngine`
    loaded as a pytest plugin, so the case and its configuration are unchanged):
    the gate confirms it on two more rounds, fails the case and names the per-token metrics.
 
@@ -62,7 +62,7 @@ def run(tmp: Path, *extra: str, slowdown: float | None = None) -> tuple[subproce
     # One torch thread: on a machine shared with other jobs, spinning thread pools make runs erratic.
     env = dict(os.environ, OMP_NUM_THREADS="1")
     if slowdown is not None:
-        command[3:3] = ["-p", "openaiperf.engines.slowed"]
+        command[3:3] = ["-p", "fixtures.slowed_engine"]
         env["OPENAIPERF_SLOWDOWN"] = str(slowdown)
     completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
     results = sorted(reports.glob("*/results.json"))

@@ -50,3 +50,18 @@ def test_records_already_finished_reach_the_sink_before_a_failure():
 def test_unknown_scenario_lists_known():
     with pytest.raises(UnknownNameError, match="known scenarios: .*offline.*single_stream"):
         create_scenario("burst", ScenarioConfig())
+
+
+def test_a_scenario_that_cannot_drive_sessions_skips_a_multi_turn_task(monkeypatch: pytest.MonkeyPatch):
+    """The ``builds_sessions`` capability of a task kind is checked against the scenario's
+    ``sessions`` when cases are collected: the case skips with the reason instead of
+    crashing in the scenario."""
+    from openaiperf.scenarios import scenario_class, workload_skip_reason
+    from openaiperf.tasks.multiturn import MultiTurnTask
+    from openaiperf.tasks.synthetic import SyntheticTask
+
+    assert workload_skip_reason("offline", MultiTurnTask) is None
+    monkeypatch.setattr(scenario_class("offline"), "sessions", False)
+    reason = workload_skip_reason("offline", MultiTurnTask)
+    assert reason is not None and "cannot drive multi-turn sessions" in reason and "server" in reason
+    assert workload_skip_reason("offline", SyntheticTask) is None

@@ -4,9 +4,8 @@ A baseline is one case's result on one hardware profile, kept as reviewable JSON
 (``baselines/<hw-profile>/<case-id>.json``): the metrics with units and typed
 directions, the per-round values of at least :data:`MIN_BASELINE_ROUNDS` rounds
 (their spread is what a new run is judged against) and the configuration
-fingerprint (:mod:`fingerprint`) that a comparison checks first. Storage
-backends implement :class:`BaselineStore`; :mod:`json_store` is the one the
-suite uses. :mod:`stats` holds the statistics, :mod:`compare` the three-outcome
+fingerprint (:mod:`fingerprint`) that a comparison checks first.
+:mod:`json_store` reads and writes the files. :mod:`stats` holds the statistics, :mod:`compare` the three-outcome
 verdict per metric and per case, :mod:`gate` the pytest glue (tolerances,
 options, save and compare).
 """
@@ -15,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from openaiperf.errors import OpenAIPerfError
 from openaiperf.result import CaseIdentity, Fingerprint, MetricValue
@@ -96,12 +95,3 @@ class Baseline:
         return replace(self, rounds=rounds)
 
 
-class BaselineStore(Protocol):
-    """Where baselines live. ``load`` returns None when there is none for the case,
-    and raises :class:`BaselineError` for a file that exists but cannot be used."""
-
-    def load(self, hardware: str, case_id: str) -> Baseline | None: ...
-
-    def save(self, baseline: Baseline) -> Path: ...
-
-    def list(self, hardware: str) -> list[str]: ...

@@ -105,7 +105,8 @@ def read_baseline(path: Path) -> Baseline:
 
 
 class JsonBaselineStore:
-    """The :class:`~openaiperf.baselines.BaselineStore` of ``baselines/``."""
+    """The baselines of ``baselines/``: ``load`` returns None when a case has none, and raises
+    :class:`~openaiperf.baselines.BaselineError` for a file that exists but cannot be used."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)

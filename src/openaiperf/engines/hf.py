@@ -184,9 +184,6 @@ class HFEngine(Engine):
             raise EngineError(_NO_TOKENIZER)
         return list(self.tokenizer(self.render(request), add_special_tokens=False)["input_ids"])
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True) if self.tokenizer is not None else ""
 

@@ -142,11 +142,6 @@ def scenario_option_keys(name: str) -> set[str]:
     return shared | set(scenario_class(name).Options.model_fields)
 
 
-def rate_scenarios() -> list[str]:
-    """The scenarios with a QPS axis (open-loop arrivals at ``qps_target``)."""
-    return [name for name, cls in scenarios.classes().items() if "qps_target" in cls.Options.model_fields]
-
-
 def new_records(requests: Sequence[Request], round_index: int) -> list[Record]:
     return [Record(request_id=r.id, sample_id=r.sample_id, round=round_index, session_id=r.session_id, turn=r.turn)
             for r in requests]
