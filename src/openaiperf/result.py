@@ -71,11 +71,13 @@ class MetricValue(Typed):
     better: Better = Better.NONE
     ci_low: float | None = Field(default=None, exclude_if=_omit_none)
     ci_high: float | None = Field(default=None, exclude_if=_omit_none)
+    #: the column header a task file gave one of its quality metrics (it is then a column of the case tables)
+    label: str | None = Field(default=None, exclude_if=_omit_none)
 
     @classmethod
     def of(cls, metric: Metric) -> MetricValue:
         return cls(value=metric.value, unit=metric.unit, better=metric.better, ci_low=metric.ci_low,
-                   ci_high=metric.ci_high)
+                   ci_high=metric.ci_high, label=metric.label)
 
 
 def metric_values(metrics: Mapping[str, Metric | MetricValue]) -> dict[str, MetricValue]:

@@ -367,7 +367,8 @@ class CaseRunner:
                 unit = target.unit if target else ""
                 better = Better.LOWER if target is not None and target.lower_is_better else Better.HIGHER
                 ci = quality.intervals.get(name)
-                metrics[name] = Metric(value, unit, better, *(ci or (None, None)))
+                low, high = ci or (None, None)
+                metrics[name] = Metric(value, unit, better, low, high, label=target.label if target else None)
         # Task-specific throughput (e.g. scored tokens/s of a scoring workload).
         metrics.update(self.task.case_metrics(records, self.runs))
         metrics.update(self.workload_metrics(result))

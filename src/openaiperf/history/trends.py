@@ -17,10 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from openaiperf.history.store import HistoryStore, Point, parse_created, run_key
+from openaiperf.metrics.catalogue import catalogue
 from openaiperf.result import RunResult
 
-#: the metrics the reports follow over time (those a case has)
-HEADLINE_METRICS = ("ttft_p50", "tpot_p50", "e2e_p90", "output_tokens_per_s", "requests_per_s", "mfu", "rougeL")
+#: the metrics the reports follow over time (those a case has): the catalogue's, and the
+#: quality metrics a task file gave a label
+HEADLINE_METRICS = catalogue.names("trend")
 DEFAULT_LAST_N = 10
 
 
@@ -150,7 +152,8 @@ def case_trends(store: HistoryStore, run: RunResult, run_name: str, *, limit: in
     trends = HistoryTrends(store=store.shown_url, limit=limit)
     exclude = current_run_key(run, run_name)
     for case in run.cases:
-        names = [m for m in metrics if case.value(m) is not None]
+        labelled = [name for name, m in case.metrics.items() if m.label and name not in metrics]
+        names = [m for m in [*metrics, *labelled] if case.value(m) is not None]
         if not names:
             continue
         history = store.recent_points(case.id, case.hardware, names, limit, exclude_run_key=exclude)

@@ -67,6 +67,8 @@ class Metric:
     better: Better = Better.NONE
     ci_low: float | None = None
     ci_high: float | None = None
+    #: a column header for a metric the catalogue does not declare (a task file's quality metric)
+    label: str | None = None
 
     def __post_init__(self) -> None:
         # Callers pass "lower"/"higher"/"none": keep the typed direction.

@@ -4,34 +4,49 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
 
+from openaiperf.metrics.catalogue import MetricDeclaration, catalogue
 from openaiperf.result import CaseResult
 
-COLUMNS = (
-    # header, metric, format
-    ("TTFT p50 (ms)", "ttft_p50", "{:.1f}"),
-    ("TTFT p90 (ms)", "ttft_p90", "{:.1f}"),
-    ("TPOT p50 (ms)", "tpot_p50", "{:.1f}"),
-    ("E2E p90 (ms)", "e2e_p90", "{:.0f}"),
-    ("req/s", "requests_per_s", "{:.2f}"),
-    ("out tok/s", "output_tokens_per_s", "{:.1f}"),
-    ("MFU (%)", "mfu", "{:.3%}"),
-    ("ROUGE-1", "rouge1", "{:.4f}"),
-    ("ROUGE-2", "rouge2", "{:.4f}"),
-    ("ROUGE-L", "rougeL", "{:.4f}"),
-)
+
+@dataclass(frozen=True)
+class Column:
+    """A metric column of the case tables: its header and how a case's value is written."""
+
+    header: str
+    metric: str
+    declaration: MetricDeclaration
+
+    def cell(self, case: CaseResult) -> str:
+        return self.declaration.text(case.value(self.metric))
 
 
-def cell(case: CaseResult, metric: str, fmt: str) -> str:
-    """A metric of a case as a table cell ("-" when it has none)."""
-    value = case.value(metric)
-    if value is None:
-        return "-"
-    text = fmt.format(value)
-    return text.rstrip("%") if metric == "mfu" else text
+def quality_declaration(name: str, case: CaseResult) -> MetricDeclaration | None:
+    """A quality metric the case's task file gave a ``label`` (its unit and direction as
+    the result holds them), or None."""
+    found = case.metrics.get(name)
+    if found is None or not found.label:
+        return None
+    return MetricDeclaration(name, found.unit, found.better, found.label, f"quality: {found.label}",
+                             format="{:.4f}", source=f"task {case.task}", headline=True, trend=True)
+
+
+def table_columns(cases: Sequence[CaseResult]) -> list[Column]:
+    """The catalogue's headline metrics, then the labelled quality metrics of ``cases`` in the
+    order they first appear (a task's quality metrics come from its task file)."""
+    columns = [Column(d.label, d.name, d) for d in catalogue.headline()]
+    seen = {c.metric for c in columns}
+    for case in cases:
+        for name in case.metrics:
+            declaration = None if name in seen else quality_declaration(name, case)
+            if declaration is not None:
+                seen.add(name)
+                columns.append(Column(declaration.label, name, declaration))
+    return columns
 
 
 def status_text(case: CaseResult) -> str:
@@ -48,11 +63,12 @@ def render_table(cases: Sequence[CaseResult], title: str = "OpenAIPerf results",
     table.add_column("status")
     if compared:
         table.add_column("vs baseline")
-    for header, _, _ in COLUMNS:
-        table.add_column(header, justify="right")
+    columns = table_columns(cases)
+    for column in columns:
+        table.add_column(column.header, justify="right")
     for case in cases:
         extra = [verdict.label(case) or "-"] if compared else []
-        table.add_row(case.id, status_text(case), *extra, *(cell(case, metric, fmt) for _, metric, fmt in COLUMNS))
+        table.add_row(case.id, status_text(case), *extra, *(column.cell(case) for column in columns))
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
     console.print(table)

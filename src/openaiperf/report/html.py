@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from openaiperf.report.console import COLUMNS, cell, status_text
+from openaiperf.report.console import Column, status_text, table_columns
 from openaiperf.report.results import read_results
 from openaiperf.result import CaseResult, MetricVerdict, RunResult
 
@@ -119,8 +119,10 @@ def case_latencies(run_dir: Path, case: CaseResult) -> dict[str, list[float]]:
     return per_request_latencies(read_records(path))
 
 
-def group_cases(cases: Sequence[CaseResult]) -> list[CaseGroup]:
-    """The cases by task and engine (groups and cases in the order they ran), numbered 1.. in that order."""
+def group_cases(cases: Sequence[CaseResult], columns: Sequence[Column] | None = None) -> list[CaseGroup]:
+    """The cases by task and engine (groups and cases in the order they ran), numbered 1.. in that order;
+    each row's cells are ``columns`` (default: the case tables' columns of ``cases``)."""
+    columns = table_columns(cases) if columns is None else columns
     groups: dict[tuple[str, str], CaseGroup] = {}
     for case in cases:
         groups.setdefault((case.task, case.engine), CaseGroup(case.task, case.engine)).rows.append(Row(0, case))
@@ -130,7 +132,7 @@ def group_cases(cases: Sequence[CaseResult]) -> list[CaseGroup]:
             number += 1
             row.number = number
             deltas = {m.metric: m for m in verdict_metrics(row.case)}
-            row.cells = [(cell(row.case, metric, fmt), deltas.get(metric)) for _, metric, fmt in COLUMNS]
+            row.cells = [(column.cell(row.case), deltas.get(column.metric)) for column in columns]
     return list(groups.values())
 
 
@@ -227,13 +229,14 @@ def render_html(run_dir: Path, trends: Any = None, run: RunResult | None = None)
 
     run = run if run is not None else read_results(run_dir / "results.json")
     cases = run.cases
-    groups = group_cases(cases)
+    columns = table_columns(cases)
+    groups = group_cases(cases, columns)
     group_figures(run_dir, groups)
     numbers = {row.case.id: row.number for group in groups for row in group.rows}
     environment = Environment(loader=PackageLoader("openaiperf.report", "templates"),
                               autoescape=select_autoescape(["html", "j2"]))
     return environment.get_template(TEMPLATE).render(
-        run_id=run_dir.name, run=run, hardware=run.hardware_profile or "?", columns=[c[0] for c in COLUMNS],
+        run_id=run_dir.name, run=run, hardware=run.hardware_profile or "?", columns=[c.header for c in columns],
         groups=groups, counts=status_counts(cases), throughput=throughput_figure(groups),
         pareto=pareto_section(cases),
         verdicts=verdicts(groups), verdict_counts={k: n for k, n in verdict.counts(cases).items() if n},

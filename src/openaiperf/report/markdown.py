@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from openaiperf.report.console import COLUMNS, cell
+from openaiperf.report.console import table_columns
 from openaiperf.result import RunResult
 
 
@@ -49,10 +49,11 @@ def markdown_summary(run: RunResult, title: str = "OpenAIPerf", trends: Any = No
         lines.append("")
     elif not attention:
         lines += ["No baseline comparison in this run.", ""]
-    lines += ["### Cases", "", "| case | status | " + " | ".join(h for h, _, _ in COLUMNS) + " |",
-              "|---|---|" + "---:|" * len(COLUMNS)]
+    columns = table_columns(cases)
+    lines += ["### Cases", "", "| case | status | " + " | ".join(c.header for c in columns) + " |",
+              "|---|---|" + "---:|" * len(columns)]
     for case in sorted(cases, key=lambda c: c.status == "passed"):
-        cells = " | ".join(cell(case, metric, fmt) for _, metric, fmt in COLUMNS)
+        cells = " | ".join(column.cell(case) for column in columns)
         lines.append(f"| `{case.id}` | {case.status} | {cells} |")
     if trends is not None:
         from openaiperf.history.trends import markdown_lines

@@ -22,6 +22,11 @@ def label(case: CaseResult) -> str:
     return case.verdict_label
 
 
+def slug(text: str) -> str:
+    """A CSS class for an outcome ("no regression" -> "no-regression"); the HTML template uses it."""
+    return text.replace(" ", "-")
+
+
 def comparisons(case: CaseResult) -> list[MetricVerdict]:
     """The case's per-metric comparisons with its baseline ([] when not compared)."""
     if case.baseline is None or case.baseline.comparison is None:

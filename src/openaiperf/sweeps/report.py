@@ -8,11 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from openaiperf.metrics.catalogue import catalogue
 from openaiperf.result import CaseResult
-
-CURVE_COLUMNS = ("requests_per_s", "output_tokens_per_s", "ttft_p50", "ttft_p90", "tpot_p90", "e2e_p50", "e2e_p90")
-TABLE_COLUMNS = ("output_tokens_per_s", "requests_per_s", "ttft_p90", "tpot_p50", "e2e_p90", "mfu", "mbu",
-                 "energy_per_output_token", "peak_memory")
 
 
 def group_sweeps(results: Sequence[CaseResult]) -> dict[str, list[CaseResult]]:
@@ -33,7 +30,7 @@ def qps_curve(variants: Sequence[CaseResult]) -> list[dict[str, Any]]:
             continue
         point: dict[str, Any] = {"variant": result.variant, "qps_target": qps, "status": result.status,
                                  "valid": result.valid}
-        point.update({name: result.value(name) for name in CURVE_COLUMNS})
+        point.update({name: result.value(name) for name in catalogue.names("curve")})
         points.append(point)
     return sorted(points, key=lambda p: (p["variant"].replace(f"qps_target={p['qps_target']}", ""), p["qps_target"]))
 
@@ -76,7 +73,7 @@ def write_sweep_reports(results: Sequence[CaseResult], run_dir: Path) -> list[Pa
     """Write ``sweeps/<base-id>.csv`` per swept case and ``sweeps/<base-id>.qps_curve.{csv,png}``."""
     written: list[Path] = []
     for base, variants in group_sweeps(results).items():
-        rows = [{"variant": r.variant, "status": r.status, **{name: r.value(name) for name in TABLE_COLUMNS}}
+        rows = [{"variant": r.variant, "status": r.status, **{name: r.value(name) for name in catalogue.names("sweep")}}
                 for r in variants]
         written.append(_write_csv(run_dir / "sweeps" / f"{base}.csv", rows))
         points = qps_curve(variants)

@@ -47,6 +47,8 @@ class QualityMetricSpec(Spec):
     #: the score is better lower (perplexity); default: higher (ROUGE)
     lower_is_better: bool | None = None
     unit: str = ""
+    #: a column header: the metric is then a column of the case tables and followed over runs
+    label: str | None = None
 
 
 class PerformanceMetricSpec(Spec):

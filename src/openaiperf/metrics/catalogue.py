@@ -1,0 +1,267 @@
+"""The metric catalogue: one declaration per metric, which every consumer asks.
+
+A declaration says what a metric is (name, unit, which direction is better, a
+label and a display format), where it comes from (every case, a scenario, a task
+kind, an engine or server), and how the suite treats it: a column of the case
+tables (``headline``: console, Markdown, HTML), followed over runs in the results
+history (``trend``), a column of sweep tables and of the QPS curve (``sweep``,
+``curve``), and gated against baselines by default with a tolerance
+(``tolerance``). The computation stays where the numbers are made (a
+``metrics/`` module, a scenario's or task's ``metrics``); adding a metric is its
+computation plus one :func:`declare` here or in the module that computes it.
+
+Latency distributions are declared as families: ``ttft`` declares ``ttft_mean``,
+``ttft_p50``, ``ttft_p90``, ``ttft_p99`` (and ``_max`` where the family has one).
+
+A task's quality metrics (ROUGE, perplexity) are declared by its task file
+(``metrics.quality``: ``name``, ``unit``, ``lower_is_better``, and a ``label``
+that makes it a column of the case tables), and reach the reports in the result
+itself, so a report of an old run still shows them.
+
+    >>> from openaiperf.metrics.catalogue import catalogue, declare
+    >>> from openaiperf.metrics import Better
+    >>> spec = declare("queue_wait_p50", "ms", Better.LOWER, "queue wait p50 (ms)",
+    ...                "time a request waited in the server's queue, median", source="openai engine")
+    >>> catalogue.get("queue_wait_p50").label
+    'queue wait p50 (ms)'
+    >>> catalogue.get("ttft_p90").unit, catalogue.get("ttft_p90").better.value
+    ('ms', 'lower')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from openaiperf.metrics import Better
+from openaiperf.metrics.stats import PERCENTILES
+
+
+@dataclass(frozen=True)
+class MetricDeclaration:
+    """What one metric is and how the suite shows and judges it."""
+
+    name: str
+    unit: str
+    better: Better
+    #: the column header or axis label (with its unit where the unit is not obvious)
+    label: str
+    description: str
+    #: how a value is written in tables (``{:.1f}``); a fraction with ``percent`` is shown x100
+    format: str = "{:.4g}"
+    percent: bool = False
+    #: which part of the suite produces it: "every case", "scenario server", "task kind perplexity", ...
+    source: str = "every case"
+    #: the default relative tolerance of the baseline gate; None: not gated unless asked
+    tolerance: float | None = None
+    headline: bool = False
+    trend: bool = False
+    sweep: bool = False
+    curve: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "better", Better.parse(self.better, source=f"metric {self.name!r} better"))
+        if self.tolerance is not None and not 0 < self.tolerance < 10:
+            raise ValueError(f"metric {self.name!r}: tolerance {self.tolerance} is not in (0, 10)")
+        if self.tolerance is not None and not self.better.gated:
+            raise ValueError(f"metric {self.name!r}: a tolerance needs a better direction")
+
+    def text(self, value: float | None) -> str:
+        """``value`` as a table cell ("-" when there is none)."""
+        if value is None:
+            return "-"
+        return self.format.format(100 * value if self.percent else value)
+
+
+@dataclass
+class MetricCatalogue:
+    """The declarations, in the order they were made (the order of table columns)."""
+
+    declarations: dict[str, MetricDeclaration] = field(default_factory=dict)
+
+    def add(self, declaration: MetricDeclaration, *, replace: bool = False) -> MetricDeclaration:
+        known = self.declarations.get(declaration.name)
+        if known is not None and known != declaration and not replace:
+            raise ValueError(f"metric {declaration.name!r} is declared twice, differently "
+                             f"({known.source} and {declaration.source})")
+        self.declarations[declaration.name] = declaration
+        return declaration
+
+    def get(self, name: str) -> MetricDeclaration | None:
+        return self.declarations.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.declarations
+
+    def __iter__(self) -> Iterator[MetricDeclaration]:
+        return iter(self.declarations.values())
+
+    def names(self, flag: str) -> tuple[str, ...]:
+        """The metrics whose ``flag`` (headline, trend, sweep, curve) is set, in declaration order."""
+        return tuple(d.name for d in self if getattr(d, flag))
+
+    def headline(self) -> list[MetricDeclaration]:
+        return [d for d in self if d.headline]
+
+    def tolerances(self) -> dict[str, float]:
+        """The baseline gate's default tolerances."""
+        return {d.name: d.tolerance for d in self if d.tolerance is not None}
+
+    def undeclared(self, names: Mapping[str, object] | list[str]) -> list[str]:
+        """The names of ``names`` no declaration covers (a test holds every computed metric to one)."""
+        return [name for name in names if name not in self]
+
+
+#: the catalogue every report, gate, trend and sweep reads
+catalogue = MetricCatalogue()
+
+
+def declare(name: str, unit: str, better: Better | str, label: str, description: str, **settings: object
+            ) -> MetricDeclaration:
+    """Declare one metric (keyword settings: the fields of :class:`MetricDeclaration`)."""
+    return catalogue.add(MetricDeclaration(name, unit, Better.parse(better), label, description,
+                                           **settings))  # type: ignore[arg-type]
+
+
+def declare_distribution(family: str, label: str, description: str, *, source: str = "every case",
+                         with_max: bool = False, headline: tuple[str, ...] = (), trend: tuple[str, ...] = (),
+                         sweep: tuple[str, ...] = (), curve: tuple[str, ...] = (),
+                         tolerance: float | None = None, gated: tuple[str, ...] = ()) -> None:
+    """A latency distribution in ms: ``<family>_mean``, ``_p50``/``_p90``/``_p99`` (and ``_max``).
+    The statistic names in ``headline``, ``trend``, ... (``"p50"``) set those flags;
+    ``tolerance`` applies to the statistics in ``gated``."""
+    stats = ["mean", *(f"p{q}" for q in PERCENTILES), *(["max"] if with_max else [])]
+    for stat in stats:
+        shown = "mean" if stat == "mean" else stat
+        declare(f"{family}_{stat}", "ms", Better.LOWER, f"{label} {shown} (ms)", f"{description}: {shown}",
+                format="{:.1f}", source=source, headline=stat in headline, trend=stat in trend,
+                sweep=stat in sweep, curve=stat in curve,
+                tolerance=tolerance if stat in gated else None)
+
+
+# -- latency (metrics.latency) ------------------------------------------------------------
+# TTFT gets 10% by default: one event per request, whose jitter on a shared machine is
+# milliseconds whatever the TTFT; per-token metrics average it over the tokens (5%).
+declare_distribution("ttft", "TTFT", "time to first token, from the scheduled send to the first content token",
+                     headline=("p50", "p90"), trend=("p50",), sweep=("p90",), curve=("p50", "p90"),
+                     tolerance=0.10, gated=("p50", "p90"))
+declare_distribution("tpot", "TPOT", "time per output token after the first: (E2E - TTFT) / (output tokens - 1)",
+                     headline=("p50",), trend=("p50",), sweep=("p50",), curve=("p90",),
+                     tolerance=0.05, gated=("p50", "p90"))
+declare_distribution("itl", "ITL", "inter-token latency, every gap between consecutive tokens", with_max=True)
+declare_distribution("chunk_itl", "chunk ITL", "gap between consecutive streamed chunks as they arrived",
+                     with_max=True)
+declare_distribution("e2e", "E2E", "end-to-end latency, from the scheduled send to the last token",
+                     headline=("p90",), trend=("p90",), sweep=("p90",), curve=("p50", "p90"),
+                     tolerance=0.05, gated=("p50", "p90"))
+for _q in (50, 99):
+    declare(f"send_lag_p{_q}", "ms", Better.LOWER, f"send lag p{_q} (ms)",
+            f"how late the client sent requests after their scheduled time, p{_q}", format="{:.2f}")
+
+# -- throughput (metrics.throughput) ------------------------------------------------------
+declare("duration", "s", Better.NONE, "duration (s)", "measured window: first scheduled send to last completion")
+declare("requests", "requests", Better.NONE, "requests", "measured requests", format="{:.0f}")
+declare("errors", "requests", Better.LOWER, "errors", "measured requests that failed", format="{:.0f}")
+declare("error_rate", "fraction", Better.LOWER, "error rate (%)", "failed fraction of the measured requests",
+        percent=True, format="{:.2f}")
+# requests/s is not gated by default: with fixed output lengths it repeats output tokens/s,
+# and under an arrival schedule it follows the schedule.
+declare("requests_per_s", "requests/s", Better.HIGHER, "req/s", "completed requests per second",
+        format="{:.2f}", headline=True, trend=True, sweep=True, curve=True)
+declare("output_tokens_per_s", "tokens/s", Better.HIGHER, "out tok/s", "generated tokens per second",
+        format="{:.1f}", headline=True, trend=True, sweep=True, curve=True, tolerance=0.05)
+declare("total_tokens_per_s", "tokens/s", Better.HIGHER, "total tok/s", "prompt and generated tokens per second",
+        format="{:.1f}")
+declare("input_tokens", "tokens", Better.NONE, "input tokens", "prompt tokens of the measured requests",
+        format="{:.0f}")
+declare("output_tokens", "tokens", Better.NONE, "output tokens", "generated tokens of the measured requests",
+        format="{:.0f}")
+declare("output_tokens_per_request", "tokens", Better.NONE, "out tok/req", "mean generated tokens per request",
+        format="{:.1f}")
+declare("output_tokens_per_s_per_user", "tokens/s", Better.HIGHER, "tok/s/user",
+        "generated tokens per second as one user sees it (per request, after its first token)", format="{:.1f}")
+
+# -- tokens (metrics.tokens) --------------------------------------------------------------
+declare("client_output_tokens", "tokens", Better.NONE, "client output tokens",
+        "generated tokens counted by the client tokenizer", format="{:.0f}", source="openai engine")
+declare("token_count_mismatch", "fraction", Better.NONE, "token count mismatch (%)",
+        "relative difference between the server's and the client tokenizer's output token counts",
+        percent=True, format="{:.2f}", source="openai engine")
+
+# -- efficiency (metrics.efficiency) ------------------------------------------------------
+declare("mfu", "fraction", Better.HIGHER, "MFU (%)", "model FLOP/s achieved over the hardware profile's peak",
+        percent=True, format="{:.3f}", headline=True, trend=True, sweep=True)
+declare("mbu", "fraction", Better.HIGHER, "MBU (%)",
+        "memory bandwidth of decoding (weights and KV cache per step) over the profile's peak",
+        percent=True, format="{:.3f}", sweep=True)
+declare("decode_bandwidth", "GB/s", Better.HIGHER, "decode GB/s",
+        "bytes read per decoding step (weights and KV cache) per second")
+declare("energy", "J", Better.LOWER, "energy (J)", "energy over the measured windows", source="monitor")
+declare("energy_per_output_token", "J/token", Better.LOWER, "J/token", "energy per generated token",
+        source="monitor", sweep=True)
+declare("output_tokens_per_s_per_w", "tokens/s/W", Better.HIGHER, "tok/s/W", "generated tokens per joule",
+        source="monitor")
+declare("mean_power", "W", Better.LOWER, "power (W)", "mean power over the measured windows", source="monitor")
+declare("peak_memory", "MiB", Better.LOWER, "peak memory (MiB)", "peak resident memory of the process",
+        format="{:.0f}", source="monitor", sweep=True)
+
+# -- scenarios ------------------------------------------------------------------------------
+declare("goodput", "requests/s", Better.HIGHER, "goodput (req/s)", "requests meeting every SLO per second",
+        format="{:.2f}", source="scenario server, interactive")
+declare("slo_attainment", "fraction", Better.HIGHER, "SLO attainment (%)",
+        "fraction of requests meeting every SLO", percent=True, format="{:.1f}",
+        source="scenario server, interactive")
+declare("peak_qps", "requests/s", Better.HIGHER, "peak QPS", "highest rate that stayed VALID (find-peak)",
+        format="{:.2f}", source="scenario server (--find-peak)")
+declare("achieved_qps", "requests/s", Better.HIGHER, "achieved QPS",
+        "arrival rate actually offered to the engine, from the actual send times", format="{:.2f}",
+        source="scenario server, interactive")
+
+# -- multi-turn sessions (metrics.sessions) -------------------------------------------------
+declare("sessions", "sessions", Better.NONE, "sessions", "measured sessions", format="{:.0f}",
+        source="task kind multiturn")
+declare("turns_per_session", "turns", Better.NONE, "turns/session", "mean turns per session",
+        source="task kind multiturn")
+declare("session_duration_mean", "s", Better.LOWER, "session mean (s)", "mean session duration",
+        source="task kind multiturn")
+declare("session_duration_p90", "s", Better.LOWER, "session p90 (s)", "session duration, p90",
+        source="task kind multiturn")
+declare("ttft_first_turn_mean", "ms", Better.LOWER, "TTFT first turn (ms)", "mean TTFT of first turns",
+        format="{:.1f}", source="task kind multiturn")
+declare("ttft_later_turns_mean", "ms", Better.LOWER, "TTFT later turns (ms)",
+        "mean TTFT of later turns (their prefix is the conversation so far)", format="{:.1f}",
+        source="task kind multiturn")
+
+# -- the server's own metrics (metrics.server, from its Prometheus endpoint) ---------------
+for _name, _what in (("queue_time", "time in the server's queue"), ("prefill_time", "the server's prefill time"),
+                     ("decode_time", "the server's decode time"), ("ttft", "the server's own TTFT"),
+                     ("e2e", "the server's own end-to-end time")):
+    declare(f"server_{_name}_mean", "ms", Better.LOWER, f"server {_name.replace('_', ' ')} (ms)",
+            f"mean per request of {_what}", format="{:.1f}", source="server metrics")
+declare("server_requests", "requests", Better.NONE, "server requests", "requests the server finished in the rounds",
+        format="{:.0f}", source="server metrics")
+declare("prefix_cache_hit_rate", "fraction", Better.NONE, "prefix cache hits (%)",
+        "the server's prefix-cache hits over its queries in the rounds", percent=True, format="{:.1f}",
+        source="server metrics")
+declare("prefix_cache_hit_tokens", "tokens", Better.NONE, "prefix cache hit tokens",
+        "prompt tokens the server's prefix cache served", format="{:.0f}", source="server metrics")
+declare("preemptions", "preemptions", Better.LOWER, "preemptions", "requests the server preempted",
+        format="{:.0f}", source="server metrics")
+for _key in ("running", "waiting"):
+    declare(f"server_{_key}_peak", "requests", Better.NONE, f"server {_key} peak",
+            f"most requests {_key} in the server at once", format="{:.0f}", source="server metrics")
+declare("client_minus_server_ttft", "ms", Better.LOWER, "client - server TTFT (ms)",
+        "the client's mean TTFT minus the server's: network and client overhead", format="{:.1f}",
+        source="server metrics")
+
+# -- task kinds and checks ------------------------------------------------------------------
+declare("ideal_prefix_cache_hit_rate", "fraction", Better.NONE, "ideal prefix hits (%)",
+        "what an ideal prefix cache would serve of the prompts sent", percent=True, format="{:.1f}",
+        source="task kind shared_prefix")
+declare("prefix_cache_block_size", "tokens", Better.NONE, "KV block (tokens)", "the server's KV-cache block size",
+        format="{:.0f}", source="task kind shared_prefix")
+declare("scored_tokens_per_s", "tokens/s", Better.HIGHER, "scored tok/s", "tokens scored per second",
+        format="{:.1f}", source="task kind perplexity")
+declare("batch_invariance", "fraction", Better.HIGHER, "batch invariance (%)",
+        "greedy answers under load identical to the same request alone", percent=True, format="{:.1f}",
+        source="--batch-invariance")
