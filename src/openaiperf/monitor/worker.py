@@ -42,8 +42,9 @@ def serve(pid: int, interval_s: float, metrics: Sequence[str], prometheus: str |
     samplers = [ProcessSampler(pid) if s.name == "process" else s for s in samplers]
     if prometheus:
         from openaiperf.monitor.prometheus import PrometheusSampler
+        from openaiperf.redact import RedactedHeaders
 
-        headers = json.loads(os.environ.get(PROMETHEUS_HEADERS_ENV) or "{}")
+        headers = RedactedHeaders(json.loads(os.environ.get(PROMETHEUS_HEADERS_ENV) or "{}"))
         samplers.append(PrometheusSampler(prometheus, headers, min_interval_s=prometheus_interval_s))
     print(json.dumps({"ready": True, "missing": missing}), flush=True)
     monitor: Monitor | None = None
