@@ -143,3 +143,11 @@ class RedactedHeaders(dict[str, str]):
 
     def copy(self) -> RedactedHeaders:
         return RedactedHeaders(self)
+
+
+class RedactedDict(dict[str, Any]):
+    """Options that may hold secrets (an engine's ``server_args``, ``api_key``, an endpoint):
+    a dict whose ``repr`` is :func:`redact`'s copy, so tracebacks never show them."""
+
+    def __repr__(self) -> str:
+        return repr(redact(dict(self)))

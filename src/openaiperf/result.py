@@ -488,6 +488,13 @@ class CaseResult(Typed):
             self.base_id = self.id
         return self
 
+    def __repr_args__(self) -> Any:
+        from openaiperf.redact import redact
+
+        # options may echo server flags or endpoints with secrets: a traceback shows this repr
+        for name, value in super().__repr_args__():
+            yield name, redact(value) if name in ("engine_options", "engine_info") else value
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def valid(self) -> bool:

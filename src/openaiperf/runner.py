@@ -312,6 +312,7 @@ class CaseRunner:
         """The engine or scenario raised: keep what was measured, note the reason."""
         self.monitor.close()  # the sampler process, when the case ended before finish()
         self.result.status = "error"
+        self.result.validity["completed"] = False  # an errored case is never a valid result
         self.result.error = f"{type(exc).__name__}: {exc}"
         self.result.notes.append("".join(traceback.format_exception_only(type(exc), exc)).strip())
         return self.result
@@ -323,6 +324,7 @@ class CaseRunner:
         self.monitor.close()
         result = self.result
         result.status = "interrupted"
+        result.validity["completed"] = False  # what finished is kept, but it is not a valid result
         result.error = f"KeyboardInterrupt: interrupted during {phase}"
         records = measured(read_records(self.records_path)) if self.records_path.exists() else []
         if records:
