@@ -16,11 +16,13 @@ import base64
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +126,21 @@ def run(folder: Path, argv: Sequence[str], *, timeout_s: float = 120, env: dict[
     done = subprocess.run(list(argv), cwd=folder, env=environment(folder, marker) | (env or {}),
                           capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
     return Run(done.returncode, done.stdout + done.stderr, folder, marker)
+
+
+def interrupted(folder: Path, argv: Sequence[str], ready: Callable[[], bool], *, timeout_s: float = 120) -> Run:
+    """Start a run, and press Ctrl-C (SIGINT) once ``ready()`` says the fault is in place."""
+    marker = uuid.uuid4().hex
+    process = subprocess.Popen(list(argv), cwd=folder, env=environment(folder, marker), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        assert process.poll() is None, f"the run ended before the interrupt: {process.communicate()[0]}"
+        assert time.monotonic() < deadline, "the run never got ready to be interrupted"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=timeout_s)
+    return Run(process.returncode, output, folder, marker)
 
 
 def ob(folder: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 120) -> Run:
