@@ -35,6 +35,7 @@ from openaiperf.monitor.stalls import (
     StallWatch,
     stall_limit_ms,
 )
+from openaiperf.paths import name_in
 from openaiperf.progress import CaseProgress
 from openaiperf.records import Record, RecordWriter, Session, measured, read_records
 from openaiperf.result import (
@@ -159,7 +160,7 @@ class CaseRunner:
         self.dtype = dtype
         self.settings = settings
         self.result = CaseResult.for_case(case, hardware.name)
-        self.records_path = run_dir / "records" / f"{case.id}.jsonl"
+        self.records_path = name_in(run_dir / "records", case.id, field="case id", suffix=".jsonl")
         self.records_path.unlink(missing_ok=True)
         self.result.records_file = str(self.records_path.relative_to(run_dir))
         self.samples: list[Sample] = []
