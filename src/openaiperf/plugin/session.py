@@ -3,6 +3,7 @@ registries, the run folder, the results) and the start-up checks that build it."
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,6 +164,29 @@ def _collect_matrix_option(config: pytest.Config) -> None:
     config.args.append(str(matrix))
 
 
+def report_dir_problem(path: Path) -> str | None:
+    """Why runs cannot be written under ``path`` (checked at start-up; nothing is created), or None."""
+    existing = path
+    while not existing.exists():
+        if existing.is_symlink():
+            return f"{existing} is a broken link"
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder" if existing != path else "it is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def check_report_dir(config: pytest.Config) -> None:
+    base = Path(config.getoption("report_dir"))
+    base = base if base.is_absolute() else Path(config.rootpath) / base
+    problem = report_dir_problem(base)
+    if problem:
+        raise pytest.UsageError(f"--report-dir: cannot write runs under {config.getoption('report_dir')} ({problem}); "
+                                "give a folder that exists or can be created")
+
+
 def apply_preset_options(config: pytest.Config) -> None:
     """The --preset's options, where the command line left them at their defaults."""
     name = config.getoption("preset", None)
@@ -192,6 +216,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     apply_preset_options(config)
     check_options(session.option)
+    if _explicit_bench_run(config):
+        check_report_dir(config)
     try:
         session.load()
     except OpenAIPerfError as exc:
