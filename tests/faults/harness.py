@@ -109,12 +109,14 @@ def environment(folder: Path, marker: str, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-def bench_argv(endpoint: str | None, *args: str, report_dir: str = "out") -> list[str]:
-    """The suite's command line with every report turned on and the canaries given."""
+def bench_argv(endpoint: str | None, *args: str, report_dir: str = "out", outputs: str | None = None) -> list[str]:
+    """The suite's command line with every report turned on (JUnit, Allure and the benchmark
+    JSON in ``outputs``, default the report folder) and the canaries given."""
+    outputs = outputs or report_dir
     argv = [sys.executable, "-m", "pytest", "--matrix", "matrix.yaml", "--hw", "cpu", "--model-file", "models.yaml",
             "--report-dir", report_dir, "--no-monitor", "-p", "no:cacheprovider", "--max-samples", "4",
-            "--warmup-samples", "0", "--api-key-env", KEY_ENV, "--junitxml", f"{report_dir}/junit.xml",
-            "--alluredir", f"{report_dir}/allure", "--benchmark-json", f"{report_dir}/bench.json",
+            "--warmup-samples", "0", "--api-key-env", KEY_ENV, "--junitxml", f"{outputs}/junit.xml",
+            "--alluredir", f"{outputs}/allure", "--benchmark-json", f"{outputs}/bench.json",
             "--showlocals", "--tb=long", "-rA"]
     if endpoint is not None:
         argv += ["--endpoint", endpoint]
