@@ -611,6 +611,8 @@ class RunConfig(Typed):
     hardware_profile: HardwareProfileInfo | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     pytest_args: list[str] = Field(default_factory=list)
+    config_files: list[str] = Field(
+        default_factory=list, description="the matrix, task and model files the run read (absolute paths)")
 
 
 def _now() -> str:

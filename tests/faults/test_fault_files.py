@@ -9,6 +9,8 @@ import json
 import shutil
 import sqlite3
 import tarfile
+import sqlite3
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,66 @@ def test_a_crafted_records_file_is_not_read_from_outside_the_run(passed_run, tmp
     done = ob(tmp_path, "report", str(run_dir))
     assert done.returncode == 2, done.output
     assert "records_file: refused '../../outside.jsonl'" in done.output
+
+
+def test_history_import_goes_past_a_corrupt_run_folder(passed_run, tmp_path):
+    runs = tmp_path / "runs"
+    first = copy_run(passed_run, runs, "20260101-000001-cpu")
+    broken = copy_run(passed_run, runs, "20260101-000002-cpu")
+    (broken / "results.json").write_text('{"schema": "openaiperf.results", "cases": [tru')
+    last = copy_run(passed_run, runs, "20260101-000003-cpu")
+    rewrite_results(last, lambda d: d.__setitem__("created", "2026-01-01T00:00:03+00:00"))
+    store = tmp_path / "imported.sqlite"
+    done = ob(tmp_path, "history", "import", "--history", f"sqlite:///{store}", f"{runs}/")
+    assert done.returncode == 1, done.output
+    assert f"not imported: {broken}: " in done.output and "cannot read results" in done.output
+    assert f"imported {first}" in done.output and f"imported {last}" in done.output
+    assert "1 of 3 run folder(s) not imported" in done.output
+    with sqlite3.connect(store) as db:
+        assert db.execute("select count(*) from ob_runs").fetchone() == (2,)
+    done.assert_clean()
+
+
+def test_a_corrupt_baseline_fails_the_case_naming_the_file(folder, server):
+    content, message = "{not json", "not valid JSON"
+    baselines = folder / "baselines" / "cpu"
+    baselines.mkdir(parents=True)
+    (baselines / "summarization.xsum-offline-openai-stub.json").write_text(content)
+    done = run(folder, bench_argv(with_credentials(server.url), "--baseline-compare=baselines"))
+    assert done.returncode == 1, done.output
+    case = done.case()
+    assert case["status"] == "failed"
+    assert any("summarization.xsum-offline-openai-stub.json" in f and message in f for f in case["failures"]), case
+    assert len(done.records()) == 4  # measured all the same
+    done.assert_clean()
+
+
+def test_corrupt_results_are_refused_by_compare_naming_the_file(passed_run, tmp_path):
+    run_dir = copy_run(passed_run, tmp_path / "runs")
+    (run_dir / "results.json").write_text("[1, 2")
+    done = ob(tmp_path, "compare", str(passed_run), str(run_dir))
+    assert done.returncode == 2, done.output
+    assert f"{run_dir / 'results.json'}: cannot read results" in done.output and "Traceback" not in done.output
+
+
+def test_pack_include_configs_packs_the_files_the_run_read(folder, server, tmp_path):
+    """The run's --matrix and --task-file, not the current directory's benchmarks/matrix.yaml."""
+    (folder / "suites").mkdir()
+    (folder / "suites" / "mine.matrix.yaml").write_text((folder / "matrix.yaml").read_text())
+    (folder / "benchmarks").mkdir()
+    (folder / "benchmarks" / "matrix.yaml").write_text("suites: []  # not the one the run used\n")
+    argv = [a if a != "matrix.yaml" else "suites/mine.matrix.yaml" for a in
+            bench_argv(with_credentials(server.url), "--engine-option", "openai:served_model=stub")]
+    done = run(folder, argv)
+    assert done.returncode == 0, done.output
+    (run_dir,) = done.run_dirs()
+    packed = ob(folder, "pack", "--run", str(run_dir), "--include-configs", "--include-logs", "--output", "run.tgz")
+    assert packed.returncode == 0, packed.output
+    with tarfile.open(folder / "run.tgz") as archive:
+        names = archive.getnames()
+        configs = {n.split("/configs/", 1)[1] for n in names if "/configs/" in n}
+        assert {"mine.matrix.yaml", "models.yaml"} <= configs and "benchmarks/matrix.yaml" not in configs
+        matrix = archive.extractfile(f"{run_dir.name}/configs/mine.matrix.yaml")
+        assert matrix is not None and b"summarization.xsum" in matrix.read()
+    done.assert_clean()
+    packed.assert_clean()

@@ -35,6 +35,8 @@ class BenchSession:
     load_error: str | None = None
     #: results file in the run folder (an xdist worker writes its own partial file)
     results_name: str = "results.json"
+    #: the matrix files collected (``ob pack --include-configs`` packs them, with the task and model files)
+    matrix_files: set[Path] = field(default_factory=set)
 
     def option(self, name: str) -> Any:
         """An option's value; None for a flag a class registered after the options were
@@ -86,7 +88,15 @@ class BenchSession:
 
         return {"hardware_profile": self.hardware.model_dump() if self.hardware else None,
                 "options": redact({k: self.option(k) for k in recorded_options()}),
-                "pytest_args": redact_argv(self.config.invocation_params.args)}
+                "pytest_args": redact_argv(self.config.invocation_params.args),
+                "config_files": self.config_files()}
+
+    def config_files(self) -> list[str]:
+        """The files that defined the run: matrix files collected, --task-file and --model-file."""
+        given = [Path(self.config.invocation_params.dir) / p
+                 for p in [*(self.option("task_file") or ()), *(self.option("model_file") or ()),
+                           *([self.option("matrix")] if self.option("matrix") else [])]]
+        return sorted({str(p.resolve()) for p in [*self.matrix_files, *given]})
 
     def document(self) -> RunResult:
         """The run's typed results (what results.json holds)."""
