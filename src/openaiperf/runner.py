@@ -574,7 +574,8 @@ class CaseRunner:
             from openaiperf.redact import redact_text
 
             # the message reaches the terminal and JUnit too: an error may quote an endpoint with credentials
-            errors = [redact_text(r.error) for run in self.runs for r in run.records if r.error]
+            # measured requests only, as the error rate (warmup is never measured)
+            errors = [redact_text(r.error) for run in self.runs for r in measured(run.records) if r.error]
             result.failures.append(
                 f"error rate {error_rate:.1%} exceeds {self.settings.max_error_rate:.1%} "
                 f"({len(errors)} failed requests; first: {errors[0] if errors else '?'})"

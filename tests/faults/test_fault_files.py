@@ -9,8 +9,6 @@ import json
 import shutil
 import sqlite3
 import tarfile
-import sqlite3
-import tarfile
 from pathlib import Path
 
 import pytest
