@@ -21,7 +21,7 @@ datasets:
     (["--max-samples", "0"], "--max-samples: expected an integer >= 1, got 0"),
     (["--max-error-rate", "2"], "--max-error-rate: expected a number in [0, 1], got 2.0"),
     (["--engine-option", "openai:no_such_option=1"], "engine openai has no option 'no_such_option'"),
-    (["--task-file", "bad.yaml"], "bad.yaml: malformed YAML at line 5, column 1"),
+    (["--task-file", "bad.yaml"], "bad.yaml: malformed YAML at line 6, column 1: expected ',' or '}'"),
 ], ids=["unknown-task", "unknown-scenario", "bad-max-samples", "bad-error-rate", "unknown-engine-option",
         "malformed-task-yaml"])
 def test_bad_input_is_refused_at_start_up(folder, server, args, message):
