@@ -43,3 +43,15 @@ def test_ob_run_prints_its_command_redacted(folder):
     assert "pytest matrix.yaml " in done.output and "--endpoint=http://***@127.0.0.1:9/v1" in done.output
     assert PASSWORD not in done.output
     done.assert_clean()
+
+
+def test_credentials_in_the_matrix_file_show_no_secret(folder):
+    """The endpoint given in the matrix's engine options rather than on the command line."""
+    matrix = folder / "matrix.yaml"
+    matrix.write_text(matrix.read_text() + "    engine_options:\n      openai:\n"
+                      f"        endpoint: {with_credentials('http://127.0.0.1:9')}\n"
+                      f"        server_args: --api-key {API_KEY}\n")
+    done = run(folder, bench_argv(None))
+    assert done.returncode == 1, done.output
+    assert done.case()["status"] == "error" and "cannot list models at http://127.0.0.1:9/v1/models" in done.output
+    done.assert_clean(folder / "matrix.yaml")  # the one file that holds them on purpose is skipped below
