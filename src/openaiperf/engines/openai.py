@@ -7,7 +7,9 @@ Two modes:
   environment variable named by ``api_key_env`` (default ``OPENAI_API_KEY``) and
   is never stored in the engine's options, info, reports or logs; credentials in
   the URL (``http://user:pass@host``) are sent as basic auth and masked wherever
-  the URL is shown;
+  the URL is shown (both are typed secrets, see :mod:`openaiperf.engines.endpoint`,
+  which holds the URL and authentication helpers; the stream reader is in
+  :mod:`openaiperf.engines.sse`);
 - managed: without an endpoint the engine starts vLLM's OpenAI server on the
   case's model (:mod:`openaiperf.engines.managed_server`, prefix caching off
   unless ``enable_prefix_caching``) and stops it at teardown.
