@@ -129,8 +129,8 @@ def test_pack_include_configs_packs_the_files_the_run_read(folder, server, tmp_p
     with tarfile.open(folder / "run.tgz") as archive:
         names = archive.getnames()
         configs = {n.split("/configs/", 1)[1] for n in names if "/configs/" in n}
-        assert {"mine.matrix.yaml", "models.yaml"} <= configs and "benchmarks/matrix.yaml" not in configs
-        matrix = archive.extractfile(f"{run_dir.name}/configs/mine.matrix.yaml")
+        assert {"suites/mine.matrix.yaml", "models.yaml"} <= configs and "benchmarks/matrix.yaml" not in configs
+        matrix = archive.extractfile(f"{run_dir.name}/configs/suites/mine.matrix.yaml")
         assert matrix is not None and b"summarization.xsum" in matrix.read()
     done.assert_clean()
     packed.assert_clean()

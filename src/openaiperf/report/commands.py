@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -53,13 +54,12 @@ def pack_members(run_dir: Path, include_logs: bool, include_configs: bool) -> li
         profile = run.hardware_profile
         used = run.config.config_files
         if used:  # the files the run read, wherever they were (written by runs since they are recorded)
-            names: set[str] = set()
-            for index, file in enumerate(used):
+            # named from the folder they share: benchmarks/matrix.yaml, models.yaml
+            common = Path(os.path.commonpath(used)) if len(used) > 1 else Path(used[0]).parent
+            for file in used:
                 path = Path(file)
-                name = path.name if path.name not in names else f"{index}-{path.name}"
-                names.add(name)
                 if path.is_file():
-                    members.append((path, f"{run_dir.name}/configs/{name}"))
+                    members.append((path, f"{run_dir.name}/configs/{path.relative_to(common).as_posix()}"))
                 else:
                     print(f"not packed: {file} (the run read it; it is gone)")
             candidates = [f"hardware_profiles/{profile}.yaml"] if profile else []
