@@ -77,3 +77,13 @@ def test_bad_endpoints_are_named_without_their_credentials(url, problem):
     found = endpoint_problem(with_password)
     assert found is not None and problem in found and PASSWORD not in found
     assert endpoint_problem("https://alice:pw@example.org:8443/v1") is None
+
+
+def test_a_url_that_cannot_be_split_shows_no_password():
+    """A metrics_url or endpoint that reached the engine unchecked: the parts of the URL
+    (its password among them) stay in a frame that raises nothing."""
+    from openaiperf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"not a valid URL: http://\*\*\*@h:99999") as excinfo:
+        split_credentials(RedactedStr(f"http://alice:{PASSWORD}@h:99999/metrics"))
+    assert PASSWORD not in shown(excinfo)

@@ -18,7 +18,7 @@ import urllib.parse
 
 from pydantic import SecretStr
 
-from openaiperf.errors import EngineError
+from openaiperf.errors import ConfigError, EngineError
 from openaiperf.redact import RedactedHeaders, RedactedStr, redact_text
 
 SCHEMES = ("http", "https")
@@ -44,17 +44,30 @@ def endpoint_problem(url: str) -> str | None:
 
 
 def split_credentials(url: str) -> tuple[str, SecretStr | None]:
-    """``http://user:pass@host:port/path`` -> (``http://host:port/path``, ``user:pass`` as a secret)."""
-    parts = urllib.parse.urlsplit(str(url))
-    if parts.username is None and parts.password is None:
-        return str(url), None
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    bare = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return bare, SecretStr(urllib.parse.unquote(parts.username or "") + ":" +
-                           urllib.parse.unquote(parts.password or ""))
+    """``http://user:pass@host:port/path`` -> (``http://host:port/path``, ``user:pass`` as a secret).
+    Give it the :class:`RedactedStr` itself (not ``str()`` of it): a traceback shows this argument."""
+    split = _split_credentials(url)
+    if split is None:
+        raise ConfigError(f"not a valid URL: {redact_text(str(url))}; expected http(s)://HOST[:PORT][/v1]",
+                          source="endpoint")
+    return split
+
+
+def _split_credentials(url: str) -> tuple[str, SecretStr | None] | None:
+    # Its locals hold the URL's parts (the password among them): nothing is raised from here.
+    try:
+        parts = urllib.parse.urlsplit(str(url))
+        if parts.username is None and parts.password is None:
+            return str(url), None
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        bare = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        return bare, SecretStr(urllib.parse.unquote(parts.username or "") + ":" +
+                               urllib.parse.unquote(parts.password or ""))
+    except ValueError:
+        return None
 
 
 def base_url(url: str) -> str:

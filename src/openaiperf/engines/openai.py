@@ -123,7 +123,7 @@ class OpenAIOptions(Options):
     server_args: list[str] | str = Field(default_factory=list)
     start_timeout_s: float = Field(default=600.0, gt=0)
 
-    @field_validator("endpoint")
+    @field_validator("endpoint", "metrics_url")
     @classmethod
     def _usable_endpoint(cls, value: RedactedStr | None) -> RedactedStr | None:
         problem = endpoint_problem(value) if value else None
@@ -217,7 +217,7 @@ class OpenAIEngine(Engine):
         """The models the ``endpoint`` serves (its ``/v1/models``); None without an endpoint."""
         if not options.endpoint:
             return None
-        url, credentials = split_credentials(str(options.endpoint))
+        url, credentials = split_credentials(options.endpoint)
         return list_models(base_url(url), auth_headers(options.api_key_env, None, credentials),
                            options.connect_timeout_s)
 
@@ -225,7 +225,7 @@ class OpenAIEngine(Engine):
     def prepare(self) -> None:
         endpoint = self.options.endpoint
         if endpoint:
-            url, self._credentials = split_credentials(str(endpoint))
+            url, self._credentials = split_credentials(endpoint)
             self.base_url = base_url(url)
             self.model_name = self.options.served_model or self.discover_model()
             self.continuous_usage = bool(self.continuous_requested)
