@@ -74,8 +74,9 @@ class MonitorProcess:
                  prometheus: tuple[str, dict[str, str]] | None = None, prometheus_interval_s: float = 1.0) -> None:
         self.timeout_s = timeout_s
         import openaiperf
+        from openaiperf.redact import RedactedDict
 
-        env = dict(os.environ)
+        env = RedactedDict(os.environ)  # holds the API key's variable and the /metrics headers: shown redacted
         extra: list[str] = []
         if prometheus is not None:
             extra = ["--prometheus", prometheus[0], "--prometheus-interval", str(prometheus_interval_s)]
