@@ -2,7 +2,10 @@
 
 Each test gets its own results-history store in a temporary folder
 (``$OPENAIPERF_HISTORY``), so no test, nor any pytest run or ``ob`` command a test
-starts (pytester, subprocess), ever writes into the real user data directory.
+starts (pytester, subprocess), ever writes into the real user data directory. What
+runs before a test's own fixtures (session- and module-scoped fixtures, which pytest
+sets up first, and collection) gets a store of the whole test session, set when the
+session (or each xdist worker) is configured.
 
 The quick subset runs on two xdist workers (``make test``, ``make quick``); a pytest
 run a test starts must not believe it is one of them.
@@ -17,6 +20,8 @@ most rounds, so every pytest run they start gets ``--stall-limit=off``
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,6 +31,20 @@ import pytest
 import openaiperf.history.store  # noqa: F401
 
 pytest_plugins = ["pytester"]
+
+_SESSION_STORE_DIR = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="openaiperf-tests-history-"))
+    config.stash[_SESSION_STORE_DIR] = folder
+    os.environ["OPENAIPERF_HISTORY"] = f"sqlite:///{folder / 'history.sqlite'}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(_SESSION_STORE_DIR, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -228,7 +228,8 @@ def _simple_type(annotation: Any) -> Any:
     for kind in (bool, int, float):
         if kind in args:
             return kind
-    return str
+    # a str subclass (RedactedStr: an endpoint that may hold credentials) parses the flag itself
+    return next((a for a in args if isinstance(a, type) and issubclass(a, str) and a is not str), str)
 
 
 def _bounds(metadata: Sequence[Any]) -> tuple[float, bool, float | None] | None:

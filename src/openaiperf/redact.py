@@ -114,3 +114,40 @@ def redact(value: Any) -> Any:
 def _names_a_variable(key: str) -> bool:
     """``api_key_env`` names the environment variable that holds the key, not the key itself."""
     return key.lower().endswith(("_env", "-env", "_var", "_file", "_path"))
+
+
+class RedactedStr(str):
+    """A string that holds a secret (an endpoint URL with ``user:pass@``): used as a
+    string everywhere, but its ``repr`` (what tracebacks, ``--showlocals``, pydantic
+    and container reprs show) is redacted. ``str()`` and f-strings give the value."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(redact_text(str.__str__(self)))
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(cls, core_schema.str_schema())
+
+
+class RedactedHeaders(dict[str, str]):
+    """HTTP request headers that may carry ``Authorization``: a dict whose ``repr``
+    masks every secret-named header, so a traceback that shows a function's arguments
+    or locals never shows the key."""
+
+    def __repr__(self) -> str:
+        return repr({k: (MASK if is_secret_name(k) else v) for k, v in self.items()})
+
+    def copy(self) -> RedactedHeaders:
+        return RedactedHeaders(self)
+
+
+class RedactedDict(dict[str, Any]):
+    """Options that may hold secrets (an engine's ``server_args``, ``api_key``, an endpoint):
+    a dict whose ``repr`` is :func:`redact`'s copy, so tracebacks never show them."""
+
+    def __repr__(self) -> str:
+        return repr(redact(dict(self)))

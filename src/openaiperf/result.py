@@ -490,6 +490,13 @@ class CaseResult(Typed):
             self.base_id = self.id
         return self
 
+    def __repr_args__(self) -> Any:
+        from openaiperf.redact import redact
+
+        # options may echo server flags or endpoints with secrets: a traceback shows this repr
+        for name, value in super().__repr_args__():
+            yield name, redact(value) if name in ("engine_options", "engine_info") else value
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def valid(self) -> bool:
@@ -606,6 +613,8 @@ class RunConfig(Typed):
     hardware_profile: HardwareProfileInfo | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     pytest_args: list[str] = Field(default_factory=list)
+    config_files: list[str] = Field(
+        default_factory=list, description="the matrix, task and model files the run read (absolute paths)")
 
 
 def _now() -> str:

@@ -29,8 +29,10 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
+    from openaiperf.redact import redact_argv
+
     argv = pytest_args(args)
-    print("pytest " + " ".join(argv), flush=True)
+    print("pytest " + " ".join(redact_argv(argv)), flush=True)  # the key or URL credentials never shown
     return int(pytest.main(argv))
 
 

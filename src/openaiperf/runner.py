@@ -35,6 +35,7 @@ from openaiperf.monitor.stalls import (
     StallWatch,
     stall_limit_ms,
 )
+from openaiperf.paths import name_in
 from openaiperf.progress import CaseProgress
 from openaiperf.records import Record, RecordWriter, Session, measured, read_records
 from openaiperf.result import (
@@ -159,7 +160,7 @@ class CaseRunner:
         self.dtype = dtype
         self.settings = settings
         self.result = CaseResult.for_case(case, hardware.name)
-        self.records_path = run_dir / "records" / f"{case.id}.jsonl"
+        self.records_path = name_in(run_dir / "records", case.id, field="case id", suffix=".jsonl")
         self.records_path.unlink(missing_ok=True)
         self.result.records_file = str(self.records_path.relative_to(run_dir))
         self.samples: list[Sample] = []
@@ -312,6 +313,7 @@ class CaseRunner:
         """The engine or scenario raised: keep what was measured, note the reason."""
         self.monitor.close()  # the sampler process, when the case ended before finish()
         self.result.status = "error"
+        self.result.validity["completed"] = False  # an errored case is never a valid result
         self.result.error = f"{type(exc).__name__}: {exc}"
         self.result.notes.append("".join(traceback.format_exception_only(type(exc), exc)).strip())
         return self.result
@@ -323,6 +325,7 @@ class CaseRunner:
         self.monitor.close()
         result = self.result
         result.status = "interrupted"
+        result.validity["completed"] = False  # what finished is kept, but it is not a valid result
         result.error = f"KeyboardInterrupt: interrupted during {phase}"
         records = measured(read_records(self.records_path)) if self.records_path.exists() else []
         if records:
@@ -572,7 +575,8 @@ class CaseRunner:
             from openaiperf.redact import redact_text
 
             # the message reaches the terminal and JUnit too: an error may quote an endpoint with credentials
-            errors = [redact_text(r.error) for run in self.runs for r in run.records if r.error]
+            # measured requests only, as the error rate (warmup is never measured)
+            errors = [redact_text(r.error) for run in self.runs for r in measured(run.records) if r.error]
             result.failures.append(
                 f"error rate {error_rate:.1%} exceeds {self.settings.max_error_rate:.1%} "
                 f"({len(errors)} failed requests; first: {errors[0] if errors else '?'})"

@@ -91,10 +91,12 @@ def test_unreachable_store_warns_and_the_run_passes(bench_project: pytest.Pytest
     (run,) = run_dirs(bench_project.path)
     result.stdout.fnmatch_lines([
         (f"history not written: cannot open history store postgresql+psycopg://***@127.0.0.1:{port}/perf: "
-         f"*refused*; load it later with `ob history import *{run.name}`")])
+         f"*refused*; load it later with `ob history import --history postgresql+psycopg://***@127.0.0.1:{port}/perf "
+         f"*{run.name}`")])
     assert "do-not-print-me" not in result.stdout.str() + result.stderr.str()
     assert not any("do-not-print-me" in p.read_text(errors="replace") for p in run.rglob("*") if p.is_file())
-    assert f"ob history import {run.resolve()}" in (run / "history-not-written.txt").read_text()
+    assert (f"ob history import --history postgresql+psycopg://***@127.0.0.1:{port}/perf {run.resolve()}"
+            in (run / "history-not-written.txt").read_text())
     assert "History not available: cannot open history store" in (run / "pr-comment.md").read_text()
     assert (run / "results.json").exists() and (run / "report.html").exists()
 

@@ -137,8 +137,12 @@ def test_session_end_with_a_store_that_never_answers(tmp_path: Path) -> None:
                                      deadline_s=0.5)
     assert outcome.error == f"history store postgresql+psycopg://***@127.0.0.1:{port}/db did not answer within 0.5 s"
     note = (run / NOTE_FILE).read_text()
-    assert "did not answer" in note and f"ob history import {run.resolve()}" in note and "hidden-pw" not in note
-    assert outcome.summary_line().endswith(f"load it later with `ob history import {outcome._shown_dir()}`")
+    store = f"postgresql+psycopg://***@127.0.0.1:{port}/db"
+    assert "did not answer" in note and f"ob history import --history {store} {run.resolve()}" in note
+    assert "hidden-pw" not in note
+    # the hint names the store: without --history the run would go to the default one
+    assert outcome.summary_line().endswith(
+        f"load it later with `ob history import --history {store} {outcome._shown_dir()}`")
 
 
 def test_session_end_with_a_bad_environment_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

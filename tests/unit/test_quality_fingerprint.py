@@ -109,7 +109,8 @@ def test_a_failed_perplexity_window_counts_as_the_uniform_guess(specs):
     assert result.details["failed_windows"] == ["w1"] and result.details["scored_windows"] == 2
 
 
-def test_a_failed_synthetic_request_did_not_generate_its_tokens(specs):
+def test_a_failed_synthetic_request_counts_as_an_error_not_as_a_wrong_length(specs):
+    """A failed request is counted by the error rate; the length check is of the answered ones."""
     from openaiperf.tasks.synthetic import SyntheticTask
 
     task = SyntheticTask(specs["synthetic.random"])
@@ -118,4 +119,8 @@ def test_a_failed_synthetic_request_did_not_generate_its_tokens(specs):
     assert task.evaluate(samples, records, MODEL).checks["exact_output_tokens"][0]
     records[2] = failed(samples[2])
     ok, why = task.evaluate(samples, records, MODEL).checks["exact_output_tokens"]
-    assert not ok and "p2#0" in why
+    assert ok and "every successful request (2)" in why
+    records[1] = answered(samples[1], "a b")
+    records[1].output_tokens = 1  # answered, one token short
+    ok, why = task.evaluate(samples, records, MODEL).checks["exact_output_tokens"]
+    assert not ok and "p1#0" in why

@@ -241,7 +241,7 @@ def gate(current: Baseline, settings: GateSettings, *, task_spec: Any = None, pa
             outcome.failures.append(f"baseline: {exc}")
         else:
             if baseline is None:
-                where = settings.compare_root / current.hardware / f"{current.case_id}.json"
+                where = JsonBaselineStore(settings.compare_root).path_for(current.hardware, current.case_id)
                 message = f"no baseline for {current.case_id} on {current.hardware} (looked for {where})"
                 (outcome.failures if settings.required else outcome.notes).append(f"baseline: {message}")
             else:

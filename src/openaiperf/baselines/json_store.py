@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from openaiperf import __version__
 from openaiperf.baselines import BASELINE_SCHEMA, BASELINE_SCHEMA_VERSION, MIN_BASELINE_ROUNDS, Baseline, BaselineError
 from openaiperf.metrics import Better
+from openaiperf.paths import name_in
 from openaiperf.redact import redact
 from openaiperf.result import CaseIdentity, Fingerprint, MetricValue
 
@@ -112,10 +113,12 @@ class JsonBaselineStore:
         self.root = Path(root)
 
     def path_for(self, hardware: str, case_id: str) -> Path:
-        return self.root / hardware / f"{case_id}.json"
+        """``<root>/<hardware>/<case_id>.json``; both names come from results and are checked."""
+        folder = name_in(self.root, hardware, field="hardware")
+        return name_in(folder, case_id, field="case id", suffix=".json")
 
     def find(self, hardware: str, case_id: str) -> Path | None:
-        for path in (self.path_for(hardware, case_id), self.root / f"{case_id}.json"):
+        for path in (self.path_for(hardware, case_id), name_in(self.root, case_id, field="case id", suffix=".json")):
             if path.exists():
                 return path
         return None

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from openaiperf.records import Record, RecordSink, Request
+from openaiperf.redact import RedactedDict
 from openaiperf.registry import OpenOptions, Options, Registry, Requirement, add_registry, parse_options, unmet
 
 #: per-token log-probabilities of token windows (``len(window) - 1`` values each)
@@ -40,7 +41,7 @@ class EngineContext:
     weights: str  # local directory or hub id
     hardware: Any  # openaiperf.hardware.HardwareProfile
     dtype: str  # torch dtype name, e.g. "bfloat16"
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=RedactedDict)  # may hold secrets: shown redacted
     log_dir: Any = None  # pathlib.Path where an engine may write its logs
 
 

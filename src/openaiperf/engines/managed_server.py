@@ -127,7 +127,9 @@ class ManagedServer:
         return enabled
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
+        from openaiperf.redact import RedactedDict
+
+        env = RedactedDict(os.environ)  # the API key's variable is in it: shown redacted
         if on_cpu():
             # vLLM-CPU otherwise reserves most of the RAM for its KV cache and refuses to start.
             env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")

@@ -7,7 +7,9 @@ Two modes:
   environment variable named by ``api_key_env`` (default ``OPENAI_API_KEY``) and
   is never stored in the engine's options, info, reports or logs; credentials in
   the URL (``http://user:pass@host``) are sent as basic auth and masked wherever
-  the URL is shown;
+  the URL is shown (both are typed secrets, see :mod:`openaiperf.engines.endpoint`,
+  which holds the URL and authentication helpers; the stream reader is in
+  :mod:`openaiperf.engines.sse`);
 - managed: without an endpoint the engine starts vLLM's OpenAI server on the
   case's model (:mod:`openaiperf.engines.managed_server`, prefix caching off
   unless ``enable_prefix_caching``) and stops it at teardown.
@@ -44,22 +46,28 @@ kept alive across requests; online scenarios' dispatcher loops get a session eac
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
 import shlex
 import time
-import urllib.parse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from openaiperf.engines import Engine, EngineContext
-from openaiperf.engines.sse import MalformedSSE, chunk_parts, completion_tokens, parse_sse_line
+from openaiperf.engines.endpoint import (
+    auth_headers,
+    base_url,
+    endpoint_problem,
+    http_failure,
+    list_models,
+    split_credentials,
+)
+from openaiperf.engines.sse import MalformedSSE, RequestFailed, StreamReader, chunk_token_ids  # noqa: F401
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.models import describe_weights
 from openaiperf.records import Record, RecordSink, Request
+from openaiperf.redact import RedactedHeaders, RedactedStr
 from openaiperf.registry import Options, Requirement, option_field, requirement
 
 if TYPE_CHECKING:
@@ -70,7 +78,7 @@ class OpenAIOptions(Options):
     """Options of the ``openai`` engine (matrix ``engine_options.openai``,
     ``--engine-option openai:KEY=VALUE``; ``--endpoint`` and ``--api-key-env`` are flags)."""
 
-    endpoint: str | None = option_field(
+    endpoint: RedactedStr | None = option_field(
         None, flag="--endpoint", metavar="URL",
         help="a running OpenAI-compatible server (default: start a managed vLLM server)")
     api_key_env: str | None = option_field(
@@ -110,10 +118,18 @@ class OpenAIOptions(Options):
     #: scrape the server's Prometheus /metrics around each round (queue, prefill, decode time,
     #: prefix-cache hits, preemptions); metrics_url: another URL than <server>/metrics
     server_metrics: bool = True
-    metrics_url: str | None = None
+    metrics_url: RedactedStr | None = None
     #: extra vLLM server argv: a list, or one shell-quoted string
     server_args: list[str] | str = Field(default_factory=list)
     start_timeout_s: float = Field(default=600.0, gt=0)
+
+    @field_validator("endpoint", "metrics_url")
+    @classmethod
+    def _usable_endpoint(cls, value: RedactedStr | None) -> RedactedStr | None:
+        problem = endpoint_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("server_args", mode="before")
     @classmethod
@@ -146,64 +162,9 @@ def flag_value(argv: Sequence[str], flag: str) -> str | None:
     return value
 
 
-def split_credentials(url: str) -> tuple[str, str | None]:
-    """``http://user:pass@host:port/path`` -> (``http://host:port/path``, ``user:pass``)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, None
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    userinfo = urllib.parse.unquote(parts.username or "") + ":" + urllib.parse.unquote(parts.password or "")
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), userinfo
-
-
-def base_url(url: str) -> str:
-    """The server's root URL (an endpoint may be given with or without ``/v1``)."""
-    return url.rstrip("/").removesuffix("/v1")
-
-
-def auth_headers(api_key_env: str | None, server_key: str | None, credentials: str | None) -> dict[str, str]:
-    """Request headers: the key from ``$api_key_env`` (else the managed server's own
-    key) as a bearer token, else the URL's ``user:pass`` as basic auth."""
-    headers = {"Content-Type": "application/json"}
-    key = os.environ.get(api_key_env or "") or server_key
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    elif credentials:
-        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
-    return headers
-
-
-def list_models(root: str, headers: dict[str, str], timeout_s: float) -> list[str]:
-    """The model ids a server's ``/v1/models`` lists (an error names the URL, never its credentials)."""
-    import urllib.request
-
-    from openaiperf.redact import redact_text
-
-    request = urllib.request.Request(f"{root}/v1/models", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            models = json.loads(response.read()).get("data") or []
-    except Exception as exc:
-        raise EngineError(f"cannot list models at {redact_text(root)}/v1/models ({type(exc).__name__}: {exc}); "
-                          f"set the served_model engine option") from None
-    return [str(model["id"]) for model in models]
-
-
 def continuous_usage_option(value: Any) -> bool | None:
     """``continuous_usage`` (and the other auto|true|false options): True, False, or None for auto."""
     return None if value in ("auto", None) else bool(value)
-
-
-def chunk_token_ids(data: dict[str, Any]) -> list[int] | None:
-    """The token ids a chunk carries (vLLM's ``return_token_ids``), or None when it has none."""
-    for choice in data.get("choices") or ():
-        ids = choice.get("token_ids")
-        if isinstance(ids, list):
-            return ids
-    return None
 
 
 def installed_version(*distributions: str) -> str | None:
@@ -216,10 +177,6 @@ def installed_version(*distributions: str) -> str | None:
         except metadata.PackageNotFoundError:
             continue
     return None
-
-
-class RequestFailed(Exception):
-    """One request failed; the message becomes the record's error."""
 
 
 class OpenAIEngine(Engine):
@@ -240,10 +197,11 @@ class OpenAIEngine(Engine):
         self.continuous_note: str | None = None
         self.server: ManagedServer | None = None
         self.base_url: str | None = None
-        self._credentials: str | None = None  # user:pass from the endpoint URL, never shown
+        self._credentials: SecretStr | None = None  # user:pass from the endpoint URL, never shown
         # The managed server's --api-key (server_args): requests must carry it too.
-        self._server_key = None if self.options.endpoint else flag_value(
-            server_argv(self.options.server_args), "--api-key")
+        server_key = None if self.options.endpoint else flag_value(server_argv(self.options.server_args), "--api-key")
+        self._server_key = SecretStr(server_key) if server_key else None
+        del server_key
         self.model_name: str | None = None
         self.random_weights = bool(getattr(context.model, "random_weights", False))
         managed = not self.options.endpoint
@@ -261,7 +219,7 @@ class OpenAIEngine(Engine):
         """The models the ``endpoint`` serves (its ``/v1/models``); None without an endpoint."""
         if not options.endpoint:
             return None
-        url, credentials = split_credentials(str(options.endpoint))
+        url, credentials = split_credentials(options.endpoint)
         return list_models(base_url(url), auth_headers(options.api_key_env, None, credentials),
                            options.connect_timeout_s)
 
@@ -269,7 +227,7 @@ class OpenAIEngine(Engine):
     def prepare(self) -> None:
         endpoint = self.options.endpoint
         if endpoint:
-            url, self._credentials = split_credentials(str(endpoint))
+            url, self._credentials = split_credentials(endpoint)
             self.base_url = base_url(url)
             self.model_name = self.options.served_model or self.discover_model()
             self.continuous_usage = bool(self.continuous_requested)
@@ -302,7 +260,7 @@ class OpenAIEngine(Engine):
         self.server.start()
         self.base_url = self.server.base_url
 
-    def metrics_endpoint(self) -> tuple[str, dict[str, str]] | None:
+    def metrics_endpoint(self) -> tuple[str, RedactedHeaders] | None:
         """``<server>/metrics`` (or the ``metrics_url`` option), read with the requests' headers."""
         if not self.options.server_metrics or (self.base_url is None and not self.options.metrics_url):
             return None
@@ -393,7 +351,7 @@ class OpenAIEngine(Engine):
         return info
 
     # -- HTTP -------------------------------------------------------------------------
-    def headers(self) -> dict[str, str]:
+    def headers(self) -> RedactedHeaders:
         return auth_headers(self.options.api_key_env, self._server_key, self._credentials)
 
     def session(self):
@@ -477,9 +435,9 @@ class OpenAIEngine(Engine):
         except aiohttp.ClientPayloadError as exc:
             record.fail(f"stream cut: {exc}")
         except aiohttp.ClientError as exc:
-            record.fail(f"{type(exc).__name__}: {exc}")
+            record.fail(http_failure(exc))
         except Exception as exc:  # a request must never take the case down
-            record.fail(f"{type(exc).__name__}: {exc}")
+            record.fail(http_failure(exc))
 
     async def _exchange(self, path: str, body: dict[str, Any], record: Record) -> None:
         session = self.session()
@@ -543,88 +501,3 @@ class OpenAIEngine(Engine):
             await asyncio.gather(*(one(q, r) for q, r in zip(requests, records)))
 
         self.event_loop().run_until_complete(everything())
-
-
-class StreamReader:
-    """The events of one streamed response, onto its record: every chunk that
-    carries generated text (or, with continuous usage, tokens) is timed; its
-    token count is the rise of the cumulative usage when the server sends one on
-    every chunk, else one for now (worked out after the round)."""
-
-    def __init__(self, record: Record, continuous: bool) -> None:
-        self.record = record
-        self.continuous = continuous
-        self.usage: dict[str, Any] | None = None
-        self.reasoning: list[str] = []
-        self.answer: list[str] = []
-        self.finished = False
-        self.done = 0.0
-        self.counted = 0  # completion tokens given to chunks so far (continuous usage, or token ids)
-        self.every_chunk_counted = continuous
-        self.by_token_ids = False  # the chunks carry their token ids (exact counts, with or without text)
-
-    def feed(self, line: bytes, now: float) -> bool:
-        """One line of the stream, read at ``now``; True at ``[DONE]``."""
-        event = parse_sse_line(line)
-        if event is None:
-            return False
-        if event.done:
-            self.finished, self.done = True, now
-            return True
-        data = cast(dict[str, Any], event.data)  # only the [DONE] event has none
-        record = self.record
-        thought, text = chunk_parts(data)
-        cumulative = completion_tokens(data) if self.continuous else None
-        ids = chunk_token_ids(data)
-        if ids is not None:
-            # The server's own ids: a chunk's tokens, exact, even with no text (no server tokenizer).
-            self.by_token_ids = True
-            if ids:
-                record.mark_chunk(now, len(ids), len(thought) + len(text))
-                self.counted += len(ids)
-            if thought:
-                self.reasoning.append(thought)
-            if text:
-                self.answer.append(text)
-        elif thought or text:
-            if cumulative is None:
-                self.every_chunk_counted = False
-                tokens = 1
-            else:
-                tokens, self.counted = cumulative - self.counted, cumulative
-            record.mark_chunk(now, tokens, len(thought) + len(text))
-            if thought:
-                self.reasoning.append(thought)
-            if text:
-                self.answer.append(text)
-        elif (cumulative is not None and cumulative > self.counted and record.first_token is not None
-              and data.get("choices")):
-            # A chunk with no text that still carried tokens (e.g. the stop token).
-            record.mark_chunk(now, cumulative - self.counted, 0)
-            self.counted = cumulative
-        if data.get("usage"):
-            self.usage = data["usage"]
-        return False
-
-    def finish(self) -> None:
-        record = self.record
-        if not self.finished:
-            raise RequestFailed(f"stream cut: the response ended without [DONE] after {len(record.chunk_times)} chunks")
-        record.done = self.done
-        record.text = "".join(self.answer)
-        record.reasoning = "".join(self.reasoning)
-        if self.usage:
-            record.input_tokens = self.usage.get("prompt_tokens")
-            record.output_tokens = self.usage.get("completion_tokens")
-        if self.by_token_ids:
-            record.token_source = "engine"
-            if record.output_tokens is None:
-                record.output_tokens = self.counted
-            elif record.output_tokens > self.counted and record.chunk_times:
-                record.chunk_tokens[-1] += record.output_tokens - self.counted
-        elif self.every_chunk_counted and record.chunk_times:
-            record.token_source = "usage"
-            if record.output_tokens is not None and record.output_tokens > self.counted:
-                record.chunk_tokens[-1] += record.output_tokens - self.counted  # counted only in the final usage
-        else:
-            record.token_source = "pending"  # worked out by complete_records, after the round

@@ -1,5 +1,6 @@
 """Server-sent events of OpenAI-compatible streaming responses.
 
+:class:`StreamReader` (moved here from the engine) times one streamed response onto its record.
 A streamed completion is a sequence of ``data: {json}`` events ended by
 ``data: [DONE]``. :func:`parse_sse_line` turns one line into an event;
 :func:`chunk_parts` reads the generated text (reasoning and answer) of one chunk
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from openaiperf.records import Record
 
 DONE = "[DONE]"
 
@@ -100,3 +103,101 @@ def completion_tokens(data: dict[str, Any]) -> int | None:
         if isinstance(value, int):
             return value
     return None
+
+
+def chunk_token_ids(data: dict[str, Any]) -> list[int] | None:
+    """The token ids a chunk carries (vLLM's ``return_token_ids``), or None when it has none."""
+    for choice in data.get("choices") or ():
+        ids = choice.get("token_ids")
+        if isinstance(ids, list):
+            return ids
+    return None
+
+
+class RequestFailed(Exception):
+    """One request failed; the message becomes the record's error."""
+
+
+class StreamReader:
+    """The events of one streamed response, onto its record: every chunk that
+    carries generated text (or, with continuous usage, tokens) is timed; its
+    token count is the rise of the cumulative usage when the server sends one on
+    every chunk, else one for now (worked out after the round)."""
+
+    def __init__(self, record: Record, continuous: bool) -> None:
+        self.record = record
+        self.continuous = continuous
+        self.usage: dict[str, Any] | None = None
+        self.reasoning: list[str] = []
+        self.answer: list[str] = []
+        self.finished = False
+        self.done = 0.0
+        self.counted = 0  # completion tokens given to chunks so far (continuous usage, or token ids)
+        self.every_chunk_counted = continuous
+        self.by_token_ids = False  # the chunks carry their token ids (exact counts, with or without text)
+
+    def feed(self, line: bytes, now: float) -> bool:
+        """One line of the stream, read at ``now``; True at ``[DONE]``."""
+        event = parse_sse_line(line)
+        if event is None:
+            return False
+        if event.done:
+            self.finished, self.done = True, now
+            return True
+        data = cast(dict[str, Any], event.data)  # only the [DONE] event has none
+        record = self.record
+        thought, text = chunk_parts(data)
+        cumulative = completion_tokens(data) if self.continuous else None
+        ids = chunk_token_ids(data)
+        if ids is not None:
+            # The server's own ids: a chunk's tokens, exact, even with no text (no server tokenizer).
+            self.by_token_ids = True
+            if ids:
+                record.mark_chunk(now, len(ids), len(thought) + len(text))
+                self.counted += len(ids)
+            if thought:
+                self.reasoning.append(thought)
+            if text:
+                self.answer.append(text)
+        elif thought or text:
+            if cumulative is None:
+                self.every_chunk_counted = False
+                tokens = 1
+            else:
+                tokens, self.counted = cumulative - self.counted, cumulative
+            record.mark_chunk(now, tokens, len(thought) + len(text))
+            if thought:
+                self.reasoning.append(thought)
+            if text:
+                self.answer.append(text)
+        elif (cumulative is not None and cumulative > self.counted and record.first_token is not None
+              and data.get("choices")):
+            # A chunk with no text that still carried tokens (e.g. the stop token).
+            record.mark_chunk(now, cumulative - self.counted, 0)
+            self.counted = cumulative
+        if data.get("usage"):
+            self.usage = data["usage"]
+        return False
+
+    def finish(self) -> None:
+        record = self.record
+        if not self.finished:
+            raise RequestFailed(f"stream cut: the response ended without [DONE] after {len(record.chunk_times)} chunks")
+        record.done = self.done
+        record.text = "".join(self.answer)
+        record.reasoning = "".join(self.reasoning)
+        if self.usage:
+            record.input_tokens = self.usage.get("prompt_tokens")
+            record.output_tokens = self.usage.get("completion_tokens")
+        if self.by_token_ids:
+            record.token_source = "engine"
+            if record.output_tokens is None:
+                record.output_tokens = self.counted
+            elif record.output_tokens > self.counted and record.chunk_times:
+                record.chunk_tokens[-1] += record.output_tokens - self.counted
+        elif self.every_chunk_counted and record.chunk_times:
+            record.token_source = "usage"
+            if record.output_tokens is not None and record.output_tokens > self.counted:
+                record.chunk_tokens[-1] += record.output_tokens - self.counted  # counted only in the final usage
+        else:
+            record.token_source = "pending"  # worked out by complete_records, after the round

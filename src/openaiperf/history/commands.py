@@ -20,7 +20,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from openaiperf.errors import ConfigError
+from openaiperf.errors import ConfigError, OpenAIPerfError
 
 DEFAULT_LIST_LIMIT = 30
 
@@ -164,17 +164,31 @@ def run_folders(path: Path) -> list[Path]:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from openaiperf.history.runmeta import read_run_meta
+    from openaiperf.history.store import HistoryError
 
     folders = [folder for given in args.run_dirs for folder in run_folders(Path(given))]
+    failed: list[Path] = []
     with _store(args) as store:
         for folder in folders:
             meta = read_run_meta(folder)
             if args.commit:
                 meta["git_commit"] = args.commit
-            outcome = store.record_run(folder / "results.json", folder, meta)
+            try:
+                outcome = store.record_run(folder / "results.json", folder, meta)
+            except HistoryError:
+                raise  # the store itself failed: the next folders would fail the same way
+            except (OpenAIPerfError, OSError, ValueError) as exc:
+                # one corrupt run folder: say so, and import the others
+                failed.append(folder)
+                print(f"not imported: {folder}: {exc}", file=sys.stderr)
+                continue
             verb = "imported" if outcome.created else "already in the store:"
             print(f"{verb} {folder} as run {outcome.run_id} ({outcome.cases} case(s))")
         print(f"store: {store.shown_url}")
+    if failed:
+        print(f"{len(failed)} of {len(folders)} run folder(s) not imported: {', '.join(map(str, failed))}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -41,10 +41,15 @@ class HistoryOutcome:
         if self.store is None:
             return None
         if self.error:
-            return f"history not written: {self.error}; load it later with `ob history import {self._shown_dir()}`"
+            return f"history not written: {self.error}; load it later with `{self.import_command()}`"
         if not self.created:
             return f"history: run already in {self.store} (run {self.run_id})"
         return f"history: recorded as run {self.run_id} in {self.store}"
+
+    def import_command(self, run_dir: str | None = None) -> str:
+        """The command that loads the run later, into the same store (its URL, password hidden)."""
+        store = f" --history {self.store}" if self.store and not self.store.startswith("$") else ""
+        return f"ob history import{store} {run_dir or self._shown_dir()}"
 
     def _shown_dir(self) -> str:
         if self.run_dir is None:
@@ -133,7 +138,7 @@ def _write_note(outcome: HistoryOutcome) -> None:
     try:
         (outcome.run_dir / NOTE_FILE).write_text(
             f"history not written: {outcome.error}\n"
-            f"load it later with: ob history import {outcome.run_dir.resolve()}\n", encoding="utf-8")
+            f"load it later with: {outcome.import_command(str(outcome.run_dir.resolve()))}\n", encoding="utf-8")
     except OSError:
         pass
 

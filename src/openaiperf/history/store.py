@@ -13,6 +13,7 @@ version is refused with a clear error. Connecting is bounded by
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import math
 import re
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, or_, select
+from sqlalchemy import Engine, create_engine, event, func, or_, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -215,15 +216,37 @@ def make_engine(url: str, connect_timeout: float = CONNECT_TIMEOUT_S) -> Engine:
                          pool_pre_ping=True)
 
 
+#: PostgreSQL advisory lock key held while the schema is migrated ("obhist")
+MIGRATION_LOCK_KEY = 0x6F6268697374
+
+
+@contextlib.contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """One process at a time migrates a store: runs started together on a new store would
+    otherwise both create its tables, and one would fail. A SQLite file is guarded by a
+    lock file beside it; PostgreSQL by an advisory lock (taken inside the migration's
+    transaction, see :func:`migrate`)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    from filelock import FileLock
+
+    with FileLock(str(Path(database).expanduser()) + ".lock"):
+        yield
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision shipped in ``migrations/``."""
+    """Bring the schema to the newest revision shipped in ``migrations/`` (one process at a time)."""
     from alembic import command
     from alembic.config import Config
     from alembic.util.exc import CommandError
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with migration_lock(engine), engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         try:
             command.upgrade(config, "head")

@@ -18,6 +18,7 @@ from typing import Any
 
 from openaiperf.monitor import Monitor, combine_summaries, create_samplers, write_timeline
 from openaiperf.monitor.worker import MonitorProcess
+from openaiperf.paths import name_in
 
 log = logging.getLogger("openaiperf.monitor")
 
@@ -126,7 +127,8 @@ class CaseMonitor:
             summary["monitor_warnings"] = list(dict.fromkeys([*summary.get("monitor_warnings", []), *self.warnings]))
         summary["sampled_in"] = "thread" if self._worker is None else "process"
         if self.rows:
-            path = write_timeline(self.run_dir / "monitor" / f"{self.case_id}.csv", self.rows)
+            path = write_timeline(name_in(self.run_dir / "monitor", self.case_id, field="case id", suffix=".csv"),
+                                  self.rows)
             summary["timeline_file"] = str(path.relative_to(self.run_dir))
         self.close()
         return summary

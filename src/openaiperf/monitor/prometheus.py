@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 from openaiperf.monitor import Sampler
 from openaiperf.monitor.util import SamplerUnavailable
+from openaiperf.redact import RedactedHeaders
 from openaiperf.registry import Requirement, requirement
 
 #: the histograms we read, by our name
@@ -149,7 +150,7 @@ def parse_exposition(text: str, names: ServerMetricNames | None = None, t: float
 
 
 def fetch_text(url: str, headers: Mapping[str, str] | None = None, timeout_s: float = 5.0) -> str:
-    request = urllib.request.Request(url, headers=dict(headers or {}))
+    request = urllib.request.Request(url, headers=RedactedHeaders(headers or {}))
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
         return str(response.read().decode("utf-8", errors="replace"))
 
@@ -195,7 +196,7 @@ class ServerMetricsTracker:
     def __init__(self, url: str, headers: Mapping[str, str] | None = None, *, timeout_s: float = 5.0,
                  settle_s: float = 5.0) -> None:
         self.url = url
-        self.headers = dict(headers or {})
+        self.headers = RedactedHeaders(headers or {})  # may hold Authorization: never shown
         self.timeout_s = timeout_s
         self.settle_s = settle_s
         self.names: ServerMetricNames | None = None
@@ -287,7 +288,7 @@ class PrometheusSampler(Sampler):
             raise SamplerUnavailable("prometheus: scrapes a server's /metrics; a case whose engine exposes one "
                                      "starts it")
         self.url = url
-        self.headers = dict(headers or {})
+        self.headers = RedactedHeaders(headers or {})  # may hold Authorization: never shown
         self.min_interval_s = min_interval_s
         self.timeout_s = timeout_s
         self.names: ServerMetricNames | None = None

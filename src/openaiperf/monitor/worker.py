@@ -42,8 +42,9 @@ def serve(pid: int, interval_s: float, metrics: Sequence[str], prometheus: str |
     samplers = [ProcessSampler(pid) if s.name == "process" else s for s in samplers]
     if prometheus:
         from openaiperf.monitor.prometheus import PrometheusSampler
+        from openaiperf.redact import RedactedHeaders
 
-        headers = json.loads(os.environ.get(PROMETHEUS_HEADERS_ENV) or "{}")
+        headers = RedactedHeaders(json.loads(os.environ.get(PROMETHEUS_HEADERS_ENV) or "{}"))
         samplers.append(PrometheusSampler(prometheus, headers, min_interval_s=prometheus_interval_s))
     print(json.dumps({"ready": True, "missing": missing}), flush=True)
     monitor: Monitor | None = None
@@ -73,8 +74,9 @@ class MonitorProcess:
                  prometheus: tuple[str, dict[str, str]] | None = None, prometheus_interval_s: float = 1.0) -> None:
         self.timeout_s = timeout_s
         import openaiperf
+        from openaiperf.redact import RedactedDict
 
-        env = dict(os.environ)
+        env = RedactedDict(os.environ)  # holds the API key's variable and the /metrics headers: shown redacted
         extra: list[str] = []
         if prometheus is not None:
             extra = ["--prometheus", prometheus[0], "--prometheus-interval", str(prometheus_interval_s)]

@@ -58,6 +58,7 @@ class MatrixFile(pytest.Module):
             error = None
             try:
                 self._matrix = load_matrix(self.path)
+                get_session(self.config).matrix_files.add(self.path.resolve())
             except OpenAIPerfError as exc:
                 error = str(exc)
             if error is not None:

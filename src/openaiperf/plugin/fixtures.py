@@ -12,6 +12,7 @@ pytest-benchmark, its result in the session, its gates).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from openaiperf.errors import EngineError
 from openaiperf.matrix import Case
 from openaiperf.plugin.progress import case_progress
 from openaiperf.plugin.session import BenchSession, get_session
+from openaiperf.redact import RedactedDict
 from openaiperf.report.allure import attach_case, step
 from openaiperf.result import CaseResult
 from openaiperf.runner import CaseRunner, RunSettings
@@ -119,13 +121,15 @@ class EnginePool:
     def get(self, case: Case, log_dir: Path) -> Engine:
         model = self.session.models[case.model]
         dtype = self.session.dtype_for(model)
-        key = (case.engine, case.model, dtype, tuple(sorted((k, repr(v)) for k, v in case.engine_options.items())))
+        # the options as a digest: they may hold secrets (server flags), and a traceback shows this local
+        key = (case.engine, case.model, dtype, hashlib.sha256(
+            repr(sorted((k, repr(v)) for k, v in case.engine_options.items())).encode()).hexdigest())
         if key in self.failures:
             raise EngineError(f"engine {case.engine} for {case.model} failed to start earlier: {self.failures[key]}")
         if key != self.key or self.engine is None:
             self.close()
             context = EngineContext(model=model, weights=self.weights(case.model), hardware=self.session.hardware,
-                                    dtype=dtype, options=dict(case.engine_options), log_dir=log_dir)
+                                    dtype=dtype, options=RedactedDict(case.engine_options), log_dir=log_dir)
             try:
                 engine = create_engine(case.engine, context)
                 engine.prepare()
@@ -208,6 +212,11 @@ class BenchmarkedCase:
             # stops the session and still writes its reports.
             result = runner.interrupt(phase)
             self.session.add_result(result)
+            # pytest-benchmark marks a failed case only for an Exception: its interrupted round has
+            # no timings, and writing them at the session's end (--benchmark-json) would crash it
+            # before any report of the session is written
+            if hasattr(benchmark, "has_error"):
+                benchmark.has_error = True
             raise
         except Exception as exc:
             if runner.runs:
@@ -238,6 +247,7 @@ def case_runner(bench_case: Case, bench_session: BenchSession, task: Any, model_
             engine = request.getfixturevalue("engine")
     except Exception as exc:
         result = CaseResult.for_case(bench_case, bench_session.hardware.name, status="error",
+                                     validity={"completed": False},
                                      error=f"engine failed to start: {type(exc).__name__}: {exc}")
         bench_session.add_result(result)
         raise

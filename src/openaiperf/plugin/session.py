@@ -3,6 +3,7 @@ registries, the run folder, the results) and the start-up checks that build it."
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,8 @@ class BenchSession:
     load_error: str | None = None
     #: results file in the run folder (an xdist worker writes its own partial file)
     results_name: str = "results.json"
+    #: the matrix files collected (``ob pack --include-configs`` packs them, with the task and model files)
+    matrix_files: set[Path] = field(default_factory=set)
 
     def option(self, name: str) -> Any:
         """An option's value; None for a flag a class registered after the options were
@@ -85,7 +88,15 @@ class BenchSession:
 
         return {"hardware_profile": self.hardware.model_dump() if self.hardware else None,
                 "options": redact({k: self.option(k) for k in recorded_options()}),
-                "pytest_args": redact_argv(self.config.invocation_params.args)}
+                "pytest_args": redact_argv(self.config.invocation_params.args),
+                "config_files": self.config_files()}
+
+    def config_files(self) -> list[str]:
+        """The files that defined the run: matrix files collected, --task-file and --model-file."""
+        given = [Path(self.config.invocation_params.dir) / p
+                 for p in [*(self.option("task_file") or ()), *(self.option("model_file") or ()),
+                           *([self.option("matrix")] if self.option("matrix") else [])]]
+        return sorted({str(p.resolve()) for p in [*self.matrix_files, *given]})
 
     def document(self) -> RunResult:
         """The run's typed results (what results.json holds)."""
@@ -163,6 +174,29 @@ def _collect_matrix_option(config: pytest.Config) -> None:
     config.args.append(str(matrix))
 
 
+def report_dir_problem(path: Path) -> str | None:
+    """Why runs cannot be written under ``path`` (checked at start-up; nothing is created), or None."""
+    existing = path
+    while not existing.exists():
+        if existing.is_symlink():
+            return f"{existing} is a broken link"
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder" if existing != path else "it is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def check_report_dir(config: pytest.Config) -> None:
+    base = Path(config.getoption("report_dir"))
+    base = base if base.is_absolute() else Path(config.rootpath) / base
+    problem = report_dir_problem(base)
+    if problem:
+        raise pytest.UsageError(f"--report-dir: cannot write runs under {config.getoption('report_dir')} ({problem}); "
+                                "give a folder that exists or can be created")
+
+
 def apply_preset_options(config: pytest.Config) -> None:
     """The --preset's options, where the command line left them at their defaults."""
     name = config.getoption("preset", None)
@@ -192,6 +226,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     apply_preset_options(config)
     check_options(session.option)
+    if _explicit_bench_run(config):
+        check_report_dir(config)
     try:
         session.load()
     except OpenAIPerfError as exc:

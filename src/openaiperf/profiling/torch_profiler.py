@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from openaiperf.paths import name_in
+
 TOP_N = 15
 
 
@@ -60,10 +62,10 @@ class TorchCaseProfiler:
             yield
         folder = self.run_dir / "profiles"
         folder.mkdir(parents=True, exist_ok=True)
-        trace = folder / f"{self.case_id}.trace.json"
+        trace = name_in(folder, self.case_id, field="case id", suffix=".trace.json")
         prof.export_chrome_trace(str(trace))
         rows = top_ops(prof.key_averages(), device)
-        table = folder / f"{self.case_id}.top.csv"
+        table = name_in(folder, self.case_id, field="case id", suffix=".top.csv")
         with table.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["name"])
             writer.writeheader()

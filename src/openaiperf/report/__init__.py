@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,11 +107,15 @@ def new_run_id(hardware: str) -> str:
 
 
 def make_run_dir(base: Path, hardware: str) -> Path:
+    """A new run folder under ``base``, created atomically: runs started together with the
+    same report folder each get their own (``<id>``, ``<id>-2``...), never one another's."""
     run_id = new_run_id(hardware)
-    path = base / run_id
-    suffix = 1
-    while path.exists():
-        suffix += 1
-        path = base / f"{run_id}-{suffix}"
-    path.mkdir(parents=True)
-    return path
+    base.mkdir(parents=True, exist_ok=True)
+    for suffix in itertools.count(1):
+        path = base / (run_id if suffix == 1 else f"{run_id}-{suffix}")
+        try:
+            path.mkdir()  # exclusive: fails if another run made it first
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")

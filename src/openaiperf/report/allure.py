@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from openaiperf.paths import path_in
 from openaiperf.result import CaseResult, SystemInfo
 
 CATEGORIES = [
@@ -101,7 +102,7 @@ def attach_case(case: CaseResult, session: Any) -> None:
     allure.attach(json.dumps(shown, indent=2, default=str), name="metrics.json",
                   attachment_type=allure.attachment_type.JSON)
     run_dir = session.ensure_run_dir()
-    records = run_dir / case.records_file if case.records_file else None
+    records = path_in(run_dir, case.records_file, field="records_file") if case.records_file else None
     if records is None or not records.exists():
         return
     allure.attach(records_csv(records), name="requests.csv", attachment_type=allure.attachment_type.CSV)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,21 @@ def pack_members(run_dir: Path, include_logs: bool, include_configs: bool) -> li
     if include_configs:
         from openaiperf.report.results import read_results
 
-        profile = read_results(run_dir / "results.json").hardware_profile
-        candidates = [*CONFIG_FILES, f"hardware_profiles/{profile}.yaml"] if profile else list(CONFIG_FILES)
+        run = read_results(run_dir / "results.json")
+        profile = run.hardware_profile
+        used = run.config.config_files
+        if used:  # the files the run read, wherever they were (written by runs since they are recorded)
+            # named from the folder they share: benchmarks/matrix.yaml, models.yaml
+            common = Path(os.path.commonpath(used)) if len(used) > 1 else Path(used[0]).parent
+            for file in used:
+                path = Path(file)
+                if path.is_file():
+                    members.append((path, f"{run_dir.name}/configs/{path.relative_to(common).as_posix()}"))
+                else:
+                    print(f"not packed: {file} (the run read it; it is gone)")
+            candidates = [f"hardware_profiles/{profile}.yaml"] if profile else []
+        else:  # an older run: the current directory's
+            candidates = [*CONFIG_FILES, f"hardware_profiles/{profile}.yaml"] if profile else list(CONFIG_FILES)
         for name in candidates:
             if Path(name).is_file():
                 members.append((Path(name), f"{run_dir.name}/configs/{name}"))

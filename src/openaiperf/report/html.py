@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from openaiperf.paths import path_in
 from openaiperf.report.console import Column, status_text, table_columns
 from openaiperf.report.results import read_results
 from openaiperf.result import CaseResult, MetricVerdict, RunResult
@@ -113,7 +114,7 @@ def case_latencies(run_dir: Path, case: CaseResult) -> dict[str, list[float]]:
     from openaiperf.baselines.compare import per_request_latencies
     from openaiperf.records import read_records
 
-    path = run_dir / case.records_file if case.records_file else None
+    path = path_in(run_dir, case.records_file, field="records_file") if case.records_file else None
     if path is None or not path.exists():
         return {}
     return per_request_latencies(read_records(path))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.metrics.catalogue import catalogue
+from openaiperf.paths import name_in
 from openaiperf.result import CaseResult
 
 
@@ -75,11 +76,13 @@ def write_sweep_reports(results: Sequence[CaseResult], run_dir: Path) -> list[Pa
     for base, variants in group_sweeps(results).items():
         rows = [{"variant": r.variant, "status": r.status, **{name: r.value(name) for name in catalogue.names("sweep")}}
                 for r in variants]
-        written.append(_write_csv(run_dir / "sweeps" / f"{base}.csv", rows))
+        folder = run_dir / "sweeps"
+        written.append(_write_csv(name_in(folder, base, field="case id", suffix=".csv"), rows))
         points = qps_curve(variants)
         if points:
-            written.append(_write_csv(run_dir / "sweeps" / f"{base}.qps_curve.csv", points))
-            png = plot_curve(run_dir / "sweeps" / f"{base}.qps_curve.png", f"{base}: throughput vs latency", points)
+            written.append(_write_csv(name_in(folder, base, field="case id", suffix=".qps_curve.csv"), points))
+            png = plot_curve(name_in(folder, base, field="case id", suffix=".qps_curve.png"),
+                             f"{base}: throughput vs latency", points)
             if png is not None:
                 written.append(png)
     return written

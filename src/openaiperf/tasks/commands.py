@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from openaiperf.errors import ConfigError
+from openaiperf.paths import name_in
 from openaiperf.tasks import builtin_task_files, load_task_spec, user_task_files
 from openaiperf.tasks.datasets import resolve_path
 
@@ -60,7 +61,7 @@ def run_register(args: argparse.Namespace) -> int:
     if spec.name in {load_task_spec(p).name for p in builtin_task_files().values()}:
         raise ConfigError(f"a built-in task is named {spec.name!r}; choose another name", source=str(args.file),
                           field="name")
-    target = user_tasks_dir() / f"{spec.name}.yaml"
+    target = name_in(user_tasks_dir(), spec.name, field="task name", suffix=".yaml")
     if target.exists() and not args.force:
         raise ConfigError(f"task {spec.name!r} is already registered ({target}); use --force to replace it",
                           source=str(args.file))
