@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 from pydantic import Field, field_validator
 
 from openaiperf.engines import Engine, EngineContext
-from openaiperf.engines.sse import MalformedSSE, chunk_parts, completion_tokens, parse_sse_line
+from openaiperf.engines.sse import MalformedSSE, chunk_parts, completion_tokens, parse_sse_line, usage_count
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.models import describe_weights
 from openaiperf.records import Record, RecordSink, Request
@@ -488,24 +488,9 @@ class OpenAIEngine(Engine):
                 retry = response.headers.get("Retry-After")
                 after = f" (Retry-After: {retry})" if retry else ""
                 raise RequestFailed(f"HTTP {response.status} {response.reason}{after}: {detail}")
-            # Whatever arrived in one read arrived at one instant: time it once, then split
-            # it into lines (cheaper than awaiting each line on its own).
-            pending = b""
             async for data in response.content.iter_any():
-                now = time.perf_counter()
-                if stream.finished:
-                    # Read on to the end of the response: a connection released mid-response
-                    # is closed, and the next request would pay for a new one.
-                    continue
-                pending += data
-                if b"\n" not in data:
-                    continue
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    if line and line != b"\r" and stream.feed(line, now):
-                        break
-            if pending.strip() and not stream.finished:
-                stream.feed(pending, time.perf_counter())
+                stream.feed_bytes(data, time.perf_counter())
+            stream.feed_end(time.perf_counter())
         stream.finish()
 
 
@@ -560,6 +545,28 @@ class StreamReader:
         self.counted = 0  # completion tokens given to chunks so far (continuous usage, or token ids)
         self.every_chunk_counted = continuous
         self.by_token_ids = False  # the chunks carry their token ids (exact counts, with or without text)
+        self.pending = b""  # the start of a line whose end has not arrived yet
+
+    def feed_bytes(self, data: bytes, now: float) -> None:
+        """What one read of the response returned, at ``now``: whatever arrived in one
+        read arrived at one instant, so it is timed once, then split into lines
+        (cheaper than awaiting each line on its own); a partial last line waits."""
+        if self.finished:
+            # Read on to the end of the response: a connection released mid-response
+            # is closed, and the next request would pay for a new one.
+            return
+        self.pending += data
+        if b"\n" not in data:
+            return
+        *lines, self.pending = self.pending.split(b"\n")
+        for line in lines:
+            if line and line != b"\r" and self.feed(line, now):
+                break
+
+    def feed_end(self, now: float) -> None:
+        """The response ended: a last line without its line break is read too."""
+        if self.pending.strip() and not self.finished:
+            self.feed(self.pending, now)
 
     def feed(self, line: bytes, now: float) -> bool:
         """One line of the stream, read at ``now``; True at ``[DONE]``."""
@@ -588,6 +595,9 @@ class StreamReader:
             if cumulative is None:
                 self.every_chunk_counted = False
                 tokens = 1
+            elif cumulative < self.counted:
+                raise MalformedSSE(f"malformed SSE data (usage.completion_tokens went down from {self.counted} "
+                                   f"to {cumulative})")
             else:
                 tokens, self.counted = cumulative - self.counted, cumulative
             record.mark_chunk(now, tokens, len(thought) + len(text))
@@ -600,7 +610,7 @@ class StreamReader:
             # A chunk with no text that still carried tokens (e.g. the stop token).
             record.mark_chunk(now, cumulative - self.counted, 0)
             self.counted = cumulative
-        if data.get("usage"):
+        if data.get("usage") and isinstance(data["usage"], dict):
             self.usage = data["usage"]
         return False
 
@@ -612,8 +622,8 @@ class StreamReader:
         record.text = "".join(self.answer)
         record.reasoning = "".join(self.reasoning)
         if self.usage:
-            record.input_tokens = self.usage.get("prompt_tokens")
-            record.output_tokens = self.usage.get("completion_tokens")
+            record.input_tokens = usage_count(self.usage, "prompt_tokens")
+            record.output_tokens = usage_count(self.usage, "completion_tokens")
         if self.by_token_ids:
             record.token_source = "engine"
             if record.output_tokens is None:

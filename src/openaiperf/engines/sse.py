@@ -31,7 +31,11 @@ def parse_sse_line(line: str | bytes) -> SSEEvent | None:
     """One line of the stream -> an event, or None for blank lines, comments
     and fields other than ``data`` (``event:``, ``id:``, ``retry:``)."""
     if isinstance(line, bytes):
-        line = line.decode("utf-8")
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedSSE(f"malformed SSE line (not UTF-8: {exc.reason} at byte {exc.start}): "
+                               f"{line[:80]!r}") from None
     line = line.rstrip("\r\n")
     if not line or line.startswith(":"):
         return None
@@ -66,18 +70,30 @@ def chunk_parts(data: dict[str, Any]) -> tuple[str, str]:
     and for the final usage-only chunk."""
     reasoning: list[str] = []
     answer: list[str] = []
-    for choice in data.get("choices") or ():
+    choices = data.get("choices") or []
+    if not isinstance(choices, list) or not all(isinstance(choice, dict) for choice in choices):
+        raise MalformedSSE(f"malformed SSE data (choices is not a list of objects): {str(choices)[:80]!r}")
+    for choice in choices:
         delta = choice.get("delta")
         if isinstance(delta, dict):
-            thought = delta.get("reasoning_content") or delta.get("reasoning")
+            thought = _text(delta, "reasoning_content") or _text(delta, "reasoning")
             if thought:
                 reasoning.append(thought)
-            if delta.get("content"):
-                answer.append(delta["content"])
-        text = choice.get("text")
-        if text:
+            if content := _text(delta, "content"):
+                answer.append(content)
+        elif delta is not None:
+            raise MalformedSSE(f"malformed SSE data (delta is not an object): {str(delta)[:80]!r}")
+        if text := _text(choice, "text"):
             answer.append(text)
     return "".join(reasoning), "".join(answer)
+
+
+def _text(part: dict[str, Any], key: str) -> str | None:
+    """A text field of a chunk (null or absent: None); anything but text is malformed."""
+    value = part.get(key)
+    if value is not None and not isinstance(value, str):
+        raise MalformedSSE(f"malformed SSE data ({key} is not text): {str(value)[:80]!r}")
+    return value
 
 
 def chunk_delta(data: dict[str, Any]) -> str:
@@ -94,9 +110,10 @@ def chunk_content(data: dict[str, Any]) -> str:
 
 def completion_tokens(data: dict[str, Any]) -> int | None:
     """``usage.completion_tokens`` of a chunk, or None when it carries no usage."""
-    usage = data.get("usage")
-    if isinstance(usage, dict):
-        value = usage.get("completion_tokens")
-        if isinstance(value, int):
-            return value
-    return None
+    return usage_count(data.get("usage"), "completion_tokens")
+
+
+def usage_count(usage: Any, key: str) -> int | None:
+    """A token count of a ``usage`` object; None when there is none, or it is not a count."""
+    value = usage.get(key) if isinstance(usage, dict) else None
+    return value if type(value) is int and value >= 0 else None
