@@ -28,7 +28,7 @@ the first chunk arrive together, and E2E = ttft + (N - F) × gap (+ stall).
 
 The server keeps what it saw (``GET /stats``: request arrivals, its own TTFT per
 request, distinct client connections, every request's messages or prompt and
-max_tokens; ``POST /stats/reset``), times in ``time.perf_counter()`` seconds, which
+max_tokens, the faults it injected by kind; ``POST /stats/reset``), times in ``time.perf_counter()`` seconds, which
 on Linux is the same clock in every process.
 
 ``GET /metrics`` is a Prometheus page in vLLM's names, consistent with what it
