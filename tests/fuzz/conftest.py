@@ -1,5 +1,5 @@
-"""The fuzz tests report how many inputs each target tried (a table at the end of the
-run; with xdist the counts are in each test's JUnit properties, ``inputs_tried``)."""
+"""The fuzz tests report how many inputs each target tried: a table at the end of the
+run (each test's ``inputs_tried`` property, which xdist brings back from its workers)."""
 
 from __future__ import annotations
 
