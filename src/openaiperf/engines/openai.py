@@ -448,24 +448,9 @@ class OpenAIEngine(Engine):
                 retry = response.headers.get("Retry-After")
                 after = f" (Retry-After: {retry})" if retry else ""
                 raise RequestFailed(f"HTTP {response.status} {response.reason}{after}: {detail}")
-            # Whatever arrived in one read arrived at one instant: time it once, then split
-            # it into lines (cheaper than awaiting each line on its own).
-            pending = b""
             async for data in response.content.iter_any():
-                now = time.perf_counter()
-                if stream.finished:
-                    # Read on to the end of the response: a connection released mid-response
-                    # is closed, and the next request would pay for a new one.
-                    continue
-                pending += data
-                if b"\n" not in data:
-                    continue
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    if line and line != b"\r" and stream.feed(line, now):
-                        break
-            if pending.strip() and not stream.finished:
-                stream.feed(pending, time.perf_counter())
+                stream.feed_bytes(data, time.perf_counter())
+            stream.feed_end(time.perf_counter())
         stream.finish()
 
 

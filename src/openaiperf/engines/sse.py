@@ -34,7 +34,11 @@ def parse_sse_line(line: str | bytes) -> SSEEvent | None:
     """One line of the stream -> an event, or None for blank lines, comments
     and fields other than ``data`` (``event:``, ``id:``, ``retry:``)."""
     if isinstance(line, bytes):
-        line = line.decode("utf-8")
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedSSE(f"malformed SSE line (not UTF-8: {exc.reason} at byte {exc.start}): "
+                               f"{line[:80]!r}") from None
     line = line.rstrip("\r\n")
     if not line or line.startswith(":"):
         return None
@@ -69,18 +73,30 @@ def chunk_parts(data: dict[str, Any]) -> tuple[str, str]:
     and for the final usage-only chunk."""
     reasoning: list[str] = []
     answer: list[str] = []
-    for choice in data.get("choices") or ():
+    choices = data.get("choices") or []
+    if not isinstance(choices, list) or not all(isinstance(choice, dict) for choice in choices):
+        raise MalformedSSE(f"malformed SSE data (choices is not a list of objects): {str(choices)[:80]!r}")
+    for choice in choices:
         delta = choice.get("delta")
         if isinstance(delta, dict):
-            thought = delta.get("reasoning_content") or delta.get("reasoning")
+            thought = _text(delta, "reasoning_content") or _text(delta, "reasoning")
             if thought:
                 reasoning.append(thought)
-            if delta.get("content"):
-                answer.append(delta["content"])
-        text = choice.get("text")
-        if text:
+            if content := _text(delta, "content"):
+                answer.append(content)
+        elif delta is not None:
+            raise MalformedSSE(f"malformed SSE data (delta is not an object): {str(delta)[:80]!r}")
+        if text := _text(choice, "text"):
             answer.append(text)
     return "".join(reasoning), "".join(answer)
+
+
+def _text(part: dict[str, Any], key: str) -> str | None:
+    """A text field of a chunk (null or absent: None); anything but text is malformed."""
+    value = part.get(key)
+    if value is not None and not isinstance(value, str):
+        raise MalformedSSE(f"malformed SSE data ({key} is not text): {str(value)[:80]!r}")
+    return value
 
 
 def chunk_delta(data: dict[str, Any]) -> str:
@@ -97,19 +113,21 @@ def chunk_content(data: dict[str, Any]) -> str:
 
 def completion_tokens(data: dict[str, Any]) -> int | None:
     """``usage.completion_tokens`` of a chunk, or None when it carries no usage."""
-    usage = data.get("usage")
-    if isinstance(usage, dict):
-        value = usage.get("completion_tokens")
-        if isinstance(value, int):
-            return value
-    return None
+    return usage_count(data.get("usage"), "completion_tokens")
+
+
+def usage_count(usage: Any, key: str) -> int | None:
+    """A token count of a ``usage`` object; None when there is none, or it is not a count."""
+    value = usage.get(key) if isinstance(usage, dict) else None
+    return value if type(value) is int and value >= 0 else None
 
 
 def chunk_token_ids(data: dict[str, Any]) -> list[int] | None:
     """The token ids a chunk carries (vLLM's ``return_token_ids``), or None when it has none."""
-    for choice in data.get("choices") or ():
-        ids = choice.get("token_ids")
-        if isinstance(ids, list):
+    choices = data.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
+        ids = choice.get("token_ids") if isinstance(choice, dict) else None
+        if isinstance(ids, list) and all(type(i) is int for i in ids):
             return ids
     return None
 
@@ -135,6 +153,28 @@ class StreamReader:
         self.counted = 0  # completion tokens given to chunks so far (continuous usage, or token ids)
         self.every_chunk_counted = continuous
         self.by_token_ids = False  # the chunks carry their token ids (exact counts, with or without text)
+        self.pending = b""  # the start of a line whose end has not arrived yet
+
+    def feed_bytes(self, data: bytes, now: float) -> None:
+        """What one read of the response returned, at ``now``: whatever arrived in one
+        read arrived at one instant, so it is timed once, then split into lines
+        (cheaper than awaiting each line on its own); a partial last line waits."""
+        if self.finished:
+            # Read on to the end of the response: a connection released mid-response
+            # is closed, and the next request would pay for a new one.
+            return
+        self.pending += data
+        if b"\n" not in data:
+            return
+        *lines, self.pending = self.pending.split(b"\n")
+        for line in lines:
+            if line and line != b"\r" and self.feed(line, now):
+                break
+
+    def feed_end(self, now: float) -> None:
+        """The response ended: a last line without its line break is read too."""
+        if self.pending.strip() and not self.finished:
+            self.feed(self.pending, now)
 
     def feed(self, line: bytes, now: float) -> bool:
         """One line of the stream, read at ``now``; True at ``[DONE]``."""
@@ -163,6 +203,9 @@ class StreamReader:
             if cumulative is None:
                 self.every_chunk_counted = False
                 tokens = 1
+            elif cumulative < self.counted:
+                raise MalformedSSE(f"malformed SSE data (usage.completion_tokens went down from {self.counted} "
+                                   f"to {cumulative})")
             else:
                 tokens, self.counted = cumulative - self.counted, cumulative
             record.mark_chunk(now, tokens, len(thought) + len(text))
@@ -175,7 +218,7 @@ class StreamReader:
             # A chunk with no text that still carried tokens (e.g. the stop token).
             record.mark_chunk(now, cumulative - self.counted, 0)
             self.counted = cumulative
-        if data.get("usage"):
+        if data.get("usage") and isinstance(data["usage"], dict):
             self.usage = data["usage"]
         return False
 
@@ -187,8 +230,8 @@ class StreamReader:
         record.text = "".join(self.answer)
         record.reasoning = "".join(self.reasoning)
         if self.usage:
-            record.input_tokens = self.usage.get("prompt_tokens")
-            record.output_tokens = self.usage.get("completion_tokens")
+            record.input_tokens = usage_count(self.usage, "prompt_tokens")
+            record.output_tokens = usage_count(self.usage, "completion_tokens")
         if self.by_token_ids:
             record.token_source = "engine"
             if record.output_tokens is None:

@@ -5,7 +5,10 @@ shape are known exactly: time to the first token, the gap between tokens,
 tokens per SSE chunk, a role-only first chunk, usage (a final chunk, none, or on
 every chunk as vLLM's ``stream_options.continuous_usage_stats``), reasoning
 content, a stall, an error event mid-stream, an HTTP error (429 with
-``Retry-After``, 500...), a cut connection, a malformed chunk. The conformance
+``Retry-After``, 500...), a cut connection, a malformed chunk; or any of these
+faults on every Nth request (``fault_every``, taking ``fault_cycle`` in turn: the
+soak script's load), or a response body given byte for byte (``raw_chunks``, the
+SSE fuzz tests' arbitrary streams, written in the pieces given). The conformance
 tests and ``benchmarks/scripts/conformance.py`` compare what the suite measures
 against :meth:`Script.truth`; the load generator's capacity is measured against
 it too, at rates no real server reaches on a small machine. It is a test
@@ -25,7 +28,7 @@ the first chunk arrive together, and E2E = ttft + (N - F) × gap (+ stall).
 
 The server keeps what it saw (``GET /stats``: request arrivals, its own TTFT per
 request, distinct client connections, every request's messages or prompt and
-max_tokens; ``POST /stats/reset``), times in ``time.perf_counter()`` seconds, which
+max_tokens, the faults it injected by kind; ``POST /stats/reset``), times in ``time.perf_counter()`` seconds, which
 on Linux is the same clock in every process.
 
 ``GET /metrics`` is a Prometheus page in vLLM's names, consistent with what it
@@ -48,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import json
@@ -68,6 +72,10 @@ MODEL = "stub"
 PROMPT_TOKENS = 8
 
 Usage = Literal["final", "absent", "continuous"]
+#: the faults ``fault_every`` injects, and what each does to the request it hits
+FAULTS = {"429": "HTTP 429 with Retry-After", "500": "HTTP 500", "cut": "the connection closed after one token",
+          "stall": "a pause of fault_stall_ms after one token", "malformed": "a chunk that is not JSON after one token",
+          "error": "an error event after one token"}
 
 
 @dataclass(frozen=True)
@@ -97,12 +105,20 @@ class Script:
     vary_under_load: int | None = None  # alt_after for a request that arrives while another is in flight
     prefix_cache_block: int = 0      # simulated prefix cache: block of this many prompt words (0: off)
     prompt_words: bool = False       # usage.prompt_tokens: the prompt's words, instead of 8
+    fault_every: int = 0             # every Nth request the server receives gets the next fault of fault_cycle
+    fault_cycle: tuple[str, ...] = ("429", "500", "cut", "stall", "malformed")  # names of FAULTS
+    fault_stall_ms: float = 500.0    # the "stall" fault's pause
+    raw_chunks: tuple[str, ...] | None = None  # the whole response body: these base64 pieces, written one by one
+    raw_gap_ms: float = 0.0          # pause after each raw piece (0: none), so the client reads them apart
+    raw_cut: bool = False            # after the raw pieces, close the connection instead of ending the body
 
     def __post_init__(self) -> None:
         if self.tokens < 0 or self.chunk_tokens < 1 or self.first_chunk_tokens < 1:
             raise ValueError(f"script needs tokens >= 0, chunk_tokens >= 1, first_chunk_tokens >= 1: {self}")
         if self.usage not in ("final", "absent", "continuous"):
             raise ValueError(f"script usage must be final, absent or continuous, got {self.usage!r}")
+        if self.fault_every < 0 or not self.fault_cycle or not set(self.fault_cycle) <= set(FAULTS):
+            raise ValueError(f"script needs fault_every >= 0 and a fault_cycle of {sorted(FAULTS)}: {self}")
 
     def updated(self, changes: dict[str, Any] | None) -> Script:
         if not changes:
@@ -111,7 +127,21 @@ class Script:
         unknown = set(changes) - known
         if unknown:
             raise ValueError(f"unknown script field(s) {sorted(unknown)}; known: {sorted(known)}")
+        # JSON has lists only; a script is hashable (responses are planned once per script)
+        changes = {key: tuple(value) if isinstance(value, list) else value for key, value in changes.items()}
         return dataclasses.replace(self, **changes)
+
+    def with_fault(self, fault: str) -> Script:
+        """This script with one of :data:`FAULTS` (the token-counted ones after the first token)."""
+        after = 1 if self.tokens > 1 else 0
+        return {
+            "429": lambda: dataclasses.replace(self, http_status=429),
+            "500": lambda: dataclasses.replace(self, http_status=500),
+            "cut": lambda: dataclasses.replace(self, cut_after=after),
+            "stall": lambda: dataclasses.replace(self, stall_after=after, stall_ms=self.fault_stall_ms),
+            "malformed": lambda: dataclasses.replace(self, malformed_after=after),
+            "error": lambda: dataclasses.replace(self, error_after=after),
+        }[fault]()
 
     def count(self, max_tokens: int | None) -> int:
         return min(self.tokens, max_tokens) if max_tokens else self.tokens
@@ -231,10 +261,11 @@ class Stats:
         self.ttft_s: list[float] = []
         self.peers: set[Any] = set()
         self.received: list[dict[str, Any]] = []
+        self.faults: dict[str, int] = {}
 
     def to_json(self) -> dict[str, Any]:
         return {"requests": len(self.arrivals), "connections": len(self.peers), "arrivals": self.arrivals,
-                "ttft_s": self.ttft_s, "received": self.received}
+                "ttft_s": self.ttft_s, "received": self.received, "faults": self.faults}
 
 
 def prompt_words(body: dict[str, Any]) -> list[str]:
@@ -344,6 +375,11 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
             script = preset(default, model, slow_s).updated(body.get("script"))
         except (TypeError, ValueError) as exc:
             return web.json_response({"error": {"message": f"bad script: {exc}"}}, status=400)
+        arrived = len(stats.arrivals)
+        if script.fault_every and arrived % script.fault_every == 0:
+            fault = script.fault_cycle[(arrived // script.fault_every - 1) % len(script.fault_cycle)]
+            stats.faults[fault] = stats.faults.get(fault, 0) + 1
+            script = script.with_fault(fault)
         if script.vary_under_load is not None and metrics.running > 0:
             script = dataclasses.replace(script, alt_after=script.vary_under_load)
         words = prompt_words(body)
@@ -362,6 +398,8 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
             headers = {"Retry-After": str(script.retry_after_s)} if script.http_status == 429 else None
             return web.json_response({"error": {"message": f"scripted HTTP {script.http_status}"}},
                                      status=script.http_status, headers=headers)
+        if script.raw_chunks is not None:
+            return await respond_raw(request, script)
         options = body.get("stream_options") or {}
         continuous = bool(options.get("continuous_usage_stats"))
         if continuous and script.reject_continuous_usage:
@@ -411,6 +449,23 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         if script.linger_ms:
             await asyncio.sleep(script.linger_ms / 1000)
         await response.write_eof()
+        return response
+
+    async def respond_raw(request: web.Request, script: Script) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        try:
+            for piece in script.raw_chunks or ():
+                await response.write(base64.b64decode(piece))
+                if script.raw_gap_ms:
+                    await asyncio.sleep(script.raw_gap_ms / 1000)
+            if script.raw_cut:
+                if request.transport is not None:
+                    request.transport.close()
+                return response
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client stopped reading (a malformed stream ends the request): as a server sees it
         return response
 
     app = web.Application()
