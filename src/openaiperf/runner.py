@@ -11,7 +11,7 @@ import time
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -101,13 +101,23 @@ def collector_held_still() -> Iterator[None]:
         gc.unfreeze()
 
 
-def round_tag(case_id: str, round_index: int, attempt: int = 0) -> str:
-    """A short tag unique to a case, a round and an attempt at it (see
-    :meth:`openaiperf.tasks.Task.for_round`); every tag of a case has the same length,
-    so a round measured again sends prompts as long as the first attempt's."""
+def new_salt() -> str:
+    """A run's salt: 8 random hex digits (``--salt`` gives one to reproduce a run's prompts)."""
+    import secrets
+
+    return secrets.token_hex(4)
+
+
+def round_tag(case_id: str, round_index: int, attempt: int = 0, salt: str = "") -> str:
+    """A short tag unique to a run (its ``salt``), a case, a round and an attempt at it
+    (see :meth:`openaiperf.tasks.Task.for_round`); every tag of a case has the same
+    length, so a round measured again sends prompts as long as the first attempt's.
+    Round -1 is the warmup."""
     import hashlib
 
     key = case_id if attempt == 0 else f"{case_id}#attempt{attempt}"
+    if salt:
+        key = f"{salt}/{key}"
     return f"[{hashlib.sha256(key.encode()).hexdigest()[:8]} r{round_index}]"
 
 
@@ -140,6 +150,10 @@ class RunSettings:
     stall_limit_ms: float | None = STALL_LIMIT_MS
     #: how many times a round is measured again at most
     stall_retries: int = STALL_RETRIES
+    #: the run's salt: every prompt's salt derives from it, the case, the round and the attempt
+    salt: str = field(default_factory=new_salt)
+    #: a cold workload (no sharing declared) whose server-side prefix-cache hit rate exceeds this is INVALID
+    max_cold_hit_rate: float = 0.05
 
 
 class CaseRunner:
@@ -194,11 +208,18 @@ class CaseRunner:
         if warmup is None:
             warmup = self.task.spec.warmup.samples
         if warmup > 0:
-            self.warmup(self.requests[:warmup])
+            # salted as a round of its own (-1): fresh per run, unlike any measured round's prompts
+            self.warmup(self.task.for_round(self.requests[:warmup], self.round_tag(-1)))
         self.result.engine_info = self.engine.info()
         self.result.settings = CaseSettings(
             samples=len(self.samples), repeats=self.settings.repeats, subset_seed=self.settings.subset_seed,
-            warmup_samples=warmup, dtype=self.dtype, max_new_tokens=self.task.spec.input_profile.max_new_tokens)
+            warmup_samples=warmup, dtype=self.dtype, max_new_tokens=self.task.spec.input_profile.max_new_tokens,
+            salt=self.settings.salt if self.task.salts_prompts else None,
+            prefix_sharing="declared" if self.task.declares_sharing() else "none")
+
+    def round_tag(self, round_index: int, attempt: int = 0) -> str:
+        """This case's tag of a round and an attempt at it, from the run's salt."""
+        return round_tag(self.case.id, round_index, attempt, self.settings.salt)
 
     def warmup(self, requests: Sequence[Any]) -> None:
         from openaiperf.scenarios import new_records
@@ -232,7 +253,7 @@ class CaseRunner:
         with RecordWriter(self.records_path, time.perf_counter()) as writer:
             attempt = 0
             while True:
-                requests = self.task.for_round(self.requests, round_tag(self.case.id, round_index, attempt))
+                requests = self.task.for_round(self.requests, self.round_tag(round_index, attempt))
                 run, stalls = self.measure_attempt(round_index, attempt, requests, writer)
                 limit = None if floor is None else self.stall_limit(floor, run)
                 over = limit is not None and stalls.longest_ms >= limit
@@ -565,6 +586,20 @@ class CaseRunner:
         return mbu(records, self.model.parameters * precision.weight_bytes_per_parameter, self.kv_geometry,
                    precision.kv_bytes_per_value, basis.bandwidth_bytes_per_s)
 
+    def check_cold(self, result: CaseResult) -> None:
+        """A workload that declares no sharing must reach the server cold: where the server
+        counted prefix-cache hits, a hit rate above ``max_cold_hit_rate`` makes the case INVALID."""
+        metric = result.metrics.get("prefix_cache_hit_rate")
+        if metric is None or metric.value is None or self.task.declares_sharing():
+            return
+        bound = self.settings.max_cold_hit_rate
+        ok = metric.value <= bound
+        result.validity["cold_prefix_cache"] = ok
+        if not ok:
+            result.notes.append(
+                f"prefix cache: the server served {metric.value:.1%} of this cold workload's prompt tokens from its "
+                f"cache (bound {bound:.0%}, --max-cold-hit-rate): its TTFT is not a cold one")
+
     def apply_gates(self, result: CaseResult) -> None:
         error_rate = result.metrics["error_rate"].value or 0.0
         if error_rate > self.settings.max_error_rate:
@@ -580,6 +615,7 @@ class CaseRunner:
             for check in result.quality.checks.values():
                 if not check.passed:
                     result.failures.append(f"quality: {check.detail}")
+        self.check_cold(result)
         if not result.valid:
             unmet = [name for name, ok in result.validity.items() if not ok]
             result.notes.append(f"INVALID: constraint(s) not met: {', '.join(unmet)}")

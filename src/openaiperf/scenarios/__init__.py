@@ -148,7 +148,8 @@ def rate_scenarios() -> list[str]:
 
 
 def new_records(requests: Sequence[Request], round_index: int) -> list[Record]:
-    return [Record(request_id=r.id, sample_id=r.sample_id, round=round_index, session_id=r.session_id, turn=r.turn)
+    return [Record(request_id=r.id, sample_id=r.sample_id, round=round_index, session_id=r.session_id, turn=r.turn,
+                   salt=r.salt)
             for r in requests]
 
 
