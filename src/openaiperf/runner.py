@@ -19,7 +19,13 @@ from typing import Any
 from openaiperf.engines import engine_unavailable_reason
 from openaiperf.matrix import Case
 from openaiperf.metrics import Better, Metric, MetricSet
-from openaiperf.metrics.efficiency import energy_metrics, load_kv_geometry, mbu, mfu
+from openaiperf.metrics.efficiency import (
+    UTILISATION_METRICS,
+    ModelCost,
+    efficiency_metrics,
+    energy_metrics,
+    load_kv_geometry,
+)
 from openaiperf.metrics.latency import e2e_s, latency_metrics, timing_notes, ttft_s
 from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
 from openaiperf.metrics.server import server_metrics
@@ -367,9 +373,9 @@ class CaseRunner:
         if getattr(self.model, "random_weights", False):
             result.notes.append(f"weights: {self.model.weights_description()}: performance only, the answers "
                                 "are meaningless")
-        if "NOT an upper bound" in (basis.peak_source or ""):
-            result.notes.append("efficiency: the CPU peak comes from the current clock, not the maximum boost "
-                                "clock (not stated here): MFU may exceed 100%")
+        if not self.model_cost.exact:
+            result.notes.append(f"efficiency: {self.model.name} has no architecture in the model registry: FLOPs are "
+                                "2 x parameters per processed token (embeddings, LM head and attention approximate)")
         resources = self.summarize_resources()
         result.resources = ResourceSummary.model_validate(resources)
         metrics["peak_memory"] = Metric((result.resources.peak_process_rss_bytes or 0) / 2**20 or None, "MiB",
@@ -525,9 +531,10 @@ class CaseRunner:
         tokens = int((metrics["input_tokens"].value or 0) + (metrics["output_tokens"].value or 0))
         # Rounds are separate windows: add their durations rather than span them.
         seconds = sum(run.end - run.start for run in runs) or None
-        peak = self.efficiency_basis.peak_flops
-        metrics["mfu"] = mfu(self.model.parameters, tokens, seconds, peak)
-        metrics |= self.compute_mbu(records)
+        del tokens  # the FLOPs are counted per request, from the architecture
+        basis = self.efficiency_basis
+        metrics |= efficiency_metrics(records, self.model_cost, seconds, basis.peak_flops,
+                                      basis.bandwidth_bytes_per_s)
         metrics |= self.scenario.metrics(records, runs)  # e.g. goodput, peak QPS
         metrics |= session_metrics(records)  # multi-turn workloads: TTFT of first and later turns...
         return metrics
@@ -581,10 +588,29 @@ class CaseRunner:
             bandwidth_bytes_per_s=bandwidth * precision.devices if bandwidth else None,
         )
 
-    def compute_mbu(self, records: Sequence[Record]) -> MetricSet:
-        precision, basis = self.precision, self.efficiency_basis
-        return mbu(records, self.model.parameters * precision.weight_bytes_per_parameter, self.kv_geometry,
-                   precision.kv_bytes_per_value, basis.bandwidth_bytes_per_s)
+    @cached_property
+    def model_cost(self) -> ModelCost:
+        """The model's FLOPs and bytes per forward pass (its architecture; the stored precision)."""
+        precision = self.precision
+        return ModelCost(parameters=self.model.parameters,
+                         weight_bytes_per_parameter=precision.weight_bytes_per_parameter,
+                         kv_bytes_per_value=precision.kv_bytes_per_value,
+                         architecture=getattr(self.model, "architecture", None), kv=self.kv_geometry)
+
+    def check_utilisation(self, result: CaseResult) -> None:
+        """MFU or MBU above 100% is a bug (the FLOPs, the bytes or the peak are wrong):
+        the case is INVALID, naming the figure, never clipped."""
+        over = {name: value for name in UTILISATION_METRICS
+                if (metric := result.metrics.get(name)) is not None and (value := metric.value) is not None
+                and value > 1.0}
+        if not over:
+            return
+        result.validity["utilisation_at_most_100_percent"] = False
+        basis = result.settings.efficiency
+        source = basis.peak_source if basis is not None else None
+        figures = ", ".join(f"{name} {value:.1%}" for name, value in over.items())
+        result.notes.append(f"efficiency: {figures} above 100%: a bug in the FLOP or byte count or an understated "
+                            f"peak ({source or 'peak of unknown source'}); reported as measured")
 
     def check_cold(self, result: CaseResult) -> None:
         """A workload that declares no sharing must reach the server cold: where the server
@@ -616,6 +642,7 @@ class CaseRunner:
                 if not check.passed:
                     result.failures.append(f"quality: {check.detail}")
         self.check_cold(result)
+        self.check_utilisation(result)
         if not result.valid:
             unmet = [name for name, ok in result.validity.items() if not ok]
             result.notes.append(f"INVALID: constraint(s) not met: {', '.join(unmet)}")
