@@ -240,6 +240,34 @@ def efficiency_metrics(records: Sequence[Any], cost: ModelCost, seconds: float |
 UTILISATION_METRICS = ("mfu", "prefill_mfu", "decode_mfu", "mbu")
 
 
+#: achieved figure -> (the utilisation against the measured calibration, the calibration's figure, its scale)
+CALIBRATED = {"achieved_tflops": ("mfu_calibrated", "gemm_tflops", 1.0),
+              "prefill_tflops": ("prefill_mfu_calibrated", "gemm_tflops", 1.0),
+              "decode_tflops": ("decode_mfu_calibrated", "gemm_tflops", 1.0),
+              "decode_bandwidth": ("mbu_calibrated", "copy_gbs", 1.0)}
+
+
+def calibrated_utilisation(cases: Sequence[Any]) -> None:
+    """Each case's achieved FLOP/s and decode bandwidth as fractions of what the run's
+    calibration measured (its GEMM, its memory copy), set in the cases' metrics: beside
+    the datasheet utilisation, or alone where no upper-bound peak is known. A
+    calibration is no upper bound, so these may exceed 1 (a kernel faster than the
+    calibration's GEMM) and are not judged."""
+    calibration = next((c.calibration for c in cases if getattr(c, "calibration", None)), None)
+    if not calibration:
+        return
+    from openaiperf.result import MetricValue
+
+    for case in cases:
+        for achieved, (name, reference_key, scale) in CALIBRATED.items():
+            metric = case.metrics.get(achieved)
+            reference = calibration.get(reference_key)
+            if metric is None or metric.value is None or not reference:
+                continue
+            case.metrics[name] = MetricValue(value=metric.value * scale / reference, unit="fraction",
+                                             better=Better.HIGHER)
+
+
 # -- energy ---------------------------------------------------------------------------
 def energy_metrics(resources: dict[str, Any], output_tokens: float, seconds: float | None) -> dict[str, Metric]:
     """From the monitor's energy (J, all devices, all rounds): J per output token and
