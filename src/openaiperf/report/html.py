@@ -189,10 +189,11 @@ def roofline_section(groups: Sequence[CaseGroup]) -> dict[str, Any] | None:
         attainable = ceiling.attainable(point.intensity) if ceiling is not None else None
         rows.append({"number": point.number, "case": point.case_id, "phase": point.phase,
                      "intensity": f"{point.intensity:.3g}", "tflops": f"{point.flops / 1e12:.4g}",
-                     "bound": f"{bound} ({ceiling.label})" if ceiling is not None else "unknown (no ceilings)",
+                     "bound": f"{bound}, {ceiling.label.split(' ')[0]} ceilings" if ceiling is not None
+                     else "unknown (no ceilings)",
                      "share": f"{point.flops / attainable:.1%}" if attainable else "-"})
     return {"figure": figures.data_uri(figure) if figure is not None else None, "rows": rows,
-            "ceilings": [c.label for c in ceilings]}
+            "ceilings": roofline.describe_ceilings(ceilings)}
 
 
 def pareto_section(cases: Sequence[CaseResult]) -> str | None:

@@ -100,6 +100,15 @@ def bound_of(point: RooflinePoint, ceilings: Sequence[Ceilings]) -> tuple[str, C
     return "unknown", None
 
 
+def describe_ceilings(ceilings: Sequence[Ceilings]) -> str:
+    """The ceilings in words: each set's roof, slope and ridge where known ("" when none is)."""
+    return "; ".join(
+        f"{c.label}: " + ", ".join(part for part in (
+            f"{c.flops / 1e12:.3g} TFLOP/s" if c.flops else "", f"{c.bandwidth / 1e9:.3g} GB/s" if c.bandwidth
+            else "", f"ridge {c.ridge:.3g} FLOP/byte" if c.ridge else "") if part)
+        for c in ceilings if c.flops or c.bandwidth)
+
+
 def markdown_lines(numbered: Sequence[tuple[int, CaseResult]]) -> list[str]:
     """The Markdown roofline table: each case's phases, their intensity and achieved
     FLOP/s, the bound they sit under and how close to its roof."""
@@ -109,12 +118,8 @@ def markdown_lines(numbered: Sequence[tuple[int, CaseResult]]) -> list[str]:
         return []
     ceilings = run_ceilings(cases)
     lines = ["### Roofline", ""]
-    known = [c for c in ceilings if c.flops or c.bandwidth]
-    if known:
-        described = "; ".join(
-            f"{c.label}: " + ", ".join(part for part in (
-                f"{c.flops / 1e12:.3g} TFLOP/s" if c.flops else "", f"{c.bandwidth / 1e9:.3g} GB/s" if c.bandwidth
-                else "", f"ridge {c.ridge:.3g} FLOP/byte" if c.ridge else "") if part) for c in known)
+    described = describe_ceilings(ceilings)
+    if described:
         lines += [f"Ceilings: {described}.", ""]
     lines += ["| case | phase | intensity (FLOP/byte) | achieved (TFLOP/s) | bound | of the attainable roof |",
               "|---|---|---:|---:|---|---:|"]
