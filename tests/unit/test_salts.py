@@ -121,3 +121,25 @@ def test_a_cold_case_served_from_the_cache_is_invalid_naming_the_rate_and_a_shar
     fake, result = runner(sharing=True, rate=0.95)
     CaseRunner.check_cold(fake, result)  # type: ignore[arg-type]
     assert "cold_prefix_cache" not in result.validity
+
+
+def test_every_find_peak_trial_sends_prompts_no_earlier_trial_began_with():
+    from openaiperf.scenarios import create_scenario, scenario_config
+    from tests.fakes import ScriptedEngine
+
+    seen: list[str] = []
+
+    class Recording(ScriptedEngine):
+        concurrent = True
+
+        async def stream(self, request: Request, record) -> None:  # type: ignore[no-untyped-def]
+            seen.append(request.prompt or "")
+            await super().stream(request, record)
+
+    config = scenario_config({"qps_target": 200, "find_peak": True, "peak_max_trials": 3, "warmup_requests": 0},
+                             source="test")
+    scenario = create_scenario("server", config)
+    scenario.run(Recording(token_s=0.0), task(Cold).for_round([text(i) for i in range(4)], "[tag r0]"),
+                 lambda record: None)
+    starts = [" ".join(prompt.split()[:3]) for prompt in seen]
+    assert len(seen) >= 8 and len(set(starts)) == len(starts)
