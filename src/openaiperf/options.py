@@ -11,6 +11,7 @@ its range or malformed, naming the option and what it accepts.
 from __future__ import annotations
 
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
@@ -109,6 +110,11 @@ def parse_stall_limit(text: str) -> float | None:
     return 1000 * parse_interval(text, source="--stall-limit (a duration like 20ms, or off)")
 
 
+def _salt(text: str) -> None:
+    if not re.fullmatch(r"[0-9a-fA-F]{1,64}", text):
+        raise ConfigError(f"{text!r} is not a salt: hex digits expected (e.g. 3f9a2c1b)", source="--salt")
+
+
 def _stall_limit(text: str) -> None:
     parse_stall_limit(text)
 
@@ -157,6 +163,12 @@ BASE_OPTIONS: tuple[Option, ...] = (
            "architecture with random weights on the device, no download (performance only: tasks that judge "
            "quality skip); default: each model's own setting (weights: in the model registry)", "run",
            choices=("real", "random")),
+    Option("--salt", "the run's salt (hex digits): every prompt's salt derives from it, the case, the round and the "
+           "attempt (default: 8 random hex digits per run, recorded in results.json and in each record); give a "
+           "run's recorded salt to send exactly its prompts again", "run", metavar="HEX", check=_salt),
+    Option("--max-cold-hit-rate", "a workload that declares no prefix sharing is INVALID when the server's own "
+           "prefix-cache hit rate exceeds this (where the server counts one; default 0.05)", "run", default=0.05,
+           type=float, metavar="FRACTION", bounds=(0, True, 1)),
     Option("--dataset-source", "load the task's eval dataset from here (e.g. the real XSum CSV)", "run",
            metavar="PATH|hf:ID"),
     Option("--max-error-rate", "fail a case whose failed-request fraction exceeds this (default 0)", "run",

@@ -54,6 +54,8 @@ class Request:
     turn: int | None = None
     #: when a trace says this request arrives, seconds after the trace's first request
     arrival_s: float | None = None
+    #: the salt in front of the prompt (:meth:`salted`), recorded with the request's record
+    salt: str | None = None
 
     def __post_init__(self) -> None:
         if self.prompt_token_ids is not None:
@@ -67,24 +69,60 @@ class Request:
 
     def tagged(self, tag: str) -> Request:
         """The request with ``tag`` in front of its prompt (or its first message): a
-        prefix of its own, which no prompt without the same tag shares."""
+        prefix of its own, which no prompt without the same tag shares. Token ids
+        (when the request has them) start with salt ids drawn with ``tag`` (see :meth:`salted`)."""
+        ids = self.prompt_token_ids
+        if ids is not None:
+            salted_ids = salt_token_ids(ids, tag)
+            if self.prompt is None:
+                return replace(self, prompt_token_ids=salted_ids)
+            return replace(self, prompt_token_ids=salted_ids, prompt=tag_text(self.prompt, tag))
         if self.messages is not None:
             return replace(self, messages=tag_messages(self.messages, tag))
         return replace(self, prompt=tag_text(self.prompt or "", tag))
+
+    def salted(self, salt: str) -> Request:
+        """The request with the salt ``salt`` at the very start of its prompt, recorded in
+        ``salt``: a text prompt (or the first message) starts with ``salt`` and a space;
+        a prompt of token ids has its first :data:`SALT_TOKENS` ids replaced by ids drawn
+        from its own ids with a generator seeded by ``salt`` (its length is kept, and no id
+        outside the prompt's vocabulary is used). Salts in front of salts add up."""
+        return replace(self.tagged(salt), salt=f"{salt} {self.salt}" if self.salt else salt)
 
     def warmup_copy(self, index: int) -> Request:
         """The request as warmup request ``index``: a new id, and a prompt that starts
         with a short tag of its own, so that an engine's prefix cache cannot turn the
         measured requests that follow into cache hits of their warmup."""
         ids = self.prompt_token_ids
-        if ids is not None:
+        if ids is not None and self.salt is None:
             # Token ids have no tag: the same ids rotated (same length, same vocabulary)
             # start differently, which is what a prefix cache keys on.
             shift = (index + 1) % len(ids)
             rotated = replace(self, prompt_token_ids=ids[shift:] + ids[:shift])
             tagged = rotated if self.prompt is None else rotated.tagged(f"[warmup {index}]")
             return replace(tagged, id=f"warmup-{index}:{self.id}")
-        return replace(self.tagged(f"[warmup {index}]"), id=f"warmup-{index}:{self.id}")
+        # A salted request: salt ids of the warmup's own (drawn with the request's salt, so fresh per run)
+        return replace(self.salted(f"[warmup {index}]"), id=f"warmup-{index}:{self.id}")
+
+
+#: how many leading token ids a salt replaces in a prompt of token ids
+SALT_TOKENS = 4
+
+
+def salt_token_ids(ids: Sequence[int], salt: str) -> tuple[int, ...]:
+    """``ids`` with the first :data:`SALT_TOKENS` (all of a shorter prompt) replaced by
+    ids drawn from ``ids`` themselves, seeded by ``salt`` and the
+    ids they replace: a different salt gives a different start (with near certainty:
+    4 draws among a prompt's distinct ids), the same salt the same ids."""
+    import hashlib
+
+    import numpy as np
+
+    count = min(SALT_TOKENS, len(ids))
+    key = hashlib.sha256(f"{salt}|{','.join(map(str, ids[:count]))}".encode()).digest()
+    choices = np.unique(np.asarray(ids, dtype=np.int64))
+    drawn = np.random.default_rng(int.from_bytes(key[:8], "little")).choice(choices, size=count)
+    return tuple(int(t) for t in drawn) + tuple(ids[count:])
 
 
 def tag_text(text: str, tag: str) -> str:
@@ -151,7 +189,8 @@ class Session:
         if self.tag:
             users[0] = tag_text(users[0], self.tag)
         common = dict(id=self.request_id(turn), sample_id=self.sample_id, max_tokens=self.turns[turn - 1].max_tokens,
-                      temperature=self.temperature, top_p=self.top_p, session_id=self.id, turn=turn)
+                      temperature=self.temperature, top_p=self.top_p, session_id=self.id, turn=turn,
+                      salt=self.tag or None)
         if self.chat:
             messages: list[dict[str, str]] = [{"role": "system", "content": self.system}] if self.system else []
             for index, user in enumerate(users):
@@ -184,6 +223,10 @@ class Session:
         """The session with ``tag`` in front of its first user message: every turn's
         prompt then starts with it (see :meth:`Request.tagged`)."""
         return replace(self, tag=f"{tag} {self.tag}".strip() if self.tag else tag)
+
+    def salted(self, salt: str) -> Session:
+        """The session with the salt ``salt`` in front of every turn's prompt (as :meth:`tagged`)."""
+        return self.tagged(salt)
 
     def warmup_copy(self, index: int, turns: int = 1) -> Session:
         """Warmup session ``index``: a new id, its own tag, its first ``turns`` turns."""
@@ -243,6 +286,8 @@ class Record:
     #: the session and turn (1, 2, ...) of a multi-turn request; None for a single request
     session_id: str | None = None
     turn: int | None = None
+    #: the salt at the start of the request's prompt (None: sent as the task built it)
+    salt: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -194,6 +194,10 @@ class CaseSettings(Typed):
     max_new_tokens: int | None = None
     efficiency: EfficiencyBasis | None = None
     scenario: ScenarioSettings | None = None
+    #: the run's salt, from which every prompt's salt derives (``--salt`` reproduces the prompts)
+    salt: str | None = None
+    #: "declared": the workload shares prefixes on purpose; "none": it is cold
+    prefix_sharing: Literal["declared", "none"] | None = None
 
 
 class ProfiledOp(Typed):

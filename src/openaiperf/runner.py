@@ -11,7 +11,7 @@ import time
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,13 @@ from typing import Any
 from openaiperf.engines import engine_unavailable_reason
 from openaiperf.matrix import Case
 from openaiperf.metrics import Better, Metric, MetricSet
-from openaiperf.metrics.efficiency import energy_metrics, load_kv_geometry, mbu, mfu
+from openaiperf.metrics.efficiency import (
+    UTILISATION_METRICS,
+    ModelCost,
+    efficiency_metrics,
+    energy_metrics,
+    load_kv_geometry,
+)
 from openaiperf.metrics.latency import e2e_s, latency_metrics, timing_notes, ttft_s
 from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
 from openaiperf.metrics.server import server_metrics
@@ -102,13 +108,23 @@ def collector_held_still() -> Iterator[None]:
         gc.unfreeze()
 
 
-def round_tag(case_id: str, round_index: int, attempt: int = 0) -> str:
-    """A short tag unique to a case, a round and an attempt at it (see
-    :meth:`openaiperf.tasks.Task.for_round`); every tag of a case has the same length,
-    so a round measured again sends prompts as long as the first attempt's."""
+def new_salt() -> str:
+    """A run's salt: 8 random hex digits (``--salt`` gives one to reproduce a run's prompts)."""
+    import secrets
+
+    return secrets.token_hex(4)
+
+
+def round_tag(case_id: str, round_index: int, attempt: int = 0, salt: str = "") -> str:
+    """A short tag unique to a run (its ``salt``), a case, a round and an attempt at it
+    (see :meth:`openaiperf.tasks.Task.for_round`); every tag of a case has the same
+    length, so a round measured again sends prompts as long as the first attempt's.
+    Round -1 is the warmup."""
     import hashlib
 
     key = case_id if attempt == 0 else f"{case_id}#attempt{attempt}"
+    if salt:
+        key = f"{salt}/{key}"
     return f"[{hashlib.sha256(key.encode()).hexdigest()[:8]} r{round_index}]"
 
 
@@ -141,6 +157,10 @@ class RunSettings:
     stall_limit_ms: float | None = STALL_LIMIT_MS
     #: how many times a round is measured again at most
     stall_retries: int = STALL_RETRIES
+    #: the run's salt: every prompt's salt derives from it, the case, the round and the attempt
+    salt: str = field(default_factory=new_salt)
+    #: a cold workload (no sharing declared) whose server-side prefix-cache hit rate exceeds this is INVALID
+    max_cold_hit_rate: float = 0.05
 
 
 class CaseRunner:
@@ -195,11 +215,18 @@ class CaseRunner:
         if warmup is None:
             warmup = self.task.spec.warmup.samples
         if warmup > 0:
-            self.warmup(self.requests[:warmup])
+            # salted as a round of its own (-1): fresh per run, unlike any measured round's prompts
+            self.warmup(self.task.for_round(self.requests[:warmup], self.round_tag(-1)))
         self.result.engine_info = self.engine.info()
         self.result.settings = CaseSettings(
             samples=len(self.samples), repeats=self.settings.repeats, subset_seed=self.settings.subset_seed,
-            warmup_samples=warmup, dtype=self.dtype, max_new_tokens=self.task.spec.input_profile.max_new_tokens)
+            warmup_samples=warmup, dtype=self.dtype, max_new_tokens=self.task.spec.input_profile.max_new_tokens,
+            salt=self.settings.salt if self.task.salts_prompts else None,
+            prefix_sharing="declared" if self.task.declares_sharing() else "none")
+
+    def round_tag(self, round_index: int, attempt: int = 0) -> str:
+        """This case's tag of a round and an attempt at it, from the run's salt."""
+        return round_tag(self.case.id, round_index, attempt, self.settings.salt)
 
     def warmup(self, requests: Sequence[Any]) -> None:
         from openaiperf.scenarios import new_records
@@ -233,7 +260,7 @@ class CaseRunner:
         with RecordWriter(self.records_path, time.perf_counter()) as writer:
             attempt = 0
             while True:
-                requests = self.task.for_round(self.requests, round_tag(self.case.id, round_index, attempt))
+                requests = self.task.for_round(self.requests, self.round_tag(round_index, attempt))
                 run, stalls = self.measure_attempt(round_index, attempt, requests, writer)
                 limit = None if floor is None else self.stall_limit(floor, run)
                 over = limit is not None and stalls.longest_ms >= limit
@@ -349,9 +376,9 @@ class CaseRunner:
         if getattr(self.model, "random_weights", False):
             result.notes.append(f"weights: {self.model.weights_description()}: performance only, the answers "
                                 "are meaningless")
-        if "NOT an upper bound" in (basis.peak_source or ""):
-            result.notes.append("efficiency: the CPU peak comes from the current clock, not the maximum boost "
-                                "clock (not stated here): MFU may exceed 100%")
+        if not self.model_cost.exact:
+            result.notes.append(f"efficiency: {self.model.name} has no architecture in the model registry: FLOPs are "
+                                "2 x parameters per processed token (embeddings, LM head and attention approximate)")
         resources = self.summarize_resources()
         result.resources = ResourceSummary.model_validate(resources)
         metrics["peak_memory"] = Metric((result.resources.peak_process_rss_bytes or 0) / 2**20 or None, "MiB",
@@ -508,9 +535,10 @@ class CaseRunner:
         tokens = int((metrics["input_tokens"].value or 0) + (metrics["output_tokens"].value or 0))
         # Rounds are separate windows: add their durations rather than span them.
         seconds = sum(run.end - run.start for run in runs) or None
-        peak = self.efficiency_basis.peak_flops
-        metrics["mfu"] = mfu(self.model.parameters, tokens, seconds, peak)
-        metrics |= self.compute_mbu(records)
+        del tokens  # the FLOPs are counted per request, from the architecture
+        basis = self.efficiency_basis
+        metrics |= efficiency_metrics(records, self.model_cost, seconds, basis.peak_flops,
+                                      basis.bandwidth_bytes_per_s)
         metrics |= self.scenario.metrics(records, runs)  # e.g. goodput, peak QPS
         metrics |= session_metrics(records)  # multi-turn workloads: TTFT of first and later turns...
         return metrics
@@ -564,10 +592,43 @@ class CaseRunner:
             bandwidth_bytes_per_s=bandwidth * precision.devices if bandwidth else None,
         )
 
-    def compute_mbu(self, records: Sequence[Record]) -> MetricSet:
-        precision, basis = self.precision, self.efficiency_basis
-        return mbu(records, self.model.parameters * precision.weight_bytes_per_parameter, self.kv_geometry,
-                   precision.kv_bytes_per_value, basis.bandwidth_bytes_per_s)
+    @cached_property
+    def model_cost(self) -> ModelCost:
+        """The model's FLOPs and bytes per forward pass (its architecture; the stored precision)."""
+        precision = self.precision
+        return ModelCost(parameters=self.model.parameters,
+                         weight_bytes_per_parameter=precision.weight_bytes_per_parameter,
+                         kv_bytes_per_value=precision.kv_bytes_per_value,
+                         architecture=getattr(self.model, "architecture", None), kv=self.kv_geometry)
+
+    def check_utilisation(self, result: CaseResult) -> None:
+        """MFU or MBU above 100% is a bug (the FLOPs, the bytes or the peak are wrong):
+        the case is INVALID, naming the figure, never clipped."""
+        over = {name: value for name in UTILISATION_METRICS
+                if (metric := result.metrics.get(name)) is not None and (value := metric.value) is not None
+                and value > 1.0}
+        if not over:
+            return
+        result.validity["utilisation_at_most_100_percent"] = False
+        basis = result.settings.efficiency
+        source = basis.peak_source if basis is not None else None
+        figures = ", ".join(f"{name} {value:.1%}" for name, value in over.items())
+        result.notes.append(f"efficiency: {figures} above 100%: a bug in the FLOP or byte count or an understated "
+                            f"peak ({source or 'peak of unknown source'}); reported as measured")
+
+    def check_cold(self, result: CaseResult) -> None:
+        """A workload that declares no sharing must reach the server cold: where the server
+        counted prefix-cache hits, a hit rate above ``max_cold_hit_rate`` makes the case INVALID."""
+        metric = result.metrics.get("prefix_cache_hit_rate")
+        if metric is None or metric.value is None or self.task.declares_sharing():
+            return
+        bound = self.settings.max_cold_hit_rate
+        ok = metric.value <= bound
+        result.validity["cold_prefix_cache"] = ok
+        if not ok:
+            result.notes.append(
+                f"prefix cache: the server served {metric.value:.1%} of this cold workload's prompt tokens from its "
+                f"cache (bound {bound:.0%}, --max-cold-hit-rate): its TTFT is not a cold one")
 
     def apply_gates(self, result: CaseResult) -> None:
         error_rate = result.metrics["error_rate"].value or 0.0
@@ -585,6 +646,8 @@ class CaseRunner:
             for check in result.quality.checks.values():
                 if not check.passed:
                     result.failures.append(f"quality: {check.detail}")
+        self.check_cold(result)
+        self.check_utilisation(result)
         if not result.valid:
             unmet = [name for name, ok in result.validity.items() if not ok]
             result.notes.append(f"INVALID: constraint(s) not met: {', '.join(unmet)}")

@@ -71,7 +71,9 @@ def test_results_json_and_records_agree(run):
             <= case["metrics"]["rouge1"]["value"]
             <= case["metrics"]["rouge1"]["ci_high"]
         )
-        assert 0 < case["metrics"]["mfu"]["value"] < 1
+        assert case["metrics"]["achieved_tflops"]["value"] > 0
+        mfu = case["metrics"]["mfu"]["value"]  # None on a CPU that states no maximum clock (no upper-bound peak)
+        assert mfu is None or 0 < mfu < 1
         assert case["metrics"]["peak_memory"]["value"] > 100  # MiB: the model is resident
         assert case["engine_info"]["device"] == "cpu"
     offline = cases["summarization.xsum-offline-hf-smollm2-135m"]

@@ -120,7 +120,9 @@ TASK_KIND = textwrap.dedent('''
 
         def evaluate(self, samples, records, model):
             expected = {s.id: s.fields["text"] for s in samples}
-            echoed = [r for r in records if r.ok and r.text == expected[r.sample_id]]
+            # the prompt as sent starts with the request's salt (recorded with it), which the echo repeats
+            echoed = [r for r in records
+                      if r.ok and r.text == " ".join(filter(None, [r.salt, expected[r.sample_id]]))]
             result = QualityResult(scores={"echoed": len(echoed) / len(samples)})
             result.checks["echoed"] = (len(echoed) == len(samples), f"{len(echoed)} of {len(samples)} echoed")
             return result

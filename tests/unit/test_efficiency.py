@@ -70,3 +70,42 @@ def test_energy_metrics():
     assert metrics["mean_power"].value == pytest.approx(250.0)
     none = energy_metrics({"peak_process_rss_bytes": 1}, output_tokens=1000, seconds=2.0)
     assert all(m.value is None for m in none.values())
+
+
+def test_utilisation_against_the_runs_calibration_is_added_to_every_case():
+    from openaiperf.metrics import Better
+    from openaiperf.metrics.efficiency import calibrated_utilisation
+    from openaiperf.result import CaseResult, MetricValue
+
+    def case(id_: str, **metrics: float) -> CaseResult:
+        result = CaseResult.model_validate({"id": id_, "task": "t", "scenario": "offline", "engine": "hf",
+                                            "model": "m", "hardware": "cpu"})
+        result.metrics = {k: MetricValue(value=v, unit="", better=Better.HIGHER) for k, v in metrics.items()}
+        return result
+
+    measured = case("c", achieved_tflops=0.05, prefill_tflops=0.1, decode_tflops=0.02, decode_bandwidth=10.0)
+    calibration = case("calibration-cpu")
+    calibration.calibration = {"gemm_tflops": 0.2, "copy_gbs": 20.0}
+    calibrated_utilisation([measured, calibration])
+    values = {k: m.value for k, m in measured.metrics.items() if k.endswith("_calibrated")}
+    assert values == pytest.approx({"mfu_calibrated": 0.25, "prefill_mfu_calibrated": 0.5,
+                                    "decode_mfu_calibrated": 0.1, "mbu_calibrated": 0.5})
+
+
+def test_utilisation_above_100_percent_makes_the_case_invalid_naming_the_figure():
+    from types import SimpleNamespace
+
+    from openaiperf.metrics import Better
+    from openaiperf.result import CaseResult, EfficiencyBasis, MetricValue
+    from openaiperf.runner import CaseRunner
+
+    result = CaseResult.model_validate({"id": "c", "task": "t", "scenario": "offline", "engine": "hf",
+                                        "model": "m", "hardware": "cpu"})
+    result.metrics = {"mfu": MetricValue(value=1.03, unit="fraction", better=Better.HIGHER),
+                      "decode_mfu": MetricValue(value=0.4, unit="fraction", better=Better.HIGHER)}
+    result.settings.efficiency = EfficiencyBasis(compute_dtype="fp32", activation_dtype="fp32",
+                                                 weight_bytes_per_parameter=4, kv_bytes_per_value=4, devices=1,
+                                                 peak_source="estimated: 2 cores")
+    CaseRunner.check_utilisation(SimpleNamespace(), result)  # type: ignore[arg-type]
+    assert result.validity["utilisation_at_most_100_percent"] is False
+    assert any("mfu 103.0% above 100%" in note and "estimated: 2 cores" in note for note in result.notes)

@@ -325,21 +325,31 @@ def test_cpu_clock_is_the_maximum_boost_from_sysfs(tmp_path: Path, monkeypatch: 
     assert ghz == 3.7 and is_max and "cpuinfo_max_freq" in source
 
 
-def test_cpu_clock_falls_back_to_lscpu_then_the_line_then_the_current_clock(
+def test_cpu_clock_falls_back_to_the_line_then_lscpu_and_never_to_the_current_clock(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from openaiperf.hardware import probe
 
     monkeypatch.setattr(probe, "_lscpu_max_mhz", lambda: 3900.0)
-    assert probe._cpu_frequency(cpuinfo(), tmp_path)[:3:2] == (3.9, True)
-    monkeypatch.setattr(probe, "_lscpu_max_mhz", lambda: None)
     # a VM on a Zen 3 EPYC that hides its clock ("cpu MHz" is the 2.445 GHz TSC rate): the Milan line's 4.1 GHz
     ghz, source, is_max = probe._cpu_frequency(cpuinfo(), tmp_path)
     assert (ghz, is_max) == (4.1, True) and "Milan" in source
+    # a line the table does not hold: lscpu's maximum
+    assert probe._cpu_frequency(cpuinfo("GenuineIntel", 6, 999), tmp_path)[:3:2] == (3.9, True)
+    monkeypatch.setattr(probe, "_lscpu_max_mhz", lambda: None)
     import psutil
 
-    monkeypatch.setattr(psutil, "cpu_freq", lambda: None)  # an unknown line: only /proc/cpuinfo's current clock
+    monkeypatch.setattr(psutil, "cpu_freq", lambda: None)  # only /proc/cpuinfo's current clock is left
     ghz, source, is_max = probe._cpu_frequency(cpuinfo("GenuineIntel", 6, 999), tmp_path)
-    assert (ghz, is_max) == (2.445, False) and "NOT an upper bound" in source
+    assert (ghz, is_max) == (None, False)
+    assert source.startswith("unknown") and "2.445 GHz, is no upper bound" in source
+
+
+def test_without_a_maximum_clock_the_cpu_has_no_peak_and_says_so() -> None:
+    cpu = load_profile("cpu", [REPO_PROFILES])
+    system = fake_system(isa_extensions=["avx2", "fma"], frequency_source="unknown: no maximum clock")
+    system["hardware"]["cpu"]["frequency_is_max"] = False
+    peak, source = cpu.peak("float32", system)
+    assert peak is None and "no upper bound is known" in source and "calibration" in source
 
 
 def test_the_cpu_peak_says_where_it_comes_from() -> None:

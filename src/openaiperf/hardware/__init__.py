@@ -120,7 +120,9 @@ class HardwareProfile(Spec):
             estimate = _estimate_cpu_peak(key, system)
             if estimate is not None:
                 return estimate
-            return None, f"no {key} peak: the probe gives no clock or no known vector ISA for it"
+            clock = (_get(system, "hardware", "cpu", "frequency_source") or "no clock found")
+            return None, (f"no {key} peak: no upper bound is known (the CPU's maximum clock: {clock}; or no known "
+                          "vector ISA for it): MFU is reported against the measured calibration only")
         return None, f"hardware profile {self.name!r} states no {key} peak"
 
     def memory_bytes(self, system: dict[str, Any] | None = None) -> float | None:
@@ -204,8 +206,8 @@ def _estimate_cpu_peak(key: str, system: dict[str, Any]) -> tuple[float, str] | 
     """(peak FLOP/s, how it was estimated) from the probe, or None."""
     cpu = _get(system, "hardware", "cpu") or {}
     cores, ghz = cpu.get("cores"), cpu.get("frequency_ghz")
-    if not cores or not ghz:
-        return None
+    if not cores or not ghz or cpu.get("frequency_is_max") is False:
+        return None  # no maximum clock known (a current clock is no upper bound)
     # The probe always carries the short list of relevant extensions; full flags
     # only with --detailed. Either is enough.
     features = {f.lower() for f in (cpu.get("isa_extensions") or []) + (cpu.get("flags") or [])}

@@ -135,12 +135,17 @@ def _cpu_counts() -> tuple[int, int]:
 #: (vendor_id, cpu family, model) -> (highest maximum boost clock of any part of that line in GHz, the
 #: line and the part with that clock). For machines that hide their own maximum clock (cloud VMs have no
 #: cpufreq): the line's highest boost is still an upper bound for the part inside, as a peak must be.
-#: AMD: family 19h model 01h is Zen 3 "Milan" (EPYC 7003), 11h Zen 4 "Genoa" (EPYC 9004); family 17h model
+#: AMD: family 1Ah model 02h is Zen 5 "Turin" (EPYC 9005); family 19h model 01h is Zen 3 "Milan" (EPYC 7003),
+#: 11h Zen 4 "Genoa" (EPYC 9004); family 17h model
 #: 31h Zen 2 "Rome" (EPYC 7002) and "Castle Peak" (Threadripper 3000). Intel family 6: model 85 (55h)
-#: Skylake/Cascade Lake SP/W/X, 106 (6Ah) Ice Lake SP/W, 143 (8Fh) Sapphire Rapids SP/W.
+#: Skylake/Cascade Lake SP/W/X, 106 (6Ah) Ice Lake SP/W, 143 (8Fh) Sapphire Rapids SP/W. Sources: the
+#: vendors' product pages of the parts named (amd.com/en/products/cpu/amd-epyc-72f3, .../amd-epyc-9174f,
+#: .../amd-epyc-9575f,
+#: .../amd-ryzen-threadripper-3970x; ark.intel.com: Core i9-10980XE, Xeon W-3375, Xeon w9-3495X).
 MAX_BOOST_BY_CPU_MODEL: dict[tuple[str, int, int], tuple[float, str]] = {
     ("AuthenticAMD", 25, 1): (4.1, "AMD Zen 3 EPYC 7003 'Milan' line (EPYC 72F3: 4.1 GHz boost)"),
     ("AuthenticAMD", 25, 17): (4.4, "AMD Zen 4 EPYC 9004 'Genoa' line (EPYC 9174F: 4.4 GHz boost)"),
+    ("AuthenticAMD", 26, 2): (5.0, "AMD Zen 5 EPYC 9005 'Turin' line (EPYC 9575F: 5.0 GHz boost)"),
     ("AuthenticAMD", 23, 49): (4.5, ("AMD Zen 2 EPYC 7002 'Rome' / Threadripper 3000 line "
                                      "(Threadripper 3970X: 4.5 GHz boost)")),
     ("GenuineIntel", 6, 85): (4.8, ("Intel Skylake/Cascade Lake SP, W and X line (Core i9-10980XE: 4.8 GHz "
@@ -212,26 +217,25 @@ def _cpu_model_key(blocks: list[dict[str, str]]) -> tuple[str, int, int] | None:
 
 
 def _cpu_frequency(blocks: list[dict[str, str]], sysfs: Path = SYSFS_CPU) -> tuple[float | None, str, bool]:
-    """The CPU's maximum clock in GHz, where it came from, and whether it is a true upper
-    bound (what a peak FLOP/s estimate needs): sysfs ``cpuinfo_max_freq``, else lscpu's
-    "CPU max MHz", else the highest boost of the CPU's line (by vendor, family and model),
-    else the current clock, which is not one (the part may boost above it)."""
+    """The CPU's maximum (boost) clock in GHz, where it came from, and whether one is
+    known (what a peak FLOP/s estimate needs: an upper bound): sysfs ``cpuinfo_max_freq``,
+    else the highest boost of the CPU's line (:data:`MAX_BOOST_BY_CPU_MODEL`, by vendor,
+    family and model), else lscpu's "CPU max MHz". Never the current clock: the part may
+    boost above it, and a peak from it is no upper bound (None, and the source says so)."""
     mhz = _sysfs_max_mhz(sysfs)
     if mhz:
         return round(mhz / 1000, 3), "sysfs cpuinfo_max_freq (the maximum boost clock)", True
-    mhz = _lscpu_max_mhz()
-    if mhz:
-        return round(mhz / 1000, 3), "lscpu 'CPU max MHz' (the maximum boost clock)", True
     key = _cpu_model_key(blocks)
     if key in MAX_BOOST_BY_CPU_MODEL:
         ghz, line = MAX_BOOST_BY_CPU_MODEL[key]
         return ghz, (f"highest boost clock of the {line}; this machine does not state its own maximum "
                      f"(cpu family {key[1]}, model {key[2]})"), True
-    mhz = _current_mhz(blocks)
+    mhz = _lscpu_max_mhz()
     if mhz:
-        return round(mhz / 1000, 3), ("current clock (/proc/cpuinfo 'cpu MHz'): NOT an upper bound, the part may "
-                                      "boost above it, so MFU may exceed 100%"), False
-    return None, "unknown: no clock found", False
+        return round(mhz / 1000, 3), "lscpu 'CPU max MHz' (the maximum boost clock)", True
+    current = _current_mhz(blocks)
+    seen = f" (the current clock, {current / 1000:.3f} GHz, is no upper bound)" if current else ""
+    return None, f"unknown: the machine states no maximum clock and its CPU model is not in the table{seen}", False
 
 
 def _probe_memory() -> dict[str, Any]:

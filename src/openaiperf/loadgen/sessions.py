@@ -63,7 +63,7 @@ class SessionRunner:
 
     def new_record(self, session: Session, request: Request, warmup: bool) -> Record:
         return Record(request_id=request.id, sample_id=session.sample_id, round=self.round_index, warmup=warmup,
-                      session_id=session.id, turn=request.turn)
+                      session_id=session.id, turn=request.turn, salt=request.salt)
 
     async def run(self, session: Session, start: float, *, warmup: bool, think: bool = True) -> None:
         """Every turn of ``session``, the first scheduled at ``start`` (perf_counter)."""

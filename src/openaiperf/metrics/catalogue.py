@@ -196,6 +196,31 @@ declare("mbu", "fraction", Better.HIGHER, "MBU (%)",
         percent=True, format="{:.3f}", sweep=True)
 declare("decode_bandwidth", "GB/s", Better.HIGHER, "decode GB/s",
         "bytes read per decoding step (weights and KV cache) per second")
+declare("achieved_tflops", "TFLOP/s", Better.HIGHER, "TFLOP/s",
+        "every measured request's FLOPs (from the architecture) over the rounds' time")
+declare("model_flops", "FLOP", Better.NONE, "FLOPs", "every measured request's FLOPs (prefill and decode steps)",
+        format="{:.3g}")
+declare("prefill_mfu", "fraction", Better.HIGHER, "prefill MFU (%)",
+        "the prompts' prefill FLOP/s (to the first token, from the send) over the profile's peak",
+        percent=True, format="{:.3f}")
+declare("prefill_tflops", "TFLOP/s", Better.HIGHER, "prefill TFLOP/s", "the prompts' prefill FLOP/s achieved")
+declare("prefill_intensity", "FLOP/byte", Better.NONE, "prefill FLOP/byte",
+        "prefill FLOPs per byte of weights read and KV cache written (the roofline's x)")
+declare("decode_mfu", "fraction", Better.HIGHER, "decode MFU (%)",
+        "one decode step of the mean batch at the mean context, FLOP/s over the profile's peak",
+        percent=True, format="{:.3f}")
+declare("decode_tflops", "TFLOP/s", Better.HIGHER, "decode TFLOP/s", "decode FLOP/s achieved")
+declare("decode_intensity", "FLOP/byte", Better.NONE, "decode FLOP/byte",
+        "decode FLOPs per byte of weights and KV cache read per step (the roofline's x)")
+declare("mfu_calibrated", "fraction", Better.HIGHER, "MFU vs calibration (%)",
+        "achieved FLOP/s over the run's calibration GEMM", percent=True, format="{:.3f}", source="calibration")
+declare("prefill_mfu_calibrated", "fraction", Better.HIGHER, "prefill MFU vs calibration (%)",
+        "prefill FLOP/s over the run's calibration GEMM", percent=True, format="{:.3f}", source="calibration")
+declare("decode_mfu_calibrated", "fraction", Better.HIGHER, "decode MFU vs calibration (%)",
+        "decode FLOP/s over the run's calibration GEMM", percent=True, format="{:.3f}", source="calibration")
+declare("mbu_calibrated", "fraction", Better.HIGHER, "MBU vs calibration (%)",
+        "decode bandwidth over the run's calibration memory copy", percent=True, format="{:.3f}",
+        source="calibration")
 declare("energy", "J", Better.LOWER, "energy (J)", "energy over the measured windows", source="monitor")
 declare("energy_per_output_token", "J/token", Better.LOWER, "J/token", "energy per generated token",
         source="monitor", sweep=True)

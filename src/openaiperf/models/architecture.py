@@ -139,3 +139,83 @@ def write_config_dir(directory: Path, arch: Architecture, dtype: str) -> Path:
             staging.write_text(text, encoding="utf-8")
             staging.replace(path)
     return directory
+
+
+# -- FLOPs and bytes of a forward pass ------------------------------------------------------
+#
+# Counted as a matrix multiply counts them (2 FLOPs per multiply-add; torch's FlopCounterMode
+# counts the same), per token and per layer:
+#
+#   projections  2 × hidden × (H × d  +  2 × KV × d  +  H × d)   q, k, v (GQA: KV heads), o
+#   MLP          2 × 3 × hidden × intermediate                    gate, up, down
+#   attention    4 × H × d × keys                                 scores (q·k) and values (p·v)
+#
+# where ``keys`` is the context the token attends to, itself included: token p of a prompt
+# (1-based) attends to p keys (prefill computes the causal triangle, as flash attention does,
+# not the square), a generated token after c tokens to c + 1. The LM head (2 × hidden × vocab)
+# counts only where logits are computed: the prompt's last token and each generated token.
+# Embeddings are a lookup: no FLOPs. Norms, rotary embeddings, activations and biases are
+# element-wise (a few FLOPs per value against thousands per weight) and left out.
+
+
+def projection_flops_per_token(arch: Architecture) -> int:
+    """Every layer's q/k/v/o projections and gated MLP, per token."""
+    hidden, head = arch.hidden_size, arch.head_size
+    q_out, kv_out = arch.num_attention_heads * head, arch.num_key_value_heads * head
+    per_layer = 2 * hidden * (2 * q_out + 2 * kv_out) + 2 * 3 * hidden * arch.intermediate_size
+    return arch.num_hidden_layers * per_layer
+
+
+def attention_flops_per_key(arch: Architecture) -> int:
+    """Every layer's attention scores and weighted values, per query token and key."""
+    return 4 * arch.num_hidden_layers * arch.num_attention_heads * arch.head_size
+
+
+def lm_head_flops(arch: Architecture) -> int:
+    return 2 * arch.hidden_size * arch.vocab_size
+
+
+def prefill_flops(arch: Architecture, prompt_tokens: int) -> float:
+    """A prompt's forward pass: every token through every layer, attention over the
+    causal triangle (n (n + 1) / 2 query-key pairs), logits for the last token only."""
+    n = max(int(prompt_tokens), 0)
+    if n == 0:
+        return 0.0
+    return float(projection_flops_per_token(arch) * n + attention_flops_per_key(arch) * n * (n + 1) // 2
+                 + lm_head_flops(arch))
+
+
+def decode_flops(arch: Architecture, context_tokens: float) -> float:
+    """One generated token after ``context_tokens`` tokens (it attends to those and itself), with its logits."""
+    return float(projection_flops_per_token(arch) + attention_flops_per_key(arch) * (context_tokens + 1)
+                 + lm_head_flops(arch))
+
+
+def decode_phase_flops(arch: Architecture, prompt_tokens: int, output_tokens: int) -> float:
+    """The decode steps of a request: the first output token comes from the prefill's
+    logits; each later one is a step over the token before it, at contexts prompt,
+    prompt + 1, ..., prompt + output - 2."""
+    steps = max(int(output_tokens) - 1, 0)
+    if steps == 0:
+        return 0.0
+    keys = steps * (prompt_tokens + 1) + steps * (steps - 1) / 2  # Σ (prompt + i + 1), i < steps
+    return float((projection_flops_per_token(arch) + lm_head_flops(arch)) * steps
+                 + attention_flops_per_key(arch) * keys)
+
+
+def request_flops(arch: Architecture, prompt_tokens: int, output_tokens: int) -> float:
+    """A whole request: its prefill and its decode steps."""
+    return prefill_flops(arch, prompt_tokens) + decode_phase_flops(arch, prompt_tokens, output_tokens)
+
+
+def weight_parameters_read(arch: Architecture) -> int:
+    """The parameters a forward step reads in full: all but an untied embedding table,
+    of which a step reads only its tokens' rows (the tied table is read whole, as the
+    LM head)."""
+    total = count_parameters(arch)
+    return total if arch.tie_word_embeddings else total - arch.vocab_size * arch.hidden_size
+
+
+def kv_values_per_token(arch: Architecture) -> int:
+    """K and V values the cache holds per token: layers × 2 × KV heads × head size."""
+    return arch.num_hidden_layers * 2 * arch.num_key_value_heads * arch.head_size

@@ -66,6 +66,8 @@ def run_settings(pytestconfig: pytest.Config) -> RunSettings:
         profile=option("profile"),
         stall_limit_ms=parse_stall_limit(option("stall_limit")),
         stall_retries=option("stall_retries"),
+        max_cold_hit_rate=option("max_cold_hit_rate"),
+        **({"salt": option("salt").lower()} if option("salt") else {}),
     )
 
 

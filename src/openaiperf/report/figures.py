@@ -252,3 +252,61 @@ def throughput_vs_latency(points: Sequence[ThroughputPoint]) -> Figure | None:
                   fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
     figure.tight_layout(rect=(0, 0.08, 1, 1))
     return figure
+
+
+#: one marker per roofline phase
+PHASE_MARKERS = {"prefill": "o", "decode": "s"}
+
+
+def roofline(points: Sequence[Any], ceilings: Sequence[Any]) -> Figure | None:
+    """The roofline (:mod:`openaiperf.report.roofline`): achieved FLOP/s against
+    arithmetic intensity, log-log; each ceiling set's bandwidth slope and compute roof
+    (datasheet solid, calibrated dashed); each case's prefill (circle) and decode
+    (square) as points coloured by engine and labelled with the case's number. None
+    without points."""
+    if not points:
+        return None
+    figure, axes = plt.subplots(figsize=(9.5, 5.2))
+    xs = [p.intensity for p in points]
+    ys = [p.flops for p in points]
+    low, high = min(xs) / 4, max(xs) * 4
+    for ceiling in ceilings:
+        if ceiling.ridge:
+            low, high = min(low, ceiling.ridge / 4), max(high, ceiling.ridge * 4)
+    grid = np.geomspace(low, high, 200)
+    style = {True: ("-", "#111827"), False: ("--", "#6b7280")}
+    for ceiling in ceilings:
+        linestyle, colour = style[ceiling.label.startswith("datasheet")]
+        roof = np.full_like(grid, np.inf)
+        if ceiling.flops:
+            roof = np.minimum(roof, ceiling.flops)
+        if ceiling.bandwidth:
+            roof = np.minimum(roof, grid * ceiling.bandwidth)
+        if not np.isfinite(roof).any():
+            continue
+        parts = [f"{ceiling.flops / 1e12:.3g} TFLOP/s" if ceiling.flops else "",
+                 f"{ceiling.bandwidth / 1e9:.3g} GB/s" if ceiling.bandwidth else ""]
+        axes.plot(grid, roof, linestyle=linestyle, color=colour, linewidth=1.4,
+                  label=f"{ceiling.label}: " + ", ".join(p for p in parts if p))
+        ys += [float(v) for v in roof if np.isfinite(v)]
+    engine_colour = colours([p.engine for p in points])
+    for p in points:
+        axes.scatter([p.intensity], [p.flops], marker=PHASE_MARKERS.get(p.phase, "P"), s=46,
+                     color=engine_colour[p.engine], edgecolors="white", linewidths=0.6, zorder=3)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlim(low, high)
+    positive = [y for y in ys if y > 0]
+    axes.set_ylim(min(positive) / 3, max(positive) * 3)
+    axes.set_xlabel("arithmetic intensity (FLOP/byte)")
+    axes.set_ylabel("achieved FLOP/s")
+    axes.set_title("Roofline: prefill and decode of each case")
+    axes.grid(alpha=0.3, which="both")
+    label_points(axes, [(p.number, p.intensity, p.flops) for p in points])
+    handles, _ = axes.get_legend_handles_labels()
+    handles += [Line2D([], [], color=c, marker="o", linestyle="", label=e) for e, c in engine_colour.items()]
+    handles += [Line2D([], [], color="#374151", marker=m, linestyle="", label=phase)
+                for phase, m in PHASE_MARKERS.items() if any(p.phase == phase for p in points)]
+    axes.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    figure.tight_layout()
+    return figure

@@ -175,6 +175,30 @@ def throughput_figure(groups: Sequence[CaseGroup]) -> str | None:
     return figures.data_uri(figure) if figure is not None else None
 
 
+def roofline_section(groups: Sequence[CaseGroup]) -> dict[str, Any] | None:
+    """The roofline figure (a data URI) and, per point, the bound it sits under; None without points."""
+    from openaiperf.report import figures, roofline
+
+    numbered = [(row.number, row.case) for group in groups for row in group.rows]
+    points = roofline.roofline_points(numbered)
+    if not points:
+        return None
+    cases = [case for _, case in numbered]
+    ceilings = roofline.run_ceilings(cases)
+    figure = figures.roofline(points, ceilings)
+    rows = []
+    for point in points:
+        bound, ceiling = roofline.bound_of(point, ceilings)
+        attainable = ceiling.attainable(point.intensity) if ceiling is not None else None
+        rows.append({"number": point.number, "case": point.case_id, "phase": point.phase,
+                     "intensity": f"{point.intensity:.3g}", "tflops": f"{point.flops / 1e12:.4g}",
+                     "bound": f"{bound}, {ceiling.label.split(' ')[0]} ceilings" if ceiling is not None
+                     else "unknown (no ceilings)",
+                     "share": f"{point.flops / attainable:.1%}" if attainable else "-"})
+    return {"figure": figures.data_uri(figure) if figure is not None else None, "rows": rows,
+            "ceilings": roofline.describe_ceilings(ceilings)}
+
+
 def pareto_section(cases: Sequence[CaseResult]) -> str | None:
     """The Pareto figure of the run's concurrency or rate sweeps (a data URI), or None."""
     from openaiperf.report import figures
@@ -239,7 +263,7 @@ def render_html(run_dir: Path, trends: Any = None, run: RunResult | None = None)
     return environment.get_template(TEMPLATE).render(
         run_id=run_dir.name, run=run, hardware=run.hardware_profile or "?", columns=[c.header for c in columns],
         groups=groups, counts=status_counts(cases), throughput=throughput_figure(groups),
-        pareto=pareto_section(cases),
+        pareto=pareto_section(cases), roofline=roofline_section(groups),
         verdicts=verdicts(groups), verdict_counts={k: n for k, n in verdict.counts(cases).items() if n},
         session_line=verdict.session_line(cases), verdict=verdict, numbers=numbers,
         notes=[row for group in groups for row in group.rows if row.case.notes or row.case.failures],

@@ -55,6 +55,11 @@ def markdown_summary(run: RunResult, title: str = "OpenAIPerf", trends: Any = No
     for case in sorted(cases, key=lambda c: c.status == "passed"):
         cells = " | ".join(column.cell(case) for column in columns)
         lines.append(f"| `{case.id}` | {case.status} | {cells} |")
+    from openaiperf.report import roofline
+
+    roof = roofline.markdown_lines(list(enumerate(cases, start=1)))
+    if roof:
+        lines += ["", *roof]
     if trends is not None:
         from openaiperf.history.trends import markdown_lines
 

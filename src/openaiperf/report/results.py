@@ -36,7 +36,11 @@ UPGRADABLE_VERSIONS = (1,)
 
 def results_document(system: Mapping[str, Any] | SystemInfo, config: Mapping[str, Any] | RunConfig,
                      cases: Sequence[CaseResult]) -> RunResult:
-    """The run's document, created now."""
+    """The run's document, created now (each case's utilisation against the run's
+    calibration added where the run has one)."""
+    from openaiperf.metrics.efficiency import calibrated_utilisation
+
+    calibrated_utilisation(cases)
     return RunResult(system=SystemInfo.model_validate(system), config=RunConfig.model_validate(config),
                      cases=list(cases))
 

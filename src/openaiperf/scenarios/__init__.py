@@ -143,7 +143,8 @@ def scenario_option_keys(name: str) -> set[str]:
 
 
 def new_records(requests: Sequence[Request], round_index: int) -> list[Record]:
-    return [Record(request_id=r.id, sample_id=r.sample_id, round=round_index, session_id=r.session_id, turn=r.turn)
+    return [Record(request_id=r.id, sample_id=r.sample_id, round=round_index, session_id=r.session_id, turn=r.turn,
+                   salt=r.salt)
             for r in requests]
 
 

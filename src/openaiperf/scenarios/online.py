@@ -18,12 +18,14 @@ def with_warmup(requests: Sequence[Request], warmup: int, min_queries: int = 1) 
     """``warmup`` extra requests (the case's requests again, with new ids and a tag
     at the start of their prompt, so that a prefix cache cannot serve the measured
     ones from them) in front of the measured ones; the measured ones are repeated
-    until there are ``min_queries`` of them."""
+    until there are ``min_queries`` of them, each repeat with a salt of its own (``~1``...)."""
     measured = list(requests)
     if requests:
         cycle = 1
         while len(measured) < min_queries:
-            measured += [replace(r, id=f"{r.id}~{cycle}") for r in requests[: min_queries - len(measured)]]
+            # a repeat starts with a salt of its own: a prefix cache must not serve it from the first pass
+            measured += [replace(r.salted(f"~{cycle}"), id=f"{r.id}~{cycle}")
+                         for r in requests[: min_queries - len(measured)]]
             cycle += 1
     head = [requests[i % len(requests)].warmup_copy(i) for i in range(warmup)] if requests else []
     return head + measured
@@ -39,7 +41,7 @@ def with_warmup_sessions(sessions: Sequence[Session], warmup: int, min_queries: 
     if sessions:
         cycle = 1
         while sum(len(s.turns) for s in measured) < min_queries:
-            measured += [s.repeat(cycle) for s in sessions]
+            measured += [s.repeat(cycle).salted(f"~{cycle}") for s in sessions]
             cycle += 1
     head = [sessions[i % len(sessions)].warmup_copy(i, warmup_turns) for i in range(warmup)] if sessions else []
     return head + measured

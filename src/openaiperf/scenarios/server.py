@@ -230,10 +230,15 @@ class ServerScenario(Scenario):
                               field="find_peak")
         runs: dict[float, ScenarioRun] = {}
         pending: dict[float, list[Record]] = {}
+        tried: list[float] = []
 
         def trial(qps: float) -> bool:
             kept: list[Record] = []
-            run = self.run_at(engine, requests, kept.append, round_index, qps)
+            # each trial's prompts start with a salt of their own: a prefix cache must not serve a trial
+            # from the ones before it (a workload's shared prefixes stay shared within the trial)
+            tried.append(qps)
+            salted = [r.salted(f"[trial {len(tried)}]") for r in requests]
+            run = self.run_at(engine, salted, kept.append, round_index, qps)
             runs[qps], pending[qps] = run, kept
             return run.valid
 

@@ -166,6 +166,11 @@ class Task:
     #: the task judges the answers (ROUGE, perplexity...): meaningless with random weights
     judges_quality: ClassVar[bool] = True
     builds_sessions: ClassVar[bool] = False
+    #: its requests share prefixes on purpose (shared prefix, multi-turn): a round salts them all alike;
+    #: otherwise the workload is cold, every request salted on its own (see :meth:`for_round`)
+    shares_prefixes: ClassVar[bool] = False
+    #: its prompts may carry a salt (False where a salt would change what is judged: perplexity's scored text)
+    salts_prompts: ClassVar[bool] = True
     requires: ClassVar[tuple[Requirement, ...]] = ()
     #: the task file's ``parameters``; the base takes none
     Options: ClassVar[type[BaseModel]] = Options
@@ -202,19 +207,38 @@ class Task:
         """Task-specific metrics (e.g. scored tokens/s), added to the case's."""
         return {}
 
+    def declares_sharing(self) -> bool:
+        """Whether this workload's requests share prefixes on purpose (default: ``shares_prefixes``)."""
+        return self.shares_prefixes
+
     def for_round(self, requests: Sequence[Any], tag: str) -> list[Any]:
-        """The requests of one measured round. ``tag`` is unique to the case and the round;
-        a workload whose requests share prefixes on purpose puts it in front of every
-        prompt, so that an engine's prefix cache starts each round with none of them
-        (not from an earlier round or case) and the round's reuse is its own. By
-        default the requests are unchanged."""
-        return list(requests)
+        """The requests of one measured round (or of the warmup), salted. ``tag`` is unique
+        to the run (its salt), the case, the round and the attempt at it. A workload that
+        shares prefixes on purpose gets ``tag`` in front of every prompt: the requests that
+        share a prefix still share it, and an engine's prefix cache starts each round with
+        none of them (not from an earlier round, attempt, case or run), so the round's reuse
+        is its own. A cold workload (every other) gets a salt of its own in front of each
+        prompt (:func:`request_salt`), so no measured prompt begins like one the server has
+        seen. Unchanged where the task does not salt (``salts_prompts``)."""
+        if not self.salts_prompts:
+            return list(requests)
+        if self.declares_sharing():
+            return [r.salted(tag) for r in requests]
+        return [r.salted(request_salt(tag, index)) for index, r in enumerate(requests)]
 
     def prefix_cache_metrics(self, runs: Sequence[Any], block_size: int | None) -> MetricSet:
         """What an ideal prefix cache would have served of the prompts the rounds sent
         (``runs[i].requests``), for a workload that can tell (e.g. the fraction of prompt
         tokens); ``block_size``: the engine's KV-cache block, when the server said."""
         return {}
+
+
+def request_salt(tag: str, index: int) -> str:
+    """The salt of request ``index`` of a cold workload's round tagged ``tag``: a bracketed
+    8-hex-digit tag (e.g. ``[3f9a2c1b]``), the same length for every request."""
+    import hashlib
+
+    return f"[{hashlib.sha256(f'{tag}#{index}'.encode()).hexdigest()[:8]}]"
 
 
 #: the task-kind registry

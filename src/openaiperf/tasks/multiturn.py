@@ -84,6 +84,7 @@ class MultiTurnTask(Task):
     judges_quality: ClassVar[bool] = False  # a serving workload: its numbers are speed, not answers
     needs_model: ClassVar[bool] = True
     builds_sessions: ClassVar[bool] = True
+    shares_prefixes: ClassVar[bool] = True
     Options: ClassVar[type[Options]] = MultiTurnParameters
     parameters: MultiTurnParameters
 
@@ -137,9 +138,6 @@ class MultiTurnTask(Task):
                         history=p.history, think_time_s=p.think_time_s, think_time=p.think_time, seed=p.seed + i,
                         temperature=profile.temperature, top_p=profile.top_p)
                 for i, sample in enumerate(samples)]
-
-    def for_round(self, requests: Sequence[Any], tag: str) -> list[Any]:
-        return [session.tagged(tag) for session in requests]
 
     def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
         p = self.parameters

@@ -155,6 +155,8 @@ class PerplexityTask(Task):
     kind: ClassVar[str] = "perplexity"
     #: windows are cut with the case model's tokenizer
     needs_model: ClassVar[bool] = True
+    #: a salt would change the text whose perplexity is the score
+    salts_prompts: ClassVar[bool] = False
     Options: ClassVar[type[Options]] = PerplexityParameters
     parameters: PerplexityParameters
 

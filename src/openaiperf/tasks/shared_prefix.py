@@ -59,6 +59,7 @@ class SharedPrefixTask(Task):
     judges_quality: ClassVar[bool] = False  # a serving workload: its numbers are speed, not answers
     needs_dataset: ClassVar[bool] = False
     needs_model: ClassVar[bool] = True
+    shares_prefixes: ClassVar[bool] = True
     Options: ClassVar[type[Options]] = SharedPrefixParameters
     parameters: SharedPrefixParameters
 
@@ -94,9 +95,6 @@ class SharedPrefixTask(Task):
         return [Request(id=f"{s.id}#{i}", sample_id=s.id, prompt=s.fields["prompt"],
                         max_tokens=s.fields["output_tokens"], temperature=profile.temperature, top_p=profile.top_p,
                         ignore_eos=True) for i, s in enumerate(samples)]
-
-    def for_round(self, requests: Sequence[Any], tag: str) -> list[Any]:
-        return [r.tagged(tag) for r in requests]
 
     def prefix_cache_metrics(self, runs: Sequence[Any], block_size: int | None) -> MetricSet:
         return ideal_metrics(self, runs, block_size or self.parameters.block_size)

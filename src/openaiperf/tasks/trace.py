@@ -156,6 +156,8 @@ class TraceTask(Task):
         super().__init__(spec, dataset_source=dataset_source, base_dir=base_dir, model=model)
         self.source: str | None = None
         self.details: dict[str, Any] = {}
+        #: whether the loaded rows name block hashes (then their prompts share prefixes on purpose)
+        self.hashed = False
 
     def trace_format(self, path: Path) -> str:
         fmt = self.parameters.trace_format
@@ -221,6 +223,7 @@ class TraceTask(Task):
             samples.append(Sample(id=f"trace-{row.line}", fields={
                 "prompt": decode(tokenizer, ids), "input_tokens": length, "output_tokens": output,
                 "arrival_s": row.arrival_s, "hash_ids": len(row.hash_ids or [])}))
+        self.hashed = any(sample.fields.get("hash_ids") for sample in samples)
         self.details.update(requests=len(samples), clipped_input=clipped_in, clipped_output=clipped_out,
                             span_s=samples[-1].fields["arrival_s"] if samples else 0.0)
         return samples
@@ -231,8 +234,9 @@ class TraceTask(Task):
                         max_tokens=s.fields["output_tokens"], temperature=profile.temperature, top_p=profile.top_p,
                         ignore_eos=True, arrival_s=s.fields["arrival_s"]) for i, s in enumerate(samples)]
 
-    def for_round(self, requests: Sequence[Any], tag: str) -> list[Any]:
-        return [r.tagged(tag) for r in requests]
+    def declares_sharing(self) -> bool:
+        """A trace whose rows name block hashes (Mooncake's ``hash_ids``) shares prefixes on purpose."""
+        return self.hashed
 
     def prefix_cache_metrics(self, runs: Sequence[Any], block_size: int | None) -> MetricSet:
         return ideal_metrics(self, runs, block_size or self.parameters.block_size)

@@ -39,7 +39,9 @@ the script's times × requests. Its prefix cache is simulated over the prompt's
 words (a chat request's words are those of ``role: content`` of each message):
 queries count every prompt word; with ``prefix_cache_block`` > 0, hits are what
 an ideal cache of blocks of that many words serves (the rule of
-:mod:`openaiperf.metrics.prefix_cache`), and ``cache_config_info`` names the block.
+:mod:`openaiperf.metrics.prefix_cache`), and ``cache_config_info`` names the block;
+with ``cached_ttft_ms`` too, a prompt served partly from the cache gets its first
+token sooner, in proportion to the words served (a caching server's shorter prefill).
 ``vary_under_load`` makes a batch-variant server: a request that arrives while
 another is in flight reads ``alt`` instead of the script's word from that token on.
 
@@ -104,6 +106,8 @@ class Script:
     alt_after: int | None = None     # tokens from this index on read "alt" instead of word
     vary_under_load: int | None = None  # alt_after for a request that arrives while another is in flight
     prefix_cache_block: int = 0      # simulated prefix cache: block of this many prompt words (0: off)
+    cached_ttft_ms: float | None = None  # with the cache on: the TTFT of a prompt served wholly from it; a prompt
+    #                                  with h of its w words cached waits cached + (ttft - cached) x (w - h) / w
     prompt_words: bool = False       # usage.prompt_tokens: the prompt's words, instead of 8
     fault_every: int = 0             # every Nth request the server receives gets the next fault of fault_cycle
     fault_cycle: tuple[str, ...] = ("429", "500", "cut", "stall", "malformed")  # names of FAULTS
@@ -298,14 +302,17 @@ class ServerMetrics:
         self.counts = {name: 0 for name in self.HISTOGRAMS}
         self.cache: IdealPrefixCache | None = None
 
-    def lookup(self, words: list[str], block: int) -> None:
-        """Count a prompt's lookup; with a block size, serve its leading blocks seen before."""
+    def lookup(self, words: list[str], block: int) -> int:
+        """Count a prompt's lookup; with a block size, serve its leading blocks seen before
+        (the words served: 0 without a cache)."""
         self.queries += len(words)
         if block <= 0:
-            return
+            return 0
         if self.cache is None or block != self.block:  # another block size: another cache
             self.block, self.cache = block, IdealPrefixCache(block)
-        self.hits += self.cache.lookup(words)
+        hits = self.cache.lookup(words)
+        self.hits += hits
+        return hits
 
     def observe(self, truth: Truth) -> None:
         ttft, e2e = truth.ttft_s or 0.0, truth.e2e_s or 0.0
@@ -383,7 +390,8 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         if script.vary_under_load is not None and metrics.running > 0:
             script = dataclasses.replace(script, alt_after=script.vary_under_load)
         words = prompt_words(body)
-        metrics.lookup(words, script.prefix_cache_block)
+        hits = metrics.lookup(words, script.prefix_cache_block)
+        script = cached_script(script, hits, len(words))
         prompt_tokens = len(words) if script.prompt_words else PROMPT_TOKENS
         metrics.running += 1
         try:
@@ -477,6 +485,16 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
     app.router.add_post("/v1/chat/completions", complete)
     app.router.add_post("/v1/completions", complete)
     return app
+
+
+def cached_script(script: Script, hits: int, words: int) -> Script:
+    """The script of a prompt of ``words`` words of which the prefix cache served ``hits``:
+    a shorter time to the first token, as a server that skips the cached prefill (see
+    ``Script.cached_ttft_ms``); unchanged without one."""
+    if script.cached_ttft_ms is None or not hits or not words:
+        return script
+    ttft = script.cached_ttft_ms + (script.ttft_ms - script.cached_ttft_ms) * (words - hits) / words
+    return dataclasses.replace(script, ttft_ms=ttft)
 
 
 def preset(default: Script, model: str, slow_s: float) -> Script:
