@@ -243,6 +243,8 @@ class Record:
     #: the session and turn (1, 2, ...) of a multi-turn request; None for a single request
     session_id: str | None = None
     turn: int | None = None
+    #: the load generator's worker that sent it (0, 1, ...; None: the case's own process)
+    worker: int | None = None
 
     @property
     def ok(self) -> bool:
