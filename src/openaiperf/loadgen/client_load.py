@@ -94,13 +94,15 @@ def _p99(values: Sequence[float]) -> float | None:
 
 
 def client_summary(loads: Sequence[ClientLoad], records: Sequence[Record], *, judged: bool) -> dict[str, Any]:
-    """The client's own load over a round (``records``: every record sent, warmup ones too)
-    and whether it set the limit; ``judged``: False when the engine runs inside the client's
+    """The client's own load over a round (``records``: every record sent, warmup ones too:
+    CPU in cores summed over the client processes, token events (chunks) handled per
+    second of the round) and whether it set the limit; ``judged``: False when the engine runs inside the client's
     process (its compute is the client's CPU, so the client cannot be told from the engine)."""
     lags = [1000 * (r.sent - r.scheduled) for r in records if r.sent is not None and not r.warmup]
     loop_lags = [lag for load in loads for lag in load.loop_lag_ms]
-    wall = max((load.wall_s for load in loads), default=0.0)
     events = sum(len(r.chunk_times) for r in records)
+    done = [r.done for r in records if r.done is not None]
+    window = max(done) - min(r.scheduled for r in records) if done else 0.0
     busiest = max((load.cpu_fraction for load in loads), default=0.0)
     send_p99, loop_p99 = _p99(lags), _p99(loop_lags)
     late = max(send_p99 or 0.0, loop_p99 or 0.0)
@@ -110,9 +112,9 @@ def client_summary(loads: Sequence[ClientLoad], records: Sequence[Record], *, ju
         "send_lag_p99_ms": None if send_p99 is None else round(send_p99, 3),
         "loop_lag_p99_ms": None if loop_p99 is None else round(loop_p99, 3),
         "loop_lag_max_ms": round(max(loop_lags), 3) if loop_lags else None,
-        "cpu_cores": round(sum(load.cpu_s for load in loads) / wall, 3) if wall > 0 else None,
+        "cpu_cores": round(sum(load.cpu_fraction for load in loads), 3),
         "busiest_process_cpu": round(busiest, 3),
-        "token_events_per_s": round(events / wall, 1) if wall > 0 else None,
+        "token_events_per_s": round(events / window, 1) if window > 0 else None,
         "judged": judged,
         "client_bound": bound,
     }

@@ -148,7 +148,7 @@ class RayTransport:
 
         if not ray.is_initialized():
             ray.init(address=self.address, log_to_driver=False, namespace="openaiperf-loadgen")
-        nodes = sorted((n for n in ray.nodes() if n.get("Alive")),  # type: ignore[no-untyped-call]
+        nodes = sorted((n for n in ray.nodes() if n.get("Alive")),
                        key=lambda n: str(n["NodeID"]))
         if not nodes:
             raise ConfigError(f"the Ray cluster at {self.address} has no live node", source=OPTION)
