@@ -84,3 +84,23 @@ def test_find_peak_stops_at_a_client_bound_rate_instead_of_calling_it_the_peak()
     assert peak == 200.0
     assert tried == [100.0, 200.0, 400.0]
     assert history[-1] == (400.0, False)
+
+
+def test_auto_takes_the_worker_count_from_the_rate_and_the_cached_capacity(tmp_path, monkeypatch):
+    import json
+
+    from openaiperf.loadgen import capacity
+
+    assert capacity.workers_for(3000, capacity=2400, cpus=8) == 3  # each worker at half its capacity
+    assert capacity.workers_for(100, capacity=2400, cpus=8) == 1
+    assert capacity.workers_for(1e6, capacity=2400, cpus=8) == 8  # at most one per CPU
+    monkeypatch.setenv("OPENAIPERF_CACHE_DIR", str(tmp_path))
+    capacity.cache_file().write_text(json.dumps({"machine": capacity.machine_key(), "requests_per_s": 1000.0}))
+    monkeypatch.setattr(capacity.os, "cpu_count", lambda: 16)
+    assert capacity.auto_workers(1800) == 4
+    # another machine's figure is not used: it is measured again
+    capacity.cache_file().write_text(json.dumps({"machine": "elsewhere", "requests_per_s": 1000.0}))
+    monkeypatch.setattr(capacity, "measure_capacity", lambda: {"machine": capacity.machine_key(),
+                                                               "requests_per_s": 300.0})
+    assert capacity.auto_workers(1800) == 12
+    assert json.loads(capacity.cache_file().read_text())["requests_per_s"] == 300.0

@@ -5,10 +5,11 @@ the open-loop dispatcher to the scripted server (1 ms to the first token, 1 ms
 a token, 16 tokens; a subprocess on loopback) at doubling rates, one second
 each, until it no longer holds the rate: achieved send rate below 0.99 of the
 schedule's, p99 send lag above 5 ms, or a failed request. The highest rate held
-is the capacity of one worker. It is cached in the user's cache directory
-(``client-capacity.json``), keyed by the machine (host, CPU model and count,
-Python), as the hardware calibration is kept with its machine; delete the file
-to measure again.
+is the capacity of one worker. It is cached as ``client-capacity.json`` in the
+suite's cache (``$OPENAIPERF_CACHE_DIR``, default ``~/.cache/openaiperf``), keyed
+by the machine (host, CPU model and count, Python), as the hardware calibration
+is kept with its machine; delete the file to measure again (a figure measured
+while the machine was busy is low: measure on a quiet machine).
 
 ``auto`` plans each worker at :data:`HEADROOM` of that capacity (send lag
 grows well before a client collapses) and uses at most one worker per CPU.
@@ -34,8 +35,10 @@ TOKENS = 16
 
 
 def cache_file() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "openaiperf" / "client-capacity.json"
+    """``client-capacity.json`` in the suite's cache (``$OPENAIPERF_CACHE_DIR``, default ``~/.cache/openaiperf``)."""
+    from openaiperf.models.embedded import cache_root
+
+    return cache_root() / "client-capacity.json"
 
 
 def machine_key() -> str:
