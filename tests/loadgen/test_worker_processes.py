@@ -101,3 +101,30 @@ def test_a_worker_killed_mid_run_loses_its_requests_and_is_never_replaced(server
     # within the schedule's span plus the request timeout (10 s), start-up included
     assert outcome.seconds < COUNT / QPS + 10.0
     assert not loadgen_processes()
+
+
+def test_a_multi_turn_session_goes_whole_to_one_worker(server):
+    from openaiperf.records import Session, Turn
+    from openaiperf.scenarios import scenario_config
+    from openaiperf.scenarios.server import ServerScenario
+    from tests.loadgen.harness import engine
+
+    sessions = [Session(id=f"s{i}", sample_id=str(i), chat=True,
+                        turns=(Turn(f"hello {i}", "a", 4), Turn(f"again {i}", "b", 4), Turn(f"bye {i}", "c", 4)))
+                for i in range(12)]
+    scenario = ServerScenario(scenario_config(
+        {"qps_target": 20.0, "warmup_requests": 0, "latency_sla": "60000,60000", "loadgen_workers": "2"},
+        source="test"))
+    e = engine(server.url)
+    server.reset()
+    try:
+        run = scenario.run(e, sessions, lambda r: None, 0)
+    finally:
+        e.teardown()
+    assert len(run.records) == 36 == server.stats()["requests"]
+    by_session: dict[str, set[int | None]] = {}
+    for record in run.records:
+        by_session.setdefault(record.session_id or "", set()).add(record.worker)
+    assert all(len(workers) == 1 for workers in by_session.values())
+    assert {w for workers in by_session.values() for w in workers} == {0, 1}
+    assert len(run.requests) == 36 and run.settings["sessions_ended_early"] == 0
