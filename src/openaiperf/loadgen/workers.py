@@ -51,7 +51,7 @@ import numpy as np
 
 from openaiperf.errors import ConfigError
 from openaiperf.loadgen.client_load import ClientLoad, ClientProbe
-from openaiperf.loadgen.clocks import CLOCK_TOLERANCE_MS, ClockLink, measure_offset
+from openaiperf.loadgen.clocks import CLOCK_TOLERANCE_MS, ClockLink, ClockOffset, measure_offset
 from openaiperf.loadgen.dispatcher import DispatchResult, _window, close_engine_session, engine_sender
 from openaiperf.loadgen.sessions import SessionDispatch
 from openaiperf.records import Record, RecordSink, Request, Session
@@ -466,7 +466,7 @@ def correct(record: Record, clock: ClockLink | None) -> Record:
     return record
 
 
-def measure_clock(link: Link) -> Any:
+def measure_clock(link: Link) -> ClockOffset:
     return measure_offset(link.clock)
 
 
@@ -482,15 +482,16 @@ def run_workers(transport: Transport, plans: Sequence[ShardPlan], items: Sequenc
     sessions = bool(items) and isinstance(items[0], Session)
 
     me = psutil.Process()
-    cpu0, wall0 = sum(me.cpu_times()[:2]), time.perf_counter()
     links = transport.open(plans)
     states = [WorkerState(link, plan) for link, plan in zip(links, plans)]
     span = max((max(plan.offsets) for plan in plans if plan.offsets), default=0.0)
     t0 = time.perf_counter()
+    driver = ClientLoad(0.0, 0.0)
     try:
         for state in states:
             state.clock = ClockLink(measure_clock(state.link))
         t0 = time.perf_counter() + START_LEAD_S
+        cpu0 = sum(me.cpu_times()[:2])  # the driver's own load from the start to the last record
         for state in states:
             offset = state.clock.before.offset_s if state.clock and hooks.correction else 0.0
             state.link.start(t0 + offset)
@@ -519,6 +520,7 @@ def run_workers(transport: Transport, plans: Sequence[ShardPlan], items: Sequenc
                 break
             if idle:
                 time.sleep(0.002)
+        driver = ClientLoad(sum(me.cpu_times()[:2]) - cpu0, time.perf_counter() - t0)
         for state in states:
             if state.done and state.clock is not None:
                 try:
@@ -539,8 +541,6 @@ def run_workers(transport: Transport, plans: Sequence[ShardPlan], items: Sequenc
         by_id = {r.request_id: r for r in records}
         records = [by_id[item.id] for item in items if item.id in by_id]
     loads = [s.summary["client"] for s in states if s.summary]
-    wall = time.perf_counter() - wall0
-    driver = ClientLoad(sum(me.cpu_times()[:2]) - cpu0, wall)
     start, end = _window(records, t0)
     result: DispatchResult
     if sessions:
