@@ -15,7 +15,8 @@ CPUs), prints in one run the highest sustained Poisson rate and the token events
 
 all against the same server, one search after another, with the client's CPU
 cost per request and per token event (CPU seconds of the client's processes over
-the trial, divided by the requests and the chunks it handled). Sustained: the
+the trial, divided by the requests and the chunks it handled; AIPerf starts anew
+for every trial, so its figure includes its start-up: use long trials). Sustained: the
 arrival rate the server itself saw, (n-1)/(last - first), is >= 0.99 of the
 offered rate, no request failed, the client's TTFT p99 is <= ``--ttft-limit-ms``,
 and (ours) the case is not client-bound.
@@ -125,9 +126,9 @@ def aiperf_trial(command: list[str], server: ScriptedServer, tokenizer: str, rat
     count = max(20, int(rate * seconds))
     artifacts = workdir / f"aiperf-{rate:.0f}-{time.monotonic_ns()}"
     argv = [*command, "profile", "-m", "stub", "--url", server.url, "--endpoint-type", "completions", "--streaming",
-            "--request-rate", str(rate), "--request-count", str(count), "--synthetic-input-tokens-mean", "32",
-            "--synthetic-input-tokens-stddev", "0", "--output-tokens-mean", str(tokens),
-            "--output-tokens-stddev", "0", "--tokenizer", tokenizer, "--artifact-dir", str(artifacts), *extra]
+            "--request-rate", str(rate), "--request-count", str(count), "--isl", "32", "--isl-stddev", "0",
+            "--osl", str(tokens), "--tokenizer", tokenizer, "--artifact-dir", str(artifacts), "--ui-type", "none",
+            "--random-seed", "0", *extra]
     server.reset()
     before = os.times()  # the CPU of the waited-for process tree (rusage of children)
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120 + 4 * seconds, check=False)
