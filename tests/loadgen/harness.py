@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -55,9 +56,11 @@ class Outcome:
         return (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
 
 
-def run_server_scenario(server: Any, workers: int = 2, cluster: str | None = None, **options: Any) -> Outcome:
+def run_server_scenario(server: Any, workers: int = 2, cluster: str | None = None,
+                        on_record: Callable[[Record], None] | None = None, **options: Any) -> Outcome:
     """One round of ``server`` at :data:`QPS` from ``workers`` workers (no warmup, so
-    every request the server sees is a measured one)."""
+    every request the server sees is a measured one); ``on_record`` sees each record as
+    the driver passes it on."""
     scenario = ServerScenario(scenario_config(
         {"qps_target": QPS, "seed": SEED, "warmup_requests": 0, "min_queries": COUNT, "latency_sla": "60000,60000",
          "loadgen_workers": str(workers), "loadgen_cluster": cluster, **options}, source="test"))
@@ -66,7 +69,12 @@ def run_server_scenario(server: Any, workers: int = 2, cluster: str | None = Non
     sunk: list[Record] = []
     started = time.perf_counter()
     try:
-        run = scenario.run(e, requests(), sunk.append, 0)
+        def sink(record: Record) -> None:
+            sunk.append(record)
+            if on_record is not None:
+                on_record(record)
+
+        run = scenario.run(e, requests(), sink, 0)
     finally:
         e.teardown()
     return Outcome(run, sunk, server.stats(), time.perf_counter() - started)

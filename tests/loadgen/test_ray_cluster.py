@@ -82,3 +82,31 @@ def test_an_actor_killed_mid_run_loses_its_requests(cluster, server, monkeypatch
     assert not outcome.run.valid
     assert outcome.seconds < COUNT / QPS + 10.0
     assert not alive_actors()
+
+
+def test_a_node_removed_mid_run_loses_its_actor_requests(cluster, server):
+    nodes = sorted((n for n in ray.nodes() if n.get("Alive")), key=lambda n: str(n["NodeID"]))
+    # the actor of worker i runs on nodes[i % 2]: remove the node that is not the head, mid-run
+    removable = next(iter(cluster.worker_nodes))
+    worker = next(i for i, n in enumerate(nodes) if n["NodeID"] == removable.node_id)
+    removed: list[bool] = []
+
+    def remove_after_some(record) -> None:
+        if not removed and record.worker == worker:
+            removed.append(True)
+            cluster.remove_node(removable)
+
+    try:
+        outcome = run_server_scenario(server, workers=1, cluster=cluster.address, on_record=remove_after_some)
+    finally:
+        cluster.add_node(node_ip_address="127.0.0.2", num_cpus=1)  # for the tests after this one
+        cluster.wait_for_nodes()
+    records = outcome.run.records
+    assert removed
+    assert len(records) == COUNT and len({r.request_id for r in records}) == COUNT
+    lost = [r for r in records if (r.error or "").startswith("lost:")]
+    assert lost and all(r.worker == worker for r in lost)
+    assert outcome.loadgen["dead_workers"] == [worker]
+    assert COUNT - len(lost) <= outcome.server["requests"] <= COUNT
+    assert not outcome.run.valid
+    assert outcome.seconds < COUNT / QPS + 10.0
