@@ -27,6 +27,12 @@ the gaps multiplied by ``time_scale`` (``--time-scale``: 0.5 replays twice as
 fast); ``auto`` (the default) replays a trace when the requests carry arrival
 times. Multi-turn sessions arrive at ``qps_target`` sessions per second (Poisson
 gaps); each session's turns then follow its answers and think times.
+
+More than one client process can send: ``--loadgen-workers N`` (processes on this
+host) or ``--loadgen-cluster ADDRESS`` (Ray actors, one per node) send the same
+global schedule, split by seeded thinning, with their clocks measured and
+corrected (``--clock-tolerance-ms``): :mod:`openaiperf.loadgen.workers`. A
+find-peak search stops at a rate where the client, not the server, set the limit.
 """
 
 from __future__ import annotations
