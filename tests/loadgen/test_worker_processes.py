@@ -128,3 +128,13 @@ def test_a_multi_turn_session_goes_whole_to_one_worker(server):
     assert all(len(workers) == 1 for workers in by_session.values())
     assert {w for workers in by_session.values() for w in workers} == {0, 1}
     assert len(run.requests) == 36 and run.settings["sessions_ended_early"] == 0
+
+
+def test_a_worker_that_cannot_prepare_stops_the_round_naming_it():
+    from openaiperf.loadgen.workers import ProcessTransport, ShardPlan, WorkerLost
+
+    plan = ShardPlan(worker=0, indexes=[0], items=requests(1), offsets=[0.0], warmup=0, round_index=0,
+                     sessions=False, engine_class="openaiperf.engines.openai:NoSuchEngine", engine_spec={})
+    with pytest.raises(WorkerLost, match="worker 0 failed to prepare: ConfigError.*NoSuchEngine"):
+        ProcessTransport().open([plan])
+    assert not loadgen_processes()

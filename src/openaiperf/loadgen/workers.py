@@ -282,9 +282,10 @@ def process_main(conn: Any, plan: ShardPlan, parent: int) -> None:
                 break
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
-    except Exception:
+    except Exception as exc:
+        traceback.print_exc()  # the whole story on the worker's stderr (the case's own)
         with contextlib.suppress(Exception):
-            conn.send(("error", traceback.format_exc(limit=8)))
+            conn.send(("error", f"{type(exc).__name__}: {exc}"[:300]))
     finally:
         loop.close()
 
