@@ -104,3 +104,20 @@ def test_auto_takes_the_worker_count_from_the_rate_and_the_cached_capacity(tmp_p
                                                                "requests_per_s": 300.0})
     assert capacity.auto_workers(1800) == 12
     assert json.loads(capacity.cache_file().read_text())["requests_per_s"] == 300.0
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"loadgen_workers": "0"}, "--loadgen-workers: expected a worker count >= 1 or auto"),
+    ({"loadgen_workers": "many"}, "--loadgen-workers: expected a worker count >= 1 or auto"),
+    ({"clock_tolerance_ms": 0.0}, "--clock-tolerance-ms: expected a number > 0"),
+    ({"loadgen_cluster": "auto"}, "--loadgen-cluster: auto reads $RAY_ADDRESS, which is not set"),
+])
+def test_bad_load_generator_options_are_refused_at_start_up(given, message, monkeypatch):
+    from openaiperf.errors import ConfigError
+    from openaiperf.options import check_values
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(ConfigError) as error:
+        check_values(given.get)
+    assert message in str(error.value)
+    check_values({"loadgen_workers": "auto", "clock_tolerance_ms": 0.5}.get)  # accepted
