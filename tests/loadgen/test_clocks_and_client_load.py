@@ -116,7 +116,11 @@ def test_bad_load_generator_options_are_refused_at_start_up(given, message, monk
     from openaiperf.errors import ConfigError
     from openaiperf.options import check_values
 
+    import importlib.util
+
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    if "loadgen_cluster" in given and importlib.util.find_spec("ray") is None:
+        message = "--loadgen-cluster: Ray is not installed: pip install 'openaiperf[cluster]'"
     with pytest.raises(ConfigError) as error:
         check_values(given.get)
     assert message in str(error.value)
