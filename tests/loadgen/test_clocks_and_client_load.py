@@ -113,10 +113,10 @@ def test_auto_takes_the_worker_count_from_the_rate_and_the_cached_capacity(tmp_p
     ({"loadgen_cluster": "auto"}, "--loadgen-cluster: auto reads $RAY_ADDRESS, which is not set"),
 ])
 def test_bad_load_generator_options_are_refused_at_start_up(given, message, monkeypatch):
+    import importlib.util
+
     from openaiperf.errors import ConfigError
     from openaiperf.options import check_values
-
-    import importlib.util
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     if "loadgen_cluster" in given and importlib.util.find_spec("ray") is None:
