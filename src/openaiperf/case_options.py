@@ -141,3 +141,21 @@ def check_case_options(case: Case) -> None:
     if cls is not None:
         cls.parse_options(case.engine_options, source=f"case {case.id}: engine options")
     check_scenario_options(case.scenario, case.scenario_options, source=f"case {case.id}: scenario options")
+    if cls is not None:
+        check_loadgen_workers(case, cls)
+
+
+def check_loadgen_workers(case: Case, engine_class: Any) -> None:
+    """Load generator workers (``--loadgen-workers`` > 1, ``--loadgen-cluster``) only for an
+    engine that can send from another process (one that gives a ``worker_spec``: openai)."""
+    from openaiperf.engines import Engine
+
+    options = case.scenario_options
+    workers = str(options.get("loadgen_workers", "1")).strip().lower()
+    cluster = options.get("loadgen_cluster")
+    if (workers == "1" and not cluster) or getattr(engine_class, "worker_spec", None) is not Engine.worker_spec:
+        return
+    flag = "--loadgen-cluster" if cluster else "--loadgen-workers"
+    raise ConfigError(f"engine {case.engine!r} runs in the case's own process and cannot send from load generator "
+                      f"workers; only HTTP engines (openai) can: drop {flag} for this case", source=f"case {case.id}",
+                      field=flag)

@@ -288,6 +288,8 @@ class Record:
     turn: int | None = None
     #: the salt at the start of the request's prompt (None: sent as the task built it)
     salt: str | None = None
+    #: the load generator's worker that sent it (0, 1, ...; None: the case's own process)
+    worker: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -162,6 +162,51 @@ class FindPeak(Typed):
     tolerance: float | None = None
 
 
+class ClientLoadSummary(Typed):
+    """The client's own load over a round (see :mod:`openaiperf.loadgen.client_load`)."""
+
+    processes: int = Field(description="client processes: the case's own, or the driver and each worker")
+    send_lag_p99_ms: float | None = None
+    loop_lag_p99_ms: float | None = Field(default=None, description="event-loop lateness, p99 over the processes")
+    loop_lag_max_ms: float | None = None
+    cpu_cores: float | None = Field(default=None, description="CPU of the client processes, in cores")
+    busiest_process_cpu: float | None = Field(default=None, description="the busiest process, fraction of a core")
+    token_events_per_s: float | None = Field(default=None, description="chunks handled per second of the round")
+    judged: bool = Field(description="False: the engine runs in the client's process, which cannot be told apart")
+    client_bound: bool = Field(description="the client, not the server, set the limit")
+    reason: str | None = None
+
+
+class WorkerClock(Typed):
+    before: dict[str, float] | None = None
+    after: dict[str, float] | None = None
+    drift_ms: float | None = None
+    error_ms: float | None = None
+
+
+class LoadgenWorker(Typed):
+    worker: int
+    node: str | None = None
+    assigned: int = Field(description="requests (or sessions) the split gave it")
+    reported: int = Field(description="records it reported (the rest were lost)")
+    lost: str | None = Field(default=None, description="why it was lost, if it was")
+    clock: WorkerClock | None = None
+
+
+class LoadgenSummary(Typed):
+    """Load generator workers of a round (``--loadgen-workers``, ``--loadgen-cluster``)."""
+
+    transport: str = Field(description="processes (this host) or ray (a cluster)")
+    workers: int
+    split_seed: int | None = None
+    clock_correction: bool
+    clock_tolerance_ms: float
+    clock_error_ms: float | None = Field(default=None, description="the largest worker offset uncertainty + drift")
+    lost_requests: int
+    dead_workers: list[int] = Field(default_factory=list)
+    per_worker: list[LoadgenWorker] = Field(default_factory=list)
+
+
 class ScenarioSettings(FreeForm):
     """What the scenario ran with (the rounds' settings merged). Named here: what the
     built-in scenarios set and the reports read; a scenario may add its own keys."""
@@ -181,6 +226,8 @@ class ScenarioSettings(FreeForm):
     achieved_qps: float | None = None
     find_peak: FindPeak | None = None
     queued_in_front_of_engine: bool | None = None
+    client: ClientLoadSummary | None = None
+    loadgen: LoadgenSummary | None = None
 
 
 class CaseSettings(Typed):

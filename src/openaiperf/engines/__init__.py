@@ -141,6 +141,22 @@ class Engine:
         rewritten)."""
         return False
 
+    def worker_spec(self) -> dict[str, Any] | None:
+        """What a load generator worker in another process or on another host needs to
+        send this engine's requests itself (``--loadgen-workers``, ``--loadgen-cluster``):
+        picklable data that :meth:`from_worker_spec` turns back into an engine there;
+        None (the default) when the engine cannot be driven from another process."""
+        return None
+
+    async def open_connections(self, count: int) -> None:
+        """Open up to ``count`` connections to the server ahead of a load generator's start,
+        so that the first scheduled requests do not pay for them (default: nothing to open)."""
+
+    @classmethod
+    def from_worker_spec(cls, spec: dict[str, Any]) -> Engine:
+        """The engine a worker sends with, built from :meth:`worker_spec`."""
+        raise NotImplementedError(f"engine {cls.name} cannot run in a load generator worker")
+
     def scorer(self) -> Scorer | None:
         """Per-token log-probabilities of token windows, for the perplexity task: the
         engine's own ``score(windows)`` method when it has one, else (an engine

@@ -213,6 +213,7 @@ class OpenAIEngine(Engine):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sessions: dict[asyncio.AbstractEventLoop, Any] = {}
         self.sessions_opened = 0
+        self._worker_headers: RedactedHeaders | None = None  # a load generator worker's: the driver's headers
 
     @classmethod
     def served_models(cls, options: Any) -> list[str] | None:
@@ -350,8 +351,47 @@ class OpenAIEngine(Engine):
             info["prefix_caching"] = "unknown (the endpoint's own setting)"
         return info
 
+    # -- load generator workers -------------------------------------------------------
+    def worker_spec(self) -> dict[str, Any]:
+        """The prepared HTTP client, for a load generator worker to rebuild: the server's URL,
+        the model name and what the server was found to accept. The request headers (an API
+        key among them) travel in memory to the worker and are never written anywhere."""
+        return {"options": self.options.model_dump(), "base_url": self.base_url, "model_name": self.model_name,
+                "continuous_usage": self.continuous_usage, "token_prompts": self.token_prompts,
+                "return_token_ids": self.return_token_ids, "headers": self.headers()}
+
+    @classmethod
+    def from_worker_spec(cls, spec: dict[str, Any]) -> OpenAIEngine:
+        """The client a worker sends with: no server to start, no tokenizer (token counts are
+        worked out by the driver's engine after the round), the driver's headers."""
+        options = {**spec["options"], "endpoint": spec["base_url"], "client_tokenizer": False, "server_args": []}
+        engine = cls(EngineContext(model=None, weights="", hardware=None, dtype="", options=options))
+        engine.base_url = spec["base_url"]
+        engine.model_name = spec["model_name"]
+        engine.continuous_usage = bool(spec["continuous_usage"])
+        engine.token_prompts = bool(spec["token_prompts"])
+        engine.return_token_ids = bool(spec["return_token_ids"])
+        engine._worker_headers = RedactedHeaders(spec["headers"])
+        return engine
+
+    async def open_connections(self, count: int) -> None:
+        """``count`` concurrent ``GET /v1/models``: each leaves an open connection in this
+        loop's pool (a failure is left to the requests to report)."""
+        session = self.session()
+
+        async def one() -> None:
+            try:
+                async with session.get(cast(str, self.base_url) + "/v1/models") as response:
+                    await response.read()
+            except Exception:  # noqa: S110 - the measured requests report an unreachable server
+                pass
+
+        await asyncio.gather(*(one() for _ in range(max(0, count))))
+
     # -- HTTP -------------------------------------------------------------------------
     def headers(self) -> RedactedHeaders:
+        if self._worker_headers is not None:
+            return RedactedHeaders(self._worker_headers)
         return auth_headers(self.options.api_key_env, self._server_key, self._credentials)
 
     def session(self):

@@ -20,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
 
+from openaiperf.loadgen.client_load import ClientLoad, ClientProbe
 from openaiperf.records import Record, RecordSink, Request
 
 T = TypeVar("T")
@@ -37,6 +38,8 @@ class DispatchResult:
     records: list[Record]
     start: float  # perf_counter at the first measured scheduled send
     end: float    # perf_counter when the last measured request completed
+    #: what each client process measured about itself (see :mod:`openaiperf.loadgen.client_load`)
+    client: list[ClientLoad] = field(default_factory=list)
 
 
 def engine_sender(engine: Any) -> SendFn:
@@ -68,8 +71,9 @@ def _window(records: Sequence[Record], fallback: float) -> tuple[float, float]:
 
 async def dispatch_open(requests: Sequence[Request], records: Sequence[Record],
                         offsets: Sequence[float] | np.ndarray[Any, Any], send: SendFn, sink: RecordSink, *,
-                        warmup: int = 0) -> DispatchResult:
-    """Send request i at ``t0 + offsets[i]``; the first ``warmup`` are not measured."""
+                        warmup: int = 0, t0: float | None = None) -> DispatchResult:
+    """Send request i at ``t0 + offsets[i]``; the first ``warmup`` are not measured. ``t0``
+    (perf_counter): the start a driver gave a worker process; default a moment from now."""
     loop = asyncio.get_running_loop()
     tasks: list[asyncio.Task[None]] = []
 
@@ -80,7 +84,8 @@ async def dispatch_open(requests: Sequence[Request], records: Sequence[Record],
         await send(request, record)
         sink(record)
 
-    t0 = time.perf_counter() + 0.01  # a little slack so request 0 is not late by construction
+    if t0 is None:
+        t0 = time.perf_counter() + 0.01  # a little slack so request 0 is not late by construction
     for index, (request, record, offset) in enumerate(zip(requests, records, offsets)):
         record.warmup = index < warmup
         record.scheduled = t0 + float(offset)
@@ -133,10 +138,15 @@ def run_dispatch(engine: Any, coroutine_factory: Callable[[], Awaitable[Dispatch
     """Run a dispatch in a fresh event loop and close the engine's session of that loop."""
 
     async def main() -> DispatchResult:
+        probe = ClientProbe()
+        probe.start()
         try:
-            return await coroutine_factory()
+            result = await coroutine_factory()
         finally:
             await close_engine_session(engine)
+            load = await probe.stop()
+        result.client.append(load)
+        return result
 
     return run_loop(main())
 

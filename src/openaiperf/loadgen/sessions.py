@@ -109,10 +109,13 @@ async def dispatch_sessions_closed(sessions: Sequence[Session], streams: int, se
 
 
 async def dispatch_sessions_open(sessions: Sequence[Session], offsets: Sequence[float], send: SendFn,
-                                 sink: RecordSink, *, warmup: int = 0, round_index: int = 0) -> SessionDispatch:
-    """Session i starts at ``t0 + offsets[i]``, whatever happened before (open loop)."""
+                                 sink: RecordSink, *, warmup: int = 0, round_index: int = 0,
+                                 t0: float | None = None) -> SessionDispatch:
+    """Session i starts at ``t0 + offsets[i]``, whatever happened before (open loop); ``t0``
+    (perf_counter) defaults to a moment from now."""
     runner = SessionRunner(send, sink, round_index)
-    t0 = time.perf_counter() + 0.01  # a little slack so session 0 is not late by construction
+    if t0 is None:
+        t0 = time.perf_counter() + 0.01  # a little slack so session 0 is not late by construction
     tasks = [asyncio.get_running_loop().create_task(
         runner.run(session, t0 + float(offset), warmup=index < warmup))
         for index, (session, offset) in enumerate(zip(sessions, offsets))]

@@ -34,6 +34,9 @@ class ScenarioConfig(Options):
                                          help="minimum measured duration for a VALID result, s")
     min_queries: int = option_field(1, ge=1, flag="--min-queries", metavar="N",
                                     help="minimum measured query count for a VALID result")
+    allow_client_bound: bool = option_field(
+        False, flag="--allow-client-bound",
+        help="online cases: a round whose client, not the server, set the limit (client-bound) stays VALID")
     #: the largest failed-request fraction of a VALID run (``--max-error-rate``; MLPerf: none)
     max_error_rate: float = Field(default=0.0, ge=0, le=1)
     #: the task's default SLA bounds (its ``sla``), for the scenarios that judge one

@@ -72,4 +72,21 @@ def finish_run(result: DispatchResult, config: ScenarioConfig, settings: dict[st
     if not engine.concurrent:
         # The runner notes that the engine queues requests; say here that the queueing is measured.
         run.settings["queued_in_front_of_engine"] = True
+    check_client(run, result, config, engine)
     return run
+
+
+def check_client(run: ScenarioRun, result: DispatchResult, config: ScenarioConfig, engine: Any) -> None:
+    """The client's own load over the round, and whether it (not the server) set the limit:
+    ``client-bound`` makes the round INVALID unless ``--allow-client-bound``."""
+    from openaiperf.loadgen.client_load import client_summary
+
+    # an engine in the client's process (hf, vllm) spends its compute there: the client cannot be told apart
+    summary = client_summary(result.client, result.records, judged=bool(getattr(engine, "online", False)))
+    run.settings["client"] = summary
+    if summary["client_bound"]:
+        allowed = config.allow_client_bound
+        run.constraints["client_not_bound"] = allowed
+        run.notes.append(f"client-bound: {summary['reason']}: the rate measured is the client's, not the server's"
+                         + (" (allowed: --allow-client-bound)" if allowed else
+                            "; send from more processes (--loadgen-workers) or hosts (--loadgen-cluster)"))

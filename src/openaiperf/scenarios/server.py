@@ -27,6 +27,12 @@ the gaps multiplied by ``time_scale`` (``--time-scale``: 0.5 replays twice as
 fast); ``auto`` (the default) replays a trace when the requests carry arrival
 times. Multi-turn sessions arrive at ``qps_target`` sessions per second (Poisson
 gaps); each session's turns then follow its answers and think times.
+
+More than one client process can send: ``--loadgen-workers N`` (processes on this
+host) or ``--loadgen-cluster ADDRESS`` (Ray actors, one per node) send the same
+global schedule, split by seeded thinning, with their clocks measured and
+corrected (``--clock-tolerance-ms``): :mod:`openaiperf.loadgen.workers`. A
+find-peak search stops at a rate where the client, not the server, set the limit.
 """
 
 from __future__ import annotations
@@ -80,6 +86,39 @@ class ServerOptions(Options):
         help="online greedy cases: also run every measured request alone (concurrency 1) after the "
              "measured rounds and report the fraction whose output is identical")
 
+    loadgen_workers: str = option_field(
+        "1", flag="--loadgen-workers", metavar="N|auto",
+        help="send from N worker processes behind the one global schedule (auto: from the target rate and the "
+             "client capacity measured on this machine; default 1: the case's own process)")
+    loadgen_cluster: str | None = option_field(
+        None, flag="--loadgen-cluster", metavar="ADDRESS|auto",
+        help="send from Ray actors, one per node of the cluster at ADDRESS (what ray.init takes; auto: "
+             "$RAY_ADDRESS), behind the one global schedule (needs the 'cluster' extra)")
+    clock_tolerance_ms: float = option_field(
+        1.0, gt=0, flag="--clock-tolerance-ms", metavar="MS",
+        help="load generator workers: a case whose worker clock offsets are known only to more than this "
+             "(uncertainty + drift) is INVALID (default 1 ms)")
+
+    @field_validator("loadgen_workers", mode="before")
+    @classmethod
+    def _worker_count(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        if text != "auto" and not (text.isdigit() and int(text) >= 1):
+            raise ValueError(f"expected a worker count >= 1 or auto, got {value!r}")
+        return text
+
+    @field_validator("loadgen_cluster")
+    @classmethod
+    def _cluster(cls, value: Any) -> Any:
+        if value:
+            from openaiperf.loadgen.cluster import check_cluster_option
+
+            try:
+                check_cluster_option(str(value))
+            except ConfigError as exc:
+                raise ValueError(str(exc).split(": ", 1)[-1]) from None
+        return value
+
     @field_validator("latency_sla")
     @classmethod
     def _parses(cls, value: Any) -> Any:
@@ -91,46 +130,57 @@ class ServerOptions(Options):
         return value
 
 
-def find_peak(trial: Callable[[float], bool], start_qps: float, *, tolerance: float = 0.1,
+def find_peak(trial: Callable[[float], bool | None], start_qps: float, *, tolerance: float = 0.1,
               max_trials: int = 10) -> tuple[float | None, list[tuple[float, bool]]]:
     """Highest rate at which ``trial(rate)`` is True, by exponential growth (or
-    decay) to bracket it, then binary search; returns (peak or None, trials)."""
+    decay) to bracket it, then binary search; returns (peak or None, trials).
+    A trial that returns None (the client, not the server, set the limit) ends the
+    search: the peak is then the highest VALID rate seen below it, never that rate."""
     history: list[tuple[float, bool]] = []
+    bracket: dict[str, float | None] = {"low": None, "high": None}
+
+    class ClientBound(Exception):
+        pass
 
     def run(rate: float) -> bool:
         ok = trial(rate)
-        history.append((rate, ok))
+        history.append((rate, bool(ok)))
+        if ok is None:
+            raise ClientBound
         return ok
 
-    low: float | None = None
-    high: float | None = None
-    rate = start_qps
-    if run(rate):
-        low = rate
-        while len(history) < max_trials:
-            rate *= 2
-            if run(rate):
-                low = rate
-            else:
-                high = rate
-                break
-    else:
-        high = rate
-        while len(history) < max_trials:
-            rate /= 2
-            if run(rate):
-                low = rate
-                break
-            high = rate
-    if low is None or high is None:
-        return low, history
-    while len(history) < max_trials and (high - low) / low > tolerance:
-        middle = (low + high) / 2
-        if run(middle):
-            low = middle
+    def search() -> None:
+        rate = start_qps
+        if run(rate):
+            bracket["low"] = rate
+            while len(history) < max_trials:
+                rate *= 2
+                if run(rate):
+                    bracket["low"] = rate
+                else:
+                    bracket["high"] = rate
+                    break
         else:
-            high = middle
-    return low, history
+            bracket["high"] = rate
+            while len(history) < max_trials:
+                rate /= 2
+                if run(rate):
+                    bracket["low"] = rate
+                    break
+                bracket["high"] = rate
+        low, high = bracket["low"], bracket["high"]
+        while low is not None and high is not None and len(history) < max_trials and (high - low) / low > tolerance:
+            middle = (low + high) / 2
+            if run(middle):
+                low = bracket["low"] = middle
+            else:
+                high = bracket["high"] = middle
+
+    try:
+        search()
+    except ClientBound:
+        pass
+    return bracket["low"], history
 
 
 class ServerScenario(Scenario):
@@ -189,8 +239,11 @@ class ServerScenario(Scenario):
             sessions = with_warmup_sessions(requests, warmup, self.measured_count(qps))  # type: ignore[arg-type]
             starts = arrival_times(len(sessions), qps, seed=self.seed + round_index, burstiness=self.burstiness,
                                    warmup=warmup).tolist()
-            result = run_dispatch(engine, lambda: dispatch_sessions_open(sessions, starts, send, sink,
-                                                                          warmup=warmup, round_index=round_index))
+            if self.sharded(qps):
+                result = self.dispatch_workers(engine, sessions, starts, sink, warmup, round_index, qps, settings)
+            else:
+                result = run_dispatch(engine, lambda: dispatch_sessions_open(sessions, starts, send, sink,
+                                                                              warmup=warmup, round_index=round_index))
             settings.update(arrivals="poisson", arrival_unit="sessions/s", sessions=len(sessions) - warmup)
             run = finish_run(result, self.config, settings, engine)
             records = result.records
@@ -208,10 +261,20 @@ class ServerScenario(Scenario):
                 offsets = arrival_times(len(all_requests), qps, seed=self.seed + round_index,
                                         burstiness=self.burstiness, warmup=warmup)
                 settings["arrivals"] = "poisson"
-            result = run_dispatch(engine, lambda: dispatch_open(all_requests, records, offsets, send, sink,
-                                                                warmup=warmup))
+            if self.sharded(qps):
+                result = self.dispatch_workers(engine, all_requests, offsets, sink, warmup, round_index, qps, settings)
+                records = result.records
+            else:
+                result = run_dispatch(engine, lambda: dispatch_open(all_requests, records, offsets, send, sink,
+                                                                    warmup=warmup))
             run = finish_run(result, self.config, settings, engine, all_requests)
             arrivals = [r for r in records if not r.warmup]
+        if "loadgen" in settings:
+            from openaiperf.loadgen.workers import loadgen_constraints
+
+            constraints, notes = loadgen_constraints(settings["loadgen"])
+            run.constraints.update(constraints)
+            run.notes.extend(notes)
         measured = [r for r in records if not r.warmup]
         run.constraints.update(sla_constraints(measured, self.sla))
         run.settings["measured_requests"] = len(measured)
@@ -220,6 +283,30 @@ class ServerScenario(Scenario):
         run.notes.append(f"SLA p99 TTFT <= {self.sla.ttft_ms:g} ms, p99 TPOT <= {self.sla.tpot_ms:g} ms "
                          f"({self.sla_source})")
         return run
+
+    def worker_count(self, qps: float) -> int:
+        """``--loadgen-workers`` as a number (auto: from the rate and the client's measured capacity)."""
+        value = self.options.loadgen_workers
+        if value != "auto":
+            return int(value)
+        from openaiperf.loadgen.capacity import auto_workers
+
+        return auto_workers(qps)
+
+    def sharded(self, qps: float) -> bool:
+        """Whether this rate is sent from load generator workers rather than this process."""
+        return bool(self.options.loadgen_cluster) or self.worker_count(qps) > 1
+
+    def dispatch_workers(self, engine: Any, items: Sequence[Any], offsets: Any, sink: RecordSink, warmup: int,
+                         round_index: int, qps: float, settings: dict[str, Any]) -> Any:
+        from openaiperf.loadgen.workers import dispatch_with_workers
+
+        result, report = dispatch_with_workers(
+            engine, items, [float(v) for v in offsets], sink, warmup=warmup, round_index=round_index,
+            seed=self.seed + round_index, workers=self.worker_count(qps), cluster=self.options.loadgen_cluster,
+            tolerance_ms=self.options.clock_tolerance_ms)
+        settings["loadgen"] = report
+        return result
 
     def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
         if not self.find_peak:
@@ -231,8 +318,9 @@ class ServerScenario(Scenario):
         runs: dict[float, ScenarioRun] = {}
         pending: dict[float, list[Record]] = {}
         tried: list[float] = []
+        client_bound: list[float] = []
 
-        def trial(qps: float) -> bool:
+        def trial(qps: float) -> bool | None:
             kept: list[Record] = []
             # each trial's prompts start with a salt of their own: a prefix cache must not serve a trial
             # from the ones before it (a workload's shared prefixes stay shared within the trial)
@@ -240,6 +328,9 @@ class ServerScenario(Scenario):
             salted = [r.salted(f"[trial {len(tried)}]") for r in requests]
             run = self.run_at(engine, salted, kept.append, round_index, qps)
             runs[qps], pending[qps] = run, kept
+            if run.settings.get("client", {}).get("client_bound"):
+                client_bound.append(qps)
+                return None  # the client's limit, not the server's: no higher rate is tried
             return run.valid
 
         peak, history = find_peak(trial, self.qps, tolerance=self.peak_tolerance, max_trials=self.peak_max_trials)
@@ -253,6 +344,11 @@ class ServerScenario(Scenario):
         trials = ", ".join(f"{q:.3g}:{'VALID' if ok else 'INVALID'}" for q, ok in history)
         run.notes.append(f"find-peak: peak {peak:.3g} QPS" if peak is not None else "find-peak: no VALID rate found")
         run.notes.append(f"find-peak trials (QPS:result): {trials}")
+        if client_bound:
+            run.constraints["peak_not_client_bound"] = False
+            run.notes.append(f"find-peak stopped at {client_bound[0]:.3g} QPS: the client, not the server, set the "
+                             "limit there (client-bound); the server's peak is at least the peak above: send from "
+                             "more clients (--loadgen-workers, --loadgen-cluster)")
         if self.config.min_duration_s <= 0:
             # Without a minimum duration a trial is a short burst, and a burst of a few
             # queries stays VALID at rates the system cannot sustain.
