@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,10 +54,11 @@ class LoopbackServer:
         self.thread.join(30)
 
 
-def serve(service: RegistryService, *, public_read: bool = False) -> tuple[str, LoopbackServer]:
+def serve(service: RegistryService | Any, *, public_read: bool = False) -> tuple[str, LoopbackServer]:
+    """The service's app (or any ASGI app) on a free loopback port."""
     port = free_port()
-    config = uvicorn.Config(create_app(service, public_read=public_read), host="127.0.0.1", port=port,
-                            log_level="warning", access_log=False)
+    app = create_app(service, public_read=public_read) if isinstance(service, RegistryService) else service
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="registry-test-server", daemon=True)
     thread.start()

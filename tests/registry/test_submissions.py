@@ -104,3 +104,136 @@ def test_two_runs_submitted_and_shown_postgresql(postgres: Any, tmp_path: Path, 
     finally:
         server.stop()
         store.close()
+
+
+# -- refusals -----------------------------------------------------------------------------
+def tar_of(path: Path, members: list[tuple[str, bytes | None, str | None]]) -> Path:
+    """A gzip tar with ``(name, content, link target)`` members (content None: a symlink)."""
+    with tarfile.open(path, "w:gz") as archive:
+        for name, content, target in members:
+            info = tarfile.TarInfo(name)
+            if content is None:
+                info.type, info.linkname = tarfile.SYMTYPE, target or ""
+                archive.addfile(info)
+            else:
+                info.size = len(content)
+                archive.addfile(info, io.BytesIO(content))
+    return path
+
+
+def members_of(archive: Path) -> list[tuple[str, bytes | None, str | None]]:
+    with tarfile.open(archive) as opened:
+        return [(m.name, opened.extractfile(m).read(), None) for m in opened.getmembers()  # type: ignore[union-attr]
+                if m.isfile()]
+
+
+def refused(registry: Registry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+            archive: Path, scope: str | None = "submit") -> str:
+    """Submit; assert it was refused and nothing was stored; the error line."""
+    before_rows, before_files = len(stored(registry)), data_files(registry)
+    capsys.readouterr()
+    assert submit(registry, monkeypatch, archive, scope) == 2
+    captured = capsys.readouterr()
+    for token in registry.tokens.values():
+        assert token not in captured.out + captured.err
+    assert len(stored(registry)) == before_rows
+    assert data_files(registry) == before_files
+    return captured.err
+
+
+def test_refusals_store_nothing(registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    good = pack(make_run(tmp_path / "reports", "run-a", CREATED[0]), tmp_path / "good.tgz")
+    members = members_of(good)
+    # tokens: none, a read-only one, a revoked one, an unknown one
+    assert "no registry token: set $OPENAIPERF_TOKEN" in refused(registry, monkeypatch, capsys, good, None)
+    error = refused(registry, monkeypatch, capsys, good, "read")
+    assert "has scope(s) read; this needs 'submit'" in error
+    assert "revoked" in refused(registry, monkeypatch, capsys, good, "revoked")
+    registry.tokens["unknown"] = "obt_" + "x" * 43
+    assert "refused the token (the token from $OPENAIPERF_TOKEN): unknown token" in refused(
+        registry, monkeypatch, capsys, good, "unknown")
+    # climbing, absolute and link members; nothing written outside the data folder
+    outside = tmp_path / "escaped.txt"
+    climbing = tar_of(tmp_path / "climb.tgz", [*members, (f"run-a/../../../../{outside}", b"x", None)])
+    assert "a path with '..'" in refused(registry, monkeypatch, capsys, climbing)
+    absolute = tar_of(tmp_path / "abs.tgz", [*members, (str(outside), b"x", None)])
+    assert "an absolute path" in refused(registry, monkeypatch, capsys, absolute)
+    linked = tar_of(tmp_path / "link.tgz", [*members, ("run-a/records/evil.jsonl", None, "/etc/passwd")])
+    assert "a link (links are not accepted)" in refused(registry, monkeypatch, capsys, linked)
+    assert not outside.exists()
+    # a record changed after packing: its checksum no longer matches the manifest
+    tampered = [(n, c + b"\n" if n.endswith(".jsonl") and c else c, t) for n, c, t in members]
+    error = refused(registry, monkeypatch, capsys, tar_of(tmp_path / "tampered.tgz", tampered))
+    assert "checksum mismatch: 'records/summarization.xsum-offline-" in error
+    # an archive without the manifest (not made by ob pack)
+    bare = tar_of(tmp_path / "bare.tgz", [m for m in members if not m[0].endswith("SHA256SUMS")])
+    assert "no SHA256SUMS in the run folder" in refused(registry, monkeypatch, capsys, bare)
+    # a corrupt results.json, packed (so its checksum is right)
+    corrupt_dir = make_run(tmp_path / "reports", "run-corrupt", CREATED[1])
+    document = json.loads((corrupt_dir / "results.json").read_text())
+    document["cases"][0]["metrics"]["ttft_p50"]["value"] = "fast"
+    (corrupt_dir / "results.json").write_text(json.dumps(document))
+    error = refused(registry, monkeypatch, capsys, pack(corrupt_dir, tmp_path / "corrupt.tgz"))
+    assert "results.json: not a valid results document" in error and "cases[0].metrics.ttft_p50" in error
+    assert str(tmp_path) not in error  # the service's own paths stay out of the answer
+    # not a tar at all
+    junk = tmp_path / "junk.tgz"
+    junk.write_bytes(b"not an archive" * 10)
+    assert "not a tar archive" in refused(registry, monkeypatch, capsys, junk)
+    # the good archive still goes in, once; a replay and a repack of the same run are recognised
+    assert submit(registry, monkeypatch, good) == 0
+    assert "this archive was submitted already" in refused(registry, monkeypatch, capsys, good)
+    repacked = tar_of(tmp_path / "repacked.tgz", list(reversed(members)))
+    assert repacked.read_bytes() != good.read_bytes()
+    assert "this run was submitted already" in refused(registry, monkeypatch, capsys, repacked)
+    assert len(stored(registry)) == 1 and len(registry.service.store.runs()) == 1
+
+
+def test_an_oversized_archive_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    registry, server, store = start_registry(f"sqlite:///{tmp_path / 'h.sqlite'}", tmp_path / "data",
+                                             max_archive_bytes=2000)
+    try:
+        archive = pack(make_run(tmp_path / "reports", "run-a", CREATED[0]), tmp_path / "a.tgz")
+        assert archive.stat().st_size > 2000
+        assert "this registry accepts at most 2000" in refused(registry, monkeypatch, capsys, archive)
+        # a client that does not announce its length is cut off while it sends
+        answer = httpx.post(f"{registry.url}/api/v1/submissions", headers={
+            "Authorization": f"Bearer {registry.tokens['submit']}"}, content=iter([archive.read_bytes()]))
+        assert answer.status_code == 413 and "over 2000 bytes" in answer.json()["detail"]
+        assert stored(registry) == [] and data_files(registry) == set()
+    finally:
+        server.stop()
+        store.close()
+
+
+def test_twenty_concurrent_submissions_are_each_stored_once(registry: Registry, tmp_path: Path) -> None:
+    """20 archives, each sent twice at the same moment (40 requests): 20 stored, 20 answered
+    as duplicates, 20 runs in the history."""
+    archives = [pack(make_run(tmp_path / "reports", f"run-{i:02d}", f"2026-12-01T10:{i:02d}:00+00:00",
+                              ttft_ms=10.0 + i), tmp_path / f"{i}.tgz") for i in range(20)]
+    statuses: list[int] = []
+    barrier = threading.Barrier(40)
+    lock = threading.Lock()
+
+    def send(archive: Path) -> None:
+        body = archive.read_bytes()
+        barrier.wait()
+        answer = httpx.post(f"{registry.url}/api/v1/submissions", content=body, timeout=120,
+                            headers={"Authorization": f"Bearer {registry.tokens['submit']}"})
+        with lock:
+            statuses.append(answer.status_code)
+
+    threads = [threading.Thread(target=send, args=(a,)) for a in archives * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(180)
+    assert sorted(statuses) == [201] * 20 + [409] * 20
+    rows = stored(registry)
+    assert len(rows) == 20 and len({r.run_key for r in rows}) == 20
+    assert len(registry.service.store.runs()) == 20
+    folders = {p.name for p in (registry.service.data_dir / "submissions").iterdir()}
+    assert len(folders) == 20 and not any((registry.service.data_dir / "incoming").iterdir())
