@@ -177,7 +177,7 @@ def create_app(service: RegistryService, *, public_read: bool = False) -> FastAP
               openapi_extra={"requestBody": {"required": True, "description": "an `ob pack` archive",
                                              "content": {"application/gzip": {"schema": {"type": "string",
                                                                                          "format": "binary"}}}}})
-    async def submit(request: Request, token: Submitter,
+    async def submit_archive(request: Request, token: Submitter,
                      tags: Annotated[str, Query(description="comma-separated, e.g. llama3,vllm,server")] = "",
                      description: Annotated[str, Query(max_length=2000)] = "") -> Response:
         """Submit an `ob pack` archive (the request body): checked, stored, and its run
@@ -204,14 +204,15 @@ def create_app(service: RegistryService, *, public_read: bool = False) -> FastAP
         return JSONResponse(answer.model_dump(), status_code=409 if outcome.duplicate else 201)
 
     @app.get("/api/v1/submissions", tags=["submissions"])
-    async def submissions(_token: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    async def list_submissions(_token: Reader,
+                               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
         rows = await run_in_threadpool(service.submissions, limit)
         return [{"id": r.id, "run_id": r.run_id, "archive_sha256": r.archive_sha256, "tags": r.tags,
                  "description": r.description, "submitted": r.submitted.isoformat(), "token_id": r.token_id}
                 for r in rows]
 
     @app.get("/api/v1/runs", tags=["runs"])
-    async def runs_api(_token: Reader, hardware: str | None = None, engine: str | None = None,
+    async def list_runs(_token: Reader, hardware: str | None = None, engine: str | None = None,
                        model: str | None = None, task: str | None = None, commit: str | None = None,
                        tags: str = "", limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
         rows = await run_in_threadpool(service.runs, Filters(hardware=hardware, engine=engine, model=model,
@@ -222,7 +223,7 @@ def create_app(service: RegistryService, *, public_read: bool = False) -> FastAP
                  "submission_id": s.id if s else None, "tags": s.tags if s else []} for r, s in rows]
 
     @app.post("/api/v1/tasks", tags=["tasks"], status_code=201)
-    async def publish(token: Publisher, definition: Annotated[UploadFile, File(description="the task YAML")],
+    async def publish_task(token: Publisher, definition: Annotated[UploadFile, File(description="the task YAML")],
                       files: Annotated[list[UploadFile] | None, File(description="its data files")] = None
                       ) -> dict[str, Any]:
         """Publish a task definition with the data files its local dataset sources name."""
@@ -242,15 +243,15 @@ def create_app(service: RegistryService, *, public_read: bool = False) -> FastAP
         return _task_json(row)
 
     @app.get("/api/v1/tasks", tags=["tasks"])
-    async def tasks_api(_token: Reader) -> list[dict[str, Any]]:
+    async def list_tasks(_token: Reader) -> list[dict[str, Any]]:
         return [_task_json(r) for r in await run_in_threadpool(service.tasks)]
 
     @app.get("/api/v1/tasks/{name}", tags=["tasks"])
-    async def task_api(name: str, _token: Reader, version: str | None = None) -> dict[str, Any]:
+    async def get_task(name: str, _token: Reader, version: str | None = None) -> dict[str, Any]:
         return _task_json(await run_in_threadpool(service.task, name, version))
 
     @app.get("/api/v1/tasks/{name}/{version}/files/{file_name}", tags=["tasks"])
-    async def task_file(name: str, version: str, file_name: str, _token: Reader) -> FileResponse:
+    async def get_task_file(name: str, version: str, file_name: str, _token: Reader) -> FileResponse:
         row = await run_in_threadpool(service.task, name, version)
         return FileResponse(service.task_file(row, file_name), filename=file_name)
 

@@ -42,6 +42,7 @@ from openaiperf.registry_service.archive import ArchiveLimits, ArchiveRefused, i
 #: task names, versions and file names become folder and file names: nothing else is accepted
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
 MAX_TAGS = 20
+CALIBRATION_TASK = "calibration"
 MAX_DESCRIPTION = 2000
 
 
@@ -367,9 +368,11 @@ class RegistryService:
                     "scenario": distinct(CaseRow.scenario), "metric": distinct(MetricRow.name)}
 
     def boards(self) -> list[tuple[str, str, str]]:
-        """Every task x scenario x hardware with at least one valid passed case."""
+        """Every task x scenario x hardware with at least one valid passed case (the
+        hardware calibration items are measurements of the machine, not results)."""
         statement = (select(CaseRow.task, CaseRow.scenario, CaseRow.hardware)
-                     .where(CaseRow.status == "passed", CaseRow.valid.is_not(False)).distinct())
+                     .where(CaseRow.status == "passed", CaseRow.valid.is_not(False),
+                            CaseRow.task != CALIBRATION_TASK).distinct())
         with self.session() as session:
             return sorted((str(t), str(s), str(h)) for t, s, h in session.execute(statement))
 
