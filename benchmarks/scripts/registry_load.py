@@ -132,7 +132,7 @@ def main() -> int:
         results = {}
         for name, path in pages.items():
             results[name] = asyncio.run(hammer(url, token, path, args.requests, args.concurrency))
-        print(f"load average before the reads: {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
+        print(f"load average (1, 5, 15 min) at the end of the reads: {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
               f"on {os.cpu_count()} CPU(s)")
         print(f"{args.runs} runs submitted in {submit_s:.1f} s ({submit_s / args.runs * 1000:.0f} ms each, "
               "one at a time, packing included)")

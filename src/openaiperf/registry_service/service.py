@@ -95,7 +95,7 @@ def clean_tags(tags: Sequence[str]) -> list[str]:
         tag = tag.strip()
         if not tag:
             continue
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}", tag):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}", tag.replace("_", "-")):
             raise Refused(422, f"tag {tag!r}: letters, digits and . _ : + - only, 64 characters at most")
         if tag not in out:
             out.append(tag)
