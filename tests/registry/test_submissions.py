@@ -76,6 +76,7 @@ def two_runs_submitted_and_shown(registry: Registry, tmp_path: Path, monkeypatch
     assert page.status_code == 200 and "summarization.xsum-offline-vllm-m" in page.text
     report = read(registry, f"/runs/{run_b.id}/report")
     assert report.status_code == 200 and "summarization.xsum-offline-hf-m" in report.text
+    assert report.headers["content-security-policy"] == "sandbox"  # the submitter's HTML, kept in a sandbox
     trend = read(registry, "/trend", case="summarization.xsum-offline-hf-m", metric="ttft_p50")
     assert trend.status_code == 200 and trend.text.count("<circle") == 2
     board = read(registry, "/leaderboard", task="summarization.xsum", scenario="offline", hardware="cpu",

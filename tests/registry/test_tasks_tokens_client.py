@@ -141,6 +141,11 @@ def test_reading_needs_a_read_token(registry: Registry) -> None:
         assert browser.post("/login", data={"token": registry.tokens["submit"]}).status_code == 401
         assert browser.post("/login", data={"token": registry.tokens["read"]}).status_code == 303
         assert browser.get("/").status_code == 200
+    # the cookie of a stronger token still only reads: a page cannot write with it
+    with httpx.Client(base_url=registry.url) as browser:
+        assert browser.post("/login", data={"token": registry.tokens["admin"]}).status_code == 303
+        made = browser.post("/api/v1/tokens", json={"name": "x", "scopes": ["admin"]})
+        assert made.status_code == 403 and "the sign-in cookie only reads" in made.json()["detail"]
     assert httpx.get(f"{registry.url}/openapi.json").json()["paths"]["/api/v1/submissions"]["post"]
 
 

@@ -121,6 +121,9 @@ def requires(scope: str) -> Callable[..., Awaitable[TokenInfo | None]]:
                     ) -> TokenInfo | None:
         service: RegistryService = request.app.state.service
         token = _token_of(request, credentials)
+        if credentials is None and token is not None and scope != "read":
+            # the browser's cookie reads only: a page (or a submitted report) cannot write with it
+            raise Refused(403, f"the sign-in cookie only reads; {scope!r} needs 'Authorization: Bearer <token>'")
         if token is None:
             if scope == "read" and request.app.state.public_read:
                 return None
@@ -307,7 +310,9 @@ def create_app(service: RegistryService, *, public_read: bool = False) -> FastAP
     @app.get("/runs/{run_id}/report", include_in_schema=False)
     async def run_report(run_id: int, _token: Reader) -> FileResponse:
         path = await run_in_threadpool(service.report_file, run_id)
-        return FileResponse(path, media_type="text/html")
+        # a submitted report is the submitter's HTML: shown sandboxed (no scripts, no origin of ours)
+        return FileResponse(path, media_type="text/html", headers={"Content-Security-Policy": "sandbox",
+                                                                    "X-Content-Type-Options": "nosniff"})
 
     @app.get("/trend", response_class=HTMLResponse, include_in_schema=False)
     async def trend_page(request: Request, _token: Reader, case: str, metric: str = "ttft_p50",
