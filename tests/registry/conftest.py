@@ -5,6 +5,7 @@ make them: a run folder from :mod:`tests.result_factory`, packed by ``ob pack``.
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import threading
 import time
@@ -15,19 +16,17 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the registry extra is not installed (pip install 'openaiperf[registry]')")
-pytest.importorskip("uvicorn", reason="the registry extra is not installed (pip install 'openaiperf[registry]')")
+from openaiperf.cli import main as ob
+from openaiperf.history.store import HistoryStore
+from openaiperf.registry_service.service import RegistryService
+from openaiperf.report.results import write_results
+from openaiperf.result import RunResult
+from tests import pgserver
+from tests.result_factory import SYSTEM, full_run, measured_case
 
-import uvicorn  # noqa: E402
-
-from openaiperf.cli import main as ob  # noqa: E402
-from openaiperf.history.store import HistoryStore  # noqa: E402
-from openaiperf.registry_service.app import create_app  # noqa: E402
-from openaiperf.registry_service.service import RegistryService  # noqa: E402
-from openaiperf.report.results import write_results  # noqa: E402
-from openaiperf.result import RunResult  # noqa: E402
-from tests import pgserver  # noqa: E402
-from tests.result_factory import SYSTEM, full_run, measured_case  # noqa: E402
+#: why the service cannot run here (its extra is missing), for the test modules' skip
+MISSING_EXTRA = next((f"{name} is not installed (pip install 'openaiperf[registry]')" for name in
+                      ("fastapi", "uvicorn", "httpx", "multipart") if importlib.util.find_spec(name) is None), None)
 
 
 def free_port() -> int:
@@ -46,7 +45,7 @@ class Registry:
 
 @dataclass
 class LoopbackServer:
-    server: uvicorn.Server
+    server: Any  # uvicorn.Server
     thread: threading.Thread
 
     def stop(self) -> None:
@@ -56,6 +55,10 @@ class LoopbackServer:
 
 def serve(service: RegistryService | Any, *, public_read: bool = False) -> tuple[str, LoopbackServer]:
     """The service's app (or any ASGI app) on a free loopback port."""
+    import uvicorn
+
+    from openaiperf.registry_service.app import create_app
+
     port = free_port()
     app = create_app(service, public_read=public_read) if isinstance(service, RegistryService) else service
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

@@ -6,14 +6,19 @@ Chromium is not installed (``scripts/install.sh`` installs Debian's ``chromium``
 
 from __future__ import annotations
 
+import pytest
+
+from tests.registry.conftest import MISSING_EXTRA
+
+if MISSING_EXTRA:
+    pytest.skip(MISSING_EXTRA, allow_module_level=True)
+
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
-
-import pytest
 
 from openaiperf.history.store import HistoryStore
 from openaiperf.registry_service.service import RegistryService

@@ -5,6 +5,13 @@ checksums, replays), nothing stored by a refused request; 20 concurrent submissi
 
 from __future__ import annotations
 
+import pytest
+
+from tests.registry.conftest import MISSING_EXTRA
+
+if MISSING_EXTRA:
+    pytest.skip(MISSING_EXTRA, allow_module_level=True)
+
 import io
 import json
 import tarfile
@@ -13,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from openaiperf.cli import main as ob
 from openaiperf.history.models import SubmissionRow

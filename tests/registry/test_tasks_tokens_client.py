@@ -3,12 +3,18 @@ the client's configuration, retries and secrecy, on the loopback service."""
 
 from __future__ import annotations
 
+import pytest
+
+from tests.registry.conftest import MISSING_EXTRA
+
+if MISSING_EXTRA:
+    pytest.skip(MISSING_EXTRA, allow_module_level=True)
+
 import shutil
 import stat
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
 from pydantic import SecretStr
 
