@@ -46,7 +46,9 @@ class UnpackedRun:
 
 def member_parts(name: str) -> tuple[str, ...]:
     """The path parts of an archive member's name; refused when absolute or climbing."""
-    if not name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or "\\" in name:
+    if not name:
+        raise ArchiveRefused("a member with an empty name")
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or "\\" in name:
         raise ArchiveRefused(f"member {name!r}: an absolute path (only paths inside the run folder are accepted)")
     parts = tuple(p for p in PurePosixPath(name).parts if p != ".")
     if ".." in parts:
