@@ -244,3 +244,20 @@ def test_twenty_concurrent_submissions_are_each_stored_once(registry: Registry, 
     assert len(registry.service.store.runs()) == 20
     folders = {p.name for p in (registry.service.data_dir / "submissions").iterdir()}
     assert len(folders) == 20 and not any((registry.service.data_dir / "incoming").iterdir())
+
+
+def test_what_a_submission_says_is_shown_as_text(registry: Registry, tmp_path: Path) -> None:
+    """A description and a metric unit holding HTML come out escaped on the pages."""
+    run_dir = make_run(tmp_path / "reports", "run-a", CREATED[0])
+    document = json.loads((run_dir / "results.json").read_text())
+    document["cases"][0]["metrics"]["ttft_p50"]["unit"] = "<img src=x onerror=alert(2)>"
+    (run_dir / "results.json").write_text(json.dumps(document))
+    token = registry.service.authenticate(registry.tokens["submit"])
+    assert token is not None
+    outcome = registry.service.submit(pack(run_dir, tmp_path / "a.tgz"), [], "<script>alert(1)</script>", token)
+    pages = [read(registry, "/").text, read(registry, f"/runs/{outcome.run_id}").text,
+             read(registry, "/trend", case="summarization.xsum-offline-hf-m", metric="ttft_p50").text]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages[0]
+    for page in pages:
+        assert "<script>alert(1)" not in page and "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(2)&gt;" in pages[2]

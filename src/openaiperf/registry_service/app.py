@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
+from html import escape
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -96,10 +97,10 @@ def trend_svg(points: list[Any], width: int = 900, height: int = 260) -> str:
             continue
         colour = colours.get(point.verdict or "", "#757575")
         fill = colour if point.usable else "white"
-        verdict = point.verdict or "not compared"
+        verdict = escape(point.verdict or "not compared")
         parts.append(f'<circle cx="{left + i * step:.1f}" cy="{y(point.value):.1f}" r="5" fill="{fill}" '
                      f'stroke="{colour}" stroke-width="2" data-verdict="{verdict}"><title>run {point.run_id}: '
-                     f'{_number(point.value, point.unit)} ({verdict}{"" if point.usable else ", not valid"})'
+                     f'{escape(_number(point.value, point.unit))} ({verdict}{"" if point.usable else ", not valid"})'
                      '</title></circle>')
         parts.append(f'<text x="{left + i * step:.1f}" y="{height - bottom + 16}" text-anchor="middle" '
                      f'font-size="11">{point.run_id}</text>')
@@ -158,6 +159,9 @@ def create_app(service: RegistryService, *, public_read: bool = False) -> FastAP
     if swagger_assets is not None:
         _local_docs(app, swagger_assets)
     templates = Jinja2Templates(directory=str(TEMPLATES))
+    # the templates are *.html.j2, which select_autoescape's default would leave unescaped: every
+    # value shown (tags, descriptions, names, units) comes from a submission
+    templates.env.autoescape = True
     templates.env.globals.update(number=_number, urlencode=urlencode, version=__version__)
 
     @app.exception_handler(Refused)
