@@ -72,6 +72,8 @@ def test_publish_then_fetch_a_task_with_its_data(registry: Registry, tmp_path: P
     assert spec.name == "team.summaries" and spec.datasets["eval"].source == "summaries.csv"
     assert ob(["fetch", "team.summaries", "--version", "9.9.9", "--output-dir", str(out)]) == 2
     assert "its versions: 1.2.0" in capsys.readouterr().err
+    page = httpx.get(f"{registry.url}/tasks", headers={"Authorization": f"Bearer {registry.tokens['read']}"})
+    assert "team.summaries" in page.text and sha256_file(XSUM_DATA)[:12] in page.text
     row = registry.service.task("team.summaries")
     assert row.token_id == registry.token_ids["publish"] and row.files[0]["sha256"] == sha256_file(XSUM_DATA)
 
