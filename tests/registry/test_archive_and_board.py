@@ -68,3 +68,23 @@ def test_the_leaderboard_ranks_only_valid_passed_cases(tmp_path: Path) -> None:
             "summarization.xsum-offline-hf-m", "ttft_p50") if p.usable and p.value is not None))
     finally:
         store.close()
+
+
+def test_a_folder_left_by_a_stopped_service_does_not_block_its_archive(tmp_path: Path) -> None:
+    import hashlib
+    import os
+
+    store = HistoryStore(f"sqlite:///{tmp_path / 'h.sqlite'}").open()
+    try:
+        service = RegistryService(store, tmp_path / "data")
+        token = service.create_token("t", ["submit"], None)[0]
+        archive = pack(make_run(tmp_path / "reports", "run-a", "2026-12-01T00:00:00+00:00"), tmp_path / "a.tgz")
+        left = service.data_dir / "submissions" / hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
+        left.mkdir()
+        with pytest.raises(Exception, match="being stored by another request"):  # a fresh one: in progress
+            service.submit(archive, [], None, token)
+        os.utime(left, (0, 0))  # long ago: left behind
+        outcome = service.submit(archive, [], None, token)
+        assert not outcome.duplicate and (left / "run-a" / "results.json").is_file()
+    finally:
+        store.close()

@@ -14,6 +14,7 @@ import hashlib
 import re
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,8 @@ from openaiperf.registry_service.archive import ArchiveLimits, ArchiveRefused, i
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
 MAX_TAGS = 20
 CALIBRATION_TASK = "calibration"
+#: a submission folder without its row this long after it was made was left by a stopped service
+STALE_FOLDER_S = 600.0
 MAX_DESCRIPTION = 2000
 
 
@@ -172,8 +175,11 @@ class RegistryService:
             home = inside(self.data_dir, ("submissions", sha256[:16]))
             try:
                 home.mkdir(parents=False)
-            except FileExistsError:  # the same archive, arriving at the same moment
-                return self._duplicate_after_race(sha256, key)
+            except FileExistsError:  # the same archive, arriving at the same moment (or left by a crash)
+                outcome = self._duplicate_after_race(sha256, key, home)
+                if outcome is not None:
+                    return outcome
+                home.mkdir(parents=False)
             folder = home / unpacked.folder.name
             unpacked.folder.rename(folder)
             try:
@@ -184,12 +190,21 @@ class RegistryService:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _duplicate_after_race(self, sha256: str, key: str) -> SubmissionOutcome:
+    def _duplicate_after_race(self, sha256: str, key: str, home: Path) -> SubmissionOutcome | None:
+        """The answer when ``home`` exists: the stored submission; None when ``home`` is a
+        folder left by a service stopped half-way (older than :data:`STALE_FOLDER_S`), now removed."""
         with self._write_lock, self.session() as session:
             found = self._existing(session, sha256=sha256) or self._existing(session, key=key)
-        if found is None:
-            raise Refused(409, "the same archive is being stored by another request; try again")
-        return SubmissionOutcome(found.id, found.run_id, True, "this archive was submitted already")
+        if found is not None:
+            return SubmissionOutcome(found.id, found.run_id, True, "this archive was submitted already")
+        try:
+            age = time.time() - home.stat().st_mtime
+        except FileNotFoundError:
+            age = STALE_FOLDER_S
+        if age >= STALE_FOLDER_S:
+            shutil.rmtree(home, ignore_errors=True)
+            return None
+        raise Refused(409, "the same archive is being stored by another request; try again")
 
     def _record(self, folder: Path, run: Any, sha256: str, key: str, size: int, tags: list[str],
                 description: str | None, token: tokens.TokenInfo) -> SubmissionOutcome:
