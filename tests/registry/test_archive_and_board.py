@@ -88,3 +88,28 @@ def test_a_folder_left_by_a_stopped_service_does_not_block_its_archive(tmp_path:
         assert not outcome.duplicate and (left / "run-a" / "results.json").is_file()
     finally:
         store.close()
+
+
+def test_a_store_that_fails_is_a_503_naming_it_without_its_password(tmp_path: Path) -> None:
+    import httpx
+
+    from openaiperf.history.store import HistoryError
+    from tests.registry.conftest import serve
+
+    store = HistoryStore(f"sqlite:///{tmp_path / 'h.sqlite'}").open()
+    service = RegistryService(store, tmp_path / "data")
+    read = service.create_token("t", ["read"], None)[1]
+
+    def down(*_args: object, **_kwargs: object) -> None:
+        raise HistoryError("cannot read history store postgresql+psycopg://perf:***@db/perf: connection refused")
+
+    url, server = serve(service)
+    try:
+        service.runs = down  # type: ignore[method-assign]
+        answer = httpx.get(f"{url}/api/v1/runs", headers={"Authorization": f"Bearer {read}"})
+        assert answer.status_code == 503
+        assert answer.json()["detail"] == ("the results history is not available: cannot read history store "
+                                           "postgresql+psycopg://perf:***@db/perf: connection refused")
+    finally:
+        server.stop()
+        store.close()

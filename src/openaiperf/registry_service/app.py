@@ -25,7 +25,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from openaiperf import __version__
-from openaiperf.history.store import Filters
+from openaiperf.history.store import Filters, HistoryError
 from openaiperf.registry_service.service import Refused, RegistryService
 from openaiperf.registry_service.tokens import SCOPES, TokenInfo, parse_scopes
 
@@ -171,6 +171,11 @@ def create_app(service: RegistryService, *, public_read: bool = False) -> FastAP
             return JSONResponse({"detail": str(exc), **exc.extra}, status_code=exc.status, headers=headers)
         return templates.TemplateResponse(request, "error.html.j2", {"status": exc.status, "message": str(exc)},
                                           status_code=exc.status, headers=headers)
+
+    @app.exception_handler(HistoryError)
+    async def store_unavailable(request: Request, exc: HistoryError) -> Response:
+        # the message names the store with its password hidden; the client retries a 503
+        return await refused(request, Refused(503, f"the results history is not available: {exc}"))
 
     # -- API ------------------------------------------------------------------------------
     @app.get("/api/v1/health", tags=["service"])
