@@ -21,6 +21,8 @@ COMMANDS = (
     "openaiperf.baselines.commands",
     "openaiperf.report.commands",
     "openaiperf.history.commands",
+    "openaiperf.registry_service.commands",
+    "openaiperf.registry_client.commands",
     "openaiperf.run_command",
 )
 

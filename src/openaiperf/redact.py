@@ -31,7 +31,7 @@ _QUERY_SECRET = re.compile(r"(?P<key>[?&][^=&\s]*(?:api[-_]?key|token|secret|pas
                            r"(?P<value>[^&\s#]+)", re.IGNORECASE)
 _BEARER = re.compile(r"(?P<scheme>\b(?:Bearer|Basic|Token)\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})", re.IGNORECASE)
 _KEY_SHAPES = re.compile(r"\b(?:sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|"
-                         r"xox[abpr]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16})\b")
+                         r"xox[abpr]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|obt_[A-Za-z0-9_-]{20,})")
 #: ``--flag=value`` / ``key=value`` / ``key: value`` inside free text (the key is checked by name). Nested
 #: assignments are each checked: a value ends at ``=``, and one that is itself ``name=...`` or
 #: ``engine:name=...`` is not taken as a value (``--engine-option=server_args=--api-key=X``, ``fake:api_key=X``)

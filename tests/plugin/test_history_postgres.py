@@ -52,7 +52,7 @@ def test_two_runs_into_postgresql_and_back(postgres: pgserver.PostgresServer, be
     documents = [json.loads((r / "results.json").read_text()) for r in runs]
 
     with HistoryStore(url.replace("postgresql://", "postgresql+psycopg://")) as store:
-        assert store.engine.dialect.name == "postgresql" and store.revision() == "0001"
+        assert store.engine.dialect.name == "postgresql" and store.revision() == "0002"
         assert [r.run_name for r in store.runs()] == [runs[1].name, runs[0].name]
         for name in ("tpot_p50", "ttft_p50", "output_tokens_per_s"):
             points = store.case_points(OFFLINE, name)

@@ -216,7 +216,7 @@ def test_migrations_match_the_models(store: HistoryStore) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}), Base.metadata)
     assert diff == []
-    assert store.revision() == "0001"
+    assert store.revision() == "0002"
 
 
 def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:

@@ -65,3 +65,13 @@ def test_gpu_workflow_triggers_runners_and_fork_guard() -> None:
     assert "--baseline-compare" in bench and "matrix.hw" in bench
     # workflow_dispatch input reaches the shell through env, never pasted into the script.
     assert "github.event.inputs.extra_args" not in bench
+
+
+def test_gpu_workflow_submits_only_where_a_registry_is_configured() -> None:
+    steps = load("gpu-benchmarks.yml")["jobs"]["benchmark"]["steps"]
+    submit = next(s for s in steps if "ob submit" in s.get("run", ""))
+    assert submit["if"] == "always() && vars.OPENAIPERF_REGISTRY_URL != ''"
+    assert submit["env"]["OPENAIPERF_TOKEN"] == "${{ secrets.OPENAIPERF_TOKEN }}"
+    # the token reaches the client through the environment only, never the script's text
+    assert "secrets." not in submit["run"] and "ob pack --output" in submit["run"]
+    assert submit["continue-on-error"] is True

@@ -141,3 +141,63 @@ points_view = Table(
     Column("ci_low", Float), Column("ci_high", Float), Column("valid", Boolean),
     Column("baseline_verdict", String), Column("baseline_value", Float), Column("baseline_ratio", Float),
 )
+
+
+# -- the registry service (``ob registry serve``): who may write, what was submitted, which tasks are published
+class RegistryTokenRow(Base):
+    """An access token of the registry service. Only the token's sha256 is stored: the
+    token itself is printed once when it is created."""
+
+    __tablename__ = "ob_registry_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    #: a label for people ("runner h100-3"); never the token
+    name: Mapped[str] = mapped_column(String(200))
+    #: comma-separated, from read, submit, publish, admin
+    scopes: Mapped[str] = mapped_column(String(100))
+    created: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True))
+    #: the token that created this one (None: created with ``ob registry token create`` on the store)
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    revoked: Mapped[_dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[int | None] = mapped_column(Integer)
+
+
+class SubmissionRow(Base):
+    """One ``ob pack`` archive accepted by the registry: where it is stored, the run it
+    loaded into the history and the token that sent it. An archive (by its sha256) and a
+    run (by its key) are each accepted once."""
+
+    __tablename__ = "ob_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    archive_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    run_key: Mapped[str] = mapped_column(String(200), unique=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ob_runs.id", ondelete="SET NULL"), index=True)
+    #: the run folder under the service's data directory, relative to it
+    folder: Mapped[str] = mapped_column(String(500))
+    archive_bytes: Mapped[int] = mapped_column(Integer)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    description: Mapped[str | None] = mapped_column(String(2000))
+    submitted: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("ob_registry_tokens.id"))
+
+
+class PublishedTaskRow(Base):
+    """A task definition published to the registry (``ob task publish``), with its data
+    files: ``files`` lists ``{"name", "sha256", "bytes"}``, stored beside the definition."""
+
+    __tablename__ = "ob_published_tasks"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_ob_published_tasks_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str | None] = mapped_column(String(50))
+    description: Mapped[str | None] = mapped_column(String(2000))
+    definition_sha256: Mapped[str] = mapped_column(String(64))
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    #: the task's folder under the service's data directory, relative to it
+    folder: Mapped[str] = mapped_column(String(500))
+    published: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True))
+    token_id: Mapped[int] = mapped_column(ForeignKey("ob_registry_tokens.id"))

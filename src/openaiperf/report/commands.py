@@ -7,14 +7,19 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
 from openaiperf.errors import ConfigError
 
 CONFIG_FILES = ("benchmarks/matrix.yaml", "pytest.ini", "pyproject.toml")
+#: the archive's manifest (``sha256sum`` format, paths relative to the run folder): the
+#: registry checks every member against it before it accepts a submission
+MANIFEST = "SHA256SUMS"
 
 
 def latest_run(reports: Path) -> Path:
@@ -71,14 +76,26 @@ def pack_members(run_dir: Path, include_logs: bool, include_configs: bool) -> li
     return members
 
 
+def manifest_text(members: list[tuple[Path, str]], top: str) -> str:
+    """``<sha256>  <path>`` per member, the path relative to the archive's run folder."""
+    from openaiperf.checksums import sha256_file
+
+    return "".join(f"{sha256_file(path)}  {name[len(top) + 1:]}\n" for path, name in members)
+
+
 def cmd_pack(args: argparse.Namespace) -> int:
     run_dir = Path(args.run) if args.run else latest_run(Path(args.reports))
     if not (run_dir / "results.json").exists():
         raise ConfigError("not a run folder: results.json is missing", source=str(run_dir))
-    members = pack_members(run_dir, args.include_logs, args.include_configs)
+    members = [m for m in pack_members(run_dir, args.include_logs, args.include_configs)
+               if m[1] != f"{run_dir.name}/{MANIFEST}"]
     with tarfile.open(args.output, "w:gz" if args.compress == "gzip" else "w") as archive:
         for path, name in members:
-            archive.add(path, arcname=name)
+            archive.add(path, arcname=name, recursive=False)
+        manifest = manifest_text(members, run_dir.name).encode()
+        info = tarfile.TarInfo(f"{run_dir.name}/{MANIFEST}")
+        info.size, info.mtime, info.mode = len(manifest), int(time.time()), 0o644
+        archive.addfile(info, io.BytesIO(manifest))
     print(f"packed {len(members)} file(s) of {run_dir} into {args.output}")
     return 0
 

@@ -16,6 +16,7 @@ import yaml
 
 from openaiperf.errors import ConfigError
 from openaiperf.paths import name_in
+from openaiperf.registry_client.commands import connection_options, publish_task
 from openaiperf.tasks import builtin_task_files, load_task_spec, user_task_files
 from openaiperf.tasks.datasets import resolve_path
 
@@ -40,6 +41,11 @@ def register(subparsers: Any) -> None:
     check.add_argument("name", metavar="NAME")
     check.add_argument("--json", action="store_true", help="print the checks as JSON")
     check.set_defaults(func=run_check)
+    publish = commands.add_parser("publish", help="publish a task YAML and its data files to the registry "
+                                                  "(a token with the publish scope)")
+    publish.add_argument("file", type=Path)
+    connection_options(publish)
+    publish.set_defaults(func=publish_task)
 
 
 def run_check(args: argparse.Namespace) -> int:
