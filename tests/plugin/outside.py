@@ -1,6 +1,7 @@
-"""An engine, a scenario and a task kind written outside the package, one module
-each, as a user writes them (tests/plugin/test_outside_registrations.py uses them;
-docs/new-engine.md, new-scenario.md and new-task.md show the same API)."""
+"""An engine, a scenario (with a metric of its own), a task kind and a report writer
+written outside the package, one module each, as a user writes them
+(tests/plugin/test_outside_registrations.py uses them; docs/new-engine.md,
+new-scenario.md and new-task.md show the same API)."""
 
 from __future__ import annotations
 
@@ -59,9 +60,15 @@ SCENARIO = textwrap.dedent('''
     import time
 
     from openaiperf.metrics import Metric
+    from openaiperf.metrics.catalogue import declare
     from openaiperf.records import Record
     from openaiperf.registry import Options, option_field
     from openaiperf.scenarios import Scenario, ScenarioRun, check_minimums, new_records, scenarios
+
+
+    # the scenario's metric: one declaration (a column of the case tables, followed in the history)
+    declare("bursts", "bursts", "higher", "bursts", "bursts of requests sent", format="{:.0f}",
+            source="scenario burst", headline=True, trend=True)
 
 
     class BurstOptions(Options):
@@ -128,6 +135,19 @@ TASK_KIND = textwrap.dedent('''
             return result
 ''')
 
+#: my_writer.py: a report writer that lists each case's bursts (it reads the typed report, as every writer)
+WRITER = textwrap.dedent('''
+    from openaiperf.report import Writer, writers
+
+
+    @writers.register("bursts")
+    class BurstsWriter(Writer):
+        def write(self, report):
+            path = report.run_dir / "bursts.txt"
+            path.write_text("".join(f"{case.id} {case.value('bursts'):.0f}\\n" for case in report.results))
+            return [path]
+''')
+
 #: counting.yaml: a task of that kind
 TASK_FILE = textwrap.dedent('''
     name: counting.numbers
@@ -158,4 +178,6 @@ ENTRY_POINTS = textwrap.dedent('''
     burst = my_scenario:BurstScenario
     [openaiperf.tasks]
     counting = my_kind:CountingTask
+    [openaiperf.writers]
+    bursts = my_writer:BurstsWriter
 ''')
