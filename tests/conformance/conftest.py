@@ -1,6 +1,5 @@
-"""Fixtures of the conformance tests: a word-level client tokenizer (one token
-per word of the scripted server's text) and a helper that runs requests through
-a real ``openai`` engine against a scripted server."""
+"""The conformance tests' markers (the scripted server and the word tokenizer they use
+are the repository's shared fixtures, ``fixtures/servers.py``)."""
 
 from __future__ import annotations
 
@@ -24,10 +23,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if HERE in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.timing)
             item.add_marker(pytest.mark.flaky(reruns=2))
-
-
-@pytest.fixture(scope="session")
-def word_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from openaiperf.testing.word_tokenizer import write_word_tokenizer
-
-    return write_word_tokenizer(tmp_path_factory.mktemp("word-tokenizer"))

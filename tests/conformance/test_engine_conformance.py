@@ -18,19 +18,13 @@ from openaiperf.engines import EngineContext
 from openaiperf.engines.openai import OpenAIEngine
 from openaiperf.metrics.latency import latency_metrics, timing_notes
 from openaiperf.records import Record, Request
-from openaiperf.testing.scripted_server import Script, start_scripted_server
+from openaiperf.testing.scripted_server import Script, ScriptedServer, start_scripted_server
 from tests.conformance.truth import close_gap, close_start, median_s
 
 BASE = {"tokens": 12, "ttft_ms": 30.0, "gap_ms": 8.0}
 
 
-@pytest.fixture(scope="module")
-def server():
-    with start_scripted_server(Script()) as handle:
-        yield handle
-
-
-def engine(server, script: dict[str, Any], tokenizer: Any = None, **options: Any) -> OpenAIEngine:
+def engine(server: ScriptedServer, script: dict[str, Any], tokenizer: Any = None, **options: Any) -> OpenAIEngine:
     context = EngineContext(model=SimpleNamespace(name="scripted"), weights=str(tokenizer or "(none)"),
                             hardware=SimpleNamespace(device="cpu"), dtype="float32",
                             options={"endpoint": server.url, "served_model": "stub",
@@ -76,11 +70,11 @@ PATHS = {
 @pytest.mark.parametrize("chunk_tokens", [1, 2])
 @pytest.mark.parametrize("api", ["chat", "completions"])
 @pytest.mark.parametrize("path", list(PATHS))
-def test_each_path_recovers_the_script(server, word_tokenizer, path, api, chunk_tokens):
+def test_each_path_recovers_the_script(scripted_server, word_tokenizer, path, api, chunk_tokens):
     changes, options, with_tokenizer, source = PATHS[path]
     script = Script(**BASE, chunk_tokens=chunk_tokens).updated(changes)
     truth = script.truth()
-    e = engine(server, {**BASE, "chunk_tokens": chunk_tokens, **changes},
+    e = engine(scripted_server, {**BASE, "chunk_tokens": chunk_tokens, **changes},
                word_tokenizer if with_tokenizer else None, **options)
     try:
         records = single_stream(e, api)
@@ -101,10 +95,10 @@ def test_each_path_recovers_the_script(server, word_tokenizer, path, api, chunk_
     assert bool(notes) == (source == "text_length"), notes
 
 
-def test_two_tokens_per_chunk_gives_per_token_itl(server, word_tokenizer):
+def test_two_tokens_per_chunk_gives_per_token_itl(scripted_server, word_tokenizer):
     """The defect this guards: a chunk of 2 tokens every 20 ms read as ITL 20 ms."""
     script = {"tokens": 16, "ttft_ms": 20.0, "gap_ms": 10.0, "chunk_tokens": 2}
-    e = engine(server, script, word_tokenizer)
+    e = engine(scripted_server, script, word_tokenizer)
     try:
         m = latency_metrics(single_stream(e, "chat"))
     finally:
@@ -113,10 +107,10 @@ def test_two_tokens_per_chunk_gives_per_token_itl(server, word_tokenizer):
     assert close_gap(value(m, "chunk_itl_p50"), 0.020), value(m, "chunk_itl_p50")
 
 
-def test_without_usage_or_tokenizer_a_chunk_counts_as_a_token_and_the_case_says_so(server):
+def test_without_usage_or_tokenizer_a_chunk_counts_as_a_token_and_the_case_says_so(scripted_server):
     script = {**BASE, "chunk_tokens": 2, "usage": "absent"}
     truth = Script(**BASE, chunk_tokens=2).truth()
-    e = engine(server, script)
+    e = engine(scripted_server, script)
     try:
         records = single_stream(e, "chat")
     finally:
@@ -127,10 +121,10 @@ def test_without_usage_or_tokenizer_a_chunk_counts_as_a_token_and_the_case_says_
     assert any("a chunk counts as one token" in n for n in notes), notes
 
 
-def test_reasoning_only_first_chunk_ends_ttft_and_counts_its_tokens(server, word_tokenizer):
+def test_reasoning_only_first_chunk_ends_ttft_and_counts_its_tokens(scripted_server, word_tokenizer):
     script = {**BASE, "reasoning_tokens": 3}
     truth = Script(**BASE).truth()
-    e = engine(server, script, word_tokenizer)
+    e = engine(scripted_server, script, word_tokenizer)
     try:
         records = single_stream(e, "chat")
     finally:
@@ -143,9 +137,9 @@ def test_reasoning_only_first_chunk_ends_ttft_and_counts_its_tokens(server, word
 
 
 @pytest.mark.parametrize("role_chunk", [True, False])
-def test_role_only_chunk_is_not_a_token(server, role_chunk):
+def test_role_only_chunk_is_not_a_token(scripted_server, role_chunk):
     truth = Script(**BASE).truth()
-    e = engine(server, {**BASE, "role_chunk": role_chunk})
+    e = engine(scripted_server, {**BASE, "role_chunk": role_chunk})
     try:
         records = single_stream(e, "chat")
     finally:
@@ -154,10 +148,10 @@ def test_role_only_chunk_is_not_a_token(server, role_chunk):
     assert close_start(value(latency_metrics(records), "ttft_p50"), truth.ttft_s)
 
 
-def test_tokens_of_the_first_chunk_arrive_with_the_first_token(server):
+def test_tokens_of_the_first_chunk_arrive_with_the_first_token(scripted_server):
     script = {**BASE, "first_chunk_tokens": 3, "usage": "continuous"}
     truth = Script(**BASE, first_chunk_tokens=3).truth()
-    e = engine(server, script, continuous_usage=True)
+    e = engine(scripted_server, script, continuous_usage=True)
     try:
         records = single_stream(e, "completions")
     finally:
@@ -168,10 +162,10 @@ def test_tokens_of_the_first_chunk_arrive_with_the_first_token(server):
     assert records[0].token_times[:3] == [records[0].first_token] * 3
 
 
-def test_a_stall_shows_in_itl_max(server):
+def test_a_stall_shows_in_itl_max(scripted_server):
     script = {**BASE, "stall_after": 5, "stall_ms": 80.0}
     truth = Script(**BASE, stall_after=5, stall_ms=80.0).truth()
-    e = engine(server, script)
+    e = engine(scripted_server, script)
     try:
         records = single_stream(e, "chat")
     finally:
@@ -190,8 +184,8 @@ def test_a_stall_shows_in_itl_max(server):
     ({"malformed_after": 2}, "malformed SSE"),
 ])
 @pytest.mark.parametrize("api", ["chat", "completions"])
-def test_faults_become_errors_with_their_reason(server, script, expected, api):
-    e = engine(server, {**BASE, **script})
+def test_faults_become_errors_with_their_reason(scripted_server, script, expected, api):
+    e = engine(scripted_server, {**BASE, **script})
     try:
         records = single_stream(e, api, count=2)
     finally:
@@ -203,9 +197,9 @@ def test_faults_become_errors_with_their_reason(server, script, expected, api):
     assert metrics["ttft_p50"].value is None  # failed requests are not in the latency distributions
 
 
-def test_a_server_that_refuses_continuous_usage_still_works(server, word_tokenizer):
+def test_a_server_that_refuses_continuous_usage_still_works(scripted_server, word_tokenizer):
     script = {**BASE, "reject_continuous_usage": True}
-    e = engine(server, script, word_tokenizer, continuous_usage=True)
+    e = engine(scripted_server, script, word_tokenizer, continuous_usage=True)
     try:
         assert e.continuous_usage is False
         assert "refused stream_options.continuous_usage_stats" in e.info()["continuous_usage_note"]
@@ -216,20 +210,20 @@ def test_a_server_that_refuses_continuous_usage_still_works(server, word_tokeniz
 
 
 @pytest.mark.parametrize("linger_ms", [0.0, 30.0])
-def test_single_stream_keeps_one_session_and_one_connection(server, linger_ms):
+def test_single_stream_keeps_one_session_and_one_connection(scripted_server, linger_ms):
     """Every request of a single_stream round goes over one kept-alive connection
     (a new event loop and session per request put connection setup inside TTFT).
     The response is read to its end even when the server ends it a while after
     [DONE]: a connection released mid-response is closed, not reused."""
-    server.reset()
-    e = engine(server, {**BASE, "linger_ms": linger_ms})
+    scripted_server.reset()
+    e = engine(scripted_server, {**BASE, "linger_ms": linger_ms})
     try:
         records = single_stream(e, "chat", count=5)
         assert e.sessions_opened == 1
     finally:
         e.teardown()
     assert all(r.ok for r in records)
-    stats = server.stats()
+    stats = scripted_server.stats()
     assert stats["requests"] == 5 and stats["connections"] == 1, stats
     # E2E ends at [DONE], not when the server closes the response.
     assert close_start(value(latency_metrics(records), "e2e_p50"), Script(**BASE).truth().e2e_s)
@@ -271,8 +265,8 @@ class SpyTokenizer:
         return self.inner(*args, **kwargs)
 
 
-def test_the_client_tokenizer_never_runs_on_the_event_loop(server, word_tokenizer):
-    e = engine(server, BASE, word_tokenizer)
+def test_the_client_tokenizer_never_runs_on_the_event_loop(scripted_server, word_tokenizer):
+    e = engine(scripted_server, BASE, word_tokenizer)
     spy = SpyTokenizer(e.tokenizer)
     e.tokenizer = spy
     try:
@@ -283,9 +277,9 @@ def test_the_client_tokenizer_never_runs_on_the_event_loop(server, word_tokenize
     assert all(r.client_output_tokens == BASE["tokens"] for r in records)
 
 
-def test_credentials_in_the_endpoint_are_sent_but_never_shown(server, monkeypatch):
+def test_credentials_in_the_endpoint_are_sent_but_never_shown(scripted_server, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    url = server.url.replace("http://", "http://alice:s3cr3t-pw@")
+    url = scripted_server.url.replace("http://", "http://alice:s3cr3t-pw@")
     context = EngineContext(model=SimpleNamespace(name="scripted"), weights="(none)",
                             hardware=SimpleNamespace(device="cpu"), dtype="float32",
                             options={"endpoint": url, "client_tokenizer": False,

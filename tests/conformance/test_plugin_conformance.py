@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from openaiperf.testing.scripted_server import Script, start_scripted_server
+from openaiperf.testing.scripted_server import Script
 from tests.conformance.truth import close_gap, close_start, median_s
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,13 +48,7 @@ def matrix() -> str:
 
 
 @pytest.fixture(scope="module")
-def scripted():
-    with start_scripted_server(Script()) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def run_dir(scripted, word_tokenizer, tmp_path_factory) -> Path:
+def run_dir(scripted_server, word_tokenizer, tmp_path_factory) -> Path:
     project = tmp_path_factory.mktemp("conformance-project")
     (project / "benchmarks").mkdir()
     (project / "benchmarks" / "matrix.yaml").write_text(matrix())
@@ -62,7 +56,7 @@ def run_dir(scripted, word_tokenizer, tmp_path_factory) -> Path:
                      f"  chat: {str(kind == 'chat').lower()}\n" for name in SCRIPTS for kind in ("chat", "text"))
     (project / "models.yaml").write_text(models)
     proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
-                           "--max-samples", "4", "--warmup-samples", "1", "--endpoint", scripted.url,
+                           "--max-samples", "4", "--warmup-samples", "1", "--endpoint", scripted_server.url,
                            "--report-dir", "out", "--no-monitor", "-p", "no:cacheprovider", "-q"],
                           cwd=project, capture_output=True, text=True, timeout=600, check=False,
                           env={**os.environ, "PYTHONPATH": str(REPO / "src")})

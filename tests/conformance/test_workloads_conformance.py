@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from openaiperf.runner import round_tag
-from openaiperf.testing.scripted_server import Script, start_scripted_server
 
 REPO = Path(__file__).resolve().parents[2]
 TTFT_MS, GAP_MS = 20.0, 5.0
@@ -81,13 +80,7 @@ def matrix() -> str:
 
 
 @pytest.fixture(scope="module")
-def scripted():
-    with start_scripted_server(Script()) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def run_dir(scripted, tmp_path_factory) -> Path:
+def run_dir(scripted_server, tmp_path_factory) -> Path:
     from openaiperf.testing.word_tokenizer import write_word_tokenizer
 
     project = tmp_path_factory.mktemp("workloads-project")
@@ -106,7 +99,7 @@ def run_dir(scripted, tmp_path_factory) -> Path:
         (project / file).write_text(json.dumps(spec))
         task_args += ["--task-file", file]
     proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
-                           *task_args, "--endpoint", scripted.url, "--report-dir", "out", "--salt", SALT,
+                           *task_args, "--endpoint", scripted_server.url, "--report-dir", "out", "--salt", SALT,
                            "-p", "no:cacheprovider", "-q"],
                           cwd=project, capture_output=True, text=True, timeout=600, check=False,
                           env={**os.environ, "PYTHONPATH": str(REPO / "src")})
@@ -139,12 +132,12 @@ def test_every_case_ran(run_dir):
     assert len(cases(run_dir)) == 5
 
 
-def test_sessions_carry_the_models_answers_and_are_reported_by_turn(run_dir, scripted):
+def test_sessions_carry_the_models_answers_and_are_reported_by_turn(run_dir, scripted_server):
     result = case(run_dir, "chat.mt-multi_stream-openai-word-chat")
     assert result["sessions"]["completed"] == result["sessions"]["sessions"] >= 3
     assert [t["turn"] for t in result["sessions"]["by_turn"]] == [1, 2, 3]
     answer = "tok " * 6
-    turn3 = [r for r in scripted.stats()["received"] if r["messages"] and len(r["messages"]) >= 5]
+    turn3 = [r for r in scripted_server.stats()["received"] if r["messages"] and len(r["messages"]) >= 5]
     assert turn3, "no third turn reached the server"
     for request in turn3:
         assistants = [m["content"] for m in request["messages"] if m["role"] == "assistant"]

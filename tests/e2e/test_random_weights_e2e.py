@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.vllm_env import vllm_test_environment
+from fixtures.vllm import vllm_test_environment
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from tests.vllm_env import ONE_PROCESS_VLLM
+from fixtures.vllm import ONE_PROCESS_VLLM
 
 pytestmark = pytest.mark.slow
 

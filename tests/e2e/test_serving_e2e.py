@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.vllm_env import vllm_test_environment
+from fixtures.vllm import vllm_test_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 

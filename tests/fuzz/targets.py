@@ -436,7 +436,7 @@ def check_matrix_yaml(env: FuzzEnv, value: tuple[bytes, Any]) -> None:
 # -- results.json, baselines, history import ---------------------------------------------
 def results_documents(env: FuzzEnv) -> list[Any]:
     def build() -> list[Any]:
-        from tests.result_factory import full_run, minimal_run
+        from fixtures.results import full_run, minimal_run
 
         folder = env.folder("results-base")
         return [run.model_dump(mode="json") for run in (full_run(folder), minimal_run(folder))]
@@ -468,9 +468,9 @@ def check_results_json(env: FuzzEnv, value: tuple[bytes, Any]) -> None:
 
 def baseline_documents(env: FuzzEnv) -> list[Any]:
     def build() -> list[Any]:
+        from fixtures.results import full_case, measured_case
         from openaiperf.baselines.compare import baseline_from_case
         from openaiperf.baselines.json_store import baseline_to_json
-        from tests.result_factory import full_case, measured_case
 
         folder = env.folder("baseline-base")
         full = full_case(folder)

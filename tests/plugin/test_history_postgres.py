@@ -14,9 +14,9 @@ import pytest
 from benchproject import bench_args
 from sqlalchemy import text
 
+from fixtures import pgserver
 from openaiperf.cli import main as ob
 from openaiperf.history.store import HistoryStore
-from tests import pgserver
 from tests.history_docs import CASE, dashboard_queries, iso, make_case, make_document, write_run
 
 pytest_plugins = ["pytester"]

@@ -40,7 +40,7 @@ suites:
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(scripted_engine=(REPO / "tests" / "fakes.py").read_text())
+    pytester.makepyfile(scripted_engine=(REPO / "fixtures" / "engines.py").read_text())
     weights = pytester.mkdir("tiny-weights")
     pytester.makefile(".yaml", models=f"tiny:\n  source: {weights}\n  parameters: 1000000\n  dtype: float32\n")
     (pytester.mkdir("benchmarks") / "matrix.yaml").write_text(MATRIX)

@@ -59,13 +59,6 @@ def folder(tmp_path: Path, word_tokenizer: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture(scope="module")
-def word_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from openaiperf.testing.word_tokenizer import write_word_tokenizer
-
-    return write_word_tokenizer(tmp_path_factory.mktemp("word-tokenizer"))
-
-
 def pytest_run(folder: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     return subprocess.run([sys.executable, "-m", "pytest", "--hw", "cpu", "--model-file", "models.yaml",

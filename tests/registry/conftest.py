@@ -1,7 +1,7 @@
 """The registry service on loopback for the tests: a real uvicorn server in a thread on
 127.0.0.1 over a history store (SQLite in the test's folder, or the real PostgreSQL the
 history tests start), with tokens of each scope; and run archives made the way users
-make them: a run folder from :mod:`tests.result_factory`, packed by ``ob pack``."""
+make them: a run folder from :mod:`fixtures.results`, packed by ``ob pack``."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
+from fixtures import pgserver
+from fixtures.results import SYSTEM, full_run, measured_case
 from openaiperf.cli import main as ob
 from openaiperf.history.store import HistoryStore
 from openaiperf.registry_service.service import RegistryService
 from openaiperf.report.results import write_results
 from openaiperf.result import RunResult
-from tests import pgserver
-from tests.result_factory import SYSTEM, full_run, measured_case
 
 #: why the service cannot run here (its extra is missing), for the test modules' skip
 MISSING_EXTRA = next((f"{name} is not installed (pip install 'openaiperf[registry]')" for name in

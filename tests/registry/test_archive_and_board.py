@@ -12,12 +12,12 @@ if MISSING_EXTRA:
 
 from pathlib import Path
 
+from fixtures.results import measured_case
 from openaiperf.history.store import HistoryStore
 from openaiperf.registry_service.archive import ArchiveRefused, inside, member_parts
 from openaiperf.registry_service.service import RegistryService
 from openaiperf.report.results import read_results, write_results
 from tests.registry.conftest import make_run, pack
-from tests.result_factory import measured_case
 
 
 @pytest.mark.parametrize(("name", "parts"), [("run/results.json", ("run", "results.json")),

@@ -36,11 +36,11 @@ CASE = "summarization.xsum-offline-hf-m"
 def judged_run(root: Path, name: str, created: str, ttft_ms: float) -> Path:
     """A run whose hf case was judged against a 20 ms-TTFT baseline by the real gate (so
     its trend carries real verdicts), beside a vllm case."""
+    from fixtures.results import SYSTEM, measured_case
     from openaiperf.baselines.compare import baseline_from_case
     from openaiperf.baselines.fingerprint import configuration
     from openaiperf.baselines.gate import GateSettings, judge
     from openaiperf.report.results import read_results, write_results
-    from tests.result_factory import SYSTEM, measured_case
 
     run_dir = make_run(root, name, created, ttft_ms=ttft_ms)
     run = read_results(run_dir / "results.json")

@@ -14,12 +14,12 @@ import time
 import pytest
 from fake_pynvml import FakeNvml
 
+from fixtures.engines import ScriptedEngine, xsum_case_runner
 from openaiperf.matrix import Case
 from openaiperf.monitor.case import CaseMonitor
 from openaiperf.monitor.nvml import NvmlSampler
 from openaiperf.monitor.util import window_energy_j
 from openaiperf.runner import RunSettings
-from tests.fakes import ScriptedEngine, xsum_case_runner
 
 
 class TimedFakeNvml(FakeNvml):

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.engines import ScriptedEngine, xsum_case_runner
+from fixtures.results import measured_case
 from openaiperf.matrix import Case
 from openaiperf.metrics import Better, Metric
 from openaiperf.metrics.catalogue import MetricDeclaration, catalogue, declare
 from openaiperf.metrics.server import MEANS
 from openaiperf.result import CaseResult, MetricValue
 from openaiperf.runner import RunSettings
-from tests.fakes import ScriptedEngine, xsum_case_runner
-from tests.result_factory import measured_case
 
 
 def run_case(tmp_path: Path, scenario: str, options: dict[str, object]) -> CaseResult:
@@ -83,7 +83,7 @@ def test_one_declaration_makes_a_column_a_gated_metric_a_trend_and_a_sweep_colum
 
 
 def render_markdown_lines(render_markdown, tmp_path: Path, case: CaseResult) -> list[str]:
-    from tests.result_factory import minimal_run
+    from fixtures.results import minimal_run
 
     run = minimal_run(tmp_path)
     run.cases = [case]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.engines import make_record
 from openaiperf.metrics.efficiency import mfu
 from openaiperf.metrics.latency import e2e_s, itl_s, latency_metrics, send_lag_s, tpot_s, ttft_s
 from openaiperf.metrics.stats import bootstrap_ci, percentile
 from openaiperf.metrics.throughput import throughput_metrics
-from tests.fakes import make_record
 
 
 def test_single_record_latencies_by_hand():

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.engines import xsum_case_runner
 from openaiperf.matrix import Case
 from openaiperf.metrics.precision import effective_precision, load_quantization_config
 from openaiperf.records import Record
 from openaiperf.runner import CaseRunner
 from openaiperf.scenarios import ScenarioRun
-from tests.fakes import xsum_case_runner
 
 
 @pytest.mark.parametrize("options,quant_config,expected", [

@@ -9,12 +9,12 @@ import math
 
 import pytest
 
+from fixtures.engines import make_record
 from openaiperf.models import get_model
 from openaiperf.records import Record
 from openaiperf.tasks import Sample, create_task, load_task_specs
 from openaiperf.tasks.perplexity import PerplexityTask
 from openaiperf.tasks.quality import record_per_sample, sample_fingerprint
-from tests.fakes import make_record
 
 MODEL = get_model("smollm2-135m")
 

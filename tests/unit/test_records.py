@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.engines import make_record
 from openaiperf.records import RecordWriter, Request, measured, read_records
-from tests.fakes import make_record
 
 
 def test_writer_appends_relative_times(tmp_path):

@@ -14,12 +14,12 @@ import jsonschema
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from fixtures.results import full_run, measured_case, minimal_run
 from openaiperf import result as result_module
 from openaiperf.errors import ConfigError
 from openaiperf.redact import is_secret_name
 from openaiperf.report.results import read_results, write_results
 from openaiperf.result import CaseResult, MetricValue, RunResult, result_schema, schema_text
-from tests.result_factory import full_run, measured_case, minimal_run
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = REPO / "docs" / "result-schema.json"

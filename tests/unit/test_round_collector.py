@@ -10,10 +10,10 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+from fixtures.engines import ScriptedEngine, xsum_case_runner
 from openaiperf.matrix import Case
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.runner import RunSettings
-from tests.fakes import ScriptedEngine, xsum_case_runner
 
 
 class Node:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from fixtures.engines import ScriptedEngine, xsum_case_runner
 from openaiperf.baselines.compare import baseline_from_case, judged_rounds
 from openaiperf.errors import ConfigError
 from openaiperf.matrix import Case
@@ -20,7 +21,6 @@ from openaiperf.monitor.stalls import StallWatch, stall_limit_ms
 from openaiperf.options import parse_stall_limit
 from openaiperf.records import Record, RecordSink, Request, measured, read_records
 from openaiperf.runner import RunSettings, round_tag
-from tests.fakes import ScriptedEngine, xsum_case_runner
 
 HOLD_S = 0.12
 

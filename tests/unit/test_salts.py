@@ -124,8 +124,8 @@ def test_a_cold_case_served_from_the_cache_is_invalid_naming_the_rate_and_a_shar
 
 
 def test_every_find_peak_trial_sends_prompts_no_earlier_trial_began_with():
+    from fixtures.engines import ScriptedEngine
     from openaiperf.scenarios import create_scenario, scenario_config
-    from tests.fakes import ScriptedEngine
 
     seen: list[str] = []
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.engines import ScriptedEngine
 from openaiperf.errors import UnknownNameError
 from openaiperf.records import Request
 from openaiperf.scenarios import ScenarioConfig, create_scenario
-from tests.fakes import ScriptedEngine
 
 
 def requests(n: int) -> list[Request]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.engines import make_record
 from openaiperf.errors import ConfigError, UnknownNameError
 from openaiperf.models import get_model
 from openaiperf.tasks import QualityResult, TaskSpec, create_task, load_task_specs
 from openaiperf.tasks.quality import apply_targets, sample_fingerprint
-from tests.fakes import make_record
 
 
 @pytest.fixture(scope="module")
