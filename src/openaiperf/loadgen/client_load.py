@@ -52,6 +52,10 @@ class ClientLoad:
         return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
+#: the name of the probe's own task in the loop it measures (alive from start to stop, by design)
+PROBE_TASK = "openaiperf-client-probe"
+
+
 class ClientProbe:
     """Measures the client process it runs in, from :meth:`start` to :meth:`stop`
     (both called on the event loop that sends)."""
@@ -76,7 +80,7 @@ class ClientProbe:
 
     def start(self) -> None:
         self._cpu0, self._wall0 = self._cpu(), time.perf_counter()
-        self._task = asyncio.get_running_loop().create_task(self._tick())
+        self._task = asyncio.get_running_loop().create_task(self._tick(), name=PROBE_TASK)
 
     async def stop(self) -> ClientLoad:
         if self._task is not None:
