@@ -368,6 +368,9 @@ class MetricVerdict(Typed):
     spread: float | None = None
     reason: str = ""
     settle: str = ""
+    detectable: float | None = Field(
+        default=None, description="an inconclusive metric's smallest relative change (worse side, e.g. 0.12) that "
+        "these rounds would have called a regression")
     message: str = ""
 
 
