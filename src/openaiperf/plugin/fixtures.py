@@ -184,14 +184,15 @@ class BenchmarkedCase:
 
     def run(self, benchmark: Any) -> CaseResult:
         try:
-            return self._run_ab() if self.ab is not None else self._run(benchmark)
+            return self._run_ab(benchmark) if self.ab is not None else self._run(benchmark)
         finally:
             self.runner.progress.close()
             if self.ab is not None:
                 self.ab[0].progress.close()
 
-    def _run_ab(self) -> CaseResult:
-        """Both sides interleaved (:mod:`openaiperf.baselines.interleaved`), A's result with the verdict."""
+    def _run_ab(self, benchmark: Any) -> CaseResult:
+        """Both sides interleaved (:mod:`openaiperf.baselines.interleaved`), A's result with the verdict;
+        pytest-benchmark times the whole comparison as one round."""
         from openaiperf.baselines.gate import resolve_tolerances
         from openaiperf.baselines.interleaved import ab_result, apply_verdict, measure_interleaved
 
@@ -200,7 +201,11 @@ class BenchmarkedCase:
         try:
             with step("interleaved A/B"):
                 tolerances = resolve_tolerances(self.session.tasks.get(a.case.task))
-                measured = measure_interleaved(a, b, settings, tolerances, hardware=a.hardware.name)
+                def measure() -> Any:
+                    return measure_interleaved(a, b, settings, tolerances, hardware=a.hardware.name)
+
+                measured = (measure() if getattr(benchmark, "disabled", False) else
+                            benchmark.pedantic(measure, rounds=1, iterations=1, warmup_rounds=0))
             with step("gate"):
                 result, b_result = a.finish(), b.finish()
                 apply_verdict(result, ab_result(measured, (a, result), (b, b_result), settings), b_result, settings)
