@@ -481,6 +481,10 @@ def test_console_and_html_show_the_verdict(tmp_path: Path) -> None:
     html = render_html(tmp_path)
     assert '<tr class="inconclusive">' in html and '<tr class="regression">' in html
     assert "would settle it:" in html
+    from openaiperf.report.markdown import markdown_summary
+
+    row = next(line for line in markdown_summary(document).splitlines() if "| inconclusive |" in line)
+    assert "the smallest change it could have caught: +" in row and "would settle it:" in row
 
 
 def test_allure_text_names_the_verdict() -> None:

@@ -64,10 +64,15 @@ def value_text(value: float | None, unit: str) -> str:
 
 
 def why_text(m: MetricVerdict) -> str:
-    """The reason, and for an inconclusive metric what would settle it."""
+    """The reason, and for an inconclusive metric the smallest change it could have caught
+    and what would settle it."""
+    text = m.reason
+    if m.outcome is Outcome.INCONCLUSIVE and m.detectable is not None:
+        sign = "+" if m.better is Better.LOWER else "-"
+        text += f"; the smallest change it could have caught: {sign}{100 * m.detectable:.1f}%"
     if m.outcome is Outcome.INCONCLUSIVE and m.settle:
-        return f"{m.reason}; would settle it: {m.settle}"
-    return m.reason
+        text += f"; would settle it: {m.settle}"
+    return text
 
 
 def attention(cases: Sequence[CaseResult]) -> list[tuple[str, str]]:
