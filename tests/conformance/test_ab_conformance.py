@@ -70,7 +70,8 @@ def test_a_slower_b_side_is_a_regression(project: Path) -> None:
     assert ab["a"]["target"].startswith("http://127.0.0.1:") and ab["b"]["case_id"] == f"{CASE}[ab=B]"
     # each side warmed up, then measured only its own rounds: no prompt reached both servers twice
     a_seen, b_seen = case["seen"]
-    assert a_seen["requests"] == b_seen["requests"] == 2 + 4 * pairs
+    # (a round the client stalled in is measured again: more requests, each with prompts of its own)
+    assert a_seen["requests"] >= 2 + 4 * pairs and b_seen["requests"] >= 2 + 4 * pairs
     for seen in (a_seen, b_seen):
         prompts = [json.dumps(r, sort_keys=True) for r in seen["received"]]
         assert len(set(prompts)) == len(prompts)
