@@ -201,6 +201,7 @@ class BenchmarkedCase:
         try:
             with step("interleaved A/B"):
                 tolerances = resolve_tolerances(self.session.tasks.get(a.case.task))
+
                 def measure() -> Any:
                     return measure_interleaved(a, b, settings, tolerances, hardware=a.hardware.name)
 
@@ -325,5 +326,5 @@ def case_runner(bench_case: Case, bench_session: BenchSession, task: Any, model_
                                      error=f"the B side's engine failed to start: {type(exc).__name__}: {exc}")
         bench_session.add_result(result)
         raise
-    task_b = request.getfixturevalue("task")  # the same task object serves both (its samples are loaded per runner)
-    return BenchmarkedCase(runner, bench_session, (runner_of(case_b, engine_b, task_b), ab_settings))
+    # the same task serves both sides (each runner loads its samples and tags its prompts)
+    return BenchmarkedCase(runner, bench_session, (runner_of(case_b, engine_b, task), ab_settings))
