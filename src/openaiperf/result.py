@@ -419,6 +419,9 @@ class MetricVerdict(Typed):
     spread: float | None = None
     reason: str = ""
     settle: str = ""
+    detectable: float | None = Field(
+        default=None, description="an inconclusive metric's smallest relative change (worse side, e.g. 0.12) that "
+        "these rounds would have called a regression")
     message: str = ""
 
 
@@ -438,6 +441,42 @@ class CaseComparisonResult(Typed):
     inconclusive: list[str] = Field(default_factory=list)
     metrics: list[MetricVerdict] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+
+
+class ABSide(Typed):
+    """One side of an interleaved A/B comparison: what it measured and its metrics."""
+
+    name: Literal["A", "B"]
+    target: str = Field(description="where it ran: the endpoint (credentials removed) or the engine options that "
+                        "differ from the other side's")
+    engine_options: dict[str, Any] = Field(default_factory=dict, description="the side's engine options (redacted)")
+    case_id: str = Field(description="the id the side's records and prompts are tagged with")
+    records_file: str | None = None
+    metrics: dict[str, MetricValue] = Field(default_factory=dict, description="over all of the side's rounds")
+    rounds: list[dict[str, float | None]] = Field(default_factory=list, description="each round's metric values")
+
+
+class ABComparison(Typed):
+    """The ``ab`` entry of a case measured interleaved against two targets in one session
+    (``--ab-endpoint`` / ``--ab-engine-option``): both sides, the order the rounds ran in,
+    the looks of the sequential rule, and the paired verdict per metric (``comparison``:
+    ``baseline`` is A's geometric mean, ``current`` B's, ``ratio`` B / A with its interval)."""
+
+    a: ABSide
+    b: ABSide
+    order: str = Field(description='the measured rounds in the order they ran, e.g. "ABBAABBA"')
+    pairs: int = Field(description="rounds measured on each side")
+    max_pairs: int = Field(description="--ab-rounds: the most rounds a side")
+    looks: list[int] = Field(default_factory=list, description="the round counts at which the verdict is looked at")
+    alpha_per_look: float = Field(description="the significance level of each look (alpha spent evenly)")
+    stopped: str = Field(default="", description="why the rounds stopped where they did")
+    outcome: Outcome
+    verdict: Outcome
+    settle: str = ""
+    summary: str = ""
+    pair_ratios: dict[str, list[float | None]] = Field(
+        default_factory=dict, description="metric -> B / A of each pair of rounds (None: a side had no value)")
+    comparison: CaseComparisonResult
 
 
 class BaselineVerdict(Typed):
@@ -511,6 +550,8 @@ class CaseResult(Typed):
     profile: CaseProfile | None = None
     fingerprint: Fingerprint | None = None
     baseline: BaselineVerdict | None = None
+    ab: ABComparison | None = Field(default=None, description="interleaved A/B against a second target "
+                                    "(--ab-endpoint, --ab-engine-option): both sides and the paired verdict")
     calibration: dict[str, Any] | None = Field(
         default=None, description="the hardware calibration's measurements (the calibration item only; free-form)")
     sessions: SessionSummary | None = Field(default=None, description="a multi-turn workload's sessions and turns")
@@ -588,7 +629,9 @@ class CaseResult(Typed):
 
     @property
     def verdict_label(self) -> str:
-        """The baseline verdict in a word or two ("" when not compared)."""
+        """The baseline (or A/B) verdict in a word or two ("" when not compared)."""
+        if self.ab is not None:
+            return self.ab.outcome.value
         return self.baseline.label if self.baseline is not None else ""
 
 

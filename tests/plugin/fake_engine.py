@@ -4,7 +4,8 @@ TTFT and TPOT with a small seeded jitter, scaled by ``1 + $FAKE_SLOWDOWN``; the
 jitter's seed comes from ``$FAKE_SEED`` so two "runs" differ like real noise, and
 its size from ``$FAKE_JITTER`` (relative standard deviation per token, default 0.02).
 ``$FAKE_SLOW_ROUNDS`` (measured rounds, 0-based, comma-separated) slows only those
-rounds: one round a hiccup inflated."""
+rounds: one round a hiccup inflated. The engine options ``slowdown`` and ``seed`` do the
+same for one engine (the B side of an interleaved A/B: ``--ab-engine-option fake:slowdown=0.1``)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ class FakeEngine:
         slowed = os.environ.get("FAKE_SLOW_ROUNDS")  # only these measured rounds (0-based): a hiccup
         slow = slowed is None or (not record.warmup and str(record.round) in slowed.split(","))
         slowdown = 1.0 + (float(os.environ.get("FAKE_SLOWDOWN", "0")) if slow else 0.0)
-        rng = np.random.default_rng([int(os.environ.get("FAKE_SEED", "0")), self.calls, index])
+        slowdown *= 1.0 + float(self.context.options.get("slowdown", 0.0))
+        seed = int(self.context.options.get("seed", os.environ.get("FAKE_SEED", "0")))
+        rng = np.random.default_rng([seed, self.calls, index])
         jitter = float(os.environ.get("FAKE_JITTER", JITTER))
         # Sent when scheduled: every time is synthetic, none depends on how busy the machine is.
         sent = record.scheduled or time.perf_counter()

@@ -233,3 +233,40 @@ def test_allure_carries_the_verdict(bench_project: pytest.Pytester, monkeypatch)
     attachment = next(a for a in result["attachments"] if a["name"] == "baseline verdict")
     text = (bench_project.path / "allure" / attachment["source"]).read_text()
     assert text.startswith("baseline verdict: inconclusive") and "tpot_p50" in text
+
+
+# -- interleaved A/B ------------------------------------------------------------------------------
+def test_interleaved_a_b_with_engine_options_judges_b_against_a(bench_project: pytest.Pytester) -> None:
+    """Two engines of the same case that differ by an engine option (``--ab-engine-option``):
+    the B side 10% slower per token is a regression, decided at the first look; another seed
+    of the same engine is no regression."""
+    slow = bench_project.runpytest(*bench_args("-k", "offline", "--ab-engine-option", "fake:slowdown=0.1"))
+    slow.assert_outcomes(failed=1)
+    case = last_cases(bench_project.path)[OFFLINE]
+    ab = case["ab"]
+    assert ab["outcome"] == "regression" and ab["pairs"] == 4 and ab["order"] == "ABBAABBA"
+    assert ab["b"]["engine_options"] == {"slowdown": 0.1} and ab["b"]["target"] == "slowdown=0.1"
+    assert ab["stopped"].startswith("decided at look 1 of 3 (4 rounds a side)")
+    assert {"tpot_p50", "e2e_p50", "output_tokens_per_s"} <= set(ab["comparison"]["regressions"])
+    assert any(f.startswith("A/B regression: tpot_p50 regression:") for f in case["failures"])
+    assert (bench_project.path / "reports").exists()
+    run_dir = run_dirs(bench_project.path)[-1]
+    assert (run_dir / "records" / f"{OFFLINE}[ab=B].jsonl").exists()
+    assert "interleaved A/B, B (slowdown=0.1) vs A" in (run_dir / "report.html").read_text()
+    same = bench_project.runpytest(*bench_args("-k", "offline", "--ab-engine-option", "fake:seed=7"))
+    same.assert_outcomes(passed=1)
+    ab = last_cases(bench_project.path)[OFFLINE]["ab"]
+    assert ab["outcome"] == "no regression" and ab["pairs"] == 4, ab["summary"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--ab-engine-option", "fake:seed=1", "--ab-rounds", "2"), "--ab-rounds: expected an integer >= 3"),
+    (("--ab-endpoint", "http://127.0.0.1:9", "--baseline-compare"), "--baseline-compare: an A/B run compares"),
+    (("--ab-rounds", "6"), "--ab-rounds: applies to an A/B comparison"),
+    (("--ab-endpoint", "127.0.0.1:9"), "--ab-endpoint: expected the B side's server URL"),
+])
+def test_a_b_options_are_checked_at_start_up(bench_project: pytest.Pytester, args: tuple[str, ...],
+                                             message: str) -> None:
+    result = bench_project.runpytest(*bench_args(*args))
+    assert result.ret != 0
+    result.stderr.fnmatch_lines([f"*{message}*"])

@@ -151,7 +151,10 @@ def test_a_one_run_baseline_counts_the_assumed_drift_of_both_runs() -> None:
     bare = gate_stats.log_change(base, new)
     drifting = gate_stats.log_change(base, new, assumed_drift=0.05)
     assert drifting.se == pytest.approx(math.sqrt(bare.se**2 + 2 * 0.05**2))
-    assert drifting.df == bare.df  # so that assuming drift only ever widens the interval
+    # The assumed drift is known, not estimated: Satterthwaite's df with the round part the only estimated one.
+    round_part = bare.se**2
+    assert drifting.df == pytest.approx(drifting.se**4 / (round_part**2 / bare.df))
+    assert drifting.df > 1000  # a steady server's rounds: the normal quantile
     # A new run 12% off a steady one-run baseline: a regression if runs never drift, and
     # inconclusive once they may (5%): more baseline runs would measure the drift.
     assert judged(make(base), make([11.2])).outcome is Outcome.REGRESSION
@@ -478,6 +481,10 @@ def test_console_and_html_show_the_verdict(tmp_path: Path) -> None:
     html = render_html(tmp_path)
     assert '<tr class="inconclusive">' in html and '<tr class="regression">' in html
     assert "would settle it:" in html
+    from openaiperf.report.markdown import markdown_summary
+
+    row = next(line for line in markdown_summary(document).splitlines() if "| inconclusive |" in line)
+    assert "the smallest change it could have caught: +" in row and "would settle it:" in row
 
 
 def test_allure_text_names_the_verdict() -> None:
@@ -513,3 +520,15 @@ def test_throughput_vs_latency_has_a_point_per_case_and_joins_a_sweep() -> None:
     assert list(line.get_xdata()) == [40, 160, 320] and list(line.get_ydata()) == [50, 80, 400]
     labels = sorted(text.get_text() for text in figure.axes[0].texts)
     assert labels == ["1", "2", "3", "4"]
+
+
+def test_an_inconclusive_verdict_gives_the_smallest_change_it_could_have_caught() -> None:
+    base = [10.0, 10.05, 9.95]
+    result = judged(make(base), make([10.6, 10.65, 10.55]), drift=0.05)
+    assert result.outcome is Outcome.INCONCLUSIVE and result.detectable is not None
+    assert f"the smallest change it could have caught: +{100 * result.detectable:.1f}%" in result.message()
+    # Every round that much slower (and a little more) is a regression; a little less is not.
+    for factor, outcome in ((1.002, Outcome.REGRESSION), (0.995, Outcome.INCONCLUSIVE)):
+        slowed = [v * (1 + result.detectable) * factor for v in base]
+        assert judged(make(base), make(slowed), drift=0.05).outcome is outcome
+    assert judged(make(base), make(base)).detectable is None  # decided: nothing to say

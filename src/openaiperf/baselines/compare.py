@@ -125,6 +125,8 @@ class MetricComparison:
     spread: float | None = None
     reason: str = ""
     settle: str = ""
+    #: inconclusive: the smallest relative change on the worse side these rounds would have called a regression
+    detectable: float | None = None
     #: the rounds behind ``settle`` (for the case's most demanding answer)
     settle_rounds: gate_stats.Settle | None = field(default=None, repr=False)
     #: the statistics behind the interval (None when the metric could not be tested)
@@ -168,9 +170,16 @@ class MetricComparison:
         if self.p_value is not None and self.p_holm is not None:
             text += f", p={self.p_value:.2g}, Holm p={self.p_holm:.2g}"
         text += f"; {self.method}), tolerance {self.tolerance_text()}: {self.reason}"
+        if self.detectable is not None:
+            text += f"; the smallest change it could have caught: {self.detectable_text()}"
         if self.settle:
             text += f"; would settle it: {self.settle}"
         return text
+
+    def detectable_text(self) -> str:
+        if self.detectable is None:
+            return ""
+        return f"{'+' if self.better is Better.LOWER else '-'}{100 * self.detectable:.1f}%"
 
     def to_result(self) -> MetricVerdict:
         return MetricVerdict(
@@ -178,7 +187,8 @@ class MetricComparison:
             verdict=self.outcome, change=self.change, baseline=self.baseline, current=self.current, ratio=self.ratio,
             n_baseline=self.n_baseline, n_current=self.n_current, ci_low=self.ci_low, ci_high=self.ci_high,
             confidence=self.confidence, p_value=self.p_value, p_holm=self.p_holm, method=self.method,
-            spread=self.spread, reason=self.reason, settle=self.settle, message=self.message())
+            spread=self.spread, reason=self.reason, settle=self.settle, detectable=self.detectable,
+            message=self.message())
 
 
 def _direction(metric: str, baseline: Baseline, current: Baseline) -> tuple[Better | None, str]:
@@ -230,6 +240,14 @@ def compare_metric(metric: str, baseline: Baseline, current: Baseline, tolerance
     return result
 
 
+def detectable_change(better: Better, threshold: float, se: float, df: float, level: float) -> float:
+    """The smallest relative change on the worse side that a comparison of standard error
+    ``se`` would call a regression: beyond the tolerance (``threshold``, worse-side log) and
+    significant at ``level`` (a metric's Holm level)."""
+    worse = max(threshold, gate_stats.t_quantile(1 - level, df) * se if se > 0 else 0.0)
+    return math.expm1(worse) if better is Better.LOWER else -math.expm1(-worse)
+
+
 def _decide(result: MetricComparison, change: gate_stats.LogChange, level: float, alpha: float) -> None:
     """Set the outcome, reason and what would settle it (after Holm)."""
     worse = result.better.worse_by(change.estimate)
@@ -251,6 +269,7 @@ def _decide(result: MetricComparison, change: gate_stats.LogChange, level: float
         result.reason = f"significantly worse, but it cannot be told whether by more than {result.tolerance_text()}"
     else:
         result.reason = f"too noisy to rule out a change beyond {result.tolerance_text()}"
+    result.detectable = detectable_change(result.better, threshold, change.se, change.df, level)
     result.settle_rounds = gate_stats.rounds_to_settle(change, worse, threshold, alpha, level)
     result.settle = result.settle_rounds.text(change, result.tolerance)
 

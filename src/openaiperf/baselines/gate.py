@@ -96,6 +96,9 @@ def parse_drift(value: Any, option: str = "--baseline-drift") -> float:
 
 def check_options(option: Callable[[str], Any]) -> None:
     """Start-up checks of the baseline options (a ConfigError names the option)."""
+    from openaiperf.baselines.ab import settings_from_options
+
+    settings_from_options(option)  # the A/B options, and no stored baseline beside them
     parse_tolerances(option("tolerance") or [])
     parse_alpha(option("baseline_alpha"))
     parse_drift(option("baseline_drift"))

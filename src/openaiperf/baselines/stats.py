@@ -22,8 +22,12 @@ means) by Student's t:
   of freedom to a new run of two rounds). Drift between runs cannot be seen in
   one run, so it is *assumed*: ``d`` (``--baseline-drift``, a run-to-run standard
   deviation on the log scale) adds ``2 d²`` (the baseline run's and the new
-  run's effects) to ``se²`` (the degrees of freedom stay the round spread's, so
-  that assuming drift can only widen the interval).
+  run's effects) to ``se²``. The assumed drift is a prior taken as *known*: it
+  has no sampling error, so the degrees of freedom are Welch-Satterthwaite's
+  with the round part the only estimated one (a steady server's tiny round
+  spread leaves the normal quantile, and a 20% slowdown is decided from one
+  baseline run). A machine whose runs drift more than ``d`` needs its own
+  ``--baseline-drift``, a baseline of several runs, or interleaved A/B.
   ``d = 0`` is the bare prediction interval, which cries wolf on a machine that
   drifts between runs;
 - **several baseline runs** (``--baseline-append``): the variance of the baseline
@@ -47,6 +51,8 @@ import numpy as np
 
 #: the most rounds (or baseline runs) "what would settle it" proposes
 MAX_SUGGESTED_ROUNDS = 30
+#: the degrees of freedom of a standard error that is all known variance (Student's t is then normal)
+KNOWN_DF = 1e6
 
 
 @dataclass(frozen=True)
@@ -88,9 +94,15 @@ class Noise:
         k, m, h, df_w = design.current, design.runs, design.inverse_rounds, design.within_df
         drift_free = self.within * (1 / k + h / m)
         if self.between is None or m < 2:
-            # The baseline run's effect and the new run's; the degrees of freedom stay those of the
-            # round spread, so that assuming drift can only widen the interval.
-            return math.sqrt(drift_free + 2 * self.assumed_drift**2), float(df_w)
+            # The baseline run's effect and the new run's, at the assumed drift taken as known (a
+            # prior, not an estimate): it carries no sampling error, so the degrees of freedom are
+            # Satterthwaite's with the round part the only estimated one. Taken as unknown, with the
+            # round spread's few degrees of freedom, a steady server's 20% slowdown stayed undecided.
+            assumed = 2 * self.assumed_drift**2
+            if assumed == 0.0 or drift_free == 0.0:
+                return math.sqrt(drift_free + assumed), float(df_w) if assumed == 0.0 else KNOWN_DF
+            variance = drift_free + assumed
+            return math.sqrt(variance), min(KNOWN_DF, variance**2 / (drift_free**2 / df_w))
         between_part, within_part = self.between * (1 + 1 / m), self.within * (1 / k - h)
         variance = between_part + within_part
         if variance <= drift_free:  # no drift beyond what round noise explains

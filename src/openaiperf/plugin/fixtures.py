@@ -159,21 +159,80 @@ def engine(bench_case: Case, engine_pool: EnginePool, bench_session: BenchSessio
     return engine_pool.get(bench_case, bench_session.ensure_run_dir() / "logs")
 
 
+@pytest.fixture(scope="session")
+def ab_settings(pytestconfig: pytest.Config) -> Any:
+    """The interleaved A/B settings (:class:`~openaiperf.baselines.ab.ABSettings`), or None
+    without ``--ab-endpoint`` / ``--ab-engine-option`` (checked at start-up)."""
+    from openaiperf.baselines.ab import settings_from_options
+
+    return settings_from_options(pytestconfig.getoption)
+
+
+@pytest.fixture(scope="session")
+def ab_engine_pool(bench_session: BenchSession, model_weights: Callable[[str], str]) -> Iterator[EnginePool]:
+    """The B side's engines of an interleaved A/B run, alive beside A's."""
+    pool = EnginePool(bench_session, model_weights)
+    yield pool
+    pool.close()
+
+
 # -- the case ---------------------------------------------------------------------------------
 class BenchmarkedCase:
     """Runs a :class:`CaseRunner` with pytest-benchmark's ``pedantic`` (repeats
     as rounds, no warmup rounds: our own warmup requests are never measured),
     stores the result in the session, and raises if a gate failed."""
 
-    def __init__(self, runner: CaseRunner, session: BenchSession) -> None:
+    def __init__(self, runner: CaseRunner, session: BenchSession, ab: tuple[CaseRunner, Any] | None = None) -> None:
         self.runner = runner
         self.session = session
+        #: interleaved A/B: the B side's runner and the settings
+        self.ab = ab
 
     def run(self, benchmark: Any) -> CaseResult:
         try:
-            return self._run(benchmark)
+            return self._run_ab(benchmark) if self.ab is not None else self._run(benchmark)
         finally:
             self.runner.progress.close()
+            if self.ab is not None:
+                self.ab[0].progress.close()
+
+    def _run_ab(self, benchmark: Any) -> CaseResult:
+        """Both sides interleaved (:mod:`openaiperf.baselines.interleaved`), A's result with the verdict;
+        pytest-benchmark times the whole comparison as one round."""
+        from openaiperf.baselines.gate import resolve_tolerances
+        from openaiperf.baselines.interleaved import ab_result, apply_verdict, measure_interleaved
+
+        assert self.ab is not None
+        a, (b, settings) = self.runner, self.ab
+        try:
+            with step("interleaved A/B"):
+                tolerances = resolve_tolerances(self.session.tasks.get(a.case.task))
+
+                def measure() -> Any:
+                    return measure_interleaved(a, b, settings, tolerances, hardware=a.hardware.name)
+
+                measured = (measure() if getattr(benchmark, "disabled", False) else
+                            benchmark.pedantic(measure, rounds=1, iterations=1, warmup_rounds=0))
+            with step("gate"):
+                result, b_result = a.finish(), b.finish()
+                apply_verdict(result, ab_result(measured, (a, result), (b, b_result), settings), b_result, settings)
+        except KeyboardInterrupt:
+            result = a.interrupt("interleaved A/B")
+            b.interrupt("interleaved A/B")
+            self.session.add_result(result)
+            raise
+        except Exception as exc:
+            b.monitor.close()
+            result = a.fail(exc)
+            self.session.add_result(result)
+            attach_case(result, self.session)
+            raise
+        from openaiperf.baselines.fingerprint import for_result
+
+        result.fingerprint = for_result(result, self.session)
+        self.session.add_result(result)
+        attach_case(result, self.session)
+        return result
 
     def _run(self, benchmark: Any) -> CaseResult:
         runner = self.runner
@@ -253,8 +312,31 @@ def case_runner(bench_case: Case, bench_session: BenchSession, task: Any, model_
                                      error=f"engine failed to start: {type(exc).__name__}: {exc}")
         bench_session.add_result(result)
         raise
-    runner = CaseRunner(bench_case, task=task, engine=engine, model=model_spec, hardware=bench_session.hardware,
-                        system=bench_session.system, dtype=bench_session.dtype_for(model_spec),
-                        run_dir=bench_session.ensure_run_dir(), settings=run_settings,
-                        progress=case_progress(request.config, bench_case.id))
-    return BenchmarkedCase(runner, bench_session)
+    ab_settings = request.getfixturevalue("ab_settings")
+    if ab_settings is not None:  # both sides measure as many rounds at most
+        from dataclasses import replace
+
+        run_settings = replace(run_settings, repeats=ab_settings.rounds)
+
+    def runner_of(case: Case, engine: Engine, task: Any) -> CaseRunner:
+        return CaseRunner(case, task=task, engine=engine, model=model_spec, hardware=bench_session.hardware,
+                          system=bench_session.system, dtype=bench_session.dtype_for(model_spec),
+                          run_dir=bench_session.ensure_run_dir(), settings=run_settings,
+                          progress=case_progress(request.config, case.id))
+
+    runner = runner_of(bench_case, engine, task)
+    if ab_settings is None:
+        return BenchmarkedCase(runner, bench_session)
+    from openaiperf.baselines.interleaved import b_case
+
+    case_b = b_case(bench_case, ab_settings)
+    try:
+        with step("provision B"):
+            engine_b = request.getfixturevalue("ab_engine_pool").get(case_b, bench_session.ensure_run_dir() / "logs")
+    except Exception as exc:
+        result = CaseResult.for_case(bench_case, bench_session.hardware.name, status="error",
+                                     error=f"the B side's engine failed to start: {type(exc).__name__}: {exc}")
+        bench_session.add_result(result)
+        raise
+    # the same task serves both sides (each runner loads its samples and tags its prompts)
+    return BenchmarkedCase(runner, bench_session, (runner_of(case_b, engine_b, task), ab_settings))

@@ -131,6 +131,7 @@ def check_selection(config: pytest.Config, session: BenchSession) -> None:
     """Refuse, at start-up, a --task/--scenario/--engine/--model name nobody knows,
     listing the accepted ones (otherwise it would select nothing in silence), and an
     --engine-option an engine does not take."""
+    from openaiperf.baselines.ab import check_engine_overrides
     from openaiperf.case_options import check_engine_options
     from openaiperf.engines import engines
     from openaiperf.matrix import parse_list
@@ -145,6 +146,7 @@ def check_selection(config: pytest.Config, session: BenchSession) -> None:
                 raise pytest.UsageError(f"--{kind}: unknown {kind} {value!r}; known: {', '.join(sorted(names))}")
     try:
         check_engine_options(config.getoption("engine_option") or ())
+        check_engine_overrides(config.getoption)
     except OpenAIPerfError as exc:
         raise pytest.UsageError(str(exc)) from None
 

@@ -62,7 +62,7 @@ def render_table(cases: Sequence[CaseResult], title: str = "OpenAIPerf results",
     table.add_column("case", no_wrap=True)
     table.add_column("status")
     if compared:
-        table.add_column("vs baseline")
+        table.add_column("B vs A" if any(case.ab for case in cases) else "vs baseline")
     columns = table_columns(cases)
     for column in columns:
         table.add_column(column.header, justify="right")

@@ -92,20 +92,23 @@ def verdicts(groups: Sequence[CaseGroup]) -> list[Verdict]:
 
     out = []
     for row in (row for group in groups for row in group.rows):
-        label, entry = verdict.label(row.case), row.case.baseline
-        if not label or entry is None:
+        label, entry, ab = verdict.label(row.case), row.case.baseline, row.case.ab
+        if not label or (entry is None and ab is None):
             continue
         metrics = [m for _, m in verdict.metric_rows([row.case])]
-        comparison = entry.comparison
-        if label == "refused":
+        comparison = ab.comparison if ab is not None else entry.comparison if entry is not None else None
+        settle = ab.settle if ab is not None else entry.settle if entry is not None else ""
+        sides = (f"interleaved A/B, B ({ab.b.target}) vs A ({ab.a.target}), {ab.pairs} rounds a side "
+                 f"({ab.order}): " if ab is not None else "")
+        if label == "refused" and entry is not None:
             named, why = [], "; ".join(d.text for d in entry.differences if d.refuses)
         elif label == "regression":
             named, why = list(comparison.regressions) if comparison else [], "significantly worse, beyond the tolerance"
         elif label == "inconclusive":
-            named, why = list(comparison.inconclusive) if comparison else [], f"would settle it: {entry.settle or '?'}"
+            named, why = list(comparison.inconclusive) if comparison else [], f"would settle it: {settle or '?'}"
         else:
             named, why = [], "a change beyond the tolerance is ruled out for every metric"
-        out.append(Verdict(row, label, metrics, named, why))
+        out.append(Verdict(row, label, metrics, named, sides + why))
     return sorted(out, key=lambda v: (verdict.ORDER.get(v.label, 9), v.row.number))
 
 

@@ -23,7 +23,8 @@ def markdown_summary(run: RunResult, title: str = "OpenAIPerf", trends: Any = No
     failed = [c for c in cases if c.failed]
     lines = [f"## {title} — {hardware}", ""]
     mark = "❌" if failed or counts["regression"] or counts["refused"] else "🟡" if counts["inconclusive"] else "✅"
-    versus = (f"; vs baseline: {counts['regression']} regression, {counts['inconclusive']} inconclusive, "
+    against = "B vs A" if any(c.ab for c in cases) else "vs baseline"
+    versus = (f"; {against}: {counts['regression']} regression, {counts['inconclusive']} inconclusive, "
               f"{counts['no regression']} no regression" if any(counts.values()) else "")
     refused = f", {counts['refused']} refused (configuration differs)" if counts["refused"] else ""
     lines.append(f"{mark} {len(cases)} case(s), {len(failed)} failed{versus}{refused}")
@@ -35,9 +36,13 @@ def markdown_summary(run: RunResult, title: str = "OpenAIPerf", trends: Any = No
             lines.append(f"- {session}")
         lines.append("")
     if rows:
-        lines += ["### Delta vs baseline", "",
-                  ("| | case | metric | baseline | current | change | interval | tolerance | rounds b/c | outcome | "
-                  "why / what would settle it |"),
+        # an A/B run holds no stored-baseline comparison (refused at start-up): its rows are B against A
+        ab = any(c.ab is not None for c in cases)
+        heading, sides, rounds = (("### Interleaved A/B: B vs A (paired ratios)", "A | B", "pairs")
+                                  if ab else ("### Delta vs baseline", "baseline | current", "rounds b/c"))
+        lines += [heading, "",
+                  (f"| | case | metric | {sides} | change | interval | tolerance | {rounds} | outcome | "
+                   "why / what would settle it |"),
                   "|---|---|---|---:|---:|---:|---|---:|---:|---|---|"]
         for case, m in rows:
             outcome = m.outcome.value
@@ -45,7 +50,8 @@ def markdown_summary(run: RunResult, title: str = "OpenAIPerf", trends: Any = No
                          f"{verdict.value_text(m.baseline, m.unit)} | "
                          f"{verdict.value_text(m.current, m.unit)} | {verdict.change_text(m)} | "
                          f"{verdict.interval_text(m)} | {verdict.tolerance_text(m)} | "
-                         f"{m.n_baseline}/{m.n_current} | {outcome} | {verdict.why_text(m)} |")
+                         f"{m.n_current if ab else f'{m.n_baseline}/{m.n_current}'} | {outcome} | "
+                         f"{verdict.why_text(m)} |")
         lines.append("")
     elif not attention:
         lines += ["No baseline comparison in this run.", ""]

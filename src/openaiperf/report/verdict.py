@@ -28,7 +28,10 @@ def slug(text: str) -> str:
 
 
 def comparisons(case: CaseResult) -> list[MetricVerdict]:
-    """The case's per-metric comparisons with its baseline ([] when not compared)."""
+    """The case's per-metric comparisons with its baseline, or of its B side with its A side
+    in an interleaved A/B run ([] when not compared)."""
+    if case.ab is not None:
+        return case.ab.comparison.metrics
     if case.baseline is None or case.baseline.comparison is None:
         return []
     return case.baseline.comparison.metrics
@@ -61,10 +64,15 @@ def value_text(value: float | None, unit: str) -> str:
 
 
 def why_text(m: MetricVerdict) -> str:
-    """The reason, and for an inconclusive metric what would settle it."""
+    """The reason, and for an inconclusive metric the smallest change it could have caught
+    and what would settle it."""
+    text = m.reason
+    if m.outcome is Outcome.INCONCLUSIVE and m.detectable is not None:
+        sign = "+" if m.better is Better.LOWER else "-"
+        text += f"; the smallest change it could have caught: {sign}{100 * m.detectable:.1f}%"
     if m.outcome is Outcome.INCONCLUSIVE and m.settle:
-        return f"{m.reason}; would settle it: {m.settle}"
-    return m.reason
+        text += f"; would settle it: {m.settle}"
+    return text
 
 
 def attention(cases: Sequence[CaseResult]) -> list[tuple[str, str]]:
@@ -72,6 +80,9 @@ def attention(cases: Sequence[CaseResult]) -> list[tuple[str, str]]:
     refused comparison, or an inconclusive verdict with what would settle it."""
     lines = []
     for case in sorted(cases, key=lambda c: ORDER.get(label(c), 9)):
+        if case.ab is not None:
+            lines += ab_attention(case)
+            continue
         entry, verdict = case.baseline, label(case)
         if entry is None:
             continue
@@ -86,6 +97,24 @@ def attention(cases: Sequence[CaseResult]) -> list[tuple[str, str]]:
             metrics = ", ".join(comparison.inconclusive if comparison else [])
             lines.append((verdict, f"{case.id}: inconclusive ({metrics}); would settle it: {entry.settle or '?'}"))
     return lines
+
+
+def ab_attention(case: CaseResult) -> list[tuple[str, str]]:
+    """An interleaved A/B case's line: both sides, the verdict, and the paired ratios of
+    the metrics behind it (or what would settle it)."""
+    ab = case.ab
+    if ab is None:
+        return []
+    head = f"{case.id}: B ({ab.b.target}) vs A ({ab.a.target}), {ab.pairs} rounds a side ({ab.order})"
+    if ab.outcome is Outcome.REGRESSION:
+        shown = [m for m in ab.comparison.metrics if m.outcome is Outcome.REGRESSION]
+    else:
+        shown = [m for m in ab.comparison.metrics if m.metric in ("tpot_p50", "ttft_p50", "e2e_p50")]
+    ratios = "; ".join(f"{m.metric} {change_text(m)} [{interval_text(m)}]" for m in shown)
+    text = f"{head}: {ab.outcome.value}" + (f": {ratios}" if ratios else "")
+    if ab.outcome is Outcome.INCONCLUSIVE:
+        text += f"; would settle it: {ab.settle or '?'}"
+    return [(ab.outcome.value, text)]
 
 
 def case_lines(cases: Sequence[CaseResult]) -> list[str]:
