@@ -143,7 +143,7 @@ def test_the_workflows_pass_actionlint_and_zizmor(command: list[str]) -> None:
 
 
 def test_gpu_workflow_submits_only_where_a_registry_is_configured() -> None:
-    steps = load("gpu-benchmarks.yml")["jobs"]["benchmark"]["steps"]
+    steps = load("gpu-benchmarks.yml")["jobs"]["nightly"]["steps"]
     submit = next(s for s in steps if "ob submit" in s.get("run", ""))
     assert submit["if"] == "always() && vars.OPENAIPERF_REGISTRY_URL != ''"
     assert submit["env"]["OPENAIPERF_TOKEN"] == "${{ secrets.OPENAIPERF_TOKEN }}"
