@@ -64,6 +64,7 @@ from openaiperf.engines.endpoint import (
     split_credentials,
 )
 from openaiperf.engines.sse import MalformedSSE, RequestFailed, StreamReader, chunk_token_ids  # noqa: F401
+from openaiperf.engines.vllm_args import VLLMServerArgs
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.models import describe_weights
 from openaiperf.records import Record, RecordSink, Request
@@ -74,17 +75,17 @@ if TYPE_CHECKING:
     from openaiperf.engines.managed_server import ManagedServer
 
 
-class OpenAIOptions(Options):
+class OpenAIOptions(VLLMServerArgs):
     """Options of the ``openai`` engine (matrix ``engine_options.openai``,
-    ``--engine-option openai:KEY=VALUE``; ``--endpoint`` and ``--api-key-env`` are flags)."""
+    ``--engine-option openai:KEY=VALUE``; ``--endpoint`` and ``--api-key-env`` are flags);
+    the managed server's vLLM settings are :class:`VLLMServerArgs`, as the ``vllm`` engine's."""
 
     endpoint: RedactedStr | None = option_field(
         None, flag="--endpoint", metavar="URL",
         help="a running OpenAI-compatible server (default: start a managed vLLM server)")
     api_key_env: str | None = option_field(
         "OPENAI_API_KEY", flag="--api-key-env", metavar="NAME",
-        help="environment variable holding the API key (default OPENAI_API_KEY; the key is never written to "
-             "reports or logs)")
+        help="environment variable holding the API key (never written to reports or logs)")
     #: model name the server knows; default: the case's model (managed) or the first of /v1/models
     served_model: str | None = None
     #: auto (chat for messages, completions for prompts) | chat | completions
@@ -106,15 +107,6 @@ class OpenAIOptions(Options):
     return_token_ids: Literal["auto"] | bool | None = "auto"
     #: fields added to every request body (e.g. vLLM's top_k, chat_template_kwargs)
     extra_body: dict[str, Any] | None = Field(default_factory=dict)
-    # managed-server settings (vLLM flags)
-    dtype: str | None = None
-    max_model_len: int = Field(default=2048, gt=0)
-    enforce_eager: bool = True
-    gpu_memory_utilization: float = Field(default=0.5, gt=0, le=1)
-    tensor_parallel_size: int | None = Field(default=None, ge=1)
-    quantization: str | None = None
-    kv_cache_dtype: str | None = None
-    enable_prefix_caching: bool = False
     #: scrape the server's Prometheus /metrics around each round (queue, prefill, decode time,
     #: prefix-cache hits, preemptions); metrics_url: another URL than <server>/metrics
     server_metrics: bool = True
@@ -135,10 +127,6 @@ class OpenAIOptions(Options):
     @classmethod
     def _argv_items(cls, value: Any) -> Any:
         return [str(v) for v in value] if isinstance(value, (tuple, list)) else value
-
-
-SERVER_KEYS = ("max_model_len", "enforce_eager", "gpu_memory_utilization", "tensor_parallel_size", "quantization",
-               "kv_cache_dtype", "enable_prefix_caching")
 
 
 def server_argv(value: Any) -> list[str]:
@@ -248,9 +236,11 @@ class OpenAIEngine(Engine):
             raise EngineError(
                 f"no --endpoint given and vLLM is not importable to start a managed server ({exc})") from None
         from openaiperf.engines.managed_server import ManagedServer
+        from openaiperf.engines.managed_server import on_cpu as managed_on_cpu
 
-        args = {key: getattr(self.options, key) for key in SERVER_KEYS}
-        args["dtype"] = self.options.dtype or self.context.dtype
+        hardware_device = getattr(self.context.hardware, "device", None)
+        cpu = hardware_device == "cpu" if hardware_device else managed_on_cpu()
+        args = self.options.resolved(cpu=cpu, dtype=self.context.dtype).engine_kwargs()
         if self.random_weights:
             # The architecture's config.json alone: random values, no tokenizer files.
             args |= {"load_format": "dummy", "skip_tokenizer_init": True}
