@@ -15,25 +15,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-import yaml
-
 from openaiperf.errors import ConfigError
 from openaiperf.matrix import Case, MatrixSpec
-
-
-def parse_engine_option(text: str) -> tuple[str | None, str, Any]:
-    """``[ENGINE:]KEY=VALUE`` -> (engine or None for every engine, key, value);
-    the value is read as YAML, so numbers and booleans keep their type."""
-    head, sep, raw = text.partition("=")
-    engine, colon, key = head.rpartition(":")
-    if not sep or not key.strip():
-        raise ConfigError(f"expected [ENGINE:]KEY=VALUE (e.g. vllm:max_model_len=1024), got {text!r}",
-                          source="--engine-option")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return (engine.strip() or None) if colon else None, key.strip(), value
+from openaiperf.options import parse_engine_option
 
 
 def engine_takes(engine: str, key: str) -> bool:

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from openaiperf.baselines import CONFIRM_ROUNDS
 from openaiperf.baselines.compare import ALPHA, DRIFT
 from openaiperf.errors import ConfigError
@@ -98,9 +100,22 @@ class Option:
         return [f"{self.flag}={value}"]
 
 
-def _engine_option(text: str) -> None:
-    from openaiperf.case_options import parse_engine_option
+def parse_engine_option(text: str) -> tuple[str | None, str, Any]:
+    """``[ENGINE:]KEY=VALUE`` -> (engine or None for every engine, key, value);
+    the value is read as YAML, so numbers and booleans keep their type."""
+    head, sep, raw = text.partition("=")
+    engine, colon, key = head.rpartition(":")
+    if not sep or not key.strip():
+        raise ConfigError(f"expected [ENGINE:]KEY=VALUE (e.g. vllm:max_model_len=1024), got {text!r}",
+                          source="--engine-option")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return (engine.strip() or None) if colon else None, key.strip(), value
 
+
+def _engine_option(text: str) -> None:
     parse_engine_option(text)
 
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from openaiperf.errors import ConfigError, EngineError
-from openaiperf.matrix import Case, MatrixSpec, SuiteSpec, active_suites, expand
+from openaiperf.matrix import Case, MatrixSpec, SuiteSpec, active_suites
+from openaiperf.sweeps import expand_cases, make_axis
 
 AXES = ("task", "scenario", "engine", "model")
 
@@ -47,6 +48,28 @@ class SelectionInputs:
     models: Mapping[str, Any] = field(default_factory=dict)
     #: the run's options (the engine's command-line options reach its served_models)
     option: Callable[[str], Any] = lambda name: None
+
+
+def expand(matrix: MatrixSpec) -> list[Case]:
+    """Every case of every suite, in order, without duplicates (a suite's ``sweep``
+    expands its cases, one value after another)."""
+    cases: dict[str, Case] = {}
+    for index, suite in enumerate(matrix.suites):
+        members = [Case(task, scenario, engine, model, engine_options=suite.engine_options.get(engine, {}),
+                        scenario_options=suite.scenario_options.get(scenario, {}),
+                        task_options=dict(suite.input_profile), max_samples=suite.max_samples)
+                   for task in suite.tasks for scenario in suite.scenarios for engine in suite.engines
+                   for model in suite.models]
+        if suite.sweep:
+            source = f"suites[{index}]{f' ({suite.name})' if suite.name else ''}.sweep"
+            axes = [make_axis(str(key), list(values), source) for key, values in suite.sweep.items()]
+            expanded = expand_cases(members, axes)
+            order = {variant: n for n, variant in enumerate(dict.fromkeys(c.variant for c in expanded))}
+            members = sorted(expanded, key=lambda c: order[c.variant])  # stable: a value's cases together
+        for case in members:
+            cases.setdefault(case.id, case)
+    return list(cases.values())
+
 
 
 def first_options(matrix: MatrixSpec, kind: str, name: str) -> dict[str, Any]:
