@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 
 from openaiperf.errors import UnknownNameError
 from openaiperf.specs import Spec, load_yaml_spec
+from openaiperf.tasks import InputProfileSpec
 
 
 class SuiteSpec(Spec):
@@ -44,8 +45,6 @@ class SuiteSpec(Spec):
     @field_validator("input_profile")
     @classmethod
     def _known_profile_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from openaiperf.tasks import InputProfileSpec
-
         InputProfileSpec.model_validate(value)  # names an unknown key or a bad value
         return value
 

@@ -22,8 +22,12 @@ import yaml
 
 from openaiperf.baselines import CONFIRM_ROUNDS
 from openaiperf.baselines.compare import ALPHA, DRIFT
+from openaiperf.engines import engines
 from openaiperf.errors import ConfigError
+from openaiperf.history.location import normalize_url
 from openaiperf.monitor.stalls import STALL_LIMIT_MS, STALL_RETRIES
+from openaiperf.monitor.util import parse_interval
+from openaiperf.scenarios import ScenarioConfig, scenarios
 
 #: what --dtype accepts: the model registry's dtypes
 MODEL_DTYPES = ("float32", "bfloat16", "float16")
@@ -120,8 +124,6 @@ def _engine_option(text: str) -> None:
 
 
 def _interval(text: str) -> None:
-    from openaiperf.monitor.util import parse_interval
-
     parse_interval(text, source="--monitor-interval")
 
 
@@ -129,7 +131,6 @@ def parse_stall_limit(text: str) -> float | None:
     """``--stall-limit``: ``"20ms"`` -> 20.0 (ms); ``"off"`` -> None."""
     if str(text).strip().lower() == "off":
         return None
-    from openaiperf.monitor.util import parse_interval
 
     return 1000 * parse_interval(text, source="--stall-limit (a duration like 20ms, or off)")
 
@@ -149,8 +150,6 @@ def _dtype(value: str) -> None:
 
 
 def _history(url: str) -> None:
-    from openaiperf.history.location import normalize_url
-
     normalize_url(url)
 
 
@@ -336,9 +335,6 @@ def field_options(axis: str, models: Iterable[tuple[str, Any]]) -> list[Option]:
 def registry_options() -> list[Option]:
     """The flags of the scenarios' options (the shared ones apply to every scenario)
     and of the engines' options, from the classes registered when options are added."""
-    from openaiperf.engines import engines
-    from openaiperf.scenarios import ScenarioConfig, scenarios
-
     scenario_models = [(name, cls.Options) for name, cls in scenarios.classes().items()]
     engine_models = [(name, cls.Options) for name, cls in engines.classes().items()]
     return [*field_options("engine", engine_models), *field_options("scenario", scenario_models),

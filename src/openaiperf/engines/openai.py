@@ -63,12 +63,15 @@ from openaiperf.engines.endpoint import (
     list_models,
     split_credentials,
 )
+from openaiperf.engines.managed_server import ManagedServer
+from openaiperf.engines.managed_server import on_cpu as managed_on_cpu
 from openaiperf.engines.sse import MalformedSSE, RequestFailed, StreamReader, chunk_token_ids  # noqa: F401
 from openaiperf.engines.vllm_args import VLLMServerArgs
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.models import describe_weights
+from openaiperf.models.tokenizer import model_tokenizer
 from openaiperf.records import Record, RecordSink, Request
-from openaiperf.redact import RedactedHeaders, RedactedStr
+from openaiperf.redact import RedactedHeaders, RedactedStr, redact, redact_text
 from openaiperf.registry import Options, Requirement, option_field, requirement
 
 if TYPE_CHECKING:
@@ -235,8 +238,6 @@ class OpenAIEngine(Engine):
         except ImportError as exc:
             raise EngineError(
                 f"no --endpoint given and vLLM is not importable to start a managed server ({exc})") from None
-        from openaiperf.engines.managed_server import ManagedServer
-        from openaiperf.engines.managed_server import on_cpu as managed_on_cpu
 
         hardware_device = getattr(self.context.hardware, "device", None)
         cpu = hardware_device == "cpu" if hardware_device else managed_on_cpu()
@@ -292,8 +293,6 @@ class OpenAIEngine(Engine):
     def load_tokenizer(self):
         try:
             if self.context.model is not None:
-                from openaiperf.models.tokenizer import model_tokenizer
-
                 return model_tokenizer(self.context.model, self.context.weights)
             from transformers import AutoTokenizer
 
@@ -314,8 +313,6 @@ class OpenAIEngine(Engine):
 
     def info(self) -> dict[str, Any]:
         import aiohttp
-
-        from openaiperf.redact import redact, redact_text
 
         shown = {k: v for k, v in self.options.model_dump().items() if k != "api_key_env"}
         info: dict[str, Any] = {

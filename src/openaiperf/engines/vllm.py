@@ -44,7 +44,9 @@ from openaiperf.engines import Engine, EngineContext
 from openaiperf.engines.vllm_args import VLLMServerArgs
 from openaiperf.errors import EngineError
 from openaiperf.models import describe_weights
+from openaiperf.models.tokenizer import model_tokenizer
 from openaiperf.records import Record, RecordSink, Request
+from openaiperf.redact import redact
 from openaiperf.registry import Options, Requirement, requirement
 
 
@@ -94,7 +96,6 @@ class VLLMEngine(Engine):
     def prepare(self) -> None:
         if on_cpu(self.device):
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-        from openaiperf.models.tokenizer import model_tokenizer
 
         self.tokenizer = model_tokenizer(self.context.model, self.context.weights)
         if self.options.offline_api == "llm":
@@ -155,8 +156,6 @@ class VLLMEngine(Engine):
 
     def info(self) -> dict[str, Any]:
         import vllm
-
-        from openaiperf.redact import redact
 
         return {"engine": self.name, "vllm": vllm.__version__, "device": self.device,
                 "options": redact(self.options.model_dump()), "prefix_caching": self.options.enable_prefix_caching,

@@ -13,8 +13,10 @@ from openaiperf.metrics.precision import Precision, effective_precision, load_qu
 from openaiperf.metrics.server import server_metrics
 from openaiperf.metrics.sessions import session_metrics, session_table
 from openaiperf.metrics.throughput import throughput_metrics
+from openaiperf.metrics.tokens import token_count_mismatch
 from openaiperf.monitor.prometheus import combine
 from openaiperf.records import Record, measured
+from openaiperf.redact import redact_text
 from openaiperf.result import (
     CaseProfile,
     CaseQuality,
@@ -82,7 +84,6 @@ class MetricAssembly(CaseGates, BatchInvarianceCheck):
             scenario_settings.update(run.settings)
         if self.runs:
             result.settings.scenario = ScenarioSettings.model_validate(scenario_settings)
-        from openaiperf.metrics.tokens import token_count_mismatch
 
         mismatch = token_count_mismatch(records)
         if mismatch is not None:
@@ -130,8 +131,6 @@ class MetricAssembly(CaseGates, BatchInvarianceCheck):
         if tracker is not None:
             result.notes.extend(note for note in tracker.notes if note not in result.notes)
             if tracker.rounds and tracker.names is not None:
-                from openaiperf.redact import redact_text
-
                 block_size = tracker.block_size
                 result.server_metrics = ServerMetricsSummary(
                     server=tracker.names.server, url=redact_text(tracker.url), block_size=block_size,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from openaiperf.metrics.efficiency import UTILISATION_METRICS
 from openaiperf.records import measured
+from openaiperf.redact import redact_text
 from openaiperf.result import CaseResult
 from openaiperf.runner.state import RunnerState
 
@@ -43,8 +44,6 @@ class CaseGates(RunnerState):
     def apply_gates(self, result: CaseResult) -> None:
         error_rate = result.metrics["error_rate"].value or 0.0
         if error_rate > self.settings.max_error_rate:
-            from openaiperf.redact import redact_text
-
             # the message reaches the terminal and JUnit too: an error may quote an endpoint with credentials
             # measured requests only, as the error rate (warmup is never measured)
             errors = [redact_text(r.error) for run in self.runs for r in measured(run.records) if r.error]

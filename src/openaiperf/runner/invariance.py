@@ -7,10 +7,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from openaiperf.loadgen.dispatcher import engine_sender, run_dispatch
+from openaiperf.loadgen.sessions import dispatch_sessions_closed, is_sessions
 from openaiperf.metrics import Better, Metric, MetricSet
+from openaiperf.metrics.invariance import compare_outputs
 from openaiperf.records import Record, measured
 from openaiperf.result import BatchInvariance, CaseResult
 from openaiperf.runner.state import RunnerState
+from openaiperf.scenarios import new_records
+from openaiperf.tasks.tokenizer import tokenizer_for
 
 
 class BatchInvarianceCheck(RunnerState):
@@ -19,8 +24,6 @@ class BatchInvarianceCheck(RunnerState):
     def check_batch_invariance(self, result: CaseResult) -> MetricSet:
         """Every request of the first round again, one at a time (concurrency 1), and each
         measured greedy answer compared with its reference (:mod:`openaiperf.metrics.invariance`)."""
-        from openaiperf.metrics.invariance import compare_outputs
-
         requests = self.round_requests[0]
         greedy = all(r.temperature == 0 for r in requests)
         if not greedy:
@@ -44,10 +47,6 @@ class BatchInvarianceCheck(RunnerState):
 
     def reference_pass(self, requests: Sequence[Any]) -> list[Record]:
         """``requests`` (or sessions) one at a time, not measured; their records."""
-        from openaiperf.loadgen.dispatcher import engine_sender, run_dispatch
-        from openaiperf.loadgen.sessions import dispatch_sessions_closed, is_sessions
-        from openaiperf.scenarios import new_records
-
         if is_sessions(requests):
             send = engine_sender(self.engine)
             done = run_dispatch(self.engine, lambda: dispatch_sessions_closed(requests, 1, send, lambda r: None,
@@ -67,8 +66,6 @@ class BatchInvarianceCheck(RunnerState):
         if tokenizer is not None:
             return tokenizer
         try:
-            from openaiperf.tasks.tokenizer import tokenizer_for
-
             return tokenizer_for(self.model, self.case.task)
         except Exception:
             return None

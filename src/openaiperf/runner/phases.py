@@ -13,6 +13,7 @@ from openaiperf.result import CaseResult, CaseSettings, metric_values
 from openaiperf.runner.assembly import MetricAssembly
 from openaiperf.runner.rounds import rounds_of
 from openaiperf.runner.stall_retry import StallRetry
+from openaiperf.scenarios import new_records
 
 
 class CaseRunner(StallRetry, MetricAssembly):
@@ -41,8 +42,6 @@ class CaseRunner(StallRetry, MetricAssembly):
             prefix_sharing="declared" if self.task.declares_sharing() else "none")
 
     def warmup(self, requests: Sequence[Any]) -> None:
-        from openaiperf.scenarios import new_records
-
         # Prompts of their own (a tag in front): a prefix cache must not serve the measured requests from warmup.
         # A multi-turn session warms up with its first turn.
         requests = [r.warmup_copy(i) for i, r in enumerate(requests)]

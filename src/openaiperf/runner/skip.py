@@ -6,6 +6,7 @@ from typing import Any
 
 from openaiperf.engines import engine_unavailable_reason
 from openaiperf.matrix import Case
+from openaiperf.models import weights_skip_reason
 from openaiperf.scenarios import workload_skip_reason
 
 
@@ -13,8 +14,6 @@ def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict[str, An
                      task_kind: Any = None) -> str | None:
     """Why ``case`` cannot run on ``hardware`` (shown as the skip reason), or None.
     ``task_kind``: the case task's class (its capabilities decide whether random weights can run it)."""
-    from openaiperf.models import weights_skip_reason
-
     reason = weights_skip_reason(model, task_kind, case.task) or workload_skip_reason(case.scenario, task_kind)
     if reason:
         return reason

@@ -10,6 +10,7 @@ from openaiperf.matrix import Case
 from openaiperf.monitor.case import CaseMonitor
 from openaiperf.monitor.prometheus import ServerMetricsTracker
 from openaiperf.paths import name_in
+from openaiperf.profiling import create_case_profiler
 from openaiperf.progress import CaseProgress
 from openaiperf.records import Record
 from openaiperf.result import CaseResult
@@ -65,7 +66,6 @@ class RunnerState:
                                    metrics=("cpu", "gpu") if gpu else ("cpu",), prometheus=endpoint)
         #: each round's requests (the task's, as tagged for that round)
         self.round_requests: list[list[Any]] = []
-        from openaiperf.profiling import create_case_profiler
 
         self.profiler = create_case_profiler(settings.profile, case.id, run_dir)
         # Online scenarios fall back to the task's SLA defaults.

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.errors import ConfigError
+from openaiperf.hardware import list_profiles, load_profile
 from openaiperf.hardware.probe.accelerators import probe_accelerators
 from openaiperf.hardware.probe.cpu import probe_cpu
 from openaiperf.hardware.probe.memory import probe_memory
@@ -57,8 +58,6 @@ def match_profile(system: dict[str, Any], dirs: Sequence[str | Path] | None = No
     "cpu" when there is no accelerator; ConfigError when there is one that no
     profile knows (guessing would make every MFU figure wrong).
     """
-    from openaiperf.hardware import list_profiles, load_profile
-
     accelerators = (system.get("hardware") or {}).get("accelerators") or []
     if not accelerators:
         return "cpu"
