@@ -36,7 +36,7 @@ class ProcessSampler(Sampler):
             except psutil.Error:
                 self._children = []
         self._count += 1
-        total = self.process.memory_info().rss
+        total = int(self.process.memory_info().rss)
         for child in self._children:
             try:
                 total += child.memory_info().rss

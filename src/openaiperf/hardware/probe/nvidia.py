@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from openaiperf.hardware.probe.common import GIB, c_text
@@ -44,7 +45,7 @@ def _nvidia_power_cap_w(pynvml: Any, handle: Any) -> float | None:
     """The power cap set on the device (NVML's power management limit, W): a capped
     GPU is a different machine for a performance baseline. None where unsupported."""
     try:
-        return round(pynvml.nvmlDeviceGetPowerManagementLimit(handle) / 1000, 1)  # mW
+        return round(float(pynvml.nvmlDeviceGetPowerManagementLimit(handle)) / 1000, 1)  # mW
     except Exception:
         return None
 
@@ -52,7 +53,7 @@ def _nvidia_power_cap_w(pynvml: Any, handle: Any) -> float | None:
 def _nvidia_details(pynvml: Any, handle: Any, index: int) -> dict[str, Any]:
     """uuid, PCI bus, power limit, NVLink; each optional (not every part supports each)."""
     details: dict[str, Any] = {"index": index}
-    calls = {
+    calls: dict[str, Callable[[], Any]] = {
         "uuid": lambda: c_text(pynvml.nvmlDeviceGetUUID(handle)),
         "pci_bus_id": lambda: c_text(pynvml.nvmlDeviceGetPciInfo(handle).busId),
         "power_limit_w": lambda: pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000,
