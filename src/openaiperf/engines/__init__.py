@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.redact import RedactedDict
@@ -164,7 +164,7 @@ class Engine:
         cannot score."""
         score = getattr(self, "score", None)
         if callable(score):
-            return score
+            return cast(Scorer, score)
         llm = getattr(self, "llm", None)
         if llm is not None and type(llm).__module__.startswith("vllm"):
             from openaiperf.engines.vllm_scoring import score_windows

@@ -75,7 +75,7 @@ from openaiperf.redact import RedactedHeaders, RedactedStr, redact, redact_text
 from openaiperf.registry import Options, Requirement, option_field, requirement
 
 if TYPE_CHECKING:
-    from openaiperf.engines.managed_server import ManagedServer
+    import aiohttp
 
 
 class OpenAIOptions(VLLMServerArgs):
@@ -290,7 +290,7 @@ class OpenAIEngine(Engine):
         else:
             self.continuous_usage = True  # the probe failed either way: nothing learnt about the field
 
-    def load_tokenizer(self):
+    def load_tokenizer(self) -> Any:
         try:
             if self.context.model is not None:
                 return model_tokenizer(self.context.model, self.context.weights)
@@ -381,7 +381,7 @@ class OpenAIEngine(Engine):
             return RedactedHeaders(self._worker_headers)
         return auth_headers(self.options.api_key_env, self._server_key, self._credentials)
 
-    def session(self):
+    def session(self) -> aiohttp.ClientSession:
         """One aiohttp session per event loop, without a connection limit (a pool
         cap would silently turn an open-loop load into a closed one)."""
         import aiohttp

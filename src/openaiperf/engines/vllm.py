@@ -112,14 +112,14 @@ class VLLMEngine(Engine):
             self._stop_loop()
             raise EngineError(f"vLLM failed to start: {type(exc).__name__}: {exc}") from exc
 
-    async def _build(self):
+    async def _build(self) -> Any:
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
         return AsyncLLM.from_engine_args(AsyncEngineArgs(**self.engine_kwargs(), disable_log_stats=True))
 
     @staticmethod
-    async def _shutdown(engine) -> None:
+    async def _shutdown(engine: Any) -> None:
         """On the engine's loop, so its output task is cancelled there, not left pending."""
         engine.shutdown()
         current = asyncio.current_task()
@@ -172,7 +172,8 @@ class VLLMEngine(Engine):
         if self.tokenizer is None:
             raise EngineError(NO_TOKENIZER)
         if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+            return str(self.tokenizer.apply_chat_template(request.messages, tokenize=False,
+                                                          add_generation_prompt=True))
         return "\n\n".join(m["content"] for m in request.messages)
 
     def prompt_ids(self, request: Request) -> list[int]:
@@ -181,7 +182,7 @@ class VLLMEngine(Engine):
             return list(request.prompt_token_ids)
         if self.tokenizer is None:
             raise EngineError(NO_TOKENIZER)
-        return self.tokenizer(self.render(request), add_special_tokens=False)["input_ids"]
+        return list(self.tokenizer(self.render(request), add_special_tokens=False)["input_ids"])
 
     @property
     def detokenizes(self) -> bool:
@@ -191,9 +192,9 @@ class VLLMEngine(Engine):
     def output_text(self, text: str, ids: Sequence[int]) -> str:
         if self.detokenizes or self.tokenizer is None:
             return text
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
 
-    def sampling(self, request: Request, delta: bool = True):
+    def sampling(self, request: Request, delta: bool = True) -> Any:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
