@@ -41,6 +41,7 @@ from pydantic import Field
 from openaiperf.engines import Engine, EngineContext
 from openaiperf.errors import EngineError
 from openaiperf.models import describe_weights
+from openaiperf.models.tokenizer import model_tokenizer
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, Requirement, requirement
 
@@ -116,7 +117,6 @@ class HFEngine(Engine):
                 f"hardware profile {self.context.hardware.name!r} wants a CUDA device but torch "
                 f"{torch.__version__} sees none"
             )
-        from openaiperf.models.tokenizer import model_tokenizer
 
         started = time.perf_counter()
         self.tokenizer = model_tokenizer(self.context.model, self.context.weights) if self.context.model is not None \

@@ -8,7 +8,7 @@ from typing import Any
 
 import psutil
 
-from openaiperf.monitor import Sampler
+from openaiperf.monitor.sampler import Sampler
 
 #: Children are re-listed every this many samples: walking /proc for the process
 #: tree is the costliest part of a sample, and workers start or stop rarely.
