@@ -15,33 +15,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-import yaml
-
+from openaiperf.engines import Engine, engines
 from openaiperf.errors import ConfigError
 from openaiperf.matrix import Case, MatrixSpec
-
-
-def parse_engine_option(text: str, flag: str = "--engine-option") -> tuple[str | None, str, Any]:
-    """``[ENGINE:]KEY=VALUE`` -> (engine or None for every engine, key, value);
-    the value is read as YAML, so numbers and booleans keep their type."""
-    head, sep, raw = text.partition("=")
-    engine, colon, key = head.rpartition(":")
-    if not sep or not key.strip():
-        raise ConfigError(f"expected [ENGINE:]KEY=VALUE (e.g. vllm:max_model_len=1024), got {text!r}",
-                          source=flag)
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return (engine.strip() or None) if colon else None, key.strip(), value
+from openaiperf.options import parse_engine_option, registry_options
+from openaiperf.registry import field_flag, owns
+from openaiperf.scenarios import check_scenario_options, scenarios
 
 
 def engine_takes(engine: str, key: str) -> bool:
     """Whether ``engine``'s options have ``key`` (an engine that declares no options,
     or whose module cannot be imported here, takes any)."""
-    from openaiperf.engines import engines
-    from openaiperf.registry import owns
-
     try:
         return owns(engines.get(engine).Options, key)
     except ImportError:
@@ -51,8 +35,6 @@ def engine_takes(engine: str, key: str) -> bool:
 def check_engine_options(texts: Iterable[str], flag: str = "--engine-option") -> None:
     """``--engine-option`` (or ``flag``'s) values: the engine known, and the key one its options
     have (checked with its type), or for a key without an engine one some engine takes."""
-    from openaiperf.engines import engines
-
     names = engines.names()
     for text in texts:
         engine, key, value = parse_engine_option(text, flag)
@@ -75,8 +57,6 @@ def check_engine_options(texts: Iterable[str], flag: str = "--engine-option") ->
 def apply_cli_options(cases: Sequence[Case], option: Callable[[str], Any]) -> list[Case]:
     """Cases with the command line's engine and scenario options applied: a flag goes
     to the cases whose engine's (scenario's) options have the field that declares it."""
-    from openaiperf.options import registry_options
-
     engine_overrides = [parse_engine_option(text) for text in option("engine_option") or ()]
     flags = [(o, option(o.dest)) for o in registry_options() if o.target is not None]
     given = [(o, value) for o, value in flags if value is not None and value is not False]
@@ -99,10 +79,6 @@ def apply_cli_options(cases: Sequence[Case], option: Callable[[str], Any]) -> li
 
 def declares(axis: str, name: str, field: str, flag: str) -> bool:
     """Whether the options of engine/scenario ``name`` have ``field`` declaring ``flag``."""
-    from openaiperf.engines import engines
-    from openaiperf.registry import field_flag
-    from openaiperf.scenarios import scenarios
-
     registry = engines if axis == "engine" else scenarios
     try:
         return field_flag(registry.get(name).Options, field) == flag
@@ -113,9 +89,6 @@ def declares(axis: str, name: str, field: str, flag: str) -> bool:
 def check_matrix_options(matrix: MatrixSpec, *, source: str) -> None:
     """Every suite's engine and scenario options valid for their engine / scenario,
     an error naming ``source: suites[i].engine_options.<engine>`` and the field."""
-    from openaiperf.engines import engines
-    from openaiperf.scenarios import check_scenario_options
-
     for index, suite in enumerate(matrix.suites):
         for engine, options in suite.engine_options.items():
             if engine not in engines:
@@ -131,9 +104,6 @@ def check_matrix_options(matrix: MatrixSpec, *, source: str) -> None:
 
 def check_case_options(case: Case) -> None:
     """The case's options (matrix + command line + sweep) valid for its engine and scenario."""
-    from openaiperf.engines import engines
-    from openaiperf.scenarios import check_scenario_options
-
     try:
         cls = engines.get(case.engine)
     except ImportError:
@@ -148,8 +118,6 @@ def check_case_options(case: Case) -> None:
 def check_loadgen_workers(case: Case, engine_class: Any) -> None:
     """Load generator workers (``--loadgen-workers`` > 1, ``--loadgen-cluster``) only for an
     engine that can send from another process (one that gives a ``worker_spec``: openai)."""
-    from openaiperf.engines import Engine
-
     options = case.scenario_options
     workers = str(options.get("loadgen_workers", "1")).strip().lower()
     cluster = options.get("loadgen_cluster")

@@ -20,6 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from openaiperf.errors import OpenAIPerfError
+
 
 @dataclass
 class Check:
@@ -162,7 +164,6 @@ def engine_checks() -> list[Check]:
 
 
 def hardware_checks(system: dict[str, Any]) -> list[Check]:
-    from openaiperf.errors import OpenAIPerfError
     from openaiperf.hardware import list_profiles, load_profile
     from openaiperf.hardware.probe import match_profile
 
@@ -193,7 +194,6 @@ def hardware_checks(system: dict[str, Any]) -> list[Check]:
 
 
 def task_checks(name: str | None = None, try_load: bool = False) -> list[Check]:
-    from openaiperf.errors import OpenAIPerfError
     from openaiperf.scenarios import scenarios
     from openaiperf.tasks import create_task, load_task_specs, task_class
     from openaiperf.tasks.datasets import preflight

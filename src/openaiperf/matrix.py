@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 
 from openaiperf.errors import UnknownNameError
 from openaiperf.specs import Spec, load_yaml_spec
+from openaiperf.tasks import InputProfileSpec
 
 
 class SuiteSpec(Spec):
@@ -44,8 +45,6 @@ class SuiteSpec(Spec):
     @field_validator("input_profile")
     @classmethod
     def _known_profile_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from openaiperf.tasks import InputProfileSpec
-
         InputProfileSpec.model_validate(value)  # names an unknown key or a bad value
         return value
 
@@ -101,29 +100,6 @@ def active_suites(matrix: MatrixSpec, preset: str | None, tasks: Sequence[str] =
     kept = [suite for suite in matrix.suites
             if suite.preset is None or suite.preset == preset or set(suite.tasks) & set(tasks)]
     return matrix if len(kept) == len(matrix.suites) else matrix.model_copy(update={"suites": kept})
-
-
-def expand(matrix: MatrixSpec) -> list[Case]:
-    """Every case of every suite, in order, without duplicates (a suite's ``sweep``
-    expands its cases, one value after another)."""
-    cases: dict[str, Case] = {}
-    for index, suite in enumerate(matrix.suites):
-        members = [Case(task, scenario, engine, model, engine_options=suite.engine_options.get(engine, {}),
-                        scenario_options=suite.scenario_options.get(scenario, {}),
-                        task_options=dict(suite.input_profile), max_samples=suite.max_samples)
-                   for task in suite.tasks for scenario in suite.scenarios for engine in suite.engines
-                   for model in suite.models]
-        if suite.sweep:
-            from openaiperf.sweeps import expand_cases, make_axis
-
-            source = f"suites[{index}]{f' ({suite.name})' if suite.name else ''}.sweep"
-            axes = [make_axis(str(key), list(values), source) for key, values in suite.sweep.items()]
-            expanded = expand_cases(members, axes)
-            order = {variant: n for n, variant in enumerate(dict.fromkeys(c.variant for c in expanded))}
-            members = sorted(expanded, key=lambda c: order[c.variant])  # stable: a value's cases together
-        for case in members:
-            cases.setdefault(case.id, case)
-    return list(cases.values())
 
 
 def check_names(cases: Sequence[Case], known: dict[str, Sequence[str]], source: str) -> None:

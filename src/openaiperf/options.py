@@ -18,10 +18,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from openaiperf.baselines import CONFIRM_ROUNDS
 from openaiperf.baselines.ab import AB_ROUNDS, MIN_AB_ROUNDS
+from openaiperf.baselines.compare import ALPHA, DRIFT
+from openaiperf.engines import engines
 from openaiperf.errors import ConfigError
+from openaiperf.history.location import normalize_url
 from openaiperf.monitor.stalls import STALL_LIMIT_MS, STALL_RETRIES
+from openaiperf.monitor.util import parse_interval
+from openaiperf.scenarios import ScenarioConfig, scenarios
 
 #: what --dtype accepts: the model registry's dtypes
 MODEL_DTYPES = ("float32", "bfloat16", "float16")
@@ -64,9 +71,17 @@ class Option:
     def dest(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
 
+    @property
+    def shown_help(self) -> str:
+        """The help with the declared default, so the two never disagree (a ``None`` default's
+        meaning, e.g. "default: all", is the help's to say)."""
+        if self.default is None or self.action in ("store_true", "append") or "default" in self.help:
+            return self.help
+        return f"{self.help} (default {self.default})"
+
     def kwargs(self) -> dict[str, Any]:
         """argparse's (and pytest's ``addoption``) keywords."""
-        out: dict[str, Any] = {"help": self.help, "dest": self.dest}
+        out: dict[str, Any] = {"help": self.shown_help, "dest": self.dest}
         if self.action == "store_true":
             return out | {"action": "store_true", "default": bool(self.default)}
         if self.action == "append":
@@ -90,15 +105,26 @@ class Option:
         return [f"{self.flag}={value}"]
 
 
-def _engine_option(text: str) -> None:
-    from openaiperf.case_options import parse_engine_option
+def parse_engine_option(text: str, flag: str = "--engine-option") -> tuple[str | None, str, Any]:
+    """``[ENGINE:]KEY=VALUE`` -> (engine or None for every engine, key, value);
+    the value is read as YAML, so numbers and booleans keep their type."""
+    head, sep, raw = text.partition("=")
+    engine, colon, key = head.rpartition(":")
+    if not sep or not key.strip():
+        raise ConfigError(f"expected [ENGINE:]KEY=VALUE (e.g. vllm:max_model_len=1024), got {text!r}",
+                          source=flag)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return (engine.strip() or None) if colon else None, key.strip(), value
 
+
+def _engine_option(text: str) -> None:
     parse_engine_option(text)
 
 
 def _interval(text: str) -> None:
-    from openaiperf.monitor.util import parse_interval
-
     parse_interval(text, source="--monitor-interval")
 
 
@@ -106,7 +132,6 @@ def parse_stall_limit(text: str) -> float | None:
     """``--stall-limit``: ``"20ms"`` -> 20.0 (ms); ``"off"`` -> None."""
     if str(text).strip().lower() == "off":
         return None
-    from openaiperf.monitor.util import parse_interval
 
     return 1000 * parse_interval(text, source="--stall-limit (a duration like 20ms, or off)")
 
@@ -126,8 +151,6 @@ def _dtype(value: str) -> None:
 
 
 def _history(url: str) -> None:
-    from openaiperf.history.location import normalize_url
-
     normalize_url(url)
 
 
@@ -137,7 +160,7 @@ AT_LEAST_0 = (0, True, None)
 #: the plugin's own options, by group, in the order ``--help`` shows them
 BASE_OPTIONS: tuple[Option, ...] = (
     # -- selection
-    Option("--hw", "hardware profile (hardware_profiles/<NAME>.yaml), or 'auto' to probe the machine (default)",
+    Option("--hw", "hardware profile (hardware_profiles/<NAME>.yaml), or 'auto' to probe the machine",
            "selection", default="auto", metavar="NAME|auto"),
     Option("--hw-dir", "extra directory of hardware profiles (searched first)", "selection", action="append",
            metavar="DIR", recorded=False),
@@ -168,23 +191,23 @@ BASE_OPTIONS: tuple[Option, ...] = (
            "attempt (default: 8 random hex digits per run, recorded in results.json and in each record); give a "
            "run's recorded salt to send exactly its prompts again", "run", metavar="HEX", check=_salt),
     Option("--max-cold-hit-rate", "a workload that declares no prefix sharing is INVALID when the server's own "
-           "prefix-cache hit rate exceeds this (where the server counts one; default 0.05)", "run", default=0.05,
+           "prefix-cache hit rate exceeds this (where the server counts one)", "run", default=0.05,
            type=float, metavar="FRACTION", bounds=(0, True, 1)),
     Option("--dataset-source", "load the task's eval dataset from here (e.g. the real XSum CSV)", "run",
            metavar="PATH|hf:ID"),
-    Option("--max-error-rate", "fail a case whose failed-request fraction exceeds this (default 0)", "run",
+    Option("--max-error-rate", "fail a case whose failed-request fraction exceeds this", "run",
            default=0.0, type=float, metavar="FRACTION", bounds=(0, True, 1)),
-    Option("--report-dir", "where run folders are written (default: reports)", "run", default="reports",
+    Option("--report-dir", "where run folders are written", "run", default="reports",
            metavar="DIR", recorded=False),
     # -- measurement
-    Option("--monitor-interval", "resource monitor sampling interval, e.g. 100ms or 1s (default 100ms)",
+    Option("--monitor-interval", "resource monitor sampling interval, e.g. 100ms or 1s",
            "measurement", default="100ms", metavar="DURATION", check=_interval),
     Option("--no-monitor", "do not sample CPU/GPU/memory during cases", "measurement", action="store_true"),
     Option("--stall-limit", "measure a round again when the client stalled this long in it (a machine that stopped "
            "the client, not the engine) and for a tenth of the round's median TTFT or decoding time, e.g. 50ms; "
-           f"'off' never does (default {STALL_LIMIT_MS:g}ms)",
+           "'off' never does",
            "measurement", default=f"{STALL_LIMIT_MS:g}ms", metavar="DURATION|off", check=_stall_limit),
-    Option("--stall-retries", f"how many times a stalled round is measured again at most (default {STALL_RETRIES})",
+    Option("--stall-retries", "how many times a stalled round is measured again at most",
            "measurement", default=STALL_RETRIES, type=int, metavar="N", bounds=AT_LEAST_0),
     Option("--profile", "torch: PyTorch profiler trace + top-ops table per case; nsys/ncu: re-run under Nsight",
            "measurement", choices=("torch", "nsys", "ncu")),
@@ -211,14 +234,14 @@ BASE_OPTIONS: tuple[Option, ...] = (
            "baseline", action="store_true", recorded=False),
     Option("--baseline-strict", "an inconclusive baseline verdict fails the case too", "baseline",
            action="store_true", recorded=False),
-    Option("--baseline-alpha", "significance level of the baseline gate, family-wise per case (default 0.05)",
-           "baseline", default=None, metavar="ALPHA", recorded=False),
+    Option("--baseline-alpha", "significance level of the baseline gate, family-wise per case",
+           "baseline", default=ALPHA, metavar="ALPHA", recorded=False),
     Option("--baseline-drift", "run-to-run drift (relative standard deviation of a run) that a baseline saved "
-           "from one run assumes, since it cannot measure it (default 0.05; --baseline-append measures it)",
-           "baseline", default=None, metavar="FRACTION", recorded=False),
+           "from one run assumes, since it cannot measure it (--baseline-append measures it)",
+           "baseline", default=DRIFT, metavar="FRACTION", recorded=False),
     Option("--baseline-confirm", "rounds measured more, after the last, when the rounds so far make a regression "
-           "against the stored baseline; the verdict is then on every round (default "
-           f"{CONFIRM_ROUNDS}; 0: none)", "baseline", default=CONFIRM_ROUNDS, type=int, metavar="N",
+           "against the stored baseline; the verdict is then on every round; 0: none",
+           "baseline", default=CONFIRM_ROUNDS, type=int, metavar="N",
            bounds=AT_LEAST_0, recorded=False),
     Option("--tolerance", "relative tolerance of a metric, e.g. ttft_p90=0.05 (repeatable)", "baseline",
            action="append", metavar="METRIC=FRACTION", recorded=False),
@@ -307,6 +330,8 @@ def field_options(axis: str, models: Iterable[tuple[str, Any]]) -> list[Option]:
         scope = "" if owners == ["*"] else f"{', '.join(owners)}: "
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         help_text = scope + (info.description or name)
+        if info.default is not None and kind is not bool and "default" not in help_text:
+            help_text += f" (default {info.default})"
         target = (axis, name, tuple(owners))
         if kind is bool:
             out.append(Option(flag, help_text, "serving", action="store_true", target=target))
@@ -321,9 +346,6 @@ def field_options(axis: str, models: Iterable[tuple[str, Any]]) -> list[Option]:
 def registry_options() -> list[Option]:
     """The flags of the scenarios' options (the shared ones apply to every scenario)
     and of the engines' options, from the classes registered when options are added."""
-    from openaiperf.engines import engines
-    from openaiperf.scenarios import ScenarioConfig, scenarios
-
     scenario_models = [(name, cls.Options) for name, cls in scenarios.classes().items()]
     engine_models = [(name, cls.Options) for name, cls in engines.classes().items()]
     return [*field_options("engine", engine_models), *field_options("scenario", scenario_models),

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from openaiperf.redact import redact_text
+
 
 @dataclass(frozen=True)
 class Request:
@@ -144,7 +146,6 @@ def tag_messages(messages: Sequence[dict[str, Any]], tag: str) -> list[dict[str,
 class Turn:
     """One turn of a conversation: what the user says, the answer the dataset recorded,
     and how many tokens the turn may generate."""
-
     user: str
     reply: str
     max_tokens: int
@@ -377,7 +378,6 @@ class RecordWriter:
         data = record.to_json(self.t0)
         if data["error"]:
             # an engine's error may quote its endpoint (with URL credentials) or a request header
-            from openaiperf.redact import redact_text
 
             data["error"] = redact_text(data["error"])
         line = json.dumps(data, ensure_ascii=False)

@@ -37,7 +37,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -309,7 +309,7 @@ class Registry(Generic[C]):
             return "registered", extra[name][0]
         raise UnknownNameError(self.axis, name, self.names())
 
-    def get(self, name: str, *, source: str | None = None) -> Any:
+    def get(self, name: str, *, source: str | None = None) -> C:
         """The class registered as ``name``, with the base's default hooks. An
         ImportError of a lazily loaded class propagates (the caller makes it a skip
         reason); an unknown name raises :class:`UnknownNameError` listing the known ones."""
@@ -319,7 +319,8 @@ class Registry(Generic[C]):
         if cls is None:
             cls = self._load(name, source)
             self._loaded[name] = cls
-        return self.adapt(cls)
+        # the class as registered, or adapted to the base: an instance of the axis's class type
+        return cast(C, self.adapt(cls))
 
     def _load(self, name: str, source: str | None) -> Any:
         if name in self.builtins:

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 
 from openaiperf import __version__
 from openaiperf.metrics import Better, Metric
+from openaiperf.redact import redact
 
 if TYPE_CHECKING:
     from openaiperf.matrix import Case
@@ -94,7 +95,6 @@ class QualityCheck(Typed):
 class CaseQuality(Typed):
     """Quality scores, their confidence intervals, and the verdict of each target.
     ``details`` is task-defined (free-form): dataset source and checksum, scored samples..."""
-
     scores: dict[str, float] = Field(default_factory=dict)
     intervals: dict[str, tuple[float, float]] = Field(default_factory=dict)
     checks: dict[str, QualityCheck] = Field(default_factory=dict)
@@ -506,7 +506,6 @@ class BaselineVerdict(Typed):
 # -- one case -----------------------------------------------------------------------------
 class CaseIdentity(Typed):
     """What a case is: task, scenario, engine, model and their options (a baseline file's ``case``)."""
-
     task: str | None = None
     scenario: str | None = None
     engine: str | None = None
@@ -583,8 +582,6 @@ class CaseResult(Typed):
         return self
 
     def __repr_args__(self) -> Any:
-        from openaiperf.redact import redact
-
         # options may echo server flags or endpoints with secrets: a traceback shows this repr
         for name, value in super().__repr_args__():
             yield name, redact(value) if name in ("engine_options", "engine_info") else value
@@ -696,7 +693,6 @@ class SystemInfo(FreeForm):
 
 class HardwareProfileInfo(FreeForm):
     """The hardware profile the run used (its YAML's fields beside the name)."""
-
     name: str
 
 

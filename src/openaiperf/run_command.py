@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from openaiperf.redact import redact_argv
+
 
 def pytest_args(args: argparse.Namespace) -> list[str]:
     from openaiperf.options import options
@@ -28,8 +30,6 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
-
-    from openaiperf.redact import redact_argv
 
     argv = pytest_args(args)
     print("pytest " + " ".join(redact_argv(argv)), flush=True)  # the key or URL credentials never shown

@@ -29,8 +29,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from openaiperf.engines import engines
 from openaiperf.errors import ConfigError, EngineError
-from openaiperf.matrix import Case, MatrixSpec, SuiteSpec, active_suites, expand
+from openaiperf.matrix import Case, MatrixSpec, SuiteSpec, active_suites
+from openaiperf.sweeps import expand_cases, make_axis
 
 AXES = ("task", "scenario", "engine", "model")
 
@@ -49,6 +51,28 @@ class SelectionInputs:
     option: Callable[[str], Any] = lambda name: None
 
 
+def expand(matrix: MatrixSpec) -> list[Case]:
+    """Every case of every suite, in order, without duplicates (a suite's ``sweep``
+    expands its cases, one value after another)."""
+    cases: dict[str, Case] = {}
+    for index, suite in enumerate(matrix.suites):
+        members = [Case(task, scenario, engine, model, engine_options=suite.engine_options.get(engine, {}),
+                        scenario_options=suite.scenario_options.get(scenario, {}),
+                        task_options=dict(suite.input_profile), max_samples=suite.max_samples)
+                   for task in suite.tasks for scenario in suite.scenarios for engine in suite.engines
+                   for model in suite.models]
+        if suite.sweep:
+            source = f"suites[{index}]{f' ({suite.name})' if suite.name else ''}.sweep"
+            axes = [make_axis(str(key), list(values), source) for key, values in suite.sweep.items()]
+            expanded = expand_cases(members, axes)
+            order = {variant: n for n, variant in enumerate(dict.fromkeys(c.variant for c in expanded))}
+            members = sorted(expanded, key=lambda c: order[c.variant])  # stable: a value's cases together
+        for case in members:
+            cases.setdefault(case.id, case)
+    return list(cases.values())
+
+
+
 def first_options(matrix: MatrixSpec, kind: str, name: str) -> dict[str, Any]:
     """The options the first suite that gives any for engine/scenario ``name`` gives."""
     for suite in matrix.suites:
@@ -62,7 +86,6 @@ def served_models(engine: str, matrix: MatrixSpec, inputs: SelectionInputs) -> l
     """The registry names of the models ``engine`` serves (an endpoint's), or None
     when it does not say; a served model the registry does not know is an error."""
     from openaiperf.case_options import apply_cli_options
-    from openaiperf.engines import engines
 
     try:
         cls = engines.get(engine)

@@ -414,7 +414,8 @@ def env_matrices() -> list[Any]:
 
 
 def check_matrix_yaml(env: FuzzEnv, value: tuple[bytes, Any]) -> None:
-    from openaiperf.matrix import expand, load_matrix
+    from openaiperf.matrix import load_matrix
+    from openaiperf.selection import expand
 
     TRIED["yaml.matrix"] += 1
     data, document = value

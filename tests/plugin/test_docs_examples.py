@@ -78,6 +78,7 @@ def test_new_engine_page(tmp_path):
     outputs = run_page("new-engine.md", tmp_path)
     assert "registered engine echo" in outputs[0]
     assert re.search(r"^echo\s+registered", outputs[1], re.M)
+    assert re.search(r"\b5 passed\b", outputs[2]), outputs[2]  # the engine contract kit's checks
     done = run_suite(tmp_path, "--matrix", str(tmp_path / "echo_matrix.yaml"), "--max-samples", "4")
     assert done.returncode == 0, done.stdout + done.stderr
     (results,) = (tmp_path / "reports").glob("*/results.json")

@@ -324,7 +324,7 @@ def test_power_cap_is_probed(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
     from types import SimpleNamespace
 
-    from openaiperf.hardware import probe
+    from openaiperf.hardware.probe.accelerators import probe_accelerators
 
     fake = SimpleNamespace(
         nvmlInit=lambda: None, nvmlShutdown=lambda: None, nvmlSystemGetDriverVersion=lambda: "550.54",
@@ -333,7 +333,7 @@ def test_power_cap_is_probed(monkeypatch: pytest.MonkeyPatch) -> None:
         nvmlDeviceGetMemoryInfo=lambda h: SimpleNamespace(total=80 * 2**30),
         nvmlDeviceGetPowerManagementLimit=lambda h: 700_000 if h == 0 else 450_000)  # mW
     monkeypatch.setitem(sys.modules, "pynvml", fake)
-    accelerators, software = probe._probe_accelerators(False)
+    accelerators, software = probe_accelerators(False)
     assert accelerators[0]["count"] == 2 and accelerators[0]["power_limits_w"] == [700.0, 450.0]
     assert software["driver"] == "550.54"
 

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from openaiperf.case_options import apply_cli_options, parse_engine_option
+from openaiperf.case_options import apply_cli_options
 from openaiperf.errors import ConfigError
 from openaiperf.matrix import Case
+from openaiperf.options import parse_engine_option
 from openaiperf.records import Request
 from openaiperf.scenarios import ScenarioConfig
 from openaiperf.scenarios.multi_stream import MultiStreamScenario

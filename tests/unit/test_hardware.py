@@ -314,7 +314,7 @@ def cpuinfo(vendor: str = "AuthenticAMD", family: int = 25, model: int = 1, mhz:
 
 
 def test_cpu_clock_is_the_maximum_boost_from_sysfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from openaiperf.hardware import probe
+    from openaiperf.hardware.probe import cpu as probe
 
     for index, khz in enumerate((3_500_000, 3_700_000)):
         folder = tmp_path / f"cpu{index}" / "cpufreq"
@@ -327,7 +327,7 @@ def test_cpu_clock_is_the_maximum_boost_from_sysfs(tmp_path: Path, monkeypatch: 
 
 def test_cpu_clock_falls_back_to_the_line_then_lscpu_and_never_to_the_current_clock(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from openaiperf.hardware import probe
+    from openaiperf.hardware.probe import cpu as probe
 
     monkeypatch.setattr(probe, "_lscpu_max_mhz", lambda: 3900.0)
     # a VM on a Zen 3 EPYC that hides its clock ("cpu MHz" is the 2.445 GHz TSC rate): the Milan line's 4.1 GHz

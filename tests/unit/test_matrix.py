@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from openaiperf.errors import ConfigError, UnknownNameError
-from openaiperf.matrix import check_names, expand, load_matrix, narrow, parse_list
+from openaiperf.matrix import check_names, load_matrix, narrow, parse_list
+from openaiperf.selection import expand
 
 MATRIX = """
 suites:

@@ -288,7 +288,7 @@ class ABSettings:
 def settings_from_options(option: Callable[[str], Any]) -> ABSettings | None:
     """The A/B settings of the command line (checked: a ConfigError names the option), or None."""
     from openaiperf.baselines.gate import parse_alpha
-    from openaiperf.case_options import parse_engine_option
+    from openaiperf.options import parse_engine_option
 
     endpoint, texts = option("ab_endpoint"), list(option("ab_engine_option") or [])
     if endpoint is None and not texts:

@@ -23,11 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
+from openaiperf.errors import ConfigError
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.redact import RedactedDict
 from openaiperf.registry import OpenOptions, Options, Registry, Requirement, add_registry, parse_options, unmet
+from openaiperf.specs import read_yaml
+from openaiperf.userdir import user_engines_file
 
 #: per-token log-probabilities of token windows (``len(window) - 1`` values each)
 Scorer = Callable[[Sequence[Sequence[int]]], list[list[float]]]
@@ -164,7 +167,7 @@ class Engine:
         cannot score."""
         score = getattr(self, "score", None)
         if callable(score):
-            return score
+            return cast(Scorer, score)
         llm = getattr(self, "llm", None)
         if llm is not None and type(llm).__module__.startswith("vllm"):
             from openaiperf.engines.vllm_scoring import score_windows
@@ -176,11 +179,20 @@ class Engine:
 REQUIRED_METHODS = ("prepare", "run", "stream", "teardown", "info")
 
 
+def user_engines() -> dict[str, str]:
+    """Engines registered with ``ob engine register``: name -> ``module:Class`` or ``/path/file.py:Class``."""
+    path = user_engines_file()
+    if not path.is_file():
+        return {}
+    data = read_yaml(path) or {}
+    engines = data.get("engines") if isinstance(data, dict) else None
+    if not isinstance(engines, dict):
+        raise ConfigError("expected a mapping 'engines: {name: module:Class}'", source=str(path), field="engines")
+    return {str(k): str(v) for k, v in engines.items()}
+
+
 def _user_engines() -> dict[str, tuple[str, str]]:
     """Engines recorded by ``ob engine register``: name -> (target, where)."""
-    from openaiperf.engines.commands import user_engines
-    from openaiperf.userdir import user_engines_file
-
     where = user_engines_file()
     return {name: (target, f"{where}: engines.{name}") for name, target in user_engines().items()}
 

@@ -15,24 +15,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from openaiperf.engines import engines, user_engines
 from openaiperf.errors import ConfigError
+from openaiperf.registry import load_target
+from openaiperf.userdir import user_engines_file
 
 __all__ = ["register", "user_engines"]
-
-
-def user_engines() -> dict[str, str]:
-    """Engines registered with ``ob engine register``: name -> ``module:Class`` or ``/path/file.py:Class``."""
-    from openaiperf.specs import read_yaml
-    from openaiperf.userdir import user_engines_file
-
-    path = user_engines_file()
-    if not path.is_file():
-        return {}
-    data = read_yaml(path) or {}
-    engines = data.get("engines") if isinstance(data, dict) else None
-    if not isinstance(engines, dict):
-        raise ConfigError("expected a mapping 'engines: {name: module:Class}'", source=str(path), field="engines")
-    return {str(k): str(v) for k, v in engines.items()}
 
 
 def register(subparsers: Any) -> None:
@@ -53,9 +41,6 @@ def register(subparsers: Any) -> None:
 def run_register(args: argparse.Namespace) -> int:
     import yaml
 
-    from openaiperf.engines import engines
-    from openaiperf.registry import load_target
-    from openaiperf.userdir import user_engines_file
 
     target = args.target
     module, _, attr = target.rpartition(":")
@@ -82,8 +67,6 @@ def run_register(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from openaiperf.engines import engines
-
     for name in engines.names():
         origin, where = engines.origin(name)
         try:

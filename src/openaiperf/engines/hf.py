@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -41,6 +41,7 @@ from pydantic import Field
 from openaiperf.engines import Engine, EngineContext
 from openaiperf.errors import EngineError
 from openaiperf.models import describe_weights
+from openaiperf.models.tokenizer import model_tokenizer
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, Requirement, requirement
 
@@ -61,12 +62,12 @@ class StepClock:
     with the new token of every sequence in the batch.
     """
 
-    def __init__(self, on_step=None) -> None:
+    def __init__(self, on_step: Callable[[float, Any], None] | None = None) -> None:
         self.times: list[float] = []
         self._prompt_seen = False
         self._on_step = on_step
 
-    def put(self, value) -> None:
+    def put(self, value: Any) -> None:
         device = getattr(value, "device", None)
         if device is not None and getattr(device, "type", "cpu") != "cpu":
             # Still on the accelerator: the copy waits until the device has produced the tokens.
@@ -116,7 +117,6 @@ class HFEngine(Engine):
                 f"hardware profile {self.context.hardware.name!r} wants a CUDA device but torch "
                 f"{torch.__version__} sees none"
             )
-        from openaiperf.models.tokenizer import model_tokenizer
 
         started = time.perf_counter()
         self.tokenizer = model_tokenizer(self.context.model, self.context.weights) if self.context.model is not None \
@@ -173,7 +173,8 @@ class HFEngine(Engine):
         if self.tokenizer is None:
             raise EngineError(_NO_TOKENIZER)
         if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+            return str(self.tokenizer.apply_chat_template(request.messages, tokenize=False,
+                                                          add_generation_prompt=True))
         return "\n\n".join(m["content"] for m in request.messages)
 
     def prompt_ids(self, request: Request) -> list[int]:
@@ -188,7 +189,8 @@ class HFEngine(Engine):
         return self.tokenizer.decode(ids, skip_special_tokens=True) if self.tokenizer is not None else ""
 
     # -- serving ----------------------------------------------------------------------
-    def _generate(self, requests: Sequence[Request], records: Sequence[Record], on_step=None) -> list[list[int]]:
+    def _generate(self, requests: Sequence[Request], records: Sequence[Record],
+                  on_step: Callable[[float, Any], None] | None = None) -> list[list[int]]:
         """One static batch; returns each sequence's generated ids (eos included)."""
         import torch
 

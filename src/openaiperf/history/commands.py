@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.errors import ConfigError, OpenAIPerfError
+from openaiperf.history.location import resolve_url
+from openaiperf.history.runmeta import read_run_meta
 
 DEFAULT_LIST_LIMIT = 30
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from openaiperf.history.location import resolve_url
     from openaiperf.history.store import HistoryStore
 
     url = resolve_url(getattr(args, "history", None))
@@ -163,7 +164,6 @@ def run_folders(path: Path) -> list[Path]:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from openaiperf.history.runmeta import read_run_meta
     from openaiperf.history.store import HistoryError
 
     folders = [folder for given in args.run_dirs for folder in run_folders(Path(given))]

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from openaiperf.errors import ConfigError
+from openaiperf.redact import redact_text
 
 ENV_VAR = "OPENAIPERF_HISTORY"
 #: ``$OPENAIPERF_HISTORY=off`` (or ``--history off``) turns the store off, like ``--no-history``
@@ -59,8 +60,6 @@ def resolve_url(option: str | None = None, *, disabled: bool = False) -> str | N
 
 def display_url(url: str) -> str:
     """The URL with any password hidden, fit for logs and warnings."""
-    from openaiperf.redact import redact_text
-
     try:
         from sqlalchemy.engine import make_url
 

@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from openaiperf.history.location import ENV_VAR, display_url, resolve_url
 from openaiperf.history.runmeta import collect_run_meta, write_run_meta
-from openaiperf.history.trends import DEFAULT_LAST_N, HistoryTrends
+from openaiperf.history.store import HistoryStore
+from openaiperf.history.trends import DEFAULT_LAST_N, HistoryTrends, case_trends
+from openaiperf.redact import redact_text
+from openaiperf.report.results import read_results
 
 if TYPE_CHECKING:
     from openaiperf.result import RunResult
@@ -62,8 +65,6 @@ class HistoryOutcome:
 
 def _exchange(url: str, document: RunResult, run_dir: Path, meta: dict[str, Any], limit: int,
               result: dict[str, Any]) -> None:
-    from openaiperf.history.store import HistoryStore
-    from openaiperf.history.trends import case_trends
 
     store = HistoryStore(url)
     try:
@@ -79,8 +80,6 @@ def _exchange(url: str, document: RunResult, run_dir: Path, meta: dict[str, Any]
 
 
 def _reason(exc: BaseException) -> str:
-    from openaiperf.redact import redact_text
-
     text = str(exc).strip().splitlines()
     return redact_text(text[0] if text else type(exc).__name__)
 
@@ -106,8 +105,6 @@ def record_session_run(run_dir: Path, root: Path, *, history: str | None = None,
         return HistoryOutcome(store=None, run_dir=run_dir)
     outcome = HistoryOutcome(store=display_url(url), run_dir=run_dir)
     try:
-        from openaiperf.report.results import read_results
-
         document = read_results(run_dir / "results.json")
         result: dict[str, Any] = {}
         worker = threading.Thread(target=_exchange, args=(url, document, run_dir, meta, limit, result),
@@ -157,8 +154,6 @@ def read_trends(run_dir: Path, document: RunResult, *, history: str | None = Non
     result: dict[str, Any] = {}
 
     def read() -> None:
-        from openaiperf.history.store import HistoryStore
-        from openaiperf.history.trends import case_trends
 
         store = HistoryStore(url)
         try:

@@ -28,7 +28,9 @@ from sqlalchemy.orm import Session
 
 from openaiperf.errors import OpenAIPerfError
 from openaiperf.history.location import display_url
-from openaiperf.history.models import CaseRow, MetricRow, RunRow, points_view
+from openaiperf.history.models import VERSION_TABLE, CaseRow, MetricRow, RunRow, points_view
+from openaiperf.redact import redact, redact_text
+from openaiperf.report.results import read_results
 from openaiperf.result import CaseResult, MetricVerdict, RunResult, SystemInfo
 
 CONNECT_TIMEOUT_S = 5.0
@@ -82,8 +84,6 @@ def _verdicts(case: CaseResult) -> dict[str, MetricVerdict]:
 
 
 def case_row(case: CaseResult) -> CaseRow:
-    from openaiperf.redact import redact
-
     row = CaseRow(case_id=case.id, task=case.task, scenario=case.scenario, engine=case.engine, model=case.model,
                   hardware=case.hardware, status=case.status, valid=case.valid, validity=dict(case.validity),
                   engine_version=engine_versions(case.engine_info), engine_info=redact(case.engine_info),
@@ -102,8 +102,6 @@ def case_row(case: CaseResult) -> CaseRow:
 
 def run_row(run: RunResult, run_name: str, run_dir: Path | None, meta: dict[str, Any]) -> RunRow:
     """``meta``: the run's metadata (git commit, branch, host, CI ref: :mod:`openaiperf.history.runmeta`)."""
-    from openaiperf.redact import redact
-
     created = parse_created(run.created)
     row = RunRow(
         run_key=run_key(run_name, created), run_name=run_name, run_dir=str(run_dir) if run_dir else None,
@@ -260,8 +258,6 @@ def migrate(engine: Engine) -> None:
 def schema_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    from openaiperf.history.models import VERSION_TABLE
-
     with engine.connect() as connection:
         return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
@@ -278,8 +274,6 @@ class HistoryStore:
 
     # -- lifecycle
     def _fail(self, what: str, exc: BaseException) -> HistoryError:
-        from openaiperf.redact import redact_text
-
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         reason = detail[0] if detail else type(exc).__name__
         return HistoryError(f"{what} history store {self.shown_url}: {redact_text(reason)}")
@@ -329,8 +323,6 @@ class HistoryStore:
         upgraded as :func:`openaiperf.report.results.read_results` does) with its
         metadata (git commit...). A run already in the store is left as it is."""
         if isinstance(run, Path):
-            from openaiperf.report.results import read_results
-
             run_dir = run_dir or run.parent
             run = read_results(run)
         run_name = run_dir.name if run_dir else run.created

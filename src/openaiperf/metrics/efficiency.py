@@ -36,6 +36,7 @@ from openaiperf.models.architecture import (
     request_flops,
     weight_parameters_read,
 )
+from openaiperf.result import MetricValue
 
 
 def model_flops(parameters: int, tokens: int) -> float:
@@ -256,7 +257,6 @@ def calibrated_utilisation(cases: Sequence[Any]) -> None:
     calibration = next((c.calibration for c in cases if getattr(c, "calibration", None)), None)
     if not calibration:
         return
-    from openaiperf.result import MetricValue
 
     for case in cases:
         for achieved, (name, reference_key, scale) in CALIBRATED.items():

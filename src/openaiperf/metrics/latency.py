@@ -22,6 +22,7 @@ import numpy as np
 
 from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.stats import PERCENTILES, percentile
+from openaiperf.metrics.tokens import token_source_notes
 from openaiperf.records import Record
 
 MS = 1000.0
@@ -93,8 +94,6 @@ def latency_metrics(records: Sequence[Record]) -> MetricSet:
 
 def timing_notes(records: Sequence[Record]) -> list[str]:
     """What a report must say about latencies that are unknown or estimated."""
-    from openaiperf.metrics.tokens import token_source_notes
-
     untimed = sum(1 for r in records if r.ok and not r.timed_tokens)
     notes = []
     if untimed:

@@ -16,11 +16,15 @@ import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
 from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError
+
+if TYPE_CHECKING:
+    from openaiperf.models import ModelSpec
 
 MANIFEST = "openaiperf-manifest.json"
 
@@ -79,16 +83,20 @@ def convert_gguf(gguf: Path, target: Path) -> None:
     tokenizer.save_pretrained(target)
 
 
-def provision_embedded(spec) -> Path:
+def provision_embedded(spec: ModelSpec) -> Path:
     """Return the cached HF checkpoint for an embedded model, building it if needed."""
-    gguf = locate_packaged_file(spec.source)
+    source = spec.source
+    if source is None:  # the model registry requires one for embedded weights; a hand-built spec may not
+        raise ConfigError(f"model {spec.name}: embedded weights need a source (the packaged file)",
+                          source="model registry")
+    gguf = locate_packaged_file(source)
     directory = cache_root() / "models" / spec.name
-    if _VERIFIED.get(spec.source) == directory and directory.is_dir():
+    if _VERIFIED.get(source) == directory and directory.is_dir():
         return directory
     directory.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(directory) + ".lock"):
         if checkpoint_is_valid(directory):
-            _VERIFIED[spec.source] = directory
+            _VERIFIED[source] = directory
             return directory
         staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=directory.parent))
         try:
@@ -99,5 +107,5 @@ def provision_embedded(spec) -> Path:
             staging.rename(directory)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    _VERIFIED[spec.source] = directory
+    _VERIFIED[source] = directory
     return directory

@@ -15,6 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from openaiperf.models import resolve_weights
+
 #: what a checkpoint's ``tokenizer_config.json`` names when its tokenizer is the generic fast
 #: one (transformers 5 calls it TokenizersBackend): the class AutoTokenizer would build
 GENERIC_FAST_TOKENIZERS = ("PreTrainedTokenizerFast", "TokenizersBackend")
@@ -66,8 +68,6 @@ def model_tokenizer(spec: Any, weights: str | None = None) -> Any | None:
     weights (errors propagate); for random weights the first found locally, else None."""
     if not getattr(spec, "random_weights", False):
         if weights is None:
-            from openaiperf.models import resolve_weights
-
             weights = resolve_weights(spec)
         return _load(str(weights), False)
     for place in local_tokenizer_sources(spec):

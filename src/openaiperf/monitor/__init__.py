@@ -21,40 +21,17 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from openaiperf.registry import Registry, Requirement, add_registry
+from openaiperf.errors import ConfigError
+from openaiperf.monitor.process import ProcessSampler  # re-exported
+from openaiperf.monitor.sampler import Sampler
+from openaiperf.monitor.util import SamplerUnavailable
+from openaiperf.registry import Registry, add_registry
 
 log = logging.getLogger("openaiperf.monitor")
 
 
-class Sampler:
-    """Base class of samplers."""
-
-    name: ClassVar[str] = ""
-    #: the ``--metrics`` group that starts it
-    group: ClassVar[str] = "gpu"
-    requires: ClassVar[tuple[Requirement, ...]] = ()
-
-    @classmethod
-    def create(cls) -> Sampler:
-        """A started sampler; raises :class:`SamplerUnavailable` (with why) when it cannot run here."""
-        return cls()
-
-    def sample(self) -> dict[str, float]:
-        """One reading: column name -> value."""
-        raise NotImplementedError
-
-    def summarize(self, rows: list[dict[str, float]]) -> dict[str, Any]:
-        """Summary of the readings (peaks, means, energy); rows carry ``t`` (s)."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release the library (NVML shutdown...)."""
-
-
-from openaiperf.monitor.process import ProcessSampler  # noqa: E402  (re-exported)
-from openaiperf.monitor.util import SamplerUnavailable  # noqa: E402
 
 __all__ = ["METRIC_GROUPS", "Monitor", "ProcessSampler", "Sampler", "SamplerUnavailable", "combine_summaries",
            "create_samplers", "monitors", "write_timeline"]
@@ -85,8 +62,6 @@ def create_samplers(metrics: Iterable[str] = METRIC_GROUPS) -> tuple[list[Any], 
     known = metric_groups()
     unknown = [group for group in wanted if group not in known]
     if unknown:
-        from openaiperf.errors import ConfigError
-
         raise ConfigError(f"unknown metric group(s) {sorted(unknown)}; known: {', '.join(known)}",
                           source="--metrics")
     samplers: list[Any] = []

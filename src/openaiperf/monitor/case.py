@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.monitor import Monitor, combine_summaries, create_samplers, write_timeline
+from openaiperf.monitor.prometheus import PrometheusSampler
+from openaiperf.monitor.util import window_energy_j
 from openaiperf.monitor.worker import MonitorProcess
 from openaiperf.paths import name_in
 
@@ -75,8 +77,6 @@ class CaseMonitor:
         if self._samplers is None:
             self._samplers, self.missing = create_samplers(self.metrics)
             if self.prometheus is not None:
-                from openaiperf.monitor.prometheus import PrometheusSampler
-
                 self._samplers.append(PrometheusSampler(*self.prometheus, min_interval_s=self.prometheus_interval_s))
         self._thread_monitor = Monitor(self._samplers, interval_s=self.interval_s).start()
 
@@ -137,8 +137,6 @@ class CaseMonitor:
         """Energy over ``windows`` (start, end on time.perf_counter) only, per GPU and in
         total: ``gpu<i>_energy_j``, ``energy_j``, ``energy_window_s``; empty without
         energy readings."""
-        from openaiperf.monitor.util import window_energy_j
-
         timelines: dict[int, list[dict[str, Any]]] = {}
         for row in self.rows:
             round_index = row.get("round", 0)

@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from openaiperf.monitor import Sampler
+from openaiperf.monitor.sampler import Sampler
 from openaiperf.monitor.util import SamplerUnavailable, summarize_gpu_columns
 from openaiperf.registry import requirement
 

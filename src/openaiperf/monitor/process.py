@@ -8,7 +8,7 @@ from typing import Any
 
 import psutil
 
-from openaiperf.monitor import Sampler
+from openaiperf.monitor.sampler import Sampler
 
 #: Children are re-listed every this many samples: walking /proc for the process
 #: tree is the costliest part of a sample, and workers start or stop rarely.
@@ -36,7 +36,7 @@ class ProcessSampler(Sampler):
             except psutil.Error:
                 self._children = []
         self._count += 1
-        total = self.process.memory_info().rss
+        total = int(self.process.memory_info().rss)
         for child in self._children:
             try:
                 total += child.memory_info().rss

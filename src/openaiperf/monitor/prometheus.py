@@ -31,9 +31,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from openaiperf.monitor import Sampler
+from openaiperf.monitor.sampler import Sampler
 from openaiperf.monitor.util import SamplerUnavailable
-from openaiperf.redact import RedactedHeaders
+from openaiperf.redact import RedactedHeaders, redact_text
 from openaiperf.registry import Requirement, requirement
 
 #: the histograms we read, by our name
@@ -225,8 +225,6 @@ class ServerMetricsTracker:
         return snapshot
 
     def _disable(self, why: str) -> None:
-        from openaiperf.redact import redact_text
-
         self.disabled = True
         self.notes.append(f"server metrics: not available from {redact_text(self.url)} ({redact_text(why)})")
 
@@ -273,7 +271,6 @@ class PrometheusSampler(Sampler):
     """Interval scrapes of a server's ``/metrics`` into the monitor's timeline
     (``server_running``, ``server_waiting`` and the cumulative counters), at most once
     every ``min_interval_s``. Started by a case whose engine has a metrics endpoint."""
-
     name: ClassVar[str] = "prometheus"
     group: ClassVar[str] = "server"
     requires: ClassVar[tuple[Requirement, ...]] = (requirement("prometheus-client", module="prometheus_client"),)

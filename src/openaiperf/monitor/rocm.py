@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
-from openaiperf.monitor import Sampler
+from openaiperf.monitor.sampler import Sampler
 from openaiperf.monitor.util import SamplerUnavailable, summarize_gpu_columns
 
 log = logging.getLogger("openaiperf.monitor")

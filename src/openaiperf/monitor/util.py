@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from openaiperf.errors import ConfigError
+
 
 class SamplerUnavailable(RuntimeError):
     """A sampler's library or device is not there; the message says why and how to fix it."""
@@ -132,8 +134,6 @@ def summarize_gpu_columns(rows: list[dict[str, float]], indices: Sequence[int], 
 
 def parse_interval(text: str | float, source: str = "--interval") -> float:
     """``"100ms"``, ``"1s"``, ``"0.5"`` (seconds) -> seconds (> 0)."""
-    from openaiperf.errors import ConfigError
-
     raw = str(text).strip().lower()
     scale = 1.0
     if raw.endswith("ms"):

@@ -29,20 +29,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from openaiperf.monitor import Monitor, create_samplers
+from openaiperf.monitor.process import ProcessSampler
+from openaiperf.monitor.prometheus import PrometheusSampler
+from openaiperf.redact import RedactedDict, RedactedHeaders
+
 #: the environment variable that hands the worker the headers of a server's /metrics (never its argv)
 PROMETHEUS_HEADERS_ENV = "OPENAIPERF_PROMETHEUS_HEADERS"
 
 
 def serve(pid: int, interval_s: float, metrics: Sequence[str], prometheus: str | None = None,
           prometheus_interval_s: float = 1.0) -> None:
-    from openaiperf.monitor import Monitor, create_samplers
-    from openaiperf.monitor.process import ProcessSampler
 
     samplers, missing = create_samplers(metrics)
     samplers = [ProcessSampler(pid) if s.name == "process" else s for s in samplers]
     if prometheus:
-        from openaiperf.monitor.prometheus import PrometheusSampler
-        from openaiperf.redact import RedactedHeaders
 
         headers = RedactedHeaders(json.loads(os.environ.get(PROMETHEUS_HEADERS_ENV) or "{}"))
         samplers.append(PrometheusSampler(prometheus, headers, min_interval_s=prometheus_interval_s))
@@ -74,7 +75,6 @@ class MonitorProcess:
                  prometheus: tuple[str, dict[str, str]] | None = None, prometheus_interval_s: float = 1.0) -> None:
         self.timeout_s = timeout_s
         import openaiperf
-        from openaiperf.redact import RedactedDict
 
         env = RedactedDict(os.environ)  # holds the API key's variable and the /metrics headers: shown redacted
         extra: list[str] = []

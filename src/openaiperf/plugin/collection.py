@@ -21,9 +21,16 @@ from typing import Any
 
 import pytest
 
+from openaiperf.engines import engines
 from openaiperf.errors import OpenAIPerfError
-from openaiperf.matrix import Case, MatrixSpec, load_matrix, narrow, parse_list
+from openaiperf.matrix import Case, MatrixSpec, check_names, load_matrix, narrow, parse_list
+from openaiperf.plugin import cases
 from openaiperf.plugin.session import BenchSession, get_session
+from openaiperf.registry import requirements_found_not_imported
+from openaiperf.scenarios import scenarios
+from openaiperf.selection import SelectionInputs, select_cases
+from openaiperf.sweeps import check_suite_presets, check_variant_options, expand_cases, sweep_axes
+from openaiperf.tasks import task_class
 
 CASE_FIXTURE = "bench_case"
 AXES = ("task", "scenario", "engine", "model")
@@ -48,8 +55,6 @@ class MatrixFile(pytest.Module):
     pytest-benchmark's fixture work as for any test module)."""
 
     def _getobj(self) -> ModuleType:
-        from openaiperf.plugin import cases
-
         return cases
 
     @property
@@ -83,7 +88,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     matrix_file = matrix_of(metafunc.definition)
     if matrix_file is None:
         return
-    from openaiperf.registry import requirements_found_not_imported
     from openaiperf.runner import case_skip_reason
 
     session = get_session(metafunc.config)
@@ -110,8 +114,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def task_kind_of(session: BenchSession, task: str) -> Any:
     """The class of the task's kind (None when it cannot be imported: the case fails with that)."""
-    from openaiperf.tasks import task_class
-
     spec = session.tasks.get(task)
     try:
         return task_class(spec.kind) if spec is not None else None
@@ -127,11 +129,6 @@ def build_cases(session: BenchSession, matrix: MatrixSpec, path: Path) -> list[C
     """The matrix's cases with the command line's additions and options, each checked
     (names known, options valid, engine classes complete), then swept."""
     from openaiperf.case_options import apply_cli_options, check_case_options, check_matrix_options
-    from openaiperf.engines import engines
-    from openaiperf.matrix import check_names
-    from openaiperf.scenarios import scenarios
-    from openaiperf.selection import SelectionInputs, select_cases
-    from openaiperf.sweeps import check_suite_presets, check_variant_options, expand_cases, sweep_axes
 
     check_matrix_options(matrix, source=str(path))
     check_suite_presets(matrix, session.option("preset"), source=str(path))

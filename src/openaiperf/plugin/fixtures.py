@@ -19,15 +19,22 @@ from typing import Any
 
 import pytest
 
+from openaiperf.baselines.fingerprint import for_result
+from openaiperf.baselines.gate import gate_case_result, rounds_to_confirm
 from openaiperf.engines import Engine, EngineContext, create_engine
 from openaiperf.errors import EngineError
 from openaiperf.matrix import Case
+from openaiperf.models import resolve_weights
+from openaiperf.monitor.util import parse_interval
+from openaiperf.options import parse_stall_limit
 from openaiperf.plugin.progress import case_progress
 from openaiperf.plugin.session import BenchSession, get_session
 from openaiperf.redact import RedactedDict
 from openaiperf.report.allure import attach_case, step
 from openaiperf.result import CaseResult
 from openaiperf.runner import CaseRunner, RunSettings
+from openaiperf.sweeps import apply_task_options
+from openaiperf.tasks import create_task
 
 
 # -- the session ----------------------------------------------------------------------------
@@ -50,8 +57,6 @@ def system_info(bench_session: BenchSession) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def run_settings(pytestconfig: pytest.Config) -> RunSettings:
-    from openaiperf.monitor.util import parse_interval
-    from openaiperf.options import parse_stall_limit
 
     # The values were checked at start-up (openaiperf.options.check_values).
     option = pytestconfig.getoption
@@ -76,8 +81,6 @@ def run_settings(pytestconfig: pytest.Config) -> RunSettings:
 def model_weights(bench_session: BenchSession) -> Callable[[str], str]:
     """name -> where the engine loads it from; the embedded model is converted once
     (and its checksums verified once per process, by the provisioning itself)."""
-    from openaiperf.models import resolve_weights
-
     def weights(name: str) -> str:
         return resolve_weights(bench_session.models[name])
 
@@ -93,15 +96,12 @@ def model_spec(bench_case: Case, bench_session: BenchSession) -> Any:
 @pytest.fixture
 def task(bench_case: Case, bench_session: BenchSession, pytestconfig: pytest.Config) -> Any:
     """The case's task (its dataset is loaded by the case runner)."""
-    from openaiperf.tasks import create_task
-
     options: dict[str, Any] = {"base_dir": Path(pytestconfig.rootpath), "model": bench_session.models[bench_case.model]}
     source = pytestconfig.getoption("dataset_source")
     if source:
         options["dataset_source"] = source
     specs = bench_session.tasks
     if bench_case.task_options:  # a sweep over the input profile (max_tokens, temperature...)
-        from openaiperf.sweeps import apply_task_options
 
         specs = {**specs, bench_case.task: apply_task_options(specs[bench_case.task], bench_case.task_options)}
     return create_task(bench_case.task, specs, options)
@@ -252,7 +252,6 @@ class BenchmarkedCase:
                     counter = iter(range(rounds))
                     benchmark.pedantic(lambda: runner.measure_round(next(counter)), rounds=rounds, iterations=1,
                                        warmup_rounds=0)
-            from openaiperf.baselines.gate import rounds_to_confirm
 
             more, why = rounds_to_confirm(runner, self.session)
             if more:  # a regression in the rounds so far: measured more before the verdict
@@ -263,8 +262,6 @@ class BenchmarkedCase:
             phase = "gates"
             with step("gate"):
                 result = runner.finish()
-                from openaiperf.baselines.fingerprint import for_result
-                from openaiperf.baselines.gate import gate_case_result
 
                 fingerprint = for_result(result, self.session)
                 baseline = gate_case_result(result, self.session, fingerprint)

@@ -10,11 +10,10 @@ import pytest
 from openaiperf.errors import OpenAIPerfError
 from openaiperf.plugin.collection import case_of
 from openaiperf.plugin.session import get_session
+from openaiperf.tasks.datasets import preflight
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    from openaiperf.tasks.datasets import preflight
-
     bench_session = get_session(session.config)
     names = sorted({case.task for item in session.items if (case := case_of(item)) is not None})
     for name in names:

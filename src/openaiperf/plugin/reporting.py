@@ -17,6 +17,10 @@ from typing import Any
 
 import pytest
 
+from openaiperf.errors import OpenAIPerfError
+from openaiperf.plugin.session import SESSION_KEY
+from openaiperf.redact import redact
+
 RUN_DIR_KEY = "openaiperf_run_dir"
 
 
@@ -61,8 +65,6 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 
 # -- xdist: one run folder, one results.json ---------------------------------------------
 def _session(config: pytest.Config) -> Any:
-    from openaiperf.plugin.session import SESSION_KEY
-
     return config.stash.get(SESSION_KEY, None)
 
 
@@ -79,7 +81,6 @@ def pytest_configure_node(node: Any) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     from openaiperf.baselines.gate import check_options
-    from openaiperf.errors import OpenAIPerfError
 
     try:
         check_options(config.getoption)
@@ -133,8 +134,6 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
     """pytest-benchmark writes each case's parameters (the matrix case, with its engine
     options), the machine and the commit as they are: a case is written as its id, and
     secrets are masked in the rest. Its ``extra_info`` holds only our metrics."""
-    from openaiperf.redact import redact
-
     for key in ("machine_info", "commit_info"):
         if key in output_json:
             output_json[key] = redact(output_json[key])

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from openaiperf.errors import OpenAIPerfError
+from openaiperf.profiling.nsight import ProfilerToolMissing, wrap_session
+from openaiperf.redact import redact, redact_argv
 
 if TYPE_CHECKING:
     from openaiperf.result import CaseResult, RunResult
@@ -84,7 +86,6 @@ class BenchSession:
         """The run's options as given (secrets masked: results.py redacts the whole
         document again when it writes it)."""
         from openaiperf.options import recorded_options
-        from openaiperf.redact import redact, redact_argv
 
         return {"hardware_profile": self.hardware.model_dump() if self.hardware else None,
                 "options": redact({k: self.option(k) for k in recorded_options()}),
@@ -247,8 +248,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     _collect_matrix_option(config)
     if config.getoption("profile") in ("nsys", "ncu") and not hasattr(config, "workerinput"):
-        from openaiperf.profiling.nsight import ProfilerToolMissing, wrap_session
-
         try:
             wrap_session(config.getoption("profile"), list(config.invocation_params.args),
                          Path(config.rootpath) / config.getoption("report_dir"))

@@ -17,6 +17,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from openaiperf.errors import ConfigError
+
 if TYPE_CHECKING:
     from openaiperf.result import CaseResult
 
@@ -54,7 +56,6 @@ def create_case_profiler(mode: str | None, case_id: str, run_dir: Path) -> CaseP
         from openaiperf.profiling.nsight import NvtxCaseProfiler
 
         return NvtxCaseProfiler(mode, case_id)
-    from openaiperf.errors import ConfigError
 
     raise ConfigError(f"unknown profile mode {mode!r}; expected one of {', '.join(PROFILE_MODES)}",
                       source="--profile")

@@ -20,6 +20,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from openaiperf.redact import redact_argv
+
 WRAPPED_ENV = "OPENAIPERF_PROFILE_WRAPPED"
 
 TOOL_HELP = {
@@ -62,7 +64,6 @@ def wrap_session(tool: str, argv: Sequence[str], report_dir: Path) -> None:
     report_dir.mkdir(parents=True, exist_ok=True)
     output = report_dir / f"{tool}-session"
     command = wrap_command(tool, executable, output, argv)
-    from openaiperf.redact import redact_argv
 
     print(f"openaiperf: re-running under {tool}: {' '.join(redact_argv(command))}", file=sys.stderr, flush=True)
     os.environ[WRAPPED_ENV] = tool

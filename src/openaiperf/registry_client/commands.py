@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError
 
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
@@ -76,7 +77,6 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         return 0
     if not args.name:
         raise ConfigError("name a task (ob fetch NAME) or pass --list", source="ob fetch")
-    from openaiperf.checksums import sha256_file
 
     task = client.task(args.name, args.version)
     output = Path(args.output_dir)

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError, OpenAIPerfError
 from openaiperf.report.commands import MANIFEST
+from openaiperf.report.results import read_results
 from openaiperf.result import RunResult
 
 _MANIFEST_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
@@ -81,8 +83,6 @@ def _copy(source: IO[bytes] | None, target: Path, size: int) -> None:
 
 
 def _check_manifest(folder: Path, written: set[tuple[str, ...]]) -> None:
-    from openaiperf.checksums import sha256_file
-
     path = folder / MANIFEST
     if not path.is_file():
         raise ArchiveRefused(f"no {MANIFEST} in the run folder: pack the run with `ob pack` of this version")
@@ -106,8 +106,6 @@ def _check_manifest(folder: Path, written: set[tuple[str, ...]]) -> None:
 
 
 def _read_run(folder: Path, written: set[tuple[str, ...]]) -> RunResult:
-    from openaiperf.report.results import read_results
-
     if ("results.json",) not in written:
         raise ArchiveRefused("no results.json in the run folder")
     try:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.errors import ConfigError
+from openaiperf.history.commands import _store as history_store
+from openaiperf.registry_service import tokens
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -30,8 +32,6 @@ def default_data_dir() -> Path:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from openaiperf.history.commands import _store as history_store
-
     return history_store(args)
 
 
@@ -67,8 +67,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_token_create(args: argparse.Namespace) -> int:
     from sqlalchemy.orm import Session
 
-    from openaiperf.registry_service import tokens
-
     scopes = tokens.parse_scopes(args.scopes)
     with _store(args) as store, Session(store.engine) as session:
         info, token = tokens.create(session, args.name, scopes)
@@ -80,8 +78,6 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     from sqlalchemy.orm import Session
 
-    from openaiperf.registry_service import tokens
-
     with _store(args) as store, Session(store.engine) as session:
         info = tokens.revoke(session, args.token_id)
     if info is None:
@@ -92,8 +88,6 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 def cmd_token_list(args: argparse.Namespace) -> int:
     from sqlalchemy.orm import Session
-
-    from openaiperf.registry_service import tokens
 
     with _store(args) as store, Session(store.engine) as session:
         rows = tokens.listing(session)

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError, OpenAIPerfError
 from openaiperf.history.models import (
     CaseRow,
@@ -36,9 +37,11 @@ from openaiperf.history.models import (
     RunRow,
     SubmissionRow,
 )
+from openaiperf.history.runmeta import read_run_meta
 from openaiperf.history.store import Filters, HistoryStore, parse_created, run_key
 from openaiperf.registry_service import tokens
 from openaiperf.registry_service.archive import ArchiveLimits, ArchiveRefused, inside, unpack
+from openaiperf.tasks import load_task_spec
 
 #: task names, versions and file names become folder and file names: nothing else is accepted
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
@@ -87,8 +90,6 @@ class Ranked:
 
 
 def sha256_bytes_of(path: Path) -> str:
-    from openaiperf.checksums import sha256_file
-
     return sha256_file(path)
 
 
@@ -208,8 +209,6 @@ class RegistryService:
 
     def _record(self, folder: Path, run: Any, sha256: str, key: str, size: int, tags: list[str],
                 description: str | None, token: tokens.TokenInfo) -> SubmissionOutcome:
-        from openaiperf.history.runmeta import read_run_meta
-
         with self._write_lock:
             recorded = self.store.record_run(run, folder, read_run_meta(folder))
             row = SubmissionRow(archive_sha256=sha256, run_key=key, run_id=recorded.run_id,
@@ -254,8 +253,6 @@ class RegistryService:
         """Store a task definition (YAML) with its data files (``files``: name -> a file
         the caller owns). A dataset whose source is a local path must come with the file of
         that name; its declared sha256, if any, must match."""
-        from openaiperf.tasks import load_task_spec
-
         try:
             data = yaml.safe_load(definition.decode("utf-8"))
         except (UnicodeDecodeError, yaml.YAMLError) as exc:

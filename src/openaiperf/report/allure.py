@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.paths import path_in
+from openaiperf.records import measured, read_records
+from openaiperf.redact import redact_text
+from openaiperf.report import figures, verdict
+from openaiperf.report.results import redact_case
 from openaiperf.result import CaseResult, SystemInfo
 
 CATEGORIES = [
@@ -62,7 +66,6 @@ def step(title: str) -> Iterator[None]:
 def records_csv(path: Path) -> str:
     """The case's JSONL records as CSV with the derived latencies (ms)."""
     from openaiperf.metrics.latency import MS, e2e_s, tpot_s, ttft_s
-    from openaiperf.records import measured, read_records
 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
@@ -95,7 +98,6 @@ def attach_case(case: CaseResult, session: Any) -> None:
     allure.dynamic.label("subSuite", f"{values['engine']} {values['model']}")
     allure.dynamic.tag(str(values["hw"]))
     attach_verdict(allure, case)
-    from openaiperf.report.results import redact_case
 
     dumped = case.model_dump(mode="json")
     shown = redact_case({key: dumped[key] for key in ATTACHED_FIELDS})
@@ -107,8 +109,6 @@ def attach_case(case: CaseResult, session: Any) -> None:
         return
     allure.attach(records_csv(records), name="requests.csv", attachment_type=allure.attachment_type.CSV)
     from openaiperf.baselines.compare import per_request_latencies
-    from openaiperf.records import read_records
-    from openaiperf.report import figures
 
     latencies = {case.id: per_request_latencies(read_records(records))}
     for name, figure in (("latency CDF", figures.latency_cdf(latencies)),
@@ -120,8 +120,6 @@ def attach_case(case: CaseResult, session: Any) -> None:
 def verdict_text(case: CaseResult) -> str:
     """The baseline verdict of a case as plain text: the outcome, what would settle
     it, configuration differences, and one line per metric."""
-    from openaiperf.report import verdict
-
     entry = case.baseline
     lines = [f"baseline verdict: {verdict.label(case)}"]
     if entry is not None:
@@ -135,8 +133,6 @@ def verdict_text(case: CaseResult) -> str:
 def attach_verdict(allure: Any, case: CaseResult) -> None:
     """The baseline verdict as a parameter, a tag for regression/inconclusive/refused,
     the text in the test's description and as an attachment."""
-    from openaiperf.report import verdict
-
     label = verdict.label(case)
     if not label:
         return
@@ -166,7 +162,6 @@ def environment_properties(system: Mapping[str, Any] | SystemInfo, hardware: str
     for name, version in sw.packages.items():
         if version:
             entries[f"package.{name}"] = version
-    from openaiperf.redact import redact_text
 
     lines = [f"{k}={redact_text(str(v)).replace(chr(10), ' ')}" for k, v in entries.items() if v is not None]
     return "\n".join(lines) + "\n"

@@ -14,8 +14,11 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
+from openaiperf.history import record_session_run
+from openaiperf.profiling import render_top_ops
 from openaiperf.registry import Requirement, requirement
-from openaiperf.report import RunReport, Writer
+from openaiperf.report import RunReport, Writer, allure
+from openaiperf.report.results import read_results, write_results
 
 
 class JsonWriter(Writer):
@@ -23,8 +26,6 @@ class JsonWriter(Writer):
     interrupted run keeps what finished)."""
 
     def write(self, report: RunReport) -> list[Path]:
-        from openaiperf.report.results import write_results
-
         write_results(report.run_dir / "results.json", report.document)
         return []
 
@@ -33,8 +34,6 @@ class HistoryWriter(Writer):
     """The run into the results history (never fails the run); the cases' trends for the reports."""
 
     def write(self, report: RunReport) -> list[Path]:
-        from openaiperf.history import record_session_run
-
         outcome = record_session_run(report.run_dir, report.root, history=report.option("history"),
                                      disabled=report.option("no_history"))
         report.trends = outcome.trends
@@ -46,7 +45,6 @@ class HistoryWriter(Writer):
 class MarkdownWriter(Writer):
     def write(self, report: RunReport) -> list[Path]:
         from openaiperf.report.markdown import write_markdown
-        from openaiperf.report.results import read_results
 
         # as written (secrets masked), not as held in memory
         return write_markdown(report.run_dir, read_results(report.run_dir / "results.json"), trends=report.trends)
@@ -72,13 +70,9 @@ class AllureWriter(Writer):
     needs_results: ClassVar[bool] = False
 
     def enabled(self, report: RunReport) -> bool:
-        from openaiperf.report import allure
-
         return allure._allure() is not None and bool(report.option("allure_report_dir"))
 
     def write(self, report: RunReport) -> list[Path]:
-        from openaiperf.report import allure
-
         allure.write_run_files(Path(report.option("allure_report_dir")), report.system, report.hardware)
         return []
 
@@ -112,8 +106,6 @@ class TopOpsWriter(Writer):
     stage: ClassVar[str] = "terminal"
 
     def write(self, report: RunReport) -> list[Path]:
-        from openaiperf.profiling import render_top_ops
-
         if top_ops := render_top_ops(report.results):
             report.lines.append((top_ops, False))
         return []

@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError
+from openaiperf.report.results import read_results
 
 CONFIG_FILES = ("benchmarks/matrix.yaml", "pytest.ini", "pyproject.toml")
 #: the archive's manifest (``sha256sum`` format, paths relative to the run folder): the
@@ -33,7 +35,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from openaiperf.history.session import read_trends
     from openaiperf.report.html import write_html_report
     from openaiperf.report.markdown import write_markdown
-    from openaiperf.report.results import read_results
 
     run_dir = Path(args.run_dir)
     run = read_results(run_dir / "results.json")
@@ -53,8 +54,6 @@ def pack_members(run_dir: Path, include_logs: bool, include_configs: bool) -> li
         if path.is_file() and (include_logs or relative.parts[0] != "logs"):
             members.append((path, f"{run_dir.name}/{relative}"))
     if include_configs:
-        from openaiperf.report.results import read_results
-
         run = read_results(run_dir / "results.json")
         profile = run.hardware_profile
         used = run.config.config_files
@@ -78,8 +77,6 @@ def pack_members(run_dir: Path, include_logs: bool, include_configs: bool) -> li
 
 def manifest_text(members: list[tuple[Path, str]], top: str) -> str:
     """``<sha256>  <path>`` per member, the path relative to the archive's run folder."""
-    from openaiperf.checksums import sha256_file
-
     return "".join(f"{sha256_file(path)}  {name[len(top) + 1:]}\n" for path, name in members)
 
 

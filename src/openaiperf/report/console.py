@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from openaiperf.metrics.catalogue import MetricDeclaration, catalogue
+from openaiperf.report import verdict
 from openaiperf.result import CaseResult
 
 
@@ -55,8 +56,6 @@ def status_text(case: CaseResult) -> str:
 
 
 def render_table(cases: Sequence[CaseResult], title: str = "OpenAIPerf results", width: int = 240) -> str:
-    from openaiperf.report import verdict
-
     compared = any(verdict.label(case) for case in cases)
     table = Table(title=title, show_lines=False)
     table.add_column("case", no_wrap=True)

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from openaiperf.baselines.compare import per_request_latencies
 from openaiperf.paths import path_in
+from openaiperf.records import read_records
+from openaiperf.report import figures, roofline, verdict
 from openaiperf.report.console import Column, status_text, table_columns
 from openaiperf.report.results import read_results
 from openaiperf.result import CaseResult, MetricVerdict, RunResult
@@ -88,8 +91,6 @@ class Verdict:
 
 def verdicts(groups: Sequence[CaseGroup]) -> list[Verdict]:
     """Every compared case, what needs attention first (regression, refused, inconclusive), then by number."""
-    from openaiperf.report import verdict
-
     out = []
     for row in (row for group in groups for row in group.rows):
         label, entry, ab = verdict.label(row.case), row.case.baseline, row.case.ab
@@ -114,9 +115,6 @@ def verdicts(groups: Sequence[CaseGroup]) -> list[Verdict]:
 
 def case_latencies(run_dir: Path, case: CaseResult) -> dict[str, list[float]]:
     """Per-request TTFT/TPOT/E2E (ms) of the case's measured requests ({} without records)."""
-    from openaiperf.baselines.compare import per_request_latencies
-    from openaiperf.records import read_records
-
     path = path_in(run_dir, case.records_file, field="records_file") if case.records_file else None
     if path is None or not path.exists():
         return {}
@@ -141,8 +139,6 @@ def group_cases(cases: Sequence[CaseResult], columns: Sequence[Column] | None = 
 
 
 def verdict_metrics(case: CaseResult) -> list[MetricVerdict]:
-    from openaiperf.report import verdict
-
     return verdict.comparisons(case)
 
 
@@ -160,8 +156,6 @@ def panel_flag(case: CaseResult) -> str:
 
 def group_figures(run_dir: Path, groups: Sequence[CaseGroup]) -> None:
     """Each group's small multiples (one latency panel per case, numbered as in the table)."""
-    from openaiperf.report import figures
-
     for group in groups:
         panels = [figures.Panel(f"#{row.number} {panel_title(row.case)}", case_latencies(run_dir, row.case),
                                 panel_flag(row.case)) for row in group.rows]
@@ -170,8 +164,6 @@ def group_figures(run_dir: Path, groups: Sequence[CaseGroup]) -> None:
 
 
 def throughput_figure(groups: Sequence[CaseGroup]) -> str | None:
-    from openaiperf.report import figures
-
     points = [p for group in groups for row in group.rows
               if (p := figures.throughput_point(row.number, row.case)) is not None]
     figure = figures.throughput_vs_latency(points)
@@ -180,8 +172,6 @@ def throughput_figure(groups: Sequence[CaseGroup]) -> str | None:
 
 def roofline_section(groups: Sequence[CaseGroup]) -> dict[str, Any] | None:
     """The roofline figure (a data URI) and, per point, the bound it sits under; None without points."""
-    from openaiperf.report import figures, roofline
-
     numbered = [(row.number, row.case) for group in groups for row in group.rows]
     points = roofline.roofline_points(numbered)
     if not points:
@@ -204,7 +194,6 @@ def roofline_section(groups: Sequence[CaseGroup]) -> dict[str, Any] | None:
 
 def pareto_section(cases: Sequence[CaseResult]) -> str | None:
     """The Pareto figure of the run's concurrency or rate sweeps (a data URI), or None."""
-    from openaiperf.report import figures
     from openaiperf.sweeps.pareto import pareto_figure, pareto_points
 
     figure = pareto_figure(pareto_points(cases))
@@ -252,8 +241,6 @@ def render_html(run_dir: Path, trends: Any = None, run: RunResult | None = None)
     """``trends``: the cases' recent history (:class:`openaiperf.history.trends.HistoryTrends`), if read;
     ``run``: the run's results (default: read from the folder's results.json)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
-
-    from openaiperf.report import verdict
 
     run = run if run is not None else read_results(run_dir / "results.json")
     cases = run.cases

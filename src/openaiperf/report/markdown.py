@@ -8,14 +8,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from openaiperf.report import roofline, verdict
 from openaiperf.report.console import table_columns
 from openaiperf.result import RunResult
 
 
 def markdown_summary(run: RunResult, title: str = "OpenAIPerf", trends: Any = None) -> str:
     """``trends``: the cases' recent history (:class:`openaiperf.history.trends.HistoryTrends`), if read."""
-    from openaiperf.report import verdict
-
     cases = run.cases
     hardware = run.hardware_profile or "?"
     rows = verdict.metric_rows(cases)
@@ -61,7 +60,6 @@ def markdown_summary(run: RunResult, title: str = "OpenAIPerf", trends: Any = No
     for case in sorted(cases, key=lambda c: c.status == "passed"):
         cells = " | ".join(column.cell(case) for column in columns)
         lines.append(f"| `{case.id}` | {case.status} | {cells} |")
-    from openaiperf.report import roofline
 
     roof = roofline.markdown_lines(list(enumerate(cases, start=1)))
     if roof:

@@ -109,7 +109,7 @@ scenarios: Registry[type[Scenario]] = add_registry(Registry(
 
 
 def scenario_class(name: str) -> type[Scenario]:
-    return scenarios.get(name, source="--scenario")  # type: ignore[no-any-return]
+    return scenarios.get(name, source="--scenario")
 
 
 def create_scenario(name: str, config: ScenarioConfig) -> Scenario:

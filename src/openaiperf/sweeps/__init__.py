@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from openaiperf.errors import ConfigError
+from openaiperf.errors import ConfigError, OpenAIPerfError
 
 if TYPE_CHECKING:
     from openaiperf.matrix import MatrixSpec
@@ -45,7 +45,6 @@ TARGETS = ("task", "scenario", "engine")
 
 
 def scenario_takes(name: str, key: str) -> bool:
-    from openaiperf.errors import OpenAIPerfError
     from openaiperf.scenarios import scenario_option_keys
 
     try:

@@ -21,7 +21,9 @@ from pydantic import BaseModel, Field, PrivateAttr, model_validator
 from openaiperf.errors import ConfigError, UnknownNameError
 from openaiperf.metrics import MetricSet
 from openaiperf.registry import Options, Registry, Requirement, add_registry
-from openaiperf.specs import Spec, load_yaml_spec
+from openaiperf.scenarios import scenarios
+from openaiperf.specs import Spec, describe_validation_error, load_yaml_spec
+from openaiperf.userdir import user_tasks_dir
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
 
@@ -110,7 +112,6 @@ class TaskSpec(Spec):
             raise ValueError(f"kind {self.kind!r} cannot be imported ({exc})") from None
         if "eval" not in self.datasets and kind.needs_dataset:
             raise ValueError("datasets must have an 'eval' entry")
-        from openaiperf.scenarios import scenarios
 
         known = scenarios.names()
         unknown = [s for s in self.scenarios if s not in known]
@@ -268,8 +269,6 @@ def parse_parameters(parameters_spec: type[BaseModel], data: dict[str, Any], *, 
     """Validate a task's ``parameters`` mapping; errors name ``parameters.<field>``."""
     from pydantic import ValidationError
 
-    from openaiperf.specs import describe_validation_error
-
     try:
         return parameters_spec.model_validate(data)
     except ValidationError as exc:
@@ -288,8 +287,6 @@ def load_task_spec(path: Path) -> TaskSpec:
 
 def user_task_files() -> dict[str, Path]:
     """Tasks registered with ``ob task register`` (the user registry folder)."""
-    from openaiperf.userdir import user_tasks_dir
-
     folder = user_tasks_dir()
     return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
 

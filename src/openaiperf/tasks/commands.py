@@ -14,11 +14,13 @@ from typing import Any
 
 import yaml
 
+from openaiperf.doctor import run_task_check
 from openaiperf.errors import ConfigError
 from openaiperf.paths import name_in
 from openaiperf.registry_client.commands import connection_options, publish_task
 from openaiperf.tasks import builtin_task_files, load_task_spec, user_task_files
 from openaiperf.tasks.datasets import resolve_path
+from openaiperf.userdir import user_tasks_dir
 
 __all__ = ["register"]
 
@@ -49,8 +51,6 @@ def register(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from openaiperf.doctor import run_task_check
-
     return run_task_check(args)
 
 
@@ -61,8 +61,6 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_register(args: argparse.Namespace) -> int:
-    from openaiperf.userdir import user_tasks_dir
-
     spec = load_task_spec(args.file)
     if spec.name in {load_task_spec(p).name for p in builtin_task_files().values()}:
         raise ConfigError(f"a built-in task is named {spec.name!r}; choose another name", source=str(args.file),

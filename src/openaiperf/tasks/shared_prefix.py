@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
+from openaiperf.errors import ConfigError
 from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.prefix_cache import ideal_prefix_hits, shared_prefix_ideal_rate
 from openaiperf.records import Record, Request
@@ -82,8 +83,6 @@ class SharedPrefixTask(Task):
                 "prompt": decode(tokenizer, ids), "group": g, "input_tokens": len(ids),
                 "output_tokens": p.output_tokens}))
         if max_samples is not None:
-            from openaiperf.errors import ConfigError
-
             if max_samples > len(samples):
                 raise ConfigError(f"--max-samples {max_samples} exceeds the {len(samples)} prompts "
                                   f"(groups x prompts_per_group)", source=f"task {self.spec.name}")

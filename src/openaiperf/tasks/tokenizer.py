@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from openaiperf.errors import ConfigError
+from openaiperf.models.tokenizer import local_tokenizer_sources, model_tokenizer
 
 
 def tokenizer_for(model: Any, task_name: str, *, required: bool = True) -> Any:
@@ -14,7 +15,6 @@ def tokenizer_for(model: Any, task_name: str, *, required: bool = True) -> Any:
     it, None if not ``required``, else an error saying so."""
     if model is None:
         raise ConfigError("this task tokenizes its dataset and needs the case's model", source=f"task {task_name}")
-    from openaiperf.models.tokenizer import local_tokenizer_sources, model_tokenizer
 
     tokenizer = model_tokenizer(model)
     if tokenizer is None and required:

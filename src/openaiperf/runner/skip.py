@@ -1,0 +1,31 @@
+"""Why a case cannot run on this machine (its skip reason), decided before it is built."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openaiperf.engines import engine_unavailable_reason
+from openaiperf.matrix import Case
+from openaiperf.models import weights_skip_reason
+from openaiperf.scenarios import workload_skip_reason
+
+
+def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict[str, Any] | None,
+                     task_kind: Any = None) -> str | None:
+    """Why ``case`` cannot run on ``hardware`` (shown as the skip reason), or None.
+    ``task_kind``: the case task's class (its capabilities decide whether random weights can run it)."""
+    reason = weights_skip_reason(model, task_kind, case.task) or workload_skip_reason(case.scenario, task_kind)
+    if reason:
+        return reason
+    limit_b = hardware.max_model_params_b
+    if limit_b is not None and model.parameters > limit_b * 1e9:
+        return (f"{model.name} has {model.parameters / 1e9:.1f}B parameters; the {hardware.name!r} hardware "
+                f"profile runs models up to {limit_b:g}B")
+    memory = hardware.memory_bytes(system)
+    if memory:
+        count = int(case.engine_options.get("tensor_parallel_size", 1))
+        need = model.weight_bytes()
+        if need > 0.9 * memory * count:
+            return (f"{model.name} needs {need / 2**30:.0f} GiB for its {model.dtype} weights; "
+                    f"{hardware.name} has {memory * count / 2**30:.0f} GiB on {count} device(s)")
+    return engine_unavailable_reason(case.engine)
