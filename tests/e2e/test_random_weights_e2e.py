@@ -79,7 +79,7 @@ def test_a_managed_vllm_server_takes_the_token_ids_of_a_random_weights_model(tmp
     """vLLM serves the tiny model from its config.json alone (--load-format dummy
     --skip-tokenizer-init); the openai engine sends each prompt as a token array, so the
     server's usage counts exactly the drawn prompt length, and the chunks' token ids
-    count the output without any text. The server runs in one process (tests/vllm_env.py)."""
+    count the output without any text. The server runs in one process (fixtures/vllm.py)."""
     env = vllm_test_environment(PYTHONPATH=str(REPO / "src"), OPENAIPERF_CACHE_DIR=str(tmp_path / "cache"))
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--weights", "random",

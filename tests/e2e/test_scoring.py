@@ -58,7 +58,7 @@ def test_hf_score_matches_transformers_loss(setup):
 
 def test_vllm_prompt_logprobs_agree_with_hf(setup, monkeypatch):
     pytest.importorskip("vllm")
-    for name, value in ONE_PROCESS_VLLM.items():  # the engine in this process (tests/vllm_env.py)
+    for name, value in ONE_PROCESS_VLLM.items():  # the engine in this process (fixtures/vllm.py)
         monkeypatch.setenv(name, value)
     from openaiperf.engines.vllm_scoring import score_windows
 

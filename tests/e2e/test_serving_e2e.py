@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 def run_benchmarks(report_dir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """`pytest benchmarks` on the CPU profile (each suite at its own sample count unless args say),
-    a managed vLLM server in one process (tests/vllm_env.py)."""
+    a managed vLLM server in one process (fixtures/vllm.py)."""
     env = vllm_test_environment(PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     command = [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu",
                "--report-dir", str(report_dir), "-p", "no:cacheprovider", "-q", *args]

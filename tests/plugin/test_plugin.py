@@ -1,6 +1,6 @@
 """The pytest plugin, through pytester: collection, selection, skips, bad input,
 a failing engine, and the reports. Cases run on the scripted test engine
-(tests/fakes.py, copied into the project and registered by its conftest) with a
+(fixtures/engines.py, copied into the project and registered by its conftest) with a
 tiny registered model, so no weights are loaded."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ suites:
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(scripted_engine=(REPO / "tests" / "fakes.py").read_text())
+    pytester.makepyfile(scripted_engine=(REPO / "fixtures" / "engines.py").read_text())
     weights = pytester.mkdir("tiny-weights")
     pytester.makefile(".yaml", models=f"tiny:\n  source: {weights}\n  parameters: 1000000\n  dtype: float32\n")
     bench = pytester.mkdir("benchmarks")

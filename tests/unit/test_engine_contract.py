@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from fixtures.engines import ScriptedEngine
 from openaiperf.testing.engine_contract import (
     EngineContract,
     EngineContractError,
@@ -20,7 +21,6 @@ from openaiperf.testing.engine_contract import (
     contract_requests,
     minimal_context,
 )
-from tests.fakes import ScriptedEngine
 
 REPO = Path(__file__).resolve().parents[2]
 
