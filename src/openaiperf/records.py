@@ -56,6 +56,9 @@ class Request:
     arrival_s: float | None = None
     #: the salt in front of the prompt (:meth:`salted`), recorded with the request's record
     salt: str | None = None
+    #: fields an HTTP engine adds to the request's body as they are (the task file's
+    #: ``input_profile.request_body``: a reasoning model's ``chat_template_kwargs``, a thinking budget)
+    body: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.prompt_token_ids is not None:
@@ -279,6 +282,11 @@ class Record:
     text: str = ""
     #: reasoning text (``reasoning_content``) that came before the answer ``text``
     reasoning: str = ""
+    #: arrival of the first chunk that carried answer text (not reasoning): the end of TTFO
+    first_answer: float | None = None
+    #: the reasoning share of ``output_tokens`` as the server reported it
+    #: (``usage.completion_tokens_details.reasoning_tokens``); None: not reported
+    reasoning_tokens: int | None = None
     error: str | None = None
     warmup: bool = False
     #: measured in an attempt of its round that the client stalled in, and measured again (never counted)
@@ -338,7 +346,7 @@ class Record:
             return None if value is None else round(value - t0, 6)
 
         data = asdict(self)
-        for key in ("scheduled", "sent", "first_token", "done"):
+        for key in ("scheduled", "sent", "first_token", "first_answer", "done"):
             data[key] = rel(data[key])
         data["chunk_times"] = [rel(t) for t in self.chunk_times]
         return data

@@ -6,6 +6,7 @@ everything a case does lives here so that it can be called without pytest too.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 import traceback
@@ -28,6 +29,7 @@ from openaiperf.metrics.efficiency import (
 )
 from openaiperf.metrics.latency import e2e_s, latency_metrics, timing_notes, ttft_s
 from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
+from openaiperf.metrics.reasoning import reasoning_metrics
 from openaiperf.metrics.server import server_metrics
 from openaiperf.metrics.sessions import session_metrics, session_table
 from openaiperf.metrics.throughput import throughput_metrics
@@ -209,6 +211,8 @@ class CaseRunner:
         max_samples = self.settings.max_samples if self.settings.max_samples is not None else self.case.max_samples
         self.samples = self.task.load_samples(max_samples, self.settings.subset_seed)
         self.requests = self.task.build_requests(self.samples, self.model)
+        if body := self.task.spec.input_profile.request_body:
+            self.requests = [dataclasses.replace(r, body={**(r.body or {}), **body}) for r in self.requests]
         # A task whose requests are not generation (perplexity scoring) serves them through its own adapter.
         self.engine = self.task.adapt_engine(self.engine)
         warmup = self.settings.warmup_samples
@@ -541,6 +545,7 @@ class CaseRunner:
                                       basis.bandwidth_bytes_per_s)
         metrics |= self.scenario.metrics(records, runs)  # e.g. goodput, peak QPS
         metrics |= session_metrics(records)  # multi-turn workloads: TTFT of first and later turns...
+        metrics |= reasoning_metrics(records)  # reasoning models: TTFO, reasoning and answer tokens
         return metrics
 
     def summarize_resources(self) -> dict[str, Any]:

@@ -158,6 +158,23 @@ for _q in (50, 99):
     declare(f"send_lag_p{_q}", "ms", Better.LOWER, f"send lag p{_q} (ms)",
             f"how late the client sent requests after their scheduled time, p{_q}", format="{:.2f}")
 
+# -- reasoning models (metrics.reasoning): only where some request reasoned ------------------
+declare_distribution("ttfo", "TTFO", "time to first output token: from the scheduled send to the first answer "
+                     "token after the reasoning", source="reasoning models")
+declare("reasoning_tokens", "tokens", Better.NONE, "reasoning tokens",
+        "reasoning tokens of the measured requests (part of output tokens)", format="{:.0f}", source="reasoning models")
+declare("answer_tokens", "tokens", Better.NONE, "answer tokens",
+        "answer tokens of the measured requests: output tokens - reasoning tokens", format="{:.0f}",
+        source="reasoning models")
+declare("reasoning_tokens_per_request", "tokens", Better.NONE, "reasoning tok/req",
+        "mean reasoning tokens per answered request", source="reasoning models")
+declare("answer_tokens_per_request", "tokens", Better.NONE, "answer tok/req",
+        "mean answer tokens per answered request", source="reasoning models")
+declare("reasoning_tokens_per_s", "tokens/s", Better.HIGHER, "reasoning tok/s",
+        "reasoning tokens per second of the measured window", format="{:.1f}", source="reasoning models")
+declare("answer_tokens_per_s", "tokens/s", Better.HIGHER, "answer tok/s",
+        "answer tokens per second of the measured window", format="{:.1f}", source="reasoning models")
+
 # -- throughput (metrics.throughput) ------------------------------------------------------
 declare("duration", "s", Better.NONE, "duration (s)", "measured window: first scheduled send to last completion")
 declare("requests", "requests", Better.NONE, "requests", "measured requests", format="{:.0f}")

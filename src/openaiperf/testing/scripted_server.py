@@ -4,11 +4,14 @@ It runs no model. Every response follows a :class:`Script` whose timing and
 shape are known exactly: time to the first token, the gap between tokens,
 tokens per SSE chunk, a role-only first chunk, usage (a final chunk, none, or on
 every chunk as vLLM's ``stream_options.continuous_usage_stats``), reasoning
-content, a stall, an error event mid-stream, an HTTP error (429 with
-``Retry-After``, 500...), a cut connection, a malformed chunk; or any of these
-faults on every Nth request (``fault_every``, taking ``fault_cycle`` in turn: the
-soak script's load), or a response body given byte for byte (``raw_chunks``, the
-SSE fuzz tests' arbitrary streams, written in the pieces given). The conformance
+content (the first ``reasoning_tokens`` tokens, counted in usage's
+``completion_tokens_details``; a request's ``max_thinking_tokens`` caps them and
+``chat_template_kwargs: {enable_thinking: false}`` drops them), a stall, an
+error event mid-stream, an HTTP error (429 with ``Retry-After``, 500...), a cut
+connection, a malformed chunk; or any of these faults on every Nth request
+(``fault_every``, taking ``fault_cycle`` in turn: the soak script's load), or a
+response body given byte for byte (``raw_chunks``, the SSE fuzz tests' arbitrary
+streams, written in the pieces given). The conformance
 tests and ``benchmarks/scripts/conformance.py`` compare what the suite measures
 against :meth:`Script.truth`; the load generator's capacity is measured against
 it too, at rates no real server reaches on a small machine. It is a test
@@ -64,6 +67,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any, Literal
 
 from aiohttp import web
@@ -186,8 +190,13 @@ class Script:
         ttft = offsets[0] if offsets else None
         e2e = offsets[-1] if offsets else None
         tpot = (e2e - ttft) / (count - 1) if count > 1 and ttft is not None and e2e is not None else None
+        reasoning = min(self.reasoning_tokens, count)
+        # the answer's first token arrives with the chunk that carries token index ``reasoning``
+        ends = list(accumulate(sizes))
+        ttfo = next((offset for offset, end in zip(offsets, ends) if end > reasoning), None)
         return Truth(tokens=count, chunks=len(sizes), ttft_s=ttft, e2e_s=e2e, tpot_s=tpot, itl_s=itl,
-                     chunk_itl_s=[b - a for a, b in zip(offsets, offsets[1:])])
+                     chunk_itl_s=[b - a for a, b in zip(offsets, offsets[1:])], reasoning_tokens=reasoning,
+                     ttfo_s=ttfo)
 
 
 @dataclass
@@ -199,6 +208,8 @@ class Truth:
     tpot_s: float | None
     itl_s: list[float] = field(default_factory=list)
     chunk_itl_s: list[float] = field(default_factory=list)
+    reasoning_tokens: int = 0        # of ``tokens``, those sent as reasoning_content
+    ttfo_s: float | None = None      # time to the first answer (content) token
 
 
 def sse(obj: dict[str, Any]) -> bytes:
@@ -219,8 +230,13 @@ def plan(script: Script, count: int, chat: bool, include_usage: bool, continuous
     base = {"id": "scripted", "object": kind, "created": 0, "model": model}
     per_chunk_usage = include_usage and continuous and script.usage == "continuous"
 
-    def usage(done: int) -> dict[str, int]:
-        return {"prompt_tokens": prompt_tokens, "completion_tokens": done, "total_tokens": prompt_tokens + done}
+    def usage(done: int) -> dict[str, Any]:
+        counts: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": done,
+                                  "total_tokens": prompt_tokens + done}
+        if chat and script.reasoning_tokens:
+            # as OpenAI's API: the reasoning share of completion_tokens
+            counts["completion_tokens_details"] = {"reasoning_tokens": min(done, script.reasoning_tokens)}
+        return counts
 
     head = b""
     if chat and script.role_chunk:
@@ -377,9 +393,10 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         chat = request.path.endswith("/chat/completions")
         model = str(body.get("model", MODEL))
         stats.received.append({"arrival": arrival, "path": request.path, "messages": body.get("messages"),
-                               "prompt": body.get("prompt"), "max_tokens": body.get("max_tokens")})
+                               "prompt": body.get("prompt"), "max_tokens": body.get("max_tokens"),
+                               "model": model, **{key: body[key] for key in THINKING_FIELDS if key in body}})
         try:
-            script = preset(default, model, slow_s).updated(body.get("script"))
+            script = thinking_script(preset(default, model, slow_s).updated(body.get("script")), body)
         except (TypeError, ValueError) as exc:
             return web.json_response({"error": {"message": f"bad script: {exc}"}}, status=400)
         arrived = len(stats.arrivals)
@@ -485,6 +502,30 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
     app.router.add_post("/v1/chat/completions", complete)
     app.router.add_post("/v1/completions", complete)
     return app
+
+
+#: request fields that set a reasoning model's thinking: Qwen3's chat template switch
+#: (``chat_template_kwargs: {enable_thinking: false}``) and a budget of reasoning tokens
+THINKING_FIELDS = ("chat_template_kwargs", "max_thinking_tokens")
+
+
+def thinking_script(script: Script, body: dict[str, Any]) -> Script:
+    """The script with the request's thinking settings applied: no reasoning when its
+    chat template turns thinking off, at most ``max_thinking_tokens`` reasoning tokens
+    (a reasoning server's thinking budget); the answer's tokens are unchanged."""
+    kwargs = body.get("chat_template_kwargs")
+    budget = body.get("max_thinking_tokens")
+    reasoning = script.reasoning_tokens
+    if isinstance(kwargs, dict) and kwargs.get("enable_thinking") is False:
+        reasoning = 0
+    if budget is not None:
+        if type(budget) is not int or budget < 0:
+            raise ValueError(f"max_thinking_tokens must be a count >= 0, got {budget!r}")
+        reasoning = min(reasoning, budget)
+    if reasoning == script.reasoning_tokens:
+        return script
+    return dataclasses.replace(script, reasoning_tokens=reasoning,
+                               tokens=max(0, script.tokens - (script.reasoning_tokens - reasoning)))
 
 
 def cached_script(script: Script, hits: int, words: int) -> Script:
