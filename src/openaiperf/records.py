@@ -299,9 +299,22 @@ class Record:
     #: the load generator's worker that sent it (0, 1, ...; None: the case's own process)
     worker: int | None = None
 
+    #: the client gave up on it before its end (``--cancel-fraction``): neither answered nor failed
+    cancelled: bool = False
+
     @property
     def ok(self) -> bool:
-        return self.error is None and self.done is not None
+        return self.error is None and self.done is not None and not self.cancelled
+
+    @property
+    def failed(self) -> bool:
+        """Failed (an error, or never done); a cancelled request did not fail."""
+        return not self.ok and not self.cancelled
+
+    def cancel(self, when: float | None = None) -> None:
+        """The client gave up on the request at ``when`` (now by default)."""
+        self.cancelled = True
+        self.done = time.perf_counter() if when is None else when
 
     def mark_chunk(self, when: float | None = None, tokens: int = 1, chars: int = 0) -> None:
         """Note the arrival of one chunk of ``tokens`` generated tokens and ``chars``

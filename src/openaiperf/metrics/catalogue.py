@@ -181,6 +181,10 @@ declare("requests", "requests", Better.NONE, "requests", "measured requests", fo
 declare("errors", "requests", Better.LOWER, "errors", "measured requests that failed", format="{:.0f}")
 declare("error_rate", "fraction", Better.LOWER, "error rate (%)", "failed fraction of the measured requests",
         percent=True, format="{:.2f}")
+declare("cancelled", "requests", Better.NONE, "cancelled", "measured requests the client cancelled "
+        "(--cancel-fraction): neither answered nor failed", format="{:.0f}", source="cancellations")
+declare("cancel_rate", "fraction", Better.NONE, "cancelled (%)", "cancelled fraction of the measured requests",
+        percent=True, format="{:.2f}", source="cancellations")
 # requests/s is not gated by default: with fixed output lengths it repeats output tokens/s,
 # and under an arrival schedule it follows the schedule.
 declare("requests_per_s", "requests/s", Better.HIGHER, "req/s", "completed requests per second",
@@ -253,6 +257,16 @@ declare("goodput", "requests/s", Better.HIGHER, "goodput (req/s)", "requests mee
 declare("slo_attainment", "fraction", Better.HIGHER, "SLO attainment (%)",
         "fraction of requests meeting every SLO", percent=True, format="{:.1f}",
         source="scenario server, interactive")
+declare("saturation_qps", "requests/s", Better.HIGHER, "saturation QPS",
+        "requests/s an over-saturated server completed from the onset of saturation (--rate-ramp, "
+        "--stop-on-saturation): its sustainable rate", source="scenario server")
+declare_distribution("probe_ttft", "probe TTFT", "TTFT of the single-token probe requests sent beside the load "
+                     "(--probe-rate), measured apart", source="scenario server")
+for _name, _label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E")):
+    for _q in (90, 99):
+        declare(f"{_name}_p{_q}_es", "ms", Better.LOWER, f"{_label} p{_q} early-stop (ms)",
+                f"MLPerf LoadGen's early-stopping estimate of the {_label} p{_q} claim at 99% confidence",
+                source="scenario server")
 declare("peak_qps", "requests/s", Better.HIGHER, "peak QPS", "highest rate that stayed VALID (find-peak)",
         format="{:.2f}", source="scenario server (--find-peak)")
 declare("achieved_qps", "requests/s", Better.HIGHER, "achieved QPS",

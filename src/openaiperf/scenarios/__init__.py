@@ -187,7 +187,7 @@ def check_minimums(run: ScenarioRun, config: ScenarioConfig) -> None:
 
 
 def check_error_rate(run: ScenarioRun, measured: Sequence[Record], config: ScenarioConfig) -> None:
-    failed = sum(not r.ok for r in measured)
+    failed = sum(r.failed for r in measured)  # a cancelled request did not fail
     rate = failed / len(measured) if measured else 0.0
     run.constraints["error_rate"] = rate <= config.max_error_rate
     if failed:

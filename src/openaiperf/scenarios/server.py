@@ -37,18 +37,25 @@ find-peak search stops at a rate where the client, not the server, set the limit
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import Field, field_validator
 
 from openaiperf.errors import ConfigError
-from openaiperf.loadgen.arrivals import arrival_times, offered_rate, trace_offsets
+from openaiperf.loadgen.arrivals import RateRamp, arrival_times, offered_rate, ramp_times, trace_offsets
 from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
+from openaiperf.loadgen.early_stopping import early_stopping_metrics
+from openaiperf.loadgen.saturation import detect_saturation
 from openaiperf.loadgen.sessions import dispatch_sessions_open, is_sessions
 from openaiperf.loadgen.slo import SERVER_SLA, SLA, goodput_metrics, parse_sla, resolve_sla, sla_constraints
 from openaiperf.metrics import Better, MetricSet
+from openaiperf.metrics.latency import distribution, ttft_s
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, option_field
 from openaiperf.scenarios import Scenario, ScenarioConfig, ScenarioRun, new_records
@@ -98,6 +105,30 @@ class ServerOptions(Options):
         1.0, gt=0, flag="--clock-tolerance-ms", metavar="MS",
         help="load generator workers: a case whose worker clock offsets are known only to more than this "
              "(uncertainty + drift) is INVALID (default 1 ms)")
+
+    rate_ramp: Literal["none", "linear", "exponential"] = option_field(
+        "none", flag="--rate-ramp", metavar="none|linear|exponential",
+        help="raise the Poisson rate from --ramp-start-qps to --qps-target over --ramp-duration (a "
+             "non-homogeneous Poisson process); the run stops early when it over-saturates the server")
+    ramp_start_qps: float = option_field(0.5, gt=0, flag="--ramp-start-qps", metavar="QPS",
+                                         help="--rate-ramp: the rate it starts from, requests/s")
+    ramp_duration_s: float = option_field(30.0, gt=0, flag="--ramp-duration", metavar="S",
+                                          help="--rate-ramp: seconds from the start rate to --qps-target")
+    stop_on_saturation: bool = option_field(
+        False, flag="--stop-on-saturation",
+        help="judge every run for over-saturation (TTFT and requests in flight both rising: Mann-Kendall, "
+             "one-sided p < 0.01): an over-saturated run is INVALID and a find-peak search stops there (always on with "
+             "--rate-ramp)")
+    probe_rate: float = option_field(
+        0.0, ge=0, flag="--probe-rate", metavar="QPS",
+        help="also send single-token probe requests at this Poisson rate beside the load, measured apart "
+             "(probe_ttft_*): how the load stalls a newcomer (0: none)")
+    cancel_fraction: float = option_field(
+        0.0, ge=0, le=1, flag="--cancel-fraction", metavar="F",
+        help="the client cancels this seeded fraction of the requests --cancel-after-ms after their send "
+             "(recorded as cancelled: neither answered nor failed)")
+    cancel_after_ms: float = option_field(1000.0, gt=0, flag="--cancel-after-ms", metavar="MS",
+                                          help="--cancel-fraction: how long after its send a request is cancelled")
 
     @field_validator("loadgen_workers", mode="before")
     @classmethod
@@ -203,6 +234,8 @@ class ServerScenario(Scenario):
         self.peak_tolerance = o.peak_tolerance
         self.peak_max_trials = o.peak_max_trials
         self.warmup_option = o.warmup_requests
+        #: the probe requests of every round (--probe-rate), measured apart from the load
+        self.probe_records: list[Record] = []
 
     def warmup_for(self, qps: float) -> int:
         if self.warmup_option is not None:
@@ -257,17 +290,32 @@ class ServerScenario(Scenario):
                 offsets = trace_offsets([float(r.arrival_s or 0.0) for r in requests], len(all_requests) - warmup,
                                         time_scale=self.options.time_scale, warmup=warmup)
                 settings.update(arrivals="trace", time_scale=self.options.time_scale, qps_target=None)
+            elif (ramp := self.ramp(qps)) is not None:
+                warmup = self.warmup_for(ramp.start)
+                all_requests = with_warmup(requests, warmup, ramp.count())
+                records = new_records(all_requests, round_index)
+                offsets = np.concatenate([np.arange(warmup) / ramp.start,
+                                          warmup / ramp.start + ramp_times(ramp, len(all_requests) - warmup,
+                                                                           seed=self.seed + round_index)])
+                settings.update(arrivals="ramp", warmup_requests=warmup, ramp={
+                    "shape": ramp.shape, "start_qps": ramp.start, "end_qps": ramp.end,
+                    "duration_s": ramp.duration_s})
             else:
                 offsets = arrival_times(len(all_requests), qps, seed=self.seed + round_index,
                                         burstiness=self.burstiness, warmup=warmup)
                 settings["arrivals"] = "poisson"
             if self.sharded(qps):
+                if self.options.cancel_fraction or self.options.probe_rate or self.checks_saturation:
+                    raise ConfigError("cancellations, probe requests and the saturation stop are sent from the "
+                                      "case's own process: use --loadgen-workers 1",
+                                      source=f"scenario {self.name}", field="loadgen_workers")
                 result = self.dispatch_workers(engine, all_requests, offsets, sink, warmup, round_index, qps, settings)
                 records = result.records
             else:
-                result = run_dispatch(engine, lambda: dispatch_open(all_requests, records, offsets, send, sink,
-                                                                    warmup=warmup))
-            run = finish_run(result, self.config, settings, engine, all_requests)
+                result = self.dispatch_here(engine, all_requests, records, offsets, sink, warmup, round_index,
+                                            settings)
+                records = result.records
+            run = finish_run(result, self.config, settings, engine, all_requests[:len(records)])
             arrivals = [r for r in records if not r.warmup]
         if "loadgen" in settings:
             from openaiperf.loadgen.workers import loadgen_constraints
@@ -277,12 +325,90 @@ class ServerScenario(Scenario):
             run.notes.extend(notes)
         measured = [r for r in records if not r.warmup]
         run.constraints.update(sla_constraints(measured, self.sla))
+        if self.checks_saturation and not is_sessions(requests):
+            saturation = detect_saturation(measured)
+            run.settings["saturation"] = saturation.to_json()
+            run.constraints["not_oversaturated"] = not saturation.detected
+            if saturation.detected:
+                run.notes.append(
+                    f"over-saturated: TTFT and requests in flight both rose (Mann-Kendall p {saturation.ttft_p:.2g} "
+                    f"and {saturation.in_flight_p:.2g}); from {saturation.onset_s or 0:.3g} s on the server "
+                    f"completed {saturation.saturation_qps or 0:.3g} requests/s (offered "
+                    f"{saturation.onset_offered_qps or 0:.3g} at the onset)")
         run.settings["measured_requests"] = len(measured)
         run.settings["scheduled_qps"] = offered_rate([r.scheduled for r in arrivals])
         run.settings["achieved_qps"] = offered_rate([r.sent for r in arrivals if r.sent is not None])
         run.notes.append(f"SLA p99 TTFT <= {self.sla.ttft_ms:g} ms, p99 TPOT <= {self.sla.tpot_ms:g} ms "
                          f"({self.sla_source})")
         return run
+
+    @property
+    def checks_saturation(self) -> bool:
+        return self.options.stop_on_saturation or self.options.rate_ramp != "none"
+
+    def ramp(self, qps: float) -> RateRamp | None:
+        """The rate ramp up to ``qps`` (``--rate-ramp``), or None."""
+        o = self.options
+        if o.rate_ramp == "none":
+            return None
+        return RateRamp(o.rate_ramp, o.ramp_start_qps, qps, o.ramp_duration_s)
+
+    def cancel_delays(self, count: int, warmup: int, round_index: int) -> list[float | None] | None:
+        """Per request: the delay after which the client cancels it (a seeded fraction of the
+        measured requests), or None."""
+        fraction = self.options.cancel_fraction
+        if not fraction:
+            return None
+        rng = np.random.default_rng([self.seed, round_index, 1])
+        chosen = rng.random(count) < fraction
+        delay = self.options.cancel_after_ms / 1000
+        return [delay if chosen[i] and i >= warmup else None for i in range(count)]
+
+    def probe_plan(self, requests: Sequence[Request], span_s: float, round_index: int
+                   ) -> tuple[list[Request], list[Record], np.ndarray]:
+        """Single-token probe requests at ``--probe-rate`` over ``span_s`` (Poisson, seeded)."""
+        rate = self.options.probe_rate
+        count = max(2, math.ceil(rate * span_s)) if rate else 0
+        probes = [dataclasses.replace(requests[i % len(requests)], max_tokens=1, ignore_eos=True,
+                                      id=f"probe-{i}").tagged(f"[probe {round_index}.{i}]") for i in range(count)]
+        records = new_records(probes, round_index)
+        offsets = arrival_times(count, rate, seed=self.seed + round_index + 7919) if count else np.zeros(0)
+        return probes, records, offsets
+
+    def dispatch_here(self, engine: Any, all_requests: Sequence[Request], records: list[Record], offsets: Any,
+                      sink: RecordSink, warmup: int, round_index: int, settings: dict[str, Any]) -> Any:
+        """The open-loop dispatch from this process, with its cancellations, saturation stop and probes."""
+        send = engine_sender(engine)
+        cancel = self.cancel_delays(len(all_requests), warmup, round_index)
+        stop = (lambda sent: detect_saturation(sent).detected) if self.checks_saturation else None
+        probes, probe_records, probe_offsets = self.probe_plan(all_requests, float(offsets[-1]) if len(offsets)
+                                                               else 0.0, round_index)
+        if cancel:
+            settings["cancellations"] = {"fraction": self.options.cancel_fraction,
+                                         "after_ms": self.options.cancel_after_ms,
+                                         "chosen": sum(d is not None for d in cancel)}
+
+        async def both() -> Any:
+            t0 = time.perf_counter() + 0.01
+            main = dispatch_open(all_requests, records, offsets, send, sink, warmup=warmup, t0=t0, stop=stop,
+                                 cancel_after_s=cancel)
+            if not probes:
+                return await main
+            # probes go after the warmup, beside the measured requests, into no sink: measured apart
+            start = t0 + float(offsets[min(warmup, len(offsets) - 1)])
+            result, _ = await asyncio.gather(main, dispatch_open(probes, probe_records, probe_offsets, send,
+                                                                 lambda r: None, t0=start))
+            return result
+
+        result = run_dispatch(engine, both)
+        if probes:
+            self.probe_records.extend(probe_records)
+            settings["probes"] = {"rate": self.options.probe_rate, "sent": len(probe_records),
+                                  "ok": sum(r.ok for r in probe_records)}
+        if len(result.records) < len(all_requests):
+            settings["stopped_early"] = {"sent": len(result.records), "scheduled": len(all_requests),
+                                         "reason": "over-saturated"}
+        return result
 
     def worker_count(self, qps: float) -> int:
         """``--loadgen-workers`` as a number (auto: from the rate and the client's measured capacity)."""
@@ -320,6 +446,8 @@ class ServerScenario(Scenario):
         tried: list[float] = []
         client_bound: list[float] = []
 
+        saturation: dict[float, dict[str, Any]] = {}
+
         def trial(qps: float) -> bool | None:
             kept: list[Record] = []
             # each trial's prompts start with a salt of their own: a prefix cache must not serve a trial
@@ -328,6 +456,8 @@ class ServerScenario(Scenario):
             salted = [r.salted(f"[trial {len(tried)}]") for r in requests]
             run = self.run_at(engine, salted, kept.append, round_index, qps)
             runs[qps], pending[qps] = run, kept
+            if run.settings.get("saturation", {}).get("detected"):
+                saturation[qps] = run.settings["saturation"]
             if run.settings.get("client", {}).get("client_bound"):
                 client_bound.append(qps)
                 return None  # the client's limit, not the server's: no higher rate is tried
@@ -338,12 +468,17 @@ class ServerScenario(Scenario):
         run = runs[chosen]
         for record in pending[chosen]:
             sink(record)
-        run.settings["find_peak"] = {"peak_qps": peak, "trials": [{"qps": q, "valid": ok} for q, ok in history],
+        run.settings["find_peak"] = {"peak_qps": peak, "trials": [
+            {"qps": q, "valid": ok, **({"saturation": saturation[q]} if q in saturation else {})} for q, ok in history],
                                      "tolerance": self.peak_tolerance}
         run.constraints["peak_found"] = peak is not None
         trials = ", ".join(f"{q:.3g}:{'VALID' if ok else 'INVALID'}" for q, ok in history)
         run.notes.append(f"find-peak: peak {peak:.3g} QPS" if peak is not None else "find-peak: no VALID rate found")
         run.notes.append(f"find-peak trials (QPS:result): {trials}")
+        if saturation:
+            first = min(saturation)
+            run.notes.append(f"find-peak: over-saturated at {first:.3g} QPS (the server completed "
+                             f"{saturation[first].get('saturation_qps') or 0:.3g} requests/s there)")
         if client_bound:
             run.constraints["peak_not_client_bound"] = False
             run.notes.append(f"find-peak stopped at {client_bound[0]:.3g} QPS: the client, not the server, set the "
@@ -367,4 +502,16 @@ class ServerScenario(Scenario):
         achieved: list[float] = [run.settings["achieved_qps"] for run in runs if run.settings.get("achieved_qps")]
         if achieved:
             out["achieved_qps"] = Metric(sum(achieved) / len(achieved), "requests/s", Better.HIGHER)
-        return out
+        saturated = [s["saturation_qps"] for run in runs for s in self.saturations(run) if s.get("saturation_qps")]
+        if saturated:
+            out["saturation_qps"] = Metric(min(saturated), "requests/s", Better.HIGHER)
+        if self.probe_records:
+            out |= distribution("probe_ttft", [v for r in self.probe_records if r.ok and (v := ttft_s(r)) is not None])
+        return out | early_stopping_metrics(records)
+
+    @staticmethod
+    def saturations(run: ScenarioRun) -> list[dict[str, Any]]:
+        """The saturation reports of a run: its own, and those of its find-peak trials."""
+        found = [run.settings["saturation"]] if run.settings.get("saturation") else []
+        return found + [t["saturation"] for t in run.settings.get("find_peak", {}).get("trials", [])
+                        if t.get("saturation")]

@@ -35,7 +35,7 @@ max_tokens, the faults it injected by kind; ``POST /stats/reset``), times in ``t
 on Linux is the same clock in every process.
 
 ``GET /metrics`` is a Prometheus page in vLLM's names, consistent with what it
-served: finished requests, running (in flight) and waiting (0) requests, no
+served: finished requests, running (in flight) and waiting (for a slot of ``max_concurrency``) requests, no
 preemptions, and per request the script's nominal times (queue 0, prefill = time
 to first token = the script's TTFT, decode = E2E - TTFT), so the sums are exactly
 the script's times × requests. Its prefix cache is simulated over the prompt's
@@ -119,12 +119,17 @@ class Script:
     raw_chunks: tuple[str, ...] | None = None  # the whole response body: these base64 pieces, written one by one
     raw_gap_ms: float = 0.0          # pause after each raw piece (0: none), so the client reads them apart
     raw_cut: bool = False            # after the raw pieces, close the connection instead of ending the body
+    max_concurrency: int = 0         # a scripted capacity: at most this many responses at once, the others wait
+    #                                  in arrival order before their script starts (0: no limit); it serves
+    #                                  max_concurrency / E2E requests/s, and a higher rate makes its queue grow
 
     def __post_init__(self) -> None:
         if self.tokens < 0 or self.chunk_tokens < 1 or self.first_chunk_tokens < 1:
             raise ValueError(f"script needs tokens >= 0, chunk_tokens >= 1, first_chunk_tokens >= 1: {self}")
         if self.usage not in ("final", "absent", "continuous"):
             raise ValueError(f"script usage must be final, absent or continuous, got {self.usage!r}")
+        if self.max_concurrency < 0:
+            raise ValueError(f"script needs max_concurrency >= 0: {self}")
         if self.fault_every < 0 or not self.fault_cycle or not set(self.fault_cycle) <= set(FAULTS):
             raise ValueError(f"script needs fault_every >= 0 and a fault_cycle of {sorted(FAULTS)}: {self}")
 
@@ -282,10 +287,13 @@ class Stats:
         self.peers: set[Any] = set()
         self.received: list[dict[str, Any]] = []
         self.faults: dict[str, int] = {}
+        self.queue_s: list[float] = []   # each request's wait for a slot (max_concurrency)
+        self.cancelled: list[dict[str, Any]] = []  # requests whose client closed the stream before its end
 
     def to_json(self) -> dict[str, Any]:
         return {"requests": len(self.arrivals), "connections": len(self.peers), "arrivals": self.arrivals,
-                "ttft_s": self.ttft_s, "received": self.received, "faults": self.faults}
+                "ttft_s": self.ttft_s, "received": self.received, "faults": self.faults, "queue_s": self.queue_s,
+                "cancelled": self.cancelled}
 
 
 def prompt_words(body: dict[str, Any]) -> list[str]:
@@ -311,6 +319,7 @@ class ServerMetrics:
     def reset(self) -> None:
         self.finished = 0
         self.running = 0
+        self.waiting = 0
         self.queries = 0
         self.hits = 0
         self.block = 0
@@ -342,7 +351,8 @@ class ServerMetrics:
     def text(self, model: str) -> str:
         label = f'model_name="{model}"'
         lines = ["# TYPE vllm:num_requests_running gauge", f"vllm:num_requests_running{{{label}}} {self.running}",
-                 "# TYPE vllm:num_requests_waiting gauge", f"vllm:num_requests_waiting{{{label}}} 0",
+                 "# TYPE vllm:num_requests_waiting gauge",
+                 f"vllm:num_requests_waiting{{{label}}} {self.waiting}",
                  "# TYPE vllm:request_success counter",
                  f'vllm:request_success_total{{finished_reason="length",{label}}} {self.finished}',
                  "# TYPE vllm:num_preemptions counter", f"vllm:num_preemptions_total{{{label}}} 0",
@@ -365,6 +375,7 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
     default = default or Script()
     stats = Stats()
     metrics = ServerMetrics()
+    slots: dict[int, asyncio.Semaphore] = {}  # one per scripted capacity
 
     async def health(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -410,9 +421,31 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         hits = metrics.lookup(words, script.prefix_cache_block)
         script = cached_script(script, hits, len(words))
         prompt_tokens = len(words) if script.prompt_words else PROMPT_TOKENS
+        if not script.max_concurrency:
+            return await served(request, body, script, chat, model, prompt_tokens, arrival, start, loop)
+        slot = slots.setdefault(script.max_concurrency, asyncio.Semaphore(script.max_concurrency))
+        metrics.waiting += 1
+        try:
+            await slot.acquire()
+        finally:
+            metrics.waiting -= 1
+        try:
+            # the script starts when a slot is free: the wait adds to the time to the first token
+            stats.queue_s.append(loop.time() - start)
+            return await served(request, body, script, chat, model, prompt_tokens, arrival, loop.time(), loop)
+        finally:
+            slot.release()
+
+    async def served(request: web.Request, body: dict[str, Any], script: Script, chat: bool, model: str,
+                     prompt_tokens: int, arrival: float, start: float,
+                     loop: asyncio.AbstractEventLoop) -> web.StreamResponse:
         metrics.running += 1
         try:
             return await respond(request, body, script, chat, model, prompt_tokens, arrival, start, loop)
+        except (ConnectionResetError, asyncio.CancelledError):
+            # the client closed the stream before its end (a cancelled request)
+            stats.cancelled.append({"arrival": arrival, "after_s": time.perf_counter() - arrival})
+            raise
         finally:
             metrics.running -= 1
 
