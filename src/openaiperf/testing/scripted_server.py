@@ -432,6 +432,10 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         try:
             # the script starts when a slot is free: the wait adds to the time to the first token
             stats.queue_s.append(loop.time() - start)
+            if request.transport is None or request.transport.is_closing():
+                # the client gave up while it waited (as a server drops an aborted request from its queue)
+                stats.cancelled.append({"arrival": arrival, "after_s": time.perf_counter() - arrival, "queued": True})
+                return web.Response(status=499)
             return await served(request, body, script, chat, model, prompt_tokens, arrival, loop.time(), loop)
         finally:
             slot.release()
@@ -442,8 +446,11 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         metrics.running += 1
         try:
             return await respond(request, body, script, chat, model, prompt_tokens, arrival, start, loop)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             # the client closed the stream before its end (a cancelled request)
+            stats.cancelled.append({"arrival": arrival, "after_s": time.perf_counter() - arrival})
+            return web.Response(status=499)
+        except asyncio.CancelledError:
             stats.cancelled.append({"arrival": arrival, "after_s": time.perf_counter() - arrival})
             raise
         finally:
