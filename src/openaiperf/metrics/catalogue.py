@@ -257,6 +257,12 @@ declare("goodput", "requests/s", Better.HIGHER, "goodput (req/s)", "requests mee
 declare("slo_attainment", "fraction", Better.HIGHER, "SLO attainment (%)",
         "fraction of requests meeting every SLO", percent=True, format="{:.1f}",
         source="scenario server, interactive")
+declare("sla_qps", "requests/s", Better.HIGHER, "SLA QPS",
+        "highest rate at which --sla-attainment of the requests meet the TTFT and TPOT SLOs (find-sla, "
+        "interpolated)", source="scenario server")
+declare("sla_qps_uncertainty", "requests/s", Better.NONE, "SLA QPS +-",
+        "standard error of sla_qps from the bracketing trials' attainments (at most the bracket)",
+        source="scenario server")
 declare("saturation_qps", "requests/s", Better.HIGHER, "saturation QPS",
         "requests/s an over-saturated server completed from the onset of saturation (--rate-ramp, "
         "--stop-on-saturation): its sustainable rate", source="scenario server")

@@ -42,6 +42,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -53,7 +54,16 @@ from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_disp
 from openaiperf.loadgen.early_stopping import early_stopping_metrics
 from openaiperf.loadgen.saturation import detect_saturation
 from openaiperf.loadgen.sessions import dispatch_sessions_open, is_sessions
-from openaiperf.loadgen.slo import SERVER_SLA, SLA, goodput_metrics, parse_sla, resolve_sla, sla_constraints
+from openaiperf.loadgen.sla_search import SlaTrial, sla_estimate
+from openaiperf.loadgen.slo import (
+    SERVER_SLA,
+    SLA,
+    goodput_metrics,
+    meets_slo,
+    parse_sla,
+    resolve_sla,
+    sla_constraints,
+)
 from openaiperf.metrics import Better, MetricSet
 from openaiperf.metrics.latency import distribution, ttft_s
 from openaiperf.records import Record, RecordSink, Request
@@ -76,6 +86,12 @@ class ServerOptions(Options):
     find_peak: bool = option_field(
         False, flag="--find-peak",
         help="search the highest QPS that stays VALID (MLPerf FindPeakPerformance)")
+    find_sla: bool = option_field(
+        False, flag="--find-sla",
+        help="search the highest QPS at which --sla-attainment of the requests meet the TTFT and TPOT SLOs "
+             "(--latency-sla bounds per request), by find-peak's bisection, interpolated, with its uncertainty")
+    sla_attainment: float = option_field(0.9, gt=0, le=1, flag="--sla-attainment", metavar="F",
+                                         help="--find-sla: the goodput fraction a rate must reach (default 0.9)")
     #: find-peak stops when the bracket is this narrow (relative)
     peak_tolerance: float = Field(default=0.1, ge=1e-3)
     peak_max_trials: int = Field(default=8, ge=1)
@@ -435,18 +451,20 @@ class ServerScenario(Scenario):
         return result
 
     def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
-        if not self.find_peak:
+        searching = "find-sla" if self.options.find_sla else "find-peak"
+        if not self.find_peak and not self.options.find_sla:
             return self.run_at(engine, requests, sink, round_index, self.qps)
         if self.uses_trace(requests):
-            raise ConfigError("find-peak searches a Poisson rate; a trace replays its own times (sweep "
+            raise ConfigError(f"{searching} searches a Poisson rate; a trace replays its own times (sweep "
                               "--time-scale instead, or --arrivals poisson)", source=f"scenario {self.name}",
-                              field="find_peak")
+                              field=searching.replace("-", "_"))
         runs: dict[float, ScenarioRun] = {}
         pending: dict[float, list[Record]] = {}
         tried: list[float] = []
         client_bound: list[float] = []
 
         saturation: dict[float, dict[str, Any]] = {}
+        attained: dict[float, SlaTrial] = {}
 
         def trial(qps: float) -> bool | None:
             kept: list[Record] = []
@@ -461,6 +479,11 @@ class ServerScenario(Scenario):
             if run.settings.get("client", {}).get("client_bound"):
                 client_bound.append(qps)
                 return None  # the client's limit, not the server's: no higher rate is tried
+            if self.options.find_sla:
+                measured = [r for r in kept if not r.warmup]
+                good = sum(meets_slo(r, self.sla) for r in measured)
+                attained[qps] = SlaTrial(qps, good / len(measured) if measured else 0.0, len(measured))
+                return attained[qps].attainment >= self.options.sla_attainment
             return run.valid
 
         peak, history = find_peak(trial, self.qps, tolerance=self.peak_tolerance, max_trials=self.peak_max_trials)
@@ -468,13 +491,16 @@ class ServerScenario(Scenario):
         run = runs[chosen]
         for record in pending[chosen]:
             sink(record)
-        run.settings["find_peak"] = {"peak_qps": peak, "trials": [
+        # find-sla reuses the search: its result is the SLA rate (find_sla), not a peak
+        run.settings["find_sla_search" if self.options.find_sla else "find_peak"] = {"peak_qps": peak, "trials": [
             {"qps": q, "valid": ok, **({"saturation": saturation[q]} if q in saturation else {})} for q, ok in history],
                                      "tolerance": self.peak_tolerance}
-        run.constraints["peak_found"] = peak is not None
-        trials = ", ".join(f"{q:.3g}:{'VALID' if ok else 'INVALID'}" for q, ok in history)
-        run.notes.append(f"find-peak: peak {peak:.3g} QPS" if peak is not None else "find-peak: no VALID rate found")
-        run.notes.append(f"find-peak trials (QPS:result): {trials}")
+        if not self.options.find_sla:
+            run.constraints["peak_found"] = peak is not None
+            trials = ", ".join(f"{q:.3g}:{'VALID' if ok else 'INVALID'}" for q, ok in history)
+            run.notes.append(f"find-peak: peak {peak:.3g} QPS" if peak is not None
+                             else "find-peak: no VALID rate found")
+            run.notes.append(f"find-peak trials (QPS:result): {trials}")
         if saturation:
             first = min(saturation)
             run.notes.append(f"find-peak: over-saturated at {first:.3g} QPS (the server completed "
@@ -484,6 +510,16 @@ class ServerScenario(Scenario):
             run.notes.append(f"find-peak stopped at {client_bound[0]:.3g} QPS: the client, not the server, set the "
                              "limit there (client-bound); the server's peak is at least the peak above: send from "
                              "more clients (--loadgen-workers, --loadgen-cluster)")
+        if self.options.find_sla:
+            estimate = sla_estimate(list(attained.values()), self.options.sla_attainment)
+            run.settings["find_sla"] = {**estimate.to_json(), "trials": [asdict(t) for t in attained.values()]}
+            run.constraints["sla_rate_found"] = estimate.estimate_qps is not None
+            if estimate.estimate_qps is not None:
+                run.notes.append(f"find-sla: {estimate.target:.0%} of the requests meet TTFT <= "
+                                 f"{self.sla.ttft_ms:g} ms and TPOT <= {self.sla.tpot_ms:g} ms up to "
+                                 f"{estimate.estimate_qps:.3g} QPS (+- {estimate.uncertainty_qps or 0:.2g}; "
+                                 f"met at {estimate.passing_qps:.3g}, "
+                                 f"missed at {estimate.failing_qps or float('nan'):.3g})")
         if self.config.min_duration_s <= 0:
             # Without a minimum duration a trial is a short burst, and a burst of a few
             # queries stays VALID at rates the system cannot sustain.
@@ -502,6 +538,10 @@ class ServerScenario(Scenario):
         achieved: list[float] = [run.settings["achieved_qps"] for run in runs if run.settings.get("achieved_qps")]
         if achieved:
             out["achieved_qps"] = Metric(sum(achieved) / len(achieved), "requests/s", Better.HIGHER)
+        estimates = [run.settings["find_sla"] for run in runs if run.settings.get("find_sla", {}).get("estimate_qps")]
+        if estimates:
+            out["sla_qps"] = Metric(estimates[0]["estimate_qps"], "requests/s", Better.HIGHER)
+            out["sla_qps_uncertainty"] = Metric(estimates[0]["uncertainty_qps"], "requests/s", Better.NONE)
         saturated = [s["saturation_qps"] for run in runs for s in self.saturations(run) if s.get("saturation_qps")]
         if saturated:
             out["saturation_qps"] = Metric(min(saturated), "requests/s", Better.HIGHER)
