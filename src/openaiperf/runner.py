@@ -27,7 +27,7 @@ from openaiperf.metrics.efficiency import (
     energy_metrics,
     load_kv_geometry,
 )
-from openaiperf.metrics.latency import e2e_s, latency_metrics, timing_notes, ttft_s
+from openaiperf.metrics.latency import chunk_metrics, e2e_s, latency_metrics, timing_notes, ttft_s
 from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
 from openaiperf.metrics.reasoning import reasoning_metrics
 from openaiperf.metrics.server import server_metrics
@@ -546,6 +546,7 @@ class CaseRunner:
         metrics |= self.scenario.metrics(records, runs)  # e.g. goodput, peak QPS
         metrics |= session_metrics(records)  # multi-turn workloads: TTFT of first and later turns...
         metrics |= reasoning_metrics(records)  # reasoning models: TTFO, reasoning and answer tokens
+        metrics |= chunk_metrics(records)  # multi-token chunks (speculative decoding's steps)
         return metrics
 
     def summarize_resources(self) -> dict[str, Any]:

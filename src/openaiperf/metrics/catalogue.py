@@ -307,6 +307,15 @@ declare("prefix_cache_hit_rate", "fraction", Better.NONE, "prefix cache hits (%)
         source="server metrics")
 declare("prefix_cache_hit_tokens", "tokens", Better.NONE, "prefix cache hit tokens",
         "prompt tokens the server's prefix cache served", format="{:.0f}", source="server metrics")
+declare("spec_acceptance_rate", "fraction", Better.HIGHER, "spec accept (%)",
+        "speculative decoding: accepted / proposed draft tokens (the server's counters)", percent=True,
+        format="{:.1f}", source="openai engine (vLLM /metrics)")
+declare("spec_mean_accepted_length", "tokens", Better.HIGHER, "spec accepted len",
+        "speculative decoding: tokens per verification step, 1 + accepted / drafts (the server's counters)",
+        format="{:.2f}", source="openai engine (vLLM /metrics)")
+declare("tokens_per_chunk_mean", "tokens", Better.NONE, "tok/chunk",
+        "mean tokens per streamed chunk after the first, where the counts are exact and some chunk carried "
+        "several (speculative decoding's accepted length as the client sees it)", format="{:.2f}")
 declare("preemptions", "preemptions", Better.LOWER, "preemptions", "requests the server preempted",
         format="{:.0f}", source="server metrics")
 for _key in ("running", "waiting"):

@@ -119,6 +119,9 @@ class Script:
     raw_chunks: tuple[str, ...] | None = None  # the whole response body: these base64 pieces, written one by one
     raw_gap_ms: float = 0.0          # pause after each raw piece (0: none), so the client reads them apart
     raw_cut: bool = False            # after the raw pieces, close the connection instead of ending the body
+    spec_draft_tokens: int = 0       # speculative decoding: draft tokens proposed per step; each chunk after
+    #                                  the first is one step whose chunk_tokens - 1 drafts were accepted (vLLM's
+    #                                  spec_decode counters on /metrics)
     max_concurrency: int = 0         # a scripted capacity: at most this many responses at once, the others wait
     #                                  in arrival order before their script starts (0: no limit); it serves
     #                                  max_concurrency / E2E requests/s, and a higher rate makes its queue grow
@@ -320,6 +323,9 @@ class ServerMetrics:
         self.finished = 0
         self.running = 0
         self.waiting = 0
+        self.spec_drafts = 0
+        self.spec_draft_tokens = 0
+        self.spec_accepted = 0
         self.queries = 0
         self.hits = 0
         self.block = 0
@@ -339,7 +345,12 @@ class ServerMetrics:
         self.hits += hits
         return hits
 
-    def observe(self, truth: Truth) -> None:
+    def observe(self, truth: Truth, script: Script | None = None) -> None:
+        if script is not None and script.spec_draft_tokens and truth.chunks > 1:
+            steps = truth.chunks - 1
+            self.spec_drafts += steps
+            self.spec_draft_tokens += steps * script.spec_draft_tokens
+            self.spec_accepted += truth.tokens - script.chunk_sizes(truth.tokens)[0] - steps
         ttft, e2e = truth.ttft_s or 0.0, truth.e2e_s or 0.0
         for name, value in (("request_queue_time_seconds", 0.0), ("request_prefill_time_seconds", ttft),
                             ("request_decode_time_seconds", e2e - ttft), ("time_to_first_token_seconds", ttft),
@@ -359,6 +370,11 @@ class ServerMetrics:
                  "# TYPE vllm:prefix_cache_queries counter",
                  f"vllm:prefix_cache_queries_total{{{label}}} {self.queries}",
                  "# TYPE vllm:prefix_cache_hits counter", f"vllm:prefix_cache_hits_total{{{label}}} {self.hits}"]
+        if self.spec_drafts:
+            counts = (("drafts", self.spec_drafts), ("draft_tokens", self.spec_draft_tokens),
+                      ("accepted_tokens", self.spec_accepted))
+            lines += [f"# TYPE vllm:spec_decode_num_{name} counter\n"
+                      f"vllm:spec_decode_num_{name}_total{{{label}}} {value}" for name, value in counts]
         if self.block:
             lines += ["# TYPE vllm:cache_config_info gauge",
                       f'vllm:cache_config_info{{block_size="{self.block}",enable_prefix_caching="True"}} 1.0']
@@ -509,7 +525,7 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
                 stats.ttft_s.append(time.perf_counter() - arrival)
             sent += sizes[index]
         # counted before [DONE] goes out, as vLLM records a request's stats when it finishes
-        metrics.observe(script.truth(count))
+        metrics.observe(script.truth(count), script)
         await response.write(tail)
         if script.linger_ms:
             await asyncio.sleep(script.linger_ms / 1000)
