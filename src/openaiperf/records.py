@@ -56,6 +56,8 @@ class Request:
     arrival_s: float | None = None
     #: the salt in front of the prompt (:meth:`salted`), recorded with the request's record
     salt: str | None = None
+    #: the served model this request names instead of the engine's (a LoRA adapter: ``--lora-split``)
+    model: str | None = None
     #: fields an HTTP engine adds to the request's body as they are (the task file's
     #: ``input_profile.request_body``: a reasoning model's ``chat_template_kwargs``, a thinking budget)
     body: dict[str, Any] | None = None
@@ -301,6 +303,8 @@ class Record:
 
     #: the client gave up on it before its end (``--cancel-fraction``): neither answered nor failed
     cancelled: bool = False
+    #: the served model its request named (a LoRA adapter); None: the engine's
+    model: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -147,7 +147,7 @@ def scenario_option_keys(name: str) -> set[str]:
 
 def new_records(requests: Sequence[Request], round_index: int) -> list[Record]:
     return [Record(request_id=r.id, sample_id=r.sample_id, round=round_index, session_id=r.session_id, turn=r.turn,
-                   salt=r.salt)
+                   salt=r.salt, model=r.model)
             for r in requests]
 
 

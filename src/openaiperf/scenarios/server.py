@@ -86,6 +86,10 @@ class ServerOptions(Options):
     find_peak: bool = option_field(
         False, flag="--find-peak",
         help="search the highest QPS that stays VALID (MLPerf FindPeakPerformance)")
+    lora_split: str | None = option_field(
+        None, flag="--lora-split", metavar="NAME:WEIGHT,...",
+        help="spread the requests over these LoRA adapters (served model names) by weight, seeded; the report "
+             "splits latency per adapter (settings.scenario.adapters)")
     find_sla: bool = option_field(
         False, flag="--find-sla",
         help="search the highest QPS at which --sla-attainment of the requests meet the TTFT and TPOT SLOs "
@@ -166,6 +170,16 @@ class ServerOptions(Options):
                 raise ValueError(str(exc).split(": ", 1)[-1]) from None
         return value
 
+    @field_validator("lora_split")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if value:
+            try:
+                parse_lora_split(str(value))
+            except ConfigError as exc:
+                raise ValueError(str(exc).split(": ", 1)[-1]) from None
+        return value
+
     @field_validator("latency_sla")
     @classmethod
     def _parses(cls, value: Any) -> Any:
@@ -175,6 +189,43 @@ class ServerOptions(Options):
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
         return value
+
+
+def parse_lora_split(text: str) -> dict[str, float]:
+    """``NAME:WEIGHT,...`` -> {adapter: weight} (weights > 0; a name alone weighs 1)."""
+    split: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, weight = part.partition(":")
+        try:
+            value = float(weight) if weight else 1.0
+        except ValueError:
+            value = -1.0
+        if not name or value <= 0 or name in split:
+            raise ConfigError(f"expected NAME:WEIGHT,... with distinct names and weights > 0, got {text!r}",
+                              source="--lora-split")
+        split[name] = value
+    if not split:
+        raise ConfigError(f"expected NAME:WEIGHT,..., got {text!r}", source="--lora-split")
+    return split
+
+
+def adapter_table(records: Sequence[Record], adapters: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Per adapter: its share of the requests (and the one asked), answered ones, TTFT, TPOT and E2E p50/p90 (ms)."""
+    from openaiperf.metrics.latency import e2e_s, tpot_s
+
+    total = sum(adapters.values())
+    table: dict[str, dict[str, Any]] = {}
+    for name, weight in adapters.items():
+        mine = [r for r in records if r.model == name]
+        ok = [r for r in mine if r.ok]
+        row: dict[str, Any] = {"requests": len(mine), "share": len(mine) / len(records) if records else None,
+                               "weight": weight / total, "ok": len(ok)}
+        for metric, of in (("ttft", ttft_s), ("tpot", tpot_s), ("e2e", e2e_s)):
+            values = [v * 1000 for r in ok if (v := of(r)) is not None]
+            for q in (50, 90):
+                row[f"{metric}_p{q}_ms"] = float(np.percentile(values, q)) if values else None
+        table[name] = row
+    return table
 
 
 def find_peak(trial: Callable[[float], bool | None], start_qps: float, *, tolerance: float = 0.1,
@@ -250,6 +301,7 @@ class ServerScenario(Scenario):
         self.peak_tolerance = o.peak_tolerance
         self.peak_max_trials = o.peak_max_trials
         self.warmup_option = o.warmup_requests
+        self.adapters = parse_lora_split(o.lora_split) if o.lora_split else {}
         #: the probe requests of every round (--probe-rate), measured apart from the load
         self.probe_records: list[Record] = []
 
@@ -300,7 +352,7 @@ class ServerScenario(Scenario):
             arrivals = [r for r in records if r.turn == 1 and not r.warmup]
         else:
             trace = self.uses_trace(requests)
-            all_requests = with_warmup(requests, warmup, self.measured_count(qps))
+            all_requests = self.with_adapters(with_warmup(requests, warmup, self.measured_count(qps)), round_index)
             records = new_records(all_requests, round_index)
             if trace:
                 offsets = trace_offsets([float(r.arrival_s or 0.0) for r in requests], len(all_requests) - warmup,
@@ -308,7 +360,7 @@ class ServerScenario(Scenario):
                 settings.update(arrivals="trace", time_scale=self.options.time_scale, qps_target=None)
             elif (ramp := self.ramp(qps)) is not None:
                 warmup = self.warmup_for(ramp.start)
-                all_requests = with_warmup(requests, warmup, ramp.count())
+                all_requests = self.with_adapters(with_warmup(requests, warmup, ramp.count()), round_index)
                 records = new_records(all_requests, round_index)
                 offsets = np.concatenate([np.arange(warmup) / ramp.start,
                                           warmup / ramp.start + ramp_times(ramp, len(all_requests) - warmup,
@@ -341,6 +393,8 @@ class ServerScenario(Scenario):
             run.notes.extend(notes)
         measured = [r for r in records if not r.warmup]
         run.constraints.update(sla_constraints(measured, self.sla))
+        if self.adapters:
+            run.settings["adapters"] = adapter_table(measured, self.adapters)
         if self.checks_saturation and not is_sessions(requests):
             saturation = detect_saturation(measured)
             run.settings["saturation"] = saturation.to_json()
@@ -357,6 +411,17 @@ class ServerScenario(Scenario):
         run.notes.append(f"SLA p99 TTFT <= {self.sla.ttft_ms:g} ms, p99 TPOT <= {self.sla.tpot_ms:g} ms "
                          f"({self.sla_source})")
         return run
+
+    def with_adapters(self, requests: list[Request], round_index: int) -> list[Request]:
+        """The requests spread over ``--lora-split``'s adapters by their weights (seeded), each
+        naming its adapter as the request's model; unchanged without a split."""
+        if not self.adapters:
+            return requests
+        names = list(self.adapters)
+        weights = np.array(list(self.adapters.values()))
+        rng = np.random.default_rng([self.seed, round_index, 2])
+        picks = rng.choice(len(names), size=len(requests), p=weights / weights.sum())
+        return [dataclasses.replace(r, model=names[i]) for r, i in zip(requests, picks)]
 
     @property
     def checks_saturation(self) -> bool:

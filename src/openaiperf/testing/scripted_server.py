@@ -119,6 +119,8 @@ class Script:
     raw_chunks: tuple[str, ...] | None = None  # the whole response body: these base64 pieces, written one by one
     raw_gap_ms: float = 0.0          # pause after each raw piece (0: none), so the client reads them apart
     raw_cut: bool = False            # after the raw pieces, close the connection instead of ending the body
+    adapter_ttft_ms: str = ""        # LoRA adapters: "name=ms,..." -- a request naming one as its model waits
+    #                                  that long for its first token instead of ttft_ms
     spec_draft_tokens: int = 0       # speculative decoding: draft tokens proposed per step; each chunk after
     #                                  the first is one step whose chunk_tokens - 1 drafts were accepted (vLLM's
     #                                  spec_decode counters on /metrics)
@@ -423,7 +425,8 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
                                "prompt": body.get("prompt"), "max_tokens": body.get("max_tokens"),
                                "model": model, **{key: body[key] for key in THINKING_FIELDS if key in body}})
         try:
-            script = thinking_script(preset(default, model, slow_s).updated(body.get("script")), body)
+            script = adapter_script(thinking_script(preset(default, model, slow_s).updated(body.get("script")), body),
+                                    model)
         except (TypeError, ValueError) as exc:
             return web.json_response({"error": {"message": f"bad script: {exc}"}}, status=400)
         arrived = len(stats.arrivals)
@@ -563,6 +566,15 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
 #: request fields that set a reasoning model's thinking: Qwen3's chat template switch
 #: (``chat_template_kwargs: {enable_thinking: false}``) and a budget of reasoning tokens
 THINKING_FIELDS = ("chat_template_kwargs", "max_thinking_tokens")
+
+
+def adapter_script(script: Script, model: str) -> Script:
+    """The script of a request that names a LoRA adapter of ``adapter_ttft_ms``: its own TTFT."""
+    for part in filter(None, script.adapter_ttft_ms.split(",")):
+        name, _, ttft = part.partition("=")
+        if name.strip() == model:
+            return dataclasses.replace(script, ttft_ms=float(ttft))
+    return script
 
 
 def thinking_script(script: Script, body: dict[str, Any]) -> Script:
