@@ -191,6 +191,10 @@ class ServerOptions(Options):
         return value
 
 
+#: the most recent requests the saturation stop looks at while a run is sending
+STOP_WINDOW = 1000
+
+
 def parse_lora_split(text: str) -> dict[str, float]:
     """``NAME:WEIGHT,...`` -> {adapter: weight} (weights > 0; a name alone weighs 1)."""
     split: dict[str, float] = {}
@@ -461,7 +465,8 @@ class ServerScenario(Scenario):
         """The open-loop dispatch from this process, with its cancellations, saturation stop and probes."""
         send = engine_sender(engine)
         cancel = self.cancel_delays(len(all_requests), warmup, round_index)
-        stop = (lambda sent: detect_saturation(sent).detected) if self.checks_saturation else None
+        # the recent requests only: the test looks at the recent half, and stays cheap on the send loop
+        stop = (lambda sent: detect_saturation(sent[-STOP_WINDOW:]).detected) if self.checks_saturation else None
         probes, probe_records, probe_offsets = self.probe_plan(all_requests, float(offsets[-1]) if len(offsets)
                                                                else 0.0, round_index)
         if cancel:
