@@ -58,6 +58,11 @@ class Request:
     arrival_s: float | None = None
     #: the salt in front of the prompt (:meth:`salted`), recorded with the request's record
     salt: str | None = None
+    #: the served model this request names instead of the engine's (a LoRA adapter: ``--lora-split``)
+    model: str | None = None
+    #: fields an HTTP engine adds to the request's body as they are (the task file's
+    #: ``input_profile.request_body``: a reasoning model's ``chat_template_kwargs``, a thinking budget)
+    body: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.prompt_token_ids is not None:
@@ -280,6 +285,11 @@ class Record:
     text: str = ""
     #: reasoning text (``reasoning_content``) that came before the answer ``text``
     reasoning: str = ""
+    #: arrival of the first chunk that carried answer text (not reasoning): the end of TTFO
+    first_answer: float | None = None
+    #: the reasoning share of ``output_tokens`` as the server reported it
+    #: (``usage.completion_tokens_details.reasoning_tokens``); None: not reported
+    reasoning_tokens: int | None = None
     error: str | None = None
     warmup: bool = False
     #: measured in an attempt of its round that the client stalled in, and measured again (never counted)
@@ -292,9 +302,24 @@ class Record:
     #: the load generator's worker that sent it (0, 1, ...; None: the case's own process)
     worker: int | None = None
 
+    #: the client gave up on it before its end (``--cancel-fraction``): neither answered nor failed
+    cancelled: bool = False
+    #: the served model its request named (a LoRA adapter); None: the engine's
+    model: str | None = None
+
     @property
     def ok(self) -> bool:
-        return self.error is None and self.done is not None
+        return self.error is None and self.done is not None and not self.cancelled
+
+    @property
+    def failed(self) -> bool:
+        """Failed (an error, or never done); a cancelled request did not fail."""
+        return not self.ok and not self.cancelled
+
+    def cancel(self, when: float | None = None) -> None:
+        """The client gave up on the request at ``when`` (now by default)."""
+        self.cancelled = True
+        self.done = time.perf_counter() if when is None else when
 
     def mark_chunk(self, when: float | None = None, tokens: int = 1, chars: int = 0) -> None:
         """Note the arrival of one chunk of ``tokens`` generated tokens and ``chars``
@@ -339,7 +364,7 @@ class Record:
             return None if value is None else round(value - t0, 6)
 
         data = asdict(self)
-        for key in ("scheduled", "sent", "first_token", "done"):
+        for key in ("scheduled", "sent", "first_token", "first_answer", "done"):
             data[key] = rel(data[key])
         data["chunk_times"] = [rel(t) for t in self.chunk_times]
         return data

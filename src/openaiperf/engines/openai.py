@@ -410,9 +410,11 @@ class OpenAIEngine(Engine):
         stream_options: dict[str, Any] = {"include_usage": True}
         if self.continuous_usage:
             stream_options["continuous_usage_stats"] = True
-        body: dict[str, Any] = {**(self.options.extra_body or {}), "model": self.model_name,
+        body: dict[str, Any] = {**(self.options.extra_body or {}), "model": request.model or self.model_name,
                                 "max_tokens": request.max_tokens, "temperature": request.temperature,
                                 "top_p": request.top_p, "stream": True, "stream_options": stream_options}
+        if request.body:
+            body.update(request.body)  # the task's own fields (a thinking budget...), as they are
         if request.ignore_eos:
             # vLLM's extension; sent only when asked, since other servers may refuse unknown fields.
             body["ignore_eos"] = True

@@ -199,6 +199,8 @@ class StreamReader:
                 self.reasoning.append(thought)
             if text:
                 self.answer.append(text)
+                if record.first_answer is None:
+                    record.first_answer = now
         elif thought or text:
             if cumulative is None:
                 self.every_chunk_counted = False
@@ -213,6 +215,8 @@ class StreamReader:
                 self.reasoning.append(thought)
             if text:
                 self.answer.append(text)
+                if record.first_answer is None:
+                    record.first_answer = now
         elif (cumulative is not None and cumulative > self.counted and record.first_token is not None
               and data.get("choices")):
             # A chunk with no text that still carried tokens (e.g. the stop token).
@@ -232,6 +236,7 @@ class StreamReader:
         if self.usage:
             record.input_tokens = usage_count(self.usage, "prompt_tokens")
             record.output_tokens = usage_count(self.usage, "completion_tokens")
+            record.reasoning_tokens = usage_count(self.usage.get("completion_tokens_details"), "reasoning_tokens")
         if self.by_token_ids:
             record.token_source = "engine"
             if record.output_tokens is None:

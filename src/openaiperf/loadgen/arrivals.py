@@ -19,6 +19,9 @@ unscaled exponential gaps and relies on long runs.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 from openaiperf.errors import ConfigError
@@ -90,3 +93,77 @@ def trace_offsets(arrivals_s: list[float], count: int, *, time_scale: float = 1.
     measured = base[index % len(base)] + (index // len(base)) * (span + gap)
     head = np.arange(max(warmup, 0)) * gap
     return np.concatenate([head, measured + max(warmup, 0) * gap])
+
+
+RAMPS = ("linear", "exponential")
+
+
+@dataclass(frozen=True)
+class RateRamp:
+    """An arrival rate that rises from ``start`` to ``end`` requests/s over ``duration_s``
+    (``linear``: by equal steps in time; ``exponential``: by equal factors), then stays at
+    ``end``. Its integral :meth:`expected` is the mean count of arrivals by ``t``."""
+
+    shape: str
+    start: float
+    end: float
+    duration_s: float
+
+    def __post_init__(self) -> None:
+        if self.shape not in RAMPS:
+            raise ConfigError(f"expected one of {', '.join(RAMPS)}, got {self.shape!r}", source="--rate-ramp")
+        if self.start <= 0 or self.end <= 0:
+            raise ConfigError(f"a ramp needs rates > 0 requests/s, got {self.start} -> {self.end}",
+                              source="--ramp-start-qps")
+        if self.duration_s <= 0:
+            raise ConfigError(f"must be > 0 s, got {self.duration_s}", source="--ramp-duration")
+
+    @property
+    def _growth(self) -> float:
+        return math.log(self.end / self.start) / self.duration_s
+
+    def rate(self, t: float) -> float:
+        """The arrival rate ``t`` seconds after the start."""
+        if t >= self.duration_s:
+            return self.end
+        t = max(t, 0.0)
+        if self.shape == "linear" or self.end == self.start:
+            return self.start + (self.end - self.start) * t / self.duration_s
+        return self.start * math.exp(self._growth * t)
+
+    def expected(self, t: float) -> float:
+        """Mean arrivals in ``[0, t]``: the integral of :meth:`rate`."""
+        d = min(max(t, 0.0), self.duration_s)
+        if self.shape == "linear" or self.end == self.start:
+            head = self.start * d + (self.end - self.start) * d * d / (2 * self.duration_s)
+        else:
+            head = self.start * math.expm1(self._growth * d) / self._growth
+        return head + self.end * max(0.0, t - self.duration_s)
+
+    def time_of(self, arrivals: float) -> float:
+        """The inverse of :meth:`expected`: when ``arrivals`` mean arrivals have come."""
+        ramp = self.expected(self.duration_s)
+        if arrivals >= ramp:
+            return self.duration_s + (arrivals - ramp) / self.end
+        if self.shape == "linear" or self.end == self.start:
+            a, b = (self.end - self.start) / (2 * self.duration_s), self.start
+            if abs(a) < 1e-12:
+                return arrivals / b
+            return (-b + math.sqrt(b * b + 4 * a * arrivals)) / (2 * a)
+        return math.log1p(self._growth * arrivals / self.start) / self._growth
+
+    def count(self) -> int:
+        """Requests of a schedule that spans the ramp: its expected arrivals, rounded up."""
+        return max(2, math.ceil(self.expected(self.duration_s)))
+
+
+def ramp_times(ramp: RateRamp, count: int, *, seed: int = 0) -> np.ndarray:
+    """Offsets (s, the first at 0) of ``count`` arrivals of a non-homogeneous Poisson
+    process whose rate follows ``ramp``, by time rescaling: the arrivals of a unit-rate
+    Poisson process (seeded exponential gaps), each mapped through the inverse of the
+    ramp's integrated rate."""
+    if count <= 0:
+        return np.zeros(0)
+    rng = np.random.default_rng(seed)
+    unit = np.concatenate([[0.0], np.cumsum(rng.exponential(1.0, size=count - 1))])
+    return np.array([ramp.time_of(float(u)) for u in unit])

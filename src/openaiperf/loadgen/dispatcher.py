@@ -69,24 +69,52 @@ def _window(records: Sequence[Record], fallback: float) -> tuple[float, float]:
     return start, end
 
 
+#: how often (s) an open-loop dispatch asks its ``stop`` whether to send on
+STOP_CHECK_S = 0.5
+
+
+async def send_or_cancel(send: SendFn, request: Request, record: Record, cancel_after_s: float | None) -> None:
+    """Send; with ``cancel_after_s``, the client gives up that long after the send if the
+    response has not ended (as a user who abandons): the stream is closed and the
+    record is cancelled, neither answered nor failed."""
+    if cancel_after_s is None:
+        await send(request, record)
+        return
+    try:
+        await asyncio.wait_for(send(request, record), cancel_after_s)
+    except asyncio.TimeoutError:
+        record.cancel()
+
+
 async def dispatch_open(requests: Sequence[Request], records: Sequence[Record],
                         offsets: Sequence[float] | np.ndarray[Any, Any], send: SendFn, sink: RecordSink, *,
-                        warmup: int = 0, t0: float | None = None) -> DispatchResult:
+                        warmup: int = 0, t0: float | None = None,
+                        stop: Callable[[Sequence[Record]], bool] | None = None,
+                        cancel_after_s: Sequence[float | None] | None = None) -> DispatchResult:
     """Send request i at ``t0 + offsets[i]``; the first ``warmup`` are not measured. ``t0``
-    (perf_counter): the start a driver gave a worker process; default a moment from now."""
+    (perf_counter): the start a driver gave a worker process; default a moment from now.
+    ``stop`` is asked every :data:`STOP_CHECK_S` with the records sent so far: True sends
+    no more (an over-saturated ramp), and the result holds the records sent only.
+    ``cancel_after_s[i]`` (None: never) cancels request i that long after its send."""
     loop = asyncio.get_running_loop()
     tasks: list[asyncio.Task[None]] = []
 
-    async def one(request: Request, record: Record) -> None:
+    async def one(request: Request, record: Record, cancel_s: float | None) -> None:
         # The send happens when this task runs, not when it was created: a busy
         # client loop shows up as lag here.
         record.sent = time.perf_counter()
-        await send(request, record)
+        await send_or_cancel(send, request, record, cancel_s)
         sink(record)
 
     if t0 is None:
         t0 = time.perf_counter() + 0.01  # a little slack so request 0 is not late by construction
+    checked = t0
+    sent = 0
     for index, (request, record, offset) in enumerate(zip(requests, records, offsets)):
+        if stop is not None and time.perf_counter() - checked >= STOP_CHECK_S:
+            checked = time.perf_counter()
+            if stop(records[:sent]):
+                break
         record.warmup = index < warmup
         record.scheduled = t0 + float(offset)
         while (delay := record.scheduled - time.perf_counter()) > 0:
@@ -96,11 +124,12 @@ async def dispatch_open(requests: Sequence[Request], records: Sequence[Record],
             # timers count whole milliseconds and may wake a little early: then the
             # rest is waited for, so that no request is sent before its time.
             await asyncio.sleep(delay)
-        tasks.append(loop.create_task(one(request, record)))
+        tasks.append(loop.create_task(one(request, record, cancel_after_s[index] if cancel_after_s else None)))
+        sent += 1
     if tasks:
         await asyncio.gather(*tasks)
-    start, end = _window(records, t0)
-    return DispatchResult(list(records), start, end)
+    start, end = _window(records[:sent], t0)
+    return DispatchResult(list(records[:sent]), start, end)
 
 
 async def run_closed_loop(count: int, streams: int, job: Callable[[int], Awaitable[None]]) -> None:

@@ -104,7 +104,7 @@ def percentile_with_misses(values: Sequence[float], misses: int, q: float) -> fl
 def sla_percentiles(records: Sequence[Record]) -> dict[str, float | None]:
     """p99 TTFT and TPOT (ms) of the measured requests, a failed request counting as
     an infinite TTFT and TPOT (it missed both SLOs); a one-token answer has no TPOT."""
-    failed = sum(not r.ok for r in records)
+    failed = sum(r.failed for r in records)  # a cancelled request is neither answered nor failed
     ok = [r for r in records if r.ok]
     ttfts = [v * MS for r in ok if (v := ttft_s(r)) is not None]
     tpots = [v * MS for r in ok if (v := tpot_s(r)) is not None]

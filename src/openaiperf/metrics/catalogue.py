@@ -158,12 +158,33 @@ for _q in (50, 99):
     declare(f"send_lag_p{_q}", "ms", Better.LOWER, f"send lag p{_q} (ms)",
             f"how late the client sent requests after their scheduled time, p{_q}", format="{:.2f}")
 
+# -- reasoning models (metrics.reasoning): only where some request reasoned ------------------
+declare_distribution("ttfo", "TTFO", "time to first output token: from the scheduled send to the first answer "
+                     "token after the reasoning", source="reasoning models")
+declare("reasoning_tokens", "tokens", Better.NONE, "reasoning tokens",
+        "reasoning tokens of the measured requests (part of output tokens)", format="{:.0f}", source="reasoning models")
+declare("answer_tokens", "tokens", Better.NONE, "answer tokens",
+        "answer tokens of the measured requests: output tokens - reasoning tokens", format="{:.0f}",
+        source="reasoning models")
+declare("reasoning_tokens_per_request", "tokens", Better.NONE, "reasoning tok/req",
+        "mean reasoning tokens per answered request", source="reasoning models")
+declare("answer_tokens_per_request", "tokens", Better.NONE, "answer tok/req",
+        "mean answer tokens per answered request", source="reasoning models")
+declare("reasoning_tokens_per_s", "tokens/s", Better.HIGHER, "reasoning tok/s",
+        "reasoning tokens per second of the measured window", format="{:.1f}", source="reasoning models")
+declare("answer_tokens_per_s", "tokens/s", Better.HIGHER, "answer tok/s",
+        "answer tokens per second of the measured window", format="{:.1f}", source="reasoning models")
+
 # -- throughput (metrics.throughput) ------------------------------------------------------
 declare("duration", "s", Better.NONE, "duration (s)", "measured window: first scheduled send to last completion")
 declare("requests", "requests", Better.NONE, "requests", "measured requests", format="{:.0f}")
 declare("errors", "requests", Better.LOWER, "errors", "measured requests that failed", format="{:.0f}")
 declare("error_rate", "fraction", Better.LOWER, "error rate (%)", "failed fraction of the measured requests",
         percent=True, format="{:.2f}")
+declare("cancelled", "requests", Better.NONE, "cancelled", "measured requests the client cancelled "
+        "(--cancel-fraction): neither answered nor failed", format="{:.0f}", source="cancellations")
+declare("cancel_rate", "fraction", Better.NONE, "cancelled (%)", "cancelled fraction of the measured requests",
+        percent=True, format="{:.2f}", source="cancellations")
 # requests/s is not gated by default: with fixed output lengths it repeats output tokens/s,
 # and under an arrival schedule it follows the schedule.
 declare("requests_per_s", "requests/s", Better.HIGHER, "req/s", "completed requests per second",
@@ -236,6 +257,22 @@ declare("goodput", "requests/s", Better.HIGHER, "goodput (req/s)", "requests mee
 declare("slo_attainment", "fraction", Better.HIGHER, "SLO attainment (%)",
         "fraction of requests meeting every SLO", percent=True, format="{:.1f}",
         source="scenario server, interactive")
+declare("sla_qps", "requests/s", Better.HIGHER, "SLA QPS",
+        "highest rate at which --sla-attainment of the requests meet the TTFT and TPOT SLOs (find-sla, "
+        "interpolated)", source="scenario server")
+declare("sla_qps_uncertainty", "requests/s", Better.NONE, "SLA QPS +-",
+        "standard error of sla_qps from the bracketing trials' attainments (at most the bracket)",
+        source="scenario server")
+declare("saturation_qps", "requests/s", Better.HIGHER, "saturation QPS",
+        "requests/s an over-saturated server completed from the onset of saturation (--rate-ramp, "
+        "--stop-on-saturation): its sustainable rate", source="scenario server")
+declare_distribution("probe_ttft", "probe TTFT", "TTFT of the single-token probe requests sent beside the load "
+                     "(--probe-rate), measured apart", source="scenario server")
+for _name, _label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E")):
+    for _q in (90, 99):
+        declare(f"{_name}_p{_q}_es", "ms", Better.LOWER, f"{_label} p{_q} early-stop (ms)",
+                f"MLPerf LoadGen's early-stopping estimate of the {_label} p{_q} claim at 99% confidence",
+                source="scenario server")
 declare("peak_qps", "requests/s", Better.HIGHER, "peak QPS", "highest rate that stayed VALID (find-peak)",
         format="{:.2f}", source="scenario server (--find-peak)")
 declare("achieved_qps", "requests/s", Better.HIGHER, "achieved QPS",
@@ -270,6 +307,15 @@ declare("prefix_cache_hit_rate", "fraction", Better.NONE, "prefix cache hits (%)
         source="server metrics")
 declare("prefix_cache_hit_tokens", "tokens", Better.NONE, "prefix cache hit tokens",
         "prompt tokens the server's prefix cache served", format="{:.0f}", source="server metrics")
+declare("spec_acceptance_rate", "fraction", Better.HIGHER, "spec accept (%)",
+        "speculative decoding: accepted / proposed draft tokens (the server's counters)", percent=True,
+        format="{:.1f}", source="openai engine (vLLM /metrics)")
+declare("spec_mean_accepted_length", "tokens", Better.HIGHER, "spec accepted len",
+        "speculative decoding: tokens per verification step, 1 + accepted / drafts (the server's counters)",
+        format="{:.2f}", source="openai engine (vLLM /metrics)")
+declare("tokens_per_chunk_mean", "tokens", Better.NONE, "tok/chunk",
+        "mean tokens per streamed chunk after the first, where the counts are exact and some chunk carried "
+        "several (speculative decoding's accepted length as the client sees it)", format="{:.2f}")
 declare("preemptions", "preemptions", Better.LOWER, "preemptions", "requests the server preempted",
         format="{:.0f}", source="server metrics")
 for _key in ("running", "waiting"):

@@ -92,6 +92,21 @@ def latency_metrics(records: Sequence[Record]) -> MetricSet:
     return metrics
 
 
+#: token sources whose per-chunk counts are exact (see ``openaiperf.records.TOKEN_SOURCES``)
+EXACT_SOURCES = ("engine", "usage", "tokenizer")
+
+
+def chunk_metrics(records: Sequence[Record]) -> MetricSet:
+    """``tokens_per_chunk_mean``: tokens per chunk after the first chunk of each answered
+    stream with exact counts; only where some chunk carried several tokens (a server that
+    streams each speculative-decoding step whole: the step's accepted tokens + 1)."""
+    chunks = [tokens for r in records if r.ok and r.timed_tokens and r.token_source in EXACT_SOURCES
+              for tokens in r.chunk_tokens[1:] if tokens > 0]
+    if not chunks or max(chunks) <= 1:
+        return {}
+    return {"tokens_per_chunk_mean": Metric(float(np.mean(chunks)), "tokens", Better.NONE)}
+
+
 def timing_notes(records: Sequence[Record]) -> list[str]:
     """What a report must say about latencies that are unknown or estimated."""
     untimed = sum(1 for r in records if r.ok and not r.timed_tokens)

@@ -41,6 +41,14 @@ def server_metrics(total: RoundDelta | None, records: Sequence[Record]) -> Metri
         out["prefix_cache_hit_rate"] = Metric(counters["prefix_hits"] / queries if queries > 0 else None, "fraction",
                                               Better.NONE)
         out["prefix_cache_hit_tokens"] = Metric(counters["prefix_hits"], "tokens", Better.NONE)
+    if counters.get("spec_draft_tokens"):
+        # vLLM's definitions: accepted / proposed draft tokens, and per verification step the
+        # accepted tokens plus the one the target model adds
+        out["spec_acceptance_rate"] = Metric(counters.get("spec_accepted_tokens", 0.0) / counters["spec_draft_tokens"],
+                                             "fraction", Better.HIGHER)
+        if counters.get("spec_drafts"):
+            out["spec_mean_accepted_length"] = Metric(
+                1 + counters.get("spec_accepted_tokens", 0.0) / counters["spec_drafts"], "tokens", Better.HIGHER)
     if "preemptions" in counters:
         out["preemptions"] = Metric(counters["preemptions"], "preemptions", Better.LOWER)
     for key in ("running", "waiting"):

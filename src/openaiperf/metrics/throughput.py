@@ -41,12 +41,17 @@ def throughput_metrics(records: Sequence[Record]) -> MetricSet:
     duration = window_s(records)
     out_tokens = sum(r.output_tokens or 0 for r in ok)
     in_tokens = sum(r.input_tokens or 0 for r in ok)
-    errors = len(records) - len(ok)
+    errors = sum(r.failed for r in records)  # a cancelled request did not fail
+    cancelled = sum(r.cancelled for r in records)
 
     def rate(amount: float) -> float | None:
         return amount / duration if duration else None
 
-    return {
+    out: MetricSet = {} if not cancelled else {
+        "cancelled": Metric(float(cancelled), "requests", Better.NONE),
+        "cancel_rate": Metric(cancelled / len(records), "fraction", Better.NONE),
+    }
+    return out | {
         "duration": Metric(duration, "s", Better.NONE),
         "requests": Metric(float(len(records)), "requests", Better.NONE),
         "errors": Metric(float(errors), "requests", Better.LOWER),

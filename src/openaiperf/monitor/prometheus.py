@@ -39,7 +39,11 @@ from openaiperf.registry import Requirement, requirement
 #: the histograms we read, by our name
 HISTOGRAMS = ("queue_time", "prefill_time", "decode_time", "ttft", "e2e")
 #: the counters and gauges we read, by our name
-SCALARS = ("requests_finished", "running", "waiting", "preemptions", "prefix_queries", "prefix_hits")
+SCALARS = ("requests_finished", "running", "waiting", "preemptions", "prefix_queries", "prefix_hits",
+           "spec_drafts", "spec_draft_tokens", "spec_accepted_tokens")
+#: the counters a round's delta reads (speculative decoding's: vLLM's drafts, draft tokens, accepted tokens)
+COUNTERS = ("requests_finished", "preemptions", "prefix_queries", "prefix_hits", "spec_drafts", "spec_draft_tokens",
+            "spec_accepted_tokens")
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,10 @@ SERVER_METRICS: dict[str, ServerMetricNames] = {
         "vllm", "vllm:",
         scalars={"requests_finished": "vllm:request_success_total", "running": "vllm:num_requests_running",
                  "waiting": "vllm:num_requests_waiting", "preemptions": "vllm:num_preemptions_total",
-                 "prefix_queries": "vllm:prefix_cache_queries_total", "prefix_hits": "vllm:prefix_cache_hits_total"},
+                 "prefix_queries": "vllm:prefix_cache_queries_total", "prefix_hits": "vllm:prefix_cache_hits_total",
+                 "spec_drafts": "vllm:spec_decode_num_drafts_total",
+                 "spec_draft_tokens": "vllm:spec_decode_num_draft_tokens_total",
+                 "spec_accepted_tokens": "vllm:spec_decode_num_accepted_tokens_total"},
         histograms={"queue_time": "vllm:request_queue_time_seconds",
                     "prefill_time": "vllm:request_prefill_time_seconds",
                     "decode_time": "vllm:request_decode_time_seconds",
@@ -176,9 +183,10 @@ class RoundDelta:
 
 def delta(before: Snapshot, after: Snapshot, round_index: int) -> RoundDelta:
     out = RoundDelta(round=round_index, server=after.server, duration_s=after.t - before.t)
-    for key in ("requests_finished", "preemptions", "prefix_queries", "prefix_hits"):
-        if key in before.values and key in after.values:
-            out.counters[key] = after.values[key] - before.values[key]
+    for key in COUNTERS:
+        # vLLM shows its speculative-decoding counters once a step has counted: absent before is 0
+        if key in after.values and (key in before.values or key.startswith("spec_")):
+            out.counters[key] = after.values[key] - before.values.get(key, 0.0)
     for name in HISTOGRAMS:
         if f"{name}_count" in before.values and f"{name}_count" in after.values:
             out.histograms[name] = (after.values[f"{name}_sum"] - before.values[f"{name}_sum"],

@@ -8,8 +8,9 @@ from typing import Any
 
 from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.efficiency import ModelCost, efficiency_metrics, energy_metrics, load_kv_geometry
-from openaiperf.metrics.latency import latency_metrics, timing_notes
+from openaiperf.metrics.latency import chunk_metrics, latency_metrics, timing_notes
 from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
+from openaiperf.metrics.reasoning import reasoning_metrics
 from openaiperf.metrics.server import server_metrics
 from openaiperf.metrics.sessions import session_metrics, session_table
 from openaiperf.metrics.throughput import throughput_metrics
@@ -155,6 +156,8 @@ class MetricAssembly(CaseGates, BatchInvarianceCheck):
                                       basis.bandwidth_bytes_per_s)
         metrics |= self.scenario.metrics(records, runs)  # e.g. goodput, peak QPS
         metrics |= session_metrics(records)  # multi-turn workloads: TTFT of first and later turns...
+        metrics |= reasoning_metrics(records)  # reasoning models: TTFO, reasoning and answer tokens
+        metrics |= chunk_metrics(records)  # multi-token chunks (speculative decoding's steps)
         return metrics
 
     def summarize_resources(self) -> dict[str, Any]:

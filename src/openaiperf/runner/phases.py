@@ -3,6 +3,7 @@ finish (metrics and gates), or fail / interrupt with what was measured."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ class CaseRunner(StallRetry, MetricAssembly):
         max_samples = self.settings.max_samples if self.settings.max_samples is not None else self.case.max_samples
         self.samples = self.task.load_samples(max_samples, self.settings.subset_seed)
         self.requests = self.task.build_requests(self.samples, self.model)
+        if body := self.task.spec.input_profile.request_body:
+            self.requests = [dataclasses.replace(r, body={**(r.body or {}), **body}) for r in self.requests]
         # A task whose requests are not generation (perplexity scoring) serves them through its own adapter.
         self.engine = self.task.adapt_engine(self.engine)
         warmup = self.settings.warmup_samples

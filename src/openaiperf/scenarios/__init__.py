@@ -147,7 +147,7 @@ def scenario_option_keys(name: str) -> set[str]:
 
 def new_records(requests: Sequence[Request], round_index: int) -> list[Record]:
     return [Record(request_id=r.id, sample_id=r.sample_id, round=round_index, session_id=r.session_id, turn=r.turn,
-                   salt=r.salt)
+                   salt=r.salt, model=r.model)
             for r in requests]
 
 
@@ -187,7 +187,7 @@ def check_minimums(run: ScenarioRun, config: ScenarioConfig) -> None:
 
 
 def check_error_rate(run: ScenarioRun, measured: Sequence[Record], config: ScenarioConfig) -> None:
-    failed = sum(not r.ok for r in measured)
+    failed = sum(r.failed for r in measured)  # a cancelled request did not fail
     rate = failed / len(measured) if measured else 0.0
     run.constraints["error_rate"] = rate <= config.max_error_rate
     if failed:

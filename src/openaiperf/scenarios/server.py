@@ -37,18 +37,35 @@ find-peak search stops at a rate where the client, not the server, set the limit
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import math
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import Field, field_validator
 
 from openaiperf.errors import ConfigError
-from openaiperf.loadgen.arrivals import arrival_times, offered_rate, trace_offsets
+from openaiperf.loadgen.arrivals import RateRamp, arrival_times, offered_rate, ramp_times, trace_offsets
 from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
+from openaiperf.loadgen.early_stopping import early_stopping_metrics
+from openaiperf.loadgen.saturation import detect_saturation
 from openaiperf.loadgen.sessions import dispatch_sessions_open, is_sessions
-from openaiperf.loadgen.slo import SERVER_SLA, SLA, goodput_metrics, parse_sla, resolve_sla, sla_constraints
+from openaiperf.loadgen.sla_search import SlaTrial, sla_estimate
+from openaiperf.loadgen.slo import (
+    SERVER_SLA,
+    SLA,
+    goodput_metrics,
+    meets_slo,
+    parse_sla,
+    resolve_sla,
+    sla_constraints,
+)
 from openaiperf.metrics import Better, MetricSet
+from openaiperf.metrics.latency import distribution, ttft_s
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, option_field
 from openaiperf.scenarios import Scenario, ScenarioConfig, ScenarioRun, new_records
@@ -69,6 +86,16 @@ class ServerOptions(Options):
     find_peak: bool = option_field(
         False, flag="--find-peak",
         help="search the highest QPS that stays VALID (MLPerf FindPeakPerformance)")
+    lora_split: str | None = option_field(
+        None, flag="--lora-split", metavar="NAME:WEIGHT,...",
+        help="spread the requests over these LoRA adapters (served model names) by weight, seeded; the report "
+             "splits latency per adapter (settings.scenario.adapters)")
+    find_sla: bool = option_field(
+        False, flag="--find-sla",
+        help="search the highest QPS at which --sla-attainment of the requests meet the TTFT and TPOT SLOs "
+             "(--latency-sla bounds per request), by find-peak's bisection, interpolated, with its uncertainty")
+    sla_attainment: float = option_field(0.9, gt=0, le=1, flag="--sla-attainment", metavar="F",
+                                         help="--find-sla: the goodput fraction a rate must reach (default 0.9)")
     #: find-peak stops when the bracket is this narrow (relative)
     peak_tolerance: float = Field(default=0.1, ge=1e-3)
     peak_max_trials: int = Field(default=8, ge=1)
@@ -99,6 +126,30 @@ class ServerOptions(Options):
         help="load generator workers: a case whose worker clock offsets are known only to more than this "
              "(uncertainty + drift) is INVALID (default 1 ms)")
 
+    rate_ramp: Literal["none", "linear", "exponential"] = option_field(
+        "none", flag="--rate-ramp", metavar="none|linear|exponential",
+        help="raise the Poisson rate from --ramp-start-qps to --qps-target over --ramp-duration (a "
+             "non-homogeneous Poisson process); the run stops early when it over-saturates the server")
+    ramp_start_qps: float = option_field(0.5, gt=0, flag="--ramp-start-qps", metavar="QPS",
+                                         help="--rate-ramp: the rate it starts from, requests/s")
+    ramp_duration_s: float = option_field(30.0, gt=0, flag="--ramp-duration", metavar="S",
+                                          help="--rate-ramp: seconds from the start rate to --qps-target")
+    stop_on_saturation: bool = option_field(
+        False, flag="--stop-on-saturation",
+        help="judge every run for over-saturation (TTFT and requests in flight both rising: Mann-Kendall, "
+             "one-sided p < 0.01): an over-saturated run is INVALID and a find-peak search stops there (always on with "
+             "--rate-ramp)")
+    probe_rate: float = option_field(
+        0.0, ge=0, flag="--probe-rate", metavar="QPS",
+        help="also send single-token probe requests at this Poisson rate beside the load, measured apart "
+             "(probe_ttft_*): how the load stalls a newcomer (0: none)")
+    cancel_fraction: float = option_field(
+        0.0, ge=0, le=1, flag="--cancel-fraction", metavar="F",
+        help="the client cancels this seeded fraction of the requests --cancel-after-ms after their send "
+             "(recorded as cancelled: neither answered nor failed)")
+    cancel_after_ms: float = option_field(1000.0, gt=0, flag="--cancel-after-ms", metavar="MS",
+                                          help="--cancel-fraction: how long after its send a request is cancelled")
+
     @field_validator("loadgen_workers", mode="before")
     @classmethod
     def _worker_count(cls, value: Any) -> Any:
@@ -119,6 +170,16 @@ class ServerOptions(Options):
                 raise ValueError(str(exc).split(": ", 1)[-1]) from None
         return value
 
+    @field_validator("lora_split")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if value:
+            try:
+                parse_lora_split(str(value))
+            except ConfigError as exc:
+                raise ValueError(str(exc).split(": ", 1)[-1]) from None
+        return value
+
     @field_validator("latency_sla")
     @classmethod
     def _parses(cls, value: Any) -> Any:
@@ -128,6 +189,47 @@ class ServerOptions(Options):
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
         return value
+
+
+#: the most recent requests the saturation stop looks at while a run is sending
+STOP_WINDOW = 1000
+
+
+def parse_lora_split(text: str) -> dict[str, float]:
+    """``NAME:WEIGHT,...`` -> {adapter: weight} (weights > 0; a name alone weighs 1)."""
+    split: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, weight = part.partition(":")
+        try:
+            value = float(weight) if weight else 1.0
+        except ValueError:
+            value = -1.0
+        if not name or value <= 0 or name in split:
+            raise ConfigError(f"expected NAME:WEIGHT,... with distinct names and weights > 0, got {text!r}",
+                              source="--lora-split")
+        split[name] = value
+    if not split:
+        raise ConfigError(f"expected NAME:WEIGHT,..., got {text!r}", source="--lora-split")
+    return split
+
+
+def adapter_table(records: Sequence[Record], adapters: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Per adapter: its share of the requests (and the one asked), answered ones, TTFT, TPOT and E2E p50/p90 (ms)."""
+    from openaiperf.metrics.latency import e2e_s, tpot_s
+
+    total = sum(adapters.values())
+    table: dict[str, dict[str, Any]] = {}
+    for name, weight in adapters.items():
+        mine = [r for r in records if r.model == name]
+        ok = [r for r in mine if r.ok]
+        row: dict[str, Any] = {"requests": len(mine), "share": len(mine) / len(records) if records else None,
+                               "weight": weight / total, "ok": len(ok)}
+        for metric, of in (("ttft", ttft_s), ("tpot", tpot_s), ("e2e", e2e_s)):
+            values = [v * 1000 for r in ok if (v := of(r)) is not None]
+            for q in (50, 90):
+                row[f"{metric}_p{q}_ms"] = float(np.percentile(values, q)) if values else None
+        table[name] = row
+    return table
 
 
 def find_peak(trial: Callable[[float], bool | None], start_qps: float, *, tolerance: float = 0.1,
@@ -203,6 +305,9 @@ class ServerScenario(Scenario):
         self.peak_tolerance = o.peak_tolerance
         self.peak_max_trials = o.peak_max_trials
         self.warmup_option = o.warmup_requests
+        self.adapters = parse_lora_split(o.lora_split) if o.lora_split else {}
+        #: the probe requests of every round (--probe-rate), measured apart from the load
+        self.probe_records: list[Record] = []
 
     def warmup_for(self, qps: float) -> int:
         if self.warmup_option is not None:
@@ -251,23 +356,38 @@ class ServerScenario(Scenario):
             arrivals = [r for r in records if r.turn == 1 and not r.warmup]
         else:
             trace = self.uses_trace(requests)
-            all_requests = with_warmup(requests, warmup, self.measured_count(qps))
+            all_requests = self.with_adapters(with_warmup(requests, warmup, self.measured_count(qps)), round_index)
             records = new_records(all_requests, round_index)
             if trace:
                 offsets = trace_offsets([float(r.arrival_s or 0.0) for r in requests], len(all_requests) - warmup,
                                         time_scale=self.options.time_scale, warmup=warmup)
                 settings.update(arrivals="trace", time_scale=self.options.time_scale, qps_target=None)
+            elif (ramp := self.ramp(qps)) is not None:
+                warmup = self.warmup_for(ramp.start)
+                all_requests = self.with_adapters(with_warmup(requests, warmup, ramp.count()), round_index)
+                records = new_records(all_requests, round_index)
+                offsets = np.concatenate([np.arange(warmup) / ramp.start,
+                                          warmup / ramp.start + ramp_times(ramp, len(all_requests) - warmup,
+                                                                           seed=self.seed + round_index)])
+                settings.update(arrivals="ramp", warmup_requests=warmup, ramp={
+                    "shape": ramp.shape, "start_qps": ramp.start, "end_qps": ramp.end,
+                    "duration_s": ramp.duration_s})
             else:
                 offsets = arrival_times(len(all_requests), qps, seed=self.seed + round_index,
                                         burstiness=self.burstiness, warmup=warmup)
                 settings["arrivals"] = "poisson"
             if self.sharded(qps):
+                if self.options.cancel_fraction or self.options.probe_rate or self.checks_saturation:
+                    raise ConfigError("cancellations, probe requests and the saturation stop are sent from the "
+                                      "case's own process: use --loadgen-workers 1",
+                                      source=f"scenario {self.name}", field="loadgen_workers")
                 result = self.dispatch_workers(engine, all_requests, offsets, sink, warmup, round_index, qps, settings)
                 records = result.records
             else:
-                result = run_dispatch(engine, lambda: dispatch_open(all_requests, records, offsets, send, sink,
-                                                                    warmup=warmup))
-            run = finish_run(result, self.config, settings, engine, all_requests)
+                result = self.dispatch_here(engine, all_requests, records, offsets, sink, warmup, round_index,
+                                            settings)
+                records = result.records
+            run = finish_run(result, self.config, settings, engine, all_requests[:len(records)])
             arrivals = [r for r in records if not r.warmup]
         if "loadgen" in settings:
             from openaiperf.loadgen.workers import loadgen_constraints
@@ -277,12 +397,104 @@ class ServerScenario(Scenario):
             run.notes.extend(notes)
         measured = [r for r in records if not r.warmup]
         run.constraints.update(sla_constraints(measured, self.sla))
+        if self.adapters:
+            run.settings["adapters"] = adapter_table(measured, self.adapters)
+        if self.checks_saturation and not is_sessions(requests):
+            saturation = detect_saturation(measured)
+            run.settings["saturation"] = saturation.to_json()
+            run.constraints["not_oversaturated"] = not saturation.detected
+            if saturation.detected:
+                run.notes.append(
+                    f"over-saturated: TTFT and requests in flight both rose (Mann-Kendall p {saturation.ttft_p:.2g} "
+                    f"and {saturation.in_flight_p:.2g}); from {saturation.onset_s or 0:.3g} s on the server "
+                    f"completed {saturation.saturation_qps or 0:.3g} requests/s (offered "
+                    f"{saturation.onset_offered_qps or 0:.3g} at the onset)")
         run.settings["measured_requests"] = len(measured)
         run.settings["scheduled_qps"] = offered_rate([r.scheduled for r in arrivals])
         run.settings["achieved_qps"] = offered_rate([r.sent for r in arrivals if r.sent is not None])
         run.notes.append(f"SLA p99 TTFT <= {self.sla.ttft_ms:g} ms, p99 TPOT <= {self.sla.tpot_ms:g} ms "
                          f"({self.sla_source})")
         return run
+
+    def with_adapters(self, requests: list[Request], round_index: int) -> list[Request]:
+        """The requests spread over ``--lora-split``'s adapters by their weights (seeded), each
+        naming its adapter as the request's model; unchanged without a split."""
+        if not self.adapters:
+            return requests
+        names = list(self.adapters)
+        weights = np.array(list(self.adapters.values()))
+        rng = np.random.default_rng([self.seed, round_index, 2])
+        picks = rng.choice(len(names), size=len(requests), p=weights / weights.sum())
+        return [dataclasses.replace(r, model=names[i]) for r, i in zip(requests, picks)]
+
+    @property
+    def checks_saturation(self) -> bool:
+        return self.options.stop_on_saturation or self.options.rate_ramp != "none"
+
+    def ramp(self, qps: float) -> RateRamp | None:
+        """The rate ramp up to ``qps`` (``--rate-ramp``), or None."""
+        o = self.options
+        if o.rate_ramp == "none":
+            return None
+        return RateRamp(o.rate_ramp, o.ramp_start_qps, qps, o.ramp_duration_s)
+
+    def cancel_delays(self, count: int, warmup: int, round_index: int) -> list[float | None] | None:
+        """Per request: the delay after which the client cancels it (a seeded fraction of the
+        measured requests), or None."""
+        fraction = self.options.cancel_fraction
+        if not fraction:
+            return None
+        rng = np.random.default_rng([self.seed, round_index, 1])
+        chosen = rng.random(count) < fraction
+        delay = self.options.cancel_after_ms / 1000
+        return [delay if chosen[i] and i >= warmup else None for i in range(count)]
+
+    def probe_plan(self, requests: Sequence[Request], span_s: float, round_index: int
+                   ) -> tuple[list[Request], list[Record], np.ndarray]:
+        """Single-token probe requests at ``--probe-rate`` over ``span_s`` (Poisson, seeded)."""
+        rate = self.options.probe_rate
+        count = max(2, math.ceil(rate * span_s)) if rate else 0
+        probes = [dataclasses.replace(requests[i % len(requests)], max_tokens=1, ignore_eos=True,
+                                      id=f"probe-{i}").tagged(f"[probe {round_index}.{i}]") for i in range(count)]
+        records = new_records(probes, round_index)
+        offsets = arrival_times(count, rate, seed=self.seed + round_index + 7919) if count else np.zeros(0)
+        return probes, records, offsets
+
+    def dispatch_here(self, engine: Any, all_requests: Sequence[Request], records: list[Record], offsets: Any,
+                      sink: RecordSink, warmup: int, round_index: int, settings: dict[str, Any]) -> Any:
+        """The open-loop dispatch from this process, with its cancellations, saturation stop and probes."""
+        send = engine_sender(engine)
+        cancel = self.cancel_delays(len(all_requests), warmup, round_index)
+        # the recent requests only: the test looks at the recent half, and stays cheap on the send loop
+        stop = (lambda sent: detect_saturation(sent[-STOP_WINDOW:]).detected) if self.checks_saturation else None
+        probes, probe_records, probe_offsets = self.probe_plan(all_requests, float(offsets[-1]) if len(offsets)
+                                                               else 0.0, round_index)
+        if cancel:
+            settings["cancellations"] = {"fraction": self.options.cancel_fraction,
+                                         "after_ms": self.options.cancel_after_ms,
+                                         "chosen": sum(d is not None for d in cancel)}
+
+        async def both() -> Any:
+            t0 = time.perf_counter() + 0.01
+            main = dispatch_open(all_requests, records, offsets, send, sink, warmup=warmup, t0=t0, stop=stop,
+                                 cancel_after_s=cancel)
+            if not probes:
+                return await main
+            # probes go after the warmup, beside the measured requests, into no sink: measured apart
+            start = t0 + float(offsets[min(warmup, len(offsets) - 1)])
+            result, _ = await asyncio.gather(main, dispatch_open(probes, probe_records, probe_offsets, send,
+                                                                 lambda r: None, t0=start))
+            return result
+
+        result = run_dispatch(engine, both)
+        if probes:
+            self.probe_records.extend(probe_records)
+            settings["probes"] = {"rate": self.options.probe_rate, "sent": len(probe_records),
+                                  "ok": sum(r.ok for r in probe_records)}
+        if len(result.records) < len(all_requests):
+            settings["stopped_early"] = {"sent": len(result.records), "scheduled": len(all_requests),
+                                         "reason": "over-saturated"}
+        return result
 
     def worker_count(self, qps: float) -> int:
         """``--loadgen-workers`` as a number (auto: from the rate and the client's measured capacity)."""
@@ -309,16 +521,20 @@ class ServerScenario(Scenario):
         return result
 
     def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
-        if not self.find_peak:
+        searching = "find-sla" if self.options.find_sla else "find-peak"
+        if not self.find_peak and not self.options.find_sla:
             return self.run_at(engine, requests, sink, round_index, self.qps)
         if self.uses_trace(requests):
-            raise ConfigError("find-peak searches a Poisson rate; a trace replays its own times (sweep "
+            raise ConfigError(f"{searching} searches a Poisson rate; a trace replays its own times (sweep "
                               "--time-scale instead, or --arrivals poisson)", source=f"scenario {self.name}",
-                              field="find_peak")
+                              field=searching.replace("-", "_"))
         runs: dict[float, ScenarioRun] = {}
         pending: dict[float, list[Record]] = {}
         tried: list[float] = []
         client_bound: list[float] = []
+
+        saturation: dict[float, dict[str, Any]] = {}
+        attained: dict[float, SlaTrial] = {}
 
         def trial(qps: float) -> bool | None:
             kept: list[Record] = []
@@ -328,9 +544,16 @@ class ServerScenario(Scenario):
             salted = [r.salted(f"[trial {len(tried)}]") for r in requests]
             run = self.run_at(engine, salted, kept.append, round_index, qps)
             runs[qps], pending[qps] = run, kept
+            if run.settings.get("saturation", {}).get("detected"):
+                saturation[qps] = run.settings["saturation"]
             if run.settings.get("client", {}).get("client_bound"):
                 client_bound.append(qps)
                 return None  # the client's limit, not the server's: no higher rate is tried
+            if self.options.find_sla:
+                measured = [r for r in kept if not r.warmup]
+                good = sum(meets_slo(r, self.sla) for r in measured)
+                attained[qps] = SlaTrial(qps, good / len(measured) if measured else 0.0, len(measured))
+                return attained[qps].attainment >= self.options.sla_attainment
             return run.valid
 
         peak, history = find_peak(trial, self.qps, tolerance=self.peak_tolerance, max_trials=self.peak_max_trials)
@@ -338,17 +561,35 @@ class ServerScenario(Scenario):
         run = runs[chosen]
         for record in pending[chosen]:
             sink(record)
-        run.settings["find_peak"] = {"peak_qps": peak, "trials": [{"qps": q, "valid": ok} for q, ok in history],
+        # find-sla reuses the search: its result is the SLA rate (find_sla), not a peak
+        run.settings["find_sla_search" if self.options.find_sla else "find_peak"] = {"peak_qps": peak, "trials": [
+            {"qps": q, "valid": ok, **({"saturation": saturation[q]} if q in saturation else {})} for q, ok in history],
                                      "tolerance": self.peak_tolerance}
-        run.constraints["peak_found"] = peak is not None
-        trials = ", ".join(f"{q:.3g}:{'VALID' if ok else 'INVALID'}" for q, ok in history)
-        run.notes.append(f"find-peak: peak {peak:.3g} QPS" if peak is not None else "find-peak: no VALID rate found")
-        run.notes.append(f"find-peak trials (QPS:result): {trials}")
+        if not self.options.find_sla:
+            run.constraints["peak_found"] = peak is not None
+            trials = ", ".join(f"{q:.3g}:{'VALID' if ok else 'INVALID'}" for q, ok in history)
+            run.notes.append(f"find-peak: peak {peak:.3g} QPS" if peak is not None
+                             else "find-peak: no VALID rate found")
+            run.notes.append(f"find-peak trials (QPS:result): {trials}")
+        if saturation:
+            first = min(saturation)
+            run.notes.append(f"find-peak: over-saturated at {first:.3g} QPS (the server completed "
+                             f"{saturation[first].get('saturation_qps') or 0:.3g} requests/s there)")
         if client_bound:
             run.constraints["peak_not_client_bound"] = False
             run.notes.append(f"find-peak stopped at {client_bound[0]:.3g} QPS: the client, not the server, set the "
                              "limit there (client-bound); the server's peak is at least the peak above: send from "
                              "more clients (--loadgen-workers, --loadgen-cluster)")
+        if self.options.find_sla:
+            estimate = sla_estimate(list(attained.values()), self.options.sla_attainment)
+            run.settings["find_sla"] = {**estimate.to_json(), "trials": [asdict(t) for t in attained.values()]}
+            run.constraints["sla_rate_found"] = estimate.estimate_qps is not None
+            if estimate.estimate_qps is not None:
+                run.notes.append(f"find-sla: {estimate.target:.0%} of the requests meet TTFT <= "
+                                 f"{self.sla.ttft_ms:g} ms and TPOT <= {self.sla.tpot_ms:g} ms up to "
+                                 f"{estimate.estimate_qps:.3g} QPS (+- {estimate.uncertainty_qps or 0:.2g}; "
+                                 f"met at {estimate.passing_qps:.3g}, "
+                                 f"missed at {estimate.failing_qps or float('nan'):.3g})")
         if self.config.min_duration_s <= 0:
             # Without a minimum duration a trial is a short burst, and a burst of a few
             # queries stays VALID at rates the system cannot sustain.
@@ -367,4 +608,20 @@ class ServerScenario(Scenario):
         achieved: list[float] = [run.settings["achieved_qps"] for run in runs if run.settings.get("achieved_qps")]
         if achieved:
             out["achieved_qps"] = Metric(sum(achieved) / len(achieved), "requests/s", Better.HIGHER)
-        return out
+        estimates = [run.settings["find_sla"] for run in runs if run.settings.get("find_sla", {}).get("estimate_qps")]
+        if estimates:
+            out["sla_qps"] = Metric(estimates[0]["estimate_qps"], "requests/s", Better.HIGHER)
+            out["sla_qps_uncertainty"] = Metric(estimates[0]["uncertainty_qps"], "requests/s", Better.NONE)
+        saturated = [s["saturation_qps"] for run in runs for s in self.saturations(run) if s.get("saturation_qps")]
+        if saturated:
+            out["saturation_qps"] = Metric(min(saturated), "requests/s", Better.HIGHER)
+        if self.probe_records:
+            out |= distribution("probe_ttft", [v for r in self.probe_records if r.ok and (v := ttft_s(r)) is not None])
+        return out | early_stopping_metrics(records)
+
+    @staticmethod
+    def saturations(run: ScenarioRun) -> list[dict[str, Any]]:
+        """The saturation reports of a run: its own, and those of its find-peak trials."""
+        found = [run.settings["saturation"]] if run.settings.get("saturation") else []
+        return found + [t["saturation"] for t in run.settings.get("find_peak", {}).get("trials", [])
+                        if t.get("saturation")]

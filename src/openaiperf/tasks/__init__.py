@@ -71,6 +71,9 @@ class InputProfileSpec(Spec):
     max_new_tokens: int = Field(default=64, gt=0)
     temperature: float = Field(default=0.0, ge=0)
     top_p: float = Field(default=1.0, gt=0, le=1)
+    #: fields sent as they are in every request's body by HTTP engines, e.g. a reasoning model's
+    #: ``chat_template_kwargs: {enable_thinking: false}`` or a thinking budget ``max_thinking_tokens: 256``
+    request_body: dict[str, Any] = Field(default_factory=dict)
 
 
 class WarmupSpec(Spec):

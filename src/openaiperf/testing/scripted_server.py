@@ -4,11 +4,14 @@ It runs no model. Every response follows a :class:`Script` whose timing and
 shape are known exactly: time to the first token, the gap between tokens,
 tokens per SSE chunk, a role-only first chunk, usage (a final chunk, none, or on
 every chunk as vLLM's ``stream_options.continuous_usage_stats``), reasoning
-content, a stall, an error event mid-stream, an HTTP error (429 with
-``Retry-After``, 500...), a cut connection, a malformed chunk; or any of these
-faults on every Nth request (``fault_every``, taking ``fault_cycle`` in turn: the
-soak script's load), or a response body given byte for byte (``raw_chunks``, the
-SSE fuzz tests' arbitrary streams, written in the pieces given). The conformance
+content (the first ``reasoning_tokens`` tokens, counted in usage's
+``completion_tokens_details``; a request's ``max_thinking_tokens`` caps them and
+``chat_template_kwargs: {enable_thinking: false}`` drops them), a stall, an
+error event mid-stream, an HTTP error (429 with ``Retry-After``, 500...), a cut
+connection, a malformed chunk; or any of these faults on every Nth request
+(``fault_every``, taking ``fault_cycle`` in turn: the soak script's load), or a
+response body given byte for byte (``raw_chunks``, the SSE fuzz tests' arbitrary
+streams, written in the pieces given). The conformance
 tests and ``benchmarks/scripts/conformance.py`` compare what the suite measures
 against :meth:`Script.truth`; the load generator's capacity is measured against
 it too, at rates no real server reaches on a small machine. It is a test
@@ -32,7 +35,7 @@ max_tokens, the faults it injected by kind; ``POST /stats/reset``), times in ``t
 on Linux is the same clock in every process.
 
 ``GET /metrics`` is a Prometheus page in vLLM's names, consistent with what it
-served: finished requests, running (in flight) and waiting (0) requests, no
+served: finished requests, running (in flight) and waiting (for a slot of ``max_concurrency``) requests, no
 preemptions, and per request the script's nominal times (queue 0, prefill = time
 to first token = the script's TTFT, decode = E2E - TTFT), so the sums are exactly
 the script's times × requests. Its prefix cache is simulated over the prompt's
@@ -64,6 +67,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any, Literal
 
 from aiohttp import web
@@ -115,12 +119,22 @@ class Script:
     raw_chunks: tuple[str, ...] | None = None  # the whole response body: these base64 pieces, written one by one
     raw_gap_ms: float = 0.0          # pause after each raw piece (0: none), so the client reads them apart
     raw_cut: bool = False            # after the raw pieces, close the connection instead of ending the body
+    adapter_ttft_ms: str = ""        # LoRA adapters: "name=ms,..." -- a request naming one as its model waits
+    #                                  that long for its first token instead of ttft_ms
+    spec_draft_tokens: int = 0       # speculative decoding: draft tokens proposed per step; each chunk after
+    #                                  the first is one step whose chunk_tokens - 1 drafts were accepted (vLLM's
+    #                                  spec_decode counters on /metrics)
+    max_concurrency: int = 0         # a scripted capacity: at most this many responses at once, the others wait
+    #                                  in arrival order before their script starts (0: no limit); it serves
+    #                                  max_concurrency / E2E requests/s, and a higher rate makes its queue grow
 
     def __post_init__(self) -> None:
         if self.tokens < 0 or self.chunk_tokens < 1 or self.first_chunk_tokens < 1:
             raise ValueError(f"script needs tokens >= 0, chunk_tokens >= 1, first_chunk_tokens >= 1: {self}")
         if self.usage not in ("final", "absent", "continuous"):
             raise ValueError(f"script usage must be final, absent or continuous, got {self.usage!r}")
+        if self.max_concurrency < 0:
+            raise ValueError(f"script needs max_concurrency >= 0: {self}")
         if self.fault_every < 0 or not self.fault_cycle or not set(self.fault_cycle) <= set(FAULTS):
             raise ValueError(f"script needs fault_every >= 0 and a fault_cycle of {sorted(FAULTS)}: {self}")
 
@@ -186,8 +200,13 @@ class Script:
         ttft = offsets[0] if offsets else None
         e2e = offsets[-1] if offsets else None
         tpot = (e2e - ttft) / (count - 1) if count > 1 and ttft is not None and e2e is not None else None
+        reasoning = min(self.reasoning_tokens, count)
+        # the answer's first token arrives with the chunk that carries token index ``reasoning``
+        ends = list(accumulate(sizes))
+        ttfo = next((offset for offset, end in zip(offsets, ends) if end > reasoning), None)
         return Truth(tokens=count, chunks=len(sizes), ttft_s=ttft, e2e_s=e2e, tpot_s=tpot, itl_s=itl,
-                     chunk_itl_s=[b - a for a, b in zip(offsets, offsets[1:])])
+                     chunk_itl_s=[b - a for a, b in zip(offsets, offsets[1:])], reasoning_tokens=reasoning,
+                     ttfo_s=ttfo)
 
 
 @dataclass
@@ -199,6 +218,8 @@ class Truth:
     tpot_s: float | None
     itl_s: list[float] = field(default_factory=list)
     chunk_itl_s: list[float] = field(default_factory=list)
+    reasoning_tokens: int = 0        # of ``tokens``, those sent as reasoning_content
+    ttfo_s: float | None = None      # time to the first answer (content) token
 
 
 def sse(obj: dict[str, Any]) -> bytes:
@@ -219,8 +240,13 @@ def plan(script: Script, count: int, chat: bool, include_usage: bool, continuous
     base = {"id": "scripted", "object": kind, "created": 0, "model": model}
     per_chunk_usage = include_usage and continuous and script.usage == "continuous"
 
-    def usage(done: int) -> dict[str, int]:
-        return {"prompt_tokens": prompt_tokens, "completion_tokens": done, "total_tokens": prompt_tokens + done}
+    def usage(done: int) -> dict[str, Any]:
+        counts: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": done,
+                                  "total_tokens": prompt_tokens + done}
+        if chat and script.reasoning_tokens:
+            # as OpenAI's API: the reasoning share of completion_tokens
+            counts["completion_tokens_details"] = {"reasoning_tokens": min(done, script.reasoning_tokens)}
+        return counts
 
     head = b""
     if chat and script.role_chunk:
@@ -266,10 +292,13 @@ class Stats:
         self.peers: set[Any] = set()
         self.received: list[dict[str, Any]] = []
         self.faults: dict[str, int] = {}
+        self.queue_s: list[float] = []   # each request's wait for a slot (max_concurrency)
+        self.cancelled: list[dict[str, Any]] = []  # requests whose client closed the stream before its end
 
     def to_json(self) -> dict[str, Any]:
         return {"requests": len(self.arrivals), "connections": len(self.peers), "arrivals": self.arrivals,
-                "ttft_s": self.ttft_s, "received": self.received, "faults": self.faults}
+                "ttft_s": self.ttft_s, "received": self.received, "faults": self.faults, "queue_s": self.queue_s,
+                "cancelled": self.cancelled}
 
 
 def prompt_words(body: dict[str, Any]) -> list[str]:
@@ -295,6 +324,10 @@ class ServerMetrics:
     def reset(self) -> None:
         self.finished = 0
         self.running = 0
+        self.waiting = 0
+        self.spec_drafts = 0
+        self.spec_draft_tokens = 0
+        self.spec_accepted = 0
         self.queries = 0
         self.hits = 0
         self.block = 0
@@ -314,7 +347,12 @@ class ServerMetrics:
         self.hits += hits
         return hits
 
-    def observe(self, truth: Truth) -> None:
+    def observe(self, truth: Truth, script: Script | None = None) -> None:
+        if script is not None and script.spec_draft_tokens and truth.chunks > 1:
+            steps = truth.chunks - 1
+            self.spec_drafts += steps
+            self.spec_draft_tokens += steps * script.spec_draft_tokens
+            self.spec_accepted += truth.tokens - script.chunk_sizes(truth.tokens)[0] - steps
         ttft, e2e = truth.ttft_s or 0.0, truth.e2e_s or 0.0
         for name, value in (("request_queue_time_seconds", 0.0), ("request_prefill_time_seconds", ttft),
                             ("request_decode_time_seconds", e2e - ttft), ("time_to_first_token_seconds", ttft),
@@ -326,13 +364,19 @@ class ServerMetrics:
     def text(self, model: str) -> str:
         label = f'model_name="{model}"'
         lines = ["# TYPE vllm:num_requests_running gauge", f"vllm:num_requests_running{{{label}}} {self.running}",
-                 "# TYPE vllm:num_requests_waiting gauge", f"vllm:num_requests_waiting{{{label}}} 0",
+                 "# TYPE vllm:num_requests_waiting gauge",
+                 f"vllm:num_requests_waiting{{{label}}} {self.waiting}",
                  "# TYPE vllm:request_success counter",
                  f'vllm:request_success_total{{finished_reason="length",{label}}} {self.finished}',
                  "# TYPE vllm:num_preemptions counter", f"vllm:num_preemptions_total{{{label}}} 0",
                  "# TYPE vllm:prefix_cache_queries counter",
                  f"vllm:prefix_cache_queries_total{{{label}}} {self.queries}",
                  "# TYPE vllm:prefix_cache_hits counter", f"vllm:prefix_cache_hits_total{{{label}}} {self.hits}"]
+        if self.spec_drafts:
+            counts = (("drafts", self.spec_drafts), ("draft_tokens", self.spec_draft_tokens),
+                      ("accepted_tokens", self.spec_accepted))
+            lines += [f"# TYPE vllm:spec_decode_num_{name} counter\n"
+                      f"vllm:spec_decode_num_{name}_total{{{label}}} {value}" for name, value in counts]
         if self.block:
             lines += ["# TYPE vllm:cache_config_info gauge",
                       f'vllm:cache_config_info{{block_size="{self.block}",enable_prefix_caching="True"}} 1.0']
@@ -349,6 +393,7 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
     default = default or Script()
     stats = Stats()
     metrics = ServerMetrics()
+    slots: dict[int, asyncio.Semaphore] = {}  # one per scripted capacity
 
     async def health(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -377,9 +422,11 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         chat = request.path.endswith("/chat/completions")
         model = str(body.get("model", MODEL))
         stats.received.append({"arrival": arrival, "path": request.path, "messages": body.get("messages"),
-                               "prompt": body.get("prompt"), "max_tokens": body.get("max_tokens")})
+                               "prompt": body.get("prompt"), "max_tokens": body.get("max_tokens"),
+                               "model": model, **{key: body[key] for key in THINKING_FIELDS if key in body}})
         try:
-            script = preset(default, model, slow_s).updated(body.get("script"))
+            script = adapter_script(thinking_script(preset(default, model, slow_s).updated(body.get("script")), body),
+                                    model)
         except (TypeError, ValueError) as exc:
             return web.json_response({"error": {"message": f"bad script: {exc}"}}, status=400)
         arrived = len(stats.arrivals)
@@ -393,9 +440,38 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         hits = metrics.lookup(words, script.prefix_cache_block)
         script = cached_script(script, hits, len(words))
         prompt_tokens = len(words) if script.prompt_words else PROMPT_TOKENS
+        if not script.max_concurrency:
+            return await served(request, body, script, chat, model, prompt_tokens, arrival, start, loop)
+        slot = slots.setdefault(script.max_concurrency, asyncio.Semaphore(script.max_concurrency))
+        metrics.waiting += 1
+        try:
+            await slot.acquire()
+        finally:
+            metrics.waiting -= 1
+        try:
+            # the script starts when a slot is free: the wait adds to the time to the first token
+            stats.queue_s.append(loop.time() - start)
+            if request.transport is None or request.transport.is_closing():
+                # the client gave up while it waited (as a server drops an aborted request from its queue)
+                stats.cancelled.append({"arrival": arrival, "after_s": time.perf_counter() - arrival, "queued": True})
+                return web.Response(status=499)
+            return await served(request, body, script, chat, model, prompt_tokens, arrival, loop.time(), loop)
+        finally:
+            slot.release()
+
+    async def served(request: web.Request, body: dict[str, Any], script: Script, chat: bool, model: str,
+                     prompt_tokens: int, arrival: float, start: float,
+                     loop: asyncio.AbstractEventLoop) -> web.StreamResponse:
         metrics.running += 1
         try:
             return await respond(request, body, script, chat, model, prompt_tokens, arrival, start, loop)
+        except ConnectionResetError:
+            # the client closed the stream before its end (a cancelled request)
+            stats.cancelled.append({"arrival": arrival, "after_s": time.perf_counter() - arrival})
+            return web.Response(status=499)
+        except asyncio.CancelledError:
+            stats.cancelled.append({"arrival": arrival, "after_s": time.perf_counter() - arrival})
+            raise
         finally:
             metrics.running -= 1
 
@@ -452,7 +528,7 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
                 stats.ttft_s.append(time.perf_counter() - arrival)
             sent += sizes[index]
         # counted before [DONE] goes out, as vLLM records a request's stats when it finishes
-        metrics.observe(script.truth(count))
+        metrics.observe(script.truth(count), script)
         await response.write(tail)
         if script.linger_ms:
             await asyncio.sleep(script.linger_ms / 1000)
@@ -485,6 +561,39 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
     app.router.add_post("/v1/chat/completions", complete)
     app.router.add_post("/v1/completions", complete)
     return app
+
+
+#: request fields that set a reasoning model's thinking: Qwen3's chat template switch
+#: (``chat_template_kwargs: {enable_thinking: false}``) and a budget of reasoning tokens
+THINKING_FIELDS = ("chat_template_kwargs", "max_thinking_tokens")
+
+
+def adapter_script(script: Script, model: str) -> Script:
+    """The script of a request that names a LoRA adapter of ``adapter_ttft_ms``: its own TTFT."""
+    for part in filter(None, script.adapter_ttft_ms.split(",")):
+        name, _, ttft = part.partition("=")
+        if name.strip() == model:
+            return dataclasses.replace(script, ttft_ms=float(ttft))
+    return script
+
+
+def thinking_script(script: Script, body: dict[str, Any]) -> Script:
+    """The script with the request's thinking settings applied: no reasoning when its
+    chat template turns thinking off, at most ``max_thinking_tokens`` reasoning tokens
+    (a reasoning server's thinking budget); the answer's tokens are unchanged."""
+    kwargs = body.get("chat_template_kwargs")
+    budget = body.get("max_thinking_tokens")
+    reasoning = script.reasoning_tokens
+    if isinstance(kwargs, dict) and kwargs.get("enable_thinking") is False:
+        reasoning = 0
+    if budget is not None:
+        if type(budget) is not int or budget < 0:
+            raise ValueError(f"max_thinking_tokens must be a count >= 0, got {budget!r}")
+        reasoning = min(reasoning, budget)
+    if reasoning == script.reasoning_tokens:
+        return script
+    return dataclasses.replace(script, reasoning_tokens=reasoning,
+                               tokens=max(0, script.tokens - (script.reasoning_tokens - reasoning)))
 
 
 def cached_script(script: Script, hits: int, words: int) -> Script:
