@@ -20,7 +20,7 @@ from typing import Any
 from openaiperf.paths import path_in
 from openaiperf.records import measured, read_records
 from openaiperf.redact import redact_text
-from openaiperf.report import figures, verdict
+from openaiperf.report import verdict
 from openaiperf.report.results import redact_case
 from openaiperf.result import CaseResult, SystemInfo
 
@@ -109,6 +109,7 @@ def attach_case(case: CaseResult, session: Any) -> None:
         return
     allure.attach(records_csv(records), name="requests.csv", attachment_type=allure.attachment_type.CSV)
     from openaiperf.baselines.compare import per_request_latencies
+    from openaiperf.report import figures  # matplotlib: the report extra, needed only here
 
     latencies = {case.id: per_request_latencies(read_records(records))}
     for name, figure in (("latency CDF", figures.latency_cdf(latencies)),
