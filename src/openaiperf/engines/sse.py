@@ -195,12 +195,7 @@ class StreamReader:
             if ids:
                 record.mark_chunk(now, len(ids), len(thought) + len(text))
                 self.counted += len(ids)
-            if thought:
-                self.reasoning.append(thought)
-            if text:
-                self.answer.append(text)
-                if record.first_answer is None:
-                    record.first_answer = now
+            self.keep_text(thought, text, now)
         elif thought or text:
             if cumulative is None:
                 self.every_chunk_counted = False
@@ -211,12 +206,7 @@ class StreamReader:
             else:
                 tokens, self.counted = cumulative - self.counted, cumulative
             record.mark_chunk(now, tokens, len(thought) + len(text))
-            if thought:
-                self.reasoning.append(thought)
-            if text:
-                self.answer.append(text)
-                if record.first_answer is None:
-                    record.first_answer = now
+            self.keep_text(thought, text, now)
         elif (cumulative is not None and cumulative > self.counted and record.first_token is not None
               and data.get("choices")):
             # A chunk with no text that still carried tokens (e.g. the stop token).
@@ -225,6 +215,15 @@ class StreamReader:
         if data.get("usage") and isinstance(data["usage"], dict):
             self.usage = data["usage"]
         return False
+
+    def keep_text(self, thought: str, text: str, now: float) -> None:
+        """A chunk's reasoning and answer text; the first answer text is when the answer began (TTFO)."""
+        if thought:
+            self.reasoning.append(thought)
+        if text:
+            self.answer.append(text)
+            if self.record.first_answer is None:
+                self.record.first_answer = now
 
     def finish(self) -> None:
         record = self.record

@@ -72,6 +72,17 @@ from openaiperf.scenarios import Scenario, ScenarioConfig, ScenarioRun, new_reco
 from openaiperf.scenarios.online import default_warmup, finish_run, with_warmup, with_warmup_sessions
 
 
+def checked_by(check: Callable[[str], Any], value: Any) -> Any:
+    """``value`` as given once ``check`` accepts it (a set value only); its ConfigError as the
+    validation error pydantic reports with the field's name."""
+    if value:
+        try:
+            check(str(value))
+        except ConfigError as exc:
+            raise ValueError(str(exc).split(": ", 1)[-1]) from None
+    return value
+
+
 class ServerOptions(Options):
     """Options of the open-loop scenarios (``server``, ``interactive``)."""
 
@@ -161,24 +172,14 @@ class ServerOptions(Options):
     @field_validator("loadgen_cluster")
     @classmethod
     def _cluster(cls, value: Any) -> Any:
-        if value:
-            from openaiperf.loadgen.cluster import check_cluster_option
+        from openaiperf.loadgen.cluster import check_cluster_option
 
-            try:
-                check_cluster_option(str(value))
-            except ConfigError as exc:
-                raise ValueError(str(exc).split(": ", 1)[-1]) from None
-        return value
+        return checked_by(check_cluster_option, value)
 
     @field_validator("lora_split")
     @classmethod
     def _split(cls, value: Any) -> Any:
-        if value:
-            try:
-                parse_lora_split(str(value))
-            except ConfigError as exc:
-                raise ValueError(str(exc).split(": ", 1)[-1]) from None
-        return value
+        return checked_by(parse_lora_split, value)
 
     @field_validator("latency_sla")
     @classmethod
