@@ -67,8 +67,9 @@ def on_cpu() -> bool:
         return True
 
 
-def server_command(model_dir: str, served_name: str, host: str, port: int, args: dict[str, object]) -> list[str]:
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+def server_command(model_dir: str, served_name: str, host: str, port: int, args: dict[str, object],
+                   python: str | None = None) -> list[str]:
+    command = [python or sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
                "--served-model-name", served_name, "--host", host, "--port", str(port)]
     for key, value in args.items():
         flag = "--" + key.replace("_", "-")
@@ -85,7 +86,8 @@ def server_command(model_dir: str, served_name: str, host: str, port: int, args:
 
 class ManagedServer:
     def __init__(self, model_dir: str, served_name: str, *, log_dir: Path | None, args: dict[str, object] | None = None,
-                 extra_argv: Sequence[str] = (), host: str = "127.0.0.1", start_timeout_s: float = 600.0) -> None:
+                 extra_argv: Sequence[str] = (), host: str = "127.0.0.1", start_timeout_s: float = 600.0,
+                 python: str | None = None) -> None:
         self.model_dir = model_dir
         self.served_name = served_name
         self.host = host
@@ -93,6 +95,8 @@ class ManagedServer:
         # vLLM's settings' declared defaults (openaiperf.engines.vllm_args), under the ones given
         self.args: dict[str, object] = {**VLLMServerArgs().resolved(cpu=on_cpu()).engine_kwargs(), **(args or {})}
         self.extra_argv = list(extra_argv)
+        #: the interpreter that runs vLLM (another environment's for a base/head comparison; default: this one)
+        self.python = python
         self.start_timeout_s = start_timeout_s
         self.log_path = Path(log_dir or ".") / f"vllm-server-{served_name}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -104,7 +108,8 @@ class ManagedServer:
 
     @property
     def command(self) -> list[str]:
-        return server_command(self.model_dir, self.served_name, self.host, self.port, self.args) + self.extra_argv
+        return (server_command(self.model_dir, self.served_name, self.host, self.port, self.args, self.python)
+                + self.extra_argv)
 
     @property
     def shown_command(self) -> list[str]:

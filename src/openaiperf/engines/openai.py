@@ -50,6 +50,7 @@ import os
 import shlex
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from pydantic import Field, SecretStr, field_validator
@@ -117,6 +118,17 @@ class OpenAIOptions(VLLMServerArgs):
     #: extra vLLM server argv: a list, or one shell-quoted string
     server_args: list[str] | str = Field(default_factory=list)
     start_timeout_s: float = Field(default=600.0, gt=0)
+    #: the Python interpreter that runs the managed server (another environment's, e.g. a pull
+    #: request's base build: ``--ab-engine-option openai:server_python=base/.venv/bin/python``);
+    #: default: this one
+    server_python: str | None = None
+
+    @field_validator("server_python")
+    @classmethod
+    def _runnable_python(cls, value: str | None) -> str | None:
+        if value is not None and not (Path(value).is_file() and os.access(value, os.X_OK)):
+            raise ValueError(f"{value!r} is not an executable file (the Python that runs the managed server)")
+        return value
 
     @field_validator("endpoint", "metrics_url")
     @classmethod
@@ -233,11 +245,12 @@ class OpenAIEngine(Engine):
             self.tokenizer = self.load_tokenizer()
 
     def start_managed_server(self) -> None:
-        try:
-            import vllm  # noqa: F401
-        except ImportError as exc:
-            raise EngineError(
-                f"no --endpoint given and vLLM is not importable to start a managed server ({exc})") from None
+        if self.options.server_python is None:  # another interpreter brings its own vLLM
+            try:
+                import vllm  # noqa: F401
+            except ImportError as exc:
+                raise EngineError(
+                    f"no --endpoint given and vLLM is not importable to start a managed server ({exc})") from None
 
         hardware_device = getattr(self.context.hardware, "device", None)
         cpu = hardware_device == "cpu" if hardware_device else managed_on_cpu()
@@ -248,7 +261,7 @@ class OpenAIEngine(Engine):
         self.model_name = self.options.served_model or self.context.model.name
         self.server = ManagedServer(self.context.weights, self.model_name, log_dir=self.context.log_dir, args=args,
                                     extra_argv=server_argv(self.options.server_args),
-                                    start_timeout_s=self.options.start_timeout_s)
+                                    start_timeout_s=self.options.start_timeout_s, python=self.options.server_python)
         self.server.start()
         self.base_url = self.server.base_url
 
