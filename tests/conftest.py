@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,19 @@ def measure_rounds_once(request: pytest.FixtureRequest, monkeypatch: pytest.Monk
     if request.node.get_closest_marker("timing") is None:
         monkeypatch.setenv("PYTEST_ADDOPTS", " ".join(filter(None, [os.environ.get("PYTEST_ADDOPTS"),
                                                                       "--stall-limit=off"])))
+
+
+@pytest.fixture(autouse=True)
+def metric_catalogue_restored() -> Iterator[None]:
+    """The metric catalogue as it was before the test: a metric a test declares (directly, or by
+    a module a pytester run imports in this process) would otherwise become a column of every
+    later test's tables."""
+    from openaiperf.metrics.catalogue import catalogue
+
+    kept = dict(catalogue.declarations)
+    yield
+    catalogue.declarations.clear()
+    catalogue.declarations.update(kept)
 
 
 @pytest.fixture(autouse=True)

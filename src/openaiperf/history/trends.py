@@ -20,9 +20,6 @@ from openaiperf.history.store import HistoryStore, Point, parse_created, run_key
 from openaiperf.metrics.catalogue import catalogue
 from openaiperf.result import RunResult
 
-#: the metrics the reports follow over time (those a case has): the catalogue's, and the
-#: quality metrics a task file gave a label
-HEADLINE_METRICS = catalogue.names("trend")
 DEFAULT_LAST_N = 10
 
 
@@ -147,8 +144,11 @@ def current_run_key(run: RunResult, run_name: str) -> str:
 
 
 def case_trends(store: HistoryStore, run: RunResult, run_name: str, *, limit: int = DEFAULT_LAST_N,
-                metrics: Sequence[str] = HEADLINE_METRICS) -> HistoryTrends:
-    """Trends of every case of ``run`` (the run folder ``run_name``), read from ``store``."""
+                metrics: Sequence[str] | None = None) -> HistoryTrends:
+    """Trends of every case of ``run`` (the run folder ``run_name``), read from ``store``: of
+    ``metrics``, by default the catalogue's trend metrics and the quality metrics a task file
+    gave a label (read now: a metric declared after import is followed too)."""
+    metrics = catalogue.names("trend") if metrics is None else metrics
     trends = HistoryTrends(store=store.shown_url, limit=limit)
     exclude = current_run_key(run, run_name)
     for case in run.cases:
