@@ -34,6 +34,16 @@ def test_xdist_workers_merge_into_one_results_json(bench_project: pytest.Pyteste
     result.stdout.fnmatch_lines(["*OpenAIPerf*", "*summarization.xsum-offline-fake-fake-tiny*"])
 
 
+def test_a_session_without_cases_under_xdist_leaves_no_run_folder(pytester: pytest.Pytester) -> None:
+    """The plugin is active in any pytest session (the project's own tests on two xdist workers
+    included), and the run folder is made for the workers before collection: a session that ran
+    no benchmark case leaves no empty run folder behind."""
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    result = pytester.runpytest_subprocess("-n", "2", "--hw", "cpu", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "reports").exists() or not any((pytester.path / "reports").iterdir())
+
+
 def test_worker_gpu_pinning_rule() -> None:
     from openaiperf.plugin.reporting import worker_gpu
 

@@ -160,6 +160,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from openaiperf.report import run_writers
 
+    if not bench.results and bench.run_dir is not None and bench.run_dir.is_dir() \
+            and not any(bench.run_dir.iterdir()):
+        # Made for xdist's workers before collection, and no case ran (a session of ordinary
+        # tests with the plugin installed): no empty run folder is left beside the real ones.
+        bench.run_dir.rmdir()
+        bench.run_dir = None
     # Writers that need no results (Allure's run files) run in a session without any too.
     if bench.results and bench.run_dir is not None:
         report = bench.report()
