@@ -58,6 +58,7 @@ from conformance import Search, engine, server_view, theirs  # noqa: E402
 
 from openaiperf.metrics.latency import latency_metrics  # noqa: E402
 from openaiperf.records import Request  # noqa: E402
+from openaiperf.runner.rounds import collector_held_still  # noqa: E402
 from openaiperf.scenarios import ScenarioConfig  # noqa: E402
 from openaiperf.scenarios.server import ServerScenario  # noqa: E402
 from openaiperf.testing.scripted_server import Script, ScriptedServer, start_scripted_server  # noqa: E402
@@ -90,7 +91,10 @@ def ours(server: ScriptedServer, workers: int, rate: float, seconds: float, toke
     scenario = ServerScenario(ScenarioConfig(options=options, allow_client_bound=True))
     try:
         server.reset()
-        run = scenario.run(e, requests, lambda r: None)
+        # as a case's measured round runs (the runner's): the heap frozen, so that a full collection
+        # of this script's heap (the peers' libraries are imported here) does not stall the round
+        with collector_held_still():
+            run = scenario.run(e, requests, lambda r: None)
     finally:
         e.teardown()
     warmup = sum(r.warmup for r in run.records)
