@@ -39,6 +39,7 @@ from openaiperf.baselines.compare import (
     CaseComparison,
     MetricComparison,
     detectable_change,
+    inconclusive_reason,
 )
 from openaiperf.errors import ConfigError
 from openaiperf.result import MetricValue, Outcome
@@ -243,12 +244,7 @@ def _decide(result: MetricComparison, change: PairedChange, level: float, per_lo
         result.outcome, result.reason = Outcome.NO_REGRESSION, f"a change beyond {result.tolerance_text()} is ruled out"
         return
     result.outcome = Outcome.INCONCLUSIVE
-    if worse > threshold:
-        result.reason = f"worse beyond the tolerance, but not significantly (Holm p={result.p_holm:.2g})"
-    elif significant:
-        result.reason = f"significantly worse, but it cannot be told whether by more than {result.tolerance_text()}"
-    else:
-        result.reason = f"too noisy to rule out a change beyond {result.tolerance_text()}"
+    result.reason = inconclusive_reason(result, worse, threshold, significant)
     result.detectable = detectable_change(result.better, threshold, change.se, change.df, level)
     if not final:
         return  # more rounds are coming

@@ -248,6 +248,17 @@ def detectable_change(better: Better, threshold: float, se: float, df: float, le
     return math.expm1(worse) if better is Better.LOWER else -math.expm1(-worse)
 
 
+def inconclusive_reason(result: MetricComparison, worse: float, threshold: float, significant: bool,
+                        holm_bound: str = "") -> str:
+    """Why a metric is inconclusive, in the words of the gate and of the A/B comparison
+    (``holm_bound``: what the Holm p-value fell short of, e.g. " >= 0.05")."""
+    if worse > threshold:
+        return f"worse beyond the tolerance, but not significantly (Holm p={result.p_holm:.2g}{holm_bound})"
+    if significant:
+        return f"significantly worse, but it cannot be told whether by more than {result.tolerance_text()}"
+    return f"too noisy to rule out a change beyond {result.tolerance_text()}"
+
+
 def _decide(result: MetricComparison, change: gate_stats.LogChange, level: float, alpha: float) -> None:
     """Set the outcome, reason and what would settle it (after Holm)."""
     worse = result.better.worse_by(change.estimate)
@@ -263,12 +274,7 @@ def _decide(result: MetricComparison, change: gate_stats.LogChange, level: float
         result.reason = f"a change beyond {result.tolerance_text()} is ruled out"
         return
     result.outcome = Outcome.INCONCLUSIVE
-    if worse > threshold:
-        result.reason = f"worse beyond the tolerance, but not significantly (Holm p={result.p_holm:.2g} >= {alpha:g})"
-    elif significant:
-        result.reason = f"significantly worse, but it cannot be told whether by more than {result.tolerance_text()}"
-    else:
-        result.reason = f"too noisy to rule out a change beyond {result.tolerance_text()}"
+    result.reason = inconclusive_reason(result, worse, threshold, significant, f" >= {alpha:g}")
     result.detectable = detectable_change(result.better, threshold, change.se, change.df, level)
     result.settle_rounds = gate_stats.rounds_to_settle(change, worse, threshold, alpha, level)
     result.settle = result.settle_rounds.text(change, result.tolerance)
