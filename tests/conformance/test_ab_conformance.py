@@ -11,30 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from openaiperf.testing.scripted_server import Script, start_scripted_server
 
 REPO = Path(__file__).resolve().parents[2]
 CASE = "summarization.xsum-offline-openai-steady-chat"
 
-MATRIX = """
-suites:
-  - name: ab
-    tasks: [summarization.xsum]
-    scenarios: [offline]
-    engines: [openai]
-    models: [steady-chat]
-"""
 
-
-@pytest.fixture
-def project(tmp_path: Path, word_tokenizer: Path) -> Path:
-    (tmp_path / "benchmarks").mkdir()
-    (tmp_path / "benchmarks" / "matrix.yaml").write_text(MATRIX)
-    (tmp_path / "models.yaml").write_text(f"steady-chat:\n  source: {word_tokenizer}\n  parameters: 1000000\n"
-                                          "  dtype: float32\n  chat: true\n")
-    return tmp_path
 
 
 def run_ab(project: Path, gap_a_ms: float, gap_b_ms: float, *args: str) -> tuple[subprocess.CompletedProcess[str],

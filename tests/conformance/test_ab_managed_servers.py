@@ -16,14 +16,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-MATRIX = """
-suites:
-  - name: ab
-    tasks: [summarization.xsum]
-    scenarios: [offline]
-    engines: [openai]
-    models: [steady-chat]
-"""
 
 
 def stand_in_python(path: Path, gap_ms: float) -> Path:
@@ -39,11 +31,8 @@ main(["--port", port, "--tokens", "16", "--ttft-ms", "30", "--gap-ms", "{gap_ms}
     return path
 
 
-def test_two_managed_servers_from_two_environments_compared_interleaved(tmp_path: Path, word_tokenizer: Path):
-    (tmp_path / "benchmarks").mkdir()
-    (tmp_path / "benchmarks" / "matrix.yaml").write_text(MATRIX)
-    (tmp_path / "models.yaml").write_text(f"steady-chat:\n  source: {word_tokenizer}\n  parameters: 1000000\n"
-                                          "  dtype: float32\n  chat: true\n")
+def test_two_managed_servers_from_two_environments_compared_interleaved(project: Path):
+    tmp_path = project
     base = stand_in_python(tmp_path / "base-python", 10.0)
     head = stand_in_python(tmp_path / "head-python", 11.0)
     proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
@@ -65,9 +54,8 @@ def test_two_managed_servers_from_two_environments_compared_interleaved(tmp_path
     assert sorted(text.splitlines()[0].split()[1] for text in logs.values()) == sorted([str(base), str(head)])
 
 
-def test_a_missing_interpreter_is_refused_at_start_up(tmp_path: Path):
-    (tmp_path / "benchmarks").mkdir()
-    (tmp_path / "benchmarks" / "matrix.yaml").write_text(MATRIX)
+def test_a_missing_interpreter_is_refused_at_start_up(project: Path):
+    tmp_path = project
     proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--collect-only",
                            "--ab-engine-option", "openai:server_python=/no/such/python", "-p", "no:cacheprovider"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,

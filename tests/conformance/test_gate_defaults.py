@@ -12,35 +12,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from openaiperf.engines.managed_server import free_port
 from openaiperf.testing.scripted_server import Script, start_scripted_server
 
 REPO = Path(__file__).resolve().parents[2]
 CASE = "summarization.xsum-offline-openai-steady-chat"
 
-MATRIX = """
-suites:
-  - name: gate-defaults
-    tasks: [summarization.xsum]
-    scenarios: [offline]
-    engines: [openai]
-    models: [steady-chat]
-"""
 
 
 def steady_script(gap_ms: float) -> Script:
     return Script(tokens=16, ttft_ms=30.0, gap_ms=gap_ms)
 
-
-@pytest.fixture
-def project(tmp_path: Path, word_tokenizer: Path) -> Path:
-    (tmp_path / "benchmarks").mkdir()
-    (tmp_path / "benchmarks" / "matrix.yaml").write_text(MATRIX)
-    (tmp_path / "models.yaml").write_text(f"steady-chat:\n  source: {word_tokenizer}\n  parameters: 1000000\n"
-                                          "  dtype: float32\n  chat: true\n")
-    return tmp_path
 
 
 def run_suite(project: Path, url: str, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
