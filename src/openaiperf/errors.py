@@ -84,6 +84,17 @@ def _error_message(error: Mapping[str, Any], model: type[BaseModel] | None) -> s
     return f"{error['msg']}, got {_quoted(error.get('input'))}"
 
 
+def _located(error: Mapping[str, Any], model: type[BaseModel] | None, prefix: str) -> str:
+    flag = _field_flag(model, error["loc"])
+    where = field_path(error["loc"], prefix)
+    return f"{where} ({flag})" if flag else where
+
+
+def _more(exc: ValidationError, shown: int) -> str:
+    more = exc.error_count() - shown
+    return f" (and {more} more error{'s' if more > 1 else ''})" if more > 0 else ""
+
+
 def describe_validation(exc: ValidationError, *, model: type[BaseModel] | None = None, prefix: str = "",
                         limit: int = 1, fields: bool = True) -> str:
     """The one wording of a pydantic ValidationError: ``FIELD: MESSAGE`` for each of the
@@ -91,22 +102,20 @@ def describe_validation(exc: ValidationError, *, model: type[BaseModel] | None =
     path (``suites[0].models``, after ``prefix``) and its command-line flag where ``model``'s
     field declares one (``qps_target (--qps-target)``), and MESSAGE says what is accepted
     and what was given. ``fields=False`` leaves the field out (the caller names it)."""
-    errors = exc.errors()
-    lines = []
-    for error in errors[:limit]:
-        message = _error_message(error, model)
-        if fields:
-            flag = _field_flag(model, error["loc"])
-            where = field_path(error["loc"], prefix)
-            message = f"{where} ({flag}): {message}" if flag else f"{where}: {message}"
-        lines.append(message)
-    more = len(errors) - limit
-    return "; ".join(lines) + (f" (and {more} more error{'s' if more > 1 else ''})" if more > 0 else "")
+    errors = exc.errors()[:limit]
+    lines = [f"{_located(error, model, prefix)}: {_error_message(error, model)}" if fields
+             else _error_message(error, model) for error in errors]
+    return "; ".join(lines) + _more(exc, len(errors))
 
 
 def validation_error(exc: ValidationError, *, source: str | None = None, model: type[BaseModel] | None = None,
                      prefix: str = "", limit: int = 1, lead: str = "") -> ConfigError:
-    """A ConfigError of ``exc`` (see :func:`describe_validation`) naming ``source`` (the
-    file, or the file and where in it), ``lead`` said first (what was being read)."""
+    """A ConfigError of ``exc`` worded by :func:`describe_validation`, naming ``source`` (the
+    file, or the file and where in it) and, for one error shown, the field (``.field``);
+    ``lead`` is said first (what was being read)."""
+    if limit == 1 and not lead:
+        first = exc.errors()[0]
+        return ConfigError(_error_message(first, model) + _more(exc, 1), source=source,
+                           field=_located(first, model, prefix))
     text = describe_validation(exc, model=model, prefix=prefix, limit=limit)
     return ConfigError(f"{lead}: {text}" if lead else text, source=source)
