@@ -41,6 +41,10 @@ def task_file(tmp_path: Path, change: Callable[[dict], None]) -> Path:
     return write_yaml(tmp_path / "task.yaml", data)
 
 
+def misspelt_parameter(data: dict) -> None:
+    data.setdefault("parameters", {})["strid"] = 1
+
+
 def hardware_profile(tmp_path: Path) -> Path:
     folder = tmp_path / "profiles"
     folder.mkdir()
@@ -76,7 +80,7 @@ def entry_points(tmp_path: Path) -> dict[str, tuple[Callable[[], object], str, s
     results, baseline = results_file(tmp_path), baseline_file(tmp_path)
     return {
         "task file": (lambda: load_task_spec(task), str(task), "input_profile.max_new_tokens"),
-        "task parameters": (lambda: load_task_spec(task_file(tmp_path, lambda d: d.setdefault("parameters", {}).update(strid=1))),
+        "task parameters": (lambda: load_task_spec(task_file(tmp_path, misspelt_parameter)),
                             str(tmp_path / "task.yaml"), "parameters.strid"),
         "matrix file": (lambda: load_matrix(matrix), str(matrix), "suites[0].max_samples"),
         "model file": (lambda: load_registry([models]), f"{models} [tiny]", "parameters"),
