@@ -135,18 +135,6 @@ def _choices(annotation: Any) -> tuple[str, ...] | None:
     return None
 
 
-def _setting_check(model: type[BaseModel], name: str, flag: str, append: bool) -> Callable[[Any], None]:
-    """Validate a given value as the settings model will (its own validators, which name the flag)."""
-
-    def check(value: Any) -> None:
-        try:
-            model.model_validate({name: [value] if append else value})
-        except ValidationError as exc:
-            raise ConfigError(describe_validation(exc, fields=False), source=flag) from None
-
-    return check
-
-
 def setting_options(model: type[Settings]) -> list[Option]:
     """The options the fields of a settings model declare (:func:`openaiperf.settings.setting`)."""
     out = []
@@ -166,7 +154,7 @@ def setting_options(model: type[Settings]) -> list[Option]:
                           metavar=extra.get("metavar"), choices=_choices(info.annotation), action=action,
                           nargs=extra.get("nargs"), const=extra.get("const"),
                           bounds=_bounds(info.metadata) if kind in (int, float) else None,
-                          check=_setting_check(model, name, flag, append=action == "append"), recorded=recorded))
+                          check=_field_check(model, name, flag, append=action == "append"), recorded=recorded))
     return out
 
 
@@ -210,12 +198,13 @@ def _bounds(metadata: Sequence[Any]) -> tuple[float, bool, float | None] | None:
     return (low or (-math.inf, True))[0], (low or (0, True))[1], high
 
 
-def _field_check(model: Any, name: str, flag: str) -> Callable[[Any], None]:
-    """Validate a given value as the options model will (its own validators included)."""
+def _field_check(model: type[BaseModel], name: str, flag: str, append: bool = False) -> Callable[[Any], None]:
+    """Validate a given value (an item of a repeatable flag) as the model will: its bounds and
+    its own validators, which may raise a ConfigError naming the flag themselves."""
 
     def check(value: Any) -> None:
         try:
-            model.model_validate({name: value})
+            model.model_validate({name: [value] if append else value})
         except ValidationError as exc:
             raise ConfigError(describe_validation(exc, fields=False), source=flag) from None
 
