@@ -54,10 +54,12 @@ def check_engine_options(texts: Iterable[str], flag: str = "--engine-option") ->
             cls.parse_options({key: value}, source=source)
 
 
-def apply_cli_options(cases: Sequence[Case], option: Callable[[str], Any]) -> list[Case]:
-    """Cases with the command line's engine and scenario options applied: a flag goes
-    to the cases whose engine's (scenario's) options have the field that declares it."""
-    engine_overrides = [parse_engine_option(text) for text in option("engine_option") or ()]
+def apply_cli_options(cases: Sequence[Case], option: Callable[[str], Any], given_engine_options: Sequence[str] = ()
+                      ) -> list[Case]:
+    """Cases with the command line's engine and scenario options applied: ``given_engine_options``
+    (``--engine-option`` values), and each flag the registered options declare (``option``: its value
+    by name) to the cases whose engine's (scenario's) options have the field that declares it."""
+    engine_overrides = [parse_engine_option(text) for text in given_engine_options]
     flags = [(o, option(o.dest)) for o in registry_options() if o.target is not None]
     given = [(o, value) for o, value in flags if value is not None and value is not False]
     out = []

@@ -1,6 +1,7 @@
 """Every command-line option of the suite, declared once.
 
-:func:`options` lists them: the suite's own (:data:`BASE_OPTIONS`) and the flags
+:func:`options` lists them: the suite's own (the fields of its settings models,
+:mod:`openaiperf.settings`, and of each report writer's ``Options``) and the flags
 the registries declare (a scenario's or an engine's ``Options`` field made with
 ``option_field(..., flag="--qps-target")``). :func:`add_options` adds them to
 pytest (:mod:`openaiperf.plugin.options`, group "OpenAIPerf") and to ``ob run``'s
@@ -11,7 +12,6 @@ its range or malformed, naming the option and what it accepts.
 from __future__ import annotations
 
 import math
-import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
@@ -19,19 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
-from openaiperf.baselines import CONFIRM_ROUNDS
-from openaiperf.baselines.ab import AB_ROUNDS, MIN_AB_ROUNDS
-from openaiperf.baselines.compare import ALPHA, DRIFT
+from openaiperf.baselines.settings import BaselineSettings
 from openaiperf.engines import engines
-from openaiperf.errors import ConfigError
-from openaiperf.history.location import normalize_url
-from openaiperf.monitor.stalls import STALL_LIMIT_MS, STALL_RETRIES
-from openaiperf.monitor.util import parse_interval
+from openaiperf.errors import ConfigError, describe_validation
+from openaiperf.runner.settings import MODEL_DTYPES, RunSettings, parse_stall_limit
 from openaiperf.scenarios import ScenarioConfig, scenarios
+from openaiperf.settings import SelectionSettings, Settings, flag_extra
 
-#: what --dtype accepts: the model registry's dtypes
-MODEL_DTYPES = ("float32", "bfloat16", "float16")
+__all__ = ["GROUPS", "MODEL_DTYPES", "Option", "add_options", "check_values", "options", "parse_engine_option",
+           "parse_stall_limit", "recorded_options"]
 
 GROUPS = {
     "selection": "what runs",
@@ -120,150 +118,57 @@ def parse_engine_option(text: str, flag: str = "--engine-option") -> tuple[str |
     return (engine.strip() or None) if colon else None, key.strip(), value
 
 
-def _engine_option(text: str) -> None:
-    parse_engine_option(text)
+def settings_models() -> list[type[Settings]]:
+    """The suite's settings models (their fields are its own options), then each report
+    writer's ``Options`` (a writer's flags are in the report group)."""
+    from openaiperf.report import writers
+
+    return [RunSettings, SelectionSettings, BaselineSettings, *(cls.Options for cls in writers.classes().values())]
 
 
-def _interval(text: str) -> None:
-    parse_interval(text, source="--monitor-interval")
+def _choices(annotation: Any) -> tuple[str, ...] | None:
+    args = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or \
+        typing.get_origin(annotation) is typing.Union else (annotation,)
+    for arg in args:
+        if typing.get_origin(arg) is typing.Literal:
+            return tuple(str(value) for value in typing.get_args(arg))
+    return None
 
 
-def parse_stall_limit(text: str) -> float | None:
-    """``--stall-limit``: ``"20ms"`` -> 20.0 (ms); ``"off"`` -> None."""
-    if str(text).strip().lower() == "off":
-        return None
-
-    return 1000 * parse_interval(text, source="--stall-limit (a duration like 20ms, or off)")
-
-
-def _salt(text: str) -> None:
-    if not re.fullmatch(r"[0-9a-fA-F]{1,64}", text):
-        raise ConfigError(f"{text!r} is not a salt: hex digits expected (e.g. 3f9a2c1b)", source="--salt")
-
-
-def _stall_limit(text: str) -> None:
-    parse_stall_limit(text)
-
-
-def _dtype(value: str) -> None:
-    if value not in MODEL_DTYPES:
-        raise ConfigError(f"unknown dtype {value!r}; known: {', '.join(MODEL_DTYPES)}", source="--dtype")
-
-
-def _history(url: str) -> None:
-    normalize_url(url)
+def setting_options(model: type[Settings]) -> list[Option]:
+    """The options the fields of a settings model declare (:func:`openaiperf.settings.setting`)."""
+    out = []
+    for name, info in model.model_fields.items():
+        extra = flag_extra(model, name)
+        if not extra:
+            continue
+        flag, group, recorded = str(extra["flag"]), str(extra.get("group") or model.group), extra["recorded"]
+        kind = str if extra["text"] else _simple_type(info.annotation)
+        help_text = info.description or name
+        if extra["negate"] or kind is bool:
+            out.append(Option(flag, help_text, group, action="store_true", recorded=recorded))
+            continue
+        default = None if info.default_factory is not None else info.default
+        action = extra.get("action")
+        out.append(Option(flag, help_text, group, default=default, type=kind if kind in (int, float) else None,
+                          metavar=extra.get("metavar"), choices=_choices(info.annotation), action=action,
+                          nargs=extra.get("nargs"), const=extra.get("const"),
+                          bounds=_bounds(info.metadata) if kind in (int, float) else None,
+                          check=_field_check(model, name, flag, append=action == "append"), recorded=recorded))
+    return out
 
 
-AT_LEAST_1 = (1, True, None)
-AT_LEAST_0 = (0, True, None)
-
-#: the plugin's own options, by group, in the order ``--help`` shows them
-BASE_OPTIONS: tuple[Option, ...] = (
-    # -- selection
-    Option("--hw", "hardware profile (hardware_profiles/<NAME>.yaml), or 'auto' to probe the machine",
-           "selection", default="auto", metavar="NAME|auto"),
-    Option("--hw-dir", "extra directory of hardware profiles (searched first)", "selection", action="append",
-           metavar="DIR", recorded=False),
-    Option("--matrix", "suite definition (default: the matrix.yaml / *.matrix.yaml files in the collected folders)",
-           "selection", metavar="PATH"),
-    *(Option(f"--{kind}", f"{kind}s to run (comma-separated): narrows the matrix to them, and adds cases for "
-              f"{'an' if kind == 'engine' else 'a'} {kind} the matrix does not have (see the README's selection rule)",
-              "selection", metavar="A,B")
-      for kind in ("task", "scenario", "engine", "model")),
-    Option("--model-file", "extra model registry entries", "selection", action="append", metavar="YAML",
-           recorded=False),
-    Option("--task-file", "extra task definition (joins the matrix with its own scenarios)", "selection",
-           action="append", metavar="YAML", recorded=False),
-    # -- run
-    Option("--max-samples", "samples per case (default: all)", "run", type=int, metavar="N", bounds=AT_LEAST_1),
-    Option("--repeats", "measured rounds per case (pytest-benchmark rounds)", "run", default=1, type=int,
-           metavar="N", bounds=AT_LEAST_1),
-    Option("--subset-seed", "pick --max-samples samples at random with this seed (default: the first N)", "run",
-           type=int, metavar="SEED", bounds=AT_LEAST_0),
-    Option("--warmup-samples", "warmup requests before measuring (default: the task's warmup.samples)", "run",
-           type=int, metavar="N", bounds=AT_LEAST_0),
-    Option("--dtype", "model dtype (default: hardware profile's on CPU, else the model's)", "run", check=_dtype),
-    Option("--weights", "real: load each model's checkpoint; random: build each model from its registry "
-           "architecture with random weights on the device, no download (performance only: tasks that judge "
-           "quality skip); default: each model's own setting (weights: in the model registry)", "run",
-           choices=("real", "random")),
-    Option("--salt", "the run's salt (hex digits): every prompt's salt derives from it, the case, the round and the "
-           "attempt (default: 8 random hex digits per run, recorded in results.json and in each record); give a "
-           "run's recorded salt to send exactly its prompts again", "run", metavar="HEX", check=_salt),
-    Option("--max-cold-hit-rate", "a workload that declares no prefix sharing is INVALID when the server's own "
-           "prefix-cache hit rate exceeds this (where the server counts one)", "run", default=0.05,
-           type=float, metavar="FRACTION", bounds=(0, True, 1)),
-    Option("--dataset-source", "load the task's eval dataset from here (e.g. the real XSum CSV)", "run",
-           metavar="PATH|hf:ID"),
-    Option("--max-error-rate", "fail a case whose failed-request fraction exceeds this", "run",
-           default=0.0, type=float, metavar="FRACTION", bounds=(0, True, 1)),
-    Option("--report-dir", "where run folders are written", "run", default="reports",
-           metavar="DIR", recorded=False),
-    # -- measurement
-    Option("--monitor-interval", "resource monitor sampling interval, e.g. 100ms or 1s",
-           "measurement", default="100ms", metavar="DURATION", check=_interval),
-    Option("--no-monitor", "do not sample CPU/GPU/memory during cases", "measurement", action="store_true"),
-    Option("--stall-limit", "measure a round again when the client stalled this long in it (a machine that stopped "
-           "the client, not the engine) and for a tenth of the round's median TTFT or decoding time, e.g. 50ms; "
-           "'off' never does",
-           "measurement", default=f"{STALL_LIMIT_MS:g}ms", metavar="DURATION|off", check=_stall_limit),
-    Option("--stall-retries", "how many times a stalled round is measured again at most",
-           "measurement", default=STALL_RETRIES, type=int, metavar="N", bounds=AT_LEAST_0),
-    Option("--profile", "torch: PyTorch profiler trace + top-ops table per case; nsys/ncu: re-run under Nsight",
-           "measurement", choices=("torch", "nsys", "ncu")),
-    Option("--sweep", 'expand each case over parameters, e.g. "batch_size:1,2,4;max_tokens:50,100"', "measurement",
-           metavar="K:V1,V2;K2:..."),
-    Option("--preset", "a preset from openaiperf/sweeps/presets.yaml: the sweeps quick, comprehensive, scaling, "
-           "qps-curve, pareto; quality (the 48-sample XSum quality run); extended (the main job and the matrix suites "
-           "marked preset: extended)", "measurement", metavar="NAME"),
-    # -- serving (the engines' and scenarios' own flags follow, from their options)
-    Option("--engine-option", "engine option, e.g. vllm:max_model_len=1024, or KEY=VALUE for every engine that "
-           "takes KEY; repeatable", "serving", action="append", metavar="[ENGINE:]KEY=VALUE", check=_engine_option),
-    # -- baseline
-    Option("--baseline-save", "store each passing case as the baseline in DIR/<hw>/<case>.json (default DIR: "
-           "baselines); needs --repeats >= 3", "baseline", nargs="?", const="", metavar="DIR", recorded=False),
-    Option("--baseline-append", "add each passing case's rounds to its stored baseline (same configuration; the "
-           "last 10 runs are kept) so the gate measures run-to-run drift; needs --repeats >= 3", "baseline",
-           nargs="?", const="", metavar="DIR", recorded=False),
-    Option("--baseline-compare", "compare each case with its baseline under PATH (default: baselines): a "
-           "regression fails the case, an inconclusive verdict passes with what would settle it", "baseline",
-           nargs="?", const="", metavar="PATH", recorded=False),
-    Option("--baseline-required", "a case without a baseline fails (implies --baseline-compare)", "baseline",
-           action="store_true", recorded=False),
-    Option("--baseline-force", "compare with a baseline whose configuration (options, versions, device) differs",
-           "baseline", action="store_true", recorded=False),
-    Option("--baseline-strict", "an inconclusive baseline verdict fails the case too", "baseline",
-           action="store_true", recorded=False),
-    Option("--baseline-alpha", "significance level of the baseline gate, family-wise per case",
-           "baseline", default=ALPHA, metavar="ALPHA", recorded=False),
-    Option("--baseline-drift", "run-to-run drift (relative standard deviation of a run) that a baseline saved "
-           "from one run assumes, since it cannot measure it (--baseline-append measures it)",
-           "baseline", default=DRIFT, metavar="FRACTION", recorded=False),
-    Option("--baseline-confirm", "rounds measured more, after the last, when the rounds so far make a regression "
-           "against the stored baseline; the verdict is then on every round; 0: none",
-           "baseline", default=CONFIRM_ROUNDS, type=int, metavar="N",
-           bounds=AT_LEAST_0, recorded=False),
-    Option("--tolerance", "relative tolerance of a metric, e.g. ttft_p90=0.05 (repeatable)", "baseline",
-           action="append", metavar="METRIC=FRACTION", recorded=False),
-    Option("--ab-endpoint", "interleaved A/B: measure every case against this second server (B) too, in "
-           "alternating rounds (A B B A ...) in this session, and judge B against A (--endpoint or the managed "
-           "server) by a paired test per metric: a regression fails the case", "baseline", metavar="URL",
-           recorded=False),
-    Option("--ab-engine-option", "interleaved A/B: an engine option of the B side, e.g. server_args='--max-num-seqs "
-           "64' for a second managed server (repeatable; the other options are A's)", "baseline", action="append",
-           metavar="[ENGINE:]KEY=VALUE", recorded=False),
-    Option("--ab-rounds", f"interleaved A/B: the most rounds a side (default {AB_ROUNDS}); the rounds stop at the "
-           "first look that decides (after 4 rounds a side, then every 2)", "baseline", default=AB_ROUNDS,
-           type=int, metavar="N", bounds=(MIN_AB_ROUNDS, True, None), recorded=False),
-    # -- report
-    Option("--no-html-report", "do not write report.html into the run folder at the end of the session", "report",
-           action="store_true", recorded=False),
-    Option("--history", "results history store the run is written to: sqlite:///PATH, postgresql://USER@HOST/DB "
-           "or a file path (default: $OPENAIPERF_HISTORY, else history.sqlite under the user data directory)",
-           "report", metavar="URL", recorded=False, check=_history),
-    Option("--no-history", "do not write the run into the results history (nor show trends in the reports)",
-           "report", action="store_true", recorded=False),
-)
+def own_options() -> list[Option]:
+    """The suite's own options (its settings models' and the report writers'), by group
+    in :data:`GROUPS`' order, in declaration order within one."""
+    declared = [option for model in settings_models() for option in setting_options(model)]
+    seen: dict[str, str] = {}
+    for option in declared:
+        if option.flag in seen:
+            raise ConfigError(f"declared twice (by {seen[option.flag]} and another settings model or writer)",
+                              source=option.flag)
+        seen[option.flag] = option.group
+    return sorted(declared, key=lambda option: list(GROUPS).index(option.group))
 
 
 # -- flags the registries declare -------------------------------------------------------------
@@ -293,18 +198,15 @@ def _bounds(metadata: Sequence[Any]) -> tuple[float, bool, float | None] | None:
     return (low or (-math.inf, True))[0], (low or (0, True))[1], high
 
 
-def _field_check(model: Any, name: str, flag: str) -> Callable[[Any], None]:
-    """Validate a given value as the options model will (its own validators included)."""
+def _field_check(model: type[BaseModel], name: str, flag: str, append: bool = False) -> Callable[[Any], None]:
+    """Validate a given value (an item of a repeatable flag) as the model will: its bounds and
+    its own validators, which may raise a ConfigError naming the flag themselves."""
 
     def check(value: Any) -> None:
-        from pydantic import ValidationError
-
         try:
-            model.model_validate({name: value})
+            model.model_validate({name: [value] if append else value})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            message = str((first.get("ctx") or {}).get("error") or first["msg"])
-            raise ConfigError(f"{message}, got {value!r}" if "got" not in message else message, source=flag) from None
+            raise ConfigError(describe_validation(exc, fields=False), source=flag) from None
 
     return check
 
@@ -353,15 +255,16 @@ def registry_options() -> list[Option]:
 
 
 def options() -> list[Option]:
-    """Every option: the plugin's own, then the registries' flags in the serving group."""
+    """Every option: the suite's own and the writers', the registries' flags in the serving group."""
+    own = own_options()
     generated = registry_options()
-    own = {o.flag for o in BASE_OPTIONS}
-    clash = [o.flag for o in generated if o.flag in own]
+    flags = {o.flag for o in own}
+    clash = [o.flag for o in generated if o.flag in flags]
     if clash:
         raise ConfigError(f"a registered class declares the flag(s) {clash}, which the suite already has",
                           source="options")
-    serving_end = max(i for i, o in enumerate(BASE_OPTIONS) if o.group == "serving") + 1
-    return [*BASE_OPTIONS[:serving_end], *generated, *BASE_OPTIONS[serving_end:]]
+    serving_end = max(i for i, o in enumerate(own) if o.group == "serving") + 1
+    return [*own[:serving_end], *generated, *own[serving_end:]]
 
 
 def add_options_as(addoption: Callable[..., Any], flags: dict[str, str]) -> None:

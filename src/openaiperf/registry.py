@@ -41,7 +41,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from openaiperf.errors import ConfigError, UnknownNameError
+from openaiperf.errors import ConfigError, UnknownNameError, validation_error
 
 C = TypeVar("C")
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -174,18 +174,7 @@ def parse_options(model: type[ModelT], data: Mapping[str, Any] | None, *, source
     try:
         return model.model_validate(dict(data or {}))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        message = first["msg"]
-        if first["type"] == "extra_forbidden":
-            known = ", ".join(sorted(model.model_fields)) or "(none)"
-            message = f"unknown option (check its spelling); known: {known}"
-        elif first["type"] == "value_error":
-            message = str((first.get("ctx") or {}).get("error", message))
-        else:
-            message += f", got {first.get('input')!r}"
-        flag = field_flag(model, str(first["loc"][0])) if first["loc"] else None
-        raise ConfigError(message, source=source, field=f"{name} ({flag})" if flag else name) from None
+        raise validation_error(exc, source=source, model=model) from None
 
 
 # -- the registry ----------------------------------------------------------------------------

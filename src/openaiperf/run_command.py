@@ -3,7 +3,8 @@
     ob run --task summarization.xsum --model smollm2-135m --scenario offline --engine hf --repeats 3
     ob run ... -- -x -v          # anything after -- goes to pytest unchanged
 
-Its options are the plugin's, declared once (:mod:`openaiperf.options`):
+Its options are the plugin's, declared once (fields of the settings models, made into
+options by :mod:`openaiperf.options`):
 each one given becomes the same pytest option; ``--backend`` is ``--engine``
 under the name the original command line used. The exit status is pytest's.
 """

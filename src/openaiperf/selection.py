@@ -47,8 +47,12 @@ class SelectionInputs:
     tasks: Mapping[str, Any] = field(default_factory=dict)
     #: the model registry (to find an endpoint's models in it)
     models: Mapping[str, Any] = field(default_factory=dict)
-    #: the run's options (the engine's command-line options reach its served_models)
+    #: the run's options (the engine's command-line flags reach its served_models)
     option: Callable[[str], Any] = lambda name: None
+    #: ``--engine-option`` values (they reach its served_models too)
+    engine_options: Sequence[str] = ()
+    #: ``--preset``: the suites marked with it join the run
+    preset: str | None = None
 
 
 def expand(matrix: MatrixSpec) -> list[Case]:
@@ -92,7 +96,7 @@ def served_models(engine: str, matrix: MatrixSpec, inputs: SelectionInputs) -> l
     except ImportError:
         return None
     probe = Case("-", "-", engine, "-", engine_options=first_options(matrix, "engine", engine))
-    (probe,) = apply_cli_options([probe], inputs.option)
+    (probe,) = apply_cli_options([probe], inputs.option, inputs.engine_options)
     try:
         names = cls.served_models(cls.parse_options(probe.engine_options, source=f"engine {engine} options"))
     except EngineError as exc:
@@ -157,7 +161,7 @@ def select_cases(matrix: MatrixSpec, inputs: SelectionInputs) -> list[Case]:
     """The matrix's cases and the command line's additions, without duplicates (the
     narrowing to the command line's lists is left to the caller)."""
     named = {task for suite in matrix.suites for task in suite.tasks}
-    matrix = active_suites(matrix, inputs.option("preset"), inputs.wanted["task"] or ())
+    matrix = active_suites(matrix, inputs.preset, inputs.wanted["task"] or ())
     cases = expand(matrix)
     cases += free_task_cases(matrix, inputs, named)
     cases += substituted_cases(matrix, cases, inputs)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from openaiperf.errors import ConfigError
+from openaiperf.errors import ConfigError, validation_error
 
 SpecT = TypeVar("SpecT", bound=BaseModel)
 
@@ -43,18 +43,6 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"malformed YAML{where}: {getattr(exc, 'problem', exc)}", source=str(path)) from None
 
 
-def describe_validation_error(exc: ValidationError) -> tuple[str, str]:
-    """Return (field path, message) for the first error of a pydantic ValidationError."""
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    message = first["msg"]
-    if first["type"] == "extra_forbidden":
-        message = "unknown field (check its spelling)"
-    elif first["type"] == "missing":
-        message = "required field is missing"
-    return field, message
-
-
 def build_spec(model: type[SpecT], data: Any, *, source: str) -> SpecT:
     """Validate ``data`` as ``model``; errors name ``source`` and the field."""
     if not isinstance(data, dict):
@@ -62,10 +50,7 @@ def build_spec(model: type[SpecT], data: Any, *, source: str) -> SpecT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        field, message = describe_validation_error(exc)
-        n = exc.error_count()
-        more = f" (and {n - 1} more error{'s' if n > 2 else ''})" if n > 1 else ""
-        raise ConfigError(message + more, source=source, field=field) from None
+        raise validation_error(exc, source=source, model=model) from None
 
 
 def load_yaml_spec(model: type[SpecT], path: str | Path) -> SpecT:

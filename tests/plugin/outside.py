@@ -135,15 +135,24 @@ TASK_KIND = textwrap.dedent('''
             return result
 ''')
 
-#: my_writer.py: a report writer that lists each case's bursts (it reads the typed report, as every writer)
+#: my_writer.py: a report writer that lists each case's bursts (it reads the typed report, as every writer),
+#: into a file its own option names
 WRITER = textwrap.dedent('''
-    from openaiperf.report import Writer, writers
+    from openaiperf.report import Writer, WriterOptions, writers
+    from openaiperf.settings import setting
+
+
+    class BurstsOptions(WriterOptions):
+        bursts_file: str = setting("bursts.txt", flag="--bursts-file", metavar="NAME",
+                                   help="the file in the run folder the bursts are listed in")
 
 
     @writers.register("bursts")
     class BurstsWriter(Writer):
+        Options = BurstsOptions
+
         def write(self, report):
-            path = report.run_dir / "bursts.txt"
+            path = report.run_dir / self.options.bursts_file
             path.write_text("".join(f"{case.id} {case.value('bursts'):.0f}\\n" for case in report.results))
             return [path]
 ''')

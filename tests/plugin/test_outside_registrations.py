@@ -71,17 +71,24 @@ def test_registered_through_entry_points(tmp_path: Path):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: outside-plugins\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(ENTRY_POINTS)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO / "src")])}
-    # the scenario's flag (--burst-size) exists: its options declare it, the plugin adds it
+    # the scenario's flag (--burst-size) and the writer's (--bursts-file) exist: their options declare them,
+    # the plugin adds them
     done = subprocess.run([sys.executable, "-m", "pytest", "--hw", "cpu", "--task-file", "counting.yaml",
                            "--model-file", "models.yaml", "--report-dir", "out", "--no-monitor", "--burst-size", "4",
-                           "-p", "no:cacheprovider"], cwd=project, env=env, capture_output=True, text=True,
-                          timeout=300)
+                           "--bursts-file", "counted.txt", "-p", "no:cacheprovider"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     case = only_case(project)
     assert case["id"] == "counting.numbers-burst-echo-tiny" and case["scenario_options"] == {"burst_size": 4}
     assert case["metrics"]["bursts"]["value"] == 2  # 4 + 1
-    (written,) = (project / "out").glob("*/bursts.txt")
+    (written,) = (project / "out").glob("*/counted.txt")  # where the writer's own option said
     assert written.read_text() == "counting.numbers-burst-echo-tiny 2\n"
+    assert not list((project / "out").glob("*/bursts.txt"))
+    # ob run offers the writer's flag too, in the report group, with its declared default
+    run_help = subprocess.run([sys.executable, "-m", "openaiperf.cli", "run", "--help"], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=120)
+    report_group = run_help.stdout.split("report: ")[1]
+    assert "--bursts-file NAME" in report_group and "(default bursts.txt)" in " ".join(report_group.split())
     listing = subprocess.run([sys.executable, "-m", "openaiperf.cli", "engine", "list"], cwd=project, env=env,
                              capture_output=True, text=True, timeout=120)
     assert "echo             entry point  my_engine:EchoEngine  [concurrent] options: max_words" in listing.stdout

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from openaiperf.baselines import ab
+from openaiperf.baselines.settings import BaselineSettings
 from openaiperf.errors import ConfigError
 from openaiperf.metrics import Better
 from openaiperf.result import MetricValue, Outcome
@@ -120,32 +121,29 @@ def test_the_sequential_rule_keeps_the_false_alarm_rate_and_catches_10_percent()
 
 
 # -- options ------------------------------------------------------------------------------------
-def options(**given: Any):
-    defaults = {"ab_endpoint": None, "ab_engine_option": [], "ab_rounds": ab.AB_ROUNDS, "baseline_alpha": None,
-                "baseline_strict": False, "baseline_save": None, "baseline_append": None, "baseline_compare": None,
-                "baseline_required": False}
-    values = defaults | given
-    return lambda name: values[name]
+def options(**given: Any) -> BaselineSettings:
+    """The baseline settings as a command line giving ``given`` (by option name) makes them."""
+    return BaselineSettings.from_options(given.get)
 
 
 def test_ab_settings_and_their_start_up_checks() -> None:
-    assert ab.settings_from_options(options()) is None
-    settings = ab.settings_from_options(options(ab_endpoint="http://127.0.0.1:9", ab_rounds=6,
+    assert ab.ab_settings(options()) is None
+    settings = ab.ab_settings(options(ab_endpoint="http://127.0.0.1:9", ab_rounds=6,
                                                 ab_engine_option=["openai:server_args=--max-num-seqs 8"]))
     assert settings is not None and settings.rounds == 6
     assert settings.b_engine_options("openai", {"endpoint": "http://a", "api": "chat"}) == {
         "endpoint": "http://127.0.0.1:9", "api": "chat", "server_args": "--max-num-seqs 8"}
     assert settings.b_engine_options("hf", {}) == {}  # the openai engine's options only
-    refused = {
-        "--ab-endpoint": options(ab_endpoint="localhost:9"),
-        "--ab-rounds": options(ab_endpoint="http://127.0.0.1:9", ab_rounds=2),
-        "--baseline-compare": options(ab_endpoint="http://127.0.0.1:9", baseline_compare=""),
-        "--ab-engine-option": options(ab_engine_option=["no-equals-sign"]),
+    refused: dict[str, dict[str, Any]] = {
+        "--ab-endpoint": {"ab_endpoint": "localhost:9"},
+        "--ab-rounds": {"ab_endpoint": "http://127.0.0.1:9", "ab_rounds": 2},
+        "--baseline-compare": {"ab_endpoint": "http://127.0.0.1:9", "baseline_compare": ""},
+        "--ab-engine-option": {"ab_engine_option": ["no-equals-sign"]},
     }
     for flag, given in refused.items():
         with pytest.raises(ConfigError, match=flag):
-            ab.settings_from_options(given)
+            ab.ab_settings(options(**given))
     with pytest.raises(ConfigError, match="--ab-rounds: applies to an A/B comparison"):
-        ab.settings_from_options(options(ab_rounds=4))
+        ab.ab_settings(options(ab_rounds=4))
     with pytest.raises(ConfigError, match="--ab-engine-option 'openai:no_such_option=1'"):
         ab.check_engine_overrides(options(ab_engine_option=["openai:no_such_option=1"]))

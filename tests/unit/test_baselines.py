@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,12 +19,12 @@ from openaiperf.baselines.fingerprint import configuration, differences
 from openaiperf.baselines.gate import (
     DEFAULT_TOLERANCES,
     GateSettings,
-    check_options,
+    check_settings,
     gate,
-    parse_tolerances,
     resolve_tolerances,
 )
 from openaiperf.baselines.json_store import JsonBaselineStore, read_baseline
+from openaiperf.baselines.settings import BaselineSettings, parse_tolerances
 from openaiperf.errors import ConfigError
 from openaiperf.metrics import Better, Metric
 from openaiperf.result import CaseResult, Fingerprint, MetricValue, RunResult
@@ -415,17 +416,18 @@ def test_strict_fails_an_inconclusive_verdict(tmp_path: Path) -> None:
 
 
 def test_saving_needs_three_rounds_at_start_up() -> None:
-    options = {"tolerance": [], "baseline_alpha": "0.05", "repeats": 1, "baseline_save": ""}
+    def check(repeats: int = 1, **given: Any) -> None:
+        check_settings(BaselineSettings.from_options(given.get), repeats)
+
     with pytest.raises(ConfigError, match=r"--baseline-save.*needs --repeats >= 3 \(got --repeats 1\)"):
-        check_options(options.get)
-    check_options({**options, "repeats": 3}.get)
-    appending = {**options, "baseline_save": None, "baseline_append": "dir"}
+        check(baseline_save="")
+    check(3, baseline_save="")
     with pytest.raises(ConfigError, match=r"--baseline-append.*needs --repeats >= 3"):
-        check_options(appending.get)
+        check(baseline_append="dir")
     with pytest.raises(ConfigError, match="one of --baseline-save .* and --baseline-append"):
-        check_options({**appending, "repeats": 3, "baseline_save": ""}.get)
+        check(3, baseline_append="dir", baseline_save="")
     with pytest.raises(ConfigError, match="--baseline-alpha"):
-        check_options({**options, "repeats": 3, "baseline_alpha": "2"}.get)
+        check(3, baseline_alpha="2")
 
 
 def test_tolerances_defaults_task_file_and_command_line() -> None:

@@ -21,13 +21,13 @@ def test_engine_option_parsing():
 
 
 def test_cli_overrides_reach_the_right_cases():
-    values = {"engine_option": ["vllm:dtype=float16", "kv_cache_dtype=auto"], "endpoint": "http://h:1",
+    values = {"endpoint": "http://h:1",
               "api_key_env": "MY_KEY", "stream_count": 8, "qps_target": 3.5, "burstiness": None,
               "arrival_seed": None, "latency_sla": "100,10", "find_peak": False, "min_duration": 5.0,
               "min_queries": None}
     cases = [Case("t", "server", "openai", "m", scenario_options={"qps_target": 2}),
              Case("t", "multi_stream", "vllm", "m")]
-    server, multi = apply_cli_options(cases, values.get)
+    server, multi = apply_cli_options(cases, values.get, ["vllm:dtype=float16", "kv_cache_dtype=auto"])
     assert server.engine_options == {"kv_cache_dtype": "auto", "endpoint": "http://h:1", "api_key_env": "MY_KEY"}
     assert server.scenario_options == {"qps_target": 3.5, "latency_sla": "100,10", "min_duration_s": 5.0}
     assert multi.engine_options == {"dtype": "float16", "kv_cache_dtype": "auto"}

@@ -62,7 +62,7 @@ def test_malformed_and_mistyped_matrix_files(tmp_path):
         load_matrix(bad)
     typo = tmp_path / "typo.yaml"
     typo.write_text(MATRIX.replace("models:", "modles:"))
-    with pytest.raises(ConfigError, match=r"typo.yaml: suites.0.models: required field is missing"):
+    with pytest.raises(ConfigError, match=r"typo.yaml: suites\[0\]\.models: required field is missing"):
         load_matrix(typo)
 
 
@@ -71,7 +71,7 @@ def test_suite_max_samples_reaches_its_cases(tmp_path):
     path.write_text(MATRIX + "    max_samples: 5\n")
     assert {c.max_samples for c in expand(load_matrix(path))} == {5}
     path.write_text(MATRIX + "    max_samples: 0\n")
-    with pytest.raises(ConfigError, match=r"suites.0.max_samples"):
+    with pytest.raises(ConfigError, match=r"suites\[0\]\.max_samples"):
         load_matrix(path)
 
 
@@ -82,5 +82,5 @@ def test_suite_input_profile_reaches_its_cases_and_is_checked(tmp_path):
     assert case.task_options == {"max_new_tokens": 32} and case.variant == ""  # the id does not change
     assert case.to_json()["task_options"] == {"max_new_tokens": 32}
     path.write_text(MATRIX + "    input_profile: {max_tokens: 32}\n")
-    with pytest.raises(ConfigError, match=r"suites.0.input_profile.max_tokens"):
+    with pytest.raises(ConfigError, match=r"suites\[0\]\.input_profile\.max_tokens"):
         load_matrix(path)

@@ -176,7 +176,7 @@ def test_options_errors_name_the_source_the_field_and_its_flag():
         parse_options(WidgetOptions, {"rate": -1}, source="matrix.yaml: suites[0].scenario_options.w")
     assert str(bad.value) == ("matrix.yaml: suites[0].scenario_options.w: rate (--widget-rate): "
                               "Input should be greater than 0, got -1")
-    with pytest.raises(ConfigError, match=r"x: colour: unknown option \(check its spelling\); known: rate, size"):
+    with pytest.raises(ConfigError, match=r"x: colour: unknown field \(check its spelling\); known: rate, size"):
         parse_options(WidgetOptions, {"colour": "red"}, source="x")
 
 
@@ -200,7 +200,7 @@ def test_scenario_options_come_from_the_scenario_and_the_shared_config():
     assert create_scenario("server", config).qps == 3.0
     with pytest.raises(ConfigError, match=r"m.yaml: stream_count \(--stream-count\): Input should be greater"):
         check_scenario_options("multi_stream", {"stream_count": 0}, source="m.yaml")
-    with pytest.raises(ConfigError, match=r"m.yaml: qps_target: unknown option .*known: \(none\)"):
+    with pytest.raises(ConfigError, match=r"m.yaml: qps_target: unknown field .*known: \(none\)"):
         check_scenario_options("offline", {"qps_target": 2}, source="m.yaml")
     assert ScenarioConfig().min_duration_s == 0.0
 

@@ -162,8 +162,9 @@ def test_a_broken_file_names_the_field(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     path.write_text(json.dumps(document))
     with pytest.raises(ConfigError, match=re.escape(
-            f"{path}: not a valid results document (schema_version 1): cases[0].hardware: Field required; "
-            "cases[1].metrics.ttft_p50.value: Input should be a valid number")):
+            f"{path}: not a valid results document (schema_version 1): cases[0].hardware: required field is missing; "
+            "cases[1].metrics.ttft_p50.value: Input should be a valid number, unable to parse string as a number, "
+            "got 'fast'")):
         read_results(path)
 
 

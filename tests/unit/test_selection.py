@@ -50,11 +50,11 @@ def serving():
     engines.restore(state)
 
 
-def select(*, free: tuple[str, ...] = (), options: dict[str, Any] | None = None, **wanted: str) -> list[str]:
+def select(*, free: tuple[str, ...] = (), engine_options: tuple[str, ...] = (), **wanted: str) -> list[str]:
     lists = {axis: wanted[axis].split(",") if axis in wanted else None
              for axis in ("task", "scenario", "engine", "model")}
     cases = select_cases(MATRIX, SelectionInputs(wanted=lists, free_tasks=free, tasks=TASKS, models=MODELS,
-                                                 option=(options or {}).get))
+                                                 engine_options=engine_options))
     kept, _ = narrow(cases, **lists)
     return [c.id for c in kept]
 
@@ -89,12 +89,13 @@ def test_a_joined_case_takes_the_options_of_the_first_suite_that_gives_them():
 
 
 def test_without_model_a_serving_engine_runs_the_model_its_server_serves(serving):
-    endpoint = {"engine_option": ["serving:endpoint=http://host:8000/v1/served-one"]}
-    assert select(free=("my.task",), task="my.task", engine="serving", scenario="offline", options=endpoint) == [
+    endpoint = ("serving:endpoint=http://host:8000/v1/served-one",)
+    assert select(free=("my.task",), task="my.task", engine="serving", scenario="offline",
+                  engine_options=endpoint) == [
         "my.task-offline-serving-served-one"]
-    unknown = {"engine_option": ["serving:endpoint=http://host:8000/v1/mystery"]}
+    unknown = ("serving:endpoint=http://host:8000/v1/mystery",)
     with pytest.raises(ConfigError, match="the server serves 'mystery', which the model registry does not know"):
-        select(free=("my.task",), task="my.task", engine="serving", options=unknown)
+        select(free=("my.task",), task="my.task", engine="serving", engine_options=unknown)
 
 
 def test_an_engine_model_or_scenario_the_matrix_lacks_replaces_it_in_the_matching_cases(serving):
@@ -123,7 +124,7 @@ def test_a_suite_of_a_preset_runs_with_that_preset_or_when_its_task_is_named():
     def ids(preset: str | None = None, task: str | None = None) -> list[str]:
         lists = {"task": task.split(",") if task else None, "scenario": None, "engine": None, "model": None}
         cases = select_cases(EXTENDED, SelectionInputs(wanted=lists, tasks=TASKS, models=MODELS,
-                                                       option={"preset": preset}.get))
+                                                       preset=preset))
         return [c.id for c in narrow(cases, **lists)[0]]
 
     extra = "my.task-offline-hf-smollm2-135m"

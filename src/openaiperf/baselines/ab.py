@@ -28,9 +28,9 @@ sum, ``alpha``, whatever the dependence between looks; likewise a false "no regr
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openaiperf.baselines import stats as gate_stats
 from openaiperf.baselines.compare import (
@@ -43,6 +43,9 @@ from openaiperf.baselines.compare import (
 )
 from openaiperf.errors import ConfigError
 from openaiperf.result import MetricValue, Outcome
+
+if TYPE_CHECKING:
+    from openaiperf.baselines.settings import BaselineSettings
 
 #: the most rounds a side by default (``--ab-rounds``)
 AB_ROUNDS = 8
@@ -262,7 +265,7 @@ def _decide(result: MetricComparison, change: PairedChange, level: float, per_lo
 # -- settings ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ABSettings:
-    """What the A/B options ask for (``None`` from :func:`settings_from_options`: no A/B)."""
+    """What the A/B options ask for (``None`` from :func:`ab_settings`: no A/B)."""
 
     #: [ENGINE:]KEY=VALUE overrides of the B side (``--ab-endpoint URL`` is ``endpoint=URL``)
     overrides: tuple[tuple[str | None, str, Any], ...]
@@ -281,46 +284,35 @@ class ABSettings:
         return out
 
 
-def settings_from_options(option: Callable[[str], Any]) -> ABSettings | None:
-    """The A/B settings of the command line (checked: a ConfigError names the option), or None."""
-    from openaiperf.baselines.gate import parse_alpha
+def ab_settings(given: BaselineSettings) -> ABSettings | None:
+    """The A/B settings of the command line's (checked: a ConfigError names the option), or None."""
     from openaiperf.options import parse_engine_option
 
-    endpoint, texts = option("ab_endpoint"), list(option("ab_engine_option") or [])
-    if endpoint is None and not texts:
-        for flag in ("ab_rounds",):
-            if option(flag) not in (None, AB_ROUNDS):
-                raise ConfigError("applies to an A/B comparison: give --ab-endpoint or --ab-engine-option",
-                                  source="--" + flag.replace("_", "-"))
+    if given.ab_endpoint is None and not given.ab_engine_options:
+        if given.ab_rounds != type(given).model_fields["ab_rounds"].default:
+            raise ConfigError("applies to an A/B comparison: give --ab-endpoint or --ab-engine-option",
+                              source="--ab-rounds")
         return None
     overrides: list[tuple[str | None, str, Any]] = []
-    if endpoint is not None:
-        if not str(endpoint).startswith(("http://", "https://")):
-            raise ConfigError(f"expected the B side's server URL (http://HOST:PORT), got {endpoint!r}",
-                              source="--ab-endpoint")
-        overrides.append((None, "endpoint", endpoint))
-    overrides += [parse_engine_option(text, "--ab-engine-option") for text in texts]
-    for name in ("baseline_save", "baseline_append", "baseline_compare"):
-        if option(name) is not None:
+    if given.ab_endpoint is not None:
+        overrides.append((None, "endpoint", given.ab_endpoint))
+    overrides += [parse_engine_option(text, "--ab-engine-option") for text in given.ab_engine_options]
+    for flag, stored in (("--baseline-save", given.save), ("--baseline-append", given.append),
+                         ("--baseline-compare", given.compare)):
+        if stored is not None:
             raise ConfigError("an A/B run compares its two targets with each other; save or compare stored "
-                              "baselines in a run of one target", source="--" + name.replace("_", "-"))
-    if option("baseline_required"):
+                              "baselines in a run of one target", source=flag)
+    if given.required:
         raise ConfigError("an A/B run compares its two targets with each other", source="--baseline-required")
-    rounds = option("ab_rounds")
-    rounds = AB_ROUNDS if rounds is None else rounds
-    if not isinstance(rounds, int) or rounds < MIN_AB_ROUNDS:
-        raise ConfigError(f"expected an integer >= {MIN_AB_ROUNDS} (rounds a side), got {rounds!r}",
-                          source="--ab-rounds")
-    return ABSettings(overrides=tuple(overrides), rounds=rounds, alpha=parse_alpha(option("baseline_alpha")),
-                      strict=bool(option("baseline_strict")))
+    return ABSettings(overrides=tuple(overrides), rounds=given.ab_rounds, alpha=given.alpha, strict=given.strict)
 
 
-def check_engine_overrides(option: Callable[[str], Any]) -> None:
+def check_engine_overrides(given: BaselineSettings) -> None:
     """Start-up check of ``--ab-engine-option`` once the engines are registered: each a known
     engine option of the right type (a ConfigError names the option)."""
     from openaiperf.case_options import check_engine_options
 
-    check_engine_options(option("ab_engine_option") or [], flag="--ab-engine-option")
+    check_engine_options(given.ab_engine_options, flag="--ab-engine-option")
 
 
 def differing(a: dict[str, Any], b: dict[str, Any]) -> str:

@@ -186,7 +186,7 @@ def for_result(result: CaseResult, session: Any) -> Fingerprint:
     return configuration(result, system=system_with_environment(session.system), hardware=hardware.name,
                          device=getattr(hardware, "device", "cpu"), task_spec=session.tasks.get(result.task),
                          model_spec=session.models.get(result.model),
-                         dataset_source=session.option("dataset_source"), openaiperf_version=__version__)
+                         dataset_source=session.run.dataset_source, openaiperf_version=__version__)
 
 
 # -- comparing two ---------------------------------------------------------------------------

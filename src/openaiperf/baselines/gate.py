@@ -14,8 +14,7 @@ a baseline whose configuration differs is refused, naming each difference
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,7 @@ from openaiperf.baselines.compare import (
 )
 from openaiperf.baselines.fingerprint import Difference, differences
 from openaiperf.baselines.json_store import JsonBaselineStore
+from openaiperf.baselines.settings import BaselineSettings
 from openaiperf.errors import ConfigError
 from openaiperf.metrics.catalogue import catalogue
 from openaiperf.result import BaselineVerdict, CaseResult, Fingerprint
@@ -55,61 +55,18 @@ if TYPE_CHECKING:
 DEFAULT_TOLERANCES: dict[str, float] = catalogue.tolerances()
 
 
-def parse_tolerances(items: Sequence[str], option: str = "--tolerance") -> dict[str, float]:
-    """``["ttft_p90=0.05", ...]`` -> {"ttft_p90": 0.05}; a bad item names the option."""
-    out: dict[str, float] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            number = -1.0
-        if not sep or not name.strip() or not 0 < number < 10:
-            raise ConfigError(f"expected METRIC=FRACTION with 0 < FRACTION < 10 (e.g. ttft_p90=0.05), got {item!r}",
-                              source=option)
-        out[name.strip()] = number
-    return out
+def check_settings(settings: BaselineSettings, repeats: int) -> None:
+    """Start-up checks of the baseline options that span several (a ConfigError names the option)."""
+    from openaiperf.baselines.ab import ab_settings
 
-
-def _parse_number(value: Any, accepts: Callable[[float], bool], expected: str, option: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not accepts(number):  # NaN is accepted by no range
-        raise ConfigError(f"expected {expected}, got {value!r}", source=option)
-    return number
-
-
-def parse_alpha(value: Any, option: str = "--baseline-alpha") -> float:
-    if value is None:
-        return ALPHA
-    return _parse_number(value, lambda a: 0 < a < 0.5, "a significance level 0 < ALPHA < 0.5 (e.g. 0.05)", option)
-
-
-def parse_drift(value: Any, option: str = "--baseline-drift") -> float:
-    if value is None:
-        return DRIFT
-    return _parse_number(value, lambda d: 0 <= d < 1, "a run-to-run drift 0 <= FRACTION < 1 (e.g. 0.02 for 2%)",
-                         option)
-
-
-def check_options(option: Callable[[str], Any]) -> None:
-    """Start-up checks of the baseline options (a ConfigError names the option)."""
-    from openaiperf.baselines.ab import settings_from_options
-
-    settings_from_options(option)  # the A/B options, and no stored baseline beside them
-    parse_tolerances(option("tolerance") or [])
-    parse_alpha(option("baseline_alpha"))
-    parse_drift(option("baseline_drift"))
-    repeats = option("repeats") or 1
-    if option("baseline_save") is not None and option("baseline_append") is not None:
+    ab_settings(settings)  # the A/B options, and no stored baseline beside them
+    if settings.save is not None and settings.append is not None:
         raise ConfigError("give one of --baseline-save (replace) and --baseline-append (add this run)",
                           source="--baseline-append")
-    for name in ("baseline_save", "baseline_append"):
-        if option(name) is not None and repeats < MIN_BASELINE_ROUNDS:
+    for flag, given in (("--baseline-save", settings.save), ("--baseline-append", settings.append)):
+        if given is not None and repeats < MIN_BASELINE_ROUNDS:
             raise ConfigError(f"a baseline carries its rounds' spread and needs --repeats >= {MIN_BASELINE_ROUNDS} "
-                              f"(got --repeats {repeats})", source="--" + name.replace("_", "-"))
+                              f"(got --repeats {repeats})", source=flag)
 
 
 def resolve_tolerances(task_spec: Any = None, overrides: dict[str, float] | None = None) -> dict[str, float]:
@@ -261,7 +218,8 @@ def gate(current: Baseline, settings: GateSettings, *, task_spec: Any = None, pa
 
 # -- pytest glue --------------------------------------------------------------------------
 def settings_from_session(session: Any) -> GateSettings:
-    option = session.option
+    """The gate's settings of the session's typed baseline settings (folders under the rootdir)."""
+    given: BaselineSettings = session.baseline
     root = Path(session.config.rootpath)
 
     def where(value: str | None) -> Path | None:
@@ -270,16 +228,12 @@ def settings_from_session(session: Any) -> GateSettings:
         path = Path(value) if value else Path("baselines")
         return path if path.is_absolute() else root / path
 
-    compare = option("baseline_compare")
-    if compare is None and option("baseline_required"):
-        compare = ""
-    append = option("baseline_append")
-    save_to = option("baseline_save") if append is None else append
-    return GateSettings(compare_root=where(compare), save_root=where(save_to), append=append is not None,
-                        required=bool(option("baseline_required")), force=bool(option("baseline_force")),
-                        strict=bool(option("baseline_strict")), tolerances=parse_tolerances(option("tolerance") or []),
-                        alpha=parse_alpha(option("baseline_alpha")), drift=parse_drift(option("baseline_drift")),
-                        confirm=CONFIRM_ROUNDS if option("baseline_confirm") is None else option("baseline_confirm"))
+    compare = "" if given.compare is None and given.required else given.compare
+    save_to = given.save if given.append is None else given.append
+    return GateSettings(compare_root=where(compare), save_root=where(save_to), append=given.append is not None,
+                        required=given.required, force=given.force, strict=given.strict,
+                        tolerances=dict(given.tolerances), alpha=given.alpha, drift=given.drift,
+                        confirm=given.confirm)
 
 
 def rounds_to_confirm(runner: CaseRunner, session: Any) -> tuple[int, str]:

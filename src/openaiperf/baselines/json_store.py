@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from openaiperf import __version__
 from openaiperf.baselines import BASELINE_SCHEMA, BASELINE_SCHEMA_VERSION, MIN_BASELINE_ROUNDS, Baseline, BaselineError
+from openaiperf.errors import describe_validation
 from openaiperf.metrics import Better
 from openaiperf.paths import name_in
 from openaiperf.redact import redact
@@ -90,9 +91,7 @@ def _typed(kind: Any, value: Any, name: str, path: Path) -> Any:
     try:
         return TypeAdapter(kind).validate_python(value)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join([name, *map(str, error["loc"])])
-        raise BaselineError(f"field {where!r}: {error['msg']}", path) from None
+        raise BaselineError(describe_validation(exc, prefix=name), path) from None
 
 
 def read_baseline(path: Path) -> Baseline:

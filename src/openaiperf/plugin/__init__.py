@@ -5,9 +5,10 @@ In a folder holding a ``matrix.yaml``, ``pytest --hw cpu`` runs its cases: the
 plugin collects matrix files itself and ships the case test, its fixtures and
 its reports. One module per concern:
 
-- :mod:`.options`: the options (declared once in :mod:`openaiperf.options`, ``ob run`` has the same);
-- :mod:`.session`: :class:`BenchSession` (hardware, registries, run folder,
-  results) and the start-up checks;
+- :mod:`.options`: the options (each a field of a settings model, :mod:`openaiperf.settings`;
+  :mod:`openaiperf.options` makes them; ``ob run`` has the same);
+- :mod:`.session`: :class:`BenchSession` (the typed settings, read once; hardware, registries,
+  run folder, results) and the start-up checks;
 - :mod:`.collection`: matrix files -> cases (command-line additions, names,
   narrowing, ordering); :mod:`openaiperf.selection` holds the selection rule;
 - :mod:`.preflight`: dataset checks before any model loads;

@@ -23,7 +23,7 @@ import pytest
 
 from openaiperf.engines import engines
 from openaiperf.errors import OpenAIPerfError
-from openaiperf.matrix import Case, MatrixSpec, check_names, load_matrix, narrow, parse_list
+from openaiperf.matrix import Case, MatrixSpec, check_names, load_matrix, narrow
 from openaiperf.plugin import cases
 from openaiperf.plugin.session import BenchSession, get_session
 from openaiperf.registry import requirements_found_not_imported
@@ -33,12 +33,11 @@ from openaiperf.sweeps import check_suite_presets, check_variant_options, expand
 from openaiperf.tasks import task_class
 
 CASE_FIXTURE = "bench_case"
-AXES = ("task", "scenario", "engine", "model")
 MATRIX_PATTERNS = ("matrix.yaml", "*.matrix.yaml")
 
 
 def is_matrix_file(path: Path, config: pytest.Config) -> bool:
-    explicit = config.getoption("matrix")
+    explicit = get_session(config).selection.matrix
     if explicit:  # --matrix names the one suite definition of the run
         return path.resolve() == Path(explicit).resolve()
     return any(path.match(pattern) for pattern in MATRIX_PATTERNS)
@@ -121,20 +120,17 @@ def task_kind_of(session: BenchSession, task: str) -> Any:
         return None
 
 
-def wanted_lists(config: pytest.Config) -> dict[str, list[str] | None]:
-    return {kind: parse_list(config.getoption(kind)) for kind in AXES}
-
-
 def build_cases(session: BenchSession, matrix: MatrixSpec, path: Path) -> list[Case]:
     """The matrix's cases with the command line's additions and options, each checked
     (names known, options valid, engine classes complete), then swept."""
     from openaiperf.case_options import apply_cli_options, check_case_options, check_matrix_options
 
     check_matrix_options(matrix, source=str(path))
-    check_suite_presets(matrix, session.option("preset"), source=str(path))
+    selection = session.selection
+    check_suite_presets(matrix, selection.preset, source=str(path))
     cases = select_cases(matrix, SelectionInputs(
-        wanted=wanted_lists(session.config), free_tasks=session.file_tasks, tasks=session.tasks,
-        models=session.models, option=session.option))
+        wanted=selection.wanted(), free_tasks=session.file_tasks, tasks=session.tasks, models=session.models,
+        option=session.option, engine_options=selection.engine_option, preset=selection.preset))
     known: dict[str, Sequence[str]] = {"task": list(session.tasks), "scenario": scenarios.names(),
                                        "engine": engines.names(), "model": list(session.models)}
     check_names(cases, known, source=str(path))
@@ -143,10 +139,10 @@ def build_cases(session: BenchSession, matrix: MatrixSpec, path: Path) -> list[C
             engines.get(name)  # refuses a class that lacks a method of the protocol, naming it
         except ImportError:
             continue  # its cases are skipped with the reason
-    cases = apply_cli_options(cases, session.option)
+    cases = apply_cli_options(cases, session.option, selection.engine_option)
     for case in cases:
         check_variant_options(case)  # a suite's sweep: the command line must not change a swept value
-    cases = expand_cases(cases, sweep_axes(session.option("sweep"), session.option("preset")))
+    cases = expand_cases(cases, sweep_axes(selection.sweep, selection.preset))
     for case in cases:
         check_case_options(case)
     return cases
@@ -158,8 +154,9 @@ def case_of(item: pytest.Item) -> Case | None:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    wanted = wanted_lists(config)
-    if any(wanted.values()) or config.getoption("matrix"):
+    selection = get_session(config).selection
+    wanted = selection.wanted()
+    if any(wanted.values()) or selection.matrix:
         cases = {id(item): case for item in items if (case := case_of(item)) is not None}
         kept_cases, _ = narrow(list(cases.values()), **wanted)
         kept_ids = {c.id for c in kept_cases}

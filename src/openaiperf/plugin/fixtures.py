@@ -25,8 +25,6 @@ from openaiperf.engines import Engine, EngineContext, create_engine
 from openaiperf.errors import EngineError
 from openaiperf.matrix import Case
 from openaiperf.models import resolve_weights
-from openaiperf.monitor.util import parse_interval
-from openaiperf.options import parse_stall_limit
 from openaiperf.plugin.progress import case_progress
 from openaiperf.plugin.session import BenchSession, get_session
 from openaiperf.redact import RedactedDict
@@ -56,24 +54,9 @@ def system_info(bench_session: BenchSession) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def run_settings(pytestconfig: pytest.Config) -> RunSettings:
-
-    # The values were checked at start-up (openaiperf.options.check_values).
-    option = pytestconfig.getoption
-    return RunSettings(
-        max_samples=option("max_samples"),
-        repeats=option("repeats"),
-        subset_seed=option("subset_seed"),
-        warmup_samples=option("warmup_samples"),
-        max_error_rate=option("max_error_rate"),
-        monitor_interval_s=parse_interval(option("monitor_interval"), source="--monitor-interval"),
-        monitor=not option("no_monitor"),
-        profile=option("profile"),
-        stall_limit_ms=parse_stall_limit(option("stall_limit")),
-        stall_retries=option("stall_retries"),
-        max_cold_hit_rate=option("max_cold_hit_rate"),
-        **({"salt": option("salt").lower()} if option("salt") else {}),
-    )
+def run_settings(bench_session: BenchSession) -> RunSettings:
+    """How each case runs (read once from the command line, checked at start-up)."""
+    return bench_session.run
 
 
 # -- the model --------------------------------------------------------------------------------
@@ -97,7 +80,7 @@ def model_spec(bench_case: Case, bench_session: BenchSession) -> Any:
 def task(bench_case: Case, bench_session: BenchSession, pytestconfig: pytest.Config) -> Any:
     """The case's task (its dataset is loaded by the case runner)."""
     options: dict[str, Any] = {"base_dir": Path(pytestconfig.rootpath), "model": bench_session.models[bench_case.model]}
-    source = pytestconfig.getoption("dataset_source")
+    source = bench_session.run.dataset_source
     if source:
         options["dataset_source"] = source
     specs = bench_session.tasks
@@ -160,12 +143,12 @@ def engine(bench_case: Case, engine_pool: EnginePool, bench_session: BenchSessio
 
 
 @pytest.fixture(scope="session")
-def ab_settings(pytestconfig: pytest.Config) -> Any:
+def ab_settings(bench_session: BenchSession) -> Any:
     """The interleaved A/B settings (:class:`~openaiperf.baselines.ab.ABSettings`), or None
     without ``--ab-endpoint`` / ``--ab-engine-option`` (checked at start-up)."""
-    from openaiperf.baselines.ab import settings_from_options
+    from openaiperf.baselines.ab import ab_settings
 
-    return settings_from_options(pytestconfig.getoption)
+    return ab_settings(bench_session.baseline)
 
 
 @pytest.fixture(scope="session")
@@ -311,9 +294,7 @@ def case_runner(bench_case: Case, bench_session: BenchSession, task: Any, model_
         raise
     ab_settings = request.getfixturevalue("ab_settings")
     if ab_settings is not None:  # both sides measure as many rounds at most
-        from dataclasses import replace
-
-        run_settings = replace(run_settings, repeats=ab_settings.rounds)
+        run_settings = run_settings.model_copy(update={"repeats": ab_settings.rounds})
 
     def runner_of(case: Case, engine: Engine, task: Any) -> CaseRunner:
         return CaseRunner(case, task=task, engine=engine, model=model_spec, hardware=bench_session.hardware,

@@ -1,5 +1,7 @@
-"""The plugin's options: every one declared once in :mod:`openaiperf.options`
-(``ob run`` offers the same), added here to pytest's "OpenAIPerf" group."""
+"""The plugin's options: every one declared once, as a field of a settings model
+(:mod:`openaiperf.settings`) or of a registered class's ``Options``, made into options
+by :mod:`openaiperf.options` (``ob run`` offers the same), added here to pytest's
+"OpenAIPerf" group; the session reads them back as typed settings."""
 
 from __future__ import annotations
 

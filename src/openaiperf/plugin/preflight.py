@@ -19,8 +19,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     for name in names:
         spec = bench_session.tasks[name]
         try:
-            preflight(spec, max_samples=bench_session.option("max_samples"),
-                      source_override=bench_session.option("dataset_source"),
+            preflight(spec, max_samples=bench_session.run.max_samples,
+                      source_override=bench_session.run.dataset_source,
                       base_dir=spec.source_dir or Path(session.config.rootpath))
         except OpenAIPerfError as exc:
             raise pytest.UsageError(f"task {name}: {exc}") from None

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from openaiperf.errors import OpenAIPerfError
 from openaiperf.plugin.session import SESSION_KEY
 from openaiperf.redact import redact
 
@@ -77,15 +76,6 @@ def pytest_configure_node(node: Any) -> None:
     session = _session(node.config)
     if session is not None:
         node.workerinput[RUN_DIR_KEY] = str(session.ensure_run_dir())
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    from openaiperf.baselines.gate import check_options
-
-    try:
-        check_options(config.getoption)
-    except OpenAIPerfError as exc:
-        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -175,7 +165,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
         report = RunReport(run_dir=Path(config.rootpath), document=results_document(bench.system, {}, []),
                            hardware=bench.hardware.name if bench.hardware else "?", root=Path(config.rootpath),
-                           option=lambda name: config.getoption(name, None))
+                           option=bench.option)
     config.stash[REPORTS_KEY] = run_writers("session", report)
     config.stash[LINES_KEY] = report.lines
 

@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from openaiperf.baselines.settings import BaselineSettings
 from openaiperf.errors import OpenAIPerfError
 from openaiperf.profiling.nsight import ProfilerToolMissing, wrap_session
 from openaiperf.redact import redact, redact_argv
+from openaiperf.runner.settings import RunSettings
+from openaiperf.settings import SelectionSettings
 
 if TYPE_CHECKING:
     from openaiperf.result import CaseResult, RunResult
@@ -39,11 +42,22 @@ class BenchSession:
     results_name: str = "results.json"
     #: the matrix files collected (``ob pack --include-configs`` packs them, with the task and model files)
     matrix_files: set[Path] = field(default_factory=set)
+    #: the run's settings, read once from the command line (:meth:`read_settings`)
+    selection: SelectionSettings = field(default_factory=SelectionSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+    baseline: BaselineSettings = field(default_factory=BaselineSettings)
 
     def option(self, name: str) -> Any:
-        """An option's value; None for a flag a class registered after the options were
-        added declares (a conftest's scenario: its options come from the matrix)."""
+        """An option's value by name: what the typed settings are read from, and the flags the
+        registered engines' and scenarios' options declare; None for a flag a class registered
+        after the options were added declares (a conftest's scenario: its options come from the matrix)."""
         return self.config.getoption(name, None)
+
+    def read_settings(self) -> None:
+        """The typed settings of the command line (its values checked before)."""
+        self.selection = SelectionSettings.from_options(self.option)
+        self.run = RunSettings.from_options(self.option)
+        self.baseline = BaselineSettings.from_options(self.option)
 
     def load(self) -> None:
         """Resolve --hw, probe the system, load the registries (errors name the option/file)."""
@@ -52,16 +66,17 @@ class BenchSession:
         from openaiperf.models import load_registry
         from openaiperf.tasks import load_task_spec, load_task_specs, user_task_files
 
-        dirs = [Path(d) for d in self.option("hw_dir")] or None
+        selection = self.selection
+        dirs = [Path(d) for d in selection.hw_dir] or None
         self.system = probe_system()
-        name = self.option("hw")
+        name = selection.hw
         if name == "auto":
             name = match_profile(self.system, dirs)
         self.hardware = load_profile(name, dirs)
         # --weights sets every model's weights kind (default: each entry's own `weights:`).
-        self.models = {name: spec.with_weights(self.option("weights"))
-                       for name, spec in load_registry([Path(p) for p in self.option("model_file")]).items()}
-        task_files = [Path(p) for p in self.option("task_file")]
+        self.models = {name: spec.with_weights(self.run.weights)
+                       for name, spec in load_registry([Path(p) for p in selection.model_file]).items()}
+        task_files = [Path(p) for p in selection.task_file]
         self.tasks = load_task_specs(task_files)
         # Registered (`ob task register`) and --task-file tasks join the matrix.
         self.file_tasks = [load_task_spec(p).name for p in [*user_task_files().values(), *task_files]]
@@ -70,14 +85,14 @@ class BenchSession:
         if self.run_dir is None:
             from openaiperf.report import make_run_dir
 
-            base = Path(self.option("report_dir"))
+            base = Path(self.run.report_dir)
             if not base.is_absolute():
                 base = Path(self.config.rootpath) / base
             self.run_dir = make_run_dir(base, self.hardware.name)
         return self.run_dir
 
     def dtype_for(self, model: Any) -> str:
-        explicit = self.option("dtype")
+        explicit = self.run.dtype
         if explicit:
             return str(explicit)
         return str(self.hardware.default_dtype if self.hardware.device == "cpu" else model.dtype)
@@ -95,8 +110,8 @@ class BenchSession:
     def config_files(self) -> list[str]:
         """The files that defined the run: matrix files collected, --task-file and --model-file."""
         given = [Path(self.config.invocation_params.dir) / p
-                 for p in [*(self.option("task_file") or ()), *(self.option("model_file") or ()),
-                           *([self.option("matrix")] if self.option("matrix") else [])]]
+                 for p in [*self.selection.task_file, *self.selection.model_file,
+                           *([self.selection.matrix] if self.selection.matrix else [])]]
         return sorted({str(p.resolve()) for p in [*self.matrix_files, *given]})
 
     def document(self) -> RunResult:
@@ -121,7 +136,7 @@ class BenchSession:
 
         return RunReport(run_dir=self.ensure_run_dir(), document=self.document(),
                          hardware=self.hardware.name if self.hardware else "?", root=Path(self.config.rootpath),
-                         option=lambda name: self.config.getoption(name, None), width=width)
+                         option=self.option, width=width)
 
 
 def get_session(config: pytest.Config) -> BenchSession:
@@ -135,24 +150,24 @@ def check_selection(config: pytest.Config, session: BenchSession) -> None:
     from openaiperf.baselines.ab import check_engine_overrides
     from openaiperf.case_options import check_engine_options
     from openaiperf.engines import engines
-    from openaiperf.matrix import parse_list
     from openaiperf.scenarios import scenarios
 
     known: dict[str, Any] = {"scenario": scenarios.names(), "engine": engines.names()}
     if session.load_error is None:  # the registries loaded
         known |= {"task": list(session.tasks), "model": list(session.models)}
+    wanted = session.selection.wanted()
     for kind, names in known.items():
-        for value in parse_list(config.getoption(kind)) or ():
+        for value in wanted[kind] or ():
             if value not in names:
                 raise pytest.UsageError(f"--{kind}: unknown {kind} {value!r}; known: {', '.join(sorted(names))}")
     try:
-        check_engine_options(config.getoption("engine_option") or ())
-        check_engine_overrides(config.getoption)
+        check_engine_options(session.selection.engine_option)
+        check_engine_overrides(session.baseline)
     except OpenAIPerfError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
-def _explicit_bench_run(config: pytest.Config) -> bool:
+def _explicit_bench_run(config: pytest.Config, matrix: str | None) -> bool:
     """True when the command line names benchmarks (a matrix file, or a folder holding
     one), so that start-up errors are fatal."""
     for arg in config.args:
@@ -161,12 +176,11 @@ def _explicit_bench_run(config: pytest.Config) -> bool:
             return True
         if path.is_dir() and (any(path.glob("matrix.yaml")) or any(path.glob("*.matrix.yaml"))):
             return True
-    return bool(config.getoption("matrix"))
+    return bool(matrix)
 
 
-def _collect_matrix_option(config: pytest.Config) -> None:
+def _collect_matrix_option(config: pytest.Config, path: str | None) -> None:
     """A --matrix file outside the folders on the command line is collected too."""
-    path = config.getoption("matrix")
     if not path:
         return
     matrix = Path(path).resolve()
@@ -191,12 +205,12 @@ def report_dir_problem(path: Path) -> str | None:
     return None
 
 
-def check_report_dir(config: pytest.Config) -> None:
-    base = Path(config.getoption("report_dir"))
+def check_report_dir(config: pytest.Config, report_dir: str) -> None:
+    base = Path(report_dir)
     base = base if base.is_absolute() else Path(config.rootpath) / base
     problem = report_dir_problem(base)
     if problem:
-        raise pytest.UsageError(f"--report-dir: cannot write runs under {config.getoption('report_dir')} ({problem}); "
+        raise pytest.UsageError(f"--report-dir: cannot write runs under {report_dir} ({problem}); "
                                 "give a folder that exists or can be created")
 
 
@@ -229,12 +243,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     apply_preset_options(config)
     check_options(session.option)
-    if _explicit_bench_run(config):
-        check_report_dir(config)
+    from openaiperf.baselines.gate import check_settings
+
+    try:
+        session.read_settings()
+        check_settings(session.baseline, session.run.repeats)
+    except OpenAIPerfError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    selection = session.selection
+    explicit = _explicit_bench_run(config, selection.matrix)
+    if explicit:
+        check_report_dir(config, session.run.report_dir)
     try:
         session.load()
     except OpenAIPerfError as exc:
-        if config.getoption("hw") != "auto" or _explicit_bench_run(config):
+        if selection.hw != "auto" or explicit:
             raise pytest.UsageError(str(exc)) from None
         # `pytest tests` on a machine --hw auto cannot place must still run the
         # project's own tests: the error waits for the first benchmark case.
@@ -243,13 +266,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from openaiperf.sweeps import sweep_axes
 
     try:  # a bad sweep or preset: stop before collection, naming the option
-        sweep_axes(config.getoption("sweep"), config.getoption("preset"))
+        sweep_axes(selection.sweep, selection.preset)
     except OpenAIPerfError as exc:
         raise pytest.UsageError(str(exc)) from None
-    _collect_matrix_option(config)
-    if config.getoption("profile") in ("nsys", "ncu") and not hasattr(config, "workerinput"):
+    _collect_matrix_option(config, selection.matrix)
+    profile = session.run.profile
+    if profile in ("nsys", "ncu") and not hasattr(config, "workerinput"):
         try:
-            wrap_session(config.getoption("profile"), list(config.invocation_params.args),
-                         Path(config.rootpath) / config.getoption("report_dir"))
+            wrap_session(profile, list(config.invocation_params.args), Path(config.rootpath) / session.run.report_dir)
         except ProfilerToolMissing as exc:
             raise pytest.UsageError(str(exc)) from None

@@ -8,7 +8,10 @@
   ``history``, ``markdown``, ``html``, ``allure``, then for the terminal
   ``console``, ``sweeps``, ``profile``; see :mod:`openaiperf.report.builtin`);
   another joins with ``@writers.register("name")`` or an ``openaiperf.writers``
-  entry point.
+  entry point. A writer declares its own command-line options in its ``Options``
+  (a :class:`WriterOptions` whose fields are made with
+  :func:`openaiperf.settings.setting`): the plugin and ``ob run`` offer them in the
+  report group, and the writer reads them as ``self.options``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from openaiperf.registry import Registry, Requirement, add_registry, unmet
+from openaiperf.settings import Settings
 
 if TYPE_CHECKING:
     from openaiperf.result import CaseResult, RunResult, SystemInfo
@@ -38,7 +42,7 @@ class RunReport:
     hardware: str
     #: the repository under test (the history reads its git commit there)
     root: Path
-    #: the run's options by name (``option("no_html_report")``; None for an option nobody declared)
+    #: the run's options by name (None for one nobody declared): the writers' ``Options`` are read from it
     option: Callable[[str], Any]
     #: the terminal's width, for tables
     width: int = 240
@@ -56,15 +60,27 @@ class RunReport:
         return self.document.system
 
 
+class WriterOptions(Settings):
+    """A writer's own options (none here): a subclass's fields, made with
+    :func:`openaiperf.settings.setting`, are flags of the report group."""
+
+    group = "report"
+
+
 class Writer:
     """Base class of report writers."""
 
     name: ClassVar[str] = ""
+    #: its command-line options; an instance reads them as ``self.options``
+    Options: ClassVar[type[WriterOptions]] = WriterOptions
     #: "session": at the end of the session (files); "terminal": in the terminal summary
     stage: ClassVar[str] = "session"
     #: whether it needs case results (a session without any skips it)
     needs_results: ClassVar[bool] = True
     requires: ClassVar[tuple[Requirement, ...]] = ()
+
+    def __init__(self, options: WriterOptions | None = None) -> None:
+        self.options = options if options is not None else self.Options()
 
     def enabled(self, report: RunReport) -> bool:
         """Whether it writes in this run (an option may turn it off)."""
@@ -89,7 +105,8 @@ def run_writers(stage: str, report: RunReport) -> list[Path]:
     """Every registered writer of ``stage``, in registry order."""
     written: list[Path] = []
     for name in writers.names():
-        writer = writers.get(name)()
+        cls = writers.get(name)
+        writer = cls(cls.Options.from_options(report.option))
         if writer.stage != stage or (writer.needs_results and not report.results) or not writer.enabled(report):
             continue
         missing = unmet(writer.requires)

@@ -14,11 +14,15 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import field_validator
+
 from openaiperf.history import record_session_run
+from openaiperf.history.location import normalize_url
 from openaiperf.profiling import render_top_ops
 from openaiperf.registry import Requirement, requirement
-from openaiperf.report import RunReport, Writer, allure
+from openaiperf.report import RunReport, Writer, WriterOptions, allure
 from openaiperf.report.results import read_results, write_results
+from openaiperf.settings import setting
 
 
 class JsonWriter(Writer):
@@ -30,12 +34,31 @@ class JsonWriter(Writer):
         return []
 
 
+class HistoryOptions(WriterOptions):
+    history: str | None = setting(
+        flag="--history", metavar="URL", recorded=False,
+        help="results history store the run is written to: sqlite:///PATH, postgresql://USER@HOST/DB or a file path "
+             "(default: $OPENAIPERF_HISTORY, else history.sqlite under the user data directory)")
+    no_history: bool = setting(False, flag="--no-history", recorded=False,
+                               help="do not write the run into the results history (nor show trends in the reports)")
+
+    @field_validator("history")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is not None:
+            normalize_url(url)
+        return url
+
+
 class HistoryWriter(Writer):
     """The run into the results history (never fails the run); the cases' trends for the reports."""
 
+    Options = HistoryOptions
+    options: HistoryOptions
+
     def write(self, report: RunReport) -> list[Path]:
-        outcome = record_session_run(report.run_dir, report.root, history=report.option("history"),
-                                     disabled=report.option("no_history"))
+        outcome = record_session_run(report.run_dir, report.root, history=self.options.history,
+                                     disabled=self.options.no_history)
         report.trends = outcome.trends
         if line := outcome.summary_line():
             report.lines.append((line, bool(outcome.error)))
@@ -50,13 +73,20 @@ class MarkdownWriter(Writer):
         return write_markdown(report.run_dir, read_results(report.run_dir / "results.json"), trends=report.trends)
 
 
+class HtmlOptions(WriterOptions):
+    no_html_report: bool = setting(False, flag="--no-html-report", recorded=False,
+                                   help="do not write report.html into the run folder at the end of the session")
+
+
 class HtmlWriter(Writer):
+    Options = HtmlOptions
+    options: HtmlOptions
     requires: ClassVar[tuple[Requirement, ...]] = (
         requirement("jinja2>=3", install="pip install 'openaiperf[report]'"),
         requirement("matplotlib>=3.7", install="pip install 'openaiperf[report]'"))
 
     def enabled(self, report: RunReport) -> bool:
-        return not report.option("no_html_report")
+        return not self.options.no_html_report
 
     def write(self, report: RunReport) -> list[Path]:
         from openaiperf.report.html import write_html_report

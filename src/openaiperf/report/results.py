@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from openaiperf.errors import ConfigError
+from openaiperf.errors import ConfigError, validation_error
 from openaiperf.redact import redact
 from openaiperf.result import SCHEMA_VERSION, CaseResult, RunConfig, RunResult, SystemInfo
 
@@ -86,16 +86,6 @@ def upgrade_v1(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "schema_version": SCHEMA_VERSION, "cases": cases}
 
 
-def _describe(exc: ValidationError, limit: int = 5) -> str:
-    """The first few validation errors, each as ``field.path: message``."""
-    lines = []
-    for error in exc.errors()[:limit]:
-        where = ".".join(f"[{part}]" if isinstance(part, int) else str(part) for part in error["loc"])
-        lines.append(f"{where.replace('.[', '[')}: {error['msg']}")
-    more = exc.error_count() - limit
-    return "; ".join(lines) + (f"; and {more} more" if more > 0 else "")
-
-
 def parse_results(document: Any, source: str) -> RunResult:
     """A parsed results document as a :class:`RunResult` (an older version upgraded);
     a ConfigError names ``source``, the version and the fields at fault."""
@@ -110,8 +100,8 @@ def parse_results(document: Any, source: str) -> RunResult:
     try:
         return RunResult.model_validate(document)
     except ValidationError as exc:
-        raise ConfigError(f"not a valid results document (schema_version {version}): {_describe(exc)}",
-                          source=source) from None
+        raise validation_error(exc, source=source, limit=5,
+                               lead=f"not a valid results document (schema_version {version})") from None
 
 
 def read_results(path: Path) -> RunResult:

@@ -18,11 +18,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
-from openaiperf.errors import ConfigError, UnknownNameError
+from openaiperf.errors import ConfigError, UnknownNameError, validation_error
 from openaiperf.metrics import MetricSet
 from openaiperf.registry import Options, Registry, Requirement, add_registry
 from openaiperf.scenarios import scenarios
-from openaiperf.specs import Spec, describe_validation_error, load_yaml_spec
+from openaiperf.specs import Spec, load_yaml_spec
 from openaiperf.userdir import user_tasks_dir
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
@@ -275,8 +275,7 @@ def parse_parameters(parameters_spec: type[BaseModel], data: dict[str, Any], *, 
     try:
         return parameters_spec.model_validate(data)
     except ValidationError as exc:
-        field_name, message = describe_validation_error(exc)
-        raise ConfigError(message, source=source, field=f"parameters.{field_name}") from None
+        raise validation_error(exc, source=source, model=parameters_spec, prefix="parameters") from None
 
 
 def load_task_spec(path: Path) -> TaskSpec:

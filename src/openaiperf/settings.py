@@ -1,0 +1,146 @@
+"""Settings declared once: typed models whose fields carry their command-line flags.
+
+A setting is a field of a :class:`Settings` model made with :func:`setting`: its
+default, its flag, its help and its bounds in one place. :mod:`openaiperf.options`
+makes the pytest options and ``ob run``'s flags from these fields (the help shows
+the declared default), and the code that uses a setting reads it as a typed
+attribute of the model, built once from the command line with
+:meth:`Settings.from_options`. A field may take the flag's text and parse it
+itself (``Annotated[float, BeforeValidator(...)]``, e.g. ``--monitor-interval
+100ms`` is ``0.1`` seconds), so the default is written as the user would type it.
+
+The models: :class:`SelectionSettings` (what runs), :class:`openaiperf.runner.RunSettings`
+(how each case runs), :class:`openaiperf.baselines.settings.BaselineSettings` (the
+gate and the A/B comparison), and each report writer's ``Options``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from openaiperf.errors import validation_error
+
+
+def setting(default: Any = None, *, flag: str, help: str, group: str | None = None, metavar: str | None = None,
+            text: bool = False, negate: bool = False, action: Literal["append"] | None = None,
+            nargs: Literal["?"] | None = None, const: Any = None, recorded: bool = True,
+            default_factory: Callable[[], Any] | None = None, **constraints: Any) -> Any:
+    """A settings field that is the command-line flag ``flag``.
+
+    ``group``: its ``--help`` section (default: the model's ``group``); ``text``: the flag
+    takes text that the field's validator parses (its default written as typed);
+    ``negate``: a switch that sets the field False (``--no-monitor`` -> ``monitor``);
+    ``action="append"``: a repeatable flag (a list); ``nargs="?"`` with ``const``: the
+    flag alone gives ``const``; ``recorded``: written into results.json's
+    ``config.options``; ``constraints``: pydantic's bounds (``ge``, ``le``...), which the
+    start-up check states as the accepted values."""
+    extra: dict[str, Any] = {"flag": flag, "metavar": metavar, "group": group, "text": text, "negate": negate,
+                             "action": action, "nargs": nargs, "const": const, "recorded": recorded}
+    extra = {key: value for key, value in extra.items() if value is not None}
+    if default_factory is not None:
+        return Field(default_factory=default_factory, description=help, json_schema_extra=extra, **constraints)
+    return Field(default, description=help, json_schema_extra=extra, **constraints)
+
+
+def flag_extra(model: type[BaseModel], name: str) -> dict[str, Any]:
+    """What :func:`setting` declared of the field ``name`` (empty for a field without a flag)."""
+    extra = model.model_fields[name].json_schema_extra
+    return extra if isinstance(extra, dict) and extra.get("flag") else {}
+
+
+def dest_of(flag: str) -> str:
+    """The option's name in pytest's and argparse's namespace (``--no-monitor`` -> ``no_monitor``)."""
+    return flag.lstrip("-").replace("-", "_")
+
+
+class Settings(BaseModel):
+    """Base class of settings models (a field made with :func:`setting` is a flag)."""
+
+    # the defaults are written as typed on the command line: validated, they take their type
+    model_config = ConfigDict(validate_default=True, extra="forbid")
+    #: the ``--help`` section of the fields that name none
+    group: ClassVar[str] = ""
+
+    @classmethod
+    def flags(cls) -> dict[str, str]:
+        """field name -> its flag."""
+        return {name: str(extra["flag"]) for name in cls.model_fields if (extra := flag_extra(cls, name))}
+
+    @classmethod
+    def from_options(cls: type[SettingsT], option: Callable[[str], Any]) -> SettingsT:
+        """The settings as given on the command line (``option``: the value of an option by
+        its name, None where not given or not declared: the field keeps its default); a bad
+        value raises a ConfigError naming the flag and what it accepts."""
+        values: dict[str, Any] = {}
+        for name, flag in cls.flags().items():
+            value = option(dest_of(flag))
+            if value is None:
+                continue
+            values[name] = not value if flag_extra(cls, name).get("negate") else value
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise validation_error(exc, model=cls) from None
+
+
+SettingsT = TypeVar("SettingsT", bound=Settings)
+
+
+class SelectionSettings(Settings):
+    """What runs: the hardware, the matrix and the command line's lists, the extra model and
+    task files, the sweep and preset, and the engine options given for the cases."""
+
+    hw: str = setting("auto", flag="--hw", group="selection", metavar="NAME|auto",
+                      help="hardware profile (hardware_profiles/<NAME>.yaml), or 'auto' to probe the machine")
+    hw_dir: list[str] = setting(flag="--hw-dir", group="selection", action="append", metavar="DIR", recorded=False,
+                                default_factory=list, help="extra directory of hardware profiles (searched first)")
+    matrix: str | None = setting(flag="--matrix", group="selection", metavar="PATH",
+                                 help="suite definition (default: the matrix.yaml / *.matrix.yaml files in the "
+                                      "collected folders)")
+    task: str | None = setting(flag="--task", group="selection", metavar="A,B",
+                               help="tasks to run (comma-separated): narrows the matrix to them, and adds cases for "
+                                    "a task the matrix does not have (see the README's selection rule)")
+    scenario: str | None = setting(flag="--scenario", group="selection", metavar="A,B",
+                                   help="scenarios to run (comma-separated): narrows the matrix to them, and adds "
+                                        "cases for a scenario the matrix does not have (see the README's selection "
+                                        "rule)")
+    engine: str | None = setting(flag="--engine", group="selection", metavar="A,B",
+                                 help="engines to run (comma-separated): narrows the matrix to them, and adds cases "
+                                      "for an engine the matrix does not have (see the README's selection rule)")
+    model: str | None = setting(flag="--model", group="selection", metavar="A,B",
+                                help="models to run (comma-separated): narrows the matrix to them, and adds cases for "
+                                     "a model the matrix does not have (see the README's selection rule)")
+    model_file: list[str] = setting(flag="--model-file", group="selection", action="append", metavar="YAML",
+                                    recorded=False, default_factory=list, help="extra model registry entries")
+    task_file: list[str] = setting(flag="--task-file", group="selection", action="append", metavar="YAML",
+                                   recorded=False, default_factory=list,
+                                   help="extra task definition (joins the matrix with its own scenarios)")
+    sweep: str | None = setting(flag="--sweep", group="measurement", metavar="K:V1,V2;K2:...",
+                                help='expand each case over parameters, e.g. "batch_size:1,2,4;max_tokens:50,100"')
+    preset: str | None = setting(flag="--preset", group="measurement", metavar="NAME",
+                                 help="a preset from openaiperf/sweeps/presets.yaml: the sweeps quick, comprehensive, "
+                                      "scaling, qps-curve, pareto; quality (the 48-sample XSum quality run); extended "
+                                      "(the main job and the matrix suites marked preset: extended)")
+    engine_option: list[str] = setting(flag="--engine-option", group="serving", action="append",
+                                       metavar="[ENGINE:]KEY=VALUE", default_factory=list,
+                                       help="engine option, e.g. vllm:max_model_len=1024, or KEY=VALUE for every "
+                                            "engine that takes KEY; repeatable")
+
+    @field_validator("engine_option")
+    @classmethod
+    def _engine_options(cls, texts: list[str]) -> list[str]:
+        from openaiperf.options import parse_engine_option
+
+        for text in texts:
+            parse_engine_option(text)
+        return texts
+
+    def wanted(self) -> dict[str, list[str] | None]:
+        """The command line's lists by axis (None: not given)."""
+        from openaiperf.matrix import parse_list
+
+        return {"task": parse_list(self.task), "scenario": parse_list(self.scenario),
+                "engine": parse_list(self.engine), "model": parse_list(self.model)}
