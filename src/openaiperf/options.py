@@ -21,8 +21,7 @@ from typing import Any
 import yaml
 
 from openaiperf.baselines import CONFIRM_ROUNDS
-from openaiperf.baselines.ab import AB_ROUNDS, MIN_AB_ROUNDS
-from openaiperf.baselines.compare import ALPHA, DRIFT
+from openaiperf.baselines.compare import AB_ROUNDS, ALPHA, DRIFT, MIN_AB_ROUNDS
 from openaiperf.engines import engines
 from openaiperf.errors import ConfigError
 from openaiperf.history.location import normalize_url

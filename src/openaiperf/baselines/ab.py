@@ -34,22 +34,21 @@ from typing import Any
 
 from openaiperf.baselines import stats as gate_stats
 from openaiperf.baselines.compare import (
+    AB_ROUNDS,
     ALPHA,
+    MIN_AB_ROUNDS,
     OUTCOME_ORDER,
     CaseComparison,
     MetricComparison,
     detectable_change,
     inconclusive_reason,
+    parse_alpha,
 )
 from openaiperf.errors import ConfigError
 from openaiperf.result import MetricValue, Outcome
 
-#: the most rounds a side by default (``--ab-rounds``)
-AB_ROUNDS = 8
 #: pairs measured before the first look: two balanced blocks (A B B A A B B A)
 FIRST_LOOK = 4
-#: the fewest rounds a side ``--ab-rounds`` accepts: a paired t needs two degrees of freedom
-MIN_AB_ROUNDS = 3
 #: the fraction of pairs the paired test trims at each end (:class:`PairedChange`)
 TRIM = 0.2
 
@@ -283,7 +282,6 @@ class ABSettings:
 
 def settings_from_options(option: Callable[[str], Any]) -> ABSettings | None:
     """The A/B settings of the command line (checked: a ConfigError names the option), or None."""
-    from openaiperf.baselines.gate import parse_alpha
     from openaiperf.options import parse_engine_option
 
     endpoint, texts = option("ab_endpoint"), list(option("ab_engine_option") or [])

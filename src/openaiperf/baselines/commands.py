@@ -17,8 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.baselines import MIN_BASELINE_ROUNDS, Baseline
-from openaiperf.baselines.compare import Outcome, baseline_from_case, judged_side, stalled_note
-from openaiperf.baselines.gate import GateOutcome, GateSettings, judge, parse_alpha, parse_drift, parse_tolerances, save
+from openaiperf.baselines.compare import (
+    Outcome,
+    baseline_from_case,
+    judged_side,
+    parse_alpha,
+    parse_drift,
+    stalled_note,
+)
+from openaiperf.baselines.gate import GateOutcome, GateSettings, judge, parse_tolerances, save
 from openaiperf.baselines.json_store import read_baseline
 from openaiperf.baselines.stats import holm
 from openaiperf.errors import ConfigError

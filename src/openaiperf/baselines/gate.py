@@ -14,7 +14,6 @@ a baseline whose configuration differs is refused, naming each difference
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,8 @@ from openaiperf.baselines.compare import (
     baseline_from_case,
     compare_case,
     judged_side,
+    parse_alpha,
+    parse_drift,
     stalled_note,
 )
 from openaiperf.baselines.fingerprint import Difference, differences
@@ -69,29 +70,6 @@ def parse_tolerances(items: Sequence[str], option: str = "--tolerance") -> dict[
                               source=option)
         out[name.strip()] = number
     return out
-
-
-def _parse_number(value: Any, accepts: Callable[[float], bool], expected: str, option: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not accepts(number):  # NaN is accepted by no range
-        raise ConfigError(f"expected {expected}, got {value!r}", source=option)
-    return number
-
-
-def parse_alpha(value: Any, option: str = "--baseline-alpha") -> float:
-    if value is None:
-        return ALPHA
-    return _parse_number(value, lambda a: 0 < a < 0.5, "a significance level 0 < ALPHA < 0.5 (e.g. 0.05)", option)
-
-
-def parse_drift(value: Any, option: str = "--baseline-drift") -> float:
-    if value is None:
-        return DRIFT
-    return _parse_number(value, lambda d: 0 <= d < 1, "a run-to-run drift 0 <= FRACTION < 1 (e.g. 0.02 for 2%)",
-                         option)
 
 
 def check_options(option: Callable[[str], Any]) -> None:
