@@ -44,7 +44,10 @@ from openaiperf.baselines.compare import (
     inconclusive_reason,
     parse_alpha,
 )
+from openaiperf.case_options import check_engine_options, engine_takes
 from openaiperf.errors import ConfigError
+from openaiperf.options import parse_engine_option
+from openaiperf.redact import redact, redact_text
 from openaiperf.result import MetricValue, Outcome
 
 #: pairs measured before the first look: two balanced blocks (A B B A A B B A)
@@ -271,8 +274,6 @@ class ABSettings:
 
     def b_engine_options(self, engine: str, options: dict[str, Any]) -> dict[str, Any]:
         """The B side's engine options: A's with the overrides that apply to ``engine``."""
-        from openaiperf.case_options import engine_takes
-
         out = dict(options)
         for name, key, value in self.overrides:
             if name == engine or (name is None and engine_takes(engine, key)):
@@ -282,8 +283,6 @@ class ABSettings:
 
 def settings_from_options(option: Callable[[str], Any]) -> ABSettings | None:
     """The A/B settings of the command line (checked: a ConfigError names the option), or None."""
-    from openaiperf.options import parse_engine_option
-
     endpoint, texts = option("ab_endpoint"), list(option("ab_engine_option") or [])
     if endpoint is None and not texts:
         for flag in ("ab_rounds",):
@@ -316,15 +315,11 @@ def settings_from_options(option: Callable[[str], Any]) -> ABSettings | None:
 def check_engine_overrides(option: Callable[[str], Any]) -> None:
     """Start-up check of ``--ab-engine-option`` once the engines are registered: each a known
     engine option of the right type (a ConfigError names the option)."""
-    from openaiperf.case_options import check_engine_options
-
     check_engine_options(option("ab_engine_option") or [], flag="--ab-engine-option")
 
 
 def differing(a: dict[str, Any], b: dict[str, Any]) -> str:
     """What the B side's engine options change, as ``key=value`` words (redacted)."""
-    from openaiperf.redact import redact, redact_text
-
     changed = {k: v for k, v in b.items() if a.get(k) != v}
     if set(changed) == {"endpoint"}:
         return redact_text(str(changed["endpoint"]))

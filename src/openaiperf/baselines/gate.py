@@ -27,6 +27,7 @@ from openaiperf.baselines import (
     Baseline,
     BaselineError,
 )
+from openaiperf.baselines.ab import settings_from_options
 from openaiperf.baselines.compare import (
     ALPHA,
     DRIFT,
@@ -39,7 +40,7 @@ from openaiperf.baselines.compare import (
     parse_drift,
     stalled_note,
 )
-from openaiperf.baselines.fingerprint import Difference, differences
+from openaiperf.baselines.fingerprint import Difference, differences, for_result
 from openaiperf.baselines.json_store import JsonBaselineStore
 from openaiperf.errors import ConfigError
 from openaiperf.metrics.catalogue import catalogue
@@ -74,8 +75,6 @@ def parse_tolerances(items: Sequence[str], option: str = "--tolerance") -> dict[
 
 def check_options(option: Callable[[str], Any]) -> None:
     """Start-up checks of the baseline options (a ConfigError names the option)."""
-    from openaiperf.baselines.ab import settings_from_options
-
     settings_from_options(option)  # the A/B options, and no stored baseline beside them
     parse_tolerances(option("tolerance") or [])
     parse_alpha(option("baseline_alpha"))
@@ -300,8 +299,6 @@ def gate_case_result(result: CaseResult, session: Any,
     if settings.compare_root is None and settings.save_root is None:
         return None
     if fingerprint is None:
-        from openaiperf.baselines.fingerprint import for_result
-
         fingerprint = for_result(result, session)
     current = baseline_from_case(result, fingerprint)
     judged, stalled = judged_side(result, fingerprint)

@@ -26,6 +26,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from openaiperf.engines import EngineContext
+from openaiperf.engines.openai import OpenAIEngine
+from openaiperf.loadgen.arrivals import arrival_times
+from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
+from openaiperf.models.embedded import cache_root
+from openaiperf.records import Record, Request
+
 #: a worker is planned at this fraction of the measured capacity
 HEADROOM = 0.5
 RATES = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)
@@ -36,8 +43,6 @@ TOKENS = 16
 
 def cache_file() -> Path:
     """``client-capacity.json`` in the suite's cache (``$OPENAIPERF_CACHE_DIR``, default ``~/.cache/openaiperf``)."""
-    from openaiperf.models.embedded import cache_root
-
     return cache_root() / "client-capacity.json"
 
 
@@ -56,12 +61,6 @@ def machine_key() -> str:
 def held(url: str, rate: float, seconds: float = TRIAL_S) -> bool:
     """Whether one client process holds ``rate`` requests/s against the server at ``url``."""
     import numpy as np
-
-    from openaiperf.engines import EngineContext
-    from openaiperf.engines.openai import OpenAIEngine
-    from openaiperf.loadgen.arrivals import arrival_times
-    from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
-    from openaiperf.records import Record, Request
 
     engine = OpenAIEngine(EngineContext(model=SimpleNamespace(name="stub"), weights="",
                                         hardware=SimpleNamespace(device="cpu"), dtype="float32",
