@@ -29,7 +29,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -164,18 +163,12 @@ class FuzzEnv:
     @property
     def engine(self) -> Any:
         if self._engine is None:
-            from openaiperf.engines import EngineContext
-            from openaiperf.engines.openai import OpenAIEngine
+            from openaiperf.testing.contexts import endpoint_engine
             from openaiperf.testing.scripted_server import start_scripted_server
 
             server = self.stack.enter_context(start_scripted_server())
-            context = EngineContext(model=SimpleNamespace(name="stub"), weights="(none)",
-                                    hardware=SimpleNamespace(device="cpu"), dtype="float32",
-                                    options={"endpoint": server.url, "served_model": "stub", "client_tokenizer": False,
-                                             "server_metrics": False, "request_timeout_s": HANG_S / 2,
-                                             "continuous_usage": False})
-            engine = OpenAIEngine(context)
-            engine.prepare()
+            engine = endpoint_engine(server.url, server_metrics=False, request_timeout_s=HANG_S / 2,
+                                     continuous_usage=False)
             self._engine = engine
         return self._engine
 

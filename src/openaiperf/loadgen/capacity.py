@@ -23,15 +23,13 @@ import os
 import platform
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from openaiperf.engines import EngineContext
-from openaiperf.engines.openai import OpenAIEngine
 from openaiperf.loadgen.arrivals import arrival_times
 from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
 from openaiperf.models.embedded import cache_root
 from openaiperf.records import Record, Request
+from openaiperf.testing.contexts import endpoint_engine
 
 #: a worker is planned at this fraction of the measured capacity
 HEADROOM = 0.5
@@ -62,11 +60,7 @@ def held(url: str, rate: float, seconds: float = TRIAL_S) -> bool:
     """Whether one client process holds ``rate`` requests/s against the server at ``url``."""
     import numpy as np
 
-    engine = OpenAIEngine(EngineContext(model=SimpleNamespace(name="stub"), weights="",
-                                        hardware=SimpleNamespace(device="cpu"), dtype="float32",
-                                        options={"endpoint": url, "served_model": "stub",
-                                                 "client_tokenizer": False}))
-    engine.prepare()
+    engine = endpoint_engine(url, weights="")
     count = max(20, int(rate * seconds))
     warmup = count // 5
     requests = [Request(id=f"c{i}", sample_id=str(i), max_tokens=TOKENS, prompt="hello") for i in range(count)]
