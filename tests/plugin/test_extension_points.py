@@ -18,8 +18,8 @@ import yaml
 from openaiperf.tasks.datasets import sha256_of
 
 REPO = Path(__file__).resolve().parents[2]
-#: the tests' echo engine, a file that a project copies as it is
-ECHO_ENGINE = REPO / "fixtures" / "echo_engine.py"
+#: the module of the tests' engines (EchoEngine among them), a file that a project copies as it is
+ENGINES_FILE = REPO / "fixtures" / "engines.py"
 
 
 class Run:
@@ -100,7 +100,7 @@ def test_registered_file_engine_runs_a_registered_yaml_task(folder, home):
     from openaiperf.cli import main
 
     engine_file = folder / "echo_engine.py"
-    shutil.copy(ECHO_ENGINE, engine_file)
+    shutil.copy(ENGINES_FILE, engine_file)
     assert main(["backend", "register", f"{engine_file}:EchoEngine", "--name", "echo"]) == 0
     assert main(["task", "register", write_task(folder)]) == 0
     result = run_suite(folder, "--matrix", write_matrix(folder, "echo"), "--task", "towns.summary")

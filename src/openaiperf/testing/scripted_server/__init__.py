@@ -48,23 +48,12 @@ from __future__ import annotations
 
 from openaiperf.testing.scripted_server.app import make_app
 from openaiperf.testing.scripted_server.cli import main, script_arguments
-from openaiperf.testing.scripted_server.faults import injected_fault
 from openaiperf.testing.scripted_server.metrics import ServerMetrics
 from openaiperf.testing.scripted_server.process import ScriptedServer, start_scripted_server
-from openaiperf.testing.scripted_server.request_script import (
-    THINKING_FIELDS,
-    adapter_script,
-    cached_script,
-    preset,
-    prompt_words,
-    thinking_script,
-)
 from openaiperf.testing.scripted_server.schedule import Truth
 from openaiperf.testing.scripted_server.script import FAULTS, MODEL, PROMPT_TOKENS, Script, Usage
 from openaiperf.testing.scripted_server.stats import Stats
 from openaiperf.testing.scripted_server.stream import plan, sse, token_words
 
-__all__ = ["FAULTS", "MODEL", "PROMPT_TOKENS", "THINKING_FIELDS", "Script", "ScriptedServer", "ServerMetrics", "Stats",
-           "Truth", "Usage", "adapter_script", "cached_script", "injected_fault", "main", "make_app", "plan",
-           "preset", "prompt_words", "script_arguments", "sse", "start_scripted_server", "thinking_script",
-           "token_words"]
+__all__ = ["FAULTS", "MODEL", "PROMPT_TOKENS", "Script", "ScriptedServer", "ServerMetrics", "Stats", "Truth", "Usage",
+           "main", "make_app", "plan", "script_arguments", "sse", "start_scripted_server", "token_words"]
