@@ -28,8 +28,6 @@ from openaiperf.specs import Spec, build_spec, read_yaml
 REGISTRY_FILE = Path(__file__).with_name("models.yaml")
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "fp8": 1, "int8": 1, "int4": 0.5}
-#: what ``weights`` (and ``--weights``) accept
-WEIGHT_KINDS = ("real", "random")
 #: how far a stated ``parameters`` may be from the architecture's count
 PARAMETER_TOLERANCE = 0.005
 
