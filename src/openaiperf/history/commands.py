@@ -110,7 +110,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"{len(usable)} valid value(s): median {format_value(statistics.median(usable), unit)}, "
               f"range {format_value(min(usable), unit)}–{format_value(max(usable), unit)}")
     if args.plot:
-        from openaiperf.history.plot import metric_over_runs, save_png
+        from openaiperf.history.plot import metric_over_runs, save_png  # matplotlib: the report extra
 
         series: dict[str, list[Any]] = {}
         for point in points:

@@ -81,7 +81,7 @@ def held(url: str, rate: float, seconds: float = TRIAL_S) -> bool:
 
 def measure_capacity() -> dict[str, Any]:
     """The highest of :data:`RATES` one client process holds (against a scripted server)."""
-    from openaiperf.testing.scripted_server import Script, start_scripted_server
+    from openaiperf.testing.scripted_server import Script, start_scripted_server  # aiohttp: the openai extra
 
     best = 0.0
     started = time.perf_counter()

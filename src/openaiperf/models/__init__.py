@@ -162,7 +162,7 @@ def weights_skip_reason(spec: ModelSpec, task_kind: Any = None, task: str | None
 def random_weights_dir(spec: ModelSpec) -> Path:
     """The folder a random-weights model is built from: its ``config.json`` alone, in
     the cache (``$OPENAIPERF_CACHE_DIR/random/<name>-<architecture hash>``)."""
-    from openaiperf.models.embedded import cache_root
+    from openaiperf.models.embedded import cache_root  # kept out of start-up
 
     if spec.architecture is None:
         raise ConfigError(weights_unavailable_reason(spec) or "no architecture", source=f"model {spec.name}",
@@ -183,7 +183,7 @@ def resolve_weights(spec: ModelSpec) -> str:
     if spec.source is None:
         raise ConfigError(weights_unavailable_reason(spec) or "no source", source=f"model {spec.name}", field="source")
     if spec.embedded:
-        from openaiperf.models.embedded import provision_embedded
+        from openaiperf.models.embedded import provision_embedded  # kept out of start-up
 
         return str(provision_embedded(spec))
     path = spec.local_path

@@ -61,7 +61,7 @@ class HtmlWriter(Writer):
         return not report.option("no_html_report")
 
     def write(self, report: RunReport) -> list[Path]:
-        from openaiperf.report.html import write_html_report
+        from openaiperf.report.html import write_html_report  # jinja2, matplotlib: the report extra
 
         return [write_html_report(report.run_dir, trends=report.trends)]
 

@@ -34,7 +34,7 @@ def latest_run(reports: Path) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from openaiperf.report.html import write_html_report
+    from openaiperf.report.html import write_html_report  # jinja2, matplotlib: the report extra
 
     run_dir = Path(args.run_dir)
     run = read_results(run_dir / "results.json")
