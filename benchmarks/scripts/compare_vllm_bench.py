@@ -22,16 +22,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
-from openaiperf.engines import EngineContext
-from openaiperf.engines.openai import OpenAIEngine
 from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender
 from openaiperf.metrics.latency import tpot_s, ttft_s
 from openaiperf.metrics.stats import percentile
 from openaiperf.records import Record, Request
+from openaiperf.testing.contexts import endpoint_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,11 +55,7 @@ def load_prompts(count: int, chars: int) -> list[str]:
 
 
 def run_ours(url: str, model: str, prompts: list[str], output_len: int, rate: float, seed: int) -> dict:
-    context = EngineContext(model=SimpleNamespace(name=model), weights="", hardware=SimpleNamespace(device="cpu"),
-                            dtype="bfloat16", options={"endpoint": url, "served_model": model,
-                                                       "client_tokenizer": False})
-    engine = OpenAIEngine(context)
-    engine.prepare()
+    engine = endpoint_engine(url, served_model=model, weights="", dtype="bfloat16")
     requests = [Request(id=f"q{i}", sample_id=str(i), max_tokens=output_len, prompt=p, ignore_eos=True)
                 for i, p in enumerate(prompts)]
     records = [Record(request_id=r.id, sample_id=r.sample_id) for r in requests]

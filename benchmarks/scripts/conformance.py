@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -40,12 +39,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from openaiperf.engines import EngineContext  # noqa: E402
 from openaiperf.engines.openai import OpenAIEngine  # noqa: E402
 from openaiperf.metrics.latency import latency_metrics  # noqa: E402
 from openaiperf.records import Record, Request  # noqa: E402
 from openaiperf.scenarios import ScenarioConfig  # noqa: E402
 from openaiperf.scenarios.server import ServerScenario  # noqa: E402
+from openaiperf.testing.contexts import endpoint_engine  # noqa: E402
 from openaiperf.testing.scripted_server import Script, ScriptedServer, start_scripted_server  # noqa: E402
 from openaiperf.testing.word_tokenizer import write_word_tokenizer  # noqa: E402
 
@@ -59,12 +58,8 @@ PATHS = {  # name: (script usage, engine options, client tokenizer?)
 
 
 def engine(url: str, weights: str | None, **options: Any) -> OpenAIEngine:
-    context = EngineContext(model=SimpleNamespace(name="stub"), weights=weights or "(none)",
-                            hardware=SimpleNamespace(device="cpu"), dtype="float32",
-                            options={"endpoint": url, "client_tokenizer": weights is not None, **options})
-    e = OpenAIEngine(context)
-    e.prepare()
-    return e
+    return endpoint_engine(url, served_model=options.pop("served_model", None), weights=weights or "(none)",
+                           client_tokenizer=weights is not None, **options)
 
 
 def truth_table(url: str, tokenizer: str, requests: int) -> None:

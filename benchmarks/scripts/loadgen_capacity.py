@@ -15,15 +15,13 @@ Poisson rates, and prints the highest rate at which
 from __future__ import annotations
 
 import argparse
-from types import SimpleNamespace
 
 import numpy as np
 
-from openaiperf.engines import EngineContext
-from openaiperf.engines.openai import OpenAIEngine
 from openaiperf.loadgen.arrivals import arrival_times
 from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
 from openaiperf.records import Record, Request
+from openaiperf.testing.contexts import endpoint_engine
 from openaiperf.testing.stub_server import start_stub_server
 
 MIN_RATIO = 0.99
@@ -31,11 +29,7 @@ MAX_LAG_P99_MS = 5.0
 
 
 def trial(url: str, rate: float, seconds: float, tokens: int, seed: int) -> dict:
-    context = EngineContext(model=SimpleNamespace(name="stub"), weights="", hardware=SimpleNamespace(device="cpu"),
-                            dtype="bfloat16", options={"endpoint": url, "served_model": "stub",
-                                                       "client_tokenizer": False})
-    engine = OpenAIEngine(context)
-    engine.prepare()
+    engine = endpoint_engine(url, weights="", dtype="bfloat16")
     count = max(10, int(rate * seconds))
     requests = [Request(id=f"q{i}", sample_id=str(i), max_tokens=tokens, prompt="hello") for i in range(count)]
     records = [Record(request_id=r.id, sample_id=r.sample_id) for r in requests]

@@ -15,15 +15,13 @@ the actual send times) and achieved / target.
 from __future__ import annotations
 
 import argparse
-from types import SimpleNamespace
 
 import numpy as np
 
-from openaiperf.engines import EngineContext
-from openaiperf.engines.openai import OpenAIEngine
 from openaiperf.loadgen.arrivals import arrival_gaps, offered_rate
 from openaiperf.records import Request
 from openaiperf.scenarios import ScenarioConfig, create_scenario
+from openaiperf.testing.contexts import endpoint_engine
 from openaiperf.testing.stub_server import start_stub_server
 
 
@@ -38,11 +36,7 @@ def main() -> None:
     requests = [Request(id=f"q{i}", sample_id=f"s{i}", max_tokens=8, prompt="hello") for i in range(args.requests)]
     ratios = []
     with start_stub_server(tokens=8) as url:
-        context = EngineContext(model=SimpleNamespace(name="stub"), weights="", hardware=SimpleNamespace(device="cpu"),
-                                dtype="float32", options={"endpoint": url, "served_model": "stub",
-                                                          "client_tokenizer": False})
-        engine = OpenAIEngine(context)
-        engine.prepare()
+        engine = endpoint_engine(url, weights="")
         try:
             for rate in rates:
                 for seed in seeds:

@@ -43,7 +43,6 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import psutil
@@ -53,12 +52,12 @@ sys.path.insert(0, str(REPO / "src"))
 # the scripted server runs in a subprocess: the same sources
 os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 
-from openaiperf.engines import EngineContext  # noqa: E402
 from openaiperf.engines.openai import OpenAIEngine  # noqa: E402
 from openaiperf.loadgen.arrivals import arrival_times  # noqa: E402
 from openaiperf.loadgen.client_load import PROBE_TASK  # noqa: E402
 from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch  # noqa: E402
 from openaiperf.records import Record, RecordWriter, Request  # noqa: E402
+from openaiperf.testing.contexts import endpoint_engine  # noqa: E402
 from openaiperf.testing.scripted_server import FAULTS, Script, start_scripted_server  # noqa: E402
 
 MIB = 1024 * 1024
@@ -187,12 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     scheduled: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ob-soak-") as scratch, start_scripted_server(script) as server:
         records_path = Path(scratch) / "records.jsonl"
-        context = EngineContext(model=SimpleNamespace(name="stub"), weights="(none)",
-                                hardware=SimpleNamespace(device="cpu"), dtype="float32",
-                                options={"endpoint": server.url, "served_model": "stub", "client_tokenizer": False,
-                                         "server_metrics": False, "request_timeout_s": 30.0})
-        engine = OpenAIEngine(context)
-        engine.prepare()
+        engine = endpoint_engine(server.url, server_metrics=False, request_timeout_s=30.0)
         start = time.monotonic()
         index = 0
         try:

@@ -28,17 +28,16 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
 
-from openaiperf.engines import EngineContext  # noqa: E402
 from openaiperf.engines.managed_server import ManagedServer  # noqa: E402
 from openaiperf.engines.openai import OpenAIEngine  # noqa: E402
 from openaiperf.models import get_model, resolve_weights  # noqa: E402
 from openaiperf.records import Record, Request  # noqa: E402
 from openaiperf.tasks import create_task, load_task_specs  # noqa: E402
+from openaiperf.testing.contexts import endpoint_engine  # noqa: E402
 
 
 def counters(url: str) -> tuple[float, float]:
@@ -73,11 +72,7 @@ def main() -> None:
         server = ManagedServer(weights, args.model, log_dir=Path(tmp), args={"enable_prefix_caching": True})
         server.start()
         try:
-            engine = OpenAIEngine(EngineContext(model=SimpleNamespace(name=args.model), weights=weights,
-                                                hardware=SimpleNamespace(device="cpu"), dtype="float32",
-                                                options={"endpoint": server.base_url, "served_model": args.model,
-                                                         "client_tokenizer": False}))
-            engine.prepare()
+            engine = endpoint_engine(server.base_url, served_model=args.model, weights=weights)
             print(f"server: {' '.join(server.shown_command[3:])}")
             print(f"{'kind':<14}{'request':<12}{'hit tokens':>12}{'queried':>10}")
             kinds = {"tagged warmup": lambda r, i: r.warmup_copy(i), "no warmup": None,

@@ -20,7 +20,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from openaiperf.engines import engines
 from openaiperf.errors import OpenAIPerfError
+from openaiperf.hardware import list_profiles, load_profile
+from openaiperf.hardware.probe import match_profile, probe_system
+from openaiperf.registry import all_registries
+from openaiperf.scenarios import scenarios
+from openaiperf.tasks import create_task, load_task_specs, task_class
+from openaiperf.tasks.datasets import preflight
 
 
 @dataclass
@@ -112,8 +119,6 @@ OWN_ROWS = ("torch", "nvidia-ml-py")
 
 def requirement_checks() -> list[Check]:
     """One row per distribution the registered classes require, naming who needs it."""
-    from openaiperf.registry import all_registries
-
     users: dict[Any, list[str]] = {}
     for axis, registry in all_registries().items():
         for name, cls in registry.classes().items():
@@ -146,8 +151,6 @@ def software_checks() -> list[Check]:
 
 # -- engines, hardware profiles, tasks --------------------------------------------------
 def engine_checks() -> list[Check]:
-    from openaiperf.engines import engines
-
     checks = []
     for name in engines.names():
         fix = ""
@@ -164,9 +167,6 @@ def engine_checks() -> list[Check]:
 
 
 def hardware_checks(system: dict[str, Any]) -> list[Check]:
-    from openaiperf.hardware import list_profiles, load_profile
-    from openaiperf.hardware.probe import match_profile
-
     accelerators = [str(a.get("name", "?")) for a in (system.get("hardware") or {}).get("accelerators") or []]
     try:
         auto = match_profile(system)
@@ -194,10 +194,6 @@ def hardware_checks(system: dict[str, Any]) -> list[Check]:
 
 
 def task_checks(name: str | None = None, try_load: bool = False) -> list[Check]:
-    from openaiperf.scenarios import scenarios
-    from openaiperf.tasks import create_task, load_task_specs, task_class
-    from openaiperf.tasks.datasets import preflight
-
     try:
         specs = load_task_specs()
     except OpenAIPerfError as exc:
@@ -269,8 +265,6 @@ def _emit(checks: list[Check], as_json: bool) -> None:
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    from openaiperf.hardware.probe import probe_system
-
     checks = software_checks() + engine_checks() + hardware_checks(probe_system()) + task_checks()
     _emit(checks, args.json)
     engines_ok = any(c.ok for c in checks if c.section == "engines")
@@ -287,8 +281,6 @@ def run_task_check(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     """``ob check``: the earlier spelling of ``ob doctor`` (``--system``) and ``ob task check`` (``--task``)."""
-    from openaiperf.hardware.probe import probe_system
-
     checks: list[Check] = []
     if args.system:
         checks += software_checks() + engine_checks() + hardware_checks(probe_system())

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from openaiperf.baselines.settings import BaselineSettings
@@ -26,7 +25,7 @@ from openaiperf.engines import engines
 from openaiperf.errors import ConfigError, describe_validation
 from openaiperf.runner.settings import MODEL_DTYPES, RunSettings, parse_stall_limit
 from openaiperf.scenarios import ScenarioConfig, scenarios
-from openaiperf.settings import SelectionSettings, Settings, flag_extra
+from openaiperf.settings import SelectionSettings, Settings, flag_extra, parse_engine_option
 
 __all__ = ["GROUPS", "MODEL_DTYPES", "Option", "add_options", "check_values", "options", "parse_engine_option",
            "parse_stall_limit", "recorded_options"]
@@ -101,21 +100,6 @@ class Option:
         if self.nargs == "?" and value == self.const:
             return [self.flag]
         return [f"{self.flag}={value}"]
-
-
-def parse_engine_option(text: str, flag: str = "--engine-option") -> tuple[str | None, str, Any]:
-    """``[ENGINE:]KEY=VALUE`` -> (engine or None for every engine, key, value);
-    the value is read as YAML, so numbers and booleans keep their type."""
-    head, sep, raw = text.partition("=")
-    engine, colon, key = head.rpartition(":")
-    if not sep or not key.strip():
-        raise ConfigError(f"expected [ENGINE:]KEY=VALUE (e.g. vllm:max_model_len=1024), got {text!r}",
-                          source=flag)
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return (engine.strip() or None) if colon else None, key.strip(), value
 
 
 def settings_models() -> list[type[Settings]]:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from openaiperf.options import GROUPS, add_options, options
 from openaiperf.redact import redact_argv
 
 
 def pytest_args(args: argparse.Namespace) -> list[str]:
-    from openaiperf.options import options
-
     out = [args.benchmarks]
     for option in options():
         out += option.argv(getattr(args, option.dest, None))
@@ -38,8 +37,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    from openaiperf.options import GROUPS, add_options
-
     run = subparsers.add_parser("run", help="run benchmarks (a wrapper over pytest: the plugin's options)")
     for name, what in GROUPS.items():
         group = run.add_argument_group(f"{name}: {what}")

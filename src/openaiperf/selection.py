@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from openaiperf.case_options import apply_cli_options
 from openaiperf.engines import engines
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.matrix import Case, MatrixSpec, SuiteSpec, active_suites
@@ -89,8 +90,6 @@ def first_options(matrix: MatrixSpec, kind: str, name: str) -> dict[str, Any]:
 def served_models(engine: str, matrix: MatrixSpec, inputs: SelectionInputs) -> list[str] | None:
     """The registry names of the models ``engine`` serves (an endpoint's), or None
     when it does not say; a served model the registry does not know is an error."""
-    from openaiperf.case_options import apply_cli_options
-
     try:
         cls = engines.get(engine)
     except ImportError:

@@ -19,9 +19,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, TypeVar
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from openaiperf.errors import validation_error
+from openaiperf.errors import ConfigError, validation_error
+
+
+def parse_engine_option(text: str, flag: str = "--engine-option") -> tuple[str | None, str, Any]:
+    """``[ENGINE:]KEY=VALUE`` -> (engine or None for every engine, key, value);
+    the value is read as YAML, so numbers and booleans keep their type."""
+    head, sep, raw = text.partition("=")
+    engine, colon, key = head.rpartition(":")
+    if not sep or not key.strip():
+        raise ConfigError(f"expected [ENGINE:]KEY=VALUE (e.g. vllm:max_model_len=1024), got {text!r}",
+                          source=flag)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return (engine.strip() or None) if colon else None, key.strip(), value
 
 
 def setting(default: Any = None, *, flag: str, help: str, group: str | None = None, metavar: str | None = None,
@@ -132,8 +148,6 @@ class SelectionSettings(Settings):
     @field_validator("engine_option")
     @classmethod
     def _engine_options(cls, texts: list[str]) -> list[str]:
-        from openaiperf.options import parse_engine_option
-
         for text in texts:
             parse_engine_option(text)
         return texts

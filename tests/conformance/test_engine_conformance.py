@@ -9,15 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from openaiperf.engines import EngineContext
 from openaiperf.engines.openai import OpenAIEngine
 from openaiperf.metrics.latency import latency_metrics, timing_notes
 from openaiperf.records import Record, Request
+from openaiperf.testing.contexts import endpoint_engine
 from openaiperf.testing.scripted_server import Script, ScriptedServer, start_scripted_server
 from tests.conformance.truth import close_gap, close_start, median_s
 
@@ -25,14 +24,8 @@ BASE = {"tokens": 12, "ttft_ms": 30.0, "gap_ms": 8.0}
 
 
 def engine(server: ScriptedServer, script: dict[str, Any], tokenizer: Any = None, **options: Any) -> OpenAIEngine:
-    context = EngineContext(model=SimpleNamespace(name="scripted"), weights=str(tokenizer or "(none)"),
-                            hardware=SimpleNamespace(device="cpu"), dtype="float32",
-                            options={"endpoint": server.url, "served_model": "stub",
-                                     "client_tokenizer": tokenizer is not None, "extra_body": {"script": script},
-                                     **options})
-    e = OpenAIEngine(context)
-    e.prepare()
-    return e
+    return endpoint_engine(server.url, weights=str(tokenizer or "(none)"), client_tokenizer=tokenizer is not None,
+                           extra_body={"script": script}, **options)
 
 
 def request(api: str, index: int = 0, max_tokens: int = 64) -> Request:
@@ -280,12 +273,8 @@ def test_the_client_tokenizer_never_runs_on_the_event_loop(scripted_server, word
 def test_credentials_in_the_endpoint_are_sent_but_never_shown(scripted_server, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     url = scripted_server.url.replace("http://", "http://alice:s3cr3t-pw@")
-    context = EngineContext(model=SimpleNamespace(name="scripted"), weights="(none)",
-                            hardware=SimpleNamespace(device="cpu"), dtype="float32",
-                            options={"endpoint": url, "client_tokenizer": False,
-                                     "server_args": ["--api-key", "sk-server-side-secret-000"]})
-    e = OpenAIEngine(context)
-    e.prepare()  # lists the models with basic auth: the URL's credentials are not part of the host
+    # prepared: it lists the models with basic auth (the URL's credentials are not part of the host)
+    e = endpoint_engine(url, served_model=None, server_args=["--api-key", "sk-server-side-secret-000"])
     try:
         assert e.headers()["Authorization"].startswith("Basic ")
         assert e.model_name == "stub"

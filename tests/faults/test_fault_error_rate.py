@@ -17,6 +17,8 @@ import time
 
 from fake_engine import FakeEngine
 
+from openaiperf.testing.answers import fill_answer
+
 
 class FailingEngine(FakeEngine):
     name = "failing"
@@ -25,12 +27,9 @@ class FailingEngine(FakeEngine):
     def run(self, requests, records, on_done):
         for request, record in zip(requests, records):
             FailingEngine.served += 1
-            record.sent = record.scheduled or time.perf_counter()
-            t = record.sent + 0.02
-            for _ in range(request.max_tokens):
-                record.mark_token(t)
-                t += 0.005
-            record.done, record.output_tokens, record.input_tokens, record.text = t, request.max_tokens, 30, "x"
+            sent = record.scheduled or time.perf_counter()
+            times = [sent + 0.02 + 0.005 * k for k in range(request.max_tokens)]
+            fill_answer(record, times, sent=sent, input_tokens=30, text="x", done=sent + 0.02 + 0.005 * len(times))
             if FailingEngine.served % 4 == 0:
                 record.fail("HTTP 500 Internal Server Error: injected")
             on_done(record)

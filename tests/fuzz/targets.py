@@ -29,7 +29,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -164,18 +163,12 @@ class FuzzEnv:
     @property
     def engine(self) -> Any:
         if self._engine is None:
-            from openaiperf.engines import EngineContext
-            from openaiperf.engines.openai import OpenAIEngine
+            from openaiperf.testing.contexts import endpoint_engine
             from openaiperf.testing.scripted_server import start_scripted_server
 
             server = self.stack.enter_context(start_scripted_server())
-            context = EngineContext(model=SimpleNamespace(name="stub"), weights="(none)",
-                                    hardware=SimpleNamespace(device="cpu"), dtype="float32",
-                                    options={"endpoint": server.url, "served_model": "stub", "client_tokenizer": False,
-                                             "server_metrics": False, "request_timeout_s": HANG_S / 2,
-                                             "continuous_usage": False})
-            engine = OpenAIEngine(context)
-            engine.prepare()
+            engine = endpoint_engine(server.url, server_metrics=False, request_timeout_s=HANG_S / 2,
+                                     continuous_usage=False)
             self._engine = engine
         return self._engine
 
@@ -379,17 +372,28 @@ def task_documents() -> list[Any]:
     return [yaml.safe_load(path.read_text(encoding="utf-8")) for path in builtin_task_files().values()]
 
 
+def read_written(env: FuzzEnv, target: str, path: str, value: tuple[bytes, Any], read: Callable[[Path], Any],
+                 refused: str) -> Any:
+    """``value``'s bytes written to ``path`` (under a folder of the env's) and read back; None
+    where the reader refused them, which it may only do when no document was valid there."""
+    TRIED[target] += 1
+    data, document = value
+    written = env.folder(str(Path(path).parent)) / Path(path).name
+    written.write_bytes(data)
+    try:
+        return read(written)
+    except OpenAIPerfError:
+        assert document is None, refused
+        return None
+
+
 def check_task_yaml(env: FuzzEnv, value: tuple[bytes, Any]) -> None:
     from openaiperf.tasks import TaskSpec, load_task_spec
 
-    TRIED["yaml.task"] += 1
-    data, document = value
-    path = env.folder("tasks") / "task.yaml"
-    path.write_bytes(data)
-    try:
-        spec = load_task_spec(path)
-    except OpenAIPerfError:
-        assert document is None, "a built-in task as it is was refused"
+    document = value[1]
+    spec = read_written(env, "yaml.task", "tasks/task.yaml", value, load_task_spec,
+                        "a built-in task as it is was refused")
+    if spec is None:
         return
     assert isinstance(spec, TaskSpec)
     if document is not None:
@@ -417,14 +421,10 @@ def check_matrix_yaml(env: FuzzEnv, value: tuple[bytes, Any]) -> None:
     from openaiperf.matrix import load_matrix
     from openaiperf.selection import expand
 
-    TRIED["yaml.matrix"] += 1
-    data, document = value
-    path = env.folder("matrices") / "matrix.yaml"
-    path.write_bytes(data)
-    try:
-        cases = expand(load_matrix(path))
-    except OpenAIPerfError:
-        assert document is None, "a valid matrix was refused"
+    document = value[1]
+    cases = read_written(env, "yaml.matrix", "matrices/matrix.yaml", value, lambda path: expand(load_matrix(path)),
+                         "a valid matrix was refused")
+    if cases is None:
         return
     if document is not None:
         expected = {f"{t}-{s}-{e}-{m}" for suite in document["suites"] for t in suite["tasks"]
@@ -450,19 +450,15 @@ def check_results_json(env: FuzzEnv, value: tuple[bytes, Any]) -> None:
     from openaiperf.report.results import read_results, write_results
     from openaiperf.result import RunResult
 
-    TRIED["json.results"] += 1
-    data, document = value
-    path = env.folder("results") / "results.json"
-    path.write_bytes(data)
-    try:
-        run = read_results(path)
-    except OpenAIPerfError:
-        assert document is None, "a results document as written was refused"
+    document = value[1]
+    run = read_written(env, "json.results", "results/results.json", value, read_results,
+                       "a results document as written was refused")
+    if run is None:
         return
     assert isinstance(run, RunResult)
     run.model_dump_json()  # what was read can be written again
     if document is not None:
-        copy_path = path.with_name("again.json")
+        copy_path = env.folder("results") / "again.json"
         write_results(copy_path, run)
         assert read_results(copy_path).model_dump(mode="json") == run.model_dump(mode="json") == document
 
@@ -488,14 +484,10 @@ def check_baseline_json(env: FuzzEnv, value: tuple[bytes, Any]) -> None:
     from openaiperf.baselines import Baseline
     from openaiperf.baselines.json_store import JsonBaselineStore, read_baseline
 
-    TRIED["json.baseline"] += 1
-    data, document = value
-    path = env.folder("baselines") / "case.json"
-    path.write_bytes(data)
-    try:
-        baseline = read_baseline(path)
-    except OpenAIPerfError:
-        assert document is None, "a baseline as saved was refused"
+    document = value[1]
+    baseline = read_written(env, "json.baseline", "baselines/case.json", value, read_baseline,
+                            "a baseline as saved was refused")
+    if baseline is None:
         return
     assert isinstance(baseline, Baseline)
     if document is not None:

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -59,14 +58,14 @@ def test_the_calibration_reaches_a_plausible_fraction_of_the_datasheet(profile_n
 
 
 def test_the_tiny_random_llama_is_built_on_the_gpu_and_timed_after_its_tokens() -> None:
-    from openaiperf.engines import EngineContext
     from openaiperf.engines.hf import HFEngine
     from openaiperf.models import load_registry, resolve_weights
     from openaiperf.records import Record, Request
+    from openaiperf.testing.contexts import engine_context
 
     spec = load_registry()["tiny-llama"]
-    engine = HFEngine(EngineContext(model=spec, weights=resolve_weights(spec), hardware=SimpleNamespace(
-        device="cuda", name="gpu"), dtype="bfloat16", options={"batch_size": 2}))
+    engine = HFEngine(engine_context({"batch_size": 2}, model=spec, weights=resolve_weights(spec), dtype="bfloat16",
+                                     hardware="h100"))
     engine.prepare()
     try:
         assert all(p.device.type == "cuda" and p.dtype == torch.bfloat16 for p in engine.model.parameters())

@@ -7,17 +7,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import psutil
 
-from openaiperf.engines import EngineContext
 from openaiperf.engines.openai import OpenAIEngine
 from openaiperf.loadgen.arrivals import arrival_times
 from openaiperf.records import Record, Request
 from openaiperf.scenarios import ScenarioRun, scenario_config
 from openaiperf.scenarios.server import ServerScenario
+from openaiperf.testing.contexts import endpoint_engine
 from openaiperf.testing.scripted_server import Script
 
 #: requests per run, and their rate: a schedule that spans about 1.6 s
@@ -28,11 +27,7 @@ SCRIPT = Script(tokens=4, ttft_ms=1.0, gap_ms=1.0)
 
 
 def engine(url: str) -> OpenAIEngine:
-    options = {"endpoint": url, "served_model": "stub", "client_tokenizer": False, "request_timeout_s": 10.0}
-    e = OpenAIEngine(EngineContext(model=SimpleNamespace(name="stub"), weights="",
-                                   hardware=SimpleNamespace(device="cpu"), dtype="float32", options=options))
-    e.prepare()
-    return e
+    return endpoint_engine(url, weights="", request_timeout_s=10.0)
 
 
 def requests(count: int = COUNT) -> list[Request]:

@@ -131,7 +131,8 @@ def test_a_multi_turn_session_goes_whole_to_one_worker(server):
 
 
 def test_a_worker_that_cannot_prepare_stops_the_round_naming_it():
-    from openaiperf.loadgen.workers import ProcessTransport, ShardPlan, WorkerLost
+    from openaiperf.loadgen.worker_core import ShardPlan, WorkerLost
+    from openaiperf.loadgen.workers import ProcessTransport
 
     plan = ShardPlan(worker=0, indexes=[0], items=requests(1), offsets=[0.0], warmup=0, round_index=0,
                      sessions=False, engine_class="openaiperf.engines.openai:NoSuchEngine", engine_spec={})

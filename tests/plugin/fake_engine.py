@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from openaiperf.testing.answers import fill_answer
+
 TTFT_S = 0.020
 TPOT_S = 0.005
 TOKENS = 12
@@ -49,15 +51,10 @@ class FakeEngine:
         jitter = float(os.environ.get("FAKE_JITTER", JITTER))
         # Sent when scheduled: every time is synthetic, none depends on how busy the machine is.
         sent = record.scheduled or time.perf_counter()
-        record.sent = sent
-        record.input_tokens = 30
-        t = sent + TTFT_S * slowdown * (1 + jitter * rng.standard_normal())
-        for _ in range(TOKENS):
-            record.mark_token(t)
-            t += TPOT_S * slowdown * max(0.05, 1 + jitter * rng.standard_normal())
-        record.done = record.token_times[-1]
-        record.output_tokens = TOKENS
-        record.text = "the cat sat on the mat"
+        times = [sent + TTFT_S * slowdown * (1 + jitter * rng.standard_normal())]
+        for _ in range(TOKENS - 1):
+            times.append(times[-1] + TPOT_S * slowdown * max(0.05, 1 + jitter * rng.standard_normal()))
+        fill_answer(record, times, sent=sent, input_tokens=30, text="the cat sat on the mat")
 
     def run(self, requests: Sequence[Any], records: Sequence[Any], on_done: Any) -> None:
         self.calls += 1

@@ -5,6 +5,7 @@ refused at collection time with the file, field or class named."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,8 @@ import yaml
 from openaiperf.tasks.datasets import sha256_of
 
 REPO = Path(__file__).resolve().parents[2]
+#: the module of the tests' engines (EchoEngine among them), a file that a project copies as it is
+ENGINES_FILE = REPO / "fixtures" / "engines.py"
 
 
 class Run:
@@ -74,28 +77,8 @@ def write_task(folder: Path, **dataset_changes) -> str:
     return str(path)
 
 
-ECHO = textwrap.dedent('''
-    import asyncio, time
-
-    class EchoEngine:
-        name = "echo"
-        concurrent = True
-        def __init__(self, context): self.context = context
-        def prepare(self): pass
-        def _serve(self, request, record):
-            record.sent = time.perf_counter()
-            words = (request.prompt or request.messages[-1]["content"]).split()[: request.max_tokens]
-            for _ in words:
-                record.mark_token()
-            record.text, record.input_tokens, record.output_tokens = " ".join(words), len(words), len(words)
-            record.done = time.perf_counter()
-        def run(self, requests, records, on_done):
-            for request, record in zip(requests, records):
-                self._serve(request, record); on_done(record)
-        async def stream(self, request, record): self._serve(request, record)
-        def teardown(self): pass
-        def info(self): return {"engine": "echo"}
-
+#: an engine that lacks two of the required methods
+HALF_ENGINE = textwrap.dedent('''
     class HalfEngine:
         name = "half"
         concurrent = False
@@ -117,7 +100,7 @@ def test_registered_file_engine_runs_a_registered_yaml_task(folder, home):
     from openaiperf.cli import main
 
     engine_file = folder / "echo_engine.py"
-    engine_file.write_text(ECHO, encoding="utf-8")
+    shutil.copy(ENGINES_FILE, engine_file)
     assert main(["backend", "register", f"{engine_file}:EchoEngine", "--name", "echo"]) == 0
     assert main(["task", "register", write_task(folder)]) == 0
     result = run_suite(folder, "--matrix", write_matrix(folder, "echo"), "--task", "towns.summary")
@@ -131,7 +114,7 @@ def test_registered_file_engine_runs_a_registered_yaml_task(folder, home):
 
 def test_engine_missing_a_method_is_refused_at_collection(folder, home):
     engine_file = folder / "engines.py"
-    engine_file.write_text(ECHO, encoding="utf-8")
+    engine_file.write_text(HALF_ENGINE, encoding="utf-8")
     home.mkdir()
     (home / "engines.yaml").write_text(yaml.safe_dump({"engines": {"half": f"{engine_file}:HalfEngine"}}))
     result = run_suite(folder, "--matrix", write_matrix(folder, "half"), "--task-file", write_task(folder),

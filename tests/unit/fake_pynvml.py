@@ -5,7 +5,7 @@ NVMLError carrying ``.value``)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from dataclasses import dataclass
 
 NVML_CLOCK_SM = 1
 NVML_CLOCK_MEM = 2
@@ -15,6 +15,22 @@ NVML_ERROR_NOT_SUPPORTED = 3
 NVML_ERROR_NO_PERMISSION = 4
 NVML_ERROR_LIBRARY_NOT_FOUND = 12
 NVML_ERROR_GPU_IS_LOST = 15
+
+
+@dataclass(frozen=True)
+class Utilization:
+    """pynvml's ``c_nvmlUtilization_t`` (percent)."""
+
+    gpu: int
+    memory: int
+
+
+@dataclass(frozen=True)
+class Memory:
+    """pynvml's ``c_nvmlMemory_t`` (bytes)."""
+
+    used: int
+    total: int
 
 
 class NVMLError(Exception):
@@ -35,8 +51,9 @@ class FakeNvml:
     NVML_ERROR_GPU_IS_LOST = NVML_ERROR_GPU_IS_LOST
 
     def __init__(self, gpus: int = 2, *, init_error: int | None = None, no_energy: bool = False,
-                 no_power_permission: bool = False) -> None:
+                 no_power_permission: bool = False, power_limits_mw: tuple[int, ...] = ()) -> None:
         self.gpus = gpus
+        self.power_limits_mw = power_limits_mw or (700_000,) * gpus
         self.init_error = init_error
         self.no_energy = no_energy
         self.no_power_permission = no_power_permission
@@ -70,13 +87,25 @@ class FakeNvml:
     def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
         return index
 
-    def nvmlDeviceGetUtilizationRates(self, handle: int) -> SimpleNamespace:
-        self._check(handle)
-        return SimpleNamespace(gpu=80 + handle, memory=40)
+    def nvmlSystemGetDriverVersion(self) -> str:
+        return "550.54"
 
-    def nvmlDeviceGetMemoryInfo(self, handle: int) -> SimpleNamespace:
+    def nvmlSystemGetCudaDriverVersion(self) -> int:
+        return 12040
+
+    def nvmlDeviceGetName(self, handle: int) -> str:
+        return "NVIDIA H100 80GB HBM3"
+
+    def nvmlDeviceGetPowerManagementLimit(self, handle: int) -> int:
+        return self.power_limits_mw[handle]
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int) -> Utilization:
         self._check(handle)
-        return SimpleNamespace(used=(10 + handle) * 2**30, total=80 * 2**30)
+        return Utilization(gpu=80 + handle, memory=40)
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> Memory:
+        self._check(handle)
+        return Memory(used=(10 + handle) * 2**30, total=80 * 2**30)
 
     def nvmlDeviceGetPowerUsage(self, handle: int) -> float:
         self._check(handle)

@@ -323,17 +323,12 @@ def test_fingerprint_never_holds_a_secret() -> None:
 
 def test_power_cap_is_probed(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
-    from types import SimpleNamespace
+
+    from fake_pynvml import FakeNvml
 
     from openaiperf.hardware.probe.accelerators import probe_accelerators
 
-    fake = SimpleNamespace(
-        nvmlInit=lambda: None, nvmlShutdown=lambda: None, nvmlSystemGetDriverVersion=lambda: "550.54",
-        nvmlSystemGetCudaDriverVersion=lambda: 12040, nvmlDeviceGetCount=lambda: 2,
-        nvmlDeviceGetHandleByIndex=lambda i: i, nvmlDeviceGetName=lambda h: "NVIDIA H100 80GB HBM3",
-        nvmlDeviceGetMemoryInfo=lambda h: SimpleNamespace(total=80 * 2**30),
-        nvmlDeviceGetPowerManagementLimit=lambda h: 700_000 if h == 0 else 450_000)  # mW
-    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(gpus=2, power_limits_mw=(700_000, 450_000)))
     accelerators, software = probe_accelerators(False)
     assert accelerators[0]["count"] == 2 and accelerators[0]["power_limits_w"] == [700.0, 450.0]
     assert software["driver"] == "550.54"

@@ -149,12 +149,10 @@ def test_an_engine_without_per_token_times_reports_unknown_not_zero():
 
 
 def test_vllm_offline_llm_api_leaves_ttft_and_tpot_unknown():
-    from openaiperf.engines import EngineContext
     from openaiperf.engines.vllm import VLLMEngine
+    from openaiperf.testing.contexts import engine_context
 
-    engine = VLLMEngine(EngineContext(model=SimpleNamespace(name="m"), weights="w",
-                                      hardware=SimpleNamespace(device="cpu"), dtype="float32",
-                                      options={"offline_api": "llm"}))
+    engine = VLLMEngine(engine_context({"offline_api": "llm"}, model="smollm2-135m", weights="w"))
     completion = SimpleNamespace(token_ids=list(range(12)), text="twelve tokens")
     engine.llm = SimpleNamespace(generate=lambda prompts, params, use_tqdm: [
         SimpleNamespace(outputs=[completion]) for _ in prompts])
@@ -169,13 +167,11 @@ def test_vllm_offline_llm_api_leaves_ttft_and_tpot_unknown():
 
 
 def test_vllm_prefix_caching_is_off_unless_asked():
-    from openaiperf.engines import EngineContext
     from openaiperf.engines.vllm import VLLMEngine
+    from openaiperf.testing.contexts import engine_context
 
     def kwargs(**options):
-        return VLLMEngine(EngineContext(model=SimpleNamespace(name="m"), weights="w",
-                                        hardware=SimpleNamespace(device="cpu"), dtype="float32",
-                                        options=options)).engine_kwargs()
+        return VLLMEngine(engine_context(options, model="smollm2-135m", weights="w")).engine_kwargs()
 
     assert kwargs()["enable_prefix_caching"] is False
     assert kwargs(enable_prefix_caching=True)["enable_prefix_caching"] is True
@@ -195,8 +191,9 @@ def test_warmup_copies_start_differently_and_keep_their_ids_apart():
     assert len({plain.id, warm_plain.id, chat.id, warm_chat.id}) == 4
 
 
-def test_online_and_runner_warmup_requests_share_no_prompt_start_with_measured_ones():
-    from openaiperf.runner import CaseRunner
+def test_online_and_runner_warmup_requests_share_no_prompt_start_with_measured_ones(tmp_path):
+    from fixtures.engines import ScriptedEngine, xsum_case_runner
+    from openaiperf.matrix import Case
     from openaiperf.scenarios.online import with_warmup
 
     requests = [Request(id=f"r{i}", sample_id=f"s{i}", max_tokens=1, prompt=f"article {i}") for i in range(2)]
@@ -205,12 +202,19 @@ def test_online_and_runner_warmup_requests_share_no_prompt_start_with_measured_o
     assert [r.prompt for r in online[3:]] == ["article 0", "article 1"]
 
     seen: list[Request] = []
-    engine = SimpleNamespace(run=lambda reqs, records, sink: seen.extend(reqs))
     completed: list[list[Record]] = []
-    from openaiperf.progress import CaseProgress
 
-    runner = SimpleNamespace(engine=engine, complete_records=completed.append, progress=CaseProgress("case", None))
-    CaseRunner.warmup(runner, requests)
+    class Recording(ScriptedEngine):
+        def run(self, requests, records, on_done):  # type: ignore[no-untyped-def]
+            seen.extend(requests)
+            super().run(requests, records, on_done)
+
+        def complete_records(self, records):  # type: ignore[no-untyped-def]
+            completed.append(list(records))
+            return False
+
+    runner = xsum_case_runner(tmp_path, Case("summarization.xsum", "offline", "scripted", "m"), engine=Recording())
+    runner.warmup(requests)
     assert [r.prompt for r in seen] == ["[warmup 0] article 0", "[warmup 1] article 1"]
     assert len(completed) == 1 and all(r.warmup for r in completed[0])
 
@@ -241,12 +245,11 @@ def test_managed_server_flags_prefix_caching_both_ways_and_masks_secrets_in_its_
 
 
 def test_openai_engine_sends_the_managed_servers_key_but_never_shows_it(monkeypatch):
-    from openaiperf.engines import EngineContext
     from openaiperf.engines.openai import OpenAIEngine
+    from openaiperf.testing.contexts import engine_context
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    engine = OpenAIEngine(EngineContext(model=SimpleNamespace(name="m"), weights="w",
-                                        hardware=SimpleNamespace(device="cpu"), dtype="float32",
-                                        options={"server_args": "--api-key sk-managed-secret-0123456789"}))
+    engine = OpenAIEngine(engine_context({"server_args": "--api-key sk-managed-secret-0123456789"},
+                                         model="smollm2-135m", weights="w"))
     assert engine.headers()["Authorization"] == "Bearer sk-managed-secret-0123456789"
     assert "sk-managed-secret-0123456789" not in json.dumps(engine.info(), default=str)

@@ -92,12 +92,11 @@ def test_utilisation_against_the_runs_calibration_is_added_to_every_case():
                                     "decode_mfu_calibrated": 0.1, "mbu_calibrated": 0.5})
 
 
-def test_utilisation_above_100_percent_makes_the_case_invalid_naming_the_figure():
-    from types import SimpleNamespace
-
+def test_utilisation_above_100_percent_makes_the_case_invalid_naming_the_figure(tmp_path):
+    from fixtures.engines import xsum_case_runner
+    from openaiperf.matrix import Case
     from openaiperf.metrics import Better
     from openaiperf.result import CaseResult, EfficiencyBasis, MetricValue
-    from openaiperf.runner import CaseRunner
 
     result = CaseResult.model_validate({"id": "c", "task": "t", "scenario": "offline", "engine": "hf",
                                         "model": "m", "hardware": "cpu"})
@@ -106,6 +105,6 @@ def test_utilisation_above_100_percent_makes_the_case_invalid_naming_the_figure(
     result.settings.efficiency = EfficiencyBasis(compute_dtype="fp32", activation_dtype="fp32",
                                                  weight_bytes_per_parameter=4, kv_bytes_per_value=4, devices=1,
                                                  peak_source="estimated: 2 cores")
-    CaseRunner.check_utilisation(SimpleNamespace(), result)  # type: ignore[arg-type]
+    xsum_case_runner(tmp_path, Case("summarization.xsum", "offline", "scripted", "m")).check_utilisation(result)
     assert result.validity["utilisation_at_most_100_percent"] is False
     assert any("mfu 103.0% above 100%" in note and "estimated: 2 cores" in note for note in result.notes)

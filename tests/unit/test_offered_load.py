@@ -130,18 +130,11 @@ def test_a_dispatch_delivers_the_target_rate_within_2_percent(rate):
 def test_a_dispatch_over_http_delivers_the_target_rate_within_2_percent():
     """The openai engine against the stub server on loopback (a scripted server: no
     model, fixed 4-token answers), 40 measured requests at 40 req/s."""
-    from types import SimpleNamespace
-
-    from openaiperf.engines import EngineContext
-    from openaiperf.engines.openai import OpenAIEngine
+    from openaiperf.testing.contexts import endpoint_engine
     from openaiperf.testing.stub_server import start_stub_server
 
     with start_stub_server(tokens=4) as url:
-        context = EngineContext(model=SimpleNamespace(name="stub"), weights="(none)",
-                                hardware=SimpleNamespace(device="cpu"), dtype="float32",
-                                options={"endpoint": url, "served_model": "stub", "client_tokenizer": False})
-        engine = OpenAIEngine(context)
-        engine.prepare()
+        engine = endpoint_engine(url)
         try:
             run = server(qps_target=40.0, min_queries=40, warmup_requests=4).run(engine, requests(10), lambda r: None)
         finally:

@@ -4,14 +4,13 @@ record's error, nothing raises; a normal stream's chunks are timed correctly."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
-from openaiperf.engines import EngineContext
 from openaiperf.engines.managed_server import free_port
 from openaiperf.engines.openai import OpenAIEngine
 from openaiperf.records import Record, Request
+from openaiperf.testing.contexts import endpoint_engine
 from openaiperf.testing.stub_server import start_stub_server
 
 TOKENS = 6
@@ -24,13 +23,7 @@ def stub_url():
 
 
 def engine(url: str, model: str = "stub", **options) -> OpenAIEngine:
-    context = EngineContext(model=SimpleNamespace(name="stub"), weights="(none)",
-                            hardware=SimpleNamespace(device="cpu"), dtype="bfloat16",
-                            options={"endpoint": url, "served_model": model, "client_tokenizer": False,
-                                     "api_key_env": "OB_TEST_API_KEY", **options})
-    e = OpenAIEngine(context)
-    e.prepare()
-    return e
+    return endpoint_engine(url, served_model=model, dtype="bfloat16", api_key_env="OB_TEST_API_KEY", **options)
 
 
 def serve(e: OpenAIEngine, request: Request) -> Record:

@@ -16,6 +16,7 @@ from openaiperf.metrics.precision import effective_precision, load_quantization_
 from openaiperf.records import Record
 from openaiperf.runner import CaseRunner
 from openaiperf.scenarios import ScenarioRun
+from openaiperf.testing.answers import fill_answer
 
 
 @pytest.mark.parametrize("options,quant_config,expected", [
@@ -65,12 +66,8 @@ def one_second_of_work() -> tuple[list[Record], list[ScenarioRun]]:
     """Two requests, 100 prompt + 11 generated tokens each, 0.1 s per decode step, in 1 s."""
     records = []
     for i in range(2):
-        record = Record(request_id=f"r{i}", sample_id=f"s{i}", scheduled=0.0, sent=0.0)
-        for k in range(11):
-            record.mark_token(0.0 + (k + 0) * 0.1)
-        record.first_token, record.done = 0.0, 1.0
-        record.input_tokens, record.output_tokens = 100, 11
-        records.append(record)
+        record = Record(request_id=f"r{i}", sample_id=f"s{i}", scheduled=0.0)
+        records.append(fill_answer(record, [k * 0.1 for k in range(11)], sent=0.0, input_tokens=100, done=1.0))
     return records, [ScenarioRun(records=records, start=0.0, end=1.0)]
 
 

@@ -93,11 +93,13 @@ def test_quality_tasks_skip_random_weights_and_performance_tasks_run() -> None:
 
 def test_random_weights_never_compare_with_real_ones() -> None:
     from openaiperf.baselines.fingerprint import model_parts
+    from openaiperf.result import CaseResult
 
     registry = load_registry()
-    case = SimpleNamespace(model="llama3-8b", settings=SimpleNamespace(dtype="bfloat16"))
-    real = model_parts(case, registry["llama3-8b"])  # type: ignore[arg-type]
-    random = model_parts(case, registry["llama3-8b"].with_weights("random"))  # type: ignore[arg-type]
+    case = CaseResult.model_validate({"id": "c", "task": "t", "scenario": "offline", "engine": "hf",
+                                      "model": "llama3-8b", "hardware": "cpu", "settings": {"dtype": "bfloat16"}})
+    real = model_parts(case, registry["llama3-8b"])
+    random = model_parts(case, registry["llama3-8b"].with_weights("random"))
     assert "model weights" not in real and random["model weights"] == "random"
     assert random["model architecture"] == registry["llama3-8b"].architecture.fingerprint()  # type: ignore[union-attr]
 
@@ -155,12 +157,11 @@ def test_a_step_timestamp_is_never_taken_before_the_device_produced_the_token() 
 
 
 def test_the_tiny_random_llama_runs_through_the_hf_engine_on_token_ids() -> None:
-    from openaiperf.engines import EngineContext
     from openaiperf.engines.hf import HFEngine
+    from openaiperf.testing.contexts import engine_context
 
     spec = load_registry()["tiny-llama"]
-    engine = HFEngine(EngineContext(model=spec, weights=resolve_weights(spec), hardware=SimpleNamespace(
-        device="cpu", name="cpu"), dtype="float32", options={"batch_size": 2}))
+    engine = HFEngine(engine_context({"batch_size": 2}, model=spec, weights=resolve_weights(spec)))
     engine.prepare()
     try:
         assert sum(p.numel() for p in engine.model.parameters()) == spec.parameters
@@ -179,14 +180,13 @@ def test_the_tiny_random_llama_runs_through_the_hf_engine_on_token_ids() -> None
 
 
 def test_the_openai_engine_sends_token_arrays_where_the_server_takes_them() -> None:
-    from openaiperf.engines import EngineContext
     from openaiperf.engines.openai import OpenAIEngine, RequestFailed
+    from openaiperf.testing.contexts import engine_context
 
     spec = load_registry()["tiny-llama"]
 
     def engine(**options: Any) -> OpenAIEngine:
-        return OpenAIEngine(EngineContext(model=spec, weights="w", hardware=SimpleNamespace(device="cpu"),
-                                          dtype="float32", options=options))
+        return OpenAIEngine(engine_context(options, model=spec, weights="w"))
 
     request = Request(id="r", sample_id="r", prompt_token_ids=[11, 12, 13], max_tokens=4, ignore_eos=True)
     managed = engine()
@@ -215,12 +215,11 @@ def test_chunks_that_carry_token_ids_count_tokens_without_text() -> None:
 
 def test_vllm_builds_a_random_weights_model_from_the_config_alone() -> None:
     pytest.importorskip("vllm")
-    from openaiperf.engines import EngineContext
     from openaiperf.engines.vllm import VLLMEngine
+    from openaiperf.testing.contexts import engine_context
 
     spec = load_registry()["tiny-llama"]
-    engine = VLLMEngine(EngineContext(model=spec, weights=resolve_weights(spec), hardware=SimpleNamespace(
-        device="cpu"), dtype="float32", options={}))
+    engine = VLLMEngine(engine_context(model=spec, weights=resolve_weights(spec)))
     args = engine.engine_kwargs()
     assert args["load_format"] == "dummy" and args["skip_tokenizer_init"] is True
     assert engine.prompt_ids(Request(id="r", sample_id="r", prompt_token_ids=[3, 4], max_tokens=1)) == [3, 4]

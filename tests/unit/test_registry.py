@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from pathlib import Path
+import time
 
 import pytest
 from pydantic import Field
 
 from openaiperf.engines import Engine, engines
 from openaiperf.errors import ConfigError, UnknownNameError
+from openaiperf.records import Record, Request
 from openaiperf.registry import (
     Options,
     Registry,
@@ -23,6 +24,7 @@ from openaiperf.registry import (
 )
 from openaiperf.scenarios import scenarios
 from openaiperf.tasks import task_kinds
+from openaiperf.testing.engine_contract import minimal_context
 
 
 class Base:
@@ -205,23 +207,18 @@ def test_scenario_options_come_from_the_scenario_and_the_shared_config():
     assert ScenarioConfig().min_duration_s == 0.0
 
 
-def test_the_engines_module_lists_its_docs_example(tmp_path: Path):
-    """The engine base class's docstring example is an engine the registry accepts."""
+def test_the_engines_module_lists_its_docs_example():
+    """The engine base class's docstring example, as written there, is an engine the
+    registry accepts, and it answers."""
     registry: Registry[type] = Registry("engine", "openaiperf.test-engines", base=Engine,
                                         required=("prepare", "run", "stream", "teardown", "info"))
-
-    class Echo(Engine):
-        concurrent = False
-
-        def prepare(self) -> None: ...
-        def run(self, requests, records, on_done) -> None: ...  # type: ignore[no-untyped-def]
-        async def stream(self, request, record) -> None: ...  # type: ignore[no-untyped-def]
-        def teardown(self) -> None: ...
-        def info(self) -> dict:  # type: ignore[type-arg]
-            return {"engine": self.name}
-
-    registry.register("echo", Echo)
-    assert registry.get("echo").name == "echo" and registry.get("echo").Options.model_config["extra"] == "allow"
+    example = textwrap.dedent((Engine.__doc__ or "").split("Example::", 1)[1])
+    exec(compile(example, "Engine.__doc__", "exec"), {"engines": registry, "Engine": Engine, "time": time})
+    echo = registry.get("echo")
+    assert echo.name == "echo" and echo.Options.model_config["extra"] == "allow"
+    record = Record(request_id="r", sample_id="s")
+    echo(minimal_context()).run([Request(id="r", sample_id="s", max_tokens=1, prompt="hi")], [record], lambda r: None)
+    assert record.ok and record.text == "echo" and record.output_tokens == 1
 
 
 def test_ob_scenario_list_shows_options_and_their_flags(capsys):

@@ -5,8 +5,10 @@ whose server served its prompts from a prefix cache is INVALID."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from pathlib import Path
 
+from fixtures.engines import xsum_case_runner
+from openaiperf.matrix import Case
 from openaiperf.metrics import Better, Metric
 from openaiperf.records import SALT_TOKENS, Request, Session, Turn
 from openaiperf.result import CaseResult, metric_values
@@ -101,25 +103,26 @@ def first_words_of(request: Request) -> str:
     return (request.prompt or "").split()[0] + (request.prompt or "").split()[2]
 
 
-def runner(sharing: bool, rate: float) -> tuple[CaseRunner, CaseResult]:
-    fake = SimpleNamespace(task=SimpleNamespace(declares_sharing=lambda: sharing),
-                           settings=RunSettings(max_cold_hit_rate=0.05))
+def runner(tmp_path: Path, sharing: bool, rate: float) -> tuple[CaseRunner, CaseResult]:
+    case_runner = xsum_case_runner(tmp_path, Case("summarization.xsum", "offline", "scripted", "m"),
+                                   settings=RunSettings(max_cold_hit_rate=0.05, monitor=False, stall_limit_ms=None))
+    case_runner.task.shares_prefixes = sharing
     result = CaseResult.model_validate({"id": "c", "task": "t", "scenario": "offline", "engine": "openai",
                                         "model": "m", "hardware": "cpu"})
     result.metrics = metric_values({"prefix_cache_hit_rate": Metric(rate, "fraction", Better.NONE)})
-    return fake, result  # type: ignore[return-value]
+    return case_runner, result
 
 
-def test_a_cold_case_served_from_the_cache_is_invalid_naming_the_rate_and_a_sharing_one_is_not():
-    fake, result = runner(sharing=False, rate=0.95)
-    CaseRunner.check_cold(fake, result)  # type: ignore[arg-type]
+def test_a_cold_case_served_from_the_cache_is_invalid_naming_the_rate_and_a_sharing_one_is_not(tmp_path):
+    case_runner, result = runner(tmp_path, sharing=False, rate=0.95)
+    case_runner.check_cold(result)
     assert result.validity["cold_prefix_cache"] is False
     assert any("95.0%" in note for note in result.notes)
-    fake, result = runner(sharing=False, rate=0.02)
-    CaseRunner.check_cold(fake, result)  # type: ignore[arg-type]
+    case_runner, result = runner(tmp_path, sharing=False, rate=0.02)
+    case_runner.check_cold(result)
     assert result.validity["cold_prefix_cache"] is True
-    fake, result = runner(sharing=True, rate=0.95)
-    CaseRunner.check_cold(fake, result)  # type: ignore[arg-type]
+    case_runner, result = runner(tmp_path, sharing=True, rate=0.95)
+    case_runner.check_cold(result)
     assert "cold_prefix_cache" not in result.validity
 
 

@@ -3,7 +3,6 @@ line's --task/--scenario/--engine/--model narrow the matrix and add what it lack
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -11,7 +10,9 @@ import pytest
 from openaiperf.engines import Engine, engines
 from openaiperf.errors import ConfigError
 from openaiperf.matrix import MatrixSpec, narrow
+from openaiperf.models import ModelSpec
 from openaiperf.selection import SelectionInputs, select_cases
+from openaiperf.tasks import load_task_specs
 
 MATRIX = MatrixSpec.model_validate({"suites": [
     {"tasks": ["summarization.xsum"], "scenarios": ["offline", "single_stream"], "engines": ["hf"],
@@ -20,10 +21,11 @@ MATRIX = MatrixSpec.model_validate({"suites": [
      "engine_options": {"openai": {"max_model_len": 2048}}, "scenario_options": {"server": {"qps_target": 2}},
      "max_samples": 16},
 ]})
-TASKS = {"summarization.xsum": SimpleNamespace(scenarios=["offline", "single_stream"]),
-         "my.task": SimpleNamespace(scenarios=["offline", "server"])}
-MODELS = {"smollm2-135m": SimpleNamespace(source="embedded:x"), "llama3-8b": SimpleNamespace(source="meta/llama"),
-          "served-one": SimpleNamespace(source="org/served-one")}
+XSUM = load_task_specs(include_user=False)["summarization.xsum"]
+TASKS = {"summarization.xsum": XSUM.model_copy(update={"scenarios": ["offline", "single_stream"]}),
+         "my.task": XSUM.model_copy(update={"name": "my.task", "scenarios": ["offline", "server"]})}
+MODELS = {name: ModelSpec(name=name, source=source, parameters=1) for name, source in
+          (("smollm2-135m", "embedded:x"), ("llama3-8b", "meta/llama"), ("served-one", "org/served-one"))}
 
 
 class ServingEngine(Engine):

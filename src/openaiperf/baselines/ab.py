@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from openaiperf.baselines import stats as gate_stats
 from openaiperf.baselines.compare import (
+    AB_ROUNDS,
     ALPHA,
     OUTCOME_ORDER,
     CaseComparison,
@@ -41,18 +42,17 @@ from openaiperf.baselines.compare import (
     detectable_change,
     inconclusive_reason,
 )
+from openaiperf.case_options import check_engine_options, engine_takes
 from openaiperf.errors import ConfigError
+from openaiperf.options import parse_engine_option
+from openaiperf.redact import redact, redact_text
 from openaiperf.result import MetricValue, Outcome
 
 if TYPE_CHECKING:
     from openaiperf.baselines.settings import BaselineSettings
 
-#: the most rounds a side by default (``--ab-rounds``)
-AB_ROUNDS = 8
 #: pairs measured before the first look: two balanced blocks (A B B A A B B A)
 FIRST_LOOK = 4
-#: the fewest rounds a side ``--ab-rounds`` accepts: a paired t needs two degrees of freedom
-MIN_AB_ROUNDS = 3
 #: the fraction of pairs the paired test trims at each end (:class:`PairedChange`)
 TRIM = 0.2
 
@@ -275,8 +275,6 @@ class ABSettings:
 
     def b_engine_options(self, engine: str, options: dict[str, Any]) -> dict[str, Any]:
         """The B side's engine options: A's with the overrides that apply to ``engine``."""
-        from openaiperf.case_options import engine_takes
-
         out = dict(options)
         for name, key, value in self.overrides:
             if name == engine or (name is None and engine_takes(engine, key)):
@@ -286,8 +284,6 @@ class ABSettings:
 
 def ab_settings(given: BaselineSettings) -> ABSettings | None:
     """The A/B settings of the command line's (checked: a ConfigError names the option), or None."""
-    from openaiperf.options import parse_engine_option
-
     if given.ab_endpoint is None and not given.ab_engine_options:
         if given.ab_rounds != type(given).model_fields["ab_rounds"].default:
             raise ConfigError("applies to an A/B comparison: give --ab-endpoint or --ab-engine-option",
@@ -310,15 +306,11 @@ def ab_settings(given: BaselineSettings) -> ABSettings | None:
 def check_engine_overrides(given: BaselineSettings) -> None:
     """Start-up check of ``--ab-engine-option`` once the engines are registered: each a known
     engine option of the right type (a ConfigError names the option)."""
-    from openaiperf.case_options import check_engine_options
-
     check_engine_options(given.ab_engine_options, flag="--ab-engine-option")
 
 
 def differing(a: dict[str, Any], b: dict[str, Any]) -> str:
     """What the B side's engine options change, as ``key=value`` words (redacted)."""
-    from openaiperf.redact import redact, redact_text
-
     changed = {k: v for k, v in b.items() if a.get(k) != v}
     if set(changed) == {"endpoint"}:
         return redact_text(str(changed["endpoint"]))

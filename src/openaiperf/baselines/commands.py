@@ -17,21 +17,29 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.baselines import MIN_BASELINE_ROUNDS, Baseline
-from openaiperf.baselines.compare import Outcome, baseline_from_case, judged_side, stalled_note
+from openaiperf.baselines.compare import (
+    Outcome,
+    baseline_from_case,
+    judged_side,
+    parse_alpha,
+    parse_drift,
+    stalled_note,
+)
 from openaiperf.baselines.gate import GateOutcome, GateSettings, judge, save
 from openaiperf.baselines.json_store import read_baseline
-from openaiperf.baselines.settings import parse_alpha, parse_drift, parse_tolerances
+from openaiperf.baselines.settings import parse_tolerances
 from openaiperf.baselines.stats import holm
 from openaiperf.errors import ConfigError
+from openaiperf.options import add_options_as
+from openaiperf.report.results import read_results
 from openaiperf.result import RunResult
+from openaiperf.tasks import load_task_specs
 
 
 def read_run(run_dir: Path, *, judged: bool = False) -> tuple[RunResult, dict[str, Baseline], dict[str, list[int]]]:
     """A run folder's results.json, each case in the shape of a baseline, and the rounds
     left out of each case. ``judged``: the run is the one judged, so, as the gate does, a
     round the client stalled in at every attempt is left out (a reference keeps it)."""
-    from openaiperf.report.results import read_results
-
     run = read_results(run_dir / "results.json")
     cases, left_out = {}, {}
     for case in run.cases:
@@ -81,8 +89,6 @@ def session_holm(outcomes: Sequence[GateOutcome], alpha: float) -> tuple[int, in
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from openaiperf.tasks import load_task_specs
-
     # The run is judged against the other side; with two runs, RUN_A is the reference.
     a, b = Path(args.run_a), Path(args.run_b)
     if (a / "results.json").exists() and not (b / "results.json").exists():
@@ -185,7 +191,6 @@ def cmd_baseline_update(args: argparse.Namespace) -> int:
 def add_compare_arguments(compare: argparse.ArgumentParser) -> None:
     compare.add_argument("run_a", metavar="RUN_A", help="a run folder (the reference when RUN_B is a run too)")
     compare.add_argument("run_b", metavar="RUN_B", help="the run to judge, or a baseline folder to judge RUN_A by")
-    from openaiperf.options import add_options_as
 
     # the gate's own options, as this command spells them (exit 1 stands for a failed case)
     add_options_as(compare.add_argument, {"--baseline-force": "--force", "--baseline-strict": "--strict",

@@ -26,23 +26,54 @@ interval of the ratio, whose worse end is the bound used above.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from openaiperf.baselines import Baseline
 from openaiperf.baselines import stats as gate_stats
+from openaiperf.errors import ConfigError
 from openaiperf.metrics import Better
-from openaiperf.records import Record
+from openaiperf.metrics.latency import MS, e2e_s, tpot_s, ttft_s
+from openaiperf.records import Record, measured
 from openaiperf.result import CaseComparisonResult, CaseResult, Change, Fingerprint, MetricVerdict, Outcome
 
-__all__ = ["ALPHA", "DRIFT", "CaseComparison", "MetricComparison", "Outcome", "baseline_from_case", "compare_case",
-           "compare_metric", "judged_rounds", "judged_side", "per_request_latencies", "stalled_note"]
+__all__ = ["AB_ROUNDS", "ALPHA", "DRIFT", "MIN_AB_ROUNDS", "CaseComparison", "MetricComparison", "Outcome",
+           "baseline_from_case", "compare_case", "compare_metric", "judged_rounds", "judged_side", "parse_alpha",
+           "parse_drift", "per_request_latencies", "stalled_note"]
 
 ALPHA = 0.05
 #: the run-to-run drift (standard deviation of a run's log mean) a one-run baseline assumes:
 #: it cannot measure it, and a gate that leaves it out cries wolf on a machine that drifts
 #: (a multi-run baseline, ``--baseline-append``, measures it instead)
 DRIFT = 0.05
+#: the most rounds a side by default (``--ab-rounds``)
+AB_ROUNDS = 8
+#: the fewest rounds a side ``--ab-rounds`` accepts: a paired t needs two degrees of freedom
+MIN_AB_ROUNDS = 3
+
+
+def _parse_number(value: Any, accepts: Callable[[float], bool], expected: str, option: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not accepts(number):  # NaN is accepted by no range
+        raise ConfigError(f"expected {expected}, got {value!r}", source=option)
+    return number
+
+
+def parse_alpha(value: Any, option: str = "--baseline-alpha") -> float:
+    if value is None:
+        return ALPHA
+    return _parse_number(value, lambda a: 0 < a < 0.5, "a significance level 0 < ALPHA < 0.5 (e.g. 0.05)", option)
+
+
+def parse_drift(value: Any, option: str = "--baseline-drift") -> float:
+    if value is None:
+        return DRIFT
+    return _parse_number(value, lambda d: 0 <= d < 1, "a run-to-run drift 0 <= FRACTION < 1 (e.g. 0.02 for 2%)",
+                         option)
 
 
 #: display order: what needs attention first
@@ -52,9 +83,6 @@ OUTCOME_ORDER = {Outcome.REGRESSION: 0, Outcome.INCONCLUSIVE: 1, Outcome.NO_REGR
 # -- building comparable things ----------------------------------------------------------
 def per_request_latencies(records: Sequence[Record]) -> dict[str, list[float]]:
     """Per-request TTFT / TPOT / E2E in ms of the measured, successful requests (for plots)."""
-    from openaiperf.metrics.latency import MS, e2e_s, tpot_s, ttft_s
-    from openaiperf.records import measured
-
     ok = [r for r in measured(records) if r.ok]
     out: dict[str, list[float]] = {}
     for name, fn in (("ttft", ttft_s), ("tpot", tpot_s), ("e2e", e2e_s)):

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from openaiperf import __version__
+from openaiperf.options import flag_of
 from openaiperf.redact import redact
 from openaiperf.result import CaseResult, ComputeBackend, ConfigDifference, Fingerprint, SystemInfo
 
@@ -180,8 +182,6 @@ def system_with_environment(system: Mapping[str, Any]) -> SystemInfo:
 
 def for_result(result: CaseResult, session: Any) -> Fingerprint:
     """The fingerprint of a finished case of a pytest session (:class:`~openaiperf.plugin.BenchSession`)."""
-    from openaiperf import __version__
-
     hardware = session.hardware
     return configuration(result, system=system_with_environment(session.system), hardware=hardware.name,
                          device=getattr(hardware, "device", "cpu"), task_spec=session.tasks.get(result.task),
@@ -192,8 +192,6 @@ def for_result(result: CaseResult, session: Any) -> Fingerprint:
 # -- comparing two ---------------------------------------------------------------------------
 def option_for(part: str) -> str | None:
     """The command-line option that sets a part, where one does (for the message)."""
-    from openaiperf.options import flag_of
-
     if part.startswith("scenario option "):
         return flag_of("scenario", part.removeprefix("scenario option "))
     if part.startswith("engine option "):

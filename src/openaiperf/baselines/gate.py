@@ -27,6 +27,7 @@ from openaiperf.baselines import (
     Baseline,
     BaselineError,
 )
+from openaiperf.baselines.ab import ab_settings
 from openaiperf.baselines.compare import (
     ALPHA,
     DRIFT,
@@ -37,7 +38,7 @@ from openaiperf.baselines.compare import (
     judged_side,
     stalled_note,
 )
-from openaiperf.baselines.fingerprint import Difference, differences
+from openaiperf.baselines.fingerprint import Difference, differences, for_result
 from openaiperf.baselines.json_store import JsonBaselineStore
 from openaiperf.baselines.settings import BaselineSettings
 from openaiperf.errors import ConfigError
@@ -57,8 +58,6 @@ DEFAULT_TOLERANCES: dict[str, float] = catalogue.tolerances()
 
 def check_settings(settings: BaselineSettings, repeats: int) -> None:
     """Start-up checks of the baseline options that span several (a ConfigError names the option)."""
-    from openaiperf.baselines.ab import ab_settings
-
     ab_settings(settings)  # the A/B options, and no stored baseline beside them
     if settings.save is not None and settings.append is not None:
         raise ConfigError("give one of --baseline-save (replace) and --baseline-append (add this run)",
@@ -276,8 +275,6 @@ def gate_case_result(result: CaseResult, session: Any,
     if settings.compare_root is None and settings.save_root is None:
         return None
     if fingerprint is None:
-        from openaiperf.baselines.fingerprint import for_result
-
         fingerprint = for_result(result, session)
     current = baseline_from_case(result, fingerprint)
     judged, stalled = judged_side(result, fingerprint)

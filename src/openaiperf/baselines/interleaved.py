@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from openaiperf.baselines.ab import ABSettings, ABVerdict, compare_pairs, differing, looks, side_order
 from openaiperf.baselines.compare import judged_rounds
 from openaiperf.matrix import Case
+from openaiperf.redact import redact
 from openaiperf.result import ABComparison, ABSide, CaseResult, Outcome
 
 if TYPE_CHECKING:
@@ -79,8 +80,6 @@ def measure_interleaved(a: CaseRunner, b: CaseRunner, settings: ABSettings, tole
 
 
 def side(name: str, runner: CaseRunner, result: CaseResult, other: CaseRunner) -> ABSide:
-    from openaiperf.redact import redact
-
     return ABSide(name=name,  # type: ignore[arg-type]  # "A" or "B"
                   target=differing(other.case.engine_options, runner.case.engine_options),
                   engine_options=redact(dict(runner.case.engine_options)), case_id=runner.case.id,

@@ -6,17 +6,15 @@ the same values with the same functions."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, field_validator
 
 from openaiperf.baselines import CONFIRM_ROUNDS
-from openaiperf.baselines.ab import AB_ROUNDS, MIN_AB_ROUNDS
-from openaiperf.baselines.compare import ALPHA, DRIFT
+from openaiperf.baselines.compare import AB_ROUNDS, ALPHA, DRIFT, MIN_AB_ROUNDS, parse_alpha, parse_drift
 from openaiperf.errors import ConfigError
-from openaiperf.settings import Settings, setting
+from openaiperf.settings import Settings, parse_engine_option, setting
 
 
 def parse_tolerances(items: Sequence[str], option: str = "--tolerance") -> dict[str, float]:
@@ -33,29 +31,6 @@ def parse_tolerances(items: Sequence[str], option: str = "--tolerance") -> dict[
                               source=option)
         out[name.strip()] = number
     return out
-
-
-def _parse_number(value: Any, accepts: Callable[[float], bool], expected: str, option: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not accepts(number):  # NaN is accepted by no range
-        raise ConfigError(f"expected {expected}, got {value!r}", source=option)
-    return number
-
-
-def parse_alpha(value: Any, option: str = "--baseline-alpha") -> float:
-    if value is None:
-        return ALPHA
-    return _parse_number(value, lambda a: 0 < a < 0.5, "a significance level 0 < ALPHA < 0.5 (e.g. 0.05)", option)
-
-
-def parse_drift(value: Any, option: str = "--baseline-drift") -> float:
-    if value is None:
-        return DRIFT
-    return _parse_number(value, lambda d: 0 <= d < 1, "a run-to-run drift 0 <= FRACTION < 1 (e.g. 0.02 for 2%)",
-                         option)
 
 
 def _tolerances(value: Any) -> Any:
@@ -126,8 +101,6 @@ class BaselineSettings(Settings):
     @field_validator("ab_engine_options")
     @classmethod
     def _engine_options(cls, texts: list[str]) -> list[str]:
-        from openaiperf.options import parse_engine_option
-
         for text in texts:
             parse_engine_option(text, "--ab-engine-option")
         return texts

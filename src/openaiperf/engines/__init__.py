@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
+from openaiperf.engines.vllm_scoring import score_windows
 from openaiperf.errors import ConfigError
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.redact import RedactedDict
@@ -170,8 +171,6 @@ class Engine:
             return cast(Scorer, score)
         llm = getattr(self, "llm", None)
         if llm is not None and type(llm).__module__.startswith("vllm"):
-            from openaiperf.engines.vllm_scoring import score_windows
-
             return lambda windows: score_windows(llm, windows)
         return None
 

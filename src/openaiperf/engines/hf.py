@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from openaiperf.engines import Engine, EngineContext
+from openaiperf.engines.prompts import prompt_ids, render
 from openaiperf.errors import EngineError
 from openaiperf.models import describe_weights
 from openaiperf.models.tokenizer import model_tokenizer
@@ -168,22 +169,11 @@ class HFEngine(Engine):
 
     # -- prompts ----------------------------------------------------------------------
     def render(self, request: Request) -> str:
-        if request.messages is None:
-            return request.prompt or ""
-        if self.tokenizer is None:
-            raise EngineError(_NO_TOKENIZER)
-        if self.tokenizer.chat_template:
-            return str(self.tokenizer.apply_chat_template(request.messages, tokenize=False,
-                                                          add_generation_prompt=True))
-        return "\n\n".join(m["content"] for m in request.messages)
+        return render(self.tokenizer, request, self.name)
 
     def prompt_ids(self, request: Request) -> list[int]:
-        """The prompt's token ids: as given, else the tokenizer's (no special tokens added)."""
-        if request.prompt_token_ids is not None:
-            return list(request.prompt_token_ids)
-        if self.tokenizer is None:
-            raise EngineError(_NO_TOKENIZER)
-        return list(self.tokenizer(self.render(request), add_special_tokens=False)["input_ids"])
+        """The request's own token ids, else the tokenizer's ids of its text."""
+        return prompt_ids(self.tokenizer, request, self.name)
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True) if self.tokenizer is not None else ""
@@ -300,8 +290,6 @@ class HFEngine(Engine):
         return [picked[row, : len(window) - 1].tolist() for row, window in enumerate(windows)]
 
 
-_NO_TOKENIZER = ("the hf engine has no tokenizer for this model (random weights and no tokenizer on this machine): "
-                 "only prompts given as token ids can run (the synthetic task gives them)")
 
 
 def _load_tokenizer(weights: str) -> Any:

@@ -69,6 +69,7 @@ from openaiperf.engines.managed_server import on_cpu as managed_on_cpu
 from openaiperf.engines.sse import MalformedSSE, RequestFailed, StreamReader, chunk_token_ids  # noqa: F401
 from openaiperf.engines.vllm_args import VLLMServerArgs
 from openaiperf.errors import ConfigError, EngineError
+from openaiperf.metrics.tokens import complete_chunk_tokens
 from openaiperf.models import describe_weights
 from openaiperf.models.tokenizer import model_tokenizer
 from openaiperf.records import Record, RecordSink, Request
@@ -499,8 +500,6 @@ class OpenAIEngine(Engine):
     def complete_records(self, records: Sequence[Record]) -> bool:
         """After a round, off the event loop: tokens per chunk (and the client
         tokenizer's count) for the records whose server sent no per-chunk usage."""
-        from openaiperf.metrics.tokens import complete_chunk_tokens
-
         complete_chunk_tokens(records, self.tokenizer)
         return True
 

@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, cast
 
 from openaiperf.engines import Engine, EngineContext
+from openaiperf.engines.prompts import prompt_ids, render
 from openaiperf.engines.vllm_args import VLLMServerArgs
 from openaiperf.errors import EngineError
 from openaiperf.models import describe_weights
@@ -167,22 +168,11 @@ class VLLMEngine(Engine):
 
     # -- prompts ----------------------------------------------------------------------
     def render(self, request: Request) -> str:
-        if request.messages is None:
-            return request.prompt or ""
-        if self.tokenizer is None:
-            raise EngineError(NO_TOKENIZER)
-        if self.tokenizer.chat_template:
-            return str(self.tokenizer.apply_chat_template(request.messages, tokenize=False,
-                                                          add_generation_prompt=True))
-        return "\n\n".join(m["content"] for m in request.messages)
+        return render(self.tokenizer, request, self.name)
 
     def prompt_ids(self, request: Request) -> list[int]:
         """The request's own token ids, else the tokenizer's ids of its text."""
-        if request.prompt_token_ids is not None:
-            return list(request.prompt_token_ids)
-        if self.tokenizer is None:
-            raise EngineError(NO_TOKENIZER)
-        return list(self.tokenizer(self.render(request), add_special_tokens=False)["input_ids"])
+        return prompt_ids(self.tokenizer, request, self.name)
 
     @property
     def detokenizes(self) -> bool:
@@ -273,5 +263,3 @@ class VLLMEngine(Engine):
             on_done(record)
 
 
-NO_TOKENIZER = ("the vllm engine has no tokenizer for this model (random weights and no tokenizer on this machine): "
-                "only prompts given as token ids can run (the synthetic task gives them)")

@@ -28,6 +28,6 @@ if TYPE_CHECKING:
 
 def record_session_run(run_dir: Path, root: Path, **kwargs: Any) -> HistoryOutcome:
     """See :func:`openaiperf.history.session.record_session_run`."""
-    from openaiperf.history.session import record_session_run as record
+    from openaiperf.history.session import record_session_run as record  # SQLAlchemy: kept out of start-up
 
     return record(run_dir, root, **kwargs)

@@ -23,13 +23,13 @@ from typing import Any
 from openaiperf.errors import ConfigError, OpenAIPerfError
 from openaiperf.history.location import resolve_url
 from openaiperf.history.runmeta import read_run_meta
+from openaiperf.history.store import Filters, HistoryError, HistoryStore
+from openaiperf.history.trends import format_value
 
 DEFAULT_LIST_LIMIT = 30
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from openaiperf.history.store import HistoryStore
-
     url = resolve_url(getattr(args, "history", None))
     if url is None:
         raise ConfigError("the history is turned off ($OPENAIPERF_HISTORY=off); pass --history URL", source="--history")
@@ -37,8 +37,6 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def _filters(args: argparse.Namespace, case: str | None = None) -> Any:
-    from openaiperf.history.store import Filters
-
     return Filters(hardware=args.hardware, engine=args.engine, model=args.model, commit=args.commit,
                    case=case if case is not None else getattr(args, "case", None))
 
@@ -89,8 +87,6 @@ def _unknown_case(store: Any, case: str, filters: Any) -> ConfigError:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from openaiperf.history.trends import format_value
-
     filters = _filters(args, case=args.case)
     with _store(args) as store:
         points = store.case_points(args.case, args.metric, filters, limit=args.limit)
@@ -114,7 +110,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"{len(usable)} valid value(s): median {format_value(statistics.median(usable), unit)}, "
               f"range {format_value(min(usable), unit)}–{format_value(max(usable), unit)}")
     if args.plot:
-        from openaiperf.history.plot import metric_over_runs, save_png
+        from openaiperf.history.plot import metric_over_runs, save_png  # matplotlib: the report extra
 
         series: dict[str, list[Any]] = {}
         for point in points:
@@ -164,8 +160,6 @@ def run_folders(path: Path) -> list[Path]:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from openaiperf.history.store import HistoryError
-
     folders = [folder for given in args.run_dirs for folder in run_folders(Path(given))]
     failed: list[Path] = []
     with _store(args) as store:

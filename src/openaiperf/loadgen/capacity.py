@@ -23,8 +23,13 @@ import os
 import platform
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
+
+from openaiperf.loadgen.arrivals import arrival_times
+from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
+from openaiperf.models.embedded import cache_root
+from openaiperf.records import Record, Request
+from openaiperf.testing.contexts import endpoint_engine
 
 #: a worker is planned at this fraction of the measured capacity
 HEADROOM = 0.5
@@ -36,8 +41,6 @@ TOKENS = 16
 
 def cache_file() -> Path:
     """``client-capacity.json`` in the suite's cache (``$OPENAIPERF_CACHE_DIR``, default ``~/.cache/openaiperf``)."""
-    from openaiperf.models.embedded import cache_root
-
     return cache_root() / "client-capacity.json"
 
 
@@ -57,17 +60,7 @@ def held(url: str, rate: float, seconds: float = TRIAL_S) -> bool:
     """Whether one client process holds ``rate`` requests/s against the server at ``url``."""
     import numpy as np
 
-    from openaiperf.engines import EngineContext
-    from openaiperf.engines.openai import OpenAIEngine
-    from openaiperf.loadgen.arrivals import arrival_times
-    from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
-    from openaiperf.records import Record, Request
-
-    engine = OpenAIEngine(EngineContext(model=SimpleNamespace(name="stub"), weights="",
-                                        hardware=SimpleNamespace(device="cpu"), dtype="float32",
-                                        options={"endpoint": url, "served_model": "stub",
-                                                 "client_tokenizer": False}))
-    engine.prepare()
+    engine = endpoint_engine(url, weights="")
     count = max(20, int(rate * seconds))
     warmup = count // 5
     requests = [Request(id=f"c{i}", sample_id=str(i), max_tokens=TOKENS, prompt="hello") for i in range(count)]
@@ -88,7 +81,7 @@ def held(url: str, rate: float, seconds: float = TRIAL_S) -> bool:
 
 def measure_capacity() -> dict[str, Any]:
     """The highest of :data:`RATES` one client process holds (against a scripted server)."""
-    from openaiperf.testing.scripted_server import Script, start_scripted_server
+    from openaiperf.testing.scripted_server import Script, start_scripted_server  # aiohttp: the openai extra
 
     best = 0.0
     started = time.perf_counter()

@@ -5,7 +5,7 @@ only the transport differs. Each worker is a Ray actor pinned to one node
 (``NodeAffinitySchedulingStrategy``, not soft: a worker never moves), the
 workers spread over the cluster's live nodes in turn (one per node unless
 ``--loadgen-workers`` asks for more). An actor runs the same
-:class:`~openaiperf.loadgen.workers.WorkerCore` on its own event loop; the
+:class:`~openaiperf.loadgen.worker_core.WorkerCore` on its own event loop; the
 driver reads its clock (ping-pong over actor calls), starts it at an instant of
 its own clock, and collects its records in batches (``drain``). An actor that
 dies (its process killed, its node removed) loses the requests it did not
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from openaiperf.errors import ConfigError
-from openaiperf.loadgen.workers import BATCH_S, READY_TIMEOUT_S, Link, ShardPlan, WorkerCore, WorkerLost, apply_skew
+from openaiperf.loadgen.worker_core import BATCH_S, READY_TIMEOUT_S, Link, ShardPlan, WorkerCore, WorkerLost, apply_skew
 
 OPTION = "--loadgen-cluster"
 INSTALL = "pip install 'openaiperf[cluster]' (ray==2.60.0)"

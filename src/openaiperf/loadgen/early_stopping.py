@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from scipy.stats import beta, binom
 
 from openaiperf.metrics import Better, Metric, MetricSet
+from openaiperf.metrics.latency import e2e_s, tpot_s, ttft_s
 from openaiperf.records import Record
 
 CONFIDENCE = 0.99
@@ -72,8 +73,6 @@ CLAIMS = {"ttft": (90, 99), "tpot": (90, 99), "e2e": (90, 99)}
 def early_stopping_metrics(records: Sequence[Record]) -> MetricSet:
     """``<latency>_p<q>_es``: the early-stopping estimate (ms) of each claimed percentile of
     the answered measured requests (None where too few requests support one)."""
-    from openaiperf.metrics.latency import e2e_s, tpot_s, ttft_s
-
     ok = [r for r in records if r.ok and not r.warmup]
     values = {"ttft": [v for r in ok if (v := ttft_s(r)) is not None],
               "tpot": [v for r in ok if (v := tpot_s(r)) is not None],

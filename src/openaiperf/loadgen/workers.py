@@ -4,7 +4,8 @@ One process sends about 2,400 requests/s at most (see ``docs/serving.md``);
 ``--loadgen-workers N`` (processes on this host) and ``--loadgen-cluster
 ADDRESS`` (Ray actors, one per node: :mod:`openaiperf.loadgen.cluster`) send
 more. Both go through :func:`run_workers`, the one driver; only the transport
-(how a worker is started and talked to) differs.
+(how a worker is started and talked to) differs; what a worker runs, whatever
+carries it, is :mod:`openaiperf.loadgen.worker_core`.
 
 1. The driver computes the global schedule exactly as one process would (the
    scenario's seeded Poisson, gamma or trace offsets), then gives each request to
@@ -45,35 +46,35 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from openaiperf.errors import ConfigError
-from openaiperf.loadgen.client_load import ClientLoad, ClientProbe
+from openaiperf.loadgen.client_load import ClientLoad
 from openaiperf.loadgen.clocks import CLOCK_TOLERANCE_MS, ClockLink, ClockOffset, measure_offset
-from openaiperf.loadgen.dispatcher import DispatchResult, _window, close_engine_session, engine_sender
+from openaiperf.loadgen.cluster import RayTransport
+from openaiperf.loadgen.dispatcher import DispatchResult, _window
 from openaiperf.loadgen.sessions import SessionDispatch
-from openaiperf.records import Record, RecordSink, Request, Session
+from openaiperf.loadgen.worker_core import (
+    READY_TIMEOUT_S,
+    Link,
+    ShardPlan,
+    Transport,
+    WorkerCore,
+    WorkerLost,
+    apply_skew,
+)
+from openaiperf.records import Record, RecordSink, Session
 
-#: how often a worker sends the records completed since its last batch, s
-BATCH_S = 0.05
-#: connections a worker opens before the start, at most
-PREPARE_CONNECTIONS = 32
 #: the driver's start instant is this far after the clocks were measured, s
 START_LEAD_S = 0.1
 #: waited beyond the schedule's span and the request timeout before a worker is given up, s
 GRACE_S = 5.0
-#: how long a worker may take to start and prepare, s
-READY_TIMEOUT_S = 120.0
 
 SKEW_ENV = "OPENAIPERF_LOADGEN_CLOCK_SKEW"
 KILL_ENV = "OPENAIPERF_LOADGEN_KILL"
 CORRECTION_ENV = "OPENAIPERF_LOADGEN_CLOCK_CORRECTION"
-
-
-class WorkerLost(Exception):
-    """A worker died or stopped answering."""
 
 
 # -- the split ---------------------------------------------------------------------------------
@@ -84,27 +85,6 @@ def assign_workers(count: int, workers: int, seed: int) -> np.ndarray:
         raise ConfigError(f"must be >= 1, got {workers}", source="--loadgen-workers")
     rng = np.random.default_rng([int(seed), int(workers), 0x5EED])
     return rng.integers(0, workers, size=count)
-
-
-@dataclass
-class ShardPlan:
-    """What one worker sends: its requests (or sessions) with their global indexes and
-    schedule offsets, and how to build its engine client."""
-
-    worker: int
-    indexes: list[int]
-    items: list[Any]
-    offsets: list[float]
-    #: how many of the shard's first items are warmup (the global warmup items are a prefix)
-    warmup: int
-    round_index: int
-    sessions: bool
-    engine_class: str
-    engine_spec: dict[str, Any]
-    skew_s: float = 0.0
-    kill_after_s: float | None = None
-    batch_s: float = BATCH_S
-    connections: int = PREPARE_CONNECTIONS
 
 
 def plan_shards(items: Sequence[Any], offsets: Sequence[float], workers: int, seed: int, *, warmup: int,
@@ -153,76 +133,6 @@ class TestHooks:
             return out
 
         return cls(pairs(SKEW_ENV), pairs(KILL_ENV), os.environ.get(CORRECTION_ENV, "on").lower() != "off")
-
-
-# -- inside a worker ---------------------------------------------------------------------------
-def apply_skew(skew_s: float) -> None:
-    """Shift this process's ``perf_counter`` (a test hook: a host whose clock is off)."""
-    if skew_s:
-        real = time.perf_counter
-        time.perf_counter = lambda: real() + skew_s
-
-
-def load_engine_class(target: str) -> Any:
-    from openaiperf.registry import load_target
-
-    return load_target(target, source="load generator worker")
-
-
-class WorkerCore:
-    """A worker's part, on its own event loop: prepare, then :meth:`run` from a start
-    instant given in this process's clock; :meth:`drain` hands over the records completed
-    since it was last called."""
-
-    def __init__(self, plan: ShardPlan) -> None:
-        self.plan = plan
-        self.engine: Any = None
-        self.records: list[Record] = []
-        self.pending: list[Record] = []
-
-    async def prepare(self) -> None:
-        plan = self.plan
-        self.engine = load_engine_class(plan.engine_class).from_worker_spec(plan.engine_spec)
-        if not plan.sessions:
-            self.records = [Record(request_id=r.id, sample_id=r.sample_id, round=plan.round_index,
-                                   session_id=r.session_id, turn=r.turn, worker=plan.worker) for r in plan.items]
-        await self.engine.open_connections(min(plan.connections, len(plan.items)))
-
-    def sink(self, record: Record) -> None:
-        record.worker = self.plan.worker
-        self.pending.append(record)
-
-    def drain(self) -> list[Record]:
-        out, self.pending = self.pending, []
-        return out
-
-    async def run(self, t0: float) -> dict[str, Any]:
-        """Send the shard from ``t0`` (this process's perf_counter); the summary at the end."""
-        from openaiperf.loadgen.dispatcher import dispatch_open
-        from openaiperf.loadgen.sessions import dispatch_sessions_open
-
-        plan = self.plan
-        loop = asyncio.get_running_loop()
-        if plan.kill_after_s is not None:
-            loop.call_later(max(0.0, t0 - time.perf_counter()) + plan.kill_after_s, os.kill, os.getpid(),
-                            signal.SIGKILL)
-        probe = ClientProbe(plan.worker)
-        probe.start()
-        send = engine_sender(self.engine)
-        requests: list[Request] = []
-        ended_early = 0
-        try:
-            if plan.sessions:
-                result = await dispatch_sessions_open(plan.items, plan.offsets, send, self.sink, warmup=plan.warmup,
-                                                      round_index=plan.round_index, t0=t0)
-                requests, ended_early = result.requests, result.ended_early
-            else:
-                await dispatch_open(plan.items, self.records, plan.offsets, send, self.sink, warmup=plan.warmup,
-                                    t0=t0)
-        finally:
-            await close_engine_session(self.engine)
-        load = await probe.stop()
-        return {"client": load, "requests": requests, "ended_early": ended_early}
 
 
 # -- worker processes on this host -------------------------------------------------------------
@@ -288,40 +198,6 @@ def process_main(conn: Any, plan: ShardPlan, parent: int) -> None:
             conn.send(("error", f"{type(exc).__name__}: {exc}"[:300]))
     finally:
         loop.close()
-
-
-class Link(Protocol):
-    """The driver's handle on one started, prepared worker."""
-
-    worker: int
-    node: str | None
-
-    def clock(self) -> float:
-        """The worker's perf_counter now (one round trip)."""
-        ...
-
-    def start(self, t0: float) -> None: ...
-
-    def poll(self) -> list[tuple[str, Any]]:
-        """What the worker sent since the last call: ("records", [...]), ("done", summary),
-        ("lost", reason)."""
-        ...
-
-    def close(self) -> None:
-        """Stop the worker (killed if it does not stop at once)."""
-        ...
-
-
-class Transport(Protocol):
-    name: str
-
-    def worker_count(self, requested: int) -> int:
-        """How many workers to start for ``requested`` (a cluster: at least one per node)."""
-        ...
-
-    def open(self, plans: Sequence[ShardPlan]) -> list[Link]:
-        """Start a worker per plan and return once each has prepared (or raise)."""
-        ...
 
 
 class ProcessLink:
@@ -591,8 +467,6 @@ def transport_for(cluster: str | None) -> Transport:
     """Worker processes on this host, or Ray actors on the cluster at ``cluster``."""
     if not cluster:
         return ProcessTransport()
-    from openaiperf.loadgen.cluster import RayTransport
-
     transport: Transport = RayTransport(cluster)
     return transport
 

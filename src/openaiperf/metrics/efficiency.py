@@ -21,7 +21,6 @@ the bytes are the stored precision's (:mod:`openaiperf.metrics.precision` works 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from openaiperf.models.architecture import (
     Architecture,
     decode_flops,
     kv_values_per_token,
+    local_config,
     prefill_flops,
     request_flops,
     weight_parameters_read,
@@ -87,14 +87,12 @@ def kv_geometry_from_config(config: dict[str, Any]) -> KVGeometry | None:
 
 def load_kv_geometry(weights: str | Path | None) -> KVGeometry | None:
     """The geometry from ``<weights>/config.json`` when the weights are a local directory."""
-    if not weights:
-        return None
-    path = Path(weights) / "config.json"
-    if not path.is_file():
+    config = local_config(weights)
+    if config is None:
         return None
     try:
-        return kv_geometry_from_config(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
+        return kv_geometry_from_config(config)
+    except ValueError:  # a number that is not one
         return None
 
 

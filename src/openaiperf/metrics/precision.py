@@ -22,13 +22,13 @@ checkpoint is quantized, to:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from openaiperf.hardware import canonical_dtype
+from openaiperf.models.architecture import local_config
 
 #: bytes per value of the compute/activation dtypes (profile keys)
 DTYPE_BYTES: dict[str, float] = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}
@@ -64,14 +64,8 @@ class Precision:
 
 def load_quantization_config(weights: str | Path | None) -> dict[str, Any] | None:
     """``quantization_config`` of ``<weights>/config.json`` when the weights are a local directory."""
-    if not weights:
-        return None
-    path = Path(weights) / "config.json"
-    if not path.is_file():
-        return None
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    config = local_config(weights)
+    if config is None:
         return None
     config = config.get("text_config", config) if "quantization_config" not in config else config
     quantization = config.get("quantization_config")

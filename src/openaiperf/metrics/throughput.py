@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from openaiperf.metrics import Better, Metric, MetricSet
+from openaiperf.metrics.latency import tpot_s
 from openaiperf.records import Record
 
 
@@ -29,8 +30,6 @@ def per_user_rate(records: Sequence[Record]) -> float | None:
     the answered requests ((E2E - TTFT) / (output tokens - 1)), the rate after the
     first token. The reciprocal of the mean, not the mean of reciprocals: a request
     whose tokens arrived in one read (TPOT near 0) would make the latter unbounded."""
-    from openaiperf.metrics.latency import tpot_s
-
     tpots = [v for r in records if r.ok and (v := tpot_s(r)) is not None]
     mean = sum(tpots) / len(tpots) if tpots else 0.0
     return 1.0 / mean if mean > 0 else None

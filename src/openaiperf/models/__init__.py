@@ -28,8 +28,6 @@ from openaiperf.specs import Spec, build_spec, read_yaml
 REGISTRY_FILE = Path(__file__).with_name("models.yaml")
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "fp8": 1, "int8": 1, "int4": 0.5}
-#: what ``weights`` (and ``--weights``) accept
-WEIGHT_KINDS = ("real", "random")
 #: how far a stated ``parameters`` may be from the architecture's count
 PARAMETER_TOLERANCE = 0.005
 
@@ -164,7 +162,7 @@ def weights_skip_reason(spec: ModelSpec, task_kind: Any = None, task: str | None
 def random_weights_dir(spec: ModelSpec) -> Path:
     """The folder a random-weights model is built from: its ``config.json`` alone, in
     the cache (``$OPENAIPERF_CACHE_DIR/random/<name>-<architecture hash>``)."""
-    from openaiperf.models.embedded import cache_root
+    from openaiperf.models.embedded import cache_root  # kept out of start-up
 
     if spec.architecture is None:
         raise ConfigError(weights_unavailable_reason(spec) or "no architecture", source=f"model {spec.name}",
@@ -185,7 +183,7 @@ def resolve_weights(spec: ModelSpec) -> str:
     if spec.source is None:
         raise ConfigError(weights_unavailable_reason(spec) or "no source", source=f"model {spec.name}", field="source")
     if spec.embedded:
-        from openaiperf.models.embedded import provision_embedded
+        from openaiperf.models.embedded import provision_embedded  # kept out of start-up
 
         return str(provision_embedded(spec))
     path = spec.local_path

@@ -124,6 +124,21 @@ def count_parameters(arch: Architecture) -> int:
     return embeddings + arch.num_hidden_layers * layer + hidden + head_params
 
 
+def local_config(weights: str | Path | None) -> dict[str, Any] | None:
+    """``<weights>/config.json`` when the weights are a local directory holding one (None
+    otherwise, or when it cannot be read)."""
+    if not weights:
+        return None
+    path = Path(weights) / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
 def write_config_dir(directory: Path, arch: Architecture, dtype: str) -> Path:
     """A model folder holding only ``config.json`` (and ``generation_config.json``):
     what transformers' ``from_config`` and vLLM's ``load_format="dummy"`` build a

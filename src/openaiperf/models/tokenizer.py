@@ -51,7 +51,7 @@ def local_tokenizer_sources(spec: Any) -> list[str]:
     """Where a random-weights model's tokenizer may already be on this machine."""
     places: list[str] = []
     if spec.embedded:
-        from openaiperf.models.embedded import cache_root, checkpoint_is_valid
+        from openaiperf.models.embedded import cache_root, checkpoint_is_valid  # embedded models only
 
         converted = cache_root() / "models" / spec.name
         if converted.is_dir() and checkpoint_is_valid(converted):

@@ -24,10 +24,6 @@ from openaiperf.registry import requirement
 
 log = logging.getLogger("openaiperf.monitor")
 
-#: the per-GPU columns (``gpu<i>_<field>``)
-FIELDS = ("util_percent", "mem_util_percent", "memory_used_bytes", "power_w", "energy_mj",
-          "sm_clock_mhz", "mem_clock_mhz", "temperature_c", "throttle_reasons")
-
 
 def _visible_indices(count: int) -> list[int]:
     """The GPUs this process may use: CUDA_VISIBLE_DEVICES when it lists indices, else all."""

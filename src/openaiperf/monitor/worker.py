@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import openaiperf
 from openaiperf.monitor import Monitor, create_samplers
 from openaiperf.monitor.process import ProcessSampler
 from openaiperf.monitor.prometheus import PrometheusSampler
@@ -74,7 +75,6 @@ class MonitorProcess:
     def __init__(self, interval_s: float, metrics: Sequence[str], timeout_s: float = 60.0,
                  prometheus: tuple[str, dict[str, str]] | None = None, prometheus_interval_s: float = 1.0) -> None:
         self.timeout_s = timeout_s
-        import openaiperf
 
         env = RedactedDict(os.environ)  # holds the API key's variable and the /metrics headers: shown redacted
         extra: list[str] = []

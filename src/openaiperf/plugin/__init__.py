@@ -29,6 +29,7 @@ from __future__ import annotations
 import pytest
 
 from openaiperf.plugin.session import REGISTRY_STATE, SESSION_KEY, BenchSession, get_session
+from openaiperf.registry import REGISTRIES, all_registries
 
 __all__ = ["SESSION_KEY", "BenchSession", "get_session"]
 
@@ -45,14 +46,10 @@ pytest_plugins = [
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    from openaiperf.registry import all_registries
-
     early_config.stash[REGISTRY_STATE] = {axis: registry.snapshot() for axis, registry in all_registries().items()}
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    from openaiperf.registry import REGISTRIES
-
     for axis, state in config.stash.get(REGISTRY_STATE, {}).items():
         REGISTRIES[axis].restore(state)

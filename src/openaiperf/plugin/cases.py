@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from openaiperf.hardware.calibration import calibrate, describe
 from openaiperf.metrics import Better
 from openaiperf.result import CaseResult, MetricValue
 
@@ -31,8 +32,6 @@ def test_calibration(bench_session: Any, capsys: pytest.CaptureFixture[str]) -> 
     """What this machine reaches (GEMM TFLOP/s, memory copy GB/s) as a fraction of the
     selected hardware profile's datasheet figures: into results.json (a result with
     task ``calibration``), ``calibration.json`` in the run folder, and the terminal."""
-    from openaiperf.hardware.calibration import calibrate, describe
-
     hardware = bench_session.hardware
     if hardware.device == "cuda":
         torch = pytest.importorskip("torch")

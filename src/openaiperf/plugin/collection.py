@@ -21,12 +21,14 @@ from typing import Any
 
 import pytest
 
+from openaiperf.case_options import apply_cli_options, check_case_options, check_matrix_options
 from openaiperf.engines import engines
 from openaiperf.errors import OpenAIPerfError
 from openaiperf.matrix import Case, MatrixSpec, check_names, load_matrix, narrow
 from openaiperf.plugin import cases
 from openaiperf.plugin.session import BenchSession, get_session
 from openaiperf.registry import requirements_found_not_imported
+from openaiperf.runner import case_skip_reason
 from openaiperf.scenarios import scenarios
 from openaiperf.selection import SelectionInputs, select_cases
 from openaiperf.sweeps import check_suite_presets, check_variant_options, expand_cases, sweep_axes
@@ -87,7 +89,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     matrix_file = matrix_of(metafunc.definition)
     if matrix_file is None:
         return
-    from openaiperf.runner import case_skip_reason
 
     session = get_session(metafunc.config)
     if session.load_error:
@@ -123,8 +124,6 @@ def task_kind_of(session: BenchSession, task: str) -> Any:
 def build_cases(session: BenchSession, matrix: MatrixSpec, path: Path) -> list[Case]:
     """The matrix's cases with the command line's additions and options, each checked
     (names known, options valid, engine classes complete), then swept."""
-    from openaiperf.case_options import apply_cli_options, check_case_options, check_matrix_options
-
     check_matrix_options(matrix, source=str(path))
     selection = session.selection
     check_suite_presets(matrix, selection.preset, source=str(path))

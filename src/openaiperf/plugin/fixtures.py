@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
+from openaiperf.baselines.ab import ab_settings as read_ab_settings
 from openaiperf.baselines.fingerprint import for_result
-from openaiperf.baselines.gate import gate_case_result, rounds_to_confirm
+from openaiperf.baselines.gate import gate_case_result, resolve_tolerances, rounds_to_confirm
+from openaiperf.baselines.interleaved import ab_result, apply_verdict, b_case, measure_interleaved
 from openaiperf.engines import Engine, EngineContext, create_engine
 from openaiperf.errors import EngineError
 from openaiperf.matrix import Case
@@ -146,9 +148,7 @@ def engine(bench_case: Case, engine_pool: EnginePool, bench_session: BenchSessio
 def ab_settings(bench_session: BenchSession) -> Any:
     """The interleaved A/B settings (:class:`~openaiperf.baselines.ab.ABSettings`), or None
     without ``--ab-endpoint`` / ``--ab-engine-option`` (checked at start-up)."""
-    from openaiperf.baselines.ab import ab_settings
-
-    return ab_settings(bench_session.baseline)
+    return read_ab_settings(bench_session.baseline)
 
 
 @pytest.fixture(scope="session")
@@ -182,9 +182,6 @@ class BenchmarkedCase:
     def _run_ab(self, benchmark: Any) -> CaseResult:
         """Both sides interleaved (:mod:`openaiperf.baselines.interleaved`), A's result with the verdict;
         pytest-benchmark times the whole comparison as one round."""
-        from openaiperf.baselines.gate import resolve_tolerances
-        from openaiperf.baselines.interleaved import ab_result, apply_verdict, measure_interleaved
-
         assert self.ab is not None
         a, (b, settings) = self.runner, self.ab
         try:
@@ -210,7 +207,6 @@ class BenchmarkedCase:
             self.session.add_result(result)
             attach_case(result, self.session)
             raise
-        from openaiperf.baselines.fingerprint import for_result
 
         result.fingerprint = for_result(result, self.session)
         self.session.add_result(result)
@@ -305,7 +301,6 @@ def case_runner(bench_case: Case, bench_session: BenchSession, task: Any, model_
     runner = runner_of(bench_case, engine, task)
     if ab_settings is None:
         return BenchmarkedCase(runner, bench_session)
-    from openaiperf.baselines.interleaved import b_case
 
     case_b = b_case(bench_case, ab_settings)
     try:

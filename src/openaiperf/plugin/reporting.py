@@ -19,6 +19,8 @@ import pytest
 
 from openaiperf.plugin.session import SESSION_KEY
 from openaiperf.redact import redact
+from openaiperf.report import RunReport, run_writers
+from openaiperf.report.results import read_results, results_document
 
 RUN_DIR_KEY = "openaiperf_run_dir"
 
@@ -100,7 +102,6 @@ def merge_worker_results(bench: Any, worker_id: str) -> int:
     partial = bench.run_dir / f"results.{worker_id}.json"
     if not partial.exists():
         return 0
-    from openaiperf.report.results import read_results
 
     cases = read_results(partial).cases
     known = {c.id for c in bench.results}
@@ -148,7 +149,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     bench = _session(config)
     if bench is None or is_worker(config):
         return
-    from openaiperf.report import run_writers
 
     if not bench.results and bench.run_dir is not None and bench.run_dir.is_dir() \
             and not any(bench.run_dir.iterdir()):
@@ -160,9 +160,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if bench.results and bench.run_dir is not None:
         report = bench.report()
     else:
-        from openaiperf.report import RunReport
-        from openaiperf.report.results import results_document
-
         report = RunReport(run_dir=Path(config.rootpath), document=results_document(bench.system, {}, []),
                            hardware=bench.hardware.name if bench.hardware else "?", root=Path(config.rootpath),
                            option=bench.option)

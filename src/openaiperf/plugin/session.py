@@ -10,12 +10,26 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from openaiperf.baselines.ab import check_engine_overrides
+from openaiperf.baselines.gate import check_settings
 from openaiperf.baselines.settings import BaselineSettings
+from openaiperf.case_options import check_engine_options
+from openaiperf.engines import engines
 from openaiperf.errors import OpenAIPerfError
+from openaiperf.hardware import load_profile
+from openaiperf.hardware.probe import match_profile, probe_system
+from openaiperf.models import load_registry
+from openaiperf.options import options, recorded_options
+from openaiperf.plugin.options import check_options
 from openaiperf.profiling.nsight import ProfilerToolMissing, wrap_session
 from openaiperf.redact import redact, redact_argv
+from openaiperf.report import RunReport, make_run_dir
+from openaiperf.report.results import results_document, write_results
 from openaiperf.runner.settings import RunSettings
+from openaiperf.scenarios import scenarios
 from openaiperf.settings import SelectionSettings
+from openaiperf.sweeps import preset_options, sweep_axes
+from openaiperf.tasks import load_task_spec, load_task_specs, user_task_files
 
 if TYPE_CHECKING:
     from openaiperf.result import CaseResult, RunResult
@@ -61,11 +75,6 @@ class BenchSession:
 
     def load(self) -> None:
         """Resolve --hw, probe the system, load the registries (errors name the option/file)."""
-        from openaiperf.hardware import load_profile
-        from openaiperf.hardware.probe import match_profile, probe_system
-        from openaiperf.models import load_registry
-        from openaiperf.tasks import load_task_spec, load_task_specs, user_task_files
-
         selection = self.selection
         dirs = [Path(d) for d in selection.hw_dir] or None
         self.system = probe_system()
@@ -83,8 +92,6 @@ class BenchSession:
 
     def ensure_run_dir(self) -> Path:
         if self.run_dir is None:
-            from openaiperf.report import make_run_dir
-
             base = Path(self.run.report_dir)
             if not base.is_absolute():
                 base = Path(self.config.rootpath) / base
@@ -100,8 +107,6 @@ class BenchSession:
     def run_config(self) -> dict[str, Any]:
         """The run's options as given (secrets masked: results.py redacts the whole
         document again when it writes it)."""
-        from openaiperf.options import recorded_options
-
         return {"hardware_profile": self.hardware.model_dump() if self.hardware else None,
                 "options": redact({k: self.option(k) for k in recorded_options()}),
                 "pytest_args": redact_argv(self.config.invocation_params.args),
@@ -116,8 +121,6 @@ class BenchSession:
 
     def document(self) -> RunResult:
         """The run's typed results (what results.json holds)."""
-        from openaiperf.report.results import results_document
-
         return results_document(self.system, self.run_config(), self.results)
 
     def add_result(self, result: CaseResult) -> None:
@@ -125,15 +128,11 @@ class BenchSession:
         self.write_results()
 
     def write_results(self) -> None:
-        from openaiperf.report.results import write_results
-
         run_dir = self.ensure_run_dir()
         write_results(run_dir / self.results_name, self.document())
 
     def report(self, width: int = 240) -> Any:
         """What the report writers get (:class:`openaiperf.report.RunReport`)."""
-        from openaiperf.report import RunReport
-
         return RunReport(run_dir=self.ensure_run_dir(), document=self.document(),
                          hardware=self.hardware.name if self.hardware else "?", root=Path(self.config.rootpath),
                          option=self.option, width=width)
@@ -147,11 +146,6 @@ def check_selection(config: pytest.Config, session: BenchSession) -> None:
     """Refuse, at start-up, a --task/--scenario/--engine/--model name nobody knows,
     listing the accepted ones (otherwise it would select nothing in silence), and an
     --engine-option an engine does not take."""
-    from openaiperf.baselines.ab import check_engine_overrides
-    from openaiperf.case_options import check_engine_options
-    from openaiperf.engines import engines
-    from openaiperf.scenarios import scenarios
-
     known: dict[str, Any] = {"scenario": scenarios.names(), "engine": engines.names()}
     if session.load_error is None:  # the registries loaded
         known |= {"task": list(session.tasks), "model": list(session.models)}
@@ -219,8 +213,6 @@ def apply_preset_options(config: pytest.Config) -> None:
     name = config.getoption("preset", None)
     if not name:
         return
-    from openaiperf.options import options
-    from openaiperf.sweeps import preset_options
 
     try:
         given = preset_options(name)
@@ -237,14 +229,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ob_case: an OpenAIPerf benchmark case")
     # Reports, Allure, xdist merging and GPU pinning live in their own plugin module.
     config.pluginmanager.import_plugin("openaiperf.plugin.reporting")
-    from openaiperf.plugin.options import check_options
 
     session = BenchSession(config)
     config.stash[SESSION_KEY] = session
     apply_preset_options(config)
     check_options(session.option)
-    from openaiperf.baselines.gate import check_settings
-
     try:
         session.read_settings()
         check_settings(session.baseline, session.run.repeats)
@@ -263,7 +252,6 @@ def pytest_configure(config: pytest.Config) -> None:
         # project's own tests: the error waits for the first benchmark case.
         session.load_error = str(exc)
     check_selection(config, session)
-    from openaiperf.sweeps import sweep_axes
 
     try:  # a bad sweep or preset: stop before collection, naming the option
         sweep_axes(selection.sweep, selection.preset)

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from openaiperf.plugin.session import SESSION_KEY
+from openaiperf.report import run_writers
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is None or not session.results:
         return
-    from openaiperf.report import run_writers
 
     report = session.report(width=max(terminalreporter._tw.fullwidth, 240))
     terminalreporter.write_sep("=", "OpenAIPerf")

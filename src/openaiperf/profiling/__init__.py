@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from openaiperf.errors import ConfigError
+from openaiperf.profiling.nsight import NvtxCaseProfiler
+from openaiperf.profiling.torch_profiler import TorchCaseProfiler
 
 if TYPE_CHECKING:
     from openaiperf.result import CaseResult
@@ -49,12 +51,8 @@ def create_case_profiler(mode: str | None, case_id: str, run_dir: Path) -> CaseP
     if not mode:
         return NoProfiler()
     if mode == "torch":
-        from openaiperf.profiling.torch_profiler import TorchCaseProfiler
-
         return TorchCaseProfiler(case_id, run_dir)
     if mode in ("nsys", "ncu"):
-        from openaiperf.profiling.nsight import NvtxCaseProfiler
-
         return NvtxCaseProfiler(mode, case_id)
 
     raise ConfigError(f"unknown profile mode {mode!r}; expected one of {', '.join(PROFILE_MODES)}",

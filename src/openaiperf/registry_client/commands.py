@@ -18,20 +18,19 @@ from pydantic import SecretStr
 
 from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError
+from openaiperf.registry_client.client import RegistryClient, RegistryError
+from openaiperf.registry_client.settings import config_path, read_config, resolve, write_config
+from openaiperf.tasks import load_task_spec
+from openaiperf.tasks.datasets import resolve_path
 
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from openaiperf.registry_client.client import RegistryClient
-    from openaiperf.registry_client.settings import resolve
-
     return RegistryClient(resolve(args.registry), retries=args.retries)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from openaiperf.registry_client.settings import config_path, read_config, write_config
-
     if args.registry_url is None and args.token is None:
         current = read_config()
         print(f"{config_path()}: registry.url {current.get('url') or '(not set)'}, "
@@ -44,8 +43,6 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from openaiperf.registry_client.client import RegistryError
-
     artifact = Path(args.artifact)
     if not artifact.is_file():
         raise ConfigError("no such file (make one with `ob pack --output FILE`)", source=str(artifact))
@@ -108,9 +105,6 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def publish_task(args: argparse.Namespace) -> int:
     """``ob task publish FILE``: the definition and the local data files its datasets name."""
     import yaml
-
-    from openaiperf.tasks import load_task_spec
-    from openaiperf.tasks.datasets import resolve_path
 
     definition = Path(args.file)
     spec = load_task_spec(definition)

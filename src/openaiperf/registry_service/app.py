@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from openaiperf import __version__
 from openaiperf.history.store import Filters, HistoryError
+from openaiperf.history.trends import format_value
 from openaiperf.registry_service.service import Refused, RegistryService
 from openaiperf.registry_service.tokens import SCOPES, TokenInfo, parse_scopes
 
@@ -61,7 +62,6 @@ class TokenAnswer(BaseModel):
 def _number(value: float | None, unit: str | None = None) -> str:
     if value is None or not math.isfinite(value):
         return "-"
-    from openaiperf.history.trends import format_value
 
     return format_value(value, unit)
 

@@ -19,6 +19,7 @@ from typing import Any
 from openaiperf.errors import ConfigError
 from openaiperf.history.commands import _store as history_store
 from openaiperf.registry_service import tokens
+from openaiperf.registry_service.service import RegistryService
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -47,7 +48,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from openaiperf.registry_service.app import create_app
     except ImportError as exc:
         raise _missing_extra(exc) from None
-    from openaiperf.registry_service.service import RegistryService
 
     if args.max_archive_mb <= 0:
         raise ConfigError(f"expected a positive size in MB, got {args.max_archive_mb}", source="--max-archive-mb")

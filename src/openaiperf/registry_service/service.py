@@ -243,7 +243,7 @@ class RegistryService:
         if not report.is_file():
             with self._report_lock:
                 if not report.is_file():
-                    from openaiperf.report.html import write_html_report
+                    from openaiperf.report.html import write_html_report  # the report extra
 
                     write_html_report(folder, report)
         return report

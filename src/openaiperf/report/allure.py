@@ -17,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from openaiperf.baselines.compare import per_request_latencies
+from openaiperf.metrics.latency import MS, e2e_s, tpot_s, ttft_s
 from openaiperf.paths import path_in
 from openaiperf.records import measured, read_records
 from openaiperf.redact import redact_text
@@ -65,8 +67,6 @@ def step(title: str) -> Iterator[None]:
 
 def records_csv(path: Path) -> str:
     """The case's JSONL records as CSV with the derived latencies (ms)."""
-    from openaiperf.metrics.latency import MS, e2e_s, tpot_s, ttft_s
-
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
@@ -108,7 +108,6 @@ def attach_case(case: CaseResult, session: Any) -> None:
     if records is None or not records.exists():
         return
     allure.attach(records_csv(records), name="requests.csv", attachment_type=allure.attachment_type.CSV)
-    from openaiperf.baselines.compare import per_request_latencies
     from openaiperf.report import figures  # matplotlib: the report extra, needed only here
 
     latencies = {case.id: per_request_latencies(read_records(records))}

@@ -21,8 +21,12 @@ from openaiperf.history.location import normalize_url
 from openaiperf.profiling import render_top_ops
 from openaiperf.registry import Requirement, requirement
 from openaiperf.report import RunReport, Writer, WriterOptions, allure
+from openaiperf.report.console import render_table
+from openaiperf.report.markdown import write_markdown
 from openaiperf.report.results import read_results, write_results
 from openaiperf.settings import setting
+from openaiperf.sweeps.pareto import write_pareto
+from openaiperf.sweeps.report import write_sweep_reports
 
 
 class JsonWriter(Writer):
@@ -67,8 +71,6 @@ class HistoryWriter(Writer):
 
 class MarkdownWriter(Writer):
     def write(self, report: RunReport) -> list[Path]:
-        from openaiperf.report.markdown import write_markdown
-
         # as written (secrets masked), not as held in memory
         return write_markdown(report.run_dir, read_results(report.run_dir / "results.json"), trends=report.trends)
 
@@ -89,7 +91,7 @@ class HtmlWriter(Writer):
         return not self.options.no_html_report
 
     def write(self, report: RunReport) -> list[Path]:
-        from openaiperf.report.html import write_html_report
+        from openaiperf.report.html import write_html_report  # jinja2, matplotlib: the report extra
 
         return [write_html_report(report.run_dir, trends=report.trends)]
 
@@ -113,8 +115,6 @@ class ConsoleWriter(Writer):
     stage: ClassVar[str] = "terminal"
 
     def write(self, report: RunReport) -> list[Path]:
-        from openaiperf.report.console import render_table
-
         report.lines.append((render_table(report.results, title=f"hardware: {report.hardware}", width=report.width),
                              False))
         return []
@@ -124,9 +124,6 @@ class SweepWriter(Writer):
     stage: ClassVar[str] = "terminal"
 
     def write(self, report: RunReport) -> list[Path]:
-        from openaiperf.sweeps.pareto import write_pareto
-        from openaiperf.sweeps.report import write_sweep_reports
-
         paths = write_sweep_reports(report.results, report.run_dir) + write_pareto(report.results, report.run_dir)
         report.lines += [(f"sweep report: {os.path.relpath(path)}", False) for path in paths]
         return paths

@@ -16,6 +16,8 @@ from typing import Any
 
 from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError
+from openaiperf.history.session import read_trends
+from openaiperf.report.markdown import write_markdown
 from openaiperf.report.results import read_results
 
 CONFIG_FILES = ("benchmarks/matrix.yaml", "pytest.ini", "pyproject.toml")
@@ -32,9 +34,7 @@ def latest_run(reports: Path) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from openaiperf.history.session import read_trends
-    from openaiperf.report.html import write_html_report
-    from openaiperf.report.markdown import write_markdown
+    from openaiperf.report.html import write_html_report  # jinja2, matplotlib: the report extra
 
     run_dir = Path(args.run_dir)
     run = read_results(run_dir / "results.json")

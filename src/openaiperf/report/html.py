@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf.baselines.compare import per_request_latencies
+from openaiperf.history.plot import sparkline_svg
+from openaiperf.history.trends import MIN_RUNS_FOR_RANGE, format_range, format_value
 from openaiperf.paths import path_in
 from openaiperf.records import read_records
 from openaiperf.report import figures, roofline, verdict
 from openaiperf.report.console import Column, status_text, table_columns
 from openaiperf.report.results import read_results
 from openaiperf.result import CaseResult, MetricVerdict, RunResult
+from openaiperf.sweeps.pareto import pareto_figure, pareto_points
 
 TEMPLATE = "report.html.j2"
 
@@ -194,8 +197,6 @@ def roofline_section(groups: Sequence[CaseGroup]) -> dict[str, Any] | None:
 
 def pareto_section(cases: Sequence[CaseResult]) -> str | None:
     """The Pareto figure of the run's concurrency or rate sweeps (a data URI), or None."""
-    from openaiperf.sweeps.pareto import pareto_figure, pareto_points
-
     figure = pareto_figure(pareto_points(cases))
     return figures.data_uri(figure) if figure is not None else None
 
@@ -206,9 +207,6 @@ def history_section(trends: Any) -> dict[str, Any] | None:
     if trends is None:
         return None
     from markupsafe import Markup
-
-    from openaiperf.history.plot import sparkline_svg
-    from openaiperf.history.trends import MIN_RUNS_FOR_RANGE, format_range, format_value
 
     cases = []
     for case_id, case in trends.cases.items():

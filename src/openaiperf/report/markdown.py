@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from openaiperf.history.trends import markdown_lines
 from openaiperf.report import roofline, verdict
 from openaiperf.report.console import table_columns
 from openaiperf.result import RunResult
@@ -65,8 +66,6 @@ def markdown_summary(run: RunResult, title: str = "OpenAIPerf", trends: Any = No
     if roof:
         lines += ["", *roof]
     if trends is not None:
-        from openaiperf.history.trends import markdown_lines
-
         lines += ["", *markdown_lines(trends)]
     notes = [(c.id, f) for c in cases for f in [*c.failures, *([c.error] if c.error else [])]]
     if notes:

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from openaiperf.errors import ConfigError, validation_error
+from openaiperf.metrics.efficiency import calibrated_utilisation
 from openaiperf.redact import redact
 from openaiperf.result import SCHEMA_VERSION, CaseResult, RunConfig, RunResult, SystemInfo
 
@@ -38,8 +39,6 @@ def results_document(system: Mapping[str, Any] | SystemInfo, config: Mapping[str
                      cases: Sequence[CaseResult]) -> RunResult:
     """The run's document, created now (each case's utilisation against the run's
     calibration added where the run has one)."""
-    from openaiperf.metrics.efficiency import calibrated_utilisation
-
     calibrated_utilisation(cases)
     return RunResult(system=SystemInfo.model_validate(system), config=RunConfig.model_validate(config),
                      cases=list(cases))

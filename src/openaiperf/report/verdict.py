@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from openaiperf.baselines.stats import holm
 from openaiperf.metrics import Better
 from openaiperf.result import CaseResult, MetricVerdict, Outcome
 
@@ -124,8 +125,6 @@ def case_lines(cases: Sequence[CaseResult]) -> list[str]:
 def session_line(cases: Sequence[CaseResult]) -> str:
     """Each case is gated on its own (family-wise error per case); this says how many
     regressing metrics would stay significant with Holm over the whole run's metrics."""
-    from openaiperf.baselines.stats import holm
-
     alphas = [c.baseline.comparison.alpha for c in cases if c.baseline is not None and c.baseline.comparison]
     alpha = next((a for a in alphas if a), 0.05)
     rows = [m for _, m in metric_rows(cases) if m.p_value is not None]

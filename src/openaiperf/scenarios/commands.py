@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from openaiperf.errors import ConfigError
+from openaiperf.registry import field_flag
+from openaiperf.scenarios import ScenarioConfig, scenarios
+
 __all__ = ["register"]
 
 
@@ -17,10 +21,6 @@ def register(subparsers: Any) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from openaiperf.errors import ConfigError
-    from openaiperf.registry import field_flag
-    from openaiperf.scenarios import ScenarioConfig, scenarios
-
     shared = [f"{name} ({field_flag(ScenarioConfig, name)})" for name in ("min_duration_s", "min_queries")]
     print(f"{'(every scenario)':<16} {'':<12} options: {', '.join(shared)}")
     for name in scenarios.names():

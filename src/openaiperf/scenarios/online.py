@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from openaiperf.loadgen.client_load import client_summary
 from openaiperf.loadgen.dispatcher import DispatchResult
 from openaiperf.loadgen.sessions import SessionDispatch
 from openaiperf.records import Request, Session
@@ -79,8 +80,6 @@ def finish_run(result: DispatchResult, config: ScenarioConfig, settings: dict[st
 def check_client(run: ScenarioRun, result: DispatchResult, config: ScenarioConfig, engine: Any) -> None:
     """The client's own load over the round, and whether it (not the server) set the limit:
     ``client-bound`` makes the round INVALID unless ``--allow-client-bound``."""
-    from openaiperf.loadgen.client_load import client_summary
-
     # an engine in the client's process (hf, vllm) spends its compute there: the client cannot be told apart
     summary = client_summary(result.client, result.records, judged=bool(getattr(engine, "online", False)))
     run.settings["client"] = summary

@@ -50,6 +50,8 @@ from pydantic import Field, field_validator
 
 from openaiperf.errors import ConfigError
 from openaiperf.loadgen.arrivals import RateRamp, arrival_times, offered_rate, ramp_times, trace_offsets
+from openaiperf.loadgen.capacity import auto_workers
+from openaiperf.loadgen.cluster import check_cluster_option
 from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
 from openaiperf.loadgen.early_stopping import early_stopping_metrics
 from openaiperf.loadgen.saturation import detect_saturation
@@ -64,8 +66,9 @@ from openaiperf.loadgen.slo import (
     resolve_sla,
     sla_constraints,
 )
-from openaiperf.metrics import Better, MetricSet
-from openaiperf.metrics.latency import distribution, ttft_s
+from openaiperf.loadgen.workers import dispatch_with_workers, loadgen_constraints
+from openaiperf.metrics import Better, Metric, MetricSet
+from openaiperf.metrics.latency import distribution, e2e_s, tpot_s, ttft_s
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, option_field
 from openaiperf.scenarios import Scenario, ScenarioConfig, ScenarioRun, new_records
@@ -172,8 +175,6 @@ class ServerOptions(Options):
     @field_validator("loadgen_cluster")
     @classmethod
     def _cluster(cls, value: Any) -> Any:
-        from openaiperf.loadgen.cluster import check_cluster_option
-
         return checked_by(check_cluster_option, value)
 
     @field_validator("lora_split")
@@ -216,8 +217,6 @@ def parse_lora_split(text: str) -> dict[str, float]:
 
 def adapter_table(records: Sequence[Record], adapters: dict[str, float]) -> dict[str, dict[str, Any]]:
     """Per adapter: its share of the requests (and the one asked), answered ones, TTFT, TPOT and E2E p50/p90 (ms)."""
-    from openaiperf.metrics.latency import e2e_s, tpot_s
-
     total = sum(adapters.values())
     table: dict[str, dict[str, Any]] = {}
     for name, weight in adapters.items():
@@ -391,8 +390,6 @@ class ServerScenario(Scenario):
             run = finish_run(result, self.config, settings, engine, all_requests[:len(records)])
             arrivals = [r for r in records if not r.warmup]
         if "loadgen" in settings:
-            from openaiperf.loadgen.workers import loadgen_constraints
-
             constraints, notes = loadgen_constraints(settings["loadgen"])
             run.constraints.update(constraints)
             run.notes.extend(notes)
@@ -502,7 +499,6 @@ class ServerScenario(Scenario):
         value = self.options.loadgen_workers
         if value != "auto":
             return int(value)
-        from openaiperf.loadgen.capacity import auto_workers
 
         return auto_workers(qps)
 
@@ -512,8 +508,6 @@ class ServerScenario(Scenario):
 
     def dispatch_workers(self, engine: Any, items: Sequence[Any], offsets: Any, sink: RecordSink, warmup: int,
                          round_index: int, qps: float, settings: dict[str, Any]) -> Any:
-        from openaiperf.loadgen.workers import dispatch_with_workers
-
         result, report = dispatch_with_workers(
             engine, items, [float(v) for v in offsets], sink, warmup=warmup, round_index=round_index,
             seed=self.seed + round_index, workers=self.worker_count(qps), cluster=self.options.loadgen_cluster,
@@ -600,8 +594,6 @@ class ServerScenario(Scenario):
 
     def metrics(self, records: Sequence[Record], runs: Sequence[ScenarioRun]) -> MetricSet:
         """Goodput beside throughput (the runner adds these to the case's metrics)."""
-        from openaiperf.metrics import Metric
-
         out = goodput_metrics(records, self.sla)
         peaks = [run.settings.get("find_peak", {}).get("peak_qps") for run in runs]
         if any(p is not None for p in peaks):

@@ -31,7 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from openaiperf.case_options import engine_takes
+from openaiperf.engines import engines
 from openaiperf.errors import ConfigError, OpenAIPerfError
+from openaiperf.options import check_value, options
+from openaiperf.scenarios import scenario_option_keys, scenarios
+from openaiperf.specs import build_spec
+from openaiperf.tasks import InputProfileSpec
 
 if TYPE_CHECKING:
     from openaiperf.matrix import MatrixSpec
@@ -45,8 +51,6 @@ TARGETS = ("task", "scenario", "engine")
 
 
 def scenario_takes(name: str, key: str) -> bool:
-    from openaiperf.scenarios import scenario_option_keys
-
     try:
         return key in scenario_option_keys(name)
     except (ImportError, OpenAIPerfError):
@@ -55,10 +59,6 @@ def scenario_takes(name: str, key: str) -> bool:
 
 def takers(target: str, key: str) -> list[str]:
     """The scenarios / engines whose options have ``key``."""
-    from openaiperf.case_options import engine_takes
-    from openaiperf.engines import engines
-    from openaiperf.scenarios import scenarios
-
     if target == "scenario":
         return [name for name in scenarios.names() if scenario_takes(name, key)]
     return [name for name in engines.names() if engine_takes(name, key)]
@@ -72,8 +72,6 @@ class Axis:
     values: tuple[Any, ...]
 
     def applies_to(self, case: Any) -> bool:
-        from openaiperf.case_options import engine_takes
-
         if self.target == "scenario":
             return scenario_takes(case.scenario, self.option)
         if self.target == "engine":
@@ -191,8 +189,6 @@ def preset_axes(name: str, path: Path = PRESETS_FILE) -> list[Axis]:
 def preset_options(name: str, path: Path = PRESETS_FILE) -> dict[str, Any]:
     """The command-line options the preset gives (option name as on the command line, without
     the dashes, -> value), each a known option with a value it accepts."""
-    from openaiperf.options import check_value, options
-
     given = preset_entry(name, path).get("options") or {}
     source = f"{path} [{name}]"
     if not isinstance(given, dict):
@@ -274,8 +270,6 @@ def apply_task_options(spec: Any, options: dict[str, Any]) -> Any:
     names the field)."""
     if not options:
         return spec
-    from openaiperf.specs import build_spec
-    from openaiperf.tasks import InputProfileSpec
 
     profile = build_spec(InputProfileSpec, {**spec.input_profile.model_dump(), **options},
                          source=f"sweep of task {spec.name}")
