@@ -25,7 +25,7 @@ BASE = {"tokens": 12, "ttft_ms": 30.0, "gap_ms": 8.0}
 
 
 def engine(server: ScriptedServer, script: dict[str, Any], tokenizer: Any = None, **options: Any) -> OpenAIEngine:
-    context = EngineContext(model=SimpleNamespace(name="scripted"), weights=str(tokenizer or "(none)"),
+    context = EngineContext(model=None, weights=str(tokenizer or "(none)"),
                             hardware=SimpleNamespace(device="cpu"), dtype="float32",
                             options={"endpoint": server.url, "served_model": "stub",
                                      "client_tokenizer": tokenizer is not None, "extra_body": {"script": script},
@@ -280,7 +280,7 @@ def test_the_client_tokenizer_never_runs_on_the_event_loop(scripted_server, word
 def test_credentials_in_the_endpoint_are_sent_but_never_shown(scripted_server, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     url = scripted_server.url.replace("http://", "http://alice:s3cr3t-pw@")
-    context = EngineContext(model=SimpleNamespace(name="scripted"), weights="(none)",
+    context = EngineContext(model=None, weights="(none)",
                             hardware=SimpleNamespace(device="cpu"), dtype="float32",
                             options={"endpoint": url, "client_tokenizer": False,
                                      "server_args": ["--api-key", "sk-server-side-secret-000"]})

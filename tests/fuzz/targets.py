@@ -169,7 +169,7 @@ class FuzzEnv:
             from openaiperf.testing.scripted_server import start_scripted_server
 
             server = self.stack.enter_context(start_scripted_server())
-            context = EngineContext(model=SimpleNamespace(name="stub"), weights="(none)",
+            context = EngineContext(model=None, weights="(none)",
                                     hardware=SimpleNamespace(device="cpu"), dtype="float32",
                                     options={"endpoint": server.url, "served_model": "stub", "client_tokenizer": False,
                                              "server_metrics": False, "request_timeout_s": HANG_S / 2,

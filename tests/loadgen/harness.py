@@ -29,7 +29,7 @@ SCRIPT = Script(tokens=4, ttft_ms=1.0, gap_ms=1.0)
 
 def engine(url: str) -> OpenAIEngine:
     options = {"endpoint": url, "served_model": "stub", "client_tokenizer": False, "request_timeout_s": 10.0}
-    e = OpenAIEngine(EngineContext(model=SimpleNamespace(name="stub"), weights="",
+    e = OpenAIEngine(EngineContext(model=None, weights="",
                                    hardware=SimpleNamespace(device="cpu"), dtype="float32", options=options))
     e.prepare()
     return e

@@ -151,8 +151,9 @@ def test_an_engine_without_per_token_times_reports_unknown_not_zero():
 def test_vllm_offline_llm_api_leaves_ttft_and_tpot_unknown():
     from openaiperf.engines import EngineContext
     from openaiperf.engines.vllm import VLLMEngine
+    from openaiperf.models import ModelSpec
 
-    engine = VLLMEngine(EngineContext(model=SimpleNamespace(name="m"), weights="w",
+    engine = VLLMEngine(EngineContext(model=ModelSpec(name="m", source="w", parameters=1), weights="w",
                                       hardware=SimpleNamespace(device="cpu"), dtype="float32",
                                       options={"offline_api": "llm"}))
     completion = SimpleNamespace(token_ids=list(range(12)), text="twelve tokens")
@@ -171,9 +172,10 @@ def test_vllm_offline_llm_api_leaves_ttft_and_tpot_unknown():
 def test_vllm_prefix_caching_is_off_unless_asked():
     from openaiperf.engines import EngineContext
     from openaiperf.engines.vllm import VLLMEngine
+    from openaiperf.models import ModelSpec
 
     def kwargs(**options):
-        return VLLMEngine(EngineContext(model=SimpleNamespace(name="m"), weights="w",
+        return VLLMEngine(EngineContext(model=ModelSpec(name="m", source="w", parameters=1), weights="w",
                                         hardware=SimpleNamespace(device="cpu"), dtype="float32",
                                         options=options)).engine_kwargs()
 
@@ -245,7 +247,7 @@ def test_openai_engine_sends_the_managed_servers_key_but_never_shows_it(monkeypa
     from openaiperf.engines.openai import OpenAIEngine
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    engine = OpenAIEngine(EngineContext(model=SimpleNamespace(name="m"), weights="w",
+    engine = OpenAIEngine(EngineContext(model=None, weights="w",
                                         hardware=SimpleNamespace(device="cpu"), dtype="float32",
                                         options={"server_args": "--api-key sk-managed-secret-0123456789"}))
     assert engine.headers()["Authorization"] == "Bearer sk-managed-secret-0123456789"

@@ -23,13 +23,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
+from openaiperf.engines import Engine
 from openaiperf.loadgen.arrivals import arrival_gaps, arrival_times, offered_rate
 from openaiperf.loadgen.slo import SLA, percentile_with_misses, sla_constraints
 from openaiperf.records import Record, Request
 from openaiperf.scenarios import ScenarioConfig, create_scenario
 
 
-class FastEngine:
+class FastEngine(Engine):
     """Answers every request with ``tokens`` tokens after ``delay_s`` (asyncio sleep)."""
 
     name: ClassVar[str] = "fast"
@@ -137,7 +138,7 @@ def test_a_dispatch_over_http_delivers_the_target_rate_within_2_percent():
     from openaiperf.testing.stub_server import start_stub_server
 
     with start_stub_server(tokens=4) as url:
-        context = EngineContext(model=SimpleNamespace(name="stub"), weights="(none)",
+        context = EngineContext(model=None, weights="(none)",
                                 hardware=SimpleNamespace(device="cpu"), dtype="float32",
                                 options={"endpoint": url, "served_model": "stub", "client_tokenizer": False})
         engine = OpenAIEngine(context)

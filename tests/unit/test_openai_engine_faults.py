@@ -24,7 +24,7 @@ def stub_url():
 
 
 def engine(url: str, model: str = "stub", **options) -> OpenAIEngine:
-    context = EngineContext(model=SimpleNamespace(name="stub"), weights="(none)",
+    context = EngineContext(model=None, weights="(none)",
                             hardware=SimpleNamespace(device="cpu"), dtype="bfloat16",
                             options={"endpoint": url, "served_model": model, "client_tokenizer": False,
                                      "api_key_env": "OB_TEST_API_KEY", **options})

@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from openaiperf.models import ModelSpec
 from openaiperf.redact import redact
 from openaiperf.result import CaseResult, ComputeBackend, ConfigDifference, Fingerprint, SystemInfo
+from openaiperf.tasks import TaskSpec
 
 __all__ = ["Difference", "Fingerprint", "configuration", "differences", "for_result", "system_with_environment"]
 
@@ -50,7 +52,8 @@ def _plain(value: Any) -> Any:
 
 
 # -- the parts ------------------------------------------------------------------------------
-def workload_parts(case: CaseResult, task_spec: Any = None, dataset_source: str | None = None) -> dict[str, Any]:
+def workload_parts(case: CaseResult, task_spec: TaskSpec | None = None,
+                   dataset_source: str | None = None) -> dict[str, Any]:
     parts: dict[str, Any] = {"task": case.task}
     if task_spec is not None:
         parts["task version"] = task_spec.version
@@ -75,7 +78,7 @@ def workload_parts(case: CaseResult, task_spec: Any = None, dataset_source: str 
     return parts
 
 
-def model_revision(model_spec: Any) -> str | None:
+def model_revision(model_spec: ModelSpec | None) -> str | None:
     """Which weights: the embedded package's version, a local checkpoint's config
     hash, or the commit the Hugging Face cache resolved ``main`` to."""
     if model_spec is None:
@@ -89,9 +92,9 @@ def model_revision(model_spec: Any) -> str | None:
             return f"{distribution}=={importlib.metadata.version(distribution)}"
         except importlib.metadata.PackageNotFoundError:
             return None
-    local = getattr(model_spec, "local_path", None)
+    local = model_spec.local_path
     if local is not None:
-        config = Path(local) / "config.json"
+        config = local / "config.json"
         return f"config.json sha256 {_short_hash(config.read_text(encoding='utf-8'))}" if config.is_file() else None
     cache = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", "~/.cache/huggingface")) / "hub")
     ref = cache.expanduser() / f"models--{source.replace('/', '--')}" / "refs" / "main"
@@ -101,18 +104,18 @@ def model_revision(model_spec: Any) -> str | None:
         return None
 
 
-def model_parts(case: CaseResult, model_spec: Any = None) -> dict[str, Any]:
+def model_parts(case: CaseResult, model_spec: ModelSpec | None = None) -> dict[str, Any]:
     parts: dict[str, Any] = {"model": case.model, "dtype": case.settings.dtype}
     if model_spec is not None:
         # Random weights never compare with real ones (nor with another architecture's); real
         # weights add no part, so baselines stored before the part existed still compare.
-        random = bool(getattr(model_spec, "random_weights", False))
+        random = model_spec.random_weights
         if random:
             parts["model weights"] = "random"
         parts["model source"] = model_spec.source
         if model_spec.tokenizer_source:
             parts["model tokenizer"] = model_spec.tokenizer_source
-        if random:
+        if random and model_spec.architecture is not None:
             parts["model architecture"] = model_spec.architecture.fingerprint()
         else:
             parts["model revision"] = model_revision(model_spec)
@@ -184,7 +187,7 @@ def for_result(result: CaseResult, session: Any) -> Fingerprint:
 
     hardware = session.hardware
     return configuration(result, system=system_with_environment(session.system), hardware=hardware.name,
-                         device=getattr(hardware, "device", "cpu"), task_spec=session.tasks.get(result.task),
+                         device=hardware.device, task_spec=session.tasks.get(result.task),
                          model_spec=session.models.get(result.model),
                          dataset_source=session.option("dataset_source"), openaiperf_version=__version__)
 

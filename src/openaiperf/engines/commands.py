@@ -74,7 +74,8 @@ def run_list(args: argparse.Namespace) -> int:
         except (ImportError, ConfigError) as exc:
             print(f"{name:<16} {origin:<12} {where}  (cannot load: {exc})")
             continue
-        capabilities = ",".join(c for c in ("concurrent", "online") if getattr(cls, c)) or "-"
+        capabilities = ",".join(name for name, has in (("concurrent", cls.concurrent), ("online", cls.online))
+                                if has) or "-"
         options = ", ".join(cls.Options.model_fields) or "any"
         reason = cls.unavailable_reason()
         print(f"{name:<16} {origin:<12} {where}  [{capabilities}] options: {options}"

@@ -70,7 +70,7 @@ from openaiperf.engines.sse import MalformedSSE, RequestFailed, StreamReader, ch
 from openaiperf.engines.vllm_args import VLLMServerArgs
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.models import describe_weights
-from openaiperf.models.tokenizer import model_tokenizer
+from openaiperf.models.tokenizer import model_tokenizer, tokenizer_at
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.redact import RedactedHeaders, RedactedStr, redact, redact_text
 from openaiperf.registry import Options, Requirement, option_field, requirement
@@ -206,7 +206,7 @@ class OpenAIEngine(Engine):
         self._server_key = SecretStr(server_key) if server_key else None
         del server_key
         self.model_name: str | None = None
-        self.random_weights = bool(getattr(context.model, "random_weights", False))
+        self.random_weights = context.random_weights
         managed = not self.options.endpoint
         token_prompts = continuous_usage_option(self.options.token_prompts)
         self.token_prompts = managed if token_prompts is None else token_prompts
@@ -252,13 +252,13 @@ class OpenAIEngine(Engine):
                 raise EngineError(
                     f"no --endpoint given and vLLM is not importable to start a managed server ({exc})") from None
 
-        hardware_device = getattr(self.context.hardware, "device", None)
+        hardware_device = self.context.device
         cpu = hardware_device == "cpu" if hardware_device else managed_on_cpu()
         args = self.options.resolved(cpu=cpu, dtype=self.context.dtype).engine_kwargs()
         if self.random_weights:
             # The architecture's config.json alone: random values, no tokenizer files.
             args |= {"load_format": "dummy", "skip_tokenizer_init": True}
-        self.model_name = self.options.served_model or self.context.model.name
+        self.model_name = self.options.served_model or self.context.require_model().name
         self.server = ManagedServer(self.context.weights, self.model_name, log_dir=self.context.log_dir, args=args,
                                     extra_argv=server_argv(self.options.server_args),
                                     start_timeout_s=self.options.start_timeout_s, python=self.options.server_python)
@@ -307,9 +307,7 @@ class OpenAIEngine(Engine):
         try:
             if self.context.model is not None:
                 return model_tokenizer(self.context.model, self.context.weights)
-            from transformers import AutoTokenizer
-
-            return AutoTokenizer.from_pretrained(self.context.weights)
+            return tokenizer_at(self.context.weights)
         except Exception:  # a remote endpoint's model may not be available locally
             return None
 

@@ -23,7 +23,6 @@ import os
 import platform
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 #: a worker is planned at this fraction of the measured capacity
@@ -63,8 +62,7 @@ def held(url: str, rate: float, seconds: float = TRIAL_S) -> bool:
     from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
     from openaiperf.records import Record, Request
 
-    engine = OpenAIEngine(EngineContext(model=SimpleNamespace(name="stub"), weights="",
-                                        hardware=SimpleNamespace(device="cpu"), dtype="float32",
+    engine = OpenAIEngine(EngineContext(model=None, weights="", hardware=None, dtype="float32",
                                         options={"endpoint": url, "served_model": "stub",
                                                  "client_tokenizer": False}))
     engine.prepare()

@@ -39,9 +39,6 @@ class SessionDispatch(DispatchResult):
     ended_early: int = 0
 
 
-def is_sessions(items: Sequence[Any]) -> bool:
-    """Whether a workload is multi-turn sessions (a task's ``build_requests`` returned them)."""
-    return bool(items) and isinstance(items[0], Session)
 
 
 async def _wait_until(when: float) -> None:

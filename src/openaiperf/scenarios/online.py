@@ -82,7 +82,7 @@ def check_client(run: ScenarioRun, result: DispatchResult, config: ScenarioConfi
     from openaiperf.loadgen.client_load import client_summary
 
     # an engine in the client's process (hf, vllm) spends its compute there: the client cannot be told apart
-    summary = client_summary(result.client, result.records, judged=bool(getattr(engine, "online", False)))
+    summary = client_summary(result.client, result.records, judged=engine.online)
     run.settings["client"] = summary
     if summary["client_bound"]:
         allowed = config.allow_client_bound
