@@ -29,7 +29,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from openaiperf.baselines import Baseline
+from openaiperf.baselines import Baseline, Round
 from openaiperf.baselines import stats as gate_stats
 from openaiperf.metrics import Better
 from openaiperf.records import Record
@@ -65,7 +65,8 @@ def per_request_latencies(records: Sequence[Record]) -> dict[str, list[float]]:
 def baseline_from_case(case: CaseResult, fingerprint: Fingerprint | None = None) -> Baseline:
     """A case of a run in the shape of a baseline (its fingerprint: the case's own, else ``fingerprint``)."""
     return Baseline(
-        case_id=case.id, hardware=case.hardware, metrics=dict(case.metrics), rounds=[dict(r) for r in case.rounds],
+        case_id=case.id, hardware=case.hardware, metrics=dict(case.metrics),
+        rounds=[Round(values=dict(r)) for r in case.rounds],
         fingerprint=case.fingerprint or fingerprint, case=case.identity,
         settings=case.settings.model_dump(mode="json"),
     )
@@ -85,7 +86,7 @@ def judged_side(case: CaseResult, fingerprint: Fingerprint | None = None) -> tup
     :func:`judged_rounds` leaves out), and the indices of those rounds."""
     rounds, stalled = judged_rounds(case)
     side = baseline_from_case(case, fingerprint)
-    side.rounds = rounds
+    side.rounds = [Round(values=r) for r in rounds]
     return side, stalled
 
 
