@@ -18,9 +18,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openaiperf.errors import OpenAIPerfError
+
+if TYPE_CHECKING:
+    from openaiperf.result import SystemInfo
 
 
 @dataclass
@@ -163,11 +166,11 @@ def engine_checks() -> list[Check]:
     return checks
 
 
-def hardware_checks(system: dict[str, Any]) -> list[Check]:
+def hardware_checks(system: SystemInfo) -> list[Check]:
     from openaiperf.hardware import list_profiles, load_profile
     from openaiperf.hardware.probe import match_profile
 
-    accelerators = [str(a.get("name", "?")) for a in (system.get("hardware") or {}).get("accelerators") or []]
+    accelerators = [a.name or "?" for a in system.hardware.accelerators]
     try:
         auto = match_profile(system)
     except OpenAIPerfError as exc:

@@ -635,8 +635,18 @@ class CaseResult(Typed):
 # -- one run ------------------------------------------------------------------------------
 class CpuInfo(FreeForm):
     model: str | None = None
+    #: physical cores
     cores: int | None = None
     threads: int | None = None
+    frequency_ghz: float | None = None
+    #: where the clock was read (the peak estimate names it)
+    frequency_source: str | None = None
+    #: whether ``frequency_ghz`` is the maximum clock (a current clock is no upper bound)
+    frequency_is_max: bool | None = None
+    #: the vector ISA extensions the peak estimate keys on (always probed)
+    isa_extensions: list[str] = Field(default_factory=list)
+    #: every CPU flag (``ob init --detailed``)
+    flags: list[str] = Field(default_factory=list)
 
 
 class AcceleratorInfo(FreeForm):
@@ -649,6 +659,8 @@ class AcceleratorInfo(FreeForm):
 
 class MemoryInfo(FreeForm):
     total_gb: float | None = None
+    total_bytes: int | None = None
+    bandwidth_gbs: float | None = None
 
 
 class HardwareInfo(FreeForm):

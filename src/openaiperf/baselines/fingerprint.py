@@ -175,10 +175,10 @@ def configuration(case: CaseResult, *, system: SystemInfo | Mapping[str, Any], h
     return Fingerprint(checked=_plain(checked), noted=_plain(noted))
 
 
-def system_with_environment(system: Mapping[str, Any]) -> SystemInfo:
+def system_with_environment(system: SystemInfo) -> SystemInfo:
     """The probed system plus the environment variables that set CPU threading."""
     environment = {k: os.environ[k] for k in ("OMP_NUM_THREADS",) if os.environ.get(k) is not None}
-    return SystemInfo.model_validate({**system, "environment": environment})
+    return system.model_copy(update={"environment": environment})
 
 
 def for_result(result: CaseResult, session: Any) -> Fingerprint:

@@ -31,7 +31,7 @@ from openaiperf.plugin.progress import case_progress
 from openaiperf.plugin.session import BenchSession, get_session
 from openaiperf.redact import RedactedDict
 from openaiperf.report.allure import attach_case, step
-from openaiperf.result import CaseResult
+from openaiperf.result import CaseResult, SystemInfo
 from openaiperf.runner import CaseRunner, RunSettings
 from openaiperf.sweeps import apply_task_options
 from openaiperf.tasks import create_task
@@ -50,7 +50,7 @@ def hardware(bench_session: BenchSession) -> Any:
 
 
 @pytest.fixture(scope="session")
-def system_info(bench_session: BenchSession) -> dict[str, Any]:
+def system_info(bench_session: BenchSession) -> SystemInfo:
     """The machine as probed at start-up (the shape of ``ob init``'s system.json)."""
     return bench_session.system
 

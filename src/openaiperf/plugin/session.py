@@ -15,7 +15,14 @@ from openaiperf.profiling.nsight import ProfilerToolMissing, wrap_session
 from openaiperf.redact import redact, redact_argv
 
 if TYPE_CHECKING:
-    from openaiperf.result import CaseResult, RunResult
+    from openaiperf.result import CaseResult, RunResult, SystemInfo
+
+def _unprobed() -> SystemInfo:
+    """The system before the probe (imported when first needed: the plugin loads in every pytest run)."""
+    from openaiperf.result import SystemInfo
+
+    return SystemInfo()
+
 
 SESSION_KEY = pytest.StashKey["BenchSession"]()
 REGISTRY_STATE = pytest.StashKey[dict[str, Any]]()
@@ -27,7 +34,7 @@ class BenchSession:
 
     config: pytest.Config
     hardware: Any = None
-    system: dict[str, Any] = field(default_factory=dict)
+    system: SystemInfo = field(default_factory=lambda: _unprobed())
     models: dict[str, Any] = field(default_factory=dict)
     tasks: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = None

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from openaiperf.engines import engine_unavailable_reason
 from openaiperf.hardware import HardwareProfile
 from openaiperf.matrix import Case
 from openaiperf.models import ModelSpec, weights_skip_reason
+from openaiperf.result import SystemInfo
 from openaiperf.tasks import Task
 
 
-def case_skip_reason(case: Case, model: ModelSpec, hardware: HardwareProfile, system: dict[str, Any] | None,
+def case_skip_reason(case: Case, model: ModelSpec, hardware: HardwareProfile, system: SystemInfo | None,
                      task_kind: type[Task] | None = None) -> str | None:
     """Why ``case`` cannot run on ``hardware`` (shown as the skip reason), or None.
     ``task_kind``: the case task's class (its capabilities decide whether random weights can run it,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from openaiperf.engines import Engine
 from openaiperf.hardware import HardwareProfile
@@ -16,7 +15,7 @@ from openaiperf.paths import name_in
 from openaiperf.profiling import create_case_profiler
 from openaiperf.progress import CaseProgress
 from openaiperf.records import Record, Workload
-from openaiperf.result import CaseResult
+from openaiperf.result import CaseResult, SystemInfo
 from openaiperf.runner.settings import RunSettings
 from openaiperf.scenarios import ScenarioRun, create_scenario, scenario_config
 from openaiperf.tasks import Sample, Task
@@ -42,7 +41,7 @@ class RunnerState:
     add their methods on top of it."""
 
     def __init__(self, case: Case, *, task: Task, engine: Engine, model: ModelSpec, hardware: HardwareProfile,
-                 system: dict[str, Any] | None,
+                 system: SystemInfo | None,
                  dtype: str, run_dir: Path, settings: RunSettings, progress: CaseProgress | None = None) -> None:
         self.case = case
         #: the live progress line (draws nothing unless given a terminal)
