@@ -35,8 +35,6 @@ from openaiperf.tasks import TaskSpec
 
 __all__ = ["Difference", "Fingerprint", "configuration", "differences", "for_result", "system_with_environment"]
 
-#: engine-info keys that are library versions (the engine's own and what it runs on)
-VERSION_KEYS = ("vllm", "sglang", "tensorrt_llm", "transformers", "torch", "aiohttp")
 #: engine options that name where a secret lives, not how the engine runs
 IGNORED_ENGINE_OPTIONS = ("api_key_env",)
 
@@ -123,9 +121,7 @@ def model_parts(case: CaseResult, model_spec: ModelSpec | None = None) -> dict[s
 
 
 def version_parts(case: CaseResult, system: SystemInfo) -> dict[str, Any]:
-    # engine_info is engine-defined: the library versions are whichever of VERSION_KEYS it names
-    info = case.engine_info
-    versions = {key: info[key] for key in VERSION_KEYS if isinstance(info.get(key), str)}
+    versions = dict(case.engine_info.versions)
     torch = system.software.packages.get("torch")  # a map of package name -> version
     if ("vllm" in versions or "transformers" in versions) and "torch" not in versions and torch:
         versions["torch"] = torch  # what the in-process engine (or the managed server) computes with

@@ -150,7 +150,10 @@ class Engine:
         raise NotImplementedError
 
     def info(self) -> dict[str, Any]:
-        """Versions, device, dtype and options, for the report."""
+        """What the engine reports about itself, for the report (the case's
+        :class:`~openaiperf.result.EngineInfo`): ``engine`` (its name), ``versions`` (library ->
+        version of what it runs on: the baseline fingerprint checks them), and keys of its own
+        (device, dtype, options...)."""
         raise NotImplementedError
 
     # -- optional, with defaults -------------------------------------------------------------

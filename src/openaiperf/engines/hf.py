@@ -153,8 +153,7 @@ class HFEngine(Engine):
 
         return {
             "engine": self.name,
-            "transformers": transformers.__version__,
-            "torch": torch.__version__,
+            "versions": {"transformers": transformers.__version__, "torch": torch.__version__},
             "device": self.device,
             "dtype": self.context.dtype,
             "options": self.options.model_dump(),

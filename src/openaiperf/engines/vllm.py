@@ -166,7 +166,7 @@ class VLLMEngine(Engine):
     def info(self) -> dict[str, Any]:
         import vllm
 
-        return {"engine": self.name, "vllm": vllm.__version__, "device": self.device,
+        return {"engine": self.name, "versions": {"vllm": vllm.__version__}, "device": self.device,
                 "options": redact(self.options.model_dump()), "prefix_caching": self.options.enable_prefix_caching,
                 "weights": describe_weights(self.context.model),
                 "load_format": "dummy" if self.random_weights else "auto",

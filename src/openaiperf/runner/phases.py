@@ -9,7 +9,7 @@ import traceback
 
 from openaiperf.errors import ConfigError
 from openaiperf.records import Workload, is_sessions, measured, read_records
-from openaiperf.result import CaseResult, CaseSettings, metric_values
+from openaiperf.result import CaseResult, CaseSettings, EngineInfo, metric_values
 from openaiperf.runner.assembly import MetricAssembly
 from openaiperf.runner.rounds import rounds_of
 from openaiperf.runner.stall_retry import StallRetry
@@ -40,7 +40,7 @@ class CaseRunner(StallRetry, MetricAssembly):
         if warmup > 0:
             # salted as a round of its own (-1): fresh per run, unlike any measured round's prompts
             self.warmup(self.task.for_round(self.requests[:warmup], self.round_tag(-1)))
-        self.result.engine_info = self.engine.info()
+        self.result.engine_info = EngineInfo.model_validate(self.engine.info())
         self.result.settings = CaseSettings(
             samples=len(self.samples), repeats=self.settings.repeats, subset_seed=self.settings.subset_seed,
             warmup_samples=warmup, dtype=self.dtype, max_new_tokens=self.task.spec.input_profile.max_new_tokens,
