@@ -151,8 +151,8 @@ def device_parts(system: SystemInfo, hardware: str, device: str) -> tuple[dict[s
 
 
 def configuration(case: CaseResult, *, system: SystemInfo | Mapping[str, Any], hardware: str, device: str,
-                  task_spec: Any = None, model_spec: Any = None, dataset_source: str | None = None,
-                  openaiperf_version: str | None = None) -> Fingerprint:
+                  task_spec: TaskSpec | None = None, model_spec: ModelSpec | None = None,
+                  dataset_source: str | None = None, openaiperf_version: str | None = None) -> Fingerprint:
     """The fingerprint of a case measured on ``system``."""
     system = SystemInfo.model_validate(system)
     checked: dict[str, Any] = {"engine": case.engine}

@@ -24,7 +24,7 @@ from openaiperf.baselines.gate import gate_case_result, rounds_to_confirm
 from openaiperf.engines import Engine, EngineContext, create_engine
 from openaiperf.errors import EngineError
 from openaiperf.matrix import Case
-from openaiperf.models import resolve_weights
+from openaiperf.models import ModelSpec, resolve_weights
 from openaiperf.monitor.util import parse_interval
 from openaiperf.options import parse_stall_limit
 from openaiperf.plugin.progress import case_progress
@@ -34,7 +34,7 @@ from openaiperf.report.allure import attach_case, step
 from openaiperf.result import CaseResult, SystemInfo
 from openaiperf.runner import CaseRunner, RunSettings
 from openaiperf.sweeps import apply_task_options
-from openaiperf.tasks import create_task
+from openaiperf.tasks import Task, create_task
 
 
 # -- the session ----------------------------------------------------------------------------
@@ -88,13 +88,13 @@ def model_weights(bench_session: BenchSession) -> Callable[[str], str]:
 
 
 @pytest.fixture
-def model_spec(bench_case: Case, bench_session: BenchSession) -> Any:
+def model_spec(bench_case: Case, bench_session: BenchSession) -> ModelSpec:
     return bench_session.models[bench_case.model]
 
 
 # -- the task ---------------------------------------------------------------------------------
 @pytest.fixture
-def task(bench_case: Case, bench_session: BenchSession, pytestconfig: pytest.Config) -> Any:
+def task(bench_case: Case, bench_session: BenchSession, pytestconfig: pytest.Config) -> Task:
     """The case's task (its dataset is loaded by the case runner)."""
     options: dict[str, Any] = {"base_dir": Path(pytestconfig.rootpath), "model": bench_session.models[bench_case.model]}
     source = pytestconfig.getoption("dataset_source")
@@ -298,7 +298,7 @@ class BenchmarkedCase:
 
 
 @pytest.fixture
-def case_runner(bench_case: Case, bench_session: BenchSession, task: Any, model_spec: Any,
+def case_runner(bench_case: Case, bench_session: BenchSession, task: Task, model_spec: ModelSpec,
                 run_settings: RunSettings, request: pytest.FixtureRequest) -> BenchmarkedCase:
     try:
         with step("provision"):
@@ -315,7 +315,7 @@ def case_runner(bench_case: Case, bench_session: BenchSession, task: Any, model_
 
         run_settings = replace(run_settings, repeats=ab_settings.rounds)
 
-    def runner_of(case: Case, engine: Engine, task: Any) -> CaseRunner:
+    def runner_of(case: Case, engine: Engine, task: Task) -> CaseRunner:
         return CaseRunner(case, task=task, engine=engine, model=model_spec, hardware=bench_session.hardware,
                           system=bench_session.system, dtype=bench_session.dtype_for(model_spec),
                           run_dir=bench_session.ensure_run_dir(), settings=run_settings,

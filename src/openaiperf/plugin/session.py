@@ -15,6 +15,8 @@ from openaiperf.profiling.nsight import ProfilerToolMissing, wrap_session
 from openaiperf.redact import redact, redact_argv
 
 if TYPE_CHECKING:
+    from openaiperf.models import ModelSpec
+    from openaiperf.tasks import TaskSpec
     from openaiperf.result import CaseResult, RunResult, SystemInfo
 
 def _unprobed() -> SystemInfo:
@@ -35,8 +37,8 @@ class BenchSession:
     config: pytest.Config
     hardware: Any = None
     system: SystemInfo = field(default_factory=lambda: _unprobed())
-    models: dict[str, Any] = field(default_factory=dict)
-    tasks: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    tasks: dict[str, TaskSpec] = field(default_factory=dict)
     run_dir: Path | None = None
     results: list[CaseResult] = field(default_factory=list)
     #: tasks from --task-file and ``ob task register`` (they join the matrix)
@@ -83,7 +85,7 @@ class BenchSession:
             self.run_dir = make_run_dir(base, self.hardware.name)
         return self.run_dir
 
-    def dtype_for(self, model: Any) -> str:
+    def dtype_for(self, model: ModelSpec) -> str:
         explicit = self.option("dtype")
         if explicit:
             return str(explicit)

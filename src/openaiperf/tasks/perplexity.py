@@ -41,6 +41,7 @@ from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.models import ModelSpec
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options
+from openaiperf.scenarios import ScenarioRun
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec, select_subset
 from openaiperf.tasks.datasets import dataset_details, load_rows
 from openaiperf.tasks.quality import apply_targets, record_per_sample, sample_fingerprint
@@ -192,7 +193,7 @@ class PerplexityTask(Task):
         return [ScoringRequest(id=s.id, sample_id=s.id, max_tokens=0, prompt="", token_ids=s.fields["token_ids"],
                                target_tokens=s.fields["target_tokens"]) for s in samples]
 
-    def adapt_engine(self, engine: Any) -> ScoringEngine:
+    def adapt_engine(self, engine: Engine) -> ScoringEngine:
         return ScoringEngine(engine, self.parameters.batch_size, self.logprobs)
 
     def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: ModelSpec | None) -> QualityResult:
@@ -230,7 +231,7 @@ class PerplexityTask(Task):
         apply_targets(self.spec, model.name if model is not None else None, fingerprint, result)
         return result
 
-    def case_metrics(self, records: Sequence[Record], runs: Sequence[Any]) -> MetricSet:
+    def case_metrics(self, records: Sequence[Record], runs: Sequence[ScenarioRun]) -> MetricSet:
         """Scored tokens per second over the measured rounds: the scoring workload's
         throughput (``e2e_*`` is the latency per window, ``total_tokens_per_s`` counts
         every window token, context included)."""
