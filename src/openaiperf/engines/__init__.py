@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
+
 from openaiperf.errors import ConfigError
 from openaiperf.hardware import HardwareProfile
 from openaiperf.models import ModelSpec
@@ -116,7 +118,7 @@ class Engine:
     #: what it was started with (None for a test double built without one)
     context: EngineContext | None = None
     #: its options, validated by :attr:`Options` (an instance of it)
-    options: Any = None
+    options: BaseModel = OpenOptions()
     #: its tokenizer (a ``transformers`` tokenizer) once prepared, when it has one: the client
     #: token counts and the batch-invariance check use it, else the model's
     tokenizer: Any = None

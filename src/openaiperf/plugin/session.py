@@ -16,8 +16,8 @@ from openaiperf.redact import redact, redact_argv
 
 if TYPE_CHECKING:
     from openaiperf.models import ModelSpec
-    from openaiperf.tasks import TaskSpec
     from openaiperf.result import CaseResult, RunResult, SystemInfo
+    from openaiperf.tasks import TaskSpec
 
 def _unprobed() -> SystemInfo:
     """The system before the probe (imported when first needed: the plugin loads in every pytest run)."""

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from openaiperf.engines import Engine
 from openaiperf.metrics import MetricSet
@@ -82,7 +82,7 @@ class Scenario:
 
     config: ScenarioConfig
     #: its options, validated by :attr:`Options` (an instance of it)
-    options: Any
+    options: BaseModel
 
     def __init__(self, config: ScenarioConfig) -> None:
         self.config = config

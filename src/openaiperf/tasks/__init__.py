@@ -184,7 +184,7 @@ class Task:
 
     spec: TaskSpec
     #: the task file's ``parameters``, validated by :attr:`Options` (an instance of it)
-    parameters: Any
+    parameters: BaseModel
 
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
                  model: ModelSpec | None = None) -> None:
