@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from openaiperf.errors import OpenAIPerfError
 
@@ -115,9 +115,9 @@ OWN_ROWS = ("torch", "nvidia-ml-py")
 
 def requirement_checks() -> list[Check]:
     """One row per distribution the registered classes require, naming who needs it."""
-    from openaiperf.registry import all_registries
+    from openaiperf.registry import Requirement, all_registries
 
-    users: dict[Any, list[str]] = {}
+    users: dict[Requirement, list[str]] = {}
     for axis, registry in all_registries().items():
         for name, cls in registry.classes().items():
             for req in getattr(cls, "requires", ()):
@@ -305,7 +305,7 @@ def run_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     doctor = subparsers.add_parser("doctor", help="what is installed, and which engines, tasks and hardware "
                                                   "profiles are usable here (and how to fix the others)")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")

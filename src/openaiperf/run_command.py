@@ -11,7 +11,6 @@ under the name the original command line used. The exit status is pytest's.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from openaiperf.redact import redact_argv
 
@@ -36,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return int(pytest.main(argv))
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from openaiperf.options import GROUPS, add_options
 
     run = subparsers.add_parser("run", help="run benchmarks (a wrapper over pytest: the plugin's options)")

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from openaiperf.errors import ConfigError
 from openaiperf.hardware.probe import match_profile, probe_system
@@ -20,7 +19,7 @@ _HINT = (
 )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``init`` to an argparse subparsers object (from ``add_subparsers()``)."""
     parser = subparsers.add_parser(
         "init",
