@@ -185,6 +185,8 @@ class Task:
     spec: TaskSpec
     #: the task file's ``parameters``, validated by :attr:`Options` (an instance of it)
     parameters: BaseModel
+    #: where its dataset was read from, once loaded (``datasets.eval`` or ``--dataset-source``)
+    source: str | None = None
 
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
                  model: ModelSpec | None = None) -> None:
