@@ -57,7 +57,7 @@ def load_prompts(count: int, chars: int) -> list[str]:
 
 
 def run_ours(url: str, model: str, prompts: list[str], output_len: int, rate: float, seed: int) -> dict:
-    context = EngineContext(model=SimpleNamespace(name=model), weights="", hardware=SimpleNamespace(device="cpu"),
+    context = EngineContext(model=None, weights="", hardware=SimpleNamespace(device="cpu"),
                             dtype="bfloat16", options={"endpoint": url, "served_model": model,
                                                        "client_tokenizer": False})
     engine = OpenAIEngine(context)

@@ -59,7 +59,7 @@ PATHS = {  # name: (script usage, engine options, client tokenizer?)
 
 
 def engine(url: str, weights: str | None, **options: Any) -> OpenAIEngine:
-    context = EngineContext(model=SimpleNamespace(name="stub"), weights=weights or "(none)",
+    context = EngineContext(model=None, weights=weights or "(none)",
                             hardware=SimpleNamespace(device="cpu"), dtype="float32",
                             options={"endpoint": url, "client_tokenizer": weights is not None, **options})
     e = OpenAIEngine(context)

@@ -31,7 +31,7 @@ MAX_LAG_P99_MS = 5.0
 
 
 def trial(url: str, rate: float, seconds: float, tokens: int, seed: int) -> dict:
-    context = EngineContext(model=SimpleNamespace(name="stub"), weights="", hardware=SimpleNamespace(device="cpu"),
+    context = EngineContext(model=None, weights="", hardware=SimpleNamespace(device="cpu"),
                             dtype="bfloat16", options={"endpoint": url, "served_model": "stub",
                                                        "client_tokenizer": False})
     engine = OpenAIEngine(context)

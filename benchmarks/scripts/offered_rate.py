@@ -38,7 +38,7 @@ def main() -> None:
     requests = [Request(id=f"q{i}", sample_id=f"s{i}", max_tokens=8, prompt="hello") for i in range(args.requests)]
     ratios = []
     with start_stub_server(tokens=8) as url:
-        context = EngineContext(model=SimpleNamespace(name="stub"), weights="", hardware=SimpleNamespace(device="cpu"),
+        context = EngineContext(model=None, weights="", hardware=SimpleNamespace(device="cpu"),
                                 dtype="float32", options={"endpoint": url, "served_model": "stub",
                                                           "client_tokenizer": False})
         engine = OpenAIEngine(context)

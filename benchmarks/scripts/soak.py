@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     scheduled: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ob-soak-") as scratch, start_scripted_server(script) as server:
         records_path = Path(scratch) / "records.jsonl"
-        context = EngineContext(model=SimpleNamespace(name="stub"), weights="(none)",
+        context = EngineContext(model=None, weights="(none)",
                                 hardware=SimpleNamespace(device="cpu"), dtype="float32",
                                 options={"endpoint": server.url, "served_model": "stub", "client_tokenizer": False,
                                          "server_metrics": False, "request_timeout_s": 30.0})

@@ -73,7 +73,7 @@ def main() -> None:
         server = ManagedServer(weights, args.model, log_dir=Path(tmp), args={"enable_prefix_caching": True})
         server.start()
         try:
-            engine = OpenAIEngine(EngineContext(model=SimpleNamespace(name=args.model), weights=weights,
+            engine = OpenAIEngine(EngineContext(model=None, weights=weights,
                                                 hardware=SimpleNamespace(device="cpu"), dtype="float32",
                                                 options={"endpoint": server.base_url, "served_model": args.model,
                                                          "client_tokenizer": False}))
