@@ -99,7 +99,7 @@ class HFEngine(Engine):
     def __init__(self, context: EngineContext) -> None:
         super().__init__(context)
         self.model: Any = None
-        self.tokenizer: Any = None
+        self.tokenizer = None
         self.device = context.device or "cpu"
         self.random_weights = context.random_weights
         self.pad_id = 0

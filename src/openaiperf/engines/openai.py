@@ -212,9 +212,9 @@ class OpenAIEngine(Engine):
         self.token_prompts = managed if token_prompts is None else token_prompts
         return_ids = continuous_usage_option(self.options.return_token_ids)
         self.return_token_ids = managed if return_ids is None else return_ids
-        self.tokenizer: Any = None
+        self.tokenizer = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._sessions: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self.sessions_opened = 0
         self._worker_headers: RedactedHeaders | None = None  # a load generator worker's: the driver's headers
 

@@ -79,7 +79,7 @@ class VLLMEngine(Engine):
         self.options = self.options.resolved(cpu=on_cpu(self.device), dtype=context.dtype)
         self.engine: Any = None  # AsyncLLM
         self.llm: Any = None  # LLM (offline_api: llm)
-        self.tokenizer: Any = None
+        self.tokenizer = None
         self.random_weights = context.random_weights
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
