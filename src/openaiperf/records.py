@@ -247,7 +247,7 @@ class Session:
 
 #: what a task builds and a scenario sends: requests, or multi-turn sessions (a task kind that
 #: ``builds_sessions``; each session's turns become requests as they are sent)
-Workload: TypeAlias = "Sequence[Request] | Sequence[Session]"
+Workload: TypeAlias = Sequence[Request] | Sequence[Session]
 
 
 def is_sessions(items: Workload) -> TypeIs[Sequence[Session]]:
