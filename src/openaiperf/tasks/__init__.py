@@ -163,7 +163,7 @@ class Task:
     :meth:`build_requests` returns multi-turn :class:`~openaiperf.records.Session` s,
     which only the scenarios that can drive them run), ``requires``, ``Options``
     (validates the task file's ``parameters``), :meth:`adapt_engine`,
-    :meth:`case_metrics`, :meth:`for_round` and :meth:`prefix_cache_metrics`.
+    :meth:`case_metrics`, :meth:`for_round`, :meth:`workload_skip_reason` and :meth:`prefix_cache_metrics`.
     """
 
     #: the kind's name (set by the registry when the class has none)
