@@ -117,13 +117,13 @@ def check_case_options(case: Case) -> None:
         check_loadgen_workers(case, cls)
 
 
-def check_loadgen_workers(case: Case, engine_class: Any) -> None:
+def check_loadgen_workers(case: Case, engine_class: type[Engine]) -> None:
     """Load generator workers (``--loadgen-workers`` > 1, ``--loadgen-cluster``) only for an
     engine that can send from another process (one that gives a ``worker_spec``: openai)."""
     options = case.scenario_options
     workers = str(options.get("loadgen_workers", "1")).strip().lower()
     cluster = options.get("loadgen_cluster")
-    if (workers == "1" and not cluster) or getattr(engine_class, "worker_spec", None) is not Engine.worker_spec:
+    if (workers == "1" and not cluster) or engine_class.worker_spec is not Engine.worker_spec:
         return
     flag = "--loadgen-cluster" if cluster else "--loadgen-workers"
     raise ConfigError(f"engine {case.engine!r} runs in the case's own process and cannot send from load generator "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from openaiperf import __version__
 from openaiperf.errors import OpenAIPerfError
@@ -25,6 +25,16 @@ COMMANDS = (
     "openaiperf.registry_client.commands",
     "openaiperf.run_command",
 )
+
+
+def help_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """A command group's action when no subcommand is given: its help, exit code 2."""
+
+    def show(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    return show
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,16 +18,19 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from openaiperf.engines import engines
 from openaiperf.errors import OpenAIPerfError
 from openaiperf.hardware import list_profiles, load_profile
 from openaiperf.hardware.probe import match_profile, probe_system
-from openaiperf.registry import all_registries
+from openaiperf.registry import Requirement, all_registries
 from openaiperf.scenarios import scenarios
 from openaiperf.tasks import create_task, load_task_specs, task_class
 from openaiperf.tasks.datasets import preflight
+
+if TYPE_CHECKING:
+    from openaiperf.result import SystemInfo
 
 
 @dataclass
@@ -119,7 +122,7 @@ OWN_ROWS = ("torch", "nvidia-ml-py")
 
 def requirement_checks() -> list[Check]:
     """One row per distribution the registered classes require, naming who needs it."""
-    users: dict[Any, list[str]] = {}
+    users: dict[Requirement, list[str]] = {}
     for axis, registry in all_registries().items():
         for name, cls in registry.classes().items():
             for req in getattr(cls, "requires", ()):
@@ -166,8 +169,8 @@ def engine_checks() -> list[Check]:
     return checks
 
 
-def hardware_checks(system: dict[str, Any]) -> list[Check]:
-    accelerators = [str(a.get("name", "?")) for a in (system.get("hardware") or {}).get("accelerators") or []]
+def hardware_checks(system: SystemInfo) -> list[Check]:
+    accelerators = [a.name or "?" for a in system.hardware.accelerators]
     try:
         auto = match_profile(system)
     except OpenAIPerfError as exc:
@@ -294,7 +297,7 @@ def run_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     doctor = subparsers.add_parser("doctor", help="what is installed, and which engines, tasks and hardware "
                                                   "profiles are usable here (and how to fix the others)")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")

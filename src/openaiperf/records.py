@@ -23,7 +23,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
+
+from typing_extensions import TypeIs
 
 from openaiperf.redact import redact_text
 
@@ -241,6 +243,23 @@ class Session:
 
     def repeat(self, cycle: int) -> Session:
         return replace(self, id=f"{self.id}~{cycle}")
+
+
+#: what a task builds and a scenario sends: requests, or multi-turn sessions (a task kind that
+#: ``builds_sessions``; each session's turns become requests as they are sent)
+Workload: TypeAlias = Sequence[Request] | Sequence[Session]
+
+
+def is_sessions(items: Workload) -> TypeIs[Sequence[Session]]:
+    """Whether a workload is multi-turn sessions (a task's ``build_requests`` returned them)."""
+    return bool(items) and isinstance(items[0], Session)
+
+
+def salted_workload(items: Workload, salt: Callable[[int], str]) -> Workload:
+    """Every request or session of ``items`` salted with ``salt(index)`` (see :meth:`Request.salted`)."""
+    if is_sessions(items):
+        return [session.salted(salt(index)) for index, session in enumerate(items)]
+    return [request.salted(salt(index)) for index, request in enumerate(items)]
 
 
 #: where a record's ``chunk_tokens`` come from, best first

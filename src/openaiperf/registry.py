@@ -37,13 +37,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from openaiperf.errors import ConfigError, UnknownNameError, validation_error
 
 C = TypeVar("C")
+#: a class being registered (it need not subclass the axis's base: see :meth:`Registry.adapt`)
+K = TypeVar("K", bound=type)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -225,17 +227,23 @@ class Registry(Generic[C]):
         self.base = base
         self.required = required
         self._extra = extra
-        self._registered: dict[str, Any] = {}
-        self._loaded: dict[str, Any] = {}
-        self._adapted: dict[Any, Any] = {}
+        self._registered: dict[str, type] = {}
+        self._loaded: dict[str, type] = {}
+        self._adapted: dict[type, type] = {}
         self._entry_points: dict[str, metadata.EntryPoint] | None = None
 
     # -- adding ------------------------------------------------------------------------------
-    def register(self, name: str, cls: Any = None, *, replace: bool = False) -> Any:
+    @overload
+    def register(self, name: str, cls: None = None, *, replace: bool = False) -> Callable[[K], K]: ...
+
+    @overload
+    def register(self, name: str, cls: K, *, replace: bool = False) -> K: ...
+
+    def register(self, name: str, cls: K | None = None, *, replace: bool = False) -> K | Callable[[K], K]:
         """Register ``cls`` as ``name`` (usable as a decorator: ``@registry.register("x")``).
         Another class under a registered name is refused unless ``replace``."""
 
-        def add(cls: Any) -> Any:
+        def add(cls: K) -> K:
             current = self._registered.get(name)
             if current is not None and current is not cls and not replace:
                 raise ConfigError(f"{self.axis} {name!r} is already registered ({describe(current)})",
@@ -244,7 +252,7 @@ class Registry(Generic[C]):
             self._registered[name] = cls
             self._loaded.pop(name, None)
             if not getattr(cls, "name", None):
-                cls.name = name
+                cls.name = name  # type: ignore[attr-defined]  # any class: the registry names it
             return cls
 
         return add if cls is None else add(cls)
@@ -253,10 +261,10 @@ class Registry(Generic[C]):
         self._registered.pop(name, None)
         self._loaded.pop(name, None)
 
-    def snapshot(self) -> tuple[dict[str, Any], dict[str, str]]:
+    def snapshot(self) -> tuple[dict[str, type], dict[str, str]]:
         return dict(self._registered), dict(self.builtins)
 
-    def restore(self, state: tuple[dict[str, Any], dict[str, str]]) -> None:
+    def restore(self, state: tuple[dict[str, type], dict[str, str]]) -> None:
         """Undo registrations made since :meth:`snapshot` (a pytest session's
         conftest registrations end with the session)."""
         self._registered, self.builtins = dict(state[0]), dict(state[1])
@@ -311,7 +319,7 @@ class Registry(Generic[C]):
         # the class as registered, or adapted to the base: an instance of the axis's class type
         return cast(C, self.adapt(cls))
 
-    def _load(self, name: str, source: str | None) -> Any:
+    def _load(self, name: str, source: str | None) -> type:
         if name in self.builtins:
             module_name, _, attr = self.builtins[name].partition(":")
             cls = getattr(importlib.import_module(module_name), attr)
@@ -328,12 +336,14 @@ class Registry(Generic[C]):
             if self._registered.get(name) is cls:  # its module registered it when imported, too
                 del self._registered[name]
             self.check(cls, name)
+        if not isinstance(cls, type):
+            raise ConfigError(f"{describe(cls)} is not a class", source=f"{self.axis} {name}")
         return cls
 
-    def classes(self) -> dict[str, Any]:
+    def classes(self) -> dict[str, C]:
         """Every class that loads here (one whose import or check fails is left out:
         ``ob doctor`` shows why, and using it names the error)."""
-        out = {}
+        out: dict[str, C] = {}
         for name in self.names():
             try:
                 out[name] = self.get(name)
@@ -362,7 +372,7 @@ class Registry(Generic[C]):
                               f"(the {self.axis} protocol needs {', '.join(self.required)})",
                               source=where or f"{self.axis} {name}")
 
-    def adapt(self, cls: Any) -> Any:
+    def adapt(self, cls: type) -> type:
         """``cls``, or a subclass of it and the base (same name) when it does not
         subclass the base: its own methods win, the base fills the optional hooks."""
         base = self.base

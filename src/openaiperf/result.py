@@ -111,7 +111,36 @@ class CaseQuality(Typed):
                    details=dict(quality.details))
 
 
-# -- resources, settings, profile ---------------------------------------------------------
+# -- the engine, resources, settings, profile ----------------------------------------------
+#: the library names whose versions results written before :attr:`EngineInfo.versions` kept
+#: among the engine's other keys
+LEGACY_VERSION_KEYS: Final = ("vllm", "sglang", "tensorrt_llm", "transformers", "torch", "aiohttp")
+
+
+def _omit_empty(value: Any) -> bool:
+    return not value
+
+
+class EngineInfo(FreeForm):
+    """What an engine reports about itself (its ``info()``): its name, the versions of the
+    libraries it runs on, and engine-defined keys (device, options, mode...)."""
+
+    engine: str | None = Field(default=None, exclude_if=_omit_none)
+    versions: dict[str, str] = Field(
+        default_factory=dict, exclude_if=_omit_empty,
+        description="library -> version of what the engine runs on (the baseline fingerprint checks them)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _versions_among_the_keys(cls, data: Any) -> Any:
+        """A result written before ``versions`` existed named the versions among the other keys."""
+        if isinstance(data, Mapping) and "versions" not in data:
+            found = {key: value for key in LEGACY_VERSION_KEYS if isinstance(value := data.get(key), str)}
+            if found:
+                return {**data, "versions": found}
+        return data
+
+
 class ResourceSummary(FreeForm):
     """The resource monitor's summary over the case's rounds. Sampler-defined keys
     (``gpu0_util_mean``, ``gpu0_energy_j``...) are kept beside the fields named here."""
@@ -539,8 +568,8 @@ class CaseResult(Typed):
         default_factory=list, description="each measured round's metric values (what the baseline gate tests)")
     quality: CaseQuality | None = None
     resources: ResourceSummary = Field(default_factory=ResourceSummary)
-    engine_info: dict[str, Any] = Field(
-        default_factory=dict, description="engine-defined (free-form): engine, library versions, device...")
+    engine_info: EngineInfo = Field(
+        default_factory=EngineInfo, description="the engine's info(): its name, library versions, engine-defined keys")
     settings: CaseSettings = Field(default_factory=CaseSettings)
     notes: list[str] = Field(default_factory=list)
     failures: list[str] = Field(default_factory=list, description="why a failed case failed (one line each)")
@@ -584,6 +613,8 @@ class CaseResult(Typed):
     def __repr_args__(self) -> Any:
         # options may echo server flags or endpoints with secrets: a traceback shows this repr
         for name, value in super().__repr_args__():
+            if isinstance(value, BaseModel):
+                value = value.model_dump()
             yield name, redact(value) if name in ("engine_options", "engine_info") else value
 
     @computed_field  # type: ignore[prop-decorator]
@@ -635,8 +666,18 @@ class CaseResult(Typed):
 # -- one run ------------------------------------------------------------------------------
 class CpuInfo(FreeForm):
     model: str | None = None
+    #: physical cores
     cores: int | None = None
     threads: int | None = None
+    frequency_ghz: float | None = None
+    #: where the clock was read (the peak estimate names it)
+    frequency_source: str | None = None
+    #: whether ``frequency_ghz`` is the maximum clock (a current clock is no upper bound)
+    frequency_is_max: bool | None = None
+    #: the vector ISA extensions the peak estimate keys on (always probed)
+    isa_extensions: list[str] = Field(default_factory=list)
+    #: every CPU flag (``ob init --detailed``)
+    flags: list[str] = Field(default_factory=list)
 
 
 class AcceleratorInfo(FreeForm):
@@ -649,6 +690,8 @@ class AcceleratorInfo(FreeForm):
 
 class MemoryInfo(FreeForm):
     total_gb: float | None = None
+    total_bytes: int | None = None
+    bandwidth_gbs: float | None = None
 
 
 class HardwareInfo(FreeForm):

@@ -12,7 +12,6 @@ under the name the original command line used. The exit status is pytest's.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from openaiperf.options import GROUPS, add_options, options
 from openaiperf.redact import redact_argv
@@ -36,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return int(pytest.main(argv))
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = subparsers.add_parser("run", help="run benchmarks (a wrapper over pytest: the plugin's options)")
     for name, what in GROUPS.items():
         group = run.add_argument_group(f"{name}: {what}")

@@ -30,7 +30,7 @@ def test_save_then_compare_passes_and_slowdown_fails(bench_project: pytest.Pytes
     files = sorted((bench_project.path / "baselines" / "cpu").glob("*.json"))
     assert [f.stem for f in files] == [OFFLINE, "summarization.xsum-single_stream-fake-fake-tiny"]
     stored = json.loads(files[0].read_text())
-    assert stored["schema_version"] == 2 and len(stored["rounds"]) == 3
+    assert stored["schema_version"] == 3 and len(stored["rounds"]) == 3
     assert stored["fingerprint"]["checked"]["engine"] == "fake"
     assert stored["fingerprint"]["checked"]["cpu model"] == last_cases(bench_project.path)[OFFLINE][
         "fingerprint"]["checked"]["cpu model"]
@@ -205,7 +205,7 @@ def test_append_builds_a_baseline_of_several_runs(bench_project: pytest.Pytester
             passed=1)
     path = bench_project.path / "baselines" / "cpu" / f"{OFFLINE}.json"
     stored = json.loads(path.read_text())
-    runs = [r["_run"] for r in stored["rounds"]]
+    runs = [r["run"] for r in stored["rounds"]]
     assert len(stored["rounds"]) == 6 and len(set(runs)) == 2 and runs[0] == run_dirs(bench_project.path)[0].name
     monkeypatch.setenv("FAKE_SEED", "3")
     compared = bench_project.runpytest(*bench_args("-k", "offline", "--repeats", "3", "--baseline-compare"))
@@ -217,7 +217,7 @@ def test_append_builds_a_baseline_of_several_runs(bench_project: pytest.Pytester
     assert main(["baseline", "update", str(run_dirs(bench_project.path)[-1]), "--append",
                  "--baselines", str(bench_project.path / "baselines")]) == 0
     assert "appended to" in capsys.readouterr().out
-    assert len({r["_run"] for r in json.loads(path.read_text())["rounds"]}) == 3
+    assert len({r["run"] for r in json.loads(path.read_text())["rounds"]}) == 3
 
 
 def test_allure_carries_the_verdict(bench_project: pytest.Pytester, monkeypatch) -> None:

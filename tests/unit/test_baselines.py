@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from openaiperf.baselines import Baseline, BaselineError
+from openaiperf.baselines import BASELINE_SCHEMA_VERSION, Baseline, BaselineError, Round
 from openaiperf.baselines import stats as gate_stats
 from openaiperf.baselines.compare import Outcome, compare_case, compare_metric
 from openaiperf.baselines.fingerprint import configuration, differences
@@ -173,10 +173,10 @@ def test_a_one_run_baseline_counts_the_assumed_drift_of_both_runs() -> None:
     assert "to measure the drift instead of assuming it" in result.settle
     assert "(5.0%, --baseline-drift)" in result.settle
     # Followed, on runs that agree as well as their rounds do, the advice decides it; one run fewer does not.
-    from openaiperf.baselines import RUN_KEY
+    from openaiperf.baselines import Round
 
     def runs_of(count: int) -> Baseline:
-        rounds = [{RUN_KEY: f"r{i}", "tpot_p50": v} for i in range(count) for v in base]
+        rounds = [Round(run=f"r{i}", values={"tpot_p50": v}) for i in range(count) for v in base]
         return Baseline(case_id="c", hardware="cpu", metrics=make(base).metrics, rounds=rounds,
                         fingerprint=FINGERPRINT)
 
@@ -340,7 +340,7 @@ def test_store_round_trip_and_bad_files(tmp_path: Path) -> None:
     path = store.save(make([1.0, 2.0, 3.0]))
     assert path == tmp_path / "cpu" / "c.json"
     loaded = store.load("cpu", "c")
-    assert loaded.rounds[2] == {"tpot_p50": 3.0} and loaded.fingerprint == Fingerprint(**FINGERPRINT)
+    assert loaded.rounds[2] == Round(values={"tpot_p50": 3.0}) and loaded.fingerprint == Fingerprint(**FINGERPRINT)
     assert store.load("cpu", "missing") is None
     with pytest.raises(BaselineError, match=r"has 2 round\(s\); a baseline needs at least 3 .*--repeats 3"):
         store.save(make([1.0, 2.0]))
@@ -355,6 +355,54 @@ def test_store_round_trip_and_bad_files(tmp_path: Path) -> None:
         path.write_text(json.dumps(broken))
         with pytest.raises(BaselineError, match=error):
             read_baseline(path)
+
+
+def test_a_round_keeps_its_run_and_round_trips_through_the_file(tmp_path: Path) -> None:
+    """A round is a :class:`Round` (its values and its run), written as such: no metric
+    name can collide with the run's id."""
+    store = JsonBaselineStore(tmp_path)
+    baseline = make([1.0, 2.0, 3.0], ttft_p50=[5.0, 6.0, 7.0]).tagged("run-a")
+    baseline.rounds[1] = Round(run="run-a", values={"tpot_p50": 2.0, "ttft_p50": None})
+    path = store.save(baseline)
+    document = json.loads(path.read_text())
+    assert document["schema_version"] == BASELINE_SCHEMA_VERSION == 3
+    assert document["rounds"][1] == {"run": "run-a", "values": {"tpot_p50": 2.0, "ttft_p50": None}}
+    loaded = store.load("cpu", "c")
+    assert loaded.rounds == baseline.rounds
+    assert loaded.run_ids == ["run-a"] and loaded.round_values("ttft_p50") == [5.0, 7.0]
+    # a tagged round keeps its run; an untagged one takes the new run's
+    assert [r.run for r in Baseline(case_id="c", hardware="cpu", metrics={},
+                                    rounds=[loaded.rounds[0], Round(values={"tpot_p50": 4.0})]).tagged("b").rounds] \
+        == ["run-a", "b"]
+    with pytest.raises(BaselineError, match=r"rounds\[0\]\.values\.tpot_p50: Input should be a valid number"):
+        document["rounds"][0]["values"]["tpot_p50"] = "fast"
+        path.write_text(json.dumps(document))
+        read_baseline(path)
+
+
+def test_a_baseline_written_by_an_earlier_version_still_loads(tmp_path: Path) -> None:
+    """Schema version 2 kept a round as metric -> value with its run's id under "_run"
+    (rounds of a single result had none): such a file loads, and is compared as before."""
+    old = {"schema": "openaiperf.baseline", "schema_version": 2, "case_id": "c", "hardware": "cpu",
+           "created": "2026-11-01T00:00:00+00:00", "openaiperf_version": "0.9.0", "case": {}, "settings": {},
+           "fingerprint": FINGERPRINT,
+           "metrics": {"tpot_p50": {"value": 10.0, "unit": "ms", "better": "lower"}},
+           "rounds": [{"_run": "r1", "tpot_p50": 10.0}, {"_run": "r1", "tpot_p50": 10.2},
+                      {"_run": "r2", "tpot_p50": 9.9}, {"_run": "r2", "tpot_p50": 10.1}]}
+    path = tmp_path / "cpu" / "c.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(old))
+    loaded = JsonBaselineStore(tmp_path).load("cpu", "c")
+    assert loaded.run_ids == ["r1", "r2"] and loaded.run_values("tpot_p50") == [[10.0, 10.2], [9.9, 10.1]]
+    assert "_run" not in loaded.rounds[0].values
+    untagged = {**old, "rounds": [{"tpot_p50": v} for v in (10.0, 10.2, 9.9)]}
+    path.write_text(json.dumps(untagged))
+    assert read_baseline(path).run_ids == [""]
+    assert gate(make([10.1, 10.0]), GateSettings(compare_root=tmp_path)).outcome is not None
+    # appending to it writes the current layout, the earlier runs kept
+    gate(make([10.3, 10.2, 10.4]), GateSettings(save_root=tmp_path, append=True), run_id="r3")
+    rewritten = json.loads(path.read_text())
+    assert rewritten["schema_version"] == 3 and {r["run"] for r in rewritten["rounds"]} == {"earlier", "r3"}
 
 
 def test_gate_refuses_another_configuration_unless_forced(tmp_path: Path) -> None:
@@ -375,7 +423,7 @@ def test_gate_refuses_another_configuration_unless_forced(tmp_path: Path) -> Non
 
 
 def test_append_keeps_runs_apart_and_refuses_another_configuration(tmp_path: Path) -> None:
-    from openaiperf.baselines import MAX_BASELINE_RUNS, RUN_KEY
+    from openaiperf.baselines import MAX_BASELINE_RUNS
 
     settings = GateSettings(save_root=tmp_path, append=True)
     for i in range(MAX_BASELINE_RUNS + 2):
@@ -384,7 +432,7 @@ def test_append_keeps_runs_apart_and_refuses_another_configuration(tmp_path: Pat
     stored = JsonBaselineStore(tmp_path).load("cpu", "c")
     assert stored.run_ids == [f"run{i}" for i in range(2, MAX_BASELINE_RUNS + 2)]  # the last ten
     assert stored.run_values("tpot_p50")[-1] == [20.0, 20.1, 19.9]
-    assert stored.run_values("tpot_p50")[0] == [12.0, 12.1, 11.9] and stored.rounds[0][RUN_KEY] == "run2"
+    assert stored.run_values("tpot_p50")[0] == [12.0, 12.1, 11.9] and stored.rounds[0].run == "run2"
     other = make([1.0, 1.0, 1.0], fingerprint={"checked": {"engine": "vllm", "scenario": "offline"}, "noted": {}})
     refused = gate(other, settings, run_id="x")
     assert "not appended: the stored baseline's configuration differs (engine: baseline hf, now vllm)" in \

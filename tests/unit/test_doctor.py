@@ -6,10 +6,11 @@ import pytest
 
 from openaiperf.cli import main
 from openaiperf.doctor import check_tool, hardware_checks, software_checks, task_checks
+from openaiperf.result import SystemInfo
 
 
 def test_cpu_only_system_marks_gpu_profiles_unusable_with_a_fix():
-    system = {"hardware": {"accelerators": []}}
+    system = SystemInfo.model_validate({"hardware": {"accelerators": []}})
     checks = {c.name: c for c in hardware_checks(system)}
     assert checks["--hw auto"].ok and "'cpu'" in checks["--hw auto"].detail
     assert checks["cpu"].ok is True
@@ -18,7 +19,7 @@ def test_cpu_only_system_marks_gpu_profiles_unusable_with_a_fix():
 
 
 def test_h100_machine_marks_h100_usable():
-    system = {"hardware": {"accelerators": [{"name": "NVIDIA H100 80GB HBM3", "count": 8}]}}
+    system = SystemInfo.model_validate({"hardware": {"accelerators": [{"name": "NVIDIA H100 80GB HBM3", "count": 8}]}})
     checks = {c.name: c for c in hardware_checks(system)}
     assert checks["h100"].ok is True and checks["--hw auto"].detail.startswith("picks 'h100'")
     assert checks["a100"].ok is False and "H100" in checks["a100"].detail

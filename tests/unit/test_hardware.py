@@ -13,6 +13,7 @@ from openaiperf.errors import ConfigError, UnknownNameError
 from openaiperf.hardware import HardwareProfile, list_profiles, load_profile, profile_dirs
 from openaiperf.hardware.commands import register
 from openaiperf.hardware.probe import match_profile, probe_system
+from openaiperf.result import SystemInfo
 
 REPO_PROFILES = Path(__file__).resolve().parents[2] / "hardware_profiles"
 SHIPPED = sorted(p.stem for p in REPO_PROFILES.glob("*.yaml"))
@@ -154,14 +155,14 @@ def test_peak_flops_unknown_dtype_is_none() -> None:
     assert load_profile("h100", [REPO_PROFILES]).peak_flops("complex128") is None
 
 
-def fake_system(accelerators: list[dict] | None = None, **cpu: object) -> dict:
-    return {
+def fake_system(accelerators: list[dict] | None = None, **cpu: object) -> SystemInfo:
+    return SystemInfo.model_validate({
         "hardware": {
             "cpu": {"model": "Fake CPU", "cores": 8, "threads": 16, "frequency_ghz": 3.0, **cpu},
             "accelerators": accelerators or [],
             "memory": {"total_gb": 64.0, "type": None},
         }
-    }
+    })
 
 
 def test_cpu_peak_estimate_by_isa() -> None:
@@ -200,7 +201,7 @@ def test_cpu_memory_and_bandwidth_from_probe() -> None:
     assert cpu.memory_bytes() is None
     assert cpu.bandwidth_bytes_per_s(fake_system()) is None
     with_bw = fake_system()
-    with_bw["hardware"]["memory"]["bandwidth_gbs"] = 200
+    with_bw.hardware.memory.bandwidth_gbs = 200  # type: ignore[union-attr]
     assert cpu.bandwidth_bytes_per_s(with_bw) == pytest.approx(200e9)
 
 
@@ -237,7 +238,7 @@ def test_match_profile_unknown_gpu_is_an_error(name: str) -> None:
 
 
 def test_probe_system_shape() -> None:
-    system = probe_system()
+    system = probe_system().model_dump(mode="json", exclude_unset=True)  # as ob init writes it
     hw, sw = system["hardware"], system["software"]
     cpu = hw["cpu"]
     assert {"model", "cores", "threads", "frequency_ghz", "isa"} <= set(cpu)
@@ -254,8 +255,8 @@ def test_probe_system_shape() -> None:
 
 
 def test_probe_system_detailed_adds_flags() -> None:
-    cpu = probe_system(detailed=True)["hardware"]["cpu"]
-    assert isinstance(cpu["flags"], list)
+    cpu = probe_system(detailed=True).hardware.cpu
+    assert "flags" in cpu.model_fields_set and isinstance(cpu.flags, list)
 
 
 def test_probe_survives_a_broken_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -267,13 +268,13 @@ def test_probe_survives_a_broken_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pynvml, "nvmlInit", boom)
     monkeypatch.setattr("shutil.which", lambda _name: None)  # no rocm-smi either
     system = probe_system()
-    assert system["hardware"]["accelerators"] == []
-    assert system["software"]["compute_backend"]["type"] == "cpu"
+    assert system.hardware.accelerators == []
+    assert system.software.compute_backend is not None and system.software.compute_backend.type == "cpu"
 
 
 def test_probed_machine_matches_a_profile_or_explains() -> None:
     system = probe_system()
-    if not system["hardware"]["accelerators"]:
+    if not system.hardware.accelerators:
         assert match_profile(system) == "cpu"
         cpu = load_profile("cpu")
         assert cpu.memory_bytes(system) > 0
@@ -347,7 +348,7 @@ def test_cpu_clock_falls_back_to_the_line_then_lscpu_and_never_to_the_current_cl
 def test_without_a_maximum_clock_the_cpu_has_no_peak_and_says_so() -> None:
     cpu = load_profile("cpu", [REPO_PROFILES])
     system = fake_system(isa_extensions=["avx2", "fma"], frequency_source="unknown: no maximum clock")
-    system["hardware"]["cpu"]["frequency_is_max"] = False
+    system.hardware.cpu.frequency_is_max = False
     peak, source = cpu.peak("float32", system)
     assert peak is None and "no upper bound is known" in source and "calibration" in source
 
@@ -373,7 +374,7 @@ def test_calibration_gemm_stays_below_the_estimated_cpu_peak() -> None:
     )
     if result["gemm_fraction"] is None:
         pytest.skip(f"no CPU peak estimate here: {result['profile_peak_source']}")
-    if not probe_system()["hardware"]["cpu"]["frequency_is_max"]:
+    if not probe_system().hardware.cpu.frequency_is_max:
         pytest.skip("this machine states no maximum clock and its CPU line is not in the table")
     assert 0 < result["gemm_fraction"] < 1.0, result
     assert result["profile_peak_source"].startswith("estimated:")

@@ -8,7 +8,7 @@ import pytest
 from fake_pynvml import NVML_ERROR_LIBRARY_NOT_FOUND, FakeNvml
 
 from openaiperf.errors import ConfigError
-from openaiperf.monitor import Monitor, ProcessSampler, combine_summaries, create_samplers, write_timeline
+from openaiperf.monitor import Monitor, ProcessSampler, Sampler, combine_summaries, create_samplers, write_timeline
 from openaiperf.monitor.case import CaseMonitor
 from openaiperf.monitor.nvml import NvmlSampler
 from openaiperf.monitor.rocm import create_rocm_sampler
@@ -118,7 +118,7 @@ def test_unknown_metric_group_is_rejected():
         create_samplers(["cpu", "disk"])
 
 
-class ExplodingSampler:
+class ExplodingSampler(Sampler):
     name = "exploding"
 
     def __init__(self) -> None:

@@ -23,13 +23,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
+from openaiperf.engines import Engine
 from openaiperf.loadgen.arrivals import arrival_gaps, arrival_times, offered_rate
 from openaiperf.loadgen.slo import SLA, percentile_with_misses, sla_constraints
 from openaiperf.records import Record, Request
 from openaiperf.scenarios import ScenarioConfig, create_scenario
 
 
-class FastEngine:
+class FastEngine(Engine):
     """Answers every request with ``tokens`` tokens after ``delay_s`` (asyncio sleep)."""
 
     name: ClassVar[str] = "fast"

@@ -81,13 +81,13 @@ def test_quality_tasks_skip_random_weights_and_performance_tasks_run() -> None:
 
     registry = load_registry()
     random = registry["llama3-8b"].with_weights("random")
-    reason = weights_skip_reason(random, task_class("summarization"), "summarization.xsum")
+    reason = weights_skip_reason(random, task_class("summarization").judges_quality, "summarization.xsum")
     assert reason and "random weights" in reason and "summarization.xsum" in reason
-    assert weights_skip_reason(random, task_class("perplexity"), "perplexity.corpus")
-    assert weights_skip_reason(random, task_class("synthetic"), "synthetic.random") is None
-    assert weights_skip_reason(random, task_class("chat"), "chat.sharegpt") is None
-    assert weights_skip_reason(registry["llama3-8b"], task_class("summarization"), "summarization.xsum") is None
-    reason = weights_skip_reason(registry["tiny-llama"].with_weights("real"), task_class("synthetic"))
+    assert weights_skip_reason(random, task_class("perplexity").judges_quality, "perplexity.corpus")
+    assert weights_skip_reason(random, task_class("synthetic").judges_quality, "synthetic.random") is None
+    assert weights_skip_reason(random, task_class("chat").judges_quality, "chat.sharegpt") is None
+    assert weights_skip_reason(registry["llama3-8b"], True, "summarization.xsum") is None
+    reason = weights_skip_reason(registry["tiny-llama"].with_weights("real"), task_class("synthetic").judges_quality)
     assert reason and "--weights random" in reason
 
 

@@ -104,7 +104,7 @@ def test_a_round_that_stalls_at_every_attempt_is_kept_but_not_judged_in_a_new_ru
     assert any("in each of 2 attempt(s)" in note for note in result.notes)
     # a saved baseline keeps it (a wider spread hides, never invents, a regression); a new run is
     # judged on the other round
-    assert baseline_from_case(result).rounds == result.rounds
+    assert [r.values for r in baseline_from_case(result).rounds] == result.rounds
     assert judged_rounds(result) == ([result.rounds[1]], [0])
 
 

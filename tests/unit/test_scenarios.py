@@ -56,12 +56,12 @@ def test_a_scenario_that_cannot_drive_sessions_skips_a_multi_turn_task(monkeypat
     """The ``builds_sessions`` capability of a task kind is checked against the scenario's
     ``sessions`` when cases are collected: the case skips with the reason instead of
     crashing in the scenario."""
-    from openaiperf.scenarios import scenario_class, workload_skip_reason
+    from openaiperf.scenarios import scenario_class
     from openaiperf.tasks.multiturn import MultiTurnTask
     from openaiperf.tasks.synthetic import SyntheticTask
 
-    assert workload_skip_reason("offline", MultiTurnTask) is None
+    assert MultiTurnTask.workload_skip_reason("offline") is None
     monkeypatch.setattr(scenario_class("offline"), "sessions", False)
-    reason = workload_skip_reason("offline", MultiTurnTask)
+    reason = MultiTurnTask.workload_skip_reason("offline")
     assert reason is not None and "cannot drive multi-turn sessions" in reason and "server" in reason
-    assert workload_skip_reason("offline", SyntheticTask) is None
+    assert SyntheticTask.workload_skip_reason("offline") is None

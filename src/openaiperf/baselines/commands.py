@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from openaiperf.baselines import MIN_BASELINE_ROUNDS, Baseline
 from openaiperf.baselines.compare import (
@@ -199,7 +198,7 @@ def add_compare_arguments(compare: argparse.ArgumentParser) -> None:
     compare.set_defaults(func=cmd_compare)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_compare_arguments(subparsers.add_parser(
         "compare", help="the same as ob baseline compare: a run against another run or the stored baselines"))
     baseline = subparsers.add_parser("baseline", help="compare runs with baselines, promote runs to baselines")

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from openaiperf.baselines import Baseline
+from openaiperf.baselines import Baseline, Round
 from openaiperf.baselines import stats as gate_stats
 from openaiperf.errors import ConfigError
 from openaiperf.metrics import Better
@@ -93,7 +93,8 @@ def per_request_latencies(records: Sequence[Record]) -> dict[str, list[float]]:
 def baseline_from_case(case: CaseResult, fingerprint: Fingerprint | None = None) -> Baseline:
     """A case of a run in the shape of a baseline (its fingerprint: the case's own, else ``fingerprint``)."""
     return Baseline(
-        case_id=case.id, hardware=case.hardware, metrics=dict(case.metrics), rounds=[dict(r) for r in case.rounds],
+        case_id=case.id, hardware=case.hardware, metrics=dict(case.metrics),
+        rounds=[Round(values=dict(r)) for r in case.rounds],
         fingerprint=case.fingerprint or fingerprint, case=case.identity,
         settings=case.settings.model_dump(mode="json"),
     )
@@ -113,7 +114,7 @@ def judged_side(case: CaseResult, fingerprint: Fingerprint | None = None) -> tup
     :func:`judged_rounds` leaves out), and the indices of those rounds."""
     rounds, stalled = judged_rounds(case)
     side = baseline_from_case(case, fingerprint)
-    side.rounds = rounds
+    side.rounds = [Round(values=r) for r in rounds]
     return side, stalled
 
 

@@ -29,14 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from openaiperf import __version__
+from openaiperf.models import ModelSpec
 from openaiperf.options import flag_of
 from openaiperf.redact import redact
 from openaiperf.result import CaseResult, ComputeBackend, ConfigDifference, Fingerprint, SystemInfo
+from openaiperf.tasks import TaskSpec
 
 __all__ = ["Difference", "Fingerprint", "configuration", "differences", "for_result", "system_with_environment"]
 
-#: engine-info keys that are library versions (the engine's own and what it runs on)
-VERSION_KEYS = ("vllm", "sglang", "tensorrt_llm", "transformers", "torch", "aiohttp")
 #: engine options that name where a secret lives, not how the engine runs
 IGNORED_ENGINE_OPTIONS = ("api_key_env",)
 
@@ -52,7 +52,8 @@ def _plain(value: Any) -> Any:
 
 
 # -- the parts ------------------------------------------------------------------------------
-def workload_parts(case: CaseResult, task_spec: Any = None, dataset_source: str | None = None) -> dict[str, Any]:
+def workload_parts(case: CaseResult, task_spec: TaskSpec | None = None,
+                   dataset_source: str | None = None) -> dict[str, Any]:
     parts: dict[str, Any] = {"task": case.task}
     if task_spec is not None:
         parts["task version"] = task_spec.version
@@ -77,7 +78,7 @@ def workload_parts(case: CaseResult, task_spec: Any = None, dataset_source: str 
     return parts
 
 
-def model_revision(model_spec: Any) -> str | None:
+def model_revision(model_spec: ModelSpec | None) -> str | None:
     """Which weights: the embedded package's version, a local checkpoint's config
     hash, or the commit the Hugging Face cache resolved ``main`` to."""
     if model_spec is None:
@@ -91,9 +92,9 @@ def model_revision(model_spec: Any) -> str | None:
             return f"{distribution}=={importlib.metadata.version(distribution)}"
         except importlib.metadata.PackageNotFoundError:
             return None
-    local = getattr(model_spec, "local_path", None)
+    local = model_spec.local_path
     if local is not None:
-        config = Path(local) / "config.json"
+        config = local / "config.json"
         return f"config.json sha256 {_short_hash(config.read_text(encoding='utf-8'))}" if config.is_file() else None
     cache = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", "~/.cache/huggingface")) / "hub")
     ref = cache.expanduser() / f"models--{source.replace('/', '--')}" / "refs" / "main"
@@ -103,18 +104,18 @@ def model_revision(model_spec: Any) -> str | None:
         return None
 
 
-def model_parts(case: CaseResult, model_spec: Any = None) -> dict[str, Any]:
+def model_parts(case: CaseResult, model_spec: ModelSpec | None = None) -> dict[str, Any]:
     parts: dict[str, Any] = {"model": case.model, "dtype": case.settings.dtype}
     if model_spec is not None:
         # Random weights never compare with real ones (nor with another architecture's); real
         # weights add no part, so baselines stored before the part existed still compare.
-        random = bool(getattr(model_spec, "random_weights", False))
+        random = model_spec.random_weights
         if random:
             parts["model weights"] = "random"
         parts["model source"] = model_spec.source
         if model_spec.tokenizer_source:
             parts["model tokenizer"] = model_spec.tokenizer_source
-        if random:
+        if random and model_spec.architecture is not None:
             parts["model architecture"] = model_spec.architecture.fingerprint()
         else:
             parts["model revision"] = model_revision(model_spec)
@@ -122,9 +123,7 @@ def model_parts(case: CaseResult, model_spec: Any = None) -> dict[str, Any]:
 
 
 def version_parts(case: CaseResult, system: SystemInfo) -> dict[str, Any]:
-    # engine_info is engine-defined: the library versions are whichever of VERSION_KEYS it names
-    info = case.engine_info
-    versions = {key: info[key] for key in VERSION_KEYS if isinstance(info.get(key), str)}
+    versions = dict(case.engine_info.versions)
     torch = system.software.packages.get("torch")  # a map of package name -> version
     if ("vllm" in versions or "transformers" in versions) and "torch" not in versions and torch:
         versions["torch"] = torch  # what the in-process engine (or the managed server) computes with
@@ -154,8 +153,8 @@ def device_parts(system: SystemInfo, hardware: str, device: str) -> tuple[dict[s
 
 
 def configuration(case: CaseResult, *, system: SystemInfo | Mapping[str, Any], hardware: str, device: str,
-                  task_spec: Any = None, model_spec: Any = None, dataset_source: str | None = None,
-                  openaiperf_version: str | None = None) -> Fingerprint:
+                  task_spec: TaskSpec | None = None, model_spec: ModelSpec | None = None,
+                  dataset_source: str | None = None, openaiperf_version: str | None = None) -> Fingerprint:
     """The fingerprint of a case measured on ``system``."""
     system = SystemInfo.model_validate(system)
     checked: dict[str, Any] = {"engine": case.engine}
@@ -174,17 +173,17 @@ def configuration(case: CaseResult, *, system: SystemInfo | Mapping[str, Any], h
     return Fingerprint(checked=_plain(checked), noted=_plain(noted))
 
 
-def system_with_environment(system: Mapping[str, Any]) -> SystemInfo:
+def system_with_environment(system: SystemInfo) -> SystemInfo:
     """The probed system plus the environment variables that set CPU threading."""
     environment = {k: os.environ[k] for k in ("OMP_NUM_THREADS",) if os.environ.get(k) is not None}
-    return SystemInfo.model_validate({**system, "environment": environment})
+    return system.model_copy(update={"environment": environment})
 
 
 def for_result(result: CaseResult, session: Any) -> Fingerprint:
     """The fingerprint of a finished case of a pytest session (:class:`~openaiperf.plugin.BenchSession`)."""
     hardware = session.hardware
     return configuration(result, system=system_with_environment(session.system), hardware=hardware.name,
-                         device=getattr(hardware, "device", "cpu"), task_spec=session.tasks.get(result.task),
+                         device=hardware.device, task_spec=session.tasks.get(result.task),
                          model_spec=session.models.get(result.model),
                          dataset_source=session.run.dataset_source, openaiperf_version=__version__)
 

@@ -23,7 +23,6 @@ from openaiperf.baselines import (
     CONFIRM_ROUNDS,
     MAX_BASELINE_RUNS,
     MIN_BASELINE_ROUNDS,
-    RUN_KEY,
     Baseline,
     BaselineError,
 )
@@ -155,11 +154,11 @@ def appended(stored: Baseline, current: Baseline, run_id: str) -> Baseline:
     """``stored`` with the rounds of ``current`` (run ``run_id``, replacing that run if
     it was added before) added, keeping the last :data:`MAX_BASELINE_RUNS` runs; the
     metrics shown are the newest run's."""
-    earlier = [r for r in stored.tagged("earlier").rounds if r[RUN_KEY] != run_id]
+    earlier = [r for r in stored.tagged("earlier").rounds if r.run != run_id]
     rounds = earlier + current.tagged(run_id).rounds
-    keep = set(list(dict.fromkeys(r[RUN_KEY] for r in rounds))[-MAX_BASELINE_RUNS:])
+    keep = set(list(dict.fromkeys(r.run for r in rounds))[-MAX_BASELINE_RUNS:])
     return Baseline(case_id=current.case_id, hardware=current.hardware, metrics=current.metrics,
-                    rounds=[r for r in rounds if r[RUN_KEY] in keep], fingerprint=current.fingerprint,
+                    rounds=[r for r in rounds if r.run in keep], fingerprint=current.fingerprint,
                     case=current.case, settings=current.settings)
 
 

@@ -15,7 +15,15 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from openaiperf import __version__
-from openaiperf.baselines import BASELINE_SCHEMA, BASELINE_SCHEMA_VERSION, MIN_BASELINE_ROUNDS, Baseline, BaselineError
+from openaiperf.baselines import (
+    BASELINE_SCHEMA,
+    BASELINE_SCHEMA_VERSION,
+    MIN_BASELINE_ROUNDS,
+    READ_BASELINE_SCHEMA_VERSIONS,
+    Baseline,
+    BaselineError,
+    Round,
+)
 from openaiperf.errors import describe_validation
 from openaiperf.metrics import Better
 from openaiperf.paths import name_in
@@ -38,7 +46,7 @@ def baseline_to_json(baseline: Baseline) -> dict[str, Any]:
         "settings": redact(baseline.settings),
         "fingerprint": redact(baseline.fingerprint.model_dump(mode="json") if baseline.fingerprint else {}),
         "metrics": {name: metric.model_dump(mode="json") for name, metric in baseline.metrics.items()},
-        "rounds": baseline.rounds,
+        "rounds": [r.model_dump(mode="json") for r in baseline.rounds],
     }
 
 
@@ -59,17 +67,18 @@ def baseline_from_json(document: Any, path: Path) -> Baseline:
     if document.get("schema") != BASELINE_SCHEMA:
         raise BaselineError(f"field 'schema' is {document.get('schema')!r}, expected {BASELINE_SCHEMA!r}", path)
     version = document.get("schema_version")
-    if version != BASELINE_SCHEMA_VERSION:
-        raise BaselineError(f"field 'schema_version' is {version!r}; this version of openaiperf reads "
-                            f"{BASELINE_SCHEMA_VERSION} (re-save the baseline: --baseline-save with --repeats >= "
-                            f"{MIN_BASELINE_ROUNDS})", path)
+    if version not in READ_BASELINE_SCHEMA_VERSIONS:
+        readable = " or ".join(map(str, READ_BASELINE_SCHEMA_VERSIONS))
+        raise BaselineError(f"field 'schema_version' is {version!r}; this version of openaiperf reads {readable} "
+                            f"(re-save the baseline: --baseline-save with --repeats >= {MIN_BASELINE_ROUNDS})", path)
     for name in REQUIRED_FIELDS:
         if name not in document:
             raise BaselineError(f"missing field {name!r}", path)
     _check_metrics(document["metrics"], path)
     rounds = document["rounds"]
     if not isinstance(rounds, list) or not all(isinstance(r, dict) for r in rounds):
-        raise BaselineError("field 'rounds' must be a list of objects (metric -> value per round)", path)
+        raise BaselineError("field 'rounds' must be a list of objects ({\"run\": ..., \"values\": {metric: value}} "
+                            "per round)", path)
     if len(rounds) < MIN_BASELINE_ROUNDS:
         raise BaselineError(f"field 'rounds' has {len(rounds)} round(s); a baseline needs at least "
                             f"{MIN_BASELINE_ROUNDS} (re-save it with --repeats {MIN_BASELINE_ROUNDS} or more)", path)
@@ -78,7 +87,8 @@ def baseline_from_json(document: Any, path: Path) -> Baseline:
         raise BaselineError("field 'fingerprint' must be an object with a 'checked' object", path)
     return Baseline(
         case_id=str(document["case_id"]), hardware=str(document["hardware"]),
-        metrics=_typed(dict[str, MetricValue], document["metrics"], "metrics", path), rounds=rounds,
+        metrics=_typed(dict[str, MetricValue], document["metrics"], "metrics", path),
+        rounds=_typed(list[Round], rounds, "rounds", path),
         fingerprint=_typed(Fingerprint, fingerprint, "fingerprint", path),
         case=_typed(CaseIdentity, document.get("case") or {}, "case", path), settings=document.get("settings") or {},
         created=str(document.get("created") or ""), openaiperf_version=str(document.get("openaiperf_version") or ""),

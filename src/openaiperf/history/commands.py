@@ -20,6 +20,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from openaiperf.cli import help_of
 from openaiperf.errors import ConfigError, OpenAIPerfError
 from openaiperf.history.location import resolve_url
 from openaiperf.history.runmeta import read_run_meta
@@ -187,7 +188,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 # -- parser -------------------------------------------------------------------------------
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     store = argparse.ArgumentParser(add_help=False)
     store.add_argument("--history", default=argparse.SUPPRESS, metavar="URL",
                        help="the store: sqlite:///PATH, postgresql://USER@HOST/DB or a file path "
@@ -200,7 +201,7 @@ def register(subparsers: Any) -> None:
     filters.add_argument("--commit", default=None, metavar="SHA", help="git commit (a prefix is enough)")
 
     history = subparsers.add_parser("history", parents=[store], help="the results history: runs, trends, export")
-    history.set_defaults(func=lambda _args: history.print_help() or 2)
+    history.set_defaults(func=help_of(history))
     commands = history.add_subparsers(dest="history_command", metavar="SUBCOMMAND")
 
     listing = commands.add_parser("list", parents=[store, filters], help="the runs, newest first")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import math
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +30,10 @@ from openaiperf.history.location import display_url
 from openaiperf.history.models import VERSION_TABLE, CaseRow, MetricRow, RunRow, points_view
 from openaiperf.redact import redact, redact_text
 from openaiperf.report.results import read_results
-from openaiperf.result import CaseResult, MetricVerdict, RunResult, SystemInfo
+from openaiperf.result import CaseResult, EngineInfo, MetricVerdict, RunResult, SystemInfo
 
 CONNECT_TIMEOUT_S = 5.0
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-_VERSION = re.compile(r"^\d+\.\d+")
 
 
 class HistoryError(OpenAIPerfError):
@@ -65,11 +63,9 @@ def hardware_summary(system: SystemInfo) -> str | None:
     return system.summary()
 
 
-def engine_versions(info: dict[str, Any]) -> str | None:
-    """"transformers 5.19.0, torch 2.13.0+cpu": the package versions in an engine's info."""
-    parts = [f"{name} {value}" for name, value in info.items()
-             if isinstance(value, str) and name not in ("engine", "dtype", "device") and _VERSION.match(value)]
-    return ", ".join(parts) or None
+def engine_versions(info: EngineInfo) -> str | None:
+    """"transformers 5.19.0, torch 2.13.0+cpu": the library versions of an engine's info."""
+    return ", ".join(f"{name} {version}" for name, version in info.versions.items()) or None
 
 
 def _number(value: Any) -> float | None:
@@ -86,7 +82,8 @@ def _verdicts(case: CaseResult) -> dict[str, MetricVerdict]:
 def case_row(case: CaseResult) -> CaseRow:
     row = CaseRow(case_id=case.id, task=case.task, scenario=case.scenario, engine=case.engine, model=case.model,
                   hardware=case.hardware, status=case.status, valid=case.valid, validity=dict(case.validity),
-                  engine_version=engine_versions(case.engine_info), engine_info=redact(case.engine_info),
+                  engine_version=engine_versions(case.engine_info),
+                  engine_info=redact(case.engine_info.model_dump(mode="json")),
                   settings=redact(case.settings.model_dump(mode="json")))
     verdicts = _verdicts(case)
     for name, metric in case.metrics.items():

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from openaiperf.engines import Engine
 from openaiperf.loadgen.client_load import ClientLoad, ClientProbe
 from openaiperf.records import Record, RecordSink, Request
 
@@ -42,7 +43,7 @@ class DispatchResult:
     client: list[ClientLoad] = field(default_factory=list)
 
 
-def engine_sender(engine: Any) -> SendFn:
+def engine_sender(engine: Engine) -> SendFn:
     async def send(request: Request, record: Record) -> None:
         try:
             await engine.stream(request, record)
@@ -54,10 +55,8 @@ def engine_sender(engine: Any) -> SendFn:
     return send
 
 
-async def close_engine_session(engine: Any) -> None:
-    aclose = getattr(engine, "aclose", None)
-    if aclose is not None:
-        await aclose()
+async def close_engine_session(engine: Engine) -> None:
+    await engine.aclose()
 
 
 def _window(records: Sequence[Record], fallback: float) -> tuple[float, float]:
@@ -163,7 +162,7 @@ async def dispatch_closed(requests: Sequence[Request], records: Sequence[Record]
     return DispatchResult(list(records), start, end)
 
 
-def run_dispatch(engine: Any, coroutine_factory: Callable[[], Awaitable[DispatchResult]]) -> DispatchResult:
+def run_dispatch(engine: Engine, coroutine_factory: Callable[[], Awaitable[DispatchResult]]) -> DispatchResult:
     """Run a dispatch in a fresh event loop and close the engine's session of that loop."""
 
     async def main() -> DispatchResult:

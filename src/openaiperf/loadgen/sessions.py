@@ -24,8 +24,8 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from openaiperf.engines import Engine
 from openaiperf.loadgen.dispatcher import DispatchResult, SendFn, _window, run_closed_loop
 from openaiperf.records import Record, RecordSink, Request, Session
 
@@ -39,9 +39,6 @@ class SessionDispatch(DispatchResult):
     ended_early: int = 0
 
 
-def is_sessions(items: Sequence[Any]) -> bool:
-    """Whether a workload is multi-turn sessions (a task's ``build_requests`` returned them)."""
-    return bool(items) and isinstance(items[0], Session)
 
 
 async def _wait_until(when: float) -> None:
@@ -124,7 +121,7 @@ async def dispatch_sessions_open(sessions: Sequence[Session], offsets: Sequence[
     return runner.result(t0)
 
 
-def run_waves(engine: Any, sessions: Sequence[Session], sink: RecordSink, round_index: int = 0) -> SessionDispatch:
+def run_waves(engine: Engine, sessions: Sequence[Session], sink: RecordSink, round_index: int = 0) -> SessionDispatch:
     """Offline: turn 1 of every session as one batch (``engine.run``), then turn 2 of
     the sessions still going with the answers of the first wave, and so on. Think
     times do not apply: a batch is sent at once."""

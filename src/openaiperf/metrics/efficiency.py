@@ -36,7 +36,8 @@ from openaiperf.models.architecture import (
     request_flops,
     weight_parameters_read,
 )
-from openaiperf.result import MetricValue
+from openaiperf.records import Record
+from openaiperf.result import CaseResult, MetricValue
 
 
 def model_flops(parameters: int, tokens: int) -> float:
@@ -102,19 +103,21 @@ def decode_bytes_per_step(weight_bytes: float, kv: KVGeometry | None, dtype_byte
     return weight_bytes + kv_bytes
 
 
-def decode_stats(records: Sequence[Any]) -> dict[str, float] | None:
+def decode_stats(records: Sequence[Record]) -> dict[str, float] | None:
     """Mean step time (s), mean decode batch, mean decode context (tokens) of finished records."""
-    decoding = [r for r in records if getattr(r, "ok", True) and r.first_token is not None and r.done is not None
-                and (r.output_tokens or 0) > 1]
+    # (first token, done, output tokens, input tokens) of each request that decoded
+    decoding = [(first, done, output, r.input_tokens or 0) for r in records
+                if r.ok and (first := r.first_token) is not None and (done := r.done) is not None
+                and (output := r.output_tokens or 0) > 1]
     if not decoding:
         return None
-    decode_times = [r.done - r.first_token for r in decoding]
-    steps = [t / (r.output_tokens - 1) for t, r in zip(decode_times, decoding)]
-    start = min(r.first_token for r in decoding)
-    end = max(r.done for r in decoding)
+    decode_times = [done - first for first, done, _, _ in decoding]
+    steps = [t / (output - 1) for t, (_, _, output, _) in zip(decode_times, decoding)]
+    start = min(first for first, _, _, _ in decoding)
+    end = max(done for _, done, _, _ in decoding)
     wall = end - start
     batch = sum(decode_times) / wall if wall > 0 else 1.0
-    context = sum((r.input_tokens or 0) + (r.output_tokens or 0) / 2 for r in decoding) / len(decoding)
+    context = sum(prompt + output / 2 for _, _, output, prompt in decoding) / len(decoding)
     return {"step_s": sum(steps) / len(steps), "batch": max(batch, 1.0), "context_tokens": context}
 
 
@@ -188,11 +191,11 @@ def prefill_time_s(record: Any) -> float | None:
     return float(record.first_token - start)
 
 
-def efficiency_metrics(records: Sequence[Any], cost: ModelCost, seconds: float | None, peak_flops: float | None,
+def efficiency_metrics(records: Sequence[Record], cost: ModelCost, seconds: float | None, peak_flops: float | None,
                        bandwidth_bytes_per_s: float | None) -> MetricSet:
     """MFU of the whole case, of its prefills and of its decode steps, MBU, and the
     roofline coordinates of prefill and decode (see the module)."""
-    ok = [r for r in records if getattr(r, "ok", True)]
+    ok = [r for r in records if r.ok]
 
     def fraction(value: float | None, peak: float | None) -> Metric:
         return Metric(value / peak if value is not None and peak else None, "fraction", Better.HIGHER)
@@ -208,11 +211,12 @@ def efficiency_metrics(records: Sequence[Any], cost: ModelCost, seconds: float |
     out: MetricSet = {"mfu": fraction(achieved, peak_flops), "achieved_tflops": tflops(achieved),
                       "model_flops": Metric(total or None, "FLOP", Better.NONE)}
     # prefill: each prompt's forward pass over its time to the first token
-    timed = [(r, t) for r in ok if (r.input_tokens or 0) > 0 and (t := prefill_time_s(r)) is not None and t > 0]
-    flops = sum(cost.prefill_flops(r.input_tokens) for r, _ in timed)
+    timed = [(prompt, t) for r in ok
+             if (prompt := r.input_tokens or 0) > 0 and (t := prefill_time_s(r)) is not None and t > 0]
+    flops = sum(cost.prefill_flops(prompt) for prompt, _ in timed)
     time_s = sum(t for _, t in timed)
     prefill_rate = flops / time_s if timed and time_s > 0 else None
-    bytes_ = sum(cost.weight_bytes + cost.kv_bytes_per_token * r.input_tokens for r, _ in timed)
+    bytes_ = sum(cost.weight_bytes + cost.kv_bytes_per_token * prompt for prompt, _ in timed)
     out |= {"prefill_mfu": fraction(prefill_rate, peak_flops), "prefill_tflops": tflops(prefill_rate),
             "prefill_intensity": intensity(flops, bytes_)}
     # decode: one step of the mean batch at the mean context, over the mean step time
@@ -246,13 +250,13 @@ CALIBRATED = {"achieved_tflops": ("mfu_calibrated", "gemm_tflops", 1.0),
               "decode_bandwidth": ("mbu_calibrated", "copy_gbs", 1.0)}
 
 
-def calibrated_utilisation(cases: Sequence[Any]) -> None:
+def calibrated_utilisation(cases: Sequence[CaseResult]) -> None:
     """Each case's achieved FLOP/s and decode bandwidth as fractions of what the run's
     calibration measured (its GEMM, its memory copy), set in the cases' metrics: beside
     the datasheet utilisation, or alone where no upper-bound peak is known. A
     calibration is no upper bound, so these may exceed 1 (a kernel faster than the
     calibration's GEMM) and are not judged."""
-    calibration = next((c.calibration for c in cases if getattr(c, "calibration", None)), None)
+    calibration = next((c.calibration for c in cases if c.calibration), None)
     if not calibration:
         return
 

@@ -129,10 +129,9 @@ def get_model(name: str, registry: dict[str, ModelSpec] | None = None) -> ModelS
     return registry[name]
 
 
-def describe_weights(model: Any) -> str:
-    """How ``model``'s weights are made (engine info): a ModelSpec's description; "real" otherwise."""
-    describe = getattr(model, "weights_description", None)
-    return describe() if callable(describe) else "real"
+def describe_weights(model: ModelSpec | None) -> str:
+    """How ``model``'s weights are made (engine info); "real" for an engine without a model."""
+    return model.weights_description() if model is not None else "real"
 
 
 def weights_unavailable_reason(spec: ModelSpec) -> str | None:
@@ -145,16 +144,16 @@ def weights_unavailable_reason(spec: ModelSpec) -> str | None:
     return None
 
 
-def weights_skip_reason(spec: ModelSpec, task_kind: Any = None, task: str | None = None) -> str | None:
-    """Why a case of ``task`` (its kind's class ``task_kind``) cannot run on ``spec``'s
-    weights, or None: weights that cannot be had, or random weights under a task that
-    judges the quality of the answers (a performance task declares ``judges_quality = False``)."""
+def weights_skip_reason(spec: ModelSpec, judges_quality: bool = False, task: str | None = None) -> str | None:
+    """Why a case of ``task`` cannot run on ``spec``'s weights, or None: weights that cannot be
+    had, or random weights under a task that judges the quality of the answers
+    (``judges_quality``: its kind's capability; a performance task declares ``judges_quality = False``)."""
     reason = weights_unavailable_reason(spec)
     if reason:
         return reason
-    if spec.random_weights and task_kind is not None and getattr(task_kind, "judges_quality", True):
+    if spec.random_weights and judges_quality:
         return (f"{spec.name} has random weights (--weights random, or weights: random in the model registry) and "
-                f"task {task or getattr(task_kind, 'kind', '?')} judges the quality of the answers, which random "
+                f"task {task or '(this one)'} judges the quality of the answers, which random "
                 "weights make meaningless; performance tasks (synthetic, chat) run")
     return None
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from openaiperf.models import resolve_weights
+from openaiperf.models import ModelSpec, resolve_weights
 
 #: what a checkpoint's ``tokenizer_config.json`` names when its tokenizer is the generic fast
 #: one (transformers 5 calls it TokenizersBackend): the class AutoTokenizer would build
@@ -47,7 +47,12 @@ def _load(where: str, local_only: bool) -> Any:
     return AutoTokenizer.from_pretrained(where, local_files_only=local_only)
 
 
-def local_tokenizer_sources(spec: Any) -> list[str]:
+def tokenizer_at(where: str | Path) -> Any:
+    """The tokenizer in ``where`` (a folder or hub id): an engine's that has no model of the registry."""
+    return _load(str(where), False)
+
+
+def local_tokenizer_sources(spec: ModelSpec) -> list[str]:
     """Where a random-weights model's tokenizer may already be on this machine."""
     places: list[str] = []
     if spec.embedded:
@@ -63,10 +68,10 @@ def local_tokenizer_sources(spec: Any) -> list[str]:
     return list(dict.fromkeys(places))
 
 
-def model_tokenizer(spec: Any, weights: str | None = None) -> Any | None:
+def model_tokenizer(spec: ModelSpec, weights: str | None = None) -> Any | None:
     """The model's tokenizer: from ``weights`` (or the resolved weights) for real
     weights (errors propagate); for random weights the first found locally, else None."""
-    if not getattr(spec, "random_weights", False):
+    if not spec.random_weights:
         if weights is None:
             weights = resolve_weights(spec)
         return _load(str(weights), False)

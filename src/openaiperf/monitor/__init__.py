@@ -55,7 +55,7 @@ def metric_groups() -> list[str]:
     return list(dict.fromkeys([*METRIC_GROUPS, *(cls.group for cls in monitors.classes().values())]))
 
 
-def create_samplers(metrics: Iterable[str] = METRIC_GROUPS) -> tuple[list[Any], list[str]]:
+def create_samplers(metrics: Iterable[str] = METRIC_GROUPS) -> tuple[list[Sampler], list[str]]:
     """The samplers of the ``metrics`` groups ("cpu", "gpu") that can run here, and
     why the groups that got none could not."""
     wanted = list(dict.fromkeys(metrics))
@@ -64,7 +64,7 @@ def create_samplers(metrics: Iterable[str] = METRIC_GROUPS) -> tuple[list[Any], 
     if unknown:
         raise ConfigError(f"unknown metric group(s) {sorted(unknown)}; known: {', '.join(known)}",
                           source="--metrics")
-    samplers: list[Any] = []
+    samplers: list[Sampler] = []
     missing: list[str] = []
     for group in (g for g in known if g in wanted):
         reasons: list[str] = []
@@ -90,8 +90,8 @@ def create_samplers(metrics: Iterable[str] = METRIC_GROUPS) -> tuple[list[Any], 
 class Monitor:
     """Samples every ``interval_s`` between :meth:`start` and :meth:`stop`."""
 
-    def __init__(self, samplers: Sequence[Any] | None = None, interval_s: float = 0.1) -> None:
-        self.samplers = list(samplers) if samplers is not None else [ProcessSampler()]
+    def __init__(self, samplers: Sequence[Sampler] | None = None, interval_s: float = 0.1) -> None:
+        self.samplers: list[Sampler] = list(samplers) if samplers is not None else [ProcessSampler()]
         self.interval_s = interval_s
         self.rows: list[dict[str, float]] = []
         self.warnings: list[str] = []
@@ -140,9 +140,7 @@ class Monitor:
 
     def close(self) -> None:
         for sampler in self.samplers:
-            close = getattr(sampler, "close", None)
-            if close is not None:
-                close()
+            sampler.close()
 
     def __enter__(self) -> Monitor:
         return self.start()

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from openaiperf.monitor import Monitor, combine_summaries, create_samplers, write_timeline
+from openaiperf.monitor import Monitor, Sampler, combine_summaries, create_samplers, write_timeline
 from openaiperf.monitor.prometheus import PrometheusSampler
 from openaiperf.monitor.util import window_energy_j
 from openaiperf.monitor.worker import MonitorProcess
@@ -46,7 +46,7 @@ class CaseMonitor:
         self._last_round: tuple[int, bool] = (0, False)
         #: round -> its start on time.perf_counter (the rows' ``t`` counts from there)
         self.round_t0: dict[int, float] = {}
-        self._samplers: list[Any] | None = None  # in-process mode
+        self._samplers: list[Sampler] | None = None  # in-process mode
         self._thread_monitor: Monitor | None = None
         self._worker: MonitorProcess | None = None
         self._running = False
@@ -95,9 +95,8 @@ class CaseMonitor:
         elif self._worker is not None:
             try:
                 rows, summary = self._worker.stop()
-                last_t0 = getattr(self._worker, "last_t0", None)
-                if last_t0 is not None:
-                    self.round_t0[self._round] = last_t0
+                if self._worker.last_t0 is not None:
+                    self.round_t0[self._round] = self._worker.last_t0
             except Exception as exc:
                 self._warn(f"monitor process failed ({exc}); this round has no readings")
                 self._worker = None
@@ -150,7 +149,5 @@ class CaseMonitor:
         if self._worker is not None:
             self._worker.close()
         for sampler in self._samplers or ():
-            close = getattr(sampler, "close", None)
-            if close is not None:
-                close()
+            sampler.close()
         self._samplers = []

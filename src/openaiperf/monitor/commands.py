@@ -93,7 +93,7 @@ def _summary_text(summary: dict[str, Any]) -> str:
     return "summary: " + ", ".join(parts)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("monitor", help="run the resource monitor on its own (CPU, memory, GPUs)")
     parser.add_argument("--live", action="store_true", help="print readings as they come (the default mode)")
     parser.add_argument("--metrics", default="cpu,gpu", metavar="cpu,gpu", help="what to sample (default cpu,gpu)")

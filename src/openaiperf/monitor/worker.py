@@ -64,9 +64,7 @@ def serve(pid: int, interval_s: float, metrics: Sequence[str], prometheus: str |
         elif command == "quit":
             break
     for sampler in samplers:
-        close = getattr(sampler, "close", None)
-        if close is not None:
-            close()
+        sampler.close()
 
 
 class MonitorProcess:
@@ -75,6 +73,8 @@ class MonitorProcess:
     def __init__(self, interval_s: float, metrics: Sequence[str], timeout_s: float = 60.0,
                  prometheus: tuple[str, dict[str, str]] | None = None, prometheus_interval_s: float = 1.0) -> None:
         self.timeout_s = timeout_s
+        #: the last stopped round's start on the shared monotonic clock (see :meth:`stop`)
+        self.last_t0: float | None = None
 
         env = RedactedDict(os.environ)  # holds the API key's variable and the /metrics headers: shown redacted
         extra: list[str] = []
@@ -122,7 +122,7 @@ class MonitorProcess:
         start on the shared monotonic clock is left in :attr:`last_t0`."""
         self._send("stop")
         answer = self._read()
-        self.last_t0: float | None = answer.get("t0")
+        self.last_t0 = answer.get("t0")
         return answer.get("rows", []), answer.get("summary", {})
 
     def close(self) -> None:

@@ -26,15 +26,15 @@ from openaiperf.baselines.interleaved import ab_result, apply_verdict, b_case, m
 from openaiperf.engines import Engine, EngineContext, create_engine
 from openaiperf.errors import EngineError
 from openaiperf.matrix import Case
-from openaiperf.models import resolve_weights
+from openaiperf.models import ModelSpec, resolve_weights
 from openaiperf.plugin.progress import case_progress
 from openaiperf.plugin.session import BenchSession, get_session
 from openaiperf.redact import RedactedDict
 from openaiperf.report.allure import attach_case, step
-from openaiperf.result import CaseResult
+from openaiperf.result import CaseResult, SystemInfo
 from openaiperf.runner import CaseRunner, RunSettings
 from openaiperf.sweeps import apply_task_options
-from openaiperf.tasks import create_task
+from openaiperf.tasks import Task, create_task
 
 
 # -- the session ----------------------------------------------------------------------------
@@ -50,7 +50,7 @@ def hardware(bench_session: BenchSession) -> Any:
 
 
 @pytest.fixture(scope="session")
-def system_info(bench_session: BenchSession) -> dict[str, Any]:
+def system_info(bench_session: BenchSession) -> SystemInfo:
     """The machine as probed at start-up (the shape of ``ob init``'s system.json)."""
     return bench_session.system
 
@@ -73,13 +73,13 @@ def model_weights(bench_session: BenchSession) -> Callable[[str], str]:
 
 
 @pytest.fixture
-def model_spec(bench_case: Case, bench_session: BenchSession) -> Any:
+def model_spec(bench_case: Case, bench_session: BenchSession) -> ModelSpec:
     return bench_session.models[bench_case.model]
 
 
 # -- the task ---------------------------------------------------------------------------------
 @pytest.fixture
-def task(bench_case: Case, bench_session: BenchSession, pytestconfig: pytest.Config) -> Any:
+def task(bench_case: Case, bench_session: BenchSession, pytestconfig: pytest.Config) -> Task:
     """The case's task (its dataset is loaded by the case runner)."""
     options: dict[str, Any] = {"base_dir": Path(pytestconfig.rootpath), "model": bench_session.models[bench_case.model]}
     source = bench_session.run.dataset_source
@@ -277,7 +277,7 @@ class BenchmarkedCase:
 
 
 @pytest.fixture
-def case_runner(bench_case: Case, bench_session: BenchSession, task: Any, model_spec: Any,
+def case_runner(bench_case: Case, bench_session: BenchSession, task: Task, model_spec: ModelSpec,
                 run_settings: RunSettings, request: pytest.FixtureRequest) -> BenchmarkedCase:
     try:
         with step("provision"):
@@ -292,7 +292,7 @@ def case_runner(bench_case: Case, bench_session: BenchSession, task: Any, model_
     if ab_settings is not None:  # both sides measure as many rounds at most
         run_settings = run_settings.model_copy(update={"repeats": ab_settings.rounds})
 
-    def runner_of(case: Case, engine: Engine, task: Any) -> CaseRunner:
+    def runner_of(case: Case, engine: Engine, task: Task) -> CaseRunner:
         return CaseRunner(case, task=task, engine=engine, model=model_spec, hardware=bench_session.hardware,
                           system=bench_session.system, dtype=bench_session.dtype_for(model_spec),
                           run_dir=bench_session.ensure_run_dir(), settings=run_settings,

@@ -32,7 +32,16 @@ from openaiperf.sweeps import preset_options, sweep_axes
 from openaiperf.tasks import load_task_spec, load_task_specs, user_task_files
 
 if TYPE_CHECKING:
-    from openaiperf.result import CaseResult, RunResult
+    from openaiperf.models import ModelSpec
+    from openaiperf.result import CaseResult, RunResult, SystemInfo
+    from openaiperf.tasks import TaskSpec
+
+def _unprobed() -> SystemInfo:
+    """The system before the probe (imported when first needed: the plugin loads in every pytest run)."""
+    from openaiperf.result import SystemInfo
+
+    return SystemInfo()
+
 
 SESSION_KEY = pytest.StashKey["BenchSession"]()
 REGISTRY_STATE = pytest.StashKey[dict[str, Any]]()
@@ -44,9 +53,9 @@ class BenchSession:
 
     config: pytest.Config
     hardware: Any = None
-    system: dict[str, Any] = field(default_factory=dict)
-    models: dict[str, Any] = field(default_factory=dict)
-    tasks: dict[str, Any] = field(default_factory=dict)
+    system: SystemInfo = field(default_factory=lambda: _unprobed())
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    tasks: dict[str, TaskSpec] = field(default_factory=dict)
     run_dir: Path | None = None
     results: list[CaseResult] = field(default_factory=list)
     #: tasks from --task-file and ``ob task register`` (they join the matrix)
@@ -98,7 +107,7 @@ class BenchSession:
             self.run_dir = make_run_dir(base, self.hardware.name)
         return self.run_dir
 
-    def dtype_for(self, model: Any) -> str:
+    def dtype_for(self, model: ModelSpec) -> str:
         explicit = self.run.dtype
         if explicit:
             return str(explicit)

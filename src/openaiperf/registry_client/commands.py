@@ -131,7 +131,7 @@ def _connection(parser: argparse.ArgumentParser) -> None:
                         help="retries on connection errors and 5xx answers, with exponential backoff (default 4)")
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     config = subparsers.add_parser("config", help="the registry URL and token in ~/.openaiperf/config.yaml")
     config.add_argument("--registry-url", default=None, metavar="URL", help="the registry service")
     config.add_argument("--token", default=None, metavar="TOKEN",

@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from openaiperf.cli import help_of
 from openaiperf.errors import ConfigError
 from openaiperf.history.commands import _store as history_store
 from openaiperf.registry_service import tokens
@@ -99,14 +100,14 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     store = argparse.ArgumentParser(add_help=False)
     store.add_argument("--history", default=argparse.SUPPRESS, metavar="URL",
                        help="the results history store the registry runs over (default: $OPENAIPERF_HISTORY, "
                             "else history.sqlite under the user data directory)")
     registry = subparsers.add_parser("registry", parents=[store],
                                      help="the registry service: submitted results, published tasks, web pages")
-    registry.set_defaults(func=lambda _args: registry.print_help() or 2)
+    registry.set_defaults(func=help_of(registry))
     commands = registry.add_subparsers(dest="registry_command", metavar="SUBCOMMAND")
 
     serve = commands.add_parser("serve", parents=[store], help="run the service (HTTP API and web pages)")
@@ -125,7 +126,7 @@ def register(subparsers: Any) -> None:
     serve.set_defaults(func=cmd_serve)
 
     token = commands.add_parser("token", parents=[store], help="create, revoke and list access tokens")
-    token.set_defaults(func=lambda _args: token.print_help() or 2)
+    token.set_defaults(func=help_of(token))
     token_commands = token.add_subparsers(dest="token_command", metavar="ACTION")
     create = token_commands.add_parser("create", parents=[store], help="a new token, printed once")
     create.add_argument("--scopes", required=True, metavar="S,S",

@@ -12,7 +12,6 @@ import os
 import tarfile
 import time
 from pathlib import Path
-from typing import Any
 
 from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError
@@ -97,7 +96,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = subparsers.add_parser("report", help="write the HTML and Markdown reports of a run folder")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("--output", default=None, help="HTML file (default: RUN_DIR/report.html)")

@@ -48,7 +48,7 @@ class MetricAssembly(CaseGates, BatchInvarianceCheck):
         basis = self.efficiency_basis
         result.settings.efficiency = basis
         result.notes.extend(f"efficiency: {note}" for note in self.precision.notes)
-        if getattr(self.model, "random_weights", False):
+        if self.model.random_weights:
             result.notes.append(f"weights: {self.model.weights_description()}: performance only, the answers "
                                 "are meaningless")
         if not self.model_cost.exact:
@@ -216,4 +216,4 @@ class MetricAssembly(CaseGates, BatchInvarianceCheck):
         return ModelCost(parameters=self.model.parameters,
                          weight_bytes_per_parameter=precision.weight_bytes_per_parameter,
                          kv_bytes_per_value=precision.kv_bytes_per_value,
-                         architecture=getattr(self.model, "architecture", None), kv=self.kv_geometry)
+                         architecture=self.model.architecture, kv=self.kv_geometry)

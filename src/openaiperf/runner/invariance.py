@@ -4,14 +4,13 @@ answer under load."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from openaiperf.loadgen.dispatcher import engine_sender, run_dispatch
-from openaiperf.loadgen.sessions import dispatch_sessions_closed, is_sessions
+from openaiperf.loadgen.sessions import dispatch_sessions_closed
 from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.invariance import compare_outputs
-from openaiperf.records import Record, measured
+from openaiperf.records import Record, Workload, is_sessions, measured
 from openaiperf.result import BatchInvariance, CaseResult
 from openaiperf.runner.state import RunnerState
 from openaiperf.scenarios import new_records
@@ -45,7 +44,7 @@ class BatchInvarianceCheck(RunnerState):
                             f"request(s) one at a time, {elapsed:.1f} s, not measured)")
         return {"batch_invariance": Metric(outcome.rate, "fraction", Better.HIGHER)}
 
-    def reference_pass(self, requests: Sequence[Any]) -> list[Record]:
+    def reference_pass(self, requests: Workload) -> list[Record]:
         """``requests`` (or sessions) one at a time, not measured; their records."""
         if is_sessions(requests):
             send = engine_sender(self.engine)
@@ -62,7 +61,7 @@ class BatchInvarianceCheck(RunnerState):
 
     def engine_tokenizer(self) -> Any:
         """The engine's tokenizer when it has one, else the model's (None when neither loads)."""
-        tokenizer = getattr(self.engine, "tokenizer", None)  # engines keep it as an attribute, if at all
+        tokenizer = self.engine.tokenizer
         if tokenizer is not None:
             return tokenizer
         try:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import dataclasses
 import time
 import traceback
-from collections.abc import Sequence
-from typing import Any
 
-from openaiperf.records import Session, measured, read_records
-from openaiperf.result import CaseResult, CaseSettings, metric_values
+from openaiperf.errors import ConfigError
+from openaiperf.records import Workload, is_sessions, measured, read_records
+from openaiperf.result import CaseResult, CaseSettings, EngineInfo, metric_values
 from openaiperf.runner.assembly import MetricAssembly
 from openaiperf.runner.rounds import rounds_of
 from openaiperf.runner.stall_retry import StallRetry
@@ -26,9 +25,13 @@ class CaseRunner(StallRetry, MetricAssembly):
         """Load the samples, build the requests, and warm the engine up (not measured)."""
         max_samples = self.settings.max_samples if self.settings.max_samples is not None else self.case.max_samples
         self.samples = self.task.load_samples(max_samples, self.settings.subset_seed)
-        self.requests = self.task.build_requests(self.samples, self.model)
+        requests = self.task.build_requests(self.samples, self.model)
         if body := self.task.spec.input_profile.request_body:
-            self.requests = [dataclasses.replace(r, body={**(r.body or {}), **body}) for r in self.requests]
+            if is_sessions(requests):
+                raise ConfigError("a multi-turn task's sessions do not carry a request body",
+                                  source=f"task {self.task.spec.name}", field="input_profile.request_body")
+            requests = [dataclasses.replace(r, body={**(r.body or {}), **body}) for r in requests]
+        self.requests = requests
         # A task whose requests are not generation (perplexity scoring) serves them through its own adapter.
         self.engine = self.task.adapt_engine(self.engine)
         warmup = self.settings.warmup_samples
@@ -37,18 +40,20 @@ class CaseRunner(StallRetry, MetricAssembly):
         if warmup > 0:
             # salted as a round of its own (-1): fresh per run, unlike any measured round's prompts
             self.warmup(self.task.for_round(self.requests[:warmup], self.round_tag(-1)))
-        self.result.engine_info = self.engine.info()
+        self.result.engine_info = EngineInfo.model_validate(self.engine.info())
         self.result.settings = CaseSettings(
             samples=len(self.samples), repeats=self.settings.repeats, subset_seed=self.settings.subset_seed,
             warmup_samples=warmup, dtype=self.dtype, max_new_tokens=self.task.spec.input_profile.max_new_tokens,
             salt=self.settings.salt if self.task.salts_prompts else None,
             prefix_sharing="declared" if self.task.declares_sharing() else "none")
 
-    def warmup(self, requests: Sequence[Any]) -> None:
+    def warmup(self, workload: Workload) -> None:
         # Prompts of their own (a tag in front): a prefix cache must not serve the measured requests from warmup.
         # A multi-turn session warms up with its first turn.
-        requests = [r.warmup_copy(i) for i, r in enumerate(requests)]
-        requests = [r.request(1, []) if isinstance(r, Session) else r for r in requests]
+        if is_sessions(workload):
+            requests = [s.warmup_copy(i).request(1, []) for i, s in enumerate(workload)]
+        else:
+            requests = [r.warmup_copy(i) for i, r in enumerate(workload)]
         records = new_records(requests, -1)
         start = time.perf_counter()
         for record in records:

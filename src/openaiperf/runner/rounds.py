@@ -6,11 +6,10 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 from openaiperf.monitor.prometheus import interval_peaks
 from openaiperf.monitor.stalls import Stalls, StallWatch
-from openaiperf.records import Record, RecordWriter
+from openaiperf.records import Record, RecordWriter, Workload
 from openaiperf.runner.state import RunnerState
 from openaiperf.scenarios import ScenarioRun
 
@@ -53,7 +52,7 @@ def rounds_of(records: Sequence[Record]) -> list[ScenarioRun]:
 class RoundAttempts(RunnerState):
     """One measured pass of the scenario over a round's requests."""
 
-    def measure_attempt(self, round_index: int, attempt: int, requests: list[Any],
+    def measure_attempt(self, round_index: int, attempt: int, requests: Workload,
                         writer: RecordWriter) -> tuple[ScenarioRun, Stalls]:
         """One pass of the scenario over ``requests``, watched for stalls of the client."""
         again = " (measured again: the client stalled)" if attempt else ""

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from openaiperf.engines import engine_unavailable_reason
+from openaiperf.hardware import HardwareProfile
 from openaiperf.matrix import Case
-from openaiperf.models import weights_skip_reason
-from openaiperf.scenarios import workload_skip_reason
+from openaiperf.models import ModelSpec, weights_skip_reason
+from openaiperf.result import SystemInfo
+from openaiperf.tasks import Task
 
 
-def case_skip_reason(case: Case, model: Any, hardware: Any, system: dict[str, Any] | None,
-                     task_kind: Any = None) -> str | None:
+def case_skip_reason(case: Case, model: ModelSpec, hardware: HardwareProfile, system: SystemInfo | None,
+                     task_kind: type[Task] | None = None) -> str | None:
     """Why ``case`` cannot run on ``hardware`` (shown as the skip reason), or None.
-    ``task_kind``: the case task's class (its capabilities decide whether random weights can run it)."""
-    reason = weights_skip_reason(model, task_kind, case.task) or workload_skip_reason(case.scenario, task_kind)
+    ``task_kind``: the case task's class (its capabilities decide whether random weights can run it,
+    and whether the case's scenario can drive its workload)."""
+    reason = weights_skip_reason(model, task_kind is not None and task_kind.judges_quality, case.task) or (
+        task_kind.workload_skip_reason(case.scenario) if task_kind is not None else None)
     if reason:
         return reason
     limit_b = hardware.max_model_params_b

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from openaiperf.engines import Engine
+from openaiperf.hardware import HardwareProfile
 from openaiperf.matrix import Case
+from openaiperf.models import ModelSpec
 from openaiperf.monitor.case import CaseMonitor
 from openaiperf.monitor.prometheus import ServerMetricsTracker
 from openaiperf.paths import name_in
 from openaiperf.profiling import create_case_profiler
 from openaiperf.progress import CaseProgress
-from openaiperf.records import Record
-from openaiperf.result import CaseResult
+from openaiperf.records import Record, Workload
+from openaiperf.result import CaseResult, SystemInfo
 from openaiperf.runner.settings import RunSettings
 from openaiperf.scenarios import ScenarioRun, create_scenario, scenario_config
-from openaiperf.tasks import Sample
+from openaiperf.tasks import Sample, Task
 
 
 def round_tag(case_id: str, round_index: int, attempt: int = 0, salt: str = "") -> str:
@@ -38,7 +40,8 @@ class RunnerState:
     runner's parts (rounds, stall retries, metric assembly, batch invariance, gates) each
     add their methods on top of it."""
 
-    def __init__(self, case: Case, *, task: Any, engine: Any, model: Any, hardware: Any, system: dict[str, Any] | None,
+    def __init__(self, case: Case, *, task: Task, engine: Engine, model: ModelSpec, hardware: HardwareProfile,
+                 system: SystemInfo | None,
                  dtype: str, run_dir: Path, settings: RunSettings, progress: CaseProgress | None = None) -> None:
         self.case = case
         #: the live progress line (draws nothing unless given a terminal)
@@ -55,7 +58,7 @@ class RunnerState:
         self.records_path.unlink(missing_ok=True)
         self.result.records_file = str(self.records_path.relative_to(run_dir))
         self.samples: list[Sample] = []
-        self.requests: list[Any] = []
+        self.requests: Workload = []
         self.runs: list[ScenarioRun] = []
         self.run_dir = run_dir
         gpu = hardware.device != "cpu"
@@ -65,7 +68,7 @@ class RunnerState:
         self.monitor = CaseMonitor(case.id, run_dir, enabled=settings.monitor, interval_s=settings.monitor_interval_s,
                                    metrics=("cpu", "gpu") if gpu else ("cpu",), prometheus=endpoint)
         #: each round's requests (the task's, as tagged for that round)
-        self.round_requests: list[list[Any]] = []
+        self.round_requests: list[Workload] = []
 
         self.profiler = create_case_profiler(settings.profile, case.id, run_dir)
         # Online scenarios fall back to the task's SLA defaults.

@@ -20,10 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
+from openaiperf.engines import Engine
 from openaiperf.metrics import MetricSet
-from openaiperf.records import Record, RecordSink, Request
+from openaiperf.records import Record, RecordSink, Request, Workload
 from openaiperf.registry import Options, Registry, add_registry, option_field, parse_options
 
 
@@ -80,14 +81,18 @@ class Scenario:
     sessions: ClassVar[bool] = False
 
     config: ScenarioConfig
-    options: Any
+    #: its options, validated by :attr:`Options` (an instance of it)
+    options: BaseModel
 
     def __init__(self, config: ScenarioConfig) -> None:
         self.config = config
         self.options = parse_options(self.Options, config.options, source=f"scenario {self.name}")
 
-    def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
-        """Drive ``engine`` with ``requests``; pass every finished record to ``sink``."""
+    def run(self, engine: Engine, requests: Workload, sink: RecordSink, round_index: int = 0) -> ScenarioRun:
+        """Drive ``engine`` with ``requests`` (requests, or multi-turn sessions when the task
+        builds them: :func:`~openaiperf.records.is_sessions` tells; a scenario that cannot drive
+        sessions leaves ``sessions`` False and is never given any); pass every finished
+        record to ``sink``."""
         raise NotImplementedError
 
     def metrics(self, records: Sequence[Record], runs: Sequence[ScenarioRun]) -> MetricSet:
@@ -160,21 +165,6 @@ def in_send_order(requests: Sequence[Request], records: Sequence[Record]) -> lis
 def session_scenarios() -> list[str]:
     """The scenarios that drive multi-turn sessions."""
     return [name for name, cls in scenarios.classes().items() if cls.sessions]
-
-
-def workload_skip_reason(scenario: str, task_kind: Any) -> str | None:
-    """Why a scenario cannot run a task's workload (a task kind that builds sessions on a
-    scenario that cannot drive them), or None."""
-    if not getattr(task_kind, "builds_sessions", False):
-        return None
-    try:
-        cls = scenario_class(scenario)
-    except Exception:
-        return None  # an unknown or broken scenario has its own error
-    if cls.sessions:
-        return None
-    return (f"scenario {scenario!r} cannot drive multi-turn sessions (task kind {task_kind.kind!r}); "
-            f"scenarios that can: {', '.join(session_scenarios())}")
 
 
 def check_minimums(run: ScenarioRun, config: ScenarioConfig) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from openaiperf.errors import ConfigError
 from openaiperf.registry import field_flag
@@ -12,7 +11,7 @@ from openaiperf.scenarios import ScenarioConfig, scenarios
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("scenario", help="list the scenarios and their options",
                                    description="Scenarios: built-in, registered, and entry points.")
     commands = parser.add_subparsers(dest="scenario_command", metavar="ACTION", required=True)

@@ -9,14 +9,14 @@ sent when the one before has been answered and the user has thought. The first
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from pydantic import Field
 
+from openaiperf.engines import Engine
 from openaiperf.loadgen.dispatcher import dispatch_closed, engine_sender, run_dispatch
-from openaiperf.loadgen.sessions import dispatch_sessions_closed, is_sessions
-from openaiperf.records import RecordSink, Request
+from openaiperf.loadgen.sessions import dispatch_sessions_closed
+from openaiperf.records import RecordSink, Workload, is_sessions
 from openaiperf.registry import Options, option_field
 from openaiperf.scenarios import Scenario, ScenarioConfig, ScenarioRun, new_records
 from openaiperf.scenarios.online import finish_run, with_warmup, with_warmup_sessions
@@ -46,11 +46,11 @@ class MultiStreamScenario(Scenario):
         warmup = self.options.warmup_requests
         self.warmup = self.streams if warmup is None else warmup
 
-    def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
+    def run(self, engine: Engine, requests: Workload, sink: RecordSink, round_index: int = 0) -> ScenarioRun:
         send = engine_sender(engine)
         settings: dict[str, Any] = {"stream_count": self.streams, "warmup_requests": self.warmup, "loop": "closed"}
         if is_sessions(requests):
-            sessions = with_warmup_sessions(requests, self.warmup, self.config.min_queries)  # type: ignore[arg-type]
+            sessions = with_warmup_sessions(requests, self.warmup, self.config.min_queries)
             result = run_dispatch(engine, lambda: dispatch_sessions_closed(
                 sessions, self.streams, send, sink, warmup=self.warmup, round_index=round_index))
             settings["sessions"] = len(sessions) - self.warmup

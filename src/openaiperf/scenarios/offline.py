@@ -8,11 +8,11 @@ do not apply to a batch)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from openaiperf.loadgen.sessions import is_sessions, run_waves
-from openaiperf.records import RecordSink, Request
+from openaiperf.engines import Engine
+from openaiperf.loadgen.sessions import run_waves
+from openaiperf.records import RecordSink, Workload, is_sessions
 from openaiperf.scenarios import Scenario, ScenarioRun, check_minimums, new_records
 
 
@@ -20,9 +20,9 @@ class OfflineScenario(Scenario):
     name: ClassVar[str] = "offline"
     sessions: ClassVar[bool] = True
 
-    def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
+    def run(self, engine: Engine, requests: Workload, sink: RecordSink, round_index: int = 0) -> ScenarioRun:
         if is_sessions(requests):
-            waves = run_waves(engine, requests, sink, round_index)  # type: ignore[arg-type]
+            waves = run_waves(engine, requests, sink, round_index)
             run = ScenarioRun(records=waves.records, start=waves.start, end=waves.end, requests=waves.requests,
                               settings={"batching": "engine, one wave per turn", "sessions": len(requests),
                                         "sessions_ended_early": waves.ended_early})

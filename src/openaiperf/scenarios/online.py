@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from openaiperf.engines import Engine
 from openaiperf.loadgen.client_load import client_summary
 from openaiperf.loadgen.dispatcher import DispatchResult
 from openaiperf.loadgen.sessions import SessionDispatch
@@ -54,7 +55,7 @@ def default_warmup(concurrency: float) -> int:
 
 
 def finish_run(result: DispatchResult, config: ScenarioConfig, settings: dict[str, Any],
-               engine: Any, requests: Sequence[Request] = ()) -> ScenarioRun:
+               engine: Engine, requests: Sequence[Request] = ()) -> ScenarioRun:
     """The round's run: ``requests`` are the ones dispatched (records aligned), unless
     the dispatch kept them itself (sessions, whose requests are made as they go)."""
     sent = result.requests if isinstance(result, SessionDispatch) else in_send_order(requests, result.records)
@@ -77,11 +78,11 @@ def finish_run(result: DispatchResult, config: ScenarioConfig, settings: dict[st
     return run
 
 
-def check_client(run: ScenarioRun, result: DispatchResult, config: ScenarioConfig, engine: Any) -> None:
+def check_client(run: ScenarioRun, result: DispatchResult, config: ScenarioConfig, engine: Engine) -> None:
     """The client's own load over the round, and whether it (not the server) set the limit:
     ``client-bound`` makes the round INVALID unless ``--allow-client-bound``."""
     # an engine in the client's process (hf, vllm) spends its compute there: the client cannot be told apart
-    summary = client_summary(result.client, result.records, judged=bool(getattr(engine, "online", False)))
+    summary = client_summary(result.client, result.records, judged=engine.online)
     run.settings["client"] = summary
     if summary["client_bound"]:
         allowed = config.allow_client_bound

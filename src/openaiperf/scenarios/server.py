@@ -48,6 +48,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from openaiperf.engines import Engine
 from openaiperf.errors import ConfigError
 from openaiperf.loadgen.arrivals import RateRamp, arrival_times, offered_rate, ramp_times, trace_offsets
 from openaiperf.loadgen.capacity import auto_workers
@@ -55,7 +56,7 @@ from openaiperf.loadgen.cluster import check_cluster_option
 from openaiperf.loadgen.dispatcher import dispatch_open, engine_sender, run_dispatch
 from openaiperf.loadgen.early_stopping import early_stopping_metrics
 from openaiperf.loadgen.saturation import detect_saturation
-from openaiperf.loadgen.sessions import dispatch_sessions_open, is_sessions
+from openaiperf.loadgen.sessions import dispatch_sessions_open
 from openaiperf.loadgen.sla_search import SlaTrial, sla_estimate
 from openaiperf.loadgen.slo import (
     SERVER_SLA,
@@ -69,7 +70,7 @@ from openaiperf.loadgen.slo import (
 from openaiperf.loadgen.workers import dispatch_with_workers, loadgen_constraints
 from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.latency import distribution, e2e_s, tpot_s, ttft_s
-from openaiperf.records import Record, RecordSink, Request
+from openaiperf.records import Record, RecordSink, Request, Workload, is_sessions, salted_workload
 from openaiperf.registry import Options, option_field
 from openaiperf.scenarios import Scenario, ScenarioConfig, ScenarioRun, new_records
 from openaiperf.scenarios.online import default_warmup, finish_run, with_warmup, with_warmup_sessions
@@ -322,18 +323,17 @@ class ServerScenario(Scenario):
             count = max(count, math.ceil(qps * self.config.min_duration_s) + 1)
         return count
 
-    def uses_trace(self, requests: Sequence[Any]) -> bool:
+    def uses_trace(self, requests: Workload) -> bool:
         """Whether the arrivals follow the requests' trace times (``arrivals``), refusing
         a trace asked for without one."""
-        carried = bool(requests) and not is_sessions(requests) and all(
-            getattr(r, "arrival_s", None) is not None for r in requests)
+        carried = bool(requests) and not is_sessions(requests) and all(r.arrival_s is not None for r in requests)
         arrivals = self.options.arrivals
         if arrivals == "trace" and not carried:
             raise ConfigError("the task's requests carry no arrival times (a trace-replay task's do); "
                               "use --arrivals poisson", source=f"scenario {self.name}", field="arrivals")
         return arrivals == "trace" or (arrivals == "auto" and carried)
 
-    def run_at(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int,
+    def run_at(self, engine: Engine, requests: Workload, sink: RecordSink, round_index: int,
                qps: float) -> ScenarioRun:
         warmup = self.warmup_for(qps)
         send = engine_sender(engine)
@@ -341,7 +341,7 @@ class ServerScenario(Scenario):
                                     "warmup_requests": warmup, "loop": "open", "sla": self.sla.to_json(),
                                     "sla_source": self.sla_source}
         if is_sessions(requests):
-            sessions = with_warmup_sessions(requests, warmup, self.measured_count(qps))  # type: ignore[arg-type]
+            sessions = with_warmup_sessions(requests, warmup, self.measured_count(qps))
             starts = arrival_times(len(sessions), qps, seed=self.seed + round_index, burstiness=self.burstiness,
                                    warmup=warmup).tolist()
             if self.sharded(qps):
@@ -515,7 +515,7 @@ class ServerScenario(Scenario):
         settings["loadgen"] = report
         return result
 
-    def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
+    def run(self, engine: Engine, requests: Workload, sink: RecordSink, round_index: int = 0) -> ScenarioRun:
         searching = "find-sla" if self.options.find_sla else "find-peak"
         if not self.find_peak and not self.options.find_sla:
             return self.run_at(engine, requests, sink, round_index, self.qps)
@@ -536,7 +536,8 @@ class ServerScenario(Scenario):
             # each trial's prompts start with a salt of their own: a prefix cache must not serve a trial
             # from the ones before it (a workload's shared prefixes stay shared within the trial)
             tried.append(qps)
-            salted = [r.salted(f"[trial {len(tried)}]") for r in requests]
+            trial_salt = f"[trial {len(tried)}]"
+            salted = salted_workload(requests, lambda index: trial_salt)
             run = self.run_at(engine, salted, kept.append, round_index, qps)
             runs[qps], pending[qps] = run, kept
             if run.settings.get("saturation", {}).get("detected"):

@@ -5,12 +5,12 @@ run one at a time, turn by turn, with their think times."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from openaiperf.engines import Engine
 from openaiperf.loadgen.dispatcher import engine_sender, run_dispatch
-from openaiperf.loadgen.sessions import dispatch_sessions_closed, is_sessions
-from openaiperf.records import RecordSink, Request
+from openaiperf.loadgen.sessions import dispatch_sessions_closed
+from openaiperf.records import RecordSink, Workload, is_sessions
 from openaiperf.scenarios import Scenario, ScenarioRun, check_minimums, new_records
 
 
@@ -18,10 +18,10 @@ class SingleStreamScenario(Scenario):
     name: ClassVar[str] = "single_stream"
     sessions: ClassVar[bool] = True
 
-    def run(self, engine: Any, requests: Sequence[Request], sink: RecordSink, round_index: int = 0) -> ScenarioRun:
+    def run(self, engine: Engine, requests: Workload, sink: RecordSink, round_index: int = 0) -> ScenarioRun:
         if is_sessions(requests):
             send = engine_sender(engine)
-            result = run_dispatch(engine, lambda: dispatch_sessions_closed(requests, 1, send, sink,  # type: ignore
+            result = run_dispatch(engine, lambda: dispatch_sessions_closed(requests, 1, send, sink,
                                                                            round_index=round_index))
             run = ScenarioRun(records=result.records, start=result.start, end=result.end,
                               requests=result.requests,  # type: ignore[attr-defined]

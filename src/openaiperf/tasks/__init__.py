@@ -18,10 +18,13 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
+from openaiperf.engines import Engine
 from openaiperf.errors import ConfigError, UnknownNameError, validation_error
 from openaiperf.metrics import MetricSet
+from openaiperf.models import ModelSpec
+from openaiperf.records import Record, Workload, salted_workload
 from openaiperf.registry import Options, Registry, Requirement, add_registry
-from openaiperf.scenarios import scenarios
+from openaiperf.scenarios import ScenarioRun, scenario_class, scenarios, session_scenarios
 from openaiperf.specs import Spec, load_yaml_spec
 from openaiperf.userdir import user_tasks_dir
 
@@ -160,7 +163,7 @@ class Task:
     :meth:`build_requests` returns multi-turn :class:`~openaiperf.records.Session` s,
     which only the scenarios that can drive them run), ``requires``, ``Options``
     (validates the task file's ``parameters``), :meth:`adapt_engine`,
-    :meth:`case_metrics`, :meth:`for_round` and :meth:`prefix_cache_metrics`.
+    :meth:`case_metrics`, :meth:`for_round`, :meth:`workload_skip_reason` and :meth:`prefix_cache_metrics`.
     """
 
     #: the kind's name (set by the registry when the class has none)
@@ -180,10 +183,13 @@ class Task:
     Options: ClassVar[type[BaseModel]] = Options
 
     spec: TaskSpec
-    parameters: Any
+    #: the task file's ``parameters``, validated by :attr:`Options` (an instance of it)
+    parameters: BaseModel
+    #: where its dataset was read from, once loaded (``datasets.eval`` or ``--dataset-source``)
+    source: str | None = None
 
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
-                 model: Any = None) -> None:
+                 model: ModelSpec | None = None) -> None:
         self.spec = spec
         self.dataset_source = dataset_source
         self.base_dir = base_dir
@@ -194,20 +200,23 @@ class Task:
         """The samples (``max_samples`` of them, a subset drawn with ``seed`` when given)."""
         raise NotImplementedError
 
-    def build_requests(self, samples: Sequence[Sample], model: Any) -> list[Any]:
-        """One request per sample (:class:`openaiperf.records.Request`)."""
+    def build_requests(self, samples: Sequence[Sample], model: ModelSpec | None) -> Workload:
+        """The workload: one :class:`~openaiperf.records.Request` per sample, or (a kind that
+        ``builds_sessions``) one multi-turn :class:`~openaiperf.records.Session` per sample.
+        ``model``: the case's model (its ``chat`` template, ``context_length``...); None when
+        the task is checked without one."""
         raise NotImplementedError
 
-    def evaluate(self, samples: Sequence[Sample], records: Sequence[Any], model: Any) -> QualityResult:
+    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: ModelSpec | None) -> QualityResult:
         """Quality of the first measured round's answers, with the verdict of each target."""
         raise NotImplementedError
 
-    def adapt_engine(self, engine: Any) -> Any:
+    def adapt_engine(self, engine: Engine) -> Engine:
         """The engine the requests go to: the case's, or (a task whose requests are not
         generation, as perplexity's scoring) an adapter around it."""
         return engine
 
-    def case_metrics(self, records: Sequence[Any], runs: Sequence[Any]) -> MetricSet:
+    def case_metrics(self, records: Sequence[Record], runs: Sequence[ScenarioRun]) -> MetricSet:
         """Task-specific metrics (e.g. scored tokens/s), added to the case's."""
         return {}
 
@@ -215,7 +224,7 @@ class Task:
         """Whether this workload's requests share prefixes on purpose (default: ``shares_prefixes``)."""
         return self.shares_prefixes
 
-    def for_round(self, requests: Sequence[Any], tag: str) -> list[Any]:
+    def for_round(self, requests: Workload, tag: str) -> Workload:
         """The requests of one measured round (or of the warmup), salted. ``tag`` is unique
         to the run (its salt), the case, the round and the attempt at it. A workload that
         shares prefixes on purpose gets ``tag`` in front of every prompt: the requests that
@@ -225,12 +234,27 @@ class Task:
         prompt (:func:`request_salt`), so no measured prompt begins like one the server has
         seen. Unchanged where the task does not salt (``salts_prompts``)."""
         if not self.salts_prompts:
-            return list(requests)
+            return requests
         if self.declares_sharing():
-            return [r.salted(tag) for r in requests]
-        return [r.salted(request_salt(tag, index)) for index, r in enumerate(requests)]
+            return salted_workload(requests, lambda index: tag)
+        return salted_workload(requests, lambda index: request_salt(tag, index))
 
-    def prefix_cache_metrics(self, runs: Sequence[Any], block_size: int | None) -> MetricSet:
+    @classmethod
+    def workload_skip_reason(cls, scenario: str) -> str | None:
+        """Why ``scenario`` cannot run this kind's workload (sessions on a scenario that cannot
+        drive them), or None."""
+        if not cls.builds_sessions:
+            return None
+        try:
+            scenario_cls = scenario_class(scenario)
+        except Exception:
+            return None  # an unknown or broken scenario has its own error
+        if scenario_cls.sessions:
+            return None
+        return (f"scenario {scenario!r} cannot drive multi-turn sessions (task kind {cls.kind!r}); "
+                f"scenarios that can: {', '.join(session_scenarios())}")
+
+    def prefix_cache_metrics(self, runs: Sequence[ScenarioRun], block_size: int | None) -> MetricSet:
         """What an ideal prefix cache would have served of the prompts the rounds sent
         (``runs[i].requests``), for a workload that can tell (e.g. the fraction of prompt
         tokens); ``block_size``: the engine's KV-cache block, when the server said."""

@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import Field
 
 from openaiperf.errors import ConfigError
+from openaiperf.models import ModelSpec
 from openaiperf.records import Record, Request
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec
@@ -127,7 +128,7 @@ class ChatTask(Task):
     parameters: ChatParameters
 
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
-                 model: Any = None) -> None:
+                 model: ModelSpec | None = None) -> None:
         super().__init__(spec, dataset_source=dataset_source, base_dir=base_dir, model=model)
         self.source: str | None = None
         self.complete = True
@@ -147,19 +148,19 @@ class ChatTask(Task):
                                                        "output_tokens": min(reply_len, p.max_output_tokens)})
                 for index, prompt, prompt_len, reply_len in kept]
 
-    def build_requests(self, samples: Sequence[Sample], model: Any) -> list[Request]:
+    def build_requests(self, samples: Sequence[Sample], model: ModelSpec | None) -> list[Request]:
         profile = self.spec.input_profile
         requests = []
         for i, sample in enumerate(samples):
             common = dict(id=f"{sample.id}#{i}", sample_id=sample.id, max_tokens=sample.fields["output_tokens"],
                           temperature=profile.temperature, top_p=profile.top_p, ignore_eos=self.parameters.ignore_eos)
-            if getattr(model, "chat", True):
+            if model is None or model.chat:
                 requests.append(Request(messages=[{"role": "user", "content": sample.fields["prompt"]}], **common))
             else:
                 requests.append(Request(prompt=sample.fields["prompt"], **common))
         return requests
 
-    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
+    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: ModelSpec | None) -> QualityResult:
         by_id = {s.id: s for s in samples}
         ok = [r for r in records if r.ok and r.sample_id in by_id]
         result = QualityResult()

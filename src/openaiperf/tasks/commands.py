@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -25,7 +24,7 @@ from openaiperf.userdir import user_tasks_dir
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("task", help="list, validate, check and register task definitions",
                                    description="Task definitions (YAML; see docs/new-task.md).")
     commands = parser.add_subparsers(dest="task_command", metavar="ACTION", required=True)

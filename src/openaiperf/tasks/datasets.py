@@ -13,7 +13,7 @@ from typing import Any
 
 from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError
-from openaiperf.tasks import DatasetSpec
+from openaiperf.tasks import DatasetSpec, Task
 
 
 def distribution_file(source: str) -> Path:
@@ -163,7 +163,7 @@ def preflight(task_spec: Any, *, max_samples: int | None, source_override: str |
                                   f"(use --max-samples {rows} or less, or a larger dataset)", source=str(path))
 
 
-def eval_dataset_path(task: Any) -> Path:
+def eval_dataset_path(task: Task) -> Path:
     """The path of a task's ``datasets.eval`` file (or ``--dataset-source``), checked to
     exist and, for the shipped file, verified against its sha256; notes the source on
     the task (``task.source``)."""

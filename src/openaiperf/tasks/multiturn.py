@@ -30,12 +30,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
 
 from openaiperf.errors import ConfigError
+from openaiperf.models import ModelSpec
 from openaiperf.records import Record, Session, Turn
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec
@@ -89,7 +90,7 @@ class MultiTurnTask(Task):
     parameters: MultiTurnParameters
 
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
-                 model: Any = None) -> None:
+                 model: ModelSpec | None = None) -> None:
         super().__init__(spec, dataset_source=dataset_source, base_dir=base_dir, model=model)
         self.source: str | None = None
         self.complete = True
@@ -131,15 +132,15 @@ class MultiTurnTask(Task):
                               f"filters; --max-samples {wanted} asks for more", source=str(path))
         return samples
 
-    def build_requests(self, samples: Sequence[Sample], model: Any) -> list[Session]:
+    def build_requests(self, samples: Sequence[Sample], model: ModelSpec | None) -> list[Session]:
         p, profile = self.parameters, self.spec.input_profile
-        return [Session(id=sample.id, sample_id=sample.id, system=p.system, chat=bool(getattr(model, "chat", True)),
+        return [Session(id=sample.id, sample_id=sample.id, system=p.system, chat=model is None or model.chat,
                         turns=tuple(Turn(t["user"], t["reply"], t["max_tokens"]) for t in sample.fields["turns"]),
                         history=p.history, think_time_s=p.think_time_s, think_time=p.think_time, seed=p.seed + i,
                         temperature=profile.temperature, top_p=profile.top_p)
                 for i, sample in enumerate(samples)]
 
-    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
+    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: ModelSpec | None) -> QualityResult:
         p = self.parameters
         ok = [r for r in records if r.ok]
         result = QualityResult()

@@ -38,8 +38,10 @@ from pydantic import Field, model_validator
 from openaiperf.engines import Engine, Scorer
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.metrics import Better, Metric, MetricSet
+from openaiperf.models import ModelSpec
 from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options
+from openaiperf.scenarios import ScenarioRun
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec, select_subset
 from openaiperf.tasks.datasets import dataset_details, load_rows
 from openaiperf.tasks.quality import apply_targets, record_per_sample, sample_fingerprint
@@ -161,7 +163,7 @@ class PerplexityTask(Task):
     parameters: PerplexityParameters
 
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
-                 model: Any = None) -> None:
+                 model: ModelSpec | None = None) -> None:
         super().__init__(spec, dataset_source=dataset_source, base_dir=base_dir, model=model)
         self.source: str | None = None
         self.logprobs: dict[str, list[float]] = {}
@@ -186,15 +188,15 @@ class PerplexityTask(Task):
         return select_subset(samples, max_samples, seed, source=f"{self.source} ({len(ids)} tokens, "
                              f"{len(samples)} windows of {p.context_length} tokens, stride {p.stride})")
 
-    def build_requests(self, samples: Sequence[Sample], model: Any) -> list[ScoringRequest]:
+    def build_requests(self, samples: Sequence[Sample], model: ModelSpec | None) -> list[ScoringRequest]:
         self.targets = {s.id: s.fields["target_tokens"] for s in samples}
         return [ScoringRequest(id=s.id, sample_id=s.id, max_tokens=0, prompt="", token_ids=s.fields["token_ids"],
                                target_tokens=s.fields["target_tokens"]) for s in samples]
 
-    def adapt_engine(self, engine: Any) -> ScoringEngine:
+    def adapt_engine(self, engine: Engine) -> ScoringEngine:
         return ScoringEngine(engine, self.parameters.batch_size, self.logprobs)
 
-    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
+    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: ModelSpec | None) -> QualityResult:
         """Perplexity over every requested window; a failed window's target tokens
         count ln(vocabulary size) nats each (the uniform guess)."""
         per_record = record_per_sample(samples, records)
@@ -226,10 +228,10 @@ class PerplexityTask(Task):
             result.details["failed_window_score"] = (f"uniform over the {self.vocab_size}-token vocabulary: "
                                                      f"ln {self.vocab_size} nats per target token")
         fingerprint = sample_fingerprint([s.id for s in samples], 0)
-        apply_targets(self.spec, model.name, fingerprint, result)
+        apply_targets(self.spec, model.name if model is not None else None, fingerprint, result)
         return result
 
-    def case_metrics(self, records: Sequence[Record], runs: Sequence[Any]) -> MetricSet:
+    def case_metrics(self, records: Sequence[Record], runs: Sequence[ScenarioRun]) -> MetricSet:
         """Scored tokens per second over the measured rounds: the scoring workload's
         throughput (``e2e_*`` is the latency per window, ``total_tokens_per_s`` counts
         every window token, context included)."""

@@ -54,9 +54,9 @@ def sample_fingerprint(sample_ids: Sequence[str], max_new_tokens: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def apply_targets(spec: TaskSpec, model_name: str, fingerprint: str, result: QualityResult) -> None:
-    """Fill ``result.checks`` from the task's quality targets."""
-    reference: dict[str, Any] = spec.references.get(model_name, {})
+def apply_targets(spec: TaskSpec, model_name: str | None, fingerprint: str, result: QualityResult) -> None:
+    """Fill ``result.checks`` from the task's quality targets (``model_name``: whose references; None: none)."""
+    reference: dict[str, Any] = spec.references.get(model_name, {}) if model_name is not None else {}
     same_samples = reference.get("samples") == fingerprint
     result.details["reference_fingerprint"] = reference.get("samples")
     result.details["sample_fingerprint"] = fingerprint

@@ -35,6 +35,7 @@ from pydantic import Field
 from openaiperf.errors import ConfigError
 from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.prefix_cache import ideal_prefix_hits, shared_prefix_ideal_rate
+from openaiperf.models import ModelSpec
 from openaiperf.records import Record, Request
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task
@@ -89,7 +90,7 @@ class SharedPrefixTask(Task):
             samples = samples[:max_samples]
         return samples
 
-    def build_requests(self, samples: Sequence[Sample], model: Any) -> list[Request]:
+    def build_requests(self, samples: Sequence[Sample], model: ModelSpec | None) -> list[Request]:
         profile = self.spec.input_profile
         return [Request(id=f"{s.id}#{i}", sample_id=s.id, prompt=s.fields["prompt"],
                         max_tokens=s.fields["output_tokens"], temperature=profile.temperature, top_p=profile.top_p,
@@ -98,7 +99,7 @@ class SharedPrefixTask(Task):
     def prefix_cache_metrics(self, runs: Sequence[Any], block_size: int | None) -> MetricSet:
         return ideal_metrics(self, runs, block_size or self.parameters.block_size)
 
-    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
+    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: ModelSpec | None) -> QualityResult:
         p = self.parameters
         result = QualityResult()
         check_exact_output_tokens(samples, records, result)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from openaiperf.metrics.stats import bootstrap_ci
+from openaiperf.models import ModelSpec
 from openaiperf.records import Record, Request
 from openaiperf.registry import Requirement, requirement
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec, select_subset
@@ -34,7 +35,7 @@ class SummarizationTask(Task):
     fields: ClassVar[tuple[str, ...]] = ("id", "document", "summary")
 
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
-                 model: Any = None, bootstrap_seed: int = 0) -> None:
+                 model: ModelSpec | None = None, bootstrap_seed: int = 0) -> None:
         super().__init__(spec, dataset_source=dataset_source, base_dir=base_dir, model=model)
         self.bootstrap_seed = bootstrap_seed
         self.source: str | None = None
@@ -46,7 +47,7 @@ class SummarizationTask(Task):
         samples = [Sample(id=str(row["id"]), fields=row) for row in rows]
         return select_subset(samples, max_samples, seed, source=self.source)
 
-    def build_requests(self, samples: Sequence[Sample], model: Any) -> list[Request]:
+    def build_requests(self, samples: Sequence[Sample], model: ModelSpec | None) -> list[Request]:
         prompt = self.spec.prompt
         user_template = prompt.user if prompt else DEFAULT_USER_PROMPT
         system = prompt.system if prompt else None
@@ -56,7 +57,7 @@ class SummarizationTask(Task):
             user = user_template.format(**sample.fields)
             common: dict[str, Any] = dict(id=f"{sample.id}#{i}", sample_id=sample.id, max_tokens=profile.max_new_tokens,
                           temperature=profile.temperature, top_p=profile.top_p)
-            if getattr(model, "chat", True):
+            if model is None or model.chat:
                 messages = ([{"role": "system", "content": system}] if system else []) + [
                     {"role": "user", "content": user}
                 ]
@@ -65,7 +66,7 @@ class SummarizationTask(Task):
                 requests.append(Request(prompt=f"{system + chr(10) if system else ''}{user}\nSummary:", **common))
         return requests
 
-    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
+    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: ModelSpec | None) -> QualityResult:
         """ROUGE of every requested sample against its reference summary; a sample
         whose request failed scores 0 (and 0 output tokens), so the quality gate
         still applies to the sample set asked for."""
@@ -103,5 +104,5 @@ class SummarizationTask(Task):
             result.details["failed_sample_score"] = "ROUGE 0 and 0 output tokens for each failed sample"
         result.details.update(dataset_details(self.spec.datasets["eval"], self.source))
         fingerprint = sample_fingerprint([s.id for s in samples], self.spec.input_profile.max_new_tokens)
-        apply_targets(self.spec, model.name, fingerprint, result)
+        apply_targets(self.spec, model.name if model is not None else None, fingerprint, result)
         return result

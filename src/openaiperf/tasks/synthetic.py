@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import Field
 
 from openaiperf.errors import ConfigError
+from openaiperf.models import ModelSpec
 from openaiperf.records import Record, Request
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task, select_subset
@@ -67,9 +68,9 @@ class SyntheticTask(Task):
     def vocabulary(self) -> tuple[np.ndarray, Any]:
         """(the token ids prompts are drawn from, the tokenizer or None)."""
         model = self.model
-        random = getattr(model, "random_weights", False)
+        random = model is not None and model.random_weights
         tokenizer = tokenizer_for(model, self.spec.name, required=not random)
-        architecture = getattr(model, "architecture", None)
+        architecture = model.architecture if model is not None else None
         if tokenizer is not None:
             size = len(tokenizer)
             if architecture is not None:
@@ -77,8 +78,9 @@ class SyntheticTask(Task):
             special = set(tokenizer.all_special_ids)
         else:
             if architecture is None:
-                raise ConfigError(f"model {model.name} has neither a tokenizer nor an architecture to draw token ids "
-                                  "from", source=f"task {self.spec.name}")
+                name = model.name if model is not None else "(none)"
+                raise ConfigError(f"model {name} has neither a tokenizer nor an architecture to draw token ids from",
+                                  source=f"task {self.spec.name}")
             size, special = architecture.vocab_size, architecture.special_token_ids
         return np.array([t for t in range(size) if t not in special]), tokenizer
 
@@ -99,14 +101,14 @@ class SyntheticTask(Task):
                         "point": f"{input_length}x{output_length}"}))
         return select_subset(samples, max_samples, seed, source=f"task {self.spec.name} ({len(samples)} prompts)")
 
-    def build_requests(self, samples: Sequence[Sample], model: Any) -> list[Request]:
+    def build_requests(self, samples: Sequence[Sample], model: ModelSpec | None) -> list[Request]:
         profile = self.spec.input_profile
         return [Request(id=f"{s.id}#{i}", sample_id=s.id, prompt=s.fields["prompt"],
                         prompt_token_ids=s.fields["prompt_token_ids"], max_tokens=s.fields["output_tokens"],
                         temperature=profile.temperature, top_p=profile.top_p, ignore_eos=True)
                 for i, s in enumerate(samples)]
 
-    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
+    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: ModelSpec | None) -> QualityResult:
         by_id = {s.id: s for s in samples}
         ok = [r for r in records if r.ok and r.sample_id in by_id]
         result = QualityResult()

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from openaiperf.errors import ConfigError
+from openaiperf.models import ModelSpec
 from openaiperf.models.tokenizer import local_tokenizer_sources, model_tokenizer
 
 
-def tokenizer_for(model: Any, task_name: str, *, required: bool = True) -> Any:
+def tokenizer_for(model: ModelSpec | None, task_name: str, *, required: bool = True) -> Any:
     """The tokenizer of ``model`` (a ModelSpec); its weights are provisioned if needed.
     A random-weights model has one only when it is on this machine already: without
     it, None if not ``required``, else an error saying so."""

@@ -42,6 +42,7 @@ from pydantic import Field
 
 from openaiperf.errors import ConfigError
 from openaiperf.metrics import MetricSet
+from openaiperf.models import ModelSpec
 from openaiperf.records import Record, Request
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec
@@ -152,7 +153,7 @@ class TraceTask(Task):
     parameters: TraceParameters
 
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
-                 model: Any = None) -> None:
+                 model: ModelSpec | None = None) -> None:
         super().__init__(spec, dataset_source=dataset_source, base_dir=base_dir, model=model)
         self.source: str | None = None
         self.details: dict[str, Any] = {}
@@ -228,7 +229,7 @@ class TraceTask(Task):
                             span_s=samples[-1].fields["arrival_s"] if samples else 0.0)
         return samples
 
-    def build_requests(self, samples: Sequence[Sample], model: Any) -> list[Request]:
+    def build_requests(self, samples: Sequence[Sample], model: ModelSpec | None) -> list[Request]:
         profile = self.spec.input_profile
         return [Request(id=f"{s.id}#{i}", sample_id=s.id, prompt=s.fields["prompt"],
                         max_tokens=s.fields["output_tokens"], temperature=profile.temperature, top_p=profile.top_p,
@@ -241,7 +242,7 @@ class TraceTask(Task):
     def prefix_cache_metrics(self, runs: Sequence[Any], block_size: int | None) -> MetricSet:
         return ideal_metrics(self, runs, block_size or self.parameters.block_size)
 
-    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: Any) -> QualityResult:
+    def evaluate(self, samples: Sequence[Sample], records: Sequence[Record], model: ModelSpec | None) -> QualityResult:
         result = QualityResult()
         check_exact_output_tokens(samples, records, result)
         ok = [r for r in records if r.ok]

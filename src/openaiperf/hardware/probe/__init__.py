@@ -15,7 +15,6 @@ import datetime as _dt
 import platform
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from openaiperf.errors import ConfigError
 from openaiperf.hardware import list_profiles, load_profile
@@ -23,14 +22,15 @@ from openaiperf.hardware.probe.accelerators import probe_accelerators
 from openaiperf.hardware.probe.cpu import probe_cpu
 from openaiperf.hardware.probe.memory import probe_memory
 from openaiperf.hardware.probe.packages import package_versions
+from openaiperf.result import SystemInfo
 
 __all__ = ["match_profile", "probe_system"]
 
 
-def probe_system(detailed: bool = False) -> dict[str, Any]:
+def probe_system(detailed: bool = False) -> SystemInfo:
     """Describe this machine; ``detailed`` adds CPU flags and per-GPU entries."""
     accelerators, gpu_software = probe_accelerators(detailed)
-    return {
+    return SystemInfo.model_validate({
         "hardware": {
             "cpu": probe_cpu(detailed),
             "accelerators": accelerators,
@@ -44,7 +44,7 @@ def probe_system(detailed: bool = False) -> dict[str, Any]:
             "packages": package_versions(),
         },
         "probed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    })
 
 
 
@@ -52,22 +52,22 @@ def probe_system(detailed: bool = False) -> dict[str, Any]:
 # --- profile matching -----------------------------------------------------------------
 
 
-def match_profile(system: dict[str, Any], dirs: Sequence[str | Path] | None = None) -> str:
+def match_profile(system: SystemInfo, dirs: Sequence[str | Path] | None = None) -> str:
     """The profile for a probed system: the first whose ``match`` fits an accelerator name.
 
     "cpu" when there is no accelerator; ConfigError when there is one that no
     profile knows (guessing would make every MFU figure wrong).
     """
-    accelerators = (system.get("hardware") or {}).get("accelerators") or []
+    accelerators = system.hardware.accelerators
     if not accelerators:
         return "cpu"
     names = list_profiles(dirs)
     profiles = [load_profile(name, dirs) for name in names]
     for acc in accelerators:
         for profile in profiles:
-            if profile.matches(str(acc.get("name", ""))):
+            if profile.matches(acc.name or ""):
                 return profile.name
-    gpu = accelerators[0].get("name", "?")
+    gpu = accelerators[0].name or "?"
     raise ConfigError(
         f"no hardware profile matches GPU '{gpu}'; known: {', '.join(names)} "
         "(add hardware_profiles/<name>.yaml with a matching 'match' regex, or pass --hw <name>)",

@@ -25,7 +25,8 @@ class ScriptedServer:
 
     def stats(self) -> dict[str, Any]:
         with urllib.request.urlopen(self.url + "/stats", timeout=30) as response:
-            return json.loads(response.read())
+            stats: dict[str, Any] = json.loads(response.read())
+            return stats
 
     def reset(self) -> None:
         urllib.request.urlopen(urllib.request.Request(self.url + "/stats/reset", method="POST"), timeout=30).close()
