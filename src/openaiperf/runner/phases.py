@@ -3,7 +3,6 @@ finish (metrics and gates), or fail / interrupt with what was measured."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import traceback
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from openaiperf.runner.assembly import MetricAssembly
 from openaiperf.runner.rounds import rounds_of
 from openaiperf.runner.stall_retry import StallRetry
 from openaiperf.scenarios import new_records
+from openaiperf.tasks.thinking import request_bodies
 
 
 class CaseRunner(StallRetry, MetricAssembly):
@@ -27,8 +27,10 @@ class CaseRunner(StallRetry, MetricAssembly):
         max_samples = self.settings.max_samples if self.settings.max_samples is not None else self.case.max_samples
         self.samples = self.task.load_samples(max_samples, self.settings.subset_seed)
         self.requests = self.task.build_requests(self.samples, self.model)
-        if body := self.task.spec.input_profile.request_body:
-            self.requests = [dataclasses.replace(r, body={**(r.body or {}), **body}) for r in self.requests]
+        profile = self.task.spec.input_profile
+        # the task's request_body for every request, a sample's own thinking budget over it
+        self.requests = request_bodies(self.requests, self.samples, profile.request_body, profile.thinking_budget,
+                                       source=str(getattr(self.task, "source", None) or self.task.spec.name))
         # A task whose requests are not generation (perplexity scoring) serves them through its own adapter.
         self.engine = self.task.adapt_engine(self.engine)
         warmup = self.settings.warmup_samples
