@@ -85,6 +85,7 @@ def test_probes_from_a_worker_are_measured_apart(server):
     assert close_start(metrics["probe_ttft_p50"].value, 0.020), metrics["probe_ttft_p50"].value
 
 
+@pytest.mark.flaky(reruns=2)  # a VM stall near the onset delays the test's verdict past the ramp's end
 def test_a_ramp_from_two_workers_stops_at_the_servers_capacity(server):
     scenario, result, _ = run(server, CAPACITY_SCRIPT, 64, qps_target=45.0, rate_ramp="linear", ramp_start_qps=5.0,
                               ramp_duration_s=6.0, loadgen_workers="2")
