@@ -85,3 +85,4 @@ def test_a_bad_value_in_a_local_file_is_refused_at_collection(tmp_path: Path):
     rows[1]["budget"] = ""
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     preflight(spec, max_samples=None, base_dir=tmp_path)
+
