@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from openaiperf.loadgen.workers import ShardPlan, schedule_so_far
+from openaiperf.loadgen.workers import MergedSchedule, ShardPlan
 from openaiperf.metrics.throughput import throughput_metrics
 from openaiperf.records import Record, Request
 from openaiperf.scenarios import create_scenario, scenario_config
@@ -105,7 +105,7 @@ def test_the_drivers_view_counts_due_unreported_requests_in_flight():
              ShardPlan(worker=1, indexes=[1, 3], items=[items[1], items[3]], offsets=[1.0, 3.0], warmup=0,
                        round_index=0, sessions=False, engine_class="", engine_spec={})]
     done = Record(request_id="q0", sample_id="s0", scheduled=10.0, sent=10.0, done=10.5)
-    view = schedule_so_far(plans, {"q0": done}, t0=10.0, now=12.5)
+    view = MergedSchedule(plans).so_far({"q0": done}, t0=10.0, now=12.5)
     # due by 2.5 s: q0 (reported), q1 and q2 (in flight since their scheduled times); q3 not yet due
     assert [r.request_id for r in view] == ["q0", "q1", "q2"]
     assert view[0] is done and [(r.scheduled, r.done) for r in view[1:]] == [(11.0, None), (12.0, None)]

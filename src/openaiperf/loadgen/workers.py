@@ -47,6 +47,7 @@ Test hooks (environment variables read by the driver; not options, they break a 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import os
 import signal
@@ -534,21 +535,29 @@ def measure_clock(link: Link) -> ClockOffset:
     return measure_offset(link.clock)
 
 
-def schedule_so_far(plans: Sequence[ShardPlan], reported: dict[str, Record], t0: float, now: float) -> list[Record]:
-    """The requests of the global schedule due by ``now`` (driver's clock), in schedule order:
-    each one's reported record, or one in flight since its scheduled time (sent, not done), so
-    that a saturation test sees the requests in flight as one process would."""
-    due = sorted(((offset, plan, position) for plan in plans for position, offset in enumerate(plan.offsets)
-                  if t0 + offset <= now), key=lambda entry: entry[0])
-    view = []
-    for offset, plan, position in due:
-        item = plan.items[position]
-        record = reported.get(item.id)
-        if record is None:
-            record = Record(request_id=item.id, sample_id=item.sample_id, round=plan.round_index,
-                            warmup=position < plan.warmup, scheduled=t0 + offset)
-        view.append(record)
-    return view
+class MergedSchedule:
+    """The global schedule as the driver sees it during a run (for a saturation stop): the
+    shards' requests in schedule order, sorted once."""
+
+    def __init__(self, plans: Sequence[ShardPlan]) -> None:
+        entries = sorted(((offset, plan, position) for plan in plans for position, offset in enumerate(plan.offsets)),
+                         key=lambda entry: entry[0])
+        self.offsets = [entry[0] for entry in entries]
+        self.entries = [(plan, position) for _, plan, position in entries]
+
+    def so_far(self, reported: dict[str, Record], t0: float, now: float) -> list[Record]:
+        """The requests due by ``now`` (driver's clock), in schedule order: each one's reported
+        record, or one in flight since its scheduled time (sent, not done), so that a saturation
+        test sees the requests in flight as one process would."""
+        view = []
+        for offset, (plan, position) in zip(self.offsets[:bisect.bisect_right(self.offsets, now - t0)], self.entries):
+            item = plan.items[position]
+            record = reported.get(item.id)
+            if record is None:
+                record = Record(request_id=item.id, sample_id=item.sample_id, round=plan.round_index,
+                                warmup=position < plan.warmup, scheduled=t0 + offset)
+            view.append(record)
+        return view
 
 
 def run_workers(transport: Transport, plans: Sequence[ShardPlan], items: Sequence[Any], sink: RecordSink, *,
@@ -559,7 +568,7 @@ def run_workers(transport: Transport, plans: Sequence[ShardPlan], items: Sequenc
     each completed record (in the driver's clock) goes to ``sink``. Returns the dispatch
     (records aligned with ``items`` for requests; the requests never sent after a stop left
     out) and the load generator's report. ``stop`` (requests only) is asked every
-    :data:`~openaiperf.loadgen.dispatcher.STOP_CHECK_S` with :func:`schedule_so_far`: True
+    :data:`~openaiperf.loadgen.dispatcher.STOP_CHECK_S` with :meth:`MergedSchedule.so_far`: True
     halts every worker."""
     import psutil
 
@@ -583,12 +592,13 @@ def run_workers(transport: Transport, plans: Sequence[ShardPlan], items: Sequenc
         deadline = t0 + span + request_timeout_s + GRACE_S
         watching = stop is not None and not sessions
         reported: dict[str, Record] = {}
+        merged = MergedSchedule(plans) if watching else None
         checked, halted_at = t0, None
         while not all(s.done or s.lost for s in states):
             idle = True
             if watching and halted_at is None and (now := time.perf_counter()) - checked >= STOP_CHECK_S:
                 checked = now
-                if stop is not None and stop(schedule_so_far(plans, reported, t0, now)):
+                if stop is not None and merged is not None and stop(merged.so_far(reported, t0, now)):
                     halted_at = now
                     for state in states:
                         state.link.halt()
