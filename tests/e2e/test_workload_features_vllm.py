@@ -204,13 +204,13 @@ def test_reasoning_tokens_and_ttfo_agree_with_the_stream(vllm_server):
     assert 0.5 * m["reasoning_tokens_per_request"].value * m["tpot_p50"].value < gap
 
 
-def server_run(e: Any, count: int, **options: Any) -> Any:
+def server_run(e: Any, count: int, max_tokens: int = 24, **options: Any) -> Any:
     from openaiperf.records import Request
     from openaiperf.scenarios import create_scenario, scenario_config
 
     scenario = create_scenario("server", scenario_config(
         {"warmup_requests": 0, "min_queries": count, "latency_sla": "100000,100000", **options}, source="test"))
-    requests = [Request(id=f"q{i}", sample_id=f"q{i}", max_tokens=24, ignore_eos=True,
+    requests = [Request(id=f"q{i}", sample_id=f"q{i}", max_tokens=max_tokens, ignore_eos=True,
                         prompt=f"Write a long story about a town called Place{i}.") for i in range(count)]
     return scenario, scenario.run(e, requests, lambda r: None)
 
@@ -224,7 +224,7 @@ def test_cancellations_agree_with_the_servers_request_counters(vllm_server):
     e = engine(vllm_server)
     try:
         before = counters(vllm_server)
-        _, run = server_run(e, 10, qps_target=2.0, cancel_fraction=0.5, cancel_after_ms=500.0)
+        _, run = server_run(e, 10, max_tokens=48, qps_target=2.0, cancel_fraction=0.5, cancel_after_ms=200.0)
         deadline = time.monotonic() + 30
         while True:  # the server notices a closed stream when it next writes to it
             after = counters(vllm_server)
@@ -245,34 +245,36 @@ def test_cancellations_agree_with_the_servers_request_counters(vllm_server):
            cancelled=cancelled, answered=answered, server_finished=finished,
            server_abort_reason=grew("vllm:request_success_total", finished_reason="abort"),
            server_generated_tokens=grew("vllm:generation_tokens_total"), left_running_or_waiting=busy)
-    assert cancelled == run.settings["cancellations"]["chosen"] > 0 and answered + cancelled == len(run.records)
+    # a chosen request whose response ended within 200 ms is answered (a quiet server: 48 tokens take longer)
+    assert 0 < cancelled <= run.settings["cancellations"]["chosen"] and answered + cancelled == len(run.records)
     assert finished == answered and busy == 0
-    # the cancelled requests stopped generating: fewer tokens than every request's 24
-    assert grew("vllm:generation_tokens_total") < 24 * len(run.records)
+    # the cancelled requests stopped generating: fewer tokens than every request's 48
+    assert grew("vllm:generation_tokens_total") < 48 * len(run.records)
 
 
 @pytest.mark.parametrize("vllm_server", ["reasoning"], indirect=True)
 def test_a_rate_ramp_with_the_saturation_stop_on_the_real_server(vllm_server):
     e = engine(vllm_server)
     try:
-        scenario, run = server_run(e, 40, qps_target=8.0, rate_ramp="linear", ramp_start_qps=0.5,
-                                   ramp_duration_s=8.0)
+        # a few warmup requests first: the server's first requests after idling are slow (cold caches)
+        scenario, run = server_run(e, 40, qps_target=10.0, rate_ramp="linear", ramp_start_qps=2.0,
+                                   ramp_duration_s=8.0, warmup_requests=4)
     finally:
         e.teardown()
     from openaiperf.loadgen.saturation import in_flight_at_sends
     from openaiperf.metrics.latency import latency_metrics
 
     saturation = run.settings["saturation"]
-    ordered = sorted(run.records, key=lambda r: r.scheduled)
+    ordered = sorted((r for r in run.records if not r.warmup), key=lambda r: r.scheduled)
     third = len(ordered) // 3
     early, late = latency_metrics(ordered[:third]), latency_metrics(ordered[-third:])
     report("ramp", saturation=saturation, stopped_early=run.settings.get("stopped_early"),
-           sent=len(run.records), answered=sum(r.ok for r in run.records),
+           sent=len(ordered), answered=sum(r.ok for r in ordered),
            max_in_flight=max(in_flight_at_sends(ordered)), ttft_p50_first_third_ms=early["ttft_p50"].value,
            ttft_p50_last_third_ms=late["ttft_p50"].value, tpot_p50_first_third_ms=early["tpot_p50"].value,
            tpot_p50_last_third_ms=late["tpot_p50"].value)
     assert all(r.ok for r in run.records), next(r.error for r in run.records if not r.ok)
-    assert saturation["points"] == len(run.records)
+    assert saturation["points"] == len(ordered)
     if saturation["detected"]:
-        assert saturation["saturation_qps"] and saturation["saturation_qps"] < 8.0
+        assert saturation["saturation_qps"] and saturation["saturation_qps"] < 10.0
 
