@@ -86,3 +86,12 @@ def test_a_bad_value_in_a_local_file_is_refused_at_collection(tmp_path: Path):
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     preflight(spec, max_samples=None, base_dir=tmp_path)
 
+
+
+def test_a_body_for_requests_that_carry_none_is_refused_naming_the_field():
+    from openaiperf.records import Session, Turn
+
+    session = Session(id="c1", sample_id="c1", turns=(Turn("hi", "hello", 4),))
+    with pytest.raises(ConfigError, match="input_profile.request_body"):
+        request_bodies([session], [Sample("c1", {})], {"max_thinking_tokens": 4}, None, source="chat.multiturn")
+    assert request_bodies([session], [Sample("c1", {})], {}, None, source="chat.multiturn") == [session]

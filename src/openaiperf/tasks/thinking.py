@@ -68,16 +68,17 @@ def with_field(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 def request_bodies(requests: Sequence[Any], samples: Sequence[Sample], request_body: dict[str, Any],
                    budget: ThinkingBudgetSpec | None, *, source: str) -> list[Any]:
     """The requests with their bodies: ``request_body`` for every one, the sample's budget (when
-    ``budget`` names a column and the sample has a value) at ``budget.field`` over it. Requests
-    without a body (a multi-turn session) are left as they are."""
+    ``budget`` names a column and the sample has a value) at ``budget.field`` over it. A request
+    that carries no body (a multi-turn session's) is refused, naming the field."""
     if not request_body and budget is None:
         return list(requests)
     by_id = {sample.id: sample for sample in samples}
     out = []
     for request in requests:
         if not hasattr(request, "body"):
-            out.append(request)
-            continue
+            raise ConfigError(f"{type(request).__name__} requests carry no body of their own (a multi-turn "
+                              "session's turns); drop it for this task", source=source,
+                              field="input_profile.thinking_budget" if budget else "input_profile.request_body")
         body = {**(request.body or {}), **request_body}
         sample = by_id.get(request.sample_id)
         if budget is not None and sample is not None:
