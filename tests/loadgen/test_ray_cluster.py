@@ -110,3 +110,25 @@ def test_a_node_removed_mid_run_loses_its_actor_requests(cluster, server):
     assert COUNT - len(lost) <= outcome.server["requests"] <= COUNT
     assert not outcome.run.valid
     assert outcome.seconds < COUNT / QPS + 10.0
+
+
+def test_actors_take_cancellations_probes_and_the_saturation_stop(cluster):
+    """The driver halts actors as it halts processes (an actor call beside its running shard);
+    the first actor's probes come back with its summary; the cancellations are the global ones."""
+    from tests.loadgen.test_worker_scenario_features import CAPACITY_QPS, CAPACITY_SCRIPT, LONG_SCRIPT, run
+
+    with start_scripted_server(SCRIPT) as scripted:
+        scenario, ramp, _ = run(scripted, CAPACITY_SCRIPT, 64, qps_target=45.0, rate_ramp="linear",
+                                ramp_start_qps=5.0, ramp_duration_s=6.0, probe_rate=2.0,
+                                loadgen_cluster=cluster.address)
+        _, alone, _ = run(scripted, LONG_SCRIPT, 40, qps_target=20.0, cancel_fraction=0.5, cancel_after_ms=60.0)
+        _, split, stats = run(scripted, LONG_SCRIPT, 40, qps_target=20.0, cancel_fraction=0.5, cancel_after_ms=60.0,
+                              loadgen_cluster=cluster.address)
+    assert ramp.settings["loadgen"]["transport"] == "ray" and "halted_after_s" in ramp.settings["loadgen"]
+    assert ramp.settings["stopped_early"]["sent"] < ramp.settings["stopped_early"]["scheduled"]
+    assert ramp.settings["saturation"]["saturation_qps"] == pytest.approx(CAPACITY_QPS, rel=0.10)
+    assert ramp.settings["probes"]["sent"] >= 2 and all(r.output_tokens == 1 for r in scenario.probe_records)
+    cancelled = {r.request_id for r in split.records if r.cancelled}
+    assert cancelled == {r.request_id for r in alone.records if r.cancelled}
+    assert len(cancelled) == split.settings["cancellations"]["chosen"] == len(stats["cancelled"])
+    assert not alive_actors()

@@ -78,6 +78,9 @@ class WorkerActor:
     async def drain(self) -> list[Any]:
         return self.core.drain()
 
+    async def halt(self) -> None:
+        self.core.halt()
+
 
 class RayLink:
     """The driver's handle on one actor."""
@@ -100,6 +103,9 @@ class RayLink:
 
     def start(self, t0: float) -> None:
         self.run_ref = self.actor.run.remote(t0)
+
+    def halt(self) -> None:
+        self.actor.halt.remote()
 
     def poll(self) -> list[tuple[str, Any]]:
         import ray

@@ -41,6 +41,8 @@ class DispatchResult:
     end: float    # perf_counter when the last measured request completed
     #: what each client process measured about itself (see :mod:`openaiperf.loadgen.client_load`)
     client: list[ClientLoad] = field(default_factory=list)
+    #: probe requests sent beside the load (``--probe-rate``) by a load generator worker, measured apart
+    probes: list[Record] = field(default_factory=list)
 
 
 def engine_sender(engine: Engine) -> SendFn:
@@ -89,11 +91,14 @@ async def dispatch_open(requests: Sequence[Request], records: Sequence[Record],
                         offsets: Sequence[float] | np.ndarray[Any, Any], send: SendFn, sink: RecordSink, *,
                         warmup: int = 0, t0: float | None = None,
                         stop: Callable[[Sequence[Record]], bool] | None = None,
-                        cancel_after_s: Sequence[float | None] | None = None) -> DispatchResult:
+                        cancel_after_s: Sequence[float | None] | None = None,
+                        halted: Callable[[], bool] | None = None) -> DispatchResult:
     """Send request i at ``t0 + offsets[i]``; the first ``warmup`` are not measured. ``t0``
     (perf_counter): the start a driver gave a worker process; default a moment from now.
     ``stop`` is asked every :data:`STOP_CHECK_S` with the records sent so far: True sends
     no more (an over-saturated ramp), and the result holds the records sent only.
+    ``halted`` (cheap, asked before every send) does the same when a driver that watches
+    the merged records of several workers has decided to stop.
     ``cancel_after_s[i]`` (None: never) cancels request i that long after its send."""
     loop = asyncio.get_running_loop()
     tasks: list[asyncio.Task[None]] = []
@@ -123,6 +128,8 @@ async def dispatch_open(requests: Sequence[Request], records: Sequence[Record],
             # timers count whole milliseconds and may wake a little early: then the
             # rest is waited for, so that no request is sent before its time.
             await asyncio.sleep(delay)
+        if halted is not None and halted():
+            break
         tasks.append(loop.create_task(one(request, record, cancel_after_s[index] if cancel_after_s else None)))
         sent += 1
     if tasks:

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from openaiperf.loadgen.client_load import ClientProbe
@@ -53,6 +53,11 @@ class ShardPlan:
     kill_after_s: float | None = None
     batch_s: float = BATCH_S
     connections: int = PREPARE_CONNECTIONS
+    #: per item, how long after its send the client cancels it (None: never), from the global decision
+    cancel_after_s: list[float | None] | None = None
+    #: probe requests this worker sends beside its shard, and their offsets (from the shared start)
+    probes: list[Request] = field(default_factory=list)
+    probe_offsets: list[float] = field(default_factory=list)
 
 
 def apply_skew(skew_s: float) -> None:
@@ -76,6 +81,11 @@ class WorkerCore:
         self.engine: Any = None
         self.records: list[Record] = []
         self.pending: list[Record] = []
+        #: the driver said to send no more (a saturation stop): the requests not yet sent are left out
+        self.halted = False
+
+    def halt(self) -> None:
+        self.halted = True
 
     async def prepare(self) -> None:
         plan = self.plan
@@ -105,18 +115,27 @@ class WorkerCore:
         send = engine_sender(self.engine)
         requests: list[Request] = []
         ended_early = 0
+        probe_records = [Record(request_id=r.id, sample_id=r.sample_id, round=plan.round_index) for r in plan.probes]
         try:
             if plan.sessions:
                 result = await dispatch_sessions_open(plan.items, plan.offsets, send, self.sink, warmup=plan.warmup,
                                                       round_index=plan.round_index, t0=t0)
                 requests, ended_early = result.requests, result.ended_early
             else:
-                await dispatch_open(plan.items, self.records, plan.offsets, send, self.sink, warmup=plan.warmup,
-                                    t0=t0)
+                main = dispatch_open(plan.items, self.records, plan.offsets, send, self.sink, warmup=plan.warmup,
+                                     t0=t0, cancel_after_s=plan.cancel_after_s, halted=lambda: self.halted)
+                if plan.probes:
+                    # beside the shard, into no sink: returned apart with the summary
+                    for record in probe_records:
+                        record.worker = plan.worker
+                    await asyncio.gather(main, dispatch_open(plan.probes, probe_records, plan.probe_offsets, send,
+                                                             lambda r: None, t0=t0))
+                else:
+                    await main
         finally:
             await close_engine_session(self.engine)
         load = await probe.stop()
-        return {"client": load, "requests": requests, "ended_early": ended_early}
+        return {"client": load, "requests": requests, "ended_early": ended_early, "probes": probe_records}
 
 
 class Link(Protocol):
@@ -130,6 +149,10 @@ class Link(Protocol):
         ...
 
     def start(self, t0: float) -> None: ...
+
+    def halt(self) -> None:
+        """Tell the worker to send no more of its shard (what it sent still completes)."""
+        ...
 
     def poll(self) -> list[tuple[str, Any]]:
         """What the worker sent since the last call: ("records", [...]), ("done", summary),

@@ -23,6 +23,15 @@ carries it, is :mod:`openaiperf.loadgen.worker_core`.
 5. The driver measures the offsets again, corrects every time into its own clock,
    and passes each record (naming its ``worker``) to the case's one records file.
 
+What the scenario decides per request travels with the shard, decided once on the
+global schedule: which requests the client cancels and after how long (the same
+requests whatever the number of workers). Probe requests (``--probe-rate``) go to
+one worker (the first), which sends them beside its shard and returns them apart.
+A saturation stop is the driver's: every :data:`~openaiperf.loadgen.dispatcher.STOP_CHECK_S`
+it asks ``stop`` with the merged view of the schedule so far (the records reported,
+and each request due but not yet reported as in flight since its scheduled time) and,
+when it says stop, tells every worker to send no more.
+
 A worker that dies (process killed, node lost) is never replaced and its
 requests are never sent again elsewhere (that would distort the schedule): the
 requests it did not report are recorded as lost, their send state unknown, and
@@ -39,6 +48,7 @@ Test hooks (environment variables read by the driver; not options, they break a 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import os
 import signal
@@ -54,7 +64,7 @@ from openaiperf.errors import ConfigError
 from openaiperf.loadgen.client_load import ClientLoad
 from openaiperf.loadgen.clocks import CLOCK_TOLERANCE_MS, ClockLink, ClockOffset, measure_offset
 from openaiperf.loadgen.cluster import RayTransport
-from openaiperf.loadgen.dispatcher import DispatchResult, _window
+from openaiperf.loadgen.dispatcher import STOP_CHECK_S, DispatchResult, _window
 from openaiperf.loadgen.sessions import SessionDispatch
 from openaiperf.loadgen.worker_core import (
     READY_TIMEOUT_S,
@@ -65,7 +75,7 @@ from openaiperf.loadgen.worker_core import (
     WorkerLost,
     apply_skew,
 )
-from openaiperf.records import Record, RecordSink, Session
+from openaiperf.records import Record, RecordSink, Request, Session
 
 #: the driver's start instant is this far after the clocks were measured, s
 START_LEAD_S = 0.1
@@ -88,8 +98,11 @@ def assign_workers(count: int, workers: int, seed: int) -> np.ndarray:
 
 
 def plan_shards(items: Sequence[Any], offsets: Sequence[float], workers: int, seed: int, *, warmup: int,
-                round_index: int, engine: Any, hooks: TestHooks | None = None) -> list[ShardPlan]:
-    """The shards of a schedule (workers that get nothing are left out)."""
+                round_index: int, engine: Any, hooks: TestHooks | None = None, extras: WorkerExtras | None = None
+                ) -> list[ShardPlan]:
+    """The shards of a schedule (workers that get nothing are left out); ``extras``: the
+    cancellations of the global schedule (each shard gets its items') and the probes (the
+    first shard sends them)."""
     spec = engine.worker_spec()
     if spec is None:
         raise ConfigError(f"engine {engine.name!r} cannot send from load generator workers (it does not run in "
@@ -109,7 +122,24 @@ def plan_shards(items: Sequence[Any], offsets: Sequence[float], workers: int, se
             round_index=round_index, sessions=bool(items) and isinstance(items[0], Session),
             engine_class=engine_class, engine_spec=spec, skew_s=hooks.skew.get(worker, 0.0),
             kill_after_s=hooks.kill.get(worker)))
+    if extras is not None and plans:
+        if extras.cancel_after_s is not None:
+            for plan in plans:
+                plan.cancel_after_s = [extras.cancel_after_s[i] for i in plan.indexes]
+        plans[0].probes, plans[0].probe_offsets = list(extras.probes), [float(v) for v in extras.probe_offsets]
     return plans
+
+
+@dataclass
+class WorkerExtras:
+    """What a scenario adds to a schedule of requests sent from workers: the cancellation
+    delay of each request of the global schedule (None: never), probe requests with their
+    offsets from the shared start, and the saturation stop (asked with the merged records)."""
+
+    cancel_after_s: Sequence[float | None] | None = None
+    probes: Sequence[Request] = ()
+    probe_offsets: Sequence[float] = ()
+    stop: Callable[[Sequence[Record]], bool] | None = None
 
 
 @dataclass
@@ -146,15 +176,19 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 async def run_flushing(core: WorkerCore, t0: float, send: Callable[[tuple[str, Any]], None],
-                       parent: int | None = None) -> dict[str, Any]:
+                       parent: int | None = None, receive: Callable[[], Any] | None = None) -> dict[str, Any]:
     """:meth:`WorkerCore.run`, sending its records in batches as they complete; a worker
-    whose parent process is gone stops (no orphan)."""
+    whose parent process is gone stops (no orphan). ``receive`` (None when nothing came)
+    brings the driver's word mid-run: ``("halt", None)`` sends no more."""
 
     async def flush() -> None:
         while True:
             await asyncio.sleep(core.plan.batch_s)
             if parent is not None and os.getppid() != parent:
                 os._exit(1)
+            while receive is not None and (message := receive()) is not None:
+                if message[0] == "halt":
+                    core.halt()
             batch = core.drain()
             if batch:
                 send(("records", batch))
@@ -186,8 +220,11 @@ def process_main(conn: Any, plan: ShardPlan, parent: int) -> None:
             if command == "clock":
                 conn.send(("clock", time.perf_counter()))
             elif command == "start":
-                summary = loop.run_until_complete(run_flushing(core, argument, conn.send, parent))
+                summary = loop.run_until_complete(run_flushing(core, argument, conn.send, parent,
+                                                               lambda: conn.recv() if conn.poll(0) else None))
                 conn.send(("done", summary))
+            elif command == "halt":
+                continue  # a halt that came after the shard was sent
             else:
                 break
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
@@ -240,6 +277,10 @@ class ProcessLink:
 
     def start(self, t0: float) -> None:
         self.conn.send(("start", t0))
+
+    def halt(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(("halt", None))
 
     def poll(self) -> list[tuple[str, Any]]:
         out = []
@@ -347,12 +388,41 @@ def measure_clock(link: Link) -> ClockOffset:
     return measure_offset(link.clock)
 
 
+class MergedSchedule:
+    """The global schedule as the driver sees it during a run (for a saturation stop): the
+    shards' requests in schedule order, sorted once."""
+
+    def __init__(self, plans: Sequence[ShardPlan]) -> None:
+        entries = sorted(((offset, plan, position) for plan in plans for position, offset in enumerate(plan.offsets)),
+                         key=lambda entry: entry[0])
+        self.offsets = [entry[0] for entry in entries]
+        self.entries = [(plan, position) for _, plan, position in entries]
+
+    def so_far(self, reported: dict[str, Record], t0: float, now: float) -> list[Record]:
+        """The requests due by ``now`` (driver's clock), in schedule order: each one's reported
+        record, or one in flight since its scheduled time (sent, not done), so that a saturation
+        test sees the requests in flight as one process would."""
+        view = []
+        for offset, (plan, position) in zip(self.offsets[:bisect.bisect_right(self.offsets, now - t0)], self.entries):
+            item = plan.items[position]
+            record = reported.get(item.id)
+            if record is None:
+                record = Record(request_id=item.id, sample_id=item.sample_id, round=plan.round_index,
+                                warmup=position < plan.warmup, scheduled=t0 + offset)
+            view.append(record)
+        return view
+
+
 def run_workers(transport: Transport, plans: Sequence[ShardPlan], items: Sequence[Any], sink: RecordSink, *,
                 request_timeout_s: float, tolerance_ms: float = CLOCK_TOLERANCE_MS,
-                hooks: TestHooks | None = None) -> tuple[DispatchResult, dict[str, Any]]:
+                hooks: TestHooks | None = None,
+                stop: Callable[[Sequence[Record]], bool] | None = None) -> tuple[DispatchResult, dict[str, Any]]:
     """Send ``items`` (requests or sessions, in global order) from the workers of ``plans``;
     each completed record (in the driver's clock) goes to ``sink``. Returns the dispatch
-    (records aligned with ``items`` for requests) and the load generator's report."""
+    (records aligned with ``items`` for requests; the requests never sent after a stop left
+    out) and the load generator's report. ``stop`` (requests only) is asked every
+    :data:`~openaiperf.loadgen.dispatcher.STOP_CHECK_S` with :meth:`MergedSchedule.so_far`: True
+    halts every worker."""
     import psutil
 
     hooks = hooks or TestHooks()
@@ -373,8 +443,18 @@ def run_workers(transport: Transport, plans: Sequence[ShardPlan], items: Sequenc
             offset = state.clock.before.offset_s if state.clock and hooks.correction else 0.0
             state.link.start(t0 + offset)
         deadline = t0 + span + request_timeout_s + GRACE_S
+        watching = stop is not None and not sessions
+        reported: dict[str, Record] = {}
+        merged = MergedSchedule(plans) if watching else None
+        checked, halted_at = t0, None
         while not all(s.done or s.lost for s in states):
             idle = True
+            if watching and halted_at is None and (now := time.perf_counter()) - checked >= STOP_CHECK_S:
+                checked = now
+                if stop is not None and merged is not None and stop(merged.so_far(reported, t0, now)):
+                    halted_at = now
+                    for state in states:
+                        state.link.halt()
             for state in states:
                 if state.done or state.lost:
                     continue
@@ -384,9 +464,12 @@ def run_workers(transport: Transport, plans: Sequence[ShardPlan], items: Sequenc
                         for record in value:
                             correct(record, state.clock if hooks.correction else None)
                             state.reported.append(record)
+                            reported[record.request_id] = record
                             sink(record)
                     elif kind == "done":
                         state.done, state.summary = True, value
+                        for record in value.get("probes", []):
+                            correct(record, state.clock if hooks.correction else None)
                     elif kind == "lost":
                         state.lost = str(value)
             if time.perf_counter() > deadline:
@@ -427,6 +510,7 @@ def run_workers(transport: Transport, plans: Sequence[ShardPlan], items: Sequenc
     else:
         result = DispatchResult(records, start, end)
     result.client = [driver, *loads]
+    result.probes = [r for s in states if s.summary for r in s.summary.get("probes", [])]
     lost = sum(1 for r in records if (r.error or "").startswith("lost:"))
     errors = [s.clock.error_s * 1000 for s in states if s.clock is not None and s.clock.after is not None]
     report = {
@@ -434,6 +518,7 @@ def run_workers(transport: Transport, plans: Sequence[ShardPlan], items: Sequenc
         "clock_tolerance_ms": tolerance_ms,
         "clock_error_ms": round(max(errors), 4) if errors else None,
         "lost_requests": lost, "dead_workers": [s.plan.worker for s in states if s.lost],
+        **({"halted_after_s": round(halted_at - t0, 3)} if halted_at is not None else {}),
         "per_worker": [{"worker": s.plan.worker, "node": s.link.node, "assigned": len(s.plan.items),
                         "reported": sum(not (r.error or "").startswith("lost:") for r in s.reported),
                         "lost": s.lost, "clock": s.clock.to_json() if s.clock else None} for s in states],
@@ -473,16 +558,18 @@ def transport_for(cluster: str | None) -> Transport:
 
 def dispatch_with_workers(engine: Any, items: Sequence[Any], offsets: Sequence[float], sink: RecordSink, *,
                           warmup: int, round_index: int, seed: int, workers: int, cluster: str | None,
-                          tolerance_ms: float) -> tuple[DispatchResult, dict[str, Any]]:
+                          tolerance_ms: float, extras: WorkerExtras | None = None
+                          ) -> tuple[DispatchResult, dict[str, Any]]:
     """The global schedule ``offsets`` of ``items`` sent from ``workers`` workers (processes
-    here, or actors on the Ray cluster ``cluster``): the dispatch and the load generator's report."""
+    here, or actors on the Ray cluster ``cluster``), with the scenario's ``extras``
+    (cancellations, probes, the saturation stop): the dispatch and the load generator's report."""
     hooks = TestHooks.from_environment()
     transport = transport_for(cluster)
     count = transport.worker_count(workers)
     plans = plan_shards(items, offsets, count, seed, warmup=warmup, round_index=round_index, engine=engine,
-                        hooks=hooks)
+                        hooks=hooks, extras=extras)
     timeout = float(getattr(engine.options, "request_timeout_s", 600.0))
     result, report = run_workers(transport, plans, items, sink, request_timeout_s=timeout,
-                                 tolerance_ms=tolerance_ms, hooks=hooks)
+                                 tolerance_ms=tolerance_ms, hooks=hooks, stop=extras.stop if extras else None)
     report["split_seed"] = seed
     return result, report

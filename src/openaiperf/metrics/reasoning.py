@@ -8,7 +8,10 @@ A reasoning server streams its thinking in ``delta.reasoning_content`` (or
   output sequence length), so throughput and TPOT keep their meaning;
 - reasoning tokens: the server's ``completion_tokens_details.reasoning_tokens``
   where it reports them, else the tokens of the chunks that carried reasoning
-  text (a chunk carrying both is split by its characters);
+  text (a chunk carrying both is split by its characters). A reported 0 beside
+  streamed reasoning text is no count: vLLM reports 0 for a reasoning parser that
+  does not count tokens (its ``olmo3`` parser, which works on the text) while it
+  streams that parser's reasoning; the chunks' count is used then;
 - answer tokens = output tokens - reasoning tokens (AIPerf's output token count);
 - TTFT ends at the first token of either kind; TTFO (time to first output token)
   at the first chunk of answer text, both from the scheduled send.
@@ -29,7 +32,7 @@ from openaiperf.records import Record
 
 def reasoning_token_count(record: Record) -> int:
     """The reasoning share of a record's output tokens (see the module's rules)."""
-    if record.reasoning_tokens is not None:
+    if record.reasoning_tokens or (record.reasoning_tokens == 0 and not record.reasoning):
         return record.reasoning_tokens
     thought = len(record.reasoning)
     if not thought:

@@ -3,17 +3,16 @@ finish (metrics and gates), or fail / interrupt with what was measured."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import traceback
 
-from openaiperf.errors import ConfigError
 from openaiperf.records import Workload, is_sessions, measured, read_records
 from openaiperf.result import CaseResult, CaseSettings, EngineInfo, metric_values
 from openaiperf.runner.assembly import MetricAssembly
 from openaiperf.runner.rounds import rounds_of
 from openaiperf.runner.stall_retry import StallRetry
 from openaiperf.scenarios import new_records
+from openaiperf.tasks.thinking import request_bodies
 
 
 class CaseRunner(StallRetry, MetricAssembly):
@@ -25,13 +24,11 @@ class CaseRunner(StallRetry, MetricAssembly):
         """Load the samples, build the requests, and warm the engine up (not measured)."""
         max_samples = self.settings.max_samples if self.settings.max_samples is not None else self.case.max_samples
         self.samples = self.task.load_samples(max_samples, self.settings.subset_seed)
-        requests = self.task.build_requests(self.samples, self.model)
-        if body := self.task.spec.input_profile.request_body:
-            if is_sessions(requests):
-                raise ConfigError("a multi-turn task's sessions do not carry a request body",
-                                  source=f"task {self.task.spec.name}", field="input_profile.request_body")
-            requests = [dataclasses.replace(r, body={**(r.body or {}), **body}) for r in requests]
-        self.requests = requests
+        self.requests = self.task.build_requests(self.samples, self.model)
+        profile = self.task.spec.input_profile
+        # the task's request_body for every request, a sample's own thinking budget over it
+        self.requests = request_bodies(self.requests, self.samples, profile.request_body, profile.thinking_budget,
+                                       source=str(self.task.source or self.task.spec.name))
         # A task whose requests are not generation (perplexity scoring) serves them through its own adapter.
         self.engine = self.task.adapt_engine(self.engine)
         warmup = self.settings.warmup_samples

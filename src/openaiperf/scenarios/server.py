@@ -67,7 +67,7 @@ from openaiperf.loadgen.slo import (
     resolve_sla,
     sla_constraints,
 )
-from openaiperf.loadgen.workers import dispatch_with_workers, loadgen_constraints
+from openaiperf.loadgen.workers import WorkerExtras, dispatch_with_workers, loadgen_constraints
 from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.latency import distribution, e2e_s, tpot_s, ttft_s
 from openaiperf.records import Record, RecordSink, Request, Workload, is_sessions, salted_workload
@@ -377,11 +377,10 @@ class ServerScenario(Scenario):
                                         burstiness=self.burstiness, warmup=warmup)
                 settings["arrivals"] = "poisson"
             if self.sharded(qps):
-                if self.options.cancel_fraction or self.options.probe_rate or self.checks_saturation:
-                    raise ConfigError("cancellations, probe requests and the saturation stop are sent from the "
-                                      "case's own process: use --loadgen-workers 1",
-                                      source=f"scenario {self.name}", field="loadgen_workers")
-                result = self.dispatch_workers(engine, all_requests, offsets, sink, warmup, round_index, qps, settings)
+                result = self.dispatch_workers(engine, all_requests, offsets, sink, warmup, round_index, qps, settings,
+                                               extras=self.worker_extras(all_requests, offsets, warmup, round_index,
+                                                                         settings))
+                self.note_probes_and_stop(result, result.probes, len(all_requests), settings)
                 records = result.records
             else:
                 result = self.dispatch_here(engine, all_requests, records, offsets, sink, warmup, round_index,
@@ -458,19 +457,54 @@ class ServerScenario(Scenario):
         offsets = arrival_times(count, rate, seed=self.seed + round_index + 7919) if count else np.zeros(0)
         return probes, records, offsets
 
-    def dispatch_here(self, engine: Any, all_requests: Sequence[Request], records: list[Record], offsets: Any,
-                      sink: RecordSink, warmup: int, round_index: int, settings: dict[str, Any]) -> Any:
-        """The open-loop dispatch from this process, with its cancellations, saturation stop and probes."""
-        send = engine_sender(engine)
-        cancel = self.cancel_delays(len(all_requests), warmup, round_index)
+    def saturation_stop(self) -> Callable[[Sequence[Record]], bool] | None:
+        """The stop a dispatch asks with the records sent so far (``--rate-ramp``, ``--stop-on-saturation``)."""
+        if not self.checks_saturation:
+            return None
         # the recent requests only: the test looks at the recent half, and stays cheap on the send loop
-        stop = (lambda sent: detect_saturation(sent[-STOP_WINDOW:]).detected) if self.checks_saturation else None
-        probes, probe_records, probe_offsets = self.probe_plan(all_requests, float(offsets[-1]) if len(offsets)
-                                                               else 0.0, round_index)
+        return lambda sent: detect_saturation(sent[-STOP_WINDOW:]).detected
+
+    def planned_cancellations(self, count: int, warmup: int, round_index: int,
+                              settings: dict[str, Any]) -> list[float | None] | None:
+        """:meth:`cancel_delays`, noted in the settings (how many were chosen)."""
+        cancel = self.cancel_delays(count, warmup, round_index)
         if cancel:
             settings["cancellations"] = {"fraction": self.options.cancel_fraction,
                                          "after_ms": self.options.cancel_after_ms,
                                          "chosen": sum(d is not None for d in cancel)}
+        return cancel
+
+    def note_probes_and_stop(self, result: Any, probe_records: list[Record], scheduled: int,
+                             settings: dict[str, Any]) -> None:
+        """Keep the probes (measured apart) and note them, and a stop before the schedule's end."""
+        if probe_records:
+            self.probe_records.extend(probe_records)
+            settings["probes"] = {"rate": self.options.probe_rate, "sent": len(probe_records),
+                                  "ok": sum(r.ok for r in probe_records)}
+        if len(result.records) < scheduled:
+            settings["stopped_early"] = {"sent": len(result.records), "scheduled": scheduled,
+                                         "reason": "over-saturated"}
+
+    def worker_extras(self, all_requests: Sequence[Request], offsets: Any, warmup: int, round_index: int,
+                      settings: dict[str, Any]) -> Any:
+        """What load generator workers send beside the schedule, decided here on the global one:
+        the same cancellations and probes as from this process, and the driver's saturation stop."""
+        probes, _, probe_offsets = self.probe_plan(all_requests, float(offsets[-1]) if len(offsets) else 0.0,
+                                                   round_index)
+        start = float(offsets[min(warmup, len(offsets) - 1)]) if len(offsets) else 0.0
+        return WorkerExtras(cancel_after_s=self.planned_cancellations(len(all_requests), warmup, round_index,
+                                                                      settings),
+                            probes=probes, probe_offsets=[start + float(v) for v in probe_offsets],
+                            stop=self.saturation_stop())
+
+    def dispatch_here(self, engine: Any, all_requests: Sequence[Request], records: list[Record], offsets: Any,
+                      sink: RecordSink, warmup: int, round_index: int, settings: dict[str, Any]) -> Any:
+        """The open-loop dispatch from this process, with its cancellations, saturation stop and probes."""
+        send = engine_sender(engine)
+        cancel = self.planned_cancellations(len(all_requests), warmup, round_index, settings)
+        stop = self.saturation_stop()
+        probes, probe_records, probe_offsets = self.probe_plan(all_requests, float(offsets[-1]) if len(offsets)
+                                                               else 0.0, round_index)
 
         async def both() -> Any:
             t0 = time.perf_counter() + 0.01
@@ -485,13 +519,7 @@ class ServerScenario(Scenario):
             return result
 
         result = run_dispatch(engine, both)
-        if probes:
-            self.probe_records.extend(probe_records)
-            settings["probes"] = {"rate": self.options.probe_rate, "sent": len(probe_records),
-                                  "ok": sum(r.ok for r in probe_records)}
-        if len(result.records) < len(all_requests):
-            settings["stopped_early"] = {"sent": len(result.records), "scheduled": len(all_requests),
-                                         "reason": "over-saturated"}
+        self.note_probes_and_stop(result, probe_records, len(all_requests), settings)
         return result
 
     def worker_count(self, qps: float) -> int:
@@ -507,11 +535,12 @@ class ServerScenario(Scenario):
         return bool(self.options.loadgen_cluster) or self.worker_count(qps) > 1
 
     def dispatch_workers(self, engine: Any, items: Sequence[Any], offsets: Any, sink: RecordSink, warmup: int,
-                         round_index: int, qps: float, settings: dict[str, Any]) -> Any:
+                         round_index: int, qps: float, settings: dict[str, Any],
+                         extras: WorkerExtras | None = None) -> Any:
         result, report = dispatch_with_workers(
             engine, items, [float(v) for v in offsets], sink, warmup=warmup, round_index=round_index,
             seed=self.seed + round_index, workers=self.worker_count(qps), cluster=self.options.loadgen_cluster,
-            tolerance_ms=self.options.clock_tolerance_ms)
+            tolerance_ms=self.options.clock_tolerance_ms, extras=extras)
         settings["loadgen"] = report
         return result
 

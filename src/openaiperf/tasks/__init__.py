@@ -69,6 +69,17 @@ class MetricsSpec(Spec):
     performance: list[PerformanceMetricSpec] = Field(default_factory=list)
 
 
+class ThinkingBudgetSpec(Spec):
+    """A thinking budget per sample: the dataset's ``column`` (a CSV column, a JSONL key) holds
+    each sample's budget, a count of tokens >= 0, sent at ``field`` of the request's body (a
+    dotted path into nested objects: ``max_thinking_tokens``, vLLM's ``thinking_token_budget``,
+    ``chat_template_kwargs.thinking_budget``); a sample with no value there (the column absent
+    or empty) is sent the task's ``request_body`` as it is (its budget, if it gives one)."""
+
+    column: str = Field(default="thinking_budget", min_length=1)
+    field: str = Field(default="max_thinking_tokens", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
 class InputProfileSpec(Spec):
     max_length: int = Field(default=2048, gt=0)
     max_new_tokens: int = Field(default=64, gt=0)
@@ -77,6 +88,8 @@ class InputProfileSpec(Spec):
     #: fields sent as they are in every request's body by HTTP engines, e.g. a reasoning model's
     #: ``chat_template_kwargs: {enable_thinking: false}`` or a thinking budget ``max_thinking_tokens: 256``
     request_body: dict[str, Any] = Field(default_factory=dict)
+    #: a thinking budget per sample from a dataset column, over ``request_body``'s (:mod:`openaiperf.tasks.thinking`)
+    thinking_budget: ThinkingBudgetSpec | None = None
 
 
 class WarmupSpec(Spec):
@@ -118,6 +131,11 @@ class TaskSpec(Spec):
             raise ValueError(f"kind {self.kind!r} cannot be imported ({exc})") from None
         if "eval" not in self.datasets and kind.needs_dataset:
             raise ValueError("datasets must have an 'eval' entry")
+        if self.input_profile.thinking_budget is not None and not kind.sample_columns:
+            readers = sorted(name for name in task_kinds.names() if kind_reads_columns(name))
+            raise ValueError(f"input_profile.thinking_budget: kind {self.kind!r} reads no per-sample column from "
+                             f"its dataset; kinds that do: {readers} (or set a budget for every request in "
+                             "input_profile.request_body)")
 
         known = scenarios.names()
         unknown = [s for s in self.scenarios if s not in known]
@@ -173,6 +191,8 @@ class Task:
     #: the task judges the answers (ROUGE, perplexity...): meaningless with random weights
     judges_quality: ClassVar[bool] = True
     builds_sessions: ClassVar[bool] = False
+    #: its loader keeps the extra dataset columns a task file names (``input_profile.thinking_budget.column``)
+    sample_columns: ClassVar[bool] = False
     #: its requests share prefixes on purpose (shared prefix, multi-turn): a round salts them all alike;
     #: otherwise the workload is cold, every request salted on its own (see :meth:`for_round`)
     shares_prefixes: ClassVar[bool] = False
@@ -259,6 +279,14 @@ class Task:
         (``runs[i].requests``), for a workload that can tell (e.g. the fraction of prompt
         tokens); ``block_size``: the engine's KV-cache block, when the server said."""
         return {}
+
+
+def kind_reads_columns(name: str) -> bool:
+    """Whether the task kind ``name`` keeps extra dataset columns (False where it cannot be imported)."""
+    try:
+        return bool(task_kinds.get(name).sample_columns)
+    except ImportError:
+        return False
 
 
 def request_salt(tag: str, index: int) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from openaiperf.checksums import sha256_file
 from openaiperf.errors import ConfigError
 from openaiperf.tasks import DatasetSpec, Task
+from openaiperf.tasks.thinking import check_budget_rows
 
 
 def distribution_file(source: str) -> Path:
@@ -96,9 +97,11 @@ def load_rows(
     *,
     source_override: str | None = None,
     base_dir: Path | None = None,
+    optional: Sequence[str] = (),
 ) -> tuple[list[dict[str, Any]], str]:
     """Rows with the task's field names (renamed through ``spec.columns``), and
-    the source they came from."""
+    the source they came from; an ``optional`` column is kept in the rows that have it
+    (a sample's thinking budget)."""
     source = source_override or spec.source
     if source.startswith("hf:"):
         rows = _read_hub(source)
@@ -119,7 +122,9 @@ def load_rows(
             f"missing column(s) {missing}; the file has {sorted(rows[0])}, the task needs {sorted(columns.values())}",
             source=source,
         )
-    return [{field: row[column] for field, column in columns.items()} for row in rows], source
+    extra = {field: spec.columns.get(field, field) for field in optional if field not in columns}
+    return [{**{field: row[column] for field, column in columns.items()},
+             **{field: row[column] for field, column in extra.items() if column in row}} for row in rows], source
 
 
 def _format_from_suffix(path: Path, default: str) -> str:
@@ -155,6 +160,11 @@ def preflight(task_spec: Any, *, max_samples: int | None, source_override: str |
             raise ConfigError("dataset file does not exist", source=str(path))
         if source == spec.source:
             verify_checksum(spec, path)
+        budget = task_spec.input_profile.thinking_budget
+        if name == "eval" and budget is not None:
+            fmt = _format_from_suffix(path, spec.format) if source_override else spec.format
+            check_budget_rows(_read_file(path, fmt), budget, source=str(path),
+                              id_field=spec.columns.get("id", "id"))
         rows_per_sample = name == "eval" and spec.format in ("csv", "jsonl") and max_samples is not None
         if rows_per_sample and max_samples is not None:
             rows = len(_read_file(path, _format_from_suffix(path, spec.format) if source_override else spec.format))

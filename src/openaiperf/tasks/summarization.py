@@ -33,6 +33,7 @@ class SummarizationTask(Task):
     kind: ClassVar[str] = "summarization"
     requires: ClassVar[tuple[Requirement, ...]] = (requirement("rouge-score>=0.1.2", module="rouge_score"),)
     fields: ClassVar[tuple[str, ...]] = ("id", "document", "summary")
+    sample_columns: ClassVar[bool] = True
 
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
                  model: ModelSpec | None = None, bootstrap_seed: int = 0) -> None:
@@ -41,9 +42,10 @@ class SummarizationTask(Task):
         self.source: str | None = None
 
     def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
+        budget = self.spec.input_profile.thinking_budget
         rows, self.source = load_rows(
-            self.spec.datasets["eval"], self.fields, source_override=self.dataset_source, base_dir=self.base_dir
-        )
+            self.spec.datasets["eval"], self.fields, source_override=self.dataset_source, base_dir=self.base_dir,
+            optional=(budget.column,) if budget else ())
         samples = [Sample(id=str(row["id"]), fields=row) for row in rows]
         return select_subset(samples, max_samples, seed, source=self.source)
 
