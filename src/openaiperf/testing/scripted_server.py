@@ -48,6 +48,10 @@ token sooner, in proportion to the words served (a caching server's shorter pref
 ``vary_under_load`` makes a batch-variant server: a request that arrives while
 another is in flight reads ``alt`` instead of the script's word from that token on.
 
+``/v1/embeddings`` and ``/v1/rerank`` answer pooling requests whole after a scripted latency
+(fixed plus per input token), with deterministic vectors and scores
+(:mod:`openaiperf.testing.scripted_pooling`).
+
 Run: ``python -m openaiperf.testing.scripted_server --port 8123 --ttft-ms 50 --gap-ms 10``,
 or :func:`start_scripted_server` (a subprocess, for tests and scripts).
 """
@@ -73,6 +77,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from openaiperf.metrics.prefix_cache import IdealPrefixCache
+from openaiperf.testing.scripted_pooling import serve_pooling
 
 MODEL = "stub"
 PROMPT_TOKENS = 8
@@ -127,6 +132,10 @@ class Script:
     max_concurrency: int = 0         # a scripted capacity: at most this many responses at once, the others wait
     #                                  in arrival order before their script starts (0: no limit); it serves
     #                                  max_concurrency / E2E requests/s, and a higher rate makes its queue grow
+    pool_base_ms: float = 0.0        # /v1/embeddings, /v1/rerank: latency = base + per input token
+    pool_token_ms: float = 0.0       # (see openaiperf.testing.scripted_pooling)
+    pool_dimensions: int = 8         # values of each embedding
+    pool_fault: str = ""             # spoil every pooling answer: nan | short | dimension
 
     def __post_init__(self) -> None:
         if self.tokens < 0 or self.chunk_tokens < 1 or self.first_chunk_tokens < 1:
@@ -535,6 +544,26 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         await response.write_eof()
         return response
 
+    async def pool(request: web.Request) -> web.Response:
+        """``/v1/embeddings`` and ``/v1/rerank`` (:mod:`openaiperf.testing.scripted_pooling`)."""
+        arrival = time.perf_counter()
+        stats.arrivals.append(arrival)
+        stats.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        body = await request.json()
+        model = str(body.get("model", MODEL))
+        stats.received.append({"arrival": arrival, "path": request.path, "model": model, "input": body.get("input"),
+                               "query": body.get("query"), "documents": body.get("documents")})
+        try:
+            script = default.updated(body.get("script"))
+        except (TypeError, ValueError) as exc:
+            return web.json_response({"error": {"message": f"bad script: {exc}"}}, status=400)
+        metrics.running += 1
+        try:
+            return await serve_pooling(request, body, script, model, slots)
+        finally:
+            metrics.running -= 1
+            metrics.finished += 1
+
     async def respond_raw(request: web.Request, script: Script) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
@@ -560,6 +589,8 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
     app.router.add_get("/metrics", get_metrics)
     app.router.add_post("/v1/chat/completions", complete)
     app.router.add_post("/v1/completions", complete)
+    app.router.add_post("/v1/embeddings", pool)
+    app.router.add_post("/v1/rerank", pool)
     return app
 
 
