@@ -120,3 +120,79 @@ def test_an_http_error_fails_the_request_with_the_status(server):
     (record,) = one_at_a_time(server, [embeddings(0, [3])], {**SCRIPT, "http_status": 503})
     assert record.failed and record.error is not None and record.error.startswith("HTTP 503")
     assert record.pooling is None
+
+
+# -- as a user runs it: task files, pytest benchmarks --endpoint, the reports ------------------------
+SUITE_SCRIPT = {**SCRIPT, "max_concurrency": 2}
+EMBED_BATCH, EMBED_TOKENS, EMBED_REQUESTS = 4, 30, 12
+TASKS = {
+    "embed.yaml": {"name": "embed.words", "kind": "embeddings", "datasets": {},
+                   "parameters": {"batch_size": EMBED_BATCH, "requests": EMBED_REQUESTS,
+                                  "input_length": EMBED_TOKENS},
+                   "scenarios": ["offline"], "warmup": {"samples": 1}},
+    "rerank.yaml": {"name": "rerank.words", "kind": "rerank", "datasets": {},
+                    "parameters": {"requests": 8, "documents": 5, "query_length": 6, "document_length": 20},
+                    "scenarios": ["offline", "single_stream"], "warmup": {"samples": 1}},
+}
+MATRIX = {"suites": [{"name": "pooling", "tasks": ["embed.words", "rerank.words"],
+                      "scenarios": ["offline", "single_stream"], "engines": ["openai"], "models": ["words"],
+                      "engine_options": {"openai": {"extra_body": {"script": SUITE_SCRIPT}}}}]}
+
+
+@pytest.fixture(scope="module")
+def suite_run(server, tmp_path_factory):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from openaiperf.testing.word_tokenizer import write_word_tokenizer
+
+    project = tmp_path_factory.mktemp("pooling-project")
+    tokenizer = write_word_tokenizer(project / "tokenizer", ["tok"])
+    (project / "benchmarks").mkdir()
+    (project / "benchmarks" / "matrix.yaml").write_text(json.dumps(MATRIX))
+    (project / "models.yaml").write_text(f"words:\n  source: {tokenizer}\n  parameters: 1000000\n"
+                                         "  dtype: float32\n  chat: false\n")
+    args = []
+    for name, spec in TASKS.items():
+        (project / name).write_text(json.dumps(spec))
+        args += ["--task-file", name]
+    server.reset()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
+                           *args, "--endpoint", server.url, "--report-dir", "out", "--no-monitor", "--no-history",
+                           "-p", "no:cacheprovider", "-q"], cwd=project, capture_output=True, text=True,
+                          timeout=300, check=False,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")})
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    (run_dir,) = (project / "out").iterdir()
+    cases = {c["id"]: c for c in json.loads((run_dir / "results.json").read_text())["cases"]}
+    return proc.stdout, run_dir, cases
+
+
+def test_the_suite_reports_pooling_metrics_and_no_generation_metrics(suite_run):
+    _, _, cases = suite_run
+    embed = cases["embed.words-offline-openai-words"]
+    assert embed["status"] == "passed" and embed["valid"], embed.get("notes")
+    metrics = {name: m["value"] for name, m in embed["metrics"].items()}
+    # each input: its drawn words and the round's salt word in front; 2 requests at a time
+    tokens = EMBED_BATCH * (EMBED_TOKENS + 1)
+    truth_inputs_per_s = 2 / pooling_latency_s(Script(**SUITE_SCRIPT), tokens) * EMBED_BATCH
+    assert truth_inputs_per_s * 0.85 <= metrics["inputs_per_s"] <= truth_inputs_per_s * 1.01, metrics
+    assert metrics["input_tokens_per_s"] == pytest.approx(metrics["inputs_per_s"] * (EMBED_TOKENS + 1))
+    assert metrics["inputs_per_request"] == EMBED_BATCH and metrics["embedding_dimension"] == 12
+    assert not [name for name in metrics if name.startswith(("ttft", "tpot", "itl", "output_tokens_per_"))]
+    assert embed["validity"]["pooling_outputs"] and embed["validity"]["embedding_dimension"]
+    single = cases["rerank.words-single_stream-openai-words"]
+    values = {name: m["value"] for name, m in single["metrics"].items()}
+    # one request at a time: the query (6 words and a salt) and 5 documents of 21 words each
+    truth = pooling_latency_s(Script(**SUITE_SCRIPT), 7 + 5 * 21)
+    assert close_start(values["request_latency_p50"], truth), (values["request_latency_p50"], truth)
+    assert values["input_tokens_per_s"] == pytest.approx(values["inputs_per_s"] * (7 + 5 * 21) / 5, rel=1e-6)
+
+
+def test_the_reports_show_the_pooling_columns(suite_run):
+    stdout, run_dir, _ = suite_run
+    for text in (stdout, (run_dir / "pr-comment.md").read_text(), (run_dir / "report.html").read_text()):
+        assert "inputs/s" in text and "in tok/s" in text and "req latency p99 (ms)" in text

@@ -352,7 +352,7 @@ declare("inputs_per_request", "inputs", Better.NONE, "inputs/req",
         "mean inputs (or documents) per pooling request: the batch a request carries", format="{:.1f}",
         source="task kinds embeddings, rerank")
 # the same times as e2e_* (from the scheduled send to the whole answer), which gates them
-declare_distribution("request_latency", "latency", "pooling request latency, from the scheduled send to the "
+declare_distribution("request_latency", "req latency", "pooling request latency, from the scheduled send to the "
                      "whole answer", source="task kinds embeddings, rerank", headline=("p50", "p90", "p99"),
                      where_measured=True)
 declare("embedding_dimension", "values", Better.NONE, "embedding dim", "length of the embeddings returned",

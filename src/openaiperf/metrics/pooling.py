@@ -25,7 +25,7 @@ from openaiperf.records import Record
 
 #: metrics of generated tokens, which a pooling case has none of
 GENERATION_PREFIXES = ("ttft_", "tpot_", "itl_", "chunk_itl_", "output_tokens_per_", "tokens_per_chunk_",
-                       "decode_", "mbu")
+                       "decode_", "mbu", "energy_per_output_token")
 
 
 def pooling_metrics(records: Sequence[Record]) -> MetricSet:

@@ -97,6 +97,8 @@ class MetricAssembly(CaseGates, BatchInvarianceCheck):
             metrics |= mismatch.metrics
             if mismatch.note:
                 result.notes.append(mismatch.note)
+        if isinstance(self.task, PoolingTask):  # the energy per generated token, too
+            metrics = without_generation(metrics)
         result.metrics = metric_values(metrics)
         result.notes.extend(timing_notes(records))
         if not self.engine.concurrent and self.scenario.overlapping:
