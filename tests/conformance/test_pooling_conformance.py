@@ -97,6 +97,27 @@ def test_inputs_per_second_at_a_scripted_capacity(server):
         assert close_start(metrics[f"request_latency_p{q}"].value, truth), (q, metrics[f"request_latency_p{q}"], truth)
 
 
+def test_inputs_per_second_at_a_scripted_rate(server):
+    """The server scenario (Poisson arrivals) at 25 requests/s of 3 inputs, each answered in
+    20 + 0.5 × 30 = 35 ms whatever else is in flight (no capacity limit): the window runs from
+    the first scheduled arrival to the last one's answer, 35 ms after it."""
+    requests = [embeddings(i, [10] * 3) for i in range(10)]
+    s = create_scenario("server", scenario_config(
+        {"warmup_requests": 0, "qps_target": 25.0, "min_queries": 50, "latency_sla": "100000,100000"},
+        source="test"))
+    e = engine(server, SCRIPT)
+    try:
+        run = s.run(e, requests, lambda r: None)
+    finally:
+        e.teardown()
+    assert len(run.records) == 50 and all(r.ok for r in run.records)
+    metrics = pooling_metrics(run.records)
+    scheduled = [r.scheduled for r in run.records]
+    truth = 50 * 3 / (max(scheduled) - min(scheduled) + pooling_latency_s(Script(**SCRIPT), 30))
+    assert truth * 0.97 <= metrics["inputs_per_s"].value <= truth * 1.005, (metrics["inputs_per_s"], truth)
+    assert close_start(metrics["request_latency_p50"].value, pooling_latency_s(Script(**SCRIPT), 30))
+
+
 @pytest.mark.parametrize(("fault", "kind", "check"), [
     ("nan", "embeddings", "pooling_outputs"), ("short", "embeddings", "pooling_outputs"),
     ("dimension", "embeddings", "pooling_outputs"), ("nan", "rerank", "pooling_outputs"),
