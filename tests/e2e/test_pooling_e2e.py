@@ -72,3 +72,31 @@ def test_the_client_counts_what_the_server_counted(pooling_run):
         inputs = sum(r["pooling"]["inputs"] for r in records if not r["discarded"])
         metrics = case["metrics"]
         assert metrics["inputs_per_s"]["value"] * metrics["duration"]["value"] == pytest.approx(inputs, rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def cross_encoder_run(tmp_path_factory: pytest.TempPathFactory):
+    """The rerank case on SmolLM2 made a one-label classifier (``convert=classify`` with
+    ``hf_overrides: {num_labels: 1}``): vLLM scores each (query, document) pair together."""
+    if psutil.virtual_memory().available < 4 * 2**30:
+        pytest.skip("less than 4 GiB of free memory for a vLLM server")
+    report_dir = tmp_path_factory.mktemp("cross-encoder")
+    proc = run_benchmarks(report_dir, "--preset", "extended", "--engine", "openai", "--model", "smollm2-135m",
+                          "-k", "rerank.synthetic and offline", "--max-samples", "4", "--no-history",
+                          "--engine-option", "openai:convert=classify",
+                          "--engine-option", "openai:hf_overrides={num_labels: 1}")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return results(report_dir)
+
+
+def test_a_cross_encoder_serves_rerank(cross_encoder_run):
+    run_dir, document = cross_encoder_run
+    (case,) = document["cases"]
+    assert case["status"] == "passed" and case["valid"], (case["validity"], case["notes"])
+    command = case["engine_info"]["server_command"]
+    assert "--convert classify" in command and '--hf-overrides {"num_labels": 1}' in command
+    records = measured_records(run_dir, case)
+    assert all(r["pooling"]["outputs"] == r["pooling"]["inputs"] == 8 for r in records)
+    for server_round in case["server_metrics"]["rounds"]:
+        mine = [r for r in records if r["round"] == server_round["round"]]
+        assert server_round["counters"]["prompt_tokens"] == sum(r["input_tokens"] for r in mine)

@@ -45,6 +45,9 @@ class VLLMServerArgs(Options):
     #: how a generative checkpoint is adapted to pooling: embed (last-token embeddings) or classify
     #: (a one-label score head: a reranker); default: vLLM's own choice
     convert: Literal["embed", "classify"] | None = None
+    #: values that replace the checkpoint's config.json ones, e.g. ``{num_labels: 1}``: a one-label
+    #: score head, which vLLM serves at /v1/rerank as a cross-encoder (with ``convert: classify``)
+    hf_overrides: dict[str, Any] | None = None
 
     def resolved(self, *, cpu: bool, dtype: str | None = None) -> Self:
         """A copy with the device's defaults filled in and ``dtype`` (the case's) where none is set."""
@@ -57,9 +60,10 @@ class VLLMServerArgs(Options):
 
     def engine_kwargs(self) -> dict[str, Any]:
         """vLLM's keyword arguments (``AsyncEngineArgs``, ``LLM``; the managed server's flags):
-        only vLLM's settings, and ``quantization``, ``dtype``, ``runner``, ``convert`` only when set."""
+        only vLLM's settings, and ``quantization``, ``dtype``, ``runner``, ``convert``, ``hf_overrides``
+        only when set."""
         kwargs: dict[str, Any] = self.model_dump(include=set(VLLMServerArgs.model_fields))
-        for key in ("quantization", "dtype", "runner", "convert"):
+        for key in ("quantization", "dtype", "runner", "convert", "hf_overrides"):
             if kwargs[key] is None:
                 del kwargs[key]
         return kwargs
