@@ -5,6 +5,12 @@ it reads from the usage, inputs/s at a scripted capacity, and the shape checks o
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -17,6 +23,7 @@ from openaiperf.testing.scripted_server import Script, start_scripted_server
 from tests.conformance.test_engine_conformance import engine
 from tests.conformance.truth import MS, close_start
 
+REPO = Path(__file__).resolve().parents[2]
 BASE_MS, TOKEN_MS = 20.0, 0.5
 SCRIPT = {"pool_base_ms": BASE_MS, "pool_token_ms": TOKEN_MS, "pool_dimensions": 12}
 
@@ -160,36 +167,48 @@ MATRIX = {"suites": [{"name": "pooling", "tasks": ["embed.words", "rerank.words"
                       "engine_options": {"openai": {"extra_body": {"script": SUITE_SCRIPT}}}}]}
 
 
-@pytest.fixture(scope="module")
-def suite_run(server, tmp_path_factory):
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
+def write_project(project: Path, matrix: dict) -> list[str]:
+    """A project folder: the matrix, the word-tokenizer model ``words`` and the task files;
+    returns the ``--task-file`` arguments."""
     from openaiperf.testing.word_tokenizer import write_word_tokenizer
 
-    project = tmp_path_factory.mktemp("pooling-project")
     tokenizer = write_word_tokenizer(project / "tokenizer", ["tok"])
     (project / "benchmarks").mkdir()
-    (project / "benchmarks" / "matrix.yaml").write_text(json.dumps(MATRIX))
+    (project / "benchmarks" / "matrix.yaml").write_text(json.dumps(matrix))
     (project / "models.yaml").write_text(f"words:\n  source: {tokenizer}\n  parameters: 1000000\n"
                                          "  dtype: float32\n  chat: false\n")
     args = []
     for name, spec in TASKS.items():
         (project / name).write_text(json.dumps(spec))
         args += ["--task-file", name]
-    server.reset()
+    return args
+
+
+def run_project(project: Path, url: str, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One ``pytest benchmarks`` run of the project against ``url``; its process and run folder."""
+    out = project / "out"
+    before = set(out.iterdir()) if out.exists() else set()
     proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
-                           *args, "--endpoint", server.url, "--report-dir", "out", "--no-monitor", "--no-history",
-                           "-p", "no:cacheprovider", "-q"], cwd=project, capture_output=True, text=True,
-                          timeout=300, check=False,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")})
+                           "--endpoint", url, "--report-dir", "out", "--no-monitor", "--no-history",
+                           "-p", "no:cacheprovider", "-q", *args], cwd=project, capture_output=True, text=True,
+                          timeout=300, check=False, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    made = set(out.iterdir()) - before if out.exists() else set()
+    assert len(made) == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc, made.pop()
+
+
+def run_cases(run_dir: Path) -> dict[str, dict]:
+    return {c["id"]: c for c in json.loads((run_dir / "results.json").read_text())["cases"]}
+
+
+@pytest.fixture(scope="module")
+def suite_run(server, tmp_path_factory):
+    project = tmp_path_factory.mktemp("pooling-project")
+    task_files = write_project(project, MATRIX)
+    server.reset()
+    proc, run_dir = run_project(project, server.url, *task_files)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    (run_dir,) = (project / "out").iterdir()
-    cases = {c["id"]: c for c in json.loads((run_dir / "results.json").read_text())["cases"]}
-    return proc.stdout, run_dir, cases
+    return proc.stdout, run_dir, run_cases(run_dir)
 
 
 def test_the_suite_reports_pooling_metrics_and_no_generation_metrics(suite_run):
@@ -217,3 +236,29 @@ def test_the_reports_show_the_pooling_columns(suite_run):
     stdout, run_dir, _ = suite_run
     for text in (stdout, (run_dir / "pr-comment.md").read_text(), (run_dir / "report.html").read_text()):
         assert "inputs/s" in text and "in tok/s" in text and "req latency p99 (ms)" in text
+
+
+def test_the_gate_calls_slower_pooling_a_regression_of_inputs_per_s(tmp_path):
+    """``--baseline-save`` then ``--baseline-compare`` with the catalogue's defaults: a server
+    whose per-token time grew by half (the same port: the same configuration) pools 1/1.3 as
+    many inputs per second, a regression of ``inputs_per_s`` and ``input_tokens_per_s``."""
+    from openaiperf.engines.managed_server import free_port
+
+    matrix = {"suites": [{"name": "pooling", "tasks": ["embed.words"], "scenarios": ["offline"],
+                          "engines": ["openai"], "models": ["words"]}]}
+    task_files = write_project(tmp_path, matrix)
+    args = [*task_files, "--model", "words", "--task", "embed.words", "--repeats", "3", "--max-samples", "6"]
+    port = free_port()
+    case_id = "embed.words-offline-openai-words"
+    with start_scripted_server(Script(pool_base_ms=10.0, pool_token_ms=0.5, max_concurrency=2), port=port) as s:
+        saved, _ = run_project(tmp_path, s.url, *args, "--baseline-save")
+        assert saved.returncode == 0, saved.stdout[-3000:]
+    # 10 + 0.75 x 124 = 103 ms instead of 10 + 0.5 x 124 = 72 ms per request
+    with start_scripted_server(Script(pool_base_ms=10.0, pool_token_ms=0.75, max_concurrency=2), port=port) as s:
+        slow, run_dir = run_project(tmp_path, s.url, *args, "--baseline-compare")
+    assert slow.returncode == 1, slow.stdout[-3000:]
+    verdict = run_cases(run_dir)[case_id]["baseline"]
+    assert verdict["outcome"] == "regression", verdict["comparison"]["summary"]
+    assert {"inputs_per_s", "input_tokens_per_s"} <= set(verdict["comparison"]["regressions"])
+    ratio = next(m["ratio"] for m in verdict["comparison"]["metrics"] if m["metric"] == "inputs_per_s")
+    assert 0.6 < ratio < 0.8
