@@ -114,6 +114,45 @@ class Request:
         return replace(self.salted(f"[warmup {index}]"), id=f"warmup-{index}:{self.id}")
 
 
+
+@dataclass(frozen=True)
+class PoolingRequest(Request):
+    """A request that is not generation: inputs to embed (``kind="embeddings"``: ``inputs``
+    as texts, or ``input_token_ids``), or a query and the documents to rank against it
+    (``kind="rerank"``). HTTP engines send it whole and read one JSON answer (no stream):
+    its record has a latency and the server's input token count, and no first-token or
+    per-token times. ``max_tokens`` is 0 (nothing is generated)."""
+
+    kind: Literal["embeddings", "rerank"] = "embeddings"
+    inputs: tuple[str, ...] = ()
+    input_token_ids: tuple[tuple[int, ...], ...] | None = None
+    query: str = ""
+    documents: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind == "rerank":
+            if not self.query or not self.documents:
+                raise ValueError(f"request {self.id}: a rerank request needs a query and at least one document")
+        elif not (self.inputs or self.input_token_ids):
+            raise ValueError(f"request {self.id}: an embeddings request needs at least one input")
+
+    @property
+    def items(self) -> int:
+        """How many inputs the server pools: the inputs embedded, or the documents ranked."""
+        if self.kind == "rerank":
+            return len(self.documents)
+        return len(self.input_token_ids) if self.input_token_ids else len(self.inputs)
+
+    def tagged(self, tag: str) -> PoolingRequest:
+        """Every input (or the query and every document) with ``tag`` in front: each starts
+        with a prefix of its own (token-id inputs: salt ids, their length kept)."""
+        if self.kind == "rerank":
+            return replace(self, query=tag_text(self.query, tag),
+                           documents=tuple(tag_text(d, tag) for d in self.documents))
+        ids = self.input_token_ids
+        return replace(self, inputs=tuple(tag_text(text, tag) for text in self.inputs),
+                       input_token_ids=None if ids is None else tuple(salt_token_ids(i, tag) for i in ids))
+
 #: how many leading token ids a salt replaces in a prompt of token ids
 SALT_TOKENS = 4
 
@@ -325,6 +364,10 @@ class Record:
     cancelled: bool = False
     #: the served model its request named (a LoRA adapter); None: the engine's
     model: str | None = None
+    #: what a pooling request (:class:`PoolingRequest`) got back: ``kind``, ``inputs`` (sent),
+    #: ``outputs`` (vectors or scores returned), ``dimension`` (of the embeddings; None for scores),
+    #: ``problem`` (None when the answer is well formed: one finite output per input)
+    pooling: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

@@ -43,13 +43,14 @@ def test_each_axis_has_its_registry_and_entry_point_group():
     assert engines.names()[:3] == ["hf", "vllm", "openai"]
     assert scenarios.names() == ["offline", "single_stream", "multi_stream", "server", "interactive"]
     assert task_kinds.names() == ["summarization", "perplexity", "chat", "synthetic", "multiturn", "shared_prefix",
-                                  "trace"]
+                                  "trace", "embeddings", "rerank"]
     # capabilities the rest of the suite asks instead of naming engines, scenarios or kinds
     assert [n for n, c in scenarios.classes().items() if c.overlapping] == ["multi_stream", "server", "interactive"]
     assert [n for n, c in engines.classes().items() if c.online] == ["openai"]
-    assert [n for n, c in task_kinds.classes().items() if not c.needs_dataset] == ["synthetic", "shared_prefix"]
+    assert [n for n, c in task_kinds.classes().items() if not c.needs_dataset] == [
+        "synthetic", "shared_prefix", "embeddings", "rerank"]
     assert [n for n, c in task_kinds.classes().items() if c.needs_model] == [
-        "perplexity", "chat", "synthetic", "multiturn", "shared_prefix", "trace"]
+        "perplexity", "chat", "synthetic", "multiturn", "shared_prefix", "trace", "embeddings", "rerank"]
 
 
 def test_an_unknown_name_lists_the_known_ones():

@@ -3,6 +3,7 @@ server, and every option's help states the default its declaration holds."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -44,6 +45,16 @@ def test_managed_server_command_carries_the_declared_defaults(tmp_path) -> None:
     command = ManagedServer("/m", "m", log_dir=tmp_path).command
     assert command[command.index("--max-model-len") + 1] == str(VLLMServerArgs().max_model_len)
     assert "--no-enable-prefix-caching" in command
+
+
+def test_a_pooling_server_gets_its_runner_convert_and_json_overrides(tmp_path) -> None:
+    args = VLLMServerArgs(runner="pooling", convert="classify", hf_overrides={"num_labels": 1})
+    command = ManagedServer("/m", "m", log_dir=tmp_path, args=args.resolved(cpu=True).engine_kwargs()).command
+    assert command[command.index("--runner") + 1] == "pooling"
+    assert command[command.index("--convert") + 1] == "classify"
+    assert json.loads(command[command.index("--hf-overrides") + 1]) == {"num_labels": 1}
+    # not set: vLLM's own choice, no flag
+    assert "--runner" not in ManagedServer("/m", "m", log_dir=tmp_path).command
 
 
 def test_option_help_states_the_declared_default_once() -> None:

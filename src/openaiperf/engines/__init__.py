@@ -109,6 +109,8 @@ class Engine:
     concurrent: ClassVar[bool] = True
     #: True if it talks to a server over the network (one it was given or starts)
     online: ClassVar[bool] = False
+    #: True if it sends pooling requests (embeddings, rerank: :class:`~openaiperf.records.PoolingRequest`)
+    serves_pooling: ClassVar[bool] = False
     #: what must be installed for it to run (``ob doctor``, skip reasons)
     requires: ClassVar[tuple[Requirement, ...]] = ()
     #: its options (the matrix's ``engine_options``, ``--engine-option``); fields

@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import collections
 import ctypes
+import json
 import os
 import signal
 import socket
@@ -79,6 +80,8 @@ def server_command(model_dir: str, served_name: str, host: str, port: int, args:
             command.append(flag)
         elif value is False or value is None:
             continue
+        elif isinstance(value, dict):  # vLLM reads a mapping flag (--hf-overrides) as JSON
+            command += [flag, json.dumps(value)]
         else:
             command += [flag, str(value)]
     return command

@@ -38,6 +38,11 @@ token ids, which count its tokens exactly even when the server has no tokenizer
 and sends no text (a random-weights model served with ``--skip-tokenizer-init``).
 Random weights and the managed server: ``--load-format dummy --skip-tokenizer-init``.
 
+Pooling requests (:class:`~openaiperf.records.PoolingRequest`, the ``embeddings`` and
+``rerank`` tasks) go to ``/v1/embeddings`` and ``/v1/rerank`` and are answered whole
+(:mod:`openaiperf.engines.pooling`); the managed server serves them when started with
+``runner=pooling`` and ``convert=embed|classify``.
+
 One event loop and one HTTP session serve every :meth:`OpenAIEngine.run` call
 (offline batches, and single_stream's one request per call), so connections are
 kept alive across requests; online scenarios' dispatcher loops get a session each.
@@ -66,13 +71,14 @@ from openaiperf.engines.endpoint import (
 )
 from openaiperf.engines.managed_server import ManagedServer
 from openaiperf.engines.managed_server import on_cpu as managed_on_cpu
+from openaiperf.engines.pooling import pooling_body, read_pooling_answer
 from openaiperf.engines.sse import MalformedSSE, RequestFailed, StreamReader, chunk_token_ids  # noqa: F401
 from openaiperf.engines.vllm_args import VLLMServerArgs
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.metrics.tokens import complete_chunk_tokens
 from openaiperf.models import describe_weights
 from openaiperf.models.tokenizer import model_tokenizer, tokenizer_at
-from openaiperf.records import Record, RecordSink, Request
+from openaiperf.records import PoolingRequest, Record, RecordSink, Request
 from openaiperf.redact import RedactedHeaders, RedactedStr, redact, redact_text
 from openaiperf.registry import Options, Requirement, option_field, requirement
 
@@ -188,6 +194,8 @@ class OpenAIEngine(Engine):
     name: ClassVar[str] = "openai"
     concurrent: ClassVar[bool] = True
     online: ClassVar[bool] = True
+    #: sends pooling requests (embeddings, rerank): see :mod:`openaiperf.engines.pooling`
+    serves_pooling: ClassVar[bool] = True
     # transformers (without torch) for the client tokenizer that builds and counts prompts
     requires: ClassVar[tuple[Requirement, ...]] = (requirement("aiohttp>=3.9", import_check=True),
                                                    requirement("transformers>=4.46"))
@@ -459,9 +467,16 @@ class OpenAIEngine(Engine):
         import aiohttp
 
         try:
-            path, body = self.payload(request)
             if self.server is not None and not self.server.alive():
                 raise RequestFailed(f"managed vLLM server is dead; last log lines:\n{self.server.log_tail(10)}")
+            if isinstance(request, PoolingRequest):
+                path, body = pooling_body(request, request.model or cast(str, self.model_name),
+                                          self.options.extra_body, token_ids=self.token_prompts)
+                if record.sent is None:
+                    record.sent = time.perf_counter()
+                await self._exchange_pooling(path, body, request, record)
+                return
+            path, body = self.payload(request)
             if isinstance(body.get("prompt"), list):
                 record.input_tokens = len(body["prompt"])  # the server's usage, when it sends one, replaces it
             if record.sent is None:
@@ -496,6 +511,23 @@ class OpenAIEngine(Engine):
             stream.feed_end(time.perf_counter())
         stream.finish()
 
+    async def _exchange_pooling(self, path: str, body: dict[str, Any], request: PoolingRequest,
+                                record: Record) -> None:
+        """One pooling request: the whole JSON answer, timed when read in full, then checked."""
+        import json
+
+        session = self.session()
+        async with session.post(cast(str, self.base_url) + path, json=body) as response:
+            payload = await response.read()
+            record.done = time.perf_counter()
+            if response.status >= 400:
+                detail = payload[:300].decode(errors="replace")
+                raise RequestFailed(f"HTTP {response.status} {response.reason}: {detail}")
+        try:
+            answer = json.loads(payload)
+        except ValueError:
+            raise RequestFailed(f"{path} answered with a body that is not JSON: {payload[:100]!r}") from None
+        read_pooling_answer(request, answer, record)
 
     def complete_records(self, records: Sequence[Record]) -> bool:
         """After a round, off the event loop: tokens per chunk (and the client

@@ -7,7 +7,7 @@ settled by :meth:`VLLMServerArgs.resolved`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from typing_extensions import Self
@@ -39,6 +39,15 @@ class VLLMServerArgs(Options):
     #: off: prompts repeat across warmup, rounds and cases, and with the cache on a benchmark measures
     #: cache hits; turn it on to measure a cached workload on purpose
     enable_prefix_caching: bool = False
+    #: vLLM's model runner: pooling serves /v1/embeddings and /v1/rerank instead of generation
+    #: (default: vLLM's own choice from the architecture)
+    runner: Literal["generate", "pooling"] | None = None
+    #: how a generative checkpoint is adapted to pooling: embed (last-token embeddings) or classify
+    #: (a one-label score head: a reranker); default: vLLM's own choice
+    convert: Literal["embed", "classify"] | None = None
+    #: values that replace the checkpoint's config.json ones, e.g. ``{num_labels: 1}``: a one-label
+    #: score head, which vLLM serves at /v1/rerank as a cross-encoder (with ``convert: classify``)
+    hf_overrides: dict[str, Any] | None = None
 
     def resolved(self, *, cpu: bool, dtype: str | None = None) -> Self:
         """A copy with the device's defaults filled in and ``dtype`` (the case's) where none is set."""
@@ -51,9 +60,10 @@ class VLLMServerArgs(Options):
 
     def engine_kwargs(self) -> dict[str, Any]:
         """vLLM's keyword arguments (``AsyncEngineArgs``, ``LLM``; the managed server's flags):
-        only vLLM's settings, and ``quantization`` / ``dtype`` only when set."""
+        only vLLM's settings, and ``quantization``, ``dtype``, ``runner``, ``convert``, ``hf_overrides``
+        only when set."""
         kwargs: dict[str, Any] = self.model_dump(include=set(VLLMServerArgs.model_fields))
-        for key in ("quantization", "dtype"):
+        for key in ("quantization", "dtype", "runner", "convert", "hf_overrides"):
             if kwargs[key] is None:
                 del kwargs[key]
         return kwargs

@@ -55,6 +55,8 @@ class MetricDeclaration:
     #: the default relative tolerance of the baseline gate; None: not gated unless asked
     tolerance: float | None = None
     headline: bool = False
+    #: a headline column only in the tables where some case has a value (a workload's own metrics)
+    where_measured: bool = False
     trend: bool = False
     sweep: bool = False
     curve: bool = False
@@ -126,7 +128,8 @@ def declare(name: str, unit: str, better: Better | str, label: str, description:
 def declare_distribution(family: str, label: str, description: str, *, source: str = "every case",
                          with_max: bool = False, headline: tuple[str, ...] = (), trend: tuple[str, ...] = (),
                          sweep: tuple[str, ...] = (), curve: tuple[str, ...] = (),
-                         tolerance: float | None = None, gated: tuple[str, ...] = ()) -> None:
+                         tolerance: float | None = None, gated: tuple[str, ...] = (),
+                         where_measured: bool = False) -> None:
     """A latency distribution in ms: ``<family>_mean``, ``_p50``/``_p90``/``_p99`` (and ``_max``).
     The statistic names in ``headline``, ``trend``, ... (``"p50"``) set those flags;
     ``tolerance`` applies to the statistics in ``gated``."""
@@ -135,7 +138,7 @@ def declare_distribution(family: str, label: str, description: str, *, source: s
         shown = "mean" if stat == "mean" else stat
         declare(f"{family}_{stat}", "ms", Better.LOWER, f"{label} {shown} (ms)", f"{description}: {shown}",
                 format="{:.1f}", source=source, headline=stat in headline, trend=stat in trend,
-                sweep=stat in sweep, curve=stat in curve,
+                sweep=stat in sweep, curve=stat in curve, where_measured=where_measured,
                 tolerance=tolerance if stat in gated else None)
 
 
@@ -336,3 +339,21 @@ declare("scored_tokens_per_s", "tokens/s", Better.HIGHER, "scored tok/s", "token
 declare("batch_invariance", "fraction", Better.HIGHER, "batch invariance (%)",
         "greedy answers under load identical to the same request alone", percent=True, format="{:.1f}",
         source="--batch-invariance")
+
+# -- pooling: embeddings and reranking (metrics.pooling), only in their cases -------------------
+declare("inputs_per_s", "inputs/s", Better.HIGHER, "inputs/s",
+        "pooled inputs per second of the measured window: texts embedded, or documents ranked",
+        format="{:.1f}", source="task kinds embeddings, rerank", headline=True, where_measured=True, trend=True,
+        sweep=True, curve=True, tolerance=0.05)
+declare("input_tokens_per_s", "tokens/s", Better.HIGHER, "in tok/s",
+        "input tokens the server pooled per second (its usage counts)", format="{:.1f}",
+        source="task kinds embeddings, rerank", headline=True, where_measured=True, tolerance=0.05)
+declare("inputs_per_request", "inputs", Better.NONE, "inputs/req",
+        "mean inputs (or documents) per pooling request: the batch a request carries", format="{:.1f}",
+        source="task kinds embeddings, rerank")
+# the same times as e2e_* (from the scheduled send to the whole answer), which gates them
+declare_distribution("request_latency", "req latency", "pooling request latency, from the scheduled send to the "
+                     "whole answer", source="task kinds embeddings, rerank", headline=("p50", "p90", "p99"),
+                     where_measured=True)
+declare("embedding_dimension", "values", Better.NONE, "embedding dim", "length of the embeddings returned",
+        format="{:.0f}", source="task kind embeddings")

@@ -109,7 +109,8 @@ def chunk_metrics(records: Sequence[Record]) -> MetricSet:
 
 def timing_notes(records: Sequence[Record]) -> list[str]:
     """What a report must say about latencies that are unknown or estimated."""
-    untimed = sum(1 for r in records if r.ok and not r.timed_tokens)
+    # a pooling answer (embeddings, rerank) has no tokens to time: nothing is unknown there
+    untimed = sum(1 for r in records if r.ok and not r.timed_tokens and r.pooling is None)
     notes = []
     if untimed:
         notes.append(f"TTFT, TPOT and ITL are unknown for {untimed} request(s): the engine returned each output "

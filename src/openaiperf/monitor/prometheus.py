@@ -40,10 +40,11 @@ from openaiperf.registry import Requirement, requirement
 HISTOGRAMS = ("queue_time", "prefill_time", "decode_time", "ttft", "e2e")
 #: the counters and gauges we read, by our name
 SCALARS = ("requests_finished", "running", "waiting", "preemptions", "prefix_queries", "prefix_hits",
-           "spec_drafts", "spec_draft_tokens", "spec_accepted_tokens")
-#: the counters a round's delta reads (speculative decoding's: vLLM's drafts, draft tokens, accepted tokens)
+           "spec_drafts", "spec_draft_tokens", "spec_accepted_tokens", "prompt_tokens")
+#: the counters a round's delta reads (speculative decoding's: vLLM's drafts, draft tokens, accepted tokens;
+#: the prompt tokens the server processed, which a pooling workload's input tokens are checked against)
 COUNTERS = ("requests_finished", "preemptions", "prefix_queries", "prefix_hits", "spec_drafts", "spec_draft_tokens",
-            "spec_accepted_tokens")
+            "spec_accepted_tokens", "prompt_tokens")
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ SERVER_METRICS: dict[str, ServerMetricNames] = {
                  "prefix_queries": "vllm:prefix_cache_queries_total", "prefix_hits": "vllm:prefix_cache_hits_total",
                  "spec_drafts": "vllm:spec_decode_num_drafts_total",
                  "spec_draft_tokens": "vllm:spec_decode_num_draft_tokens_total",
-                 "spec_accepted_tokens": "vllm:spec_decode_num_accepted_tokens_total"},
+                 "spec_accepted_tokens": "vllm:spec_decode_num_accepted_tokens_total",
+                 "prompt_tokens": "vllm:prompt_tokens_total"},
         histograms={"queue_time": "vllm:request_queue_time_seconds",
                     "prefill_time": "vllm:request_prefill_time_seconds",
                     "decode_time": "vllm:request_decode_time_seconds",

@@ -37,9 +37,11 @@ def quality_declaration(name: str, case: CaseResult) -> MetricDeclaration | None
 
 
 def table_columns(cases: Sequence[CaseResult]) -> list[Column]:
-    """The catalogue's headline metrics, then the labelled quality metrics of ``cases`` in the
-    order they first appear (a task's quality metrics come from its task file)."""
-    columns = [Column(d.label, d.name, d) for d in catalogue.headline()]
+    """The catalogue's headline metrics (those declared ``where_measured`` only where some case
+    has a value), then the labelled quality metrics of ``cases`` in the order they first appear
+    (a task's quality metrics come from its task file)."""
+    columns = [Column(d.label, d.name, d) for d in catalogue.headline()
+               if not d.where_measured or any(case.value(d.name) is not None for case in cases)]
     seen = {c.metric for c in columns}
     for case in cases:
         for name in case.metrics:

@@ -9,6 +9,7 @@ from typing import Any
 from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.efficiency import ModelCost, efficiency_metrics, energy_metrics, load_kv_geometry
 from openaiperf.metrics.latency import chunk_metrics, latency_metrics, timing_notes
+from openaiperf.metrics.pooling import pooling_metrics, without_generation
 from openaiperf.metrics.precision import Precision, effective_precision, load_quantization_config
 from openaiperf.metrics.reasoning import reasoning_metrics
 from openaiperf.metrics.server import server_metrics
@@ -33,6 +34,7 @@ from openaiperf.result import (
 from openaiperf.runner.gates import CaseGates
 from openaiperf.runner.invariance import BatchInvarianceCheck
 from openaiperf.scenarios import ScenarioRun
+from openaiperf.tasks.pooling import PoolingTask
 
 
 class MetricAssembly(CaseGates, BatchInvarianceCheck):
@@ -85,12 +87,18 @@ class MetricAssembly(CaseGates, BatchInvarianceCheck):
             scenario_settings.update(run.settings)
         if self.runs:
             result.settings.scenario = ScenarioSettings.model_validate(scenario_settings)
+        if isinstance(self.task, PoolingTask):  # the shape of the pooling answers: validity, not quality
+            for name, (valid, why) in self.task.validity(records).items():
+                result.validity[name] = result.validity.get(name, True) and valid
+                result.notes.append(f"{name}: {why}")
 
         mismatch = token_count_mismatch(records)
         if mismatch is not None:
             metrics |= mismatch.metrics
             if mismatch.note:
                 result.notes.append(mismatch.note)
+        if isinstance(self.task, PoolingTask):  # the energy per generated token, too
+            metrics = without_generation(metrics)
         result.metrics = metric_values(metrics)
         result.notes.extend(timing_notes(records))
         if not self.engine.concurrent and self.scenario.overlapping:
@@ -158,6 +166,8 @@ class MetricAssembly(CaseGates, BatchInvarianceCheck):
         metrics |= session_metrics(records)  # multi-turn workloads: TTFT of first and later turns...
         metrics |= reasoning_metrics(records)  # reasoning models: TTFO, reasoning and answer tokens
         metrics |= chunk_metrics(records)  # multi-token chunks (speculative decoding's steps)
+        if isinstance(self.task, PoolingTask):  # embeddings, rerank: inputs/s; nothing generated
+            metrics = without_generation(metrics) | pooling_metrics(records)
         return metrics
 
     def summarize_resources(self) -> dict[str, Any]:

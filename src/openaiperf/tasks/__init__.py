@@ -5,7 +5,8 @@ quality targets, scenarios, input profile) plus the implementation its ``kind``
 names. Built-in definitions live in ``tasks/builtin/*.yaml``; users add their own
 with ``--task-file`` or ``ob task register``. A kind is a :class:`Task` subclass
 registered in :data:`task_kinds` (built in: ``summarization``, ``perplexity``,
-``chat``, ``synthetic``, ``multiturn``, ``shared_prefix``, ``trace``; any other
+``chat``, ``synthetic``, ``multiturn``, ``shared_prefix``, ``trace``, ``embeddings``,
+``rerank``; any other
 with ``@task_kinds.register("name")`` or an ``openaiperf.tasks`` entry point; see ``docs/new-task.md``).
 """
 
@@ -308,6 +309,8 @@ task_kinds: Registry[type[Task]] = add_registry(Registry(
         "multiturn": "openaiperf.tasks.multiturn:MultiTurnTask",
         "shared_prefix": "openaiperf.tasks.shared_prefix:SharedPrefixTask",
         "trace": "openaiperf.tasks.trace:TraceTask",
+        "embeddings": "openaiperf.tasks.pooling:EmbeddingsTask",
+        "rerank": "openaiperf.tasks.pooling:RerankTask",
     },
     base=Task, required=("load_samples", "build_requests", "evaluate")))
 

@@ -35,17 +35,22 @@ from openaiperf.tasks.quality import check_exact_output_tokens
 from openaiperf.tasks.tokenizer import tokenizer_for
 
 
-class SyntheticParameters(Options):
-    input_lengths: list[int] = Field(default_factory=lambda: [128], min_length=1)
-    output_lengths: list[int] = Field(default_factory=lambda: [32], min_length=1)
-    samples_per_point: int = Field(default=4, gt=0)
+class LengthDistribution(Options):
+    """How drawn lengths spread around their nominal value (seeded)."""
+
     distribution: Literal["fixed", "uniform", "normal"] = "fixed"
     #: relative spread of drawn lengths (uniform: ±spread × length; normal: std = spread × length)
     spread: float = Field(default=0.0, ge=0, lt=1)
     seed: int = 0
 
 
-def draw_length(rng: np.random.Generator, length: int, p: SyntheticParameters) -> int:
+class SyntheticParameters(LengthDistribution):
+    input_lengths: list[int] = Field(default_factory=lambda: [128], min_length=1)
+    output_lengths: list[int] = Field(default_factory=lambda: [32], min_length=1)
+    samples_per_point: int = Field(default=4, gt=0)
+
+
+def draw_length(rng: np.random.Generator, length: int, p: LengthDistribution) -> int:
     if p.distribution == "uniform":
         value = rng.uniform(length * (1 - p.spread), length * (1 + p.spread))
     elif p.distribution == "normal":
@@ -53,6 +58,26 @@ def draw_length(rng: np.random.Generator, length: int, p: SyntheticParameters) -
     else:
         value = length
     return max(1, int(round(value)))
+
+
+def model_vocabulary(model: ModelSpec | None, task_name: str) -> tuple[np.ndarray, Any]:
+    """(the token ids of ``model``'s vocabulary that random prompts are drawn from, special
+    tokens left out; its tokenizer, or None for a random-weights model without one)."""
+    random = model is not None and model.random_weights
+    tokenizer = tokenizer_for(model, task_name, required=not random)
+    architecture = model.architecture if model is not None else None
+    if tokenizer is not None:
+        size = len(tokenizer)
+        if architecture is not None:
+            size = min(size, architecture.vocab_size)  # ids the model's embedding has
+        special = set(tokenizer.all_special_ids)
+    else:
+        if architecture is None:
+            name = model.name if model is not None else "(none)"
+            raise ConfigError(f"model {name} has neither a tokenizer nor an architecture to draw token ids from",
+                              source=f"task {task_name}")
+        size, special = architecture.vocab_size, architecture.special_token_ids
+    return np.array([t for t in range(size) if t not in special]), tokenizer
 
 
 class SyntheticTask(Task):
@@ -67,22 +92,7 @@ class SyntheticTask(Task):
 
     def vocabulary(self) -> tuple[np.ndarray, Any]:
         """(the token ids prompts are drawn from, the tokenizer or None)."""
-        model = self.model
-        random = model is not None and model.random_weights
-        tokenizer = tokenizer_for(model, self.spec.name, required=not random)
-        architecture = model.architecture if model is not None else None
-        if tokenizer is not None:
-            size = len(tokenizer)
-            if architecture is not None:
-                size = min(size, architecture.vocab_size)  # ids the model's embedding has
-            special = set(tokenizer.all_special_ids)
-        else:
-            if architecture is None:
-                name = model.name if model is not None else "(none)"
-                raise ConfigError(f"model {name} has neither a tokenizer nor an architecture to draw token ids from",
-                                  source=f"task {self.spec.name}")
-            size, special = architecture.vocab_size, architecture.special_token_ids
-        return np.array([t for t in range(size) if t not in special]), tokenizer
+        return model_vocabulary(self.model, self.spec.name)
 
     def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
         p = self.parameters

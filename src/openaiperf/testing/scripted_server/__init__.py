@@ -40,6 +40,9 @@ One module per role:
 ``vary_under_load`` makes a batch-variant server: a request that arrives while
 another is in flight reads ``alt`` instead of the script's word from that token on.
 
+``/v1/embeddings`` and ``/v1/rerank`` answer pooling requests whole after a scripted latency
+(fixed plus per input token), with deterministic vectors and scores (:mod:`.pooling`).
+
 Run: ``python -m openaiperf.testing.scripted_server --port 8123 --ttft-ms 50 --gap-ms 10``,
 or :func:`start_scripted_server` (a subprocess, for tests and scripts).
 """

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from openaiperf.testing.scripted_server.faults import http_error, injected_fault, mid_stream_fault, respond_raw
 from openaiperf.testing.scripted_server.metrics import ServerMetrics
+from openaiperf.testing.scripted_server.pooling import serve_pooling
 from openaiperf.testing.scripted_server.request_script import (
     THINKING_FIELDS,
     adapter_script,
@@ -162,6 +163,26 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         await response.write_eof()
         return response
 
+    async def pool(request: web.Request) -> web.Response:
+        """``/v1/embeddings`` and ``/v1/rerank`` (:mod:`openaiperf.testing.scripted_server.pooling`)."""
+        arrival = time.perf_counter()
+        stats.arrivals.append(arrival)
+        stats.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        body = await request.json()
+        model = str(body.get("model", MODEL))
+        stats.received.append({"arrival": arrival, "path": request.path, "model": model, "input": body.get("input"),
+                               "query": body.get("query"), "documents": body.get("documents")})
+        try:
+            script = default.updated(body.get("script"))
+        except (TypeError, ValueError) as exc:
+            return web.json_response({"error": {"message": f"bad script: {exc}"}}, status=400)
+        metrics.running += 1
+        try:
+            return await serve_pooling(request, body, script, model, slots)
+        finally:
+            metrics.running -= 1
+            metrics.finished += 1
+
     app = web.Application()
     app.router.add_get("/health", health)
     app.router.add_get("/v1/models", models)
@@ -170,4 +191,6 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
     app.router.add_get("/metrics", get_metrics)
     app.router.add_post("/v1/chat/completions", complete)
     app.router.add_post("/v1/completions", complete)
+    app.router.add_post("/v1/embeddings", pool)
+    app.router.add_post("/v1/rerank", pool)
     return app

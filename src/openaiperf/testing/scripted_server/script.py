@@ -63,6 +63,10 @@ class Script:
     max_concurrency: int = 0         # a scripted capacity: at most this many responses at once, the others wait
     #                                  in arrival order before their script starts (0: no limit); it serves
     #                                  max_concurrency / E2E requests/s, and a higher rate makes its queue grow
+    pool_base_ms: float = 0.0        # /v1/embeddings, /v1/rerank: latency = base + per input token
+    pool_token_ms: float = 0.0       # (see openaiperf.testing.scripted_server.pooling)
+    pool_dimensions: int = 8         # values of each embedding
+    pool_fault: str = ""             # spoil every pooling answer: nan | short | dimension
 
     def __post_init__(self) -> None:
         if self.tokens < 0 or self.chunk_tokens < 1 or self.first_chunk_tokens < 1:
