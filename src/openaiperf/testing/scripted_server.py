@@ -43,8 +43,10 @@ words (a chat request's words are those of ``role: content`` of each message):
 queries count every prompt word; with ``prefix_cache_block`` > 0, hits are what
 an ideal cache of blocks of that many words serves (the rule of
 :mod:`openaiperf.metrics.prefix_cache`), and ``cache_config_info`` names the block;
-with ``cached_ttft_ms`` too, a prompt served partly from the cache gets its first
-token sooner, in proportion to the words served (a caching server's shorter prefill).
+``cached_usage`` puts cached prompt tokens in usage (``prompt_tokens_details``: a
+chat request's history, or what that cache served). With ``cached_ttft_ms``, a
+prompt served partly from the cache gets its first token sooner, in proportion to
+the words served (a caching server's shorter prefill).
 ``vary_under_load`` makes a batch-variant server: a request that arrives while
 another is in flight reads ``alt`` instead of the script's word from that token on.
 
@@ -119,6 +121,10 @@ class Script:
     raw_chunks: tuple[str, ...] | None = None  # the whole response body: these base64 pieces, written one by one
     raw_gap_ms: float = 0.0          # pause after each raw piece (0: none), so the client reads them apart
     raw_cut: bool = False            # after the raw pieces, close the connection instead of ending the body
+    cached_usage: str = ""           # usage.prompt_tokens_details.cached_tokens (in prompt words, with
+    #                                  prompt_words): "history" -- a chat request's messages before its last
+    #                                  one (a multi-turn session's earlier turns); "cache" -- what the
+    #                                  simulated prefix cache served; "": not reported
     adapter_ttft_ms: str = ""        # LoRA adapters: "name=ms,..." -- a request naming one as its model waits
     #                                  that long for its first token instead of ttft_ms
     spec_draft_tokens: int = 0       # speculative decoding: draft tokens proposed per step; each chunk after
@@ -135,6 +141,8 @@ class Script:
             raise ValueError(f"script usage must be final, absent or continuous, got {self.usage!r}")
         if self.max_concurrency < 0:
             raise ValueError(f"script needs max_concurrency >= 0: {self}")
+        if self.cached_usage not in ("", "history", "cache"):
+            raise ValueError(f"script cached_usage must be '', 'history' or 'cache', got {self.cached_usage!r}")
         if self.fault_every < 0 or not self.fault_cycle or not set(self.fault_cycle) <= set(FAULTS):
             raise ValueError(f"script needs fault_every >= 0 and a fault_cycle of {sorted(FAULTS)}: {self}")
 
@@ -234,7 +242,8 @@ def token_words(script: Script, start: int, size: int) -> str:
 
 @lru_cache(maxsize=256)
 def plan(script: Script, count: int, chat: bool, include_usage: bool, continuous: bool,
-         model: str, prompt_tokens: int = PROMPT_TOKENS) -> tuple[bytes, tuple[tuple[float, bytes], ...], bytes]:
+         model: str, prompt_tokens: int = PROMPT_TOKENS,
+         cached_tokens: int | None = None) -> tuple[bytes, tuple[tuple[float, bytes], ...], bytes]:
     """(head bytes, ((offset s, chunk bytes), ...), tail bytes) of one response, built once per shape."""
     kind = "chat.completion.chunk" if chat else "text_completion"
     base = {"id": "scripted", "object": kind, "created": 0, "model": model}
@@ -246,6 +255,8 @@ def plan(script: Script, count: int, chat: bool, include_usage: bool, continuous
         if chat and script.reasoning_tokens:
             # as OpenAI's API: the reasoning share of completion_tokens
             counts["completion_tokens_details"] = {"reasoning_tokens": min(done, script.reasoning_tokens)}
+        if cached_tokens is not None:
+            counts["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
         return counts
 
     head = b""
@@ -440,8 +451,9 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         hits = metrics.lookup(words, script.prefix_cache_block)
         script = cached_script(script, hits, len(words))
         prompt_tokens = len(words) if script.prompt_words else PROMPT_TOKENS
+        cached = cached_prompt_tokens(script, body, hits)
         if not script.max_concurrency:
-            return await served(request, body, script, chat, model, prompt_tokens, arrival, start, loop)
+            return await served(request, body, script, chat, model, prompt_tokens, arrival, start, loop, cached)
         slot = slots.setdefault(script.max_concurrency, asyncio.Semaphore(script.max_concurrency))
         metrics.waiting += 1
         try:
@@ -455,16 +467,17 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
                 # the client gave up while it waited (as a server drops an aborted request from its queue)
                 stats.cancelled.append({"arrival": arrival, "after_s": time.perf_counter() - arrival, "queued": True})
                 return web.Response(status=499)
-            return await served(request, body, script, chat, model, prompt_tokens, arrival, loop.time(), loop)
+            return await served(request, body, script, chat, model, prompt_tokens, arrival, loop.time(), loop,
+                                cached)
         finally:
             slot.release()
 
     async def served(request: web.Request, body: dict[str, Any], script: Script, chat: bool, model: str,
                      prompt_tokens: int, arrival: float, start: float,
-                     loop: asyncio.AbstractEventLoop) -> web.StreamResponse:
+                     loop: asyncio.AbstractEventLoop, cached: int | None = None) -> web.StreamResponse:
         metrics.running += 1
         try:
-            return await respond(request, body, script, chat, model, prompt_tokens, arrival, start, loop)
+            return await respond(request, body, script, chat, model, prompt_tokens, arrival, start, loop, cached)
         except ConnectionResetError:
             # the client closed the stream before its end (a cancelled request)
             stats.cancelled.append({"arrival": arrival, "after_s": time.perf_counter() - arrival})
@@ -477,7 +490,7 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
 
     async def respond(request: web.Request, body: dict[str, Any], script: Script, chat: bool, model: str,
                       prompt_tokens: int, arrival: float, start: float,
-                      loop: asyncio.AbstractEventLoop) -> web.StreamResponse:
+                      loop: asyncio.AbstractEventLoop, cached: int | None = None) -> web.StreamResponse:
         if script.http_status:
             headers = {"Retry-After": str(script.retry_after_s)} if script.http_status == 429 else None
             return web.json_response({"error": {"message": f"scripted HTTP {script.http_status}"}},
@@ -499,7 +512,7 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
             return web.json_response({"id": "scripted", "choices": [choice], "usage": {
                 "prompt_tokens": prompt_tokens, "completion_tokens": count, "total_tokens": prompt_tokens + count}})
         head, chunks, tail = plan(script, count, chat, bool(options.get("include_usage")), continuous, model,
-                                  prompt_tokens)
+                                  prompt_tokens, cached)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         if head:
@@ -566,6 +579,17 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
 #: request fields that set a reasoning model's thinking: Qwen3's chat template switch
 #: (``chat_template_kwargs: {enable_thinking: false}``) and a budget of reasoning tokens
 THINKING_FIELDS = ("chat_template_kwargs", "max_thinking_tokens")
+
+
+def cached_prompt_tokens(script: Script, body: dict[str, Any], hits: int) -> int | None:
+    """What usage reports as the prompt's cached tokens (``Script.cached_usage``): a chat
+    request's words before its last message, the simulated cache's hits, or None."""
+    if script.cached_usage == "history":
+        messages = body.get("messages") or []
+        return len(prompt_words({"messages": messages[:-1]})) if messages else 0
+    if script.cached_usage == "cache":
+        return hits
+    return None
 
 
 def adapter_script(script: Script, model: str) -> Script:
