@@ -123,3 +123,11 @@ def test_the_rank_bound_is_one_vllm_takes():
     assert [lora_rank_bound(r) for r in ([4], [8], [8, 9], [300])] == [8, 8, 16, 320]
     with pytest.raises(ConfigError, match="rank"):
         lora_rank_bound([1024])
+
+
+def test_adapters_are_asked_for_on_the_command_line():
+    from openaiperf.options import parse_engine_option
+
+    engine, key, value = parse_engine_option("openai:lora_adapters=[{name: a1, rank: 8}, {name: a2, rank: 16}]")
+    options = OpenAIOptions.model_validate({key: value})
+    assert engine == "openai" and [(s.name, s.rank) for s in options.lora_adapters] == [("a1", 8), ("a2", 16)]
