@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from openaiperf.metrics.sessions import session_cache_hits, session_metrics
+from openaiperf.metrics.sessions import session_cache_hits, session_metrics, session_table
 from openaiperf.records import Session, Turn
+from openaiperf.result import SessionSummary
 from openaiperf.scenarios import create_scenario, scenario_config
 from openaiperf.testing.scripted_server import Script, start_scripted_server
 from tests.conformance.test_engine_conformance import engine
@@ -81,6 +82,8 @@ def test_per_session_cache_hit_rates_recover_the_script(server):
     metrics = session_metrics(run.records)
     assert metrics["session_cache_hit_rate"].value == hits["rate"]
     assert metrics["session_cache_hit_rate_p10"].value == hits["rate_p10"]
+    summary = SessionSummary.model_validate(session_table(run.records))  # as results.json holds it
+    assert summary.cache_hits is not None and summary.cache_hits.cached_tokens == cached_total
 
 
 def test_no_cached_tokens_reported_means_no_session_hit_rate(server):
