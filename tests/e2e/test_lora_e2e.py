@@ -14,6 +14,7 @@ import json
 import os
 import re
 import threading
+import time
 import urllib.request
 from types import SimpleNamespace
 
@@ -61,6 +62,13 @@ def engine():
 def get(engine: OpenAIEngine, path: str) -> str:
     with urllib.request.urlopen(f"{engine.base_url}{path}", timeout=30) as response:
         return response.read().decode()
+
+
+def prefix_cache_hits(engine: OpenAIEngine) -> float:
+    """The server's ``vllm:prefix_cache_hits_total`` (summed over its label sets)."""
+    found = re.findall(r"^vllm:prefix_cache_hits_total(?:\{[^}]*\})? ([0-9.e+]+)$", get(engine, "/metrics"), re.M)
+    assert found, "no vllm:prefix_cache_hits_total on /metrics"
+    return sum(float(value) for value in found)
 
 
 def answer(engine: OpenAIEngine, model: str | None) -> str:
@@ -163,6 +171,7 @@ def test_a_sessions_second_turn_is_served_from_the_prefix_cache(engine):
                                                        Turn(user="Say it shorter.", reply="", max_tokens=12)))
     scenario = create_scenario("multi_stream", scenario_config(
         {"stream_count": 1, "warmup_requests": 0, "min_queries": 1}, source="test"))
+    hits_before = prefix_cache_hits(engine)
     run = scenario.run(engine, [session], lambda r: None)
     first, second = sorted(run.records, key=lambda r: r.turn or 0)
     print(f"turn 1: {first.cached_tokens}/{first.input_tokens} cached; "
@@ -170,6 +179,13 @@ def test_a_sessions_second_turn_is_served_from_the_prefix_cache(engine):
     assert first.ok and second.ok
     assert first.cached_tokens is not None and second.cached_tokens is not None
     assert second.cached_tokens >= 256 and second.cached_tokens > first.cached_tokens
+    # what the responses said the cache served is what the server's own counter counted (it
+    # may count a moment after the answer: wait for it, a bounded while)
+    expected = first.cached_tokens + second.cached_tokens
+    deadline = time.monotonic() + 10
+    while (counted := prefix_cache_hits(engine) - hits_before) < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert counted == expected
     hits = session_cache_hits(run.records)
     assert hits is not None and hits["sessions"] == 1 and 0 < hits["rate"] < 1
     print(f"session hit rate {hits['rate']:.3f}")
