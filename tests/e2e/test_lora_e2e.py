@@ -36,7 +36,7 @@ PROMPT = [{"role": "user", "content": "Write one sentence about the sea."}]
 
 
 @pytest.fixture(scope="module")
-def engine():
+def engine(tmp_path_factory: pytest.TempPathFactory):
     if psutil.virtual_memory().available < 4 * 2**30:
         pytest.skip("less than 4 GiB of free memory for a vLLM server")
     pytest.importorskip("vllm")
@@ -44,7 +44,7 @@ def engine():
     saved = {key: os.environ.get(key) for key in ONE_PROCESS_VLLM}
     os.environ.update(ONE_PROCESS_VLLM)
     e = OpenAIEngine(EngineContext(model=spec, weights=resolve_weights(spec), hardware=SimpleNamespace(device="cpu"),
-                                   dtype="float32",
+                                   dtype="float32", log_dir=tmp_path_factory.mktemp("lora-server-logs"),
                                    options={"lora_adapters": ADAPTERS, "enable_prefix_caching": True,
                                             "max_model_len": 2048}))
     try:
