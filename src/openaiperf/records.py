@@ -348,6 +348,9 @@ class Record:
     #: the reasoning share of ``output_tokens`` as the server reported it
     #: (``usage.completion_tokens_details.reasoning_tokens``); None: not reported
     reasoning_tokens: int | None = None
+    #: the prompt tokens the server's prefix cache served (``usage.prompt_tokens_details.cached_tokens``,
+    #: vLLM with ``--enable-prompt-tokens-details``); None: not reported
+    cached_tokens: int | None = None
     error: str | None = None
     warmup: bool = False
     #: measured in an attempt of its round that the client stalled in, and measured again (never counted)

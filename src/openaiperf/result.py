@@ -316,10 +316,25 @@ class TurnStats(Typed):
     e2e_mean_ms: float | None = None
 
 
+class SessionCacheHits(Typed):
+    """The prefix cache's share of the sessions, from each response's cached prompt tokens:
+    sessions that reported them, the per-session hit rates' mean, p50 and p10, and the
+    token-weighted rate with its token counts (:func:`openaiperf.metrics.sessions.session_cache_hits`)."""
+
+    sessions: int
+    rate_mean: float | None = None
+    rate_p50: float | None = None
+    rate_p10: float | None = None
+    rate: float | None = None
+    cached_tokens: int = 0
+    prompt_tokens: int = 0
+
+
 class SessionSummary(Typed):
     """A multi-turn workload's sessions: how many, how many had every turn answered,
-    turns and duration (s, first scheduled send to last answer) per session, and the
-    requests by turn index."""
+    turns and duration (s, first scheduled send to last answer) per session, the
+    requests by turn index, and the prefix cache's hit rates per session (None when
+    the server reports no cached tokens)."""
 
     sessions: int
     completed: int
@@ -328,6 +343,7 @@ class SessionSummary(Typed):
     duration_p50_s: float | None = None
     duration_p90_s: float | None = None
     by_turn: list[TurnStats] = Field(default_factory=list)
+    cache_hits: SessionCacheHits | None = None
 
 
 class ServerRound(Typed):

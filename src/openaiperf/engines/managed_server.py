@@ -18,6 +18,10 @@ Its vLLM settings and their defaults are
 :class:`~openaiperf.engines.vllm_args.VLLMServerArgs`, as the ``vllm`` engine's
 (prefix caching off unless asked for: a benchmark repeats its prompts across
 warmup, rounds and cases, and with the cache on it would measure cache hits).
+The ``openai`` engine adds ``--enable-prompt-tokens-details`` (each response's
+``usage.prompt_tokens_details.cached_tokens``: a session's prefix-cache hits) and,
+for random LoRA adapters (:mod:`openaiperf.models.lora`), ``--enable-lora
+--max-lora-rank R --max-loras N --lora-modules NAME=PATH ...``.
 The log's first line is the command, with the values of secret flags
 (``--api-key``...) masked; the server itself gets them as given.
 """
@@ -82,6 +86,9 @@ def server_command(model_dir: str, served_name: str, host: str, port: int, args:
             continue
         elif isinstance(value, dict):  # vLLM reads a mapping flag (--hf-overrides) as JSON
             command += [flag, json.dumps(value)]
+        elif isinstance(value, (list, tuple)):  # a flag of several values (--lora-modules a=PATH b=PATH)
+            if value:
+                command += [flag, *(str(v) for v in value)]
         else:
             command += [flag, str(value)]
     return command

@@ -58,7 +58,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from openaiperf.engines import Engine, EngineContext
 from openaiperf.engines.endpoint import (
@@ -77,6 +77,7 @@ from openaiperf.engines.vllm_args import VLLMServerArgs
 from openaiperf.errors import ConfigError, EngineError
 from openaiperf.metrics.tokens import complete_chunk_tokens
 from openaiperf.models import describe_weights
+from openaiperf.models.lora import LoraAdapterSpec, build_adapters, lora_rank_bound
 from openaiperf.models.tokenizer import model_tokenizer, tokenizer_at
 from openaiperf.records import PoolingRequest, Record, RecordSink, Request
 from openaiperf.redact import RedactedHeaders, RedactedStr, redact, redact_text
@@ -129,6 +130,17 @@ class OpenAIOptions(VLLMServerArgs):
     #: request's base build: ``--ab-engine-option openai:server_python=base/.venv/bin/python``);
     #: default: this one
     server_python: str | None = None
+    #: LoRA adapters with random weights that the managed server loads (``[{name: a1, rank: 8}, ...]``:
+    #: name, rank, alpha, target_modules, init_std, seed; see openaiperf.models.lora); requests pick
+    #: one by name (``--lora-split a1:3,a2:1``)
+    lora_adapters: list[LoraAdapterSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _adapters_need_a_managed_server(self) -> OpenAIOptions:
+        if self.lora_adapters and self.endpoint:
+            raise ValueError("lora_adapters are built for the managed vLLM server; a server at --endpoint loads "
+                             "its own adapters (its --lora-modules): drop lora_adapters and name them in --lora-split")
+        return self
 
     @field_validator("server_python")
     @classmethod
@@ -268,11 +280,23 @@ class OpenAIEngine(Engine):
             # The architecture's config.json alone: random values, no tokenizer files.
             args |= {"load_format": "dummy", "skip_tokenizer_init": True}
         self.model_name = self.options.served_model or self.context.require_model().name
+        # every response's usage.prompt_tokens_details.cached_tokens: the prefix cache's hits per request
+        args |= {"enable_prompt_tokens_details": True} | self.lora_server_args()
         self.server = ManagedServer(self.context.weights, self.model_name, log_dir=self.context.log_dir, args=args,
                                     extra_argv=server_argv(self.options.server_args),
                                     start_timeout_s=self.options.start_timeout_s, python=self.options.server_python)
         self.server.start()
         self.base_url = self.server.base_url
+
+    def lora_server_args(self) -> dict[str, object]:
+        """vLLM's LoRA flags for the ``lora_adapters`` (built in the cache on first use); none without."""
+        specs = self.options.lora_adapters
+        if not specs:
+            return {}
+        folders = build_adapters(specs, self.context.weights, base_name=self.context.require_model().name,
+                                 reserved=(str(self.model_name),))
+        return {"enable_lora": True, "max_lora_rank": lora_rank_bound([s.rank for s in specs]),
+                "max_loras": len(specs), "lora_modules": [f"{name}={path}" for name, path in folders.items()]}
 
     def metrics_endpoint(self) -> tuple[str, RedactedHeaders] | None:
         """``<server>/metrics`` (or the ``metrics_url`` option), read with the requests' headers."""
@@ -373,7 +397,8 @@ class OpenAIEngine(Engine):
     def from_worker_spec(cls, spec: dict[str, Any]) -> OpenAIEngine:
         """The client a worker sends with: no server to start, no tokenizer (token counts are
         worked out by the driver's engine after the round), the driver's headers."""
-        options = {**spec["options"], "endpoint": spec["base_url"], "client_tokenizer": False, "server_args": []}
+        options = {**spec["options"], "endpoint": spec["base_url"], "client_tokenizer": False, "server_args": [],
+                   "lora_adapters": []}
         engine = cls(EngineContext(model=None, weights="", hardware=None, dtype="", options=options))
         engine.base_url = spec["base_url"]
         engine.model_name = spec["model_name"]

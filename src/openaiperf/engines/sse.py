@@ -236,6 +236,7 @@ class StreamReader:
             record.input_tokens = usage_count(self.usage, "prompt_tokens")
             record.output_tokens = usage_count(self.usage, "completion_tokens")
             record.reasoning_tokens = usage_count(self.usage.get("completion_tokens_details"), "reasoning_tokens")
+            record.cached_tokens = usage_count(self.usage.get("prompt_tokens_details"), "cached_tokens")
         if self.by_token_ids:
             record.token_source = "engine"
             if record.output_tokens is None:

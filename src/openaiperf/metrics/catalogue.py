@@ -296,6 +296,14 @@ declare("ttft_first_turn_mean", "ms", Better.LOWER, "TTFT first turn (ms)", "mea
 declare("ttft_later_turns_mean", "ms", Better.LOWER, "TTFT later turns (ms)",
         "mean TTFT of later turns (their prefix is the conversation so far)", format="{:.1f}",
         source="task kind multiturn")
+declare("session_cache_hit_rate", "fraction", Better.NONE, "session cache hits (%)",
+        "prompt tokens served by the prefix cache over prompt tokens, all sessions' turns together "
+        "(each response's usage.prompt_tokens_details.cached_tokens)", percent=True, format="{:.1f}",
+        source="task kind multiturn (a server reporting cached tokens)")
+for _stat, _what in (("mean", "mean"), ("p50", "median"), ("p10", "10th percentile (the sessions that reused least)")):
+    declare(f"session_cache_hit_rate_{_stat}", "fraction", Better.NONE, f"session cache hits {_stat} (%)",
+            f"{_what} of the per-session prefix-cache hit rates (a session's cached over prompt tokens)",
+            percent=True, format="{:.1f}", source="task kind multiturn (a server reporting cached tokens)")
 
 # -- the server's own metrics (metrics.server, from its Prometheus endpoint) ---------------
 for _name, _what in (("queue_time", "time in the server's queue"), ("prefill_time", "the server's prefill time"),

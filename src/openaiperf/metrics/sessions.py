@@ -7,6 +7,15 @@ prefill is a cache hit, and TTFT stays flat as the prompt grows; without it,
 TTFT grows with the history. Per session: how long a conversation took (its
 first turn's scheduled send to its last answer, think times included) and how
 many of its turns were answered.
+
+The prefix cache's share of a session (:func:`session_cache_hits`): where the
+server reports each response's cached prompt tokens
+(``usage.prompt_tokens_details.cached_tokens``), a session's hit rate is its
+turns' cached prompt tokens over their prompt tokens; the sessions' rates are
+summed up as a distribution (mean, p50, p10: the sessions that reused least),
+beside the token-weighted rate of all sessions together. Unlike the server's
+Prometheus counters (one rate for the whole run, warmup and other clients
+included), it is per session and counts only the measured turns.
 """
 
 from __future__ import annotations
@@ -68,7 +77,30 @@ def session_table(records: Sequence[Record]) -> dict[str, Any] | None:
         completed += all(r.ok for r in members)
     return {"sessions": len(sessions), "completed": completed, "turns_mean": _mean([float(t) for t in turns]),
             "duration_mean_s": _mean(durations), "duration_p50_s": percentile(durations, 50),
-            "duration_p90_s": percentile(durations, 90), "by_turn": turn_table(records)}
+            "duration_p90_s": percentile(durations, 90), "by_turn": turn_table(records),
+            "cache_hits": session_cache_hits(records)}
+
+
+def session_cache_hits(records: Sequence[Record]) -> dict[str, Any] | None:
+    """Per-session prefix-cache hit rates from the answered turns that report cached tokens:
+    sessions counted, mean / p50 / p10 of the per-session rates, and the token-weighted rate
+    (all cached tokens over all prompt tokens); None when no turn reports them."""
+    sessions: dict[tuple[int, str], list[int]] = {}
+    for record in records:
+        if (record.session_id is None or not record.ok or record.cached_tokens is None
+                or not record.input_tokens):
+            continue
+        totals = sessions.setdefault((record.round, record.session_id), [0, 0])
+        totals[0] += record.cached_tokens
+        totals[1] += record.input_tokens
+    if not sessions:
+        return None
+    rates = [cached / prompt for cached, prompt in sessions.values()]
+    cached = sum(t[0] for t in sessions.values())
+    prompt = sum(t[1] for t in sessions.values())
+    return {"sessions": len(sessions), "rate_mean": _mean(rates), "rate_p50": percentile(rates, 50),
+            "rate_p10": percentile(rates, 10), "rate": cached / prompt, "cached_tokens": cached,
+            "prompt_tokens": prompt}
 
 
 def session_metrics(records: Sequence[Record]) -> MetricSet:
@@ -78,7 +110,14 @@ def session_metrics(records: Sequence[Record]) -> MetricSet:
         return {}
     first = [v * MS for r in records if r.ok and r.turn == 1 and (v := ttft_s(r)) is not None]
     later = [v * MS for r in records if r.ok and (r.turn or 0) > 1 and (v := ttft_s(r)) is not None]
-    return {
+    hits = session_cache_hits(records)
+    cache: MetricSet = {} if hits is None else {
+        "session_cache_hit_rate": Metric(hits["rate"], "fraction", Better.NONE),
+        "session_cache_hit_rate_mean": Metric(hits["rate_mean"], "fraction", Better.NONE),
+        "session_cache_hit_rate_p50": Metric(hits["rate_p50"], "fraction", Better.NONE),
+        "session_cache_hit_rate_p10": Metric(hits["rate_p10"], "fraction", Better.NONE),
+    }
+    return cache | {
         "sessions": Metric(float(table["sessions"]), "sessions", Better.NONE),
         "turns_per_session": Metric(table["turns_mean"], "turns", Better.NONE),
         "session_duration_mean": Metric(table["duration_mean_s"], "s", Better.LOWER),

@@ -18,6 +18,7 @@ from openaiperf.testing.scripted_server.pooling import serve_pooling
 from openaiperf.testing.scripted_server.request_script import (
     THINKING_FIELDS,
     adapter_script,
+    cached_prompt_tokens,
     cached_script,
     preset,
     prompt_words,
@@ -79,9 +80,10 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         words = prompt_words(body)
         hits = metrics.lookup(words, script.prefix_cache_block)
         script = cached_script(script, hits, len(words))
+        cached = cached_prompt_tokens(script, body, hits)
         prompt_tokens = len(words) if script.prompt_words else PROMPT_TOKENS
         if not script.max_concurrency:
-            return await served(request, body, script, chat, model, prompt_tokens, arrival, start, loop)
+            return await served(request, body, script, chat, model, prompt_tokens, arrival, start, loop, cached)
         slot = slots.setdefault(script.max_concurrency, asyncio.Semaphore(script.max_concurrency))
         metrics.waiting += 1
         try:
@@ -95,16 +97,17 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
                 # the client gave up while it waited (as a server drops an aborted request from its queue)
                 stats.cancelled.append({"arrival": arrival, "after_s": time.perf_counter() - arrival, "queued": True})
                 return web.Response(status=499)
-            return await served(request, body, script, chat, model, prompt_tokens, arrival, loop.time(), loop)
+            return await served(request, body, script, chat, model, prompt_tokens, arrival, loop.time(), loop,
+                                cached)
         finally:
             slot.release()
 
     async def served(request: web.Request, body: dict[str, Any], script: Script, chat: bool, model: str,
                      prompt_tokens: int, arrival: float, start: float,
-                     loop: asyncio.AbstractEventLoop) -> web.StreamResponse:
+                     loop: asyncio.AbstractEventLoop, cached: int | None = None) -> web.StreamResponse:
         metrics.running += 1
         try:
-            return await respond(request, body, script, chat, model, prompt_tokens, arrival, start, loop)
+            return await respond(request, body, script, chat, model, prompt_tokens, arrival, start, loop, cached)
         except ConnectionResetError:
             # the client closed the stream before its end (a cancelled request)
             stats.cancelled.append({"arrival": arrival, "after_s": time.perf_counter() - arrival})
@@ -117,7 +120,7 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
 
     async def respond(request: web.Request, body: dict[str, Any], script: Script, chat: bool, model: str,
                       prompt_tokens: int, arrival: float, start: float,
-                      loop: asyncio.AbstractEventLoop) -> web.StreamResponse:
+                      loop: asyncio.AbstractEventLoop, cached: int | None = None) -> web.StreamResponse:
         if script.http_status:
             return http_error(script)
         if script.raw_chunks is not None:
@@ -137,7 +140,7 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
             return web.json_response({"id": "scripted", "choices": [choice], "usage": {
                 "prompt_tokens": prompt_tokens, "completion_tokens": count, "total_tokens": prompt_tokens + count}})
         head, chunks, tail = plan(script, count, chat, bool(options.get("include_usage")), continuous, model,
-                                  prompt_tokens)
+                                  prompt_tokens, cached)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         if head:

@@ -14,6 +14,17 @@ from openaiperf.testing.scripted_server.script import Script
 THINKING_FIELDS = ("chat_template_kwargs", "max_thinking_tokens")
 
 
+def cached_prompt_tokens(script: Script, body: dict[str, Any], hits: int) -> int | None:
+    """What usage reports as the prompt's cached tokens (``Script.cached_usage``): a chat
+    request's words before its last message, the simulated cache's hits, or None."""
+    if script.cached_usage == "history":
+        messages = body.get("messages") or []
+        return len(prompt_words({"messages": messages[:-1]})) if messages else 0
+    if script.cached_usage == "cache":
+        return hits
+    return None
+
+
 def adapter_script(script: Script, model: str) -> Script:
     """The script of a request that names a LoRA adapter of ``adapter_ttft_ms``: its own TTFT."""
     for part in filter(None, script.adapter_ttft_ms.split(",")):

@@ -55,6 +55,10 @@ class Script:
     raw_chunks: tuple[str, ...] | None = None  # the whole response body: these base64 pieces, written one by one
     raw_gap_ms: float = 0.0          # pause after each raw piece (0: none), so the client reads them apart
     raw_cut: bool = False            # after the raw pieces, close the connection instead of ending the body
+    cached_usage: str = ""           # usage.prompt_tokens_details.cached_tokens (in prompt words, with
+    #                                  prompt_words): "history" -- a chat request's messages before its last
+    #                                  one (a multi-turn session's earlier turns); "cache" -- what the
+    #                                  simulated prefix cache served; "": not reported
     adapter_ttft_ms: str = ""        # LoRA adapters: "name=ms,..." -- a request naming one as its model waits
     #                                  that long for its first token instead of ttft_ms
     spec_draft_tokens: int = 0       # speculative decoding: draft tokens proposed per step; each chunk after
@@ -75,6 +79,8 @@ class Script:
             raise ValueError(f"script usage must be final, absent or continuous, got {self.usage!r}")
         if self.max_concurrency < 0:
             raise ValueError(f"script needs max_concurrency >= 0: {self}")
+        if self.cached_usage not in ("", "history", "cache"):
+            raise ValueError(f"script cached_usage must be '', 'history' or 'cache', got {self.cached_usage!r}")
         if self.fault_every < 0 or not self.fault_cycle or not set(self.fault_cycle) <= set(FAULTS):
             raise ValueError(f"script needs fault_every >= 0 and a fault_cycle of {sorted(FAULTS)}: {self}")
 

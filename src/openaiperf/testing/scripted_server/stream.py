@@ -23,7 +23,8 @@ def token_words(script: Script, start: int, size: int) -> str:
 
 @lru_cache(maxsize=256)
 def plan(script: Script, count: int, chat: bool, include_usage: bool, continuous: bool,
-         model: str, prompt_tokens: int = PROMPT_TOKENS) -> tuple[bytes, tuple[tuple[float, bytes], ...], bytes]:
+         model: str, prompt_tokens: int = PROMPT_TOKENS,
+         cached_tokens: int | None = None) -> tuple[bytes, tuple[tuple[float, bytes], ...], bytes]:
     """(head bytes, ((offset s, chunk bytes), ...), tail bytes) of one response, built once per shape."""
     kind = "chat.completion.chunk" if chat else "text_completion"
     base = {"id": "scripted", "object": kind, "created": 0, "model": model}
@@ -35,6 +36,8 @@ def plan(script: Script, count: int, chat: bool, include_usage: bool, continuous
         if chat and script.reasoning_tokens:
             # as OpenAI's API: the reasoning share of completion_tokens
             counts["completion_tokens_details"] = {"reasoning_tokens": min(done, script.reasoning_tokens)}
+        if cached_tokens is not None:
+            counts["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
         return counts
 
     head = b""
