@@ -16,7 +16,6 @@ import re
 import threading
 import time
 import urllib.request
-from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -24,6 +23,7 @@ import pytest
 from fixtures.vllm import ONE_PROCESS_VLLM
 from openaiperf.engines import EngineContext
 from openaiperf.engines.openai import OpenAIEngine
+from openaiperf.hardware import load_profile
 from openaiperf.metrics.sessions import session_cache_hits
 from openaiperf.models import get_model, resolve_weights
 from openaiperf.records import Record, Request, Session, Turn
@@ -43,7 +43,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory):
     spec = get_model("smollm2-135m")
     saved = {key: os.environ.get(key) for key in ONE_PROCESS_VLLM}
     os.environ.update(ONE_PROCESS_VLLM)
-    e = OpenAIEngine(EngineContext(model=spec, weights=resolve_weights(spec), hardware=SimpleNamespace(device="cpu"),
+    e = OpenAIEngine(EngineContext(model=spec, weights=resolve_weights(spec), hardware=load_profile("cpu"),
                                    dtype="float32", log_dir=tmp_path_factory.mktemp("lora-server-logs"),
                                    options={"lora_adapters": ADAPTERS, "enable_prefix_caching": True,
                                             "max_model_len": 2048}))

@@ -72,15 +72,10 @@ def vllm_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 
 def engine(handle: Any, **options: Any) -> Any:
-    from openaiperf.engines import EngineContext
-    from openaiperf.engines.openai import OpenAIEngine
+    from openaiperf.testing.contexts import endpoint_engine
 
-    e = OpenAIEngine(EngineContext(
-        model=SimpleNamespace(name=MODEL), weights=handle.weights, hardware=SimpleNamespace(device="cpu"),
-        dtype="float32", options={"endpoint": handle.server.base_url, "served_model": MODEL,
-                                  "client_tokenizer": True, "continuous_usage": True, **options}))
-    e.prepare()
-    return e
+    return endpoint_engine(handle.server.base_url, served_model=MODEL, weights=handle.weights,
+                           client_tokenizer=True, continuous_usage=True, **options)
 
 
 def counters(handle: Any) -> str:

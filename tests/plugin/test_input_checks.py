@@ -10,8 +10,9 @@ from benchproject import bench_args
 @pytest.mark.parametrize("option,value,accepted", [
     ("--engine", "nope", "known: fake, hf, openai, vllm"),
     ("--scenario", "offlne", "known: interactive, multi_stream, offline, server, single_stream"),
-    ("--task", "x", "known: chat.multiturn, chat.sharegpt, perplexity.corpus, summarization.xsum, "
-                    "synthetic.decode-heavy, synthetic.prefill-heavy, synthetic.random"),
+    ("--task", "x", "known: chat.multiturn, chat.sharegpt, embeddings.synthetic, perplexity.corpus, "
+                    "rerank.synthetic, summarization.xsum, synthetic.decode-heavy, synthetic.prefill-heavy, "
+                    "synthetic.random"),
     ("--model", "y", "known: *fake-tiny*"),
 ])
 def test_an_unknown_name_fails_at_start_up_listing_the_accepted_ones(bench_project, option, value, accepted):
