@@ -71,7 +71,10 @@ def run(tmp: Path, *extra: str, slowdown: float | None = None) -> tuple[subproce
     return completed, next(c for c in cases if c["id"] == CASE_ID)
 
 
+# timing too: its verdicts compare runs measured minutes apart, so it runs alone, outside the
+# end-to-end tests' xdist pool
 @pytest.mark.slow
+@pytest.mark.timing
 def test_the_gate_passes_itself_and_catches_a_slowdown(tmp_path: Path) -> None:
     (tmp_path / "task.yaml").write_text(TASK)
     (tmp_path / "matrix.yaml").write_text(MATRIX)
