@@ -440,16 +440,15 @@ class ConfigDifference(Typed):
 Change = Literal["worse", "better", "same", "unknown"]
 
 
-class MetricVerdict(Typed):
-    """One metric against its baseline (:class:`openaiperf.baselines.compare.MetricComparison`)."""
+class MetricMeasures(Typed):
+    """What a comparison of one metric against its baseline finds: the computation
+    (:class:`openaiperf.baselines.compare.MetricComparison`) and its verdict share these."""
 
     metric: str
     unit: str
     better: Better
     tolerance: float
-    outcome: Outcome
-    verdict: Outcome  # repeats ``outcome`` for readers that look for that name
-    change: Change
+    outcome: Outcome = Outcome.INCONCLUSIVE
     baseline: float | None = None
     current: float | None = None
     ratio: float | None = None
@@ -467,6 +466,13 @@ class MetricVerdict(Typed):
     detectable: float | None = Field(
         default=None, description="an inconclusive metric's smallest relative change (worse side, e.g. 0.12) that "
         "these rounds would have called a regression")
+
+
+class MetricVerdict(MetricMeasures):
+    """One metric against its baseline, as the result file keeps it."""
+
+    verdict: Outcome  # repeats ``outcome`` for readers that look for that name
+    change: Change
     message: str = ""
 
 

@@ -16,7 +16,8 @@ gate and the A/B comparison), and each report writer's ``Options``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
@@ -86,20 +87,39 @@ class Settings(BaseModel):
         return {name: str(extra["flag"]) for name in cls.model_fields if (extra := flag_extra(cls, name))}
 
     @classmethod
-    def from_options(cls: type[SettingsT], option: Callable[[str], Any]) -> SettingsT:
+    def from_options(cls: type[SettingsT], option: Callable[[str], Any],
+                     spelled: Mapping[str, str] | None = None) -> SettingsT:
         """The settings as given on the command line (``option``: the value of an option by
         its name, None where not given or not declared: the field keeps its default); a bad
-        value raises a ConfigError naming the flag and what it accepts."""
+        value raises a ConfigError naming the flag and what it accepts. ``spelled``: the flags
+        as another command spells them (declared flag -> its spelling, e.g. ``--baseline-alpha``
+        -> ``--alpha``), read under that name and named so in errors."""
+        spelled = spelled or {}
         values: dict[str, Any] = {}
         for name, flag in cls.flags().items():
-            value = option(dest_of(flag))
+            value = option(dest_of(spelled.get(flag, flag)))
             if value is None:
                 continue
             values[name] = not value if flag_extra(cls, name).get("negate") else value
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            raise validation_error(exc, model=cls) from None
+            error = validation_error(exc, model=cls)
+        except ConfigError as exc:  # a field's own parser names its flag
+            error = exc
+        raise respelled(error, spelled) from None
+
+
+def respelled(error: ConfigError, spelled: Mapping[str, str]) -> ConfigError:
+    """``error`` with each declared flag it names written as ``spelled`` spells it."""
+    if not spelled:
+        return error
+    pattern = re.compile("|".join(re.escape(flag) + r"(?![\w-])" for flag in spelled))
+
+    def swap(text: str | None) -> str | None:
+        return None if text is None else pattern.sub(lambda match: spelled[match.group(0)], text)
+
+    return ConfigError(swap(error.message) or "", source=swap(error.source), field=swap(error.field))
 
 
 SettingsT = TypeVar("SettingsT", bound=Settings)

@@ -353,3 +353,23 @@ def test_a_group_without_records_says_so(tmp_path: Path) -> None:
     write_results(tmp_path / "results.json", run)
     html = render_html(tmp_path)
     assert "No measured requests to draw: #2 <code>chat.sharegpt-offline-openai-m</code> error" in html
+
+
+def test_the_html_report_lists_every_metric_of_a_case_from_the_catalogue(tmp_path: Path) -> None:
+    from openaiperf.report.html import render_html
+
+    case = measured_case(tmp_path, "multiturn.sharegpt-server-openai-m", rounds=1)
+    case.metrics["session_cache_hit_rate_p10"] = MetricValue(value=0.625, unit="fraction")
+    case.metrics["spec_acceptance_rate"] = MetricValue(value=0.5, unit="fraction", better="higher")
+    case.metrics["zz_engine_probe"] = MetricValue(value=3.25, unit="widgets")
+    write_results(tmp_path / "results.json", RunResult(cases=[case]))
+    html = render_html(tmp_path)
+    section = html[html.index('<details class="metrics"'):html.index('id="baseline"')]
+    labels = re.findall(r'<td class="label" title="[^"]*">([^<]+)</td><td>([^<]+)</td>', section)
+    shown = dict(labels)
+    # neither is a headline column: only the all-metrics table shows them, labelled and written as the catalogue says
+    assert shown["session cache hits p10 (%)"] == "62.5" and shown["spec accept (%)"] == "50.0"
+    assert "session cache hits p10" not in html[:html.index('id="metrics"')]
+    # every metric the case has, the undeclared one last and raw
+    assert len(labels) == len(case.metrics)
+    assert labels[-1] == ("zz_engine_probe", "3.25") and '<tr class="undeclared">' in section

@@ -202,7 +202,8 @@ def compare_pairs(a_rounds: Sequence[dict[str, Any]], b_rounds: Sequence[dict[st
         b = [r.get(metric) for r in b_rounds[:pairs]]
         verdict.pair_ratios[metric] = [None if va is None or vb is None or va <= 0 else vb / va
                                        for va, vb in zip(a, b, strict=True)]
-        result = MetricComparison(metric, declared.unit, declared.better, tolerance, confidence=1 - 2 * per_look)
+        result = MetricComparison(metric=metric, unit=declared.unit, better=declared.better, tolerance=tolerance,
+                                  confidence=1 - 2 * per_look)
         out.metrics.append(result)
         change = paired_change(a, b)
         if change is None:

@@ -20,13 +20,11 @@ from openaiperf.baselines.compare import (
     Outcome,
     baseline_from_case,
     judged_side,
-    parse_alpha,
-    parse_drift,
     stalled_note,
 )
 from openaiperf.baselines.gate import GateOutcome, GateSettings, judge, save
 from openaiperf.baselines.json_store import read_baseline
-from openaiperf.baselines.settings import parse_tolerances
+from openaiperf.baselines.settings import BaselineSettings
 from openaiperf.baselines.stats import holm
 from openaiperf.errors import ConfigError
 from openaiperf.options import add_options_as
@@ -87,7 +85,16 @@ def session_holm(outcomes: Sequence[GateOutcome], alpha: float) -> tuple[int, in
     return len(tested), sum(m.regression and p < alpha for (m, _), p in zip(tested, adjusted, strict=True))
 
 
+def compare_settings(args: argparse.Namespace) -> GateSettings:
+    """The gate's settings of ``ob baseline compare``'s flags, read through :class:`BaselineSettings`
+    (its defaults and checks; an error names the flag as this command spells it)."""
+    given = BaselineSettings.from_options(lambda dest: getattr(args, dest, None), COMPARE_FLAGS)
+    return GateSettings(force=given.force, strict=given.strict, tolerances=dict(given.tolerances),
+                        alpha=given.alpha, drift=given.drift)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
+    settings = compare_settings(args)
     # The run is judged against the other side; with two runs, RUN_A is the reference.
     a, b = Path(args.run_a), Path(args.run_b)
     if (a / "results.json").exists() and not (b / "results.json").exists():
@@ -97,8 +104,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     current, left_out = load_side(current_path, judged=True)
     hardware = next(iter(current.values())).hardware if current else None
     reference, _ = load_side(reference_path, hardware)
-    settings = GateSettings(force=args.force, strict=args.strict, tolerances=parse_tolerances(args.tolerance or []),
-                            alpha=parse_alpha(args.alpha, "--alpha"), drift=parse_drift(args.drift, "--drift"))
     tasks = load_task_specs()
     judged: list[tuple[str, GateOutcome]] = []
     for case_id, now in current.items():
@@ -187,14 +192,17 @@ def cmd_baseline_update(args: argparse.Namespace) -> int:
     return 0 if saved else 1
 
 
+#: the gate's settings that ``ob baseline compare`` takes, as it spells them (declared flag -> its spelling)
+COMPARE_FLAGS = {"--baseline-force": "--force", "--baseline-strict": "--strict", "--baseline-alpha": "--alpha",
+                 "--tolerance": "--tolerance", "--baseline-drift": "--drift"}
+
+
 def add_compare_arguments(compare: argparse.ArgumentParser) -> None:
     compare.add_argument("run_a", metavar="RUN_A", help="a run folder (the reference when RUN_B is a run too)")
     compare.add_argument("run_b", metavar="RUN_B", help="the run to judge, or a baseline folder to judge RUN_A by")
 
     # the gate's own options, as this command spells them (exit 1 stands for a failed case)
-    add_options_as(compare.add_argument, {"--baseline-force": "--force", "--baseline-strict": "--strict",
-                                          "--baseline-alpha": "--alpha", "--tolerance": "--tolerance",
-                                          "--baseline-drift": "--drift"})
+    add_options_as(compare.add_argument, COMPARE_FLAGS)
     compare.set_defaults(func=cmd_compare)
 
 

@@ -30,13 +30,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ConfigDict, Field
+
 from openaiperf.baselines import Baseline, Round
 from openaiperf.baselines import stats as gate_stats
 from openaiperf.errors import ConfigError
 from openaiperf.metrics import Better
 from openaiperf.metrics.latency import MS, e2e_s, tpot_s, ttft_s
 from openaiperf.records import Record, measured
-from openaiperf.result import CaseComparisonResult, CaseResult, Change, Fingerprint, MetricVerdict, Outcome
+from openaiperf.result import (
+    CaseComparisonResult,
+    CaseResult,
+    Change,
+    Fingerprint,
+    MetricMeasures,
+    MetricVerdict,
+    Outcome,
+)
 
 __all__ = ["AB_ROUNDS", "ALPHA", "DRIFT", "MIN_AB_ROUNDS", "CaseComparison", "MetricComparison", "Outcome",
            "baseline_from_case", "compare_case", "compare_metric", "judged_rounds", "judged_side", "parse_alpha",
@@ -129,37 +139,19 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:+.1f}%"
 
 
-@dataclass
-class MetricComparison:
-    metric: str
-    unit: str
-    better: Better
-    tolerance: float
-    outcome: Outcome = Outcome.INCONCLUSIVE
-    #: round geometric means (None when a side has no rounds of this metric)
-    baseline: float | None = None
-    current: float | None = None
-    ratio: float | None = None
-    n_baseline: int = 0
-    n_current: int = 0
-    #: two-sided 1 - 2·alpha interval of the ratio
-    ci_low: float | None = None
-    ci_high: float | None = None
+class MetricComparison(MetricMeasures):
+    """One metric against its baseline, as computed: the verdict's fields (round geometric means
+    ``baseline``/``current``, the two-sided 1 - 2·alpha interval ``ci_low``..``ci_high``, the
+    one-sided p-value of "worse" and after Holm across the case's metrics, the round-to-round
+    ``spread`` of the log values) and the statistics behind them."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     confidence: float = 1 - 2 * ALPHA
-    #: one-sided p-value of "worse", and after Holm across the case's metrics
-    p_value: float | None = None
-    p_holm: float | None = None
-    method: str = ""
-    #: round-to-round spread of the log values (pooled), as a fraction
-    spread: float | None = None
-    reason: str = ""
-    settle: str = ""
-    #: inconclusive: the smallest relative change on the worse side these rounds would have called a regression
-    detectable: float | None = None
     #: the rounds behind ``settle`` (for the case's most demanding answer)
-    settle_rounds: gate_stats.Settle | None = field(default=None, repr=False)
+    settle_rounds: gate_stats.Settle | None = Field(default=None, repr=False)
     #: the statistics behind the interval (None when the metric could not be tested)
-    log_change: gate_stats.LogChange | None = field(default=None, repr=False)
+    log_change: gate_stats.LogChange | None = Field(default=None, repr=False)
 
     @property
     def regression(self) -> bool:
@@ -211,13 +203,8 @@ class MetricComparison:
         return f"{'+' if self.better is Better.LOWER else '-'}{100 * self.detectable:.1f}%"
 
     def to_result(self) -> MetricVerdict:
-        return MetricVerdict(
-            metric=self.metric, unit=self.unit, better=self.better, tolerance=self.tolerance, outcome=self.outcome,
-            verdict=self.outcome, change=self.change, baseline=self.baseline, current=self.current, ratio=self.ratio,
-            n_baseline=self.n_baseline, n_current=self.n_current, ci_low=self.ci_low, ci_high=self.ci_high,
-            confidence=self.confidence, p_value=self.p_value, p_holm=self.p_holm, method=self.method,
-            spread=self.spread, reason=self.reason, settle=self.settle, detectable=self.detectable,
-            message=self.message())
+        measures = self.model_dump(include=set(MetricMeasures.model_fields))
+        return MetricVerdict(**measures, verdict=self.outcome, change=self.change, message=self.message())
 
 
 def _direction(metric: str, baseline: Baseline, current: Baseline) -> tuple[Better | None, str]:
@@ -239,8 +226,9 @@ def compare_metric(metric: str, baseline: Baseline, current: Baseline, tolerance
     unit = next((side.metrics[metric].unit for side in (current, baseline)
                  if metric in side.metrics and side.metrics[metric].unit), "")
     if direction is None:
-        return MetricComparison(metric, unit, Better.NONE, tolerance, reason=f"not comparable: {why}")
-    result = MetricComparison(metric, unit, direction, tolerance, confidence=1 - 2 * alpha)
+        return MetricComparison(metric=metric, unit=unit, better=Better.NONE, tolerance=tolerance,
+                                reason=f"not comparable: {why}")
+    result = MetricComparison(metric=metric, unit=unit, better=direction, tolerance=tolerance, confidence=1 - 2 * alpha)
     base_runs, cur_rounds = baseline.run_values(metric), current.round_values(metric)
     base_rounds = [v for run in base_runs for v in run]
     result.n_baseline, result.n_current = len(base_rounds), len(cur_rounds)

@@ -1,8 +1,8 @@
 """The gate's settings as given on the command line: one typed model, each field its flag
 (:func:`openaiperf.settings.setting`), read by the stored-baseline gate
 (:mod:`openaiperf.baselines.gate`) and the interleaved A/B comparison
-(:mod:`openaiperf.baselines.ab`); ``ob baseline compare`` parses its own spellings of
-the same values with the same functions."""
+(:mod:`openaiperf.baselines.ab`) and ``ob baseline compare`` (which spells some of its
+flags its own way: :data:`openaiperf.baselines.commands.COMPARE_FLAGS`)."""
 
 from __future__ import annotations
 

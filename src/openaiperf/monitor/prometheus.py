@@ -35,6 +35,7 @@ from openaiperf.monitor.sampler import Sampler
 from openaiperf.monitor.util import SamplerUnavailable
 from openaiperf.redact import RedactedHeaders, redact_text
 from openaiperf.registry import Requirement, requirement
+from openaiperf.result import ServerRound
 
 #: the histograms we read, by our name
 HISTOGRAMS = ("queue_time", "prefill_time", "decode_time", "ttft", "e2e")
@@ -164,19 +165,12 @@ def fetch_text(url: str, headers: Mapping[str, str] | None = None, timeout_s: fl
         return str(response.read().decode("utf-8", errors="replace"))
 
 
-@dataclass
-class RoundDelta:
-    """What the server counted during one round: counters' growth and, per histogram,
-    the growth of its sum (s) and count (requests); the peaks come from the interval
-    scrapes (the before and after scrapes included)."""
+class RoundDelta(ServerRound):
+    """What the server counted during one round (:class:`~openaiperf.result.ServerRound`'s fields:
+    counters' growth, per histogram the growth of its sum (s) and count (requests), the peaks of the
+    interval scrapes, the before and after scrapes included) and which server counted it."""
 
-    round: int
     server: str
-    duration_s: float
-    counters: dict[str, float] = field(default_factory=dict)
-    histograms: dict[str, tuple[float, float]] = field(default_factory=dict)
-    peaks: dict[str, float] = field(default_factory=dict)
-    settled: bool = True
 
     def mean_s(self, name: str) -> float | None:
         total, count = self.histograms.get(name, (0.0, 0.0))

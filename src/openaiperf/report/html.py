@@ -20,10 +20,11 @@ from typing import Any
 from openaiperf.baselines.compare import per_request_latencies
 from openaiperf.history.plot import sparkline_svg
 from openaiperf.history.trends import MIN_RUNS_FOR_RANGE, format_range, format_value
+from openaiperf.metrics.catalogue import catalogue
 from openaiperf.paths import path_in
 from openaiperf.records import read_records
 from openaiperf.report import figures, roofline, verdict
-from openaiperf.report.console import Column, status_text, table_columns
+from openaiperf.report.console import Column, quality_declaration, status_text, table_columns
 from openaiperf.report.results import read_results
 from openaiperf.result import CaseResult, MetricVerdict, RunResult
 from openaiperf.sweeps.pareto import pareto_figure, pareto_points
@@ -46,6 +47,49 @@ class Row:
     @property
     def invalid(self) -> bool:
         return self.case.status == "passed" and not self.case.valid
+
+    @property
+    def metric_lines(self) -> list[MetricLine]:
+        return metric_lines(self.case)
+
+
+@dataclass(frozen=True)
+class MetricLine:
+    """One metric of a case in its "all metrics" table: as the catalogue (or the task file) labels
+    and formats it; an undeclared one raw, by its name."""
+
+    name: str
+    label: str
+    value: str
+    unit: str
+    better: str
+    description: str = ""
+    interval: str = ""
+    declared: bool = True
+
+
+def metric_lines(case: CaseResult) -> list[MetricLine]:
+    """Every metric the case has: the catalogue's in its order, then the task file's labelled
+    quality metrics, then the undeclared ones by name (raw values)."""
+    declared = [(d, case.metrics[d.name]) for d in catalogue if d.name in case.metrics]
+    known = {d.name for d, _ in declared}
+    quality = [(d, case.metrics[name]) for name in case.metrics
+               if name not in known and (d := quality_declaration(name, case)) is not None]
+    known |= {d.name for d, _ in quality}
+    lines = []
+    for declaration, metric in declared + quality:
+        interval = ""
+        if metric.ci_low is not None and metric.ci_high is not None:
+            interval = f"{declaration.text(metric.ci_low)} .. {declaration.text(metric.ci_high)}"
+        lines.append(MetricLine(declaration.name, declaration.label, declaration.text(metric.value),
+                                "%" if declaration.percent else declaration.unit, declaration.better.value,
+                                declaration.description, interval))
+    for name in sorted(set(case.metrics) - known):
+        metric = case.metrics[name]
+        interval = "" if metric.ci_low is None or metric.ci_high is None else f"{metric.ci_low:g} .. {metric.ci_high:g}"
+        lines.append(MetricLine(name, name, "-" if metric.value is None else f"{metric.value:g}", metric.unit,
+                                metric.better.value, "not in the metric catalogue", interval, declared=False))
+    return lines
 
 
 @dataclass

@@ -144,7 +144,7 @@ class MetricAssembly(CaseGates, BatchInvarianceCheck):
                 result.server_metrics = ServerMetricsSummary(
                     server=tracker.names.server, url=redact_text(tracker.url), block_size=block_size,
                     names={**tracker.names.scalars, **tracker.names.histograms},
-                    rounds=[ServerRound.model_validate({k: v for k, v in vars(r).items() if k != "server"})
+                    rounds=[ServerRound.model_validate(r.model_dump(exclude={"server"}))
                             for r in tracker.rounds])
                 # the server counted every request of the rounds, warmup ones included
                 metrics |= server_metrics(combine(tracker.rounds), [r for run in self.runs for r in run.records])

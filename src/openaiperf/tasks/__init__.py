@@ -70,6 +70,11 @@ class MetricsSpec(Spec):
     performance: list[PerformanceMetricSpec] = Field(default_factory=list)
 
 
+def dataset_details(spec: DatasetSpec, source: str | None) -> dict[str, Any]:
+    """What the report says about a case's data: where it came from, its license, its checksum."""
+    return {"dataset_source": source or spec.source, "license": spec.license, "dataset_sha256": spec.sha256}
+
+
 class ThinkingBudgetSpec(Spec):
     """A thinking budget per sample: the dataset's ``column`` (a CSV column, a JSONL key) holds
     each sample's budget, a count of tokens >= 0, sent at ``field`` of the request's body (a
@@ -208,6 +213,8 @@ class Task:
     parameters: BaseModel
     #: where its dataset was read from, once loaded (``datasets.eval`` or ``--dataset-source``)
     source: str | None = None
+    #: False when the dataset file was cut off and only the entries before the cut were read
+    complete: bool = True
 
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
                  model: ModelSpec | None = None) -> None:
@@ -216,6 +223,14 @@ class Task:
         self.base_dir = base_dir
         self.model = model
         self.parameters = parse_parameters(self.Options, spec.parameters, source=f"task {spec.name}")
+
+    def data_details(self) -> dict[str, Any]:
+        """What the report says about the case's data (:func:`dataset_details`), and a note when the
+        file was cut off."""
+        details = dataset_details(self.spec.datasets["eval"], self.source)
+        if not self.complete:
+            details["dataset_note"] = "the dataset file is cut off; the entries before the cut are used"
+        return details
 
     def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
         """The samples (``max_samples`` of them, a subset drawn with ``seed`` when given)."""

@@ -27,8 +27,8 @@ from openaiperf.errors import ConfigError
 from openaiperf.models import ModelSpec
 from openaiperf.records import Record, Request
 from openaiperf.registry import Options
-from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec
-from openaiperf.tasks.datasets import dataset_details, eval_dataset_path
+from openaiperf.tasks import QualityResult, Sample, Task
+from openaiperf.tasks.datasets import eval_dataset_path
 from openaiperf.tasks.tokenizer import tokenizer_for
 
 
@@ -127,12 +127,6 @@ class ChatTask(Task):
     Options: ClassVar[type[Options]] = ChatParameters
     parameters: ChatParameters
 
-    def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
-                 model: ModelSpec | None = None) -> None:
-        super().__init__(spec, dataset_source=dataset_source, base_dir=base_dir, model=model)
-        self.source: str | None = None
-        self.complete = True
-
     def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
         path = eval_dataset_path(self)
         p = self.parameters
@@ -173,9 +167,5 @@ class ChatTask(Task):
             result.details["prompt_tokens_mean"] = float(np.mean(prompts))
         result.details["quality"] = "none: a performance workload (no quality target)"
         result.details["filters"] = self.parameters.model_dump()
-        if not self.complete:
-            result.details["dataset_note"] = (
-                "the JSON file ends mid-conversation; the conversations before the cut are used"
-            )
-        result.details.update(dataset_details(self.spec.datasets["eval"], self.source))
+        result.details.update(self.data_details())
         return result

@@ -141,11 +141,6 @@ def verify_checksum(spec: DatasetSpec, path: Path) -> None:
                           "refusing to run on different data", source=str(path))
 
 
-def dataset_details(spec: DatasetSpec, source: str | None) -> dict[str, Any]:
-    """What the report says about a case's data: where it came from, its license, its checksum."""
-    return {"dataset_source": source or spec.source, "license": spec.license, "dataset_sha256": spec.sha256}
-
-
 def preflight(task_spec: Any, *, max_samples: int | None, source_override: str | None = None,
               base_dir: Path | None = None) -> None:
     """Checks made at collection time, before any model loads: every local dataset

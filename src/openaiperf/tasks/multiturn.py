@@ -29,7 +29,6 @@ stays flat as the conversation grows. Quality: none (a performance workload).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -39,9 +38,9 @@ from openaiperf.errors import ConfigError
 from openaiperf.models import ModelSpec
 from openaiperf.records import Record, Session, Turn
 from openaiperf.registry import Options
-from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec
+from openaiperf.tasks import QualityResult, Sample, Task
 from openaiperf.tasks.chat import MAX_MESSAGES, sharegpt_conversations
-from openaiperf.tasks.datasets import dataset_details, eval_dataset_path
+from openaiperf.tasks.datasets import eval_dataset_path
 from openaiperf.tasks.tokenizer import tokenizer_for
 
 USER_SPEAKERS = ("human", "user")
@@ -88,12 +87,6 @@ class MultiTurnTask(Task):
     shares_prefixes: ClassVar[bool] = True
     Options: ClassVar[type[Options]] = MultiTurnParameters
     parameters: MultiTurnParameters
-
-    def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
-                 model: ModelSpec | None = None) -> None:
-        super().__init__(spec, dataset_source=dataset_source, base_dir=base_dir, model=model)
-        self.source: str | None = None
-        self.complete = True
 
     def load_samples(self, max_samples: int | None, seed: int | None) -> list[Sample]:
         path = eval_dataset_path(self)
@@ -152,8 +145,5 @@ class MultiTurnTask(Task):
         result.details["history"] = p.history
         result.details["think_time"] = f"{p.think_time} {p.think_time_s:g} s"
         result.details["filters"] = p.model_dump()
-        if not self.complete:
-            result.details["dataset_note"] = ("the JSON file ends mid-conversation; the conversations before the "
-                                              "cut are used")
-        result.details.update(dataset_details(self.spec.datasets["eval"], self.source))
+        result.details.update(self.data_details())
         return result

@@ -43,7 +43,7 @@ from openaiperf.records import Record, RecordSink, Request
 from openaiperf.registry import Options
 from openaiperf.scenarios import ScenarioRun
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec, select_subset
-from openaiperf.tasks.datasets import dataset_details, load_rows
+from openaiperf.tasks.datasets import load_rows
 from openaiperf.tasks.quality import apply_targets, record_per_sample, sample_fingerprint
 from openaiperf.tasks.tokenizer import tokenizer_for
 
@@ -220,7 +220,7 @@ class PerplexityTask(Task):
             result.scores["perplexity"] = math.exp(nll / scored_tokens)
             result.scores["nll_per_token"] = nll / scored_tokens
         p = self.parameters
-        result.details.update(dataset_details(self.spec.datasets["eval"], self.source))
+        result.details.update(self.data_details())
         result.details.update({"scored_windows": windows, "scored_tokens": scored_tokens,
                                "context_length": p.context_length, "stride": p.stride})
         if failed:

@@ -34,8 +34,8 @@ from openaiperf.errors import ConfigError, EngineError
 from openaiperf.metrics.pooling import pooling_validity
 from openaiperf.records import PoolingRequest, Record
 from openaiperf.registry import Options
-from openaiperf.tasks import QualityResult, Sample, Task, select_subset
-from openaiperf.tasks.datasets import dataset_details, load_rows
+from openaiperf.tasks import QualityResult, Sample, Task, dataset_details, select_subset
+from openaiperf.tasks.datasets import load_rows
 from openaiperf.tasks.synthetic import LengthDistribution, draw_length, model_vocabulary
 
 

@@ -16,7 +16,7 @@ from openaiperf.models import ModelSpec
 from openaiperf.records import Record, Request
 from openaiperf.registry import Requirement, requirement
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec, select_subset
-from openaiperf.tasks.datasets import dataset_details, load_rows
+from openaiperf.tasks.datasets import load_rows
 from openaiperf.tasks.quality import apply_targets, failed_samples, record_per_sample, sample_fingerprint
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -104,7 +104,7 @@ class SummarizationTask(Task):
         if failed:
             result.details["failed_samples"] = failed
             result.details["failed_sample_score"] = "ROUGE 0 and 0 output tokens for each failed sample"
-        result.details.update(dataset_details(self.spec.datasets["eval"], self.source))
+        result.details.update(self.data_details())
         fingerprint = sample_fingerprint([s.id for s in samples], self.spec.input_profile.max_new_tokens)
         apply_targets(self.spec, model.name if model is not None else None, fingerprint, result)
         return result

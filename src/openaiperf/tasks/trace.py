@@ -46,7 +46,7 @@ from openaiperf.models import ModelSpec
 from openaiperf.records import Record, Request
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec
-from openaiperf.tasks.datasets import dataset_details, eval_dataset_path
+from openaiperf.tasks.datasets import eval_dataset_path
 from openaiperf.tasks.quality import check_exact_output_tokens
 from openaiperf.tasks.shared_prefix import ideal_metrics
 from openaiperf.tasks.token_prompts import decode, word_vocabulary
@@ -252,5 +252,5 @@ class TraceTask(Task):
         result.details["quality"] = "none: a performance workload"
         result.details.update(self.details)
         result.details["parameters"] = self.parameters.model_dump()
-        result.details.update(dataset_details(self.spec.datasets["eval"], self.source))
+        result.details.update(self.data_details())
         return result

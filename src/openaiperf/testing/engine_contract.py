@@ -44,19 +44,36 @@ import asyncio
 import inspect
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, cast
 
 import pytest
 
 from openaiperf.engines import REQUIRED_METHODS, EngineContext
-from openaiperf.records import Record, Request
+from openaiperf.records import Record, RecordSink, Request
 from openaiperf.redact import RedactedDict
 from openaiperf.scenarios import new_records
 
 
 class EngineContractError(AssertionError):
     """An engine broke a rule of the engine contract (the message names it)."""
+
+
+class ContractEngine(Protocol):
+    """The required methods the kit calls, as :class:`openaiperf.engines.Engine` declares them. An
+    engine need not subclass ``Engine``: :func:`check_class` checks that these are there (the
+    kit's only duck-typed step) and returns the engine as this type. The optional hooks
+    (``concurrent``, ``aclose``, ``complete_records``) are probed where they are used."""
+
+    def prepare(self) -> None: ...
+
+    def run(self, requests: Sequence[Request], records: Sequence[Record], on_done: RecordSink) -> None: ...
+
+    def stream(self, request: Request, record: Record) -> Awaitable[None]: ...
+
+    def teardown(self) -> None: ...
+
+    def info(self) -> object: ...
 
 
 def minimal_context(**options: Any) -> EngineContext:
@@ -79,17 +96,18 @@ def contract_requests(count: int = 3, max_tokens: int = 8) -> list[Request]:
     return out
 
 
-def _fail(engine: Any, rule: str, detail: str) -> EngineContractError:
+def _fail(engine: object, rule: str, detail: str) -> EngineContractError:
     return EngineContractError(f"engine {type(engine).__name__}: {rule}: {detail}")
 
 
-def check_class(engine: Any) -> None:
-    """The required methods, ``stream`` a coroutine function, ``Options`` taking no options."""
+def check_class(engine: object) -> ContractEngine:
+    """The required methods, ``stream`` a coroutine function, ``Options`` taking no options;
+    the engine, typed by what it was checked to have."""
     cls = type(engine)
     missing = [name for name in REQUIRED_METHODS if not callable(getattr(cls, name, None))]
     if missing:
         raise _fail(engine, "required methods", f"missing {', '.join(missing)}")
-    if not inspect.iscoroutinefunction(cls.stream):
+    if not inspect.iscoroutinefunction(getattr(cls, "stream", None)):
         raise _fail(engine, "stream", "must be `async def stream(self, request, record)`")
     options = getattr(cls, "Options", None)
     if options is not None and hasattr(options, "model_validate"):
@@ -98,9 +116,10 @@ def check_class(engine: Any) -> None:
         except Exception as exc:  # a required option: the suite builds engines from matrices that may give none
             raise _fail(engine, "Options", f"an empty mapping must validate (give every option a default): {exc}") \
                 from None
+    return cast(ContractEngine, engine)
 
 
-def check_info(engine: Any) -> None:
+def check_info(engine: ContractEngine) -> None:
     info = engine.info()
     if not isinstance(info, Mapping):
         raise _fail(engine, "info()", f"must return a mapping, got {type(info).__name__}")
@@ -110,7 +129,7 @@ def check_info(engine: Any) -> None:
         raise _fail(engine, "info()", f"goes into results.json and must be JSON: {exc}") from None
 
 
-def check_record(engine: Any, record: Record, request: Request, how: str) -> None:
+def check_record(engine: ContractEngine, record: Record, request: Request, how: str) -> None:
     """One finished record as the metrics need it."""
     where = f"{how}, request {request.id!r}"
 
@@ -159,7 +178,7 @@ def _fresh_records(requests: Sequence[Request]) -> list[Record]:
     return records
 
 
-def check_run(engine: Any, requests: Sequence[Request]) -> list[Record]:
+def check_run(engine: ContractEngine, requests: Sequence[Request]) -> list[Record]:
     """``run`` on an offline batch: every record filled, ``on_done`` once per record."""
     records = _fresh_records(requests)
     done: list[str] = []
@@ -172,7 +191,7 @@ def check_run(engine: Any, requests: Sequence[Request]) -> list[Record]:
     return records
 
 
-def check_stream(engine: Any, requests: Sequence[Request], rounds: int = 2) -> list[Record]:
+def check_stream(engine: ContractEngine, requests: Sequence[Request], rounds: int = 2) -> list[Record]:
     """``stream`` inside an event loop, a fresh loop per round (as each scenario run builds
     one); the requests concurrently when the engine is ``concurrent``; ``aclose()`` awaited
     inside the loop."""
@@ -203,7 +222,7 @@ def check_stream(engine: Any, requests: Sequence[Request], rounds: int = 2) -> l
     return records
 
 
-def _complete(engine: Any, records: Sequence[Record]) -> None:
+def _complete(engine: ContractEngine, records: Sequence[Record]) -> None:
     complete = getattr(engine, "complete_records", None)
     if complete is None:
         return
@@ -212,7 +231,7 @@ def _complete(engine: Any, records: Sequence[Record]) -> None:
         raise _fail(engine, "complete_records()", f"must return a bool, got {changed!r}")
 
 
-def check_teardown(engine: Any) -> None:
+def check_teardown(engine: ContractEngine) -> None:
     """``teardown`` twice: the second call (the session's end after a failed case) must not raise."""
     engine.teardown()
     try:
@@ -222,13 +241,12 @@ def check_teardown(engine: Any) -> None:
                     f"{type(exc).__name__}: {exc}") from exc
 
 
-def check_engine(make_engine: Callable[[], Any], requests: Sequence[Request] | None = None, *,
+def check_engine(make_engine: Callable[[], object], requests: Sequence[Request] | None = None, *,
                  stream: bool = True) -> None:
     """Every check on an engine built by ``make_engine`` (prepared, run, streamed, torn
     down); raises :class:`EngineContractError` naming the first rule it breaks."""
     requests = list(requests) if requests is not None else contract_requests()
-    engine = make_engine()
-    check_class(engine)
+    engine = check_class(make_engine())
     engine.prepare()
     try:
         check_info(engine)
@@ -247,7 +265,7 @@ class EngineContract:
     streams: bool = True
     requests: Sequence[Request] | None = None
 
-    def make_engine(self) -> Any:
+    def make_engine(self) -> object:
         raise NotImplementedError("define make_engine(self) returning your engine (not yet prepared)")
 
     def contract_requests(self) -> list[Request]:
@@ -255,10 +273,9 @@ class EngineContract:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def contract_engine(cls) -> Iterator[Any]:
+    def contract_engine(cls) -> Iterator[ContractEngine]:
         """One engine for the class: built, checked, prepared, and torn down at the class's end."""
-        engine = cls().make_engine()
-        check_class(engine)
+        engine = check_class(cls().make_engine())
         engine.prepare()
         try:
             yield engine
@@ -268,18 +285,18 @@ class EngineContract:
     def test_class(self) -> None:
         check_class(self.make_engine())
 
-    def test_info(self, contract_engine: Any) -> None:
+    def test_info(self, contract_engine: ContractEngine) -> None:
         check_info(contract_engine)
 
-    def test_run(self, contract_engine: Any) -> None:
+    def test_run(self, contract_engine: ContractEngine) -> None:
         check_run(contract_engine, self.contract_requests())
 
-    def test_stream(self, contract_engine: Any) -> None:
+    def test_stream(self, contract_engine: ContractEngine) -> None:
         if not self.streams:
             pytest.skip("an offline-only engine")
         check_stream(contract_engine, self.contract_requests())
 
     def test_teardown_twice(self) -> None:
-        engine = self.make_engine()
+        engine = check_class(self.make_engine())
         engine.prepare()
         check_teardown(engine)
