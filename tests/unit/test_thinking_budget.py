@@ -148,3 +148,15 @@ def test_a_chat_entrys_budget_is_kept_beside_its_conversation(tmp_path: Path):
     path.write_text(json.dumps(entries))
     # aligned with the conversations of two turns or more (the one-turn entry is dropped)
     assert conversation_values(str(path), "budget") == (5, None)
+
+
+def test_a_cut_off_sharegpt_file_is_checked_as_it_loads_not_refused_at_collection(tmp_path: Path):
+    path = tmp_path / "chats.json"
+    path.write_text('[{"id": "a", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "r"}],'
+                    ' "budget": 3}, {"id": "b", "conversa')
+    spec = build_spec(TaskSpec, {**TASK, "kind": "chat", "datasets": {"eval": {"source": str(path), "format": "json"}}},
+                      source="task.yaml")
+    preflight(spec, max_samples=None)
+    from openaiperf.tasks.chat import conversation_values
+
+    assert conversation_values(str(path), "budget") == (3,)
