@@ -95,3 +95,68 @@ def test_a_body_for_requests_that_carry_none_is_refused_naming_the_field():
     with pytest.raises(ConfigError, match="input_profile.request_body"):
         request_bodies([session], [Sample("c1", {})], {"max_thinking_tokens": 4}, None, source="chat.multiturn")
     assert request_bodies([session], [Sample("c1", {})], {}, None, source="chat.multiturn") == [session]
+
+
+def test_the_kinds_that_take_a_budget_are_named_when_one_is_refused():
+    with pytest.raises(ConfigError, match=r"'multiturn'.*\['chat', 'summarization', 'trace'\]"):
+        build_spec(TaskSpec, {**TASK, "kind": "multiturn"}, source="task.yaml")
+
+
+def trace_task(tmp_path: Path, lines: list[dict], fmt: str = "jsonl"):
+    from openaiperf.tasks import task_kinds
+
+    path = tmp_path / f"trace.{fmt}"
+    if fmt == "jsonl":
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    else:
+        columns = list(lines[0])
+        path.write_text(",".join(columns) + "\n" + "".join(",".join(str(line[c]) for c in columns) + "\n"
+                                                           for line in lines))
+    spec = build_spec(TaskSpec, {**TASK, "kind": "trace", "datasets": {"eval": {"source": str(path), "format": fmt}}},
+                      source="task.yaml")
+    return task_kinds.get("trace")(spec), path
+
+
+def test_a_trace_rows_budget_travels_with_its_row(tmp_path: Path):
+    lines = [{"timestamp": 0, "input_length": 4, "output_length": 4, "budget": 7},
+             {"timestamp": 5, "input_length": 4, "output_length": 4}]
+    task, _ = trace_task(tmp_path, lines)
+    assert [row.extra for row in task.read_rows()] == [{"budget": 7}, {}]
+    burst = [{"Timestamp": 0.5, "Model": "m", "Request tokens": 4, "Response tokens": 3, "budget": "12"}]
+    task, _ = trace_task(tmp_path, burst, fmt="csv")
+    assert [row.extra for row in task.read_rows()] == [{"budget": "12"}]
+
+
+def test_a_bad_budget_in_a_trace_names_the_file_and_its_line(tmp_path: Path):
+    lines = [{"timestamp": 0, "input_length": 4, "output_length": 4, "budget": 7},
+             {"timestamp": 5, "input_length": 4, "output_length": 4, "budget": "lots"}]
+    task, path = trace_task(tmp_path, lines)
+    with pytest.raises(ConfigError) as caught:
+        task.read_rows()
+    message = str(caught.value)
+    assert f"{path}:2" in message and "'budget'" in message and "'lots'" in message, message
+
+
+def test_a_chat_entrys_budget_is_kept_beside_its_conversation(tmp_path: Path):
+    from openaiperf.tasks.chat import conversation_values
+
+    entries = [{"id": "a", "conversations": [{"from": "human", "value": "q"}], "budget": 1},
+               {"id": "b", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "r"}],
+                "budget": 5},
+               {"id": "c", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "r"}]}]
+    path = tmp_path / "chats.json"
+    path.write_text(json.dumps(entries))
+    # aligned with the conversations of two turns or more (the one-turn entry is dropped)
+    assert conversation_values(str(path), "budget") == (5, None)
+
+
+def test_a_cut_off_sharegpt_file_is_checked_as_it_loads_not_refused_at_collection(tmp_path: Path):
+    path = tmp_path / "chats.json"
+    path.write_text('[{"id": "a", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "r"}],'
+                    ' "budget": 3}, {"id": "b", "conversa')
+    spec = build_spec(TaskSpec, {**TASK, "kind": "chat", "datasets": {"eval": {"source": str(path), "format": "json"}}},
+                      source="task.yaml")
+    preflight(spec, max_samples=None)
+    from openaiperf.tasks.chat import conversation_values
+
+    assert conversation_values(str(path), "budget") == (3,)

@@ -271,6 +271,9 @@ declare("saturation_qps", "requests/s", Better.HIGHER, "saturation QPS",
         "--stop-on-saturation): its sustainable rate", source="scenario server")
 declare_distribution("probe_ttft", "probe TTFT", "TTFT of the single-token probe requests sent beside the load "
                      "(--probe-rate), measured apart", source="scenario server")
+declare_distribution("probe_latency", "probe latency", "latency of the probe requests of a pooling task (one "
+                     "input of one token; rerank: a one-token query and document) sent beside the load "
+                     "(--probe-rate), measured apart", source="scenario server")
 for _name, _label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E")):
     for _q in (90, 99):
         declare(f"{_name}_p{_q}_es", "ms", Better.LOWER, f"{_label} p{_q} early-stop (ms)",

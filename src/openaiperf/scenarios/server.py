@@ -70,7 +70,7 @@ from openaiperf.loadgen.slo import (
 from openaiperf.loadgen.workers import WorkerExtras, dispatch_with_workers, loadgen_constraints
 from openaiperf.metrics import Better, Metric, MetricSet
 from openaiperf.metrics.latency import distribution, e2e_s, tpot_s, ttft_s
-from openaiperf.records import Record, RecordSink, Request, Workload, is_sessions, salted_workload
+from openaiperf.records import PoolingRequest, Record, RecordSink, Request, Workload, is_sessions, salted_workload
 from openaiperf.registry import Options, option_field
 from openaiperf.scenarios import Scenario, ScenarioConfig, ScenarioRun, new_records
 from openaiperf.scenarios.online import default_warmup, finish_run, with_warmup, with_warmup_sessions
@@ -196,6 +196,28 @@ class ServerOptions(Options):
 
 #: the most recent requests the saturation stop looks at while a run is sending
 STOP_WINDOW = 1000
+
+
+def probe_request(request: Request, probe_id: str, tag: str) -> Request:
+    """The smallest request of ``request``'s kind, a probe: one generated token after its prompt
+    (tagged, so that no cached prefix answers it); for a pooling request one input of one token
+    (embeddings), or a one-token query with one one-token document (rerank). A pooling probe's
+    token is the first of the request's first input (its first token id; of a text, its first
+    word: one token for drawn inputs) and is not tagged, which would lengthen it."""
+    if not isinstance(request, PoolingRequest):
+        return dataclasses.replace(request, max_tokens=1, ignore_eos=True, id=probe_id).tagged(tag)
+    if request.kind == "rerank":
+        return dataclasses.replace(request, id=probe_id, query=first_word(request.query),
+                                   documents=(first_word(request.documents[0]),))
+    if request.input_token_ids:
+        return dataclasses.replace(request, id=probe_id, inputs=(), input_token_ids=((request.input_token_ids[0][0],),))
+    return dataclasses.replace(request, id=probe_id, inputs=(first_word(request.inputs[0]),), input_token_ids=None)
+
+
+def first_word(text: str) -> str:
+    """The first whitespace-separated word of ``text`` (the text itself when it has none)."""
+    words = text.split(maxsplit=1)
+    return words[0] if words else text
 
 
 def parse_lora_split(text: str) -> dict[str, float]:
@@ -451,8 +473,8 @@ class ServerScenario(Scenario):
         """Single-token probe requests at ``--probe-rate`` over ``span_s`` (Poisson, seeded)."""
         rate = self.options.probe_rate
         count = max(2, math.ceil(rate * span_s)) if rate else 0
-        probes = [dataclasses.replace(requests[i % len(requests)], max_tokens=1, ignore_eos=True,
-                                      id=f"probe-{i}").tagged(f"[probe {round_index}.{i}]") for i in range(count)]
+        probes = [probe_request(requests[i % len(requests)], f"probe-{i}", f"[probe {round_index}.{i}]")
+                  for i in range(count)]
         records = new_records(probes, round_index)
         offsets = arrival_times(count, rate, seed=self.seed + round_index + 7919) if count else np.zeros(0)
         return probes, records, offsets
@@ -639,7 +661,14 @@ class ServerScenario(Scenario):
         if saturated:
             out["saturation_qps"] = Metric(min(saturated), "requests/s", Better.HIGHER)
         if self.probe_records:
-            out |= distribution("probe_ttft", [v for r in self.probe_records if r.ok and (v := ttft_s(r)) is not None])
+            answered = [r for r in self.probe_records if r.ok]
+            first = [v for r in answered if (v := ttft_s(r)) is not None]
+            # a pooling probe has no first token: its answer's latency is its measure
+            pooled = [v for r in answered if ttft_s(r) is None and (v := e2e_s(r)) is not None]
+            if first or not pooled:
+                out |= distribution("probe_ttft", first)
+            if pooled:
+                out |= distribution("probe_latency", pooled)
         return out | early_stopping_metrics(records)
 
     @staticmethod

@@ -29,6 +29,7 @@ from openaiperf.records import Record, Request
 from openaiperf.registry import Options
 from openaiperf.tasks import QualityResult, Sample, Task
 from openaiperf.tasks.datasets import eval_dataset_path
+from openaiperf.tasks.thinking import budget_value
 from openaiperf.tasks.tokenizer import tokenizer_for
 
 
@@ -99,6 +100,19 @@ def _conversations(path: str) -> tuple[tuple[tuple[str, str], ...], bool]:
     return tuple((c[0][1], c[1][1]) for c in conversations if len(c) >= 2), complete
 
 
+@lru_cache(maxsize=2)
+def conversation_values(path: str, key: str) -> tuple[Any, ...]:
+    """The value of ``key`` (a thinking budget) in each conversation of at least 2 turns that
+    :func:`_conversations` keeps, in its order (None where an entry has none)."""
+    data, _ = read_json_array(Path(path).read_text(encoding="utf-8"))
+    values = []
+    for entry in data:
+        turns = (entry.get("conversations") or []) if isinstance(entry, dict) else []
+        if len([t for t in turns[:MAX_MESSAGES] if isinstance(t, dict)]) >= 2:
+            values.append(entry.get(key))
+    return tuple(values)
+
+
 def filter_pairs(pairs: Sequence[tuple[str, str]], tokenizer: Any, p: ChatParameters, wanted: int,
                  seed: int) -> list[tuple[int, str, int, int]]:
     """(index, prompt, prompt tokens, reply tokens) of the first ``wanted`` pairs, in a
@@ -120,6 +134,8 @@ def filter_pairs(pairs: Sequence[tuple[str, str]], tokenizer: Any, p: ChatParame
 
 class ChatTask(Task):
     kind: ClassVar[str] = "chat"
+    #: a conversation entry's extra key (a thinking budget) travels with its sample
+    sample_columns: ClassVar[bool] = True
     #: a performance workload (no quality target): random-weights models run it
     judges_quality: ClassVar[bool] = False
     #: the length filters count tokens with the case model's tokenizer
@@ -137,10 +153,19 @@ class ChatTask(Task):
         if len(kept) < wanted:
             raise ConfigError(f"only {len(kept)} of {len(pairs)} conversations pass the length filters; "
                               f"--max-samples {wanted} asks for more", source=str(path))
-        return [Sample(id=f"sharegpt-{index}", fields={"prompt": prompt, "prompt_tokens": prompt_len,
-                                                       "reference_tokens": reply_len,
-                                                       "output_tokens": min(reply_len, p.max_output_tokens)})
-                for index, prompt, prompt_len, reply_len in kept]
+        budget = self.spec.input_profile.thinking_budget
+        values = conversation_values(str(path), budget.column) if budget else ()
+        samples = []
+        for index, prompt, prompt_len, reply_len in kept:
+            sample_id = f"sharegpt-{index}"
+            extra: dict[str, Any] = {}
+            if budget is not None:
+                budget_value(values[index], source=str(path), column=budget.column, sample=sample_id)
+                extra[budget.column] = values[index]
+            samples.append(Sample(id=sample_id, fields={**extra, "prompt": prompt, "prompt_tokens": prompt_len,
+                                                        "reference_tokens": reply_len,
+                                                        "output_tokens": min(reply_len, p.max_output_tokens)}))
+        return samples
 
     def build_requests(self, samples: Sequence[Sample], model: ModelSpec | None) -> list[Request]:
         profile = self.spec.input_profile

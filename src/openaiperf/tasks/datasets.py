@@ -158,8 +158,11 @@ def preflight(task_spec: Any, *, max_samples: int | None, source_override: str |
         budget = task_spec.input_profile.thinking_budget
         if name == "eval" and budget is not None:
             fmt = _format_from_suffix(path, spec.format) if source_override else spec.format
-            check_budget_rows(_read_file(path, fmt), budget, source=str(path),
-                              id_field=spec.columns.get("id", "id"))
+            try:
+                budget_rows = _read_file(path, fmt)
+            except json.JSONDecodeError:
+                budget_rows = []  # a JSON list cut off (the shipped ShareGPT copy): its values are checked as it loads
+            check_budget_rows(budget_rows, budget, source=str(path), id_field=spec.columns.get("id", "id"))
         rows_per_sample = name == "eval" and spec.format in ("csv", "jsonl") and max_samples is not None
         if rows_per_sample and max_samples is not None:
             rows = len(_read_file(path, _format_from_suffix(path, spec.format) if source_override else spec.format))

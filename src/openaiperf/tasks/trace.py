@@ -49,6 +49,7 @@ from openaiperf.tasks import QualityResult, Sample, Task, TaskSpec
 from openaiperf.tasks.datasets import eval_dataset_path
 from openaiperf.tasks.quality import check_exact_output_tokens
 from openaiperf.tasks.shared_prefix import ideal_metrics
+from openaiperf.tasks.thinking import budget_value
 from openaiperf.tasks.token_prompts import decode, word_vocabulary
 from openaiperf.tasks.tokenizer import tokenizer_for
 
@@ -73,14 +74,16 @@ class TraceParameters(Options):
 
 
 class TraceRow:
-    """One request of a trace: arrival (s after the first row), lengths, hash ids."""
+    """One request of a trace: arrival (s after the first row), lengths, hash ids, and the
+    extra columns the task file names (a thinking budget), as the row has them."""
 
-    __slots__ = ("line", "arrival_s", "input_length", "output_length", "hash_ids")
+    __slots__ = ("line", "arrival_s", "input_length", "output_length", "hash_ids", "extra")
 
     def __init__(self, line: int, arrival_s: float, input_length: int, output_length: int,
-                 hash_ids: list[int] | None) -> None:
+                 hash_ids: list[int] | None, extra: dict[str, Any] | None = None) -> None:
         self.line, self.arrival_s, self.input_length, self.output_length = line, arrival_s, input_length, output_length
         self.hash_ids = hash_ids
+        self.extra = extra or {}
 
 
 def _int(value: Any, source: str, field: str) -> int:
@@ -93,7 +96,7 @@ def _int(value: Any, source: str, field: str) -> int:
     return number
 
 
-def read_mooncake(path: Path) -> list[TraceRow]:
+def read_mooncake(path: Path, columns: Sequence[str] = ()) -> list[TraceRow]:
     rows = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -112,11 +115,12 @@ def read_mooncake(path: Path) -> list[TraceRow]:
             if not isinstance(hash_ids, list) or not all(isinstance(h, int) for h in hash_ids):
                 raise ConfigError("expected a list of whole numbers", source=where, field="hash_ids")
             rows.append(TraceRow(number, float(data["timestamp"]) / 1000.0, _int(data["input_length"], where,
-                                 "input_length"), _int(data["output_length"], where, "output_length"), hash_ids))
+                                 "input_length"), _int(data["output_length"], where, "output_length"), hash_ids,
+                                 {c: data[c] for c in columns if c in data}))
     return rows
 
 
-def read_burstgpt(path: Path, p: TraceParameters) -> tuple[list[TraceRow], int]:
+def read_burstgpt(path: Path, p: TraceParameters, columns: Sequence[str] = ()) -> tuple[list[TraceRow], int]:
     """The rows kept and how many failed ones (0 response tokens) were skipped."""
     rows, failed = [], 0
     with path.open(newline="", encoding="utf-8") as handle:
@@ -141,12 +145,14 @@ def read_burstgpt(path: Path, p: TraceParameters) -> tuple[list[TraceRow], int]:
                 raise ConfigError(f"expected seconds, got {row['Timestamp']!r}", source=where,
                                   field="Timestamp") from None
             rows.append(TraceRow(number, arrival, _int(row["Request tokens"], where, "Request tokens"), response,
-                                 None))
+                                 None, {c: row[c] for c in columns if c in row}))
     return rows, failed
 
 
 class TraceTask(Task):
     kind: ClassVar[str] = "trace"
+    #: a row's extra column (a thinking budget) travels with its sample
+    sample_columns: ClassVar[bool] = True
     judges_quality: ClassVar[bool] = False  # a serving workload: its numbers are speed, not answers
     needs_model: ClassVar[bool] = True
     Options: ClassVar[type[Options]] = TraceParameters
@@ -155,7 +161,6 @@ class TraceTask(Task):
     def __init__(self, spec: TaskSpec, *, dataset_source: str | None = None, base_dir: Path | None = None,
                  model: ModelSpec | None = None) -> None:
         super().__init__(spec, dataset_source=dataset_source, base_dir=base_dir, model=model)
-        self.source: str | None = None
         self.details: dict[str, Any] = {}
         #: whether the loaded rows name block hashes (then their prompts share prefixes on purpose)
         self.hashed = False
@@ -176,10 +181,16 @@ class TraceTask(Task):
         path = eval_dataset_path(self)
         fmt = self.trace_format(path)
         failed = 0
+        budget = self.spec.input_profile.thinking_budget
+        columns = (budget.column,) if budget else ()
         if fmt == "mooncake":
-            rows = read_mooncake(path)
+            rows = read_mooncake(path, columns)
         else:
-            rows, failed = read_burstgpt(path, self.parameters)
+            rows, failed = read_burstgpt(path, self.parameters, columns)
+        if budget is not None:
+            for row in rows:
+                budget_value(row.extra.get(budget.column), source=f"{path}:{row.line}", column=budget.column,
+                             sample=f"trace-{row.line}")
         if not rows:
             raise ConfigError("the trace has no requests (after the filters)", source=str(path))
         rows.sort(key=lambda r: r.arrival_s)
@@ -222,7 +233,7 @@ class TraceTask(Task):
                 rng = np.random.default_rng((p.seed, 1 << 40, row.line))
                 ids += rng.choice(vocabulary, size=length - len(ids)).tolist()
             samples.append(Sample(id=f"trace-{row.line}", fields={
-                "prompt": decode(tokenizer, ids), "input_tokens": length, "output_tokens": output,
+                **row.extra, "prompt": decode(tokenizer, ids), "input_tokens": length, "output_tokens": output,
                 "arrival_s": row.arrival_s, "hash_ids": len(row.hash_ids or [])}))
         self.hashed = any(sample.fields.get("hash_ids") for sample in samples)
         self.details.update(requests=len(samples), clipped_input=clipped_in, clipped_output=clipped_out,
