@@ -268,7 +268,8 @@ declare("sla_qps_uncertainty", "requests/s", Better.NONE, "SLA QPS +-",
         source="scenario server")
 declare("saturation_qps", "requests/s", Better.HIGHER, "saturation QPS",
         "requests/s an over-saturated server served from the onset of saturation (--rate-ramp, "
-        "--stop-on-saturation): its decode tokens/s over an answer's decode tokens, its sustainable rate", source="scenario server")
+        "--stop-on-saturation): its decode tokens/s over an answer's decode tokens, its sustainable rate",
+        source="scenario server")
 declare_distribution("probe_ttft", "probe TTFT", "TTFT of the single-token probe requests sent beside the load "
                      "(--probe-rate), measured apart", source="scenario server")
 for _name, _label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E")):
