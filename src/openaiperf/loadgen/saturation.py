@@ -7,7 +7,9 @@ batch) slows every decode step (the per-token time and E2E rise, TTFT stays flat
 the distribution, ties corrected); :func:`detect_saturation` applies it to the
 requests in flight at each send and to three latencies, in send order: TTFT, the
 per-token time (TPOT: from the chunk times, so a request still streaming counts
-with its gaps so far) and E2E (answered requests). It calls the run over-saturated
+with its gaps so far) and E2E (answered requests), the last two as they stood at
+the last send (after it a batching server drains its batch ever faster, which
+would hide the trend of the load; a queue's TTFT keeps its order). It calls the run over-saturated
 when the requests in flight rise (one-sided p < ``alpha``) and at least one
 latency rises too: the three latencies are one family, tested with Holm's
 correction, whose first step decides "at least one rises" (Bonferroni: the
@@ -85,27 +87,29 @@ def chunk_units(record: Record) -> list[int]:
     return [1] * len(record.chunk_times)
 
 
-def per_token_time(record: Record) -> float | None:
-    """Seconds per token after the first chunk, over the chunks so far (None before a second chunk)."""
-    times = record.chunk_times
+def per_token_time(record: Record, horizon: float = math.inf) -> float | None:
+    """Seconds per token after the first chunk, over its chunks up to ``horizon`` (None before a second chunk)."""
+    times = [t for t in record.chunk_times if t <= horizon]
     if len(times) < 2:
         return None
     tokens = sum(chunk_units(record)[1:len(times)])
     return (times[-1] - times[0]) / tokens if tokens > 0 else None
 
 
-def latencies(records: Sequence[Record]) -> dict[str, list[float]]:
-    """Each signal's values in send order: TTFT and TPOT where known, E2E of the answered."""
+def latencies(records: Sequence[Record], horizon: float = math.inf) -> dict[str, list[float]]:
+    """Each signal's values in send order: TTFT where known, TPOT and E2E as they stood at ``horizon``
+    (a batching server that stopped receiving drains its batch faster: what it did after the
+    last send is not the trend of the load)."""
     values: dict[str, list[float]] = {name: [] for name in SIGNALS}
     for r in records:
         if r.error is not None or r.cancelled:
             continue
         if r.first_token is not None:
             values["ttft"].append(float(r.first_token - r.scheduled))
-        tpot = per_token_time(r)
+        tpot = per_token_time(r, horizon)
         if tpot is not None:
             values["tpot"].append(tpot)
-        if r.done is not None and r.first_token is not None:
+        if r.done is not None and r.first_token is not None and r.done <= horizon:
             values["e2e"].append(float(r.done - r.scheduled))
     return values
 
@@ -162,7 +166,8 @@ def detect_saturation(records: Sequence[Record], *, alpha: float = 0.01) -> Satu
     measured = sorted((r for r in records if not r.warmup), key=lambda r: r.scheduled)
     flights = in_flight_at_sends(measured)
     recent = len(measured) // 2
-    series = latencies(measured[recent:])
+    horizon = max((r.sent if r.sent is not None else r.scheduled for r in measured), default=math.inf)
+    series = latencies(measured[recent:], horizon)
     if len(measured) - recent < MIN_POINTS or max(len(v) for v in series.values()) < MIN_POINTS:
         return Saturation(False, 1.0, 1.0, len(measured), alpha)
     p = {name: mann_kendall(values)[1] if len(values) >= MIN_POINTS else 1.0 for name, values in series.items()}
