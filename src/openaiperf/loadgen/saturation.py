@@ -17,7 +17,11 @@ smallest p < ``alpha`` / 3), so the false-alarm rate stays at ``alpha`` as with
 TTFT alone; ``saturation_signal`` names the latency with the smallest p. As
 GuideLLM's over-saturation stop, it asks both together: a latency that rises
 alone is a longer prompt, a concurrency that rises alone a rising rate. All are
-tested over the recent half of the run, and the queue must also grow at more than
+tested over the recent half of the run, as :data:`BLOCKS` means of consecutive
+requests (consecutive requests share the server's state, so their values are
+correlated and a test of each value would take a chance swing for a trend: a
+batch's per-token time follows its size, so below capacity a swing of the
+requests in flight moves TPOT with it), and the queue must also grow at more than
 ``MIN_GROWTH`` of the offered rate (its Theil-Sen slope): under a rising rate a
 server below its capacity holds more requests too (Little's law) and answers a
 little slower, but only one past its capacity leaves a share of the arrivals unserved.
@@ -47,10 +51,17 @@ from scipy.stats import norm, theilslopes
 
 from openaiperf.records import Record
 
-#: a trend needs this many points (in the recent half) before the test is asked
-MIN_POINTS = 20
+#: a trend needs this many requests sent (in the recent half) before the test is asked: fewer
+#: span too short a time, where a burst of a Poisson schedule below capacity reads as a trend
+MIN_POINTS = 40
+#: and this many values of a latency (requests still waiting for a chunk have none yet)
+MIN_LATENCIES = 20
 #: the queue's growth, as a share of the offered rate, that counts as over-saturated
 MIN_GROWTH = 0.1
+#: the series are tested as this many block means: consecutive requests share a server
+#: state (a batch's size, a queue's length), so their values are correlated and a test
+#: over each would read a chance swing as a trend
+BLOCKS = 12
 
 
 def mann_kendall(values: Sequence[float]) -> tuple[float, float]:
@@ -66,6 +77,22 @@ def mann_kendall(values: Sequence[float]) -> tuple[float, float]:
         return 0.0, 1.0
     z = (s - np.sign(s)) / math.sqrt(variance)
     return float(z), float(norm.sf(z))
+
+
+def block_means(values: Sequence[float], blocks: int) -> list[float]:
+    """The means of ``blocks`` consecutive runs of ``values`` (the oldest remainder left out), or
+    the values themselves when there are no more than that."""
+    n = len(values)
+    if n <= blocks:
+        return list(values)
+    size = n // blocks
+    x = np.asarray(values[n - size * blocks:], dtype=float)
+    return [float(v) for v in x.reshape(blocks, size).mean(axis=1)]
+
+
+def trend_p(values: Sequence[float]) -> float:
+    """One-sided p of a rising trend over :data:`BLOCKS` block means (see the module)."""
+    return mann_kendall(block_means(values, BLOCKS))[1]
 
 
 def in_flight_at_sends(records: Sequence[Record]) -> list[int]:
@@ -168,10 +195,10 @@ def detect_saturation(records: Sequence[Record], *, alpha: float = 0.01) -> Satu
     recent = len(measured) // 2
     horizon = max((r.sent if r.sent is not None else r.scheduled for r in measured), default=math.inf)
     series = latencies(measured[recent:], horizon)
-    if len(measured) - recent < MIN_POINTS or max(len(v) for v in series.values()) < MIN_POINTS:
+    if len(measured) - recent < MIN_POINTS or max(len(v) for v in series.values()) < MIN_LATENCIES:
         return Saturation(False, 1.0, 1.0, len(measured), alpha)
-    p = {name: mann_kendall(values)[1] if len(values) >= MIN_POINTS else 1.0 for name, values in series.items()}
-    _, flight_p = mann_kendall(flights[recent:])
+    p = {name: trend_p(values) if len(values) >= MIN_LATENCIES else 1.0 for name, values in series.items()}
+    flight_p = trend_p(flights[recent:])
     times = np.array([r.scheduled for r in measured])
     window = times[recent:]
     span = float(window[-1] - window[0])
