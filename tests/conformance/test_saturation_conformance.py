@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from openaiperf.loadgen.arrivals import RateRamp, ramp_times
-from openaiperf.loadgen.saturation import detect_saturation
+from openaiperf.loadgen.saturation import block_means, decode_rate_qps, detect_saturation
 from openaiperf.records import Request
 from openaiperf.scenarios import create_scenario, scenario_config
 from openaiperf.testing.scripted_server import Script, start_scripted_server
@@ -158,6 +158,8 @@ def test_a_ramp_stops_where_a_batching_server_saturates_on_its_per_token_time(se
     assert saturation["saturation_signal"] in ("tpot", "e2e"), saturation
     assert run.settings["stopped_early"]["sent"] < run.settings["stopped_early"]["scheduled"]
     assert saturation["saturation_qps"] == pytest.approx(BATCH_QPS, rel=0.10), saturation
+    # the completions per second undercount: the batch spreads its tokens over ever more requests
+    assert saturation["completed_qps"] < 0.9 * BATCH_QPS, saturation
     assert s.metrics(run.records, [run])["saturation_qps"].value == pytest.approx(BATCH_QPS, rel=0.10)
 
 
@@ -193,3 +195,25 @@ def test_a_steady_batching_server_reads_not_saturated_on_any_signal():
         records.append(r)
     saturation = detect_saturation(records)
     assert not saturation.detected and saturation.saturation_signal is None, saturation
+
+
+def test_the_capacity_counts_tokens_when_requests_outlast_the_window():
+    """8 requests streaming 10 decode tokens each over 10 s: 0.8 requests/s served, though
+    none completes inside a 4 s window in their middle."""
+    from openaiperf.records import Record
+
+    records = []
+    for i in range(8):
+        r = Record(request_id=str(i), sample_id="s")
+        r.scheduled = r.sent = 0.0
+        r.chunk_times = [0.25] + [float(k) for k in range(1, 11)]
+        r.chunk_tokens = [1] * 11
+        r.first_token, r.done = 0.25, 10.0
+        records.append(r)
+    assert decode_rate_qps(records, 2.5, 6.5) == pytest.approx(0.8)
+    assert not any(2.5 <= r.done <= 6.5 for r in records)
+
+
+def test_block_means_keep_the_recent_values():
+    assert block_means([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], 3) == [2.5, 4.5, 6.5]
+    assert block_means([1.0, 2.0], 3) == [1.0, 2.0]
