@@ -155,7 +155,7 @@ def test_a_ramp_stops_where_a_batching_server_saturates_on_its_per_token_time(se
         e.teardown()
     saturation = run.settings["saturation"]
     assert saturation["detected"] and run.constraints["not_oversaturated"] is False, saturation
-    assert saturation["saturation_signal"] in ("tpot", "e2e"), saturation
+    assert saturation["saturation_signal"] in ("itl", "e2e"), saturation
     assert run.settings["stopped_early"]["sent"] < run.settings["stopped_early"]["scheduled"]
     assert saturation["saturation_qps"] == pytest.approx(BATCH_QPS, rel=0.10), saturation
     # the completions per second undercount: the batch spreads its tokens over ever more requests

@@ -5,11 +5,12 @@ batch) slows every decode step (the per-token time and E2E rise, TTFT stays flat
 
 :func:`mann_kendall` is the Mann-Kendall trend test (a rank test: no assumption on
 the distribution, ties corrected); :func:`detect_saturation` applies it to the
-requests in flight at each send and to three latencies, in send order: TTFT, the
-per-token time (TPOT: from the chunk times, so a request still streaming counts
-with its gaps so far) and E2E (answered requests), the last two as they stood at
-the last send (after it a batching server drains its batch ever faster, which
-would hide the trend of the load; a queue's TTFT keeps its order). It calls the run over-saturated
+requests in flight at each send and to three latencies: TTFT and E2E (answered
+requests) in send order, and the per-token time as it went (``itl``: the gap
+before every chunk after a response's first, over its tokens, in arrival order,
+so the requests still streaming count: a batch's decode steps slow as it grows),
+the last two up to the last send (after it a batching server drains its batch
+ever faster, which would hide the trend of the load; a queue's TTFT keeps its order). It calls the run over-saturated
 when the requests in flight rise (one-sided p < ``alpha``) and at least one
 latency rises too: the three latencies are one family, tested with Holm's
 correction, whose first step decides "at least one rises" (Bonferroni: the
@@ -21,7 +22,7 @@ tested over the recent half of the run, as :data:`BLOCKS` means of consecutive
 requests (consecutive requests share the server's state, so their values are
 correlated and a test of each value would take a chance swing for a trend: a
 batch's per-token time follows its size, so below capacity a swing of the
-requests in flight moves TPOT with it), and the queue must also grow at more than
+requests in flight moves the per-token time with it), and the queue must also grow at more than
 ``MIN_GROWTH`` of the offered rate (its Theil-Sen slope): under a rising rate a
 server below its capacity holds more requests too (Little's law) and answers a
 little slower, but only one past its capacity leaves a share of the arrivals unserved.
@@ -104,7 +105,7 @@ def in_flight_at_sends(records: Sequence[Record]) -> list[int]:
 
 
 #: the latencies that may show saturation beside the requests in flight (one family, Holm-corrected)
-SIGNALS = ("ttft", "tpot", "e2e")
+SIGNALS = ("ttft", "itl", "e2e")
 
 
 def chunk_units(record: Record) -> list[int]:
@@ -114,30 +115,35 @@ def chunk_units(record: Record) -> list[int]:
     return [1] * len(record.chunk_times)
 
 
-def per_token_time(record: Record, horizon: float = math.inf) -> float | None:
-    """Seconds per token after the first chunk, over its chunks up to ``horizon`` (None before a second chunk)."""
-    times = [t for t in record.chunk_times if t <= horizon]
-    if len(times) < 2:
-        return None
-    tokens = sum(chunk_units(record)[1:len(times)])
-    return (times[-1] - times[0]) / tokens if tokens > 0 else None
-
-
-def latencies(records: Sequence[Record], horizon: float = math.inf) -> dict[str, list[float]]:
-    """Each signal's values in send order: TTFT where known, TPOT and E2E as they stood at ``horizon``
-    (a batching server that stopped receiving drains its batch faster: what it did after the
-    last send is not the trend of the load)."""
-    values: dict[str, list[float]] = {name: [] for name in SIGNALS}
+def token_gaps(records: Sequence[Record], start: float, horizon: float) -> list[float]:
+    """The per-token gap of every chunk after a response's first that arrived in ``[start, horizon]``
+    (seconds over its tokens), in arrival order: how long a decode step took, as it went."""
+    gaps: list[tuple[float, float]] = []
     for r in records:
+        if r.error is not None or r.cancelled:
+            continue
+        times, units = r.chunk_times, chunk_units(r)
+        gaps += [(times[k], (times[k] - times[k - 1]) / units[k]) for k in range(1, len(times))
+                 if start <= times[k] <= horizon and units[k] > 0]
+    return [gap for _, gap in sorted(gaps)]
+
+
+def latencies(measured: Sequence[Record], recent: int, horizon: float) -> dict[str, list[float]]:
+    """Each signal's values over the recent requests (from index ``recent`` on): TTFT and E2E
+    (answered by ``horizon``) in send order, and the per-token gaps (``itl``) of every request's
+    chunks from the first recent send to ``horizon``, in arrival order. Up to the last send
+    only: after it a batching server drains its batch ever faster, which would hide the trend
+    of the load (a queue's TTFT keeps its order)."""
+    values: dict[str, list[float]] = {name: [] for name in SIGNALS}
+    for r in measured[recent:]:
         if r.error is not None or r.cancelled:
             continue
         if r.first_token is not None:
             values["ttft"].append(float(r.first_token - r.scheduled))
-        tpot = per_token_time(r, horizon)
-        if tpot is not None:
-            values["tpot"].append(tpot)
         if r.done is not None and r.first_token is not None and r.done <= horizon:
             values["e2e"].append(float(r.done - r.scheduled))
+    if recent < len(measured):
+        values["itl"] = token_gaps(measured, measured[recent].scheduled, horizon)
     return values
 
 
@@ -149,9 +155,9 @@ class Saturation:
     points: int
     alpha: float
     growth: float | None = None           # the queue's growth over the offered rate, recent half
-    tpot_p: float = 1.0
+    itl_p: float = 1.0
     e2e_p: float = 1.0
-    saturation_signal: str | None = None  # the rising latency with the smallest p: ttft | tpot | e2e
+    saturation_signal: str | None = None  # the rising latency with the smallest p: ttft | itl | e2e
     onset_s: float | None = None          # seconds after the first send
     onset_offered_qps: float | None = None
     saturation_qps: float | None = None   # the capacity: decode tokens/s over an answer's, onset to last send
@@ -194,7 +200,7 @@ def detect_saturation(records: Sequence[Record], *, alpha: float = 0.01) -> Satu
     flights = in_flight_at_sends(measured)
     recent = len(measured) // 2
     horizon = max((r.sent if r.sent is not None else r.scheduled for r in measured), default=math.inf)
-    series = latencies(measured[recent:], horizon)
+    series = latencies(measured, recent, horizon)
     if len(measured) - recent < MIN_POINTS or max(len(v) for v in series.values()) < MIN_LATENCIES:
         return Saturation(False, 1.0, 1.0, len(measured), alpha)
     p = {name: trend_p(values) if len(values) >= MIN_LATENCIES else 1.0 for name, values in series.items()}
@@ -211,7 +217,7 @@ def detect_saturation(records: Sequence[Record], *, alpha: float = 0.01) -> Satu
     signal = min(SIGNALS, key=lambda name: p[name])
     rising = p[signal] < alpha / len(SIGNALS)
     detected = rising and flight_p < alpha and growth is not None and growth > MIN_GROWTH
-    result = Saturation(detected, p["ttft"], flight_p, len(measured), alpha, growth, tpot_p=p["tpot"],
+    result = Saturation(detected, p["ttft"], flight_p, len(measured), alpha, growth, itl_p=p["itl"],
                         e2e_p=p["e2e"], saturation_signal=signal if detected else None)
     if not result.detected:
         return result
