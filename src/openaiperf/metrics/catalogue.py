@@ -267,8 +267,9 @@ declare("sla_qps_uncertainty", "requests/s", Better.NONE, "SLA QPS +-",
         "standard error of sla_qps from the bracketing trials' attainments (at most the bracket)",
         source="scenario server")
 declare("saturation_qps", "requests/s", Better.HIGHER, "saturation QPS",
-        "requests/s an over-saturated server completed from the onset of saturation (--rate-ramp, "
-        "--stop-on-saturation): its sustainable rate", source="scenario server")
+        "requests/s an over-saturated server served from the onset of saturation (--rate-ramp, "
+        "--stop-on-saturation): its decode tokens/s over an answer's decode tokens, its sustainable rate",
+        source="scenario server")
 declare_distribution("probe_ttft", "probe TTFT", "TTFT of the single-token probe requests sent beside the load "
                      "(--probe-rate), measured apart", source="scenario server")
 declare_distribution("probe_latency", "probe latency", "latency of the probe requests of a pooling task (one "

@@ -151,9 +151,9 @@ class ServerOptions(Options):
                                           help="--rate-ramp: seconds from the start rate to --qps-target")
     stop_on_saturation: bool = option_field(
         False, flag="--stop-on-saturation",
-        help="judge every run for over-saturation (TTFT and requests in flight both rising: Mann-Kendall, "
-             "one-sided p < 0.01): an over-saturated run is INVALID and a find-peak search stops there (always on with "
-             "--rate-ramp)")
+        help="judge every run for over-saturation (requests in flight and a latency -- TTFT, ITL or E2E, "
+             "Holm-corrected -- both rising: Mann-Kendall, one-sided p < 0.01): an over-saturated run is "
+             "INVALID and a find-peak search stops there (always on with --rate-ramp)")
     probe_rate: float = option_field(
         0.0, ge=0, flag="--probe-rate", metavar="QPS",
         help="also send single-token probe requests at this Poisson rate beside the load, measured apart "
@@ -424,9 +424,11 @@ class ServerScenario(Scenario):
             run.constraints["not_oversaturated"] = not saturation.detected
             if saturation.detected:
                 run.notes.append(
-                    f"over-saturated: TTFT and requests in flight both rose (Mann-Kendall p {saturation.ttft_p:.2g} "
-                    f"and {saturation.in_flight_p:.2g}); from {saturation.onset_s or 0:.3g} s on the server "
-                    f"completed {saturation.saturation_qps or 0:.3g} requests/s (offered "
+                    f"over-saturated: requests in flight and {saturation.saturation_signal} both rose (Mann-Kendall "
+                    f"p {saturation.in_flight_p:.2g}; TTFT {saturation.ttft_p:.2g}, ITL {saturation.itl_p:.2g}, "
+                    f"E2E {saturation.e2e_p:.2g}); from {saturation.onset_s or 0:.3g} s on the server served "
+                    f"{saturation.saturation_qps or 0:.3g} requests/s (its capacity: decode tokens/s over an "
+                    f"answer's; completed {saturation.completed_qps or 0:.3g}/s, offered "
                     f"{saturation.onset_offered_qps or 0:.3g} at the onset)")
         run.settings["measured_requests"] = len(measured)
         run.settings["scheduled_qps"] = offered_rate([r.scheduled for r in arrivals])

@@ -1,6 +1,7 @@
 """The scripted server's HTTP application: completions and chat completions (each
 request's script served on an absolute schedule from the moment it is read, so sleep
-overshoot does not add up along a stream; a scripted capacity's queue first), the
+overshoot does not add up along a stream; a scripted capacity's queue first, a batching
+script's chunks later the more responses run), the
 model list, health, ``/stats`` and ``/metrics``."""
 
 from __future__ import annotations
@@ -147,11 +148,17 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
             await response.write(head)
         sent = 0
         sizes = script.chunk_sizes(count)
+        due = start
         faulty = script.cut_after is not None or script.error_after is not None or script.malformed_after is not None
         for index, (offset, payload) in enumerate(chunks):
             if faulty and await mid_stream_fault(request, response, script, sent):
                 return response
-            delay = start + offset - loop.time()
+            if index and script.batch_slowdown:
+                # a batching server: this chunk's wait grows with the responses running now
+                due += script.batch_gap_s(sizes[index], metrics.running)
+            else:
+                due = start + offset
+            delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             await response.write(payload)

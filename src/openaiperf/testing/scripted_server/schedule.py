@@ -6,10 +6,19 @@ the first chunk goes out at ``ttft_ms``; each later chunk K × ``gap_ms`` after
 the one before (plus ``stall_ms`` once, after ``stall_after`` tokens). So the
 per-token gap is ``gap_ms`` for every token after the first chunk, the tokens of
 the first chunk arrive together, and E2E = ttft + (N - F) × gap (+ stall).
+
+A batching script (``batch_slowdown`` k > 0) stretches each later chunk's wait
+to K × gap × (1 + k × (running - 1)) with the responses running when the wait
+starts (:func:`batch_gap_s`); its truth is a lone request's. With many running
+they share a decode rate of r / (gap × (1 + k (r - 1))) tokens per second, at
+most 1 / (gap × k): the server completes at most 1 / (gap × k × (N - F))
+requests per second (:func:`batch_capacity_qps`), exactly that with k = 1
+whenever it is busy (time shared, as a continuous batch).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import TYPE_CHECKING
@@ -77,3 +86,17 @@ def truth(script: Script, max_tokens: int | None = None) -> Truth:
     return Truth(tokens=count, chunks=len(sizes), ttft_s=ttft, e2e_s=e2e, tpot_s=tpot, itl_s=itl,
                  chunk_itl_s=[b - a for a, b in zip(offsets, offsets[1:])], reasoning_tokens=reasoning,
                  ttfo_s=ttfo)
+
+
+def batch_gap_s(script: Script, size: int, running: int) -> float:
+    """The wait before a later chunk of ``size`` tokens while ``running`` responses stream."""
+    return size * script.gap_ms * (1 + script.batch_slowdown * max(0, running - 1)) / 1000
+
+
+def batch_capacity_qps(script: Script, max_tokens: int | None = None) -> float:
+    """The requests/s a batching script's server completes at most: 1 / (gap × k × decode tokens)."""
+    count = script.count(max_tokens)
+    decode = count - min(script.first_chunk_tokens, count)
+    if script.batch_slowdown <= 0 or script.gap_ms <= 0 or decode <= 0:
+        return math.inf
+    return 1000 / (script.gap_ms * script.batch_slowdown * decode)

@@ -67,6 +67,12 @@ class Script:
     max_concurrency: int = 0         # a scripted capacity: at most this many responses at once, the others wait
     #                                  in arrival order before their script starts (0: no limit); it serves
     #                                  max_concurrency / E2E requests/s, and a higher rate makes its queue grow
+    batch_slowdown: float = 0.0      # a batching server (as vLLM: every arrival joins the running batch, no queue):
+    #                                  each streamed chunk after the first waits chunk_tokens x gap_ms x (1 + k x
+    #                                  (running - 1)), running counted when its gap starts; k = 1 shares a decode
+    #                                  capacity of 1000 / gap_ms tokens/s among the running requests, so the server
+    #                                  completes at most batch_capacity_qps requests/s, and past it TTFT stays flat
+    #                                  while the per-token time and the requests running keep rising
     pool_base_ms: float = 0.0        # /v1/embeddings, /v1/rerank: latency = base + per input token
     pool_token_ms: float = 0.0       # (see openaiperf.testing.scripted_server.pooling)
     pool_dimensions: int = 8         # values of each embedding
@@ -79,6 +85,8 @@ class Script:
             raise ValueError(f"script usage must be final, absent or continuous, got {self.usage!r}")
         if self.max_concurrency < 0:
             raise ValueError(f"script needs max_concurrency >= 0: {self}")
+        if self.batch_slowdown < 0:
+            raise ValueError(f"script needs batch_slowdown >= 0: {self}")
         if self.cached_usage not in ("", "history", "cache"):
             raise ValueError(f"script cached_usage must be '', 'history' or 'cache', got {self.cached_usage!r}")
         if self.fault_every < 0 or not self.fault_cycle or not set(self.fault_cycle) <= set(FAULTS):
@@ -117,6 +125,14 @@ class Script:
     def chunk_offsets_s(self, count: int) -> list[float]:
         """When each generated chunk goes out, seconds after the request is read."""
         return schedule.chunk_offsets_s(self, count)
+
+    def batch_gap_s(self, size: int, running: int) -> float:
+        """The wait before a chunk of ``size`` tokens with ``running`` responses streaming (see ``batch_slowdown``)."""
+        return schedule.batch_gap_s(self, size, running)
+
+    def batch_capacity_qps(self, max_tokens: int | None = None) -> float:
+        """The requests/s a ``batch_slowdown`` server completes at most (see :func:`schedule.batch_capacity_qps`)."""
+        return schedule.batch_capacity_qps(self, max_tokens)
 
     def truth(self, max_tokens: int | None = None) -> Truth:
         """What a correct client measures for this script (network time aside)."""
