@@ -6,16 +6,13 @@ must call the 20% per-token slowdown a regression, and pass its A/A."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+from fixtures.suites import run_suite as run_benchmarks
 from openaiperf.engines.managed_server import free_port
 from openaiperf.testing.scripted_server import Script, start_scripted_server
 
-REPO = Path(__file__).resolve().parents[2]
 CASE = "summarization.xsum-offline-openai-steady-chat"
 
 
@@ -27,16 +24,9 @@ def steady_script(gap_ms: float) -> Script:
 
 def run_suite(project: Path, url: str, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
     """One pytest run of the case against ``url``; its process and its case's result."""
-    out = project / "out"
-    before = set(out.iterdir()) if out.exists() else set()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
-                           "--max-samples", "4", "--warmup-samples", "2", "--endpoint", url, "--report-dir", "out",
-                           "--no-monitor", "--no-history", "-p", "no:cacheprovider", "-q", *args],
-                          cwd=project, capture_output=True, text=True, timeout=300, check=False,
-                          env={**os.environ, "PYTHONPATH": str(REPO / "src")})
-    (run_dir,) = set(out.iterdir()) - before
-    cases = {c["id"]: c for c in json.loads((run_dir / "results.json").read_text())["cases"]}
-    return proc, cases[CASE]
+    suite = run_benchmarks(project, "--max-samples", "4", "--warmup-samples", "2", "--no-monitor", "--no-history",
+                           *args, endpoint=url)
+    return suite.proc, suite.case(CASE)
 
 
 def test_default_save_then_compare_fails_a_20_percent_slowdown_and_passes_a_a(project: Path) -> None:

@@ -6,14 +6,13 @@ it reads from the usage, inputs/s at a scripted capacity, and the shape checks o
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fixtures.suites import run_suite
 from openaiperf.metrics.latency import latency_metrics
 from openaiperf.metrics.pooling import pooling_metrics, pooling_validity, without_generation
 from openaiperf.records import PoolingRequest, Record
@@ -23,7 +22,6 @@ from openaiperf.testing.scripted_server.pooling import pooling_latency_s
 from tests.conformance.test_engine_conformance import engine
 from tests.conformance.truth import MS, close_start
 
-REPO = Path(__file__).resolve().parents[2]
 BASE_MS, TOKEN_MS = 20.0, 0.5
 SCRIPT = {"pool_base_ms": BASE_MS, "pool_token_ms": TOKEN_MS, "pool_dimensions": 12}
 
@@ -186,15 +184,9 @@ def write_project(project: Path, matrix: dict) -> list[str]:
 
 def run_project(project: Path, url: str, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     """One ``pytest benchmarks`` run of the project against ``url``; its process and run folder."""
-    out = project / "out"
-    before = set(out.iterdir()) if out.exists() else set()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
-                           "--endpoint", url, "--report-dir", "out", "--no-monitor", "--no-history",
-                           "-p", "no:cacheprovider", "-q", *args], cwd=project, capture_output=True, text=True,
-                          timeout=300, check=False, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
-    made = set(out.iterdir()) - before if out.exists() else set()
-    assert len(made) == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc, made.pop()
+    suite = run_suite(project, "--no-monitor", "--no-history", *args, endpoint=url)
+    assert suite.run_dir is not None, suite.output
+    return suite.proc, suite.run_dir
 
 
 def run_cases(run_dir: Path) -> dict[str, dict]:

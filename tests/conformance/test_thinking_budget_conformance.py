@@ -8,16 +8,13 @@ under a smaller budget; the answer's 8 tokens untouched): the truth per request 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from fixtures.suites import run_suite
 from openaiperf.testing.scripted_server import Script, start_scripted_server
 
-REPO = Path(__file__).resolve().parents[2]
 SCRIPT = {"tokens": 20, "reasoning_tokens": 12, "ttft_ms": 10.0, "gap_ms": 2.0}
 TASK_DEFAULT = 8
 #: sample id -> its budget in the dataset ("" and a missing key: the task's default)
@@ -51,19 +48,13 @@ def run(tmp_path_factory: pytest.TempPathFactory, word_tokenizer: Path) -> tuple
         "models": ["thinker"], "engine_options": {"openai": {"extra_body": {"script": SCRIPT}}}}]}))
     (project / "models.yaml").write_text(f"thinker:\n  source: {word_tokenizer}\n  parameters: 1000000\n"
                                          "  dtype: float32\n  chat: true\n")
-    out = project / "out"
     with start_scripted_server(Script()) as server:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
-             "--task-file", "task.yaml", "--endpoint", server.url, "--report-dir", str(out), "--no-history",
-             "-p", "no:cacheprovider", "-q"],
-            cwd=project, capture_output=True, text=True, timeout=300, check=False,
-            env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+        suite = run_suite(project, "--task-file", "task.yaml", "--no-history", endpoint=server.url)
         received = server.stats()["received"]
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    (folder,) = out.iterdir()
-    (case,) = json.loads((folder / "results.json").read_text())["cases"]
-    records = [json.loads(line) for line in (folder / case["records_file"]).read_text().splitlines()]
+    assert suite.proc.returncode == 0, suite.output
+    case = suite.case()
+    assert suite.run_dir is not None
+    records = [json.loads(line) for line in (suite.run_dir / case["records_file"]).read_text().splitlines()]
     return case, [r for r in records if not (r["warmup"] or r["discarded"])], received
 
 

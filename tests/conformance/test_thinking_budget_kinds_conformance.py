@@ -8,18 +8,15 @@ the task's ``request_body`` budget. A ``multiturn`` task is refused at start-up,
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fixtures.suites import run_suite
 from openaiperf.errors import ConfigError
 from openaiperf.testing.scripted_server import Script, start_scripted_server
 
-REPO = Path(__file__).resolve().parents[2]
 SCRIPT = {"tokens": 20, "reasoning_tokens": 12, "ttft_ms": 5.0, "gap_ms": 1.0}
 TASK_DEFAULT = 8
 #: sample -> its budget in the dataset ("" and a missing key: the task's default)
@@ -73,24 +70,18 @@ def run_kind(project: Path, kind: str, tokenizer: Path) -> tuple[dict, list[dict
         "models": ["thinker"], "engine_options": {"openai": {"extra_body": {"script": SCRIPT}}}}]}))
     (project / "models.yaml").write_text(f"thinker:\n  source: {tokenizer}\n  parameters: 1000000\n"
                                          f"  dtype: float32\n  chat: {'true' if kind == 'chat' else 'false'}\n")
-    out = project / "out"
     with start_scripted_server(Script()) as server:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
-             "--task-file", "task.yaml", "--endpoint", server.url, "--report-dir", str(out), "--no-history",
-             "-p", "no:cacheprovider", "-q"],
-            cwd=project, capture_output=True, text=True, timeout=300, check=False,
-            env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+        suite = run_suite(project, "--task-file", "task.yaml", "--no-history", endpoint=server.url)
         received = server.stats()["received"]
-    (folder,) = out.iterdir()
-    (case,) = json.loads((folder / "results.json").read_text())["cases"]
+    case, folder, proc = suite.case(), suite.run_dir, suite.proc
+    assert folder is not None, suite.output
     if kind == "trace":
         # a trace asks each request for exactly its output length (ignore_eos, as vLLM honours it):
         # the scripted server ends its answer early under a budget, so that check alone fails
         failing = [name for name, check in case["quality"]["checks"].items() if not check["passed"]]
         assert failing == ["exact_output_tokens"], proc.stdout[-6000:]
     else:
-        assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+        assert proc.returncode == 0, suite.output
     records = [json.loads(line) for line in (folder / case["records_file"]).read_text().splitlines()]
     return case, [r for r in records if not (r["warmup"] or r["discarded"])], received
 
