@@ -39,11 +39,10 @@ lint: $(INSTALLED)
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/zizmor --offline --quiet .github/workflows
 
-# pytest exits with 5 when ARGS leave one of the parts without tests: not a failure.
+# pytest exits with 5 when ARGS leave one of the two parts without tests: not a failure.
 test: lint
 	$(PY) -m pytest tests -q -m "not slow and not timing" -n 2 $(ARGS) || [ $$? -eq 5 ]
-	$(PY) -m pytest tests -q -m "slow and not timing" -n 2 --dist loadfile $(ARGS) || [ $$? -eq 5 ]
-	$(PY) -m pytest tests -q -m "timing" $(ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest tests -q -m "slow or timing" $(ARGS) || [ $$? -eq 5 ]
 
 quick: $(INSTALLED)
 	$(PY) -m pytest tests -q -m "not slow and not timing" -n 2 $(ARGS) || [ $$? -eq 5 ]
