@@ -6,14 +6,12 @@ line and the Markdown report show both sides and the paired ratios with their in
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+from fixtures.suites import run_suite
 from openaiperf.testing.scripted_server import Script, start_scripted_server
 
-REPO = Path(__file__).resolve().parents[2]
 CASE = "summarization.xsum-offline-openai-steady-chat"
 
 
@@ -23,15 +21,12 @@ def run_ab(project: Path, gap_a_ms: float, gap_b_ms: float, *args: str) -> tuple
                                                                                   dict, Path]:
     with start_scripted_server(Script(tokens=16, ttft_ms=30.0, gap_ms=gap_a_ms)) as a, \
             start_scripted_server(Script(tokens=16, ttft_ms=30.0, gap_ms=gap_b_ms)) as b:
-        proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file",
-                               "models.yaml", "--max-samples", "4", "--warmup-samples", "2", "--endpoint", a.url,
-                               "--ab-endpoint", b.url, "--report-dir", "out", "--no-monitor", "--no-history",
-                               "-p", "no:cacheprovider", "-q", *args],
-                              cwd=project, capture_output=True, text=True, timeout=300, check=False,
-                              env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+        suite = run_suite(project, "--max-samples", "4", "--warmup-samples", "2", "--ab-endpoint", b.url,
+                          "--no-monitor", "--no-history", *args, endpoint=a.url)
         a_seen, b_seen = a.stats(), b.stats()
-    (run_dir,) = (project / "out").iterdir()
-    case = json.loads((run_dir / "results.json").read_text())["cases"][0]
+    proc, run_dir = suite.proc, suite.run_dir
+    assert run_dir is not None, suite.output
+    case = suite.document()["cases"][0]
     case["seen"] = (a_seen, b_seen)
     return proc, case, run_dir
 

@@ -7,15 +7,15 @@ not vLLM) where vLLM's server would start, with its own per-token time: 10 ms ag
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from fixtures.suites import run_suite
 
+REPO = Path(__file__).resolve().parents[2]
 
 
 def stand_in_python(path: Path, gap_ms: float) -> Path:
@@ -35,15 +35,12 @@ def test_two_managed_servers_from_two_environments_compared_interleaved(project:
     tmp_path = project
     base = stand_in_python(tmp_path / "base-python", 10.0)
     head = stand_in_python(tmp_path / "head-python", 11.0)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
-                           "--max-samples", "4", "--warmup-samples", "2",
-                           "--engine-option", f"openai:server_python={base}",
-                           "--ab-engine-option", f"openai:server_python={head}",
-                           "--report-dir", "out", "--no-monitor", "--no-history", "-p", "no:cacheprovider", "-q"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
-                          env={**os.environ, "PYTHONPATH": str(REPO / "src")})
-    (run_dir,) = (tmp_path / "out").iterdir()
-    case = json.loads((run_dir / "results.json").read_text())["cases"][0]
+    suite = run_suite(tmp_path, "--max-samples", "4", "--warmup-samples", "2",
+                      "--engine-option", f"openai:server_python={base}",
+                      "--ab-engine-option", f"openai:server_python={head}", "--no-monitor", "--no-history")
+    proc, run_dir = suite.proc, suite.run_dir
+    assert run_dir is not None, suite.output
+    case = suite.document()["cases"][0]
     ab = case["ab"]
     assert proc.returncode == 1 and ab["outcome"] == "regression", proc.stdout[-3000:]
     tpot = next(m for m in ab["comparison"]["metrics"] if m["metric"] == "tpot_p50")

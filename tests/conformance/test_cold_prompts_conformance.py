@@ -9,16 +9,12 @@ reads the script's cold TTFT, and the server's own hit rate stays at 0."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from fixtures.suites import run_suite
 from openaiperf.testing.scripted_server import Script, start_scripted_server
 
-REPO = Path(__file__).resolve().parents[2]
 COLD_TTFT_MS, CACHED_TTFT_MS = 40.0, 5.0
 TASK = {"name": "synthetic.cold", "version": "1.0.0", "kind": "synthetic", "datasets": {},
         "parameters": {"input_lengths": [24], "output_lengths": [3], "samples_per_point": 4, "seed": 0},
@@ -48,16 +44,10 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     cases = []
     with start_scripted_server(Script()) as server:
         for run in range(2):
-            out = project / f"out{run}"
-            proc = subprocess.run(
-                [sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
-                 "--task-file", "task.yaml", "--endpoint", server.url, "--repeats", "3", "--report-dir", str(out),
-                 "--no-history", "-p", "no:cacheprovider", "-q"],
-                cwd=project, capture_output=True, text=True, timeout=300, check=False,
-                env={**os.environ, "PYTHONPATH": str(REPO / "src")})
-            assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-            (folder,) = out.iterdir()
-            (case,) = json.loads((folder / "results.json").read_text())["cases"]
+            suite = run_suite(project, "--task-file", "task.yaml", "--repeats", "3", "--no-history",
+                              endpoint=server.url, report_dir=f"out{run}")
+            assert suite.proc.returncode == 0 and suite.run_dir is not None, suite.output
+            folder, case = suite.run_dir, suite.case()
             case["records"] = [json.loads(line) for line in (folder / case["records_file"]).read_text().splitlines()]
             cases.append(case)
     return cases

@@ -9,17 +9,13 @@ chunk ITL, E2E, token counts and errors must recover the script (tolerances in
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from fixtures.suites import run_suite
 from openaiperf.testing.scripted_server import Script
 from tests.conformance.truth import close_gap, close_start, median_s
-
-REPO = Path(__file__).resolve().parents[2]
 
 #: model prefix -> (script, engine options, expected token source)
 SCRIPTS = {
@@ -55,14 +51,10 @@ def run_dir(scripted_server, word_tokenizer, tmp_path_factory) -> Path:
     models = "".join(f"{name}-{kind}:\n  source: {word_tokenizer}\n  parameters: 1000000\n  dtype: float32\n"
                      f"  chat: {str(kind == 'chat').lower()}\n" for name in SCRIPTS for kind in ("chat", "text"))
     (project / "models.yaml").write_text(models)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
-                           "--max-samples", "4", "--warmup-samples", "1", "--endpoint", scripted_server.url,
-                           "--report-dir", "out", "--no-monitor", "-p", "no:cacheprovider", "-q"],
-                          cwd=project, capture_output=True, text=True, timeout=600, check=False,
-                          env={**os.environ, "PYTHONPATH": str(REPO / "src")})
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    (path,) = (project / "out").iterdir()
-    return path
+    suite = run_suite(project, "--max-samples", "4", "--warmup-samples", "1", "--no-monitor",
+                      endpoint=scripted_server.url, timeout=600)
+    assert suite.proc.returncode == 0 and suite.run_dir is not None, suite.output
+    return suite.run_dir
 
 
 def cases(run_dir: Path) -> list[dict]:

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from fixtures.suites import run_suite
 from openaiperf.runner import round_tag
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,14 +96,9 @@ def run_dir(scripted_server, tmp_path_factory) -> Path:
     for file, spec in TASKS.items():
         (project / file).write_text(json.dumps(spec))
         task_args += ["--task-file", file]
-    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
-                           *task_args, "--endpoint", scripted_server.url, "--report-dir", "out", "--salt", SALT,
-                           "-p", "no:cacheprovider", "-q"],
-                          cwd=project, capture_output=True, text=True, timeout=600, check=False,
-                          env={**os.environ, "PYTHONPATH": str(REPO / "src")})
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    (path,) = (project / "out").iterdir()
-    return path
+    suite = run_suite(project, *task_args, "--salt", SALT, endpoint=scripted_server.url, timeout=600)
+    assert suite.proc.returncode == 0 and suite.run_dir is not None, suite.output
+    return suite.run_dir
 
 
 def cases(run_dir: Path) -> dict[str, dict]:

@@ -6,16 +6,13 @@ an engine that cannot leave the case's process is refused at start-up naming the
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from fixtures.suites import run_suite
 from openaiperf.testing.scripted_server import Script, start_scripted_server
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def project(tmp_path: Path, tokenizer: Path, engine: str = "openai") -> Path:
@@ -31,10 +28,7 @@ def project(tmp_path: Path, tokenizer: Path, engine: str = "openai") -> Path:
 
 
 def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--hw", "cpu", "--model-file", "models.yaml",
-                           "--report-dir", "out", "--no-monitor", "--no-history", "-p", "no:cacheprovider", "-q",
-                           *args], cwd=folder, capture_output=True, text=True, timeout=300, check=False,
-                          env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    return run_suite(folder, "--no-monitor", "--no-history", *args).proc
 
 
 @pytest.fixture
