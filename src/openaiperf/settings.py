@@ -125,6 +125,13 @@ def respelled(error: ConfigError, spelled: Mapping[str, str]) -> ConfigError:
 SettingsT = TypeVar("SettingsT", bound=Settings)
 
 
+def _narrows(axis: str) -> str:
+    """The help of a selection flag (``--task``, ``--engine``, ...)."""
+    article = "an" if axis[0] in "aeiou" else "a"
+    return (f"{axis}s to run (comma-separated): narrows the matrix to them, and adds cases for {article} {axis} "
+            "the matrix does not have (see the README's selection rule)")
+
+
 class SelectionSettings(Settings):
     """What runs: the hardware, the matrix and the command line's lists, the extra model and
     task files, the sweep and preset, and the engine options given for the cases."""
@@ -136,19 +143,10 @@ class SelectionSettings(Settings):
     matrix: str | None = setting(flag="--matrix", group="selection", metavar="PATH",
                                  help="suite definition (default: the matrix.yaml / *.matrix.yaml files in the "
                                       "collected folders)")
-    task: str | None = setting(flag="--task", group="selection", metavar="A,B",
-                               help="tasks to run (comma-separated): narrows the matrix to them, and adds cases for "
-                                    "a task the matrix does not have (see the README's selection rule)")
-    scenario: str | None = setting(flag="--scenario", group="selection", metavar="A,B",
-                                   help="scenarios to run (comma-separated): narrows the matrix to them, and adds "
-                                        "cases for a scenario the matrix does not have (see the README's selection "
-                                        "rule)")
-    engine: str | None = setting(flag="--engine", group="selection", metavar="A,B",
-                                 help="engines to run (comma-separated): narrows the matrix to them, and adds cases "
-                                      "for an engine the matrix does not have (see the README's selection rule)")
-    model: str | None = setting(flag="--model", group="selection", metavar="A,B",
-                                help="models to run (comma-separated): narrows the matrix to them, and adds cases for "
-                                     "a model the matrix does not have (see the README's selection rule)")
+    task: str | None = setting(flag="--task", group="selection", metavar="A,B", help=_narrows("task"))
+    scenario: str | None = setting(flag="--scenario", group="selection", metavar="A,B", help=_narrows("scenario"))
+    engine: str | None = setting(flag="--engine", group="selection", metavar="A,B", help=_narrows("engine"))
+    model: str | None = setting(flag="--model", group="selection", metavar="A,B", help=_narrows("model"))
     model_file: list[str] = setting(flag="--model-file", group="selection", action="append", metavar="YAML",
                                     recorded=False, default_factory=list, help="extra model registry entries")
     task_file: list[str] = setting(flag="--task-file", group="selection", action="append", metavar="YAML",

@@ -37,6 +37,13 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
     metrics = ServerMetrics()
     slots: dict[int, asyncio.Semaphore] = {}  # one per scripted capacity
 
+    def note_arrival(request: web.Request) -> float:
+        """Note a request's arrival (its time and its connection's peer); its arrival time."""
+        arrival = time.perf_counter()
+        stats.arrivals.append(arrival)
+        stats.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        return arrival
+
     async def health(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
@@ -55,11 +62,9 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
         return web.Response(text=metrics.text(MODEL), content_type="text/plain")
 
     async def complete(request: web.Request) -> web.StreamResponse:
-        arrival = time.perf_counter()
+        arrival = note_arrival(request)
         loop = asyncio.get_running_loop()
         start = loop.time()
-        stats.arrivals.append(arrival)
-        stats.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
         body = await request.json()
         chat = request.path.endswith("/chat/completions")
         model = str(body.get("model", MODEL))
@@ -175,9 +180,7 @@ def make_app(default: Script | None = None, slow_s: float = 30.0) -> web.Applica
 
     async def pool(request: web.Request) -> web.Response:
         """``/v1/embeddings`` and ``/v1/rerank`` (:mod:`openaiperf.testing.scripted_server.pooling`)."""
-        arrival = time.perf_counter()
-        stats.arrivals.append(arrival)
-        stats.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        arrival = note_arrival(request)
         body = await request.json()
         model = str(body.get("model", MODEL))
         stats.received.append({"arrival": arrival, "path": request.path, "model": model, "input": body.get("input"),
